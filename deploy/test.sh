@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: install packages, check formatting and lints,
+# start the test servers on loopback, run every test.
+#
+#   bash deploy/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash deploy/install.sh
+cargo fmt --check
+cargo clippy --all-targets --locked -- -D warnings
+# Test servers (SeaweedFS S3, Apache WebDAV, PostgreSQL) for the backends that use them.
+if [ -x deploy/servers.sh ]; then
+  eval "$(bash deploy/servers.sh start)"
+  trap 'bash deploy/servers.sh stop' EXIT
+fi
+cargo test --locked --all-targets

@@ -1,0 +1,260 @@
+//! The conformance suite every [`Catalog`] must pass. Call [`run`] with a factory that
+//! returns a fresh, empty catalog of the backend under test.
+
+use super::{Catalog, CatalogError, CatalogExt, Cursor, Query, Upsert};
+use crate::model::{Kind, Recording};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use serde_json::json;
+
+/// Runs every check; panics naming the first that fails.
+pub fn run(fresh: &dyn Fn() -> Box<dyn Catalog>) {
+    upsert_get_and_idempotence(&*fresh());
+    delete_with_screens(&*fresh());
+    holds(&*fresh());
+    labels(&*fresh());
+    every_filter(&*fresh());
+    scroll_covers_everything_once(&*fresh());
+    cursor_resume(&*fresh());
+    state_and_leases(&*fresh());
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2024, 3, 1, 0, 0, 0).unwrap()
+}
+
+/// A call recording document with one media file.
+pub fn call_doc(id: &str, start: DateTime<Utc>, extra: serde_json::Value) -> Recording {
+    let mut doc = json!({
+        "id": id,
+        "startTime": start.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string(),
+        "stopTime": (start + Duration::seconds(90)).to_rfc3339(),
+        "callType": "Inbound",
+        "region": "us",
+        "mediaFiles": [{"mediaId": format!("{id}.mp3"), "type": "audio/mp3", "size": "1000",
+                        "parameters": {"username": "agent1"}, "partitions": ["sales"]}],
+        "eventHistory": [{"event": "Data", "data": {"added": {"Segment": "gold"}}}],
+    });
+    if let (Some(o), Some(e)) = (doc.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            o.insert(k.clone(), v.clone());
+        }
+    }
+    Recording::parse(&doc.to_string()).expect("test documents parse")
+}
+
+fn screen_doc(id: &str, call: &str, start: DateTime<Utc>) -> Recording {
+    let doc = json!({
+        "id": id, "callRecordingId": call,
+        "startTime": start.to_rfc3339(), "stopTime": (start + Duration::seconds(60)).to_rfc3339(),
+        "mediaFiles": [{"mediaId": format!("{id}.mp4"), "type": "video/mp4", "size": 5000}],
+        "region": "us",
+    });
+    Recording::parse(&doc.to_string()).expect("test documents parse")
+}
+
+fn ids(c: &dyn Catalog, q: &Query, page: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in c.scroll(q, page) {
+        out.extend(p.expect("scroll page").rows.into_iter().map(|r| r.id));
+    }
+    out
+}
+
+fn upsert_get_and_idempotence(c: &dyn Catalog) {
+    let r = call_doc("c1", t0(), json!({"undocumented": {"keep": [1, "x"]}}));
+    assert_eq!(c.upsert(&r).unwrap(), Upsert::Inserted);
+    assert_eq!(c.upsert(&r).unwrap(), Upsert::Unchanged, "same document twice is unchanged");
+    let got = c.get("c1").unwrap().expect("get after upsert");
+    assert_eq!(got.recording.doc_value(), r.doc_value(), "document comes back equal");
+    assert_eq!(got.recording.start, r.start);
+    let changed = call_doc("c1", t0(), json!({"region": "eu"}));
+    assert_eq!(c.upsert(&changed).unwrap(), Upsert::Updated);
+    assert_eq!(c.get("c1").unwrap().unwrap().recording.region.as_deref(), Some("eu"));
+    assert!(c.get("nope").unwrap().is_none());
+    let many = vec![call_doc("m1", t0(), json!({})), call_doc("m2", t0(), json!({})), changed];
+    assert_eq!(c.upsert_many(&many).unwrap(), vec![Upsert::Inserted, Upsert::Inserted, Upsert::Unchanged]);
+    let mut enc = call_doc("e1", t0(), json!({}));
+    enc.media[0].encrypted = true;
+    c.upsert(&enc).unwrap();
+    assert!(c.get("e1").unwrap().unwrap().recording.media[0].encrypted, "encrypted flag found by inspection is kept");
+}
+
+fn delete_with_screens(c: &dyn Catalog) {
+    c.upsert(&call_doc("c1", t0(), json!({}))).unwrap();
+    c.upsert(&call_doc("c2", t0(), json!({}))).unwrap();
+    c.upsert(&screen_doc("s1", "c1", t0())).unwrap();
+    c.upsert(&screen_doc("s2", "c1", t0())).unwrap();
+    c.upsert(&screen_doc("s3", "c2", t0())).unwrap();
+    assert_eq!(c.screens_of("c1").unwrap().len(), 2);
+    assert_eq!(c.delete("c1", true).unwrap(), vec!["c1", "s1", "s2"]);
+    assert!(c.get("s1").unwrap().is_none());
+    assert_eq!(c.delete("c2", false).unwrap(), vec!["c2"]);
+    assert!(c.get("s3").unwrap().is_some(), "screens stay without with_screens");
+    assert!(matches!(c.delete("c1", true), Err(CatalogError::NotFound(_))));
+}
+
+fn holds(c: &dyn Catalog) {
+    c.upsert(&call_doc("h1", t0(), json!({}))).unwrap();
+    c.upsert(&call_doc("h2", t0(), json!({"nonDelete": true}))).unwrap();
+    c.upsert(&call_doc("h3", t0(), json!({}))).unwrap();
+    c.hold("h1", "litigation 42", t0()).unwrap();
+    let e = c.get("h1").unwrap().unwrap();
+    assert!(e.held());
+    assert_eq!(e.hold.as_ref().unwrap().reason, "litigation 42");
+    assert!(c.get("h2").unwrap().unwrap().held(), "nonDelete is a hold");
+    c.upsert(&call_doc("h1", t0(), json!({"region": "eu"}))).unwrap();
+    assert!(c.get("h1").unwrap().unwrap().held(), "a hold survives a document update");
+    let held = Query { held: Some(true), ..Query::default() };
+    assert_eq!(ids(c, &held, 10), vec!["h1", "h2"]);
+    c.unhold("h1").unwrap();
+    assert_eq!(ids(c, &held, 10), vec!["h2"]);
+    assert_eq!(ids(c, &Query { held: Some(false), ..Query::default() }, 10), vec!["h1", "h3"]);
+    assert!(matches!(c.hold("zz", "x", t0()), Err(CatalogError::NotFound(_))));
+}
+
+fn labels(c: &dyn Catalog) {
+    c.upsert(&call_doc("l1", t0(), json!({"labels": ["vip"]}))).unwrap();
+    c.label("l1", "screenRecording").unwrap();
+    c.label("l1", "screenRecording").unwrap();
+    let e = c.get("l1").unwrap().unwrap();
+    assert_eq!(e.recording.labels, vec!["vip", "screenRecording"]);
+    assert_eq!(e.recording.doc_value()["labels"], json!(["vip", "screenRecording"]), "labels live in the document");
+    c.unlabel("l1", "vip").unwrap();
+    let q = Query { labels_include: vec!["screenRecording".into()], ..Query::default() };
+    let rows: Vec<_> = c.scroll(&q, 10).flat_map(|p| p.unwrap().rows).collect();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].labels, vec!["screenRecording"]);
+    assert!(matches!(c.label("zz", "x"), Err(CatalogError::NotFound(_))));
+}
+
+fn every_filter(c: &dyn Catalog) {
+    let day = Duration::days(1);
+    c.upsert(&call_doc("a", t0(), json!({}))).unwrap();
+    c.upsert(&call_doc("b", t0() + day, json!({"region": "eu", "callType": "Outbound", "labels": ["x"]}))).unwrap();
+    c.upsert(&call_doc(
+        "c",
+        t0() + day * 2,
+        json!({"eventHistory": [{"event": "Joined", "contact": {"type": "User", "userName": "bob"}}],
+               "mediaFiles": [{"mediaId": "c.mp3", "size": 7, "partitions": ["support"]}]}),
+    ))
+    .unwrap();
+    c.upsert(&screen_doc("s", "a", t0() + Duration::hours(1))).unwrap();
+    let check = |q: Query, want: &[&str]| {
+        assert_eq!(ids(c, &q, 2), want, "query {q:?}");
+        assert_eq!(c.count(&q).unwrap(), want.len() as u64, "count of {q:?}");
+    };
+    check(Query::default(), &["a", "s", "b", "c"]);
+    check(Query { kind: Some(Kind::Voice), ..Query::default() }, &["a", "b", "c"]);
+    check(Query { kind: Some(Kind::Screen), ..Query::default() }, &["s"]);
+    check(Query { start_from: Some(t0() + day), ..Query::default() }, &["b", "c"]);
+    check(Query { start_to: Some(t0() + day), ..Query::default() }, &["a", "s"]);
+    check(Query { stop_from: Some(t0() + day * 2), ..Query::default() }, &["c"]);
+    check(Query { stop_to: Some(t0() + Duration::minutes(5)), ..Query::default() }, &["a"]);
+    check(Query { region: Some("eu".into()), ..Query::default() }, &["b"]);
+    check(Query { call_type: Some("OUTBOUND".into()), ..Query::default() }, &["b"]);
+    check(Query { labels_include: vec!["x".into()], ..Query::default() }, &["b"]);
+    check(Query { labels_exclude: vec!["x".into()], kind: Some(Kind::Voice), ..Query::default() }, &["a", "c"]);
+    check(Query { attached: vec![("Segment".into(), "gold".into())], ..Query::default() }, &["a", "b"]);
+    check(Query { attached: vec![("Segment".into(), "silver".into())], ..Query::default() }, &[]);
+    check(Query { agent_user: Some("bob".into()), ..Query::default() }, &["c"]);
+    check(Query { has_screen: Some(true), ..Query::default() }, &["a"]);
+    check(Query { has_screen: Some(false), kind: Some(Kind::Voice), ..Query::default() }, &["b", "c"]);
+    check(Query { partitions: vec!["support".into(), "nope".into()], ..Query::default() }, &["c"]);
+    check(Query { call_recording_id: Some("a".into()), ..Query::default() }, &["s"]);
+}
+
+fn scroll_covers_everything_once(c: &dyn Catalog) {
+    // Recordings spread over 40 days at irregular times, several at the same instant, with a
+    // gap of empty days in the middle.
+    let mut want = Vec::new();
+    let mut batch = Vec::new();
+    for i in 0..600i64 {
+        let day = if i < 300 { i % 10 } else { 30 + i % 10 };
+        let t = t0() + Duration::days(day) + Duration::minutes((i * 37) % 1440) + Duration::seconds(i % 3);
+        let id = format!("r{i:04}");
+        want.push((t, id.clone()));
+        batch.push(call_doc(&id, t, json!({})));
+    }
+    c.upsert_many(&batch).unwrap();
+    want.sort();
+    let want: Vec<String> = want.into_iter().map(|(_, id)| id).collect();
+    for slices in [1, 7, 24, 1440] {
+        for page in [1, 13, 1000] {
+            let q = Query { scan_intervals_per_day: slices, ..Query::default() };
+            assert_eq!(ids(c, &q, page), want, "slices {slices}, page {page}");
+        }
+    }
+    let from = t0() + Duration::days(3) + Duration::hours(5);
+    let to = t0() + Duration::days(33) + Duration::hours(2);
+    let q = Query { start_from: Some(from), start_to: Some(to), scan_intervals_per_day: 24, ..Query::default() };
+    let got = ids(c, &q, 17);
+    assert_eq!(got.len() as u64, c.count(&q).unwrap(), "a bounded scroll returns what count counts");
+    for id in &got {
+        let s = c.get(id).unwrap().unwrap().recording.start;
+        assert!(s >= from && s < to, "{id} at {s} outside the range");
+    }
+    assert!(c.scroll_page(&q, &Cursor::start(), 0).is_err(), "page size 0 is refused");
+}
+
+fn cursor_resume(c: &dyn Catalog) {
+    let batch: Vec<Recording> =
+        (0..250i64).map(|i| call_doc(&format!("k{i:03}"), t0() + Duration::minutes(i * 29), json!({}))).collect();
+    c.upsert_many(&batch).unwrap();
+    let q = Query { scan_intervals_per_day: 24, ..Query::default() };
+    let whole = ids(c, &q, 1000);
+    assert_eq!(whole.len(), 250);
+    // Stop after every page, keep only the token, and resume from it.
+    let mut resumed = Vec::new();
+    let mut token = Cursor::start().token();
+    loop {
+        let cur = Cursor::from_token(&token).unwrap();
+        let page = c.scroll_page(&q, &cur, 7).unwrap();
+        resumed.extend(page.rows.into_iter().map(|r| r.id));
+        match page.next {
+            Some(n) => token = n.token(),
+            None => break,
+        }
+    }
+    assert_eq!(resumed, whole, "a resumed scroll yields the same rows in the same order");
+    // Rows added behind the cursor are not returned again; rows ahead are.
+    let mut it = c.scroll(&q, 100);
+    let first = it.next().unwrap().unwrap();
+    c.upsert(&call_doc("zz-early", t0() - Duration::days(1), json!({}))).unwrap();
+    c.upsert(&call_doc("zz-late", t0() + Duration::days(30), json!({}))).unwrap();
+    let rest: Vec<String> = it.flat_map(|p| p.unwrap().rows.into_iter().map(|r| r.id)).collect();
+    assert!(!rest.contains(&"zz-early".to_string()));
+    assert!(rest.contains(&"zz-late".to_string()));
+    assert_eq!(first.rows.len() + rest.len(), 251);
+}
+
+fn state_and_leases(c: &dyn Catalog) {
+    assert_eq!(c.state_get("ns", "k").unwrap(), None);
+    c.state_put("ns", "k", "v1").unwrap();
+    c.state_put("ns", "k", "v2").unwrap();
+    c.state_put("ns", "a", "x").unwrap();
+    c.state_put("other", "k", "y").unwrap();
+    assert_eq!(c.state_get("ns", "k").unwrap().as_deref(), Some("v2"));
+    assert_eq!(
+        c.state_list("ns").unwrap(),
+        vec![("a".to_string(), "x".to_string()), ("k".to_string(), "v2".to_string())]
+    );
+    c.state_delete("ns", "k").unwrap();
+    assert_eq!(c.state_get("ns", "k").unwrap(), None);
+
+    let now = t0();
+    let later = now + Duration::minutes(10);
+    assert!(c.lease_acquire("pair-1", "muxer-a", now, later).unwrap());
+    assert!(!c.lease_acquire("pair-1", "muxer-b", now, later).unwrap(), "a live lease is exclusive");
+    assert!(c.lease_acquire("pair-1", "muxer-a", now, later + Duration::minutes(1)).unwrap(), "the holder may extend");
+    assert!(
+        c.lease_acquire("pair-1", "muxer-b", later + Duration::minutes(2), later + Duration::minutes(9)).unwrap(),
+        "an expired lease can be taken"
+    );
+    c.lease_release("pair-1", "muxer-a").unwrap();
+    assert!(
+        !c.lease_acquire("pair-1", "muxer-a", now + Duration::minutes(12), later).unwrap(),
+        "release by a non-holder does nothing"
+    );
+    c.lease_release("pair-1", "muxer-b").unwrap();
+    assert!(c.lease_acquire("pair-1", "muxer-a", now, later).unwrap());
+}

@@ -1,0 +1,567 @@
+//! The embedded catalog: SQLite (bundled), WAL mode, one file.
+
+use super::{Catalog, CatalogError, Cursor, Entry, Hold, Page, Query, Row, Upsert};
+use crate::model::{Kind, Recording};
+use chrono::{DateTime, TimeZone, Utc};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use std::sync::Mutex;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS recordings (
+    id TEXT PRIMARY KEY,
+    kind INTEGER NOT NULL,
+    start_ms INTEGER NOT NULL,
+    stop_ms INTEGER NOT NULL,
+    region TEXT,
+    call_type TEXT,
+    call_type_lc TEXT,
+    non_delete INTEGER NOT NULL,
+    hold_reason TEXT,
+    hold_ms INTEGER,
+    agent_user TEXT,
+    call_recording_id TEXT,
+    media_count INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    labels TEXT NOT NULL,
+    encrypted_media TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    doc_hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rec_kind_start ON recordings(kind, start_ms, id);
+CREATE INDEX IF NOT EXISTS rec_start ON recordings(start_ms, id);
+CREATE INDEX IF NOT EXISTS rec_stop ON recordings(stop_ms);
+CREATE INDEX IF NOT EXISTS rec_call ON recordings(call_recording_id);
+CREATE TABLE IF NOT EXISTS tags (
+    tag INTEGER NOT NULL,
+    k TEXT NOT NULL,
+    v TEXT NOT NULL,
+    rec_id TEXT NOT NULL,
+    PRIMARY KEY (tag, k, v, rec_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS tags_rec ON tags(rec_id);
+CREATE TABLE IF NOT EXISTS state (
+    ns TEXT NOT NULL,
+    k TEXT NOT NULL,
+    v TEXT NOT NULL,
+    PRIMARY KEY (ns, k)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS leases (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    until_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+"#;
+
+const TAG_LABEL: i64 = 1;
+const TAG_ATTACHED: i64 = 2;
+const TAG_AGENT: i64 = 3;
+const TAG_PARTITION: i64 = 4;
+
+const ROW_COLS: &str = "r.id, r.kind, r.start_ms, r.stop_ms, r.region, r.call_type, r.media_count, r.bytes, \
+     (r.non_delete = 1 OR r.hold_reason IS NOT NULL), r.labels, r.call_recording_id, r.agent_user";
+
+/// The SQLite catalog. One connection behind a mutex: SQLite serialises writers anyway, and
+/// each call is short (one page, one upsert).
+#[derive(Debug)]
+pub struct SqliteCatalog {
+    conn: Mutex<Connection>,
+}
+
+fn db(e: rusqlite::Error) -> CatalogError {
+    CatalogError::Db(e.to_string())
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn from_ms(v: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(v).single().unwrap_or_default()
+}
+
+fn kind_code(k: Kind) -> i64 {
+    match k {
+        Kind::Voice => 0,
+        Kind::Screen => 1,
+    }
+}
+
+impl SqliteCatalog {
+    /// Opens (creating if needed) the catalog file.
+    pub fn open(path: &Path) -> Result<SqliteCatalog, CatalogError> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| CatalogError::Db(format!("{}: {e}", parent.display())))?;
+        }
+        let conn = Connection::open(path).map_err(|e| CatalogError::Db(format!("{}: {e}", path.display())))?;
+        Self::init(conn)
+    }
+
+    /// A private in-memory catalog (tests, dry runs).
+    pub fn in_memory() -> Result<SqliteCatalog, CatalogError> {
+        Self::init(Connection::open_in_memory().map_err(db)?)
+    }
+
+    fn init(conn: Connection) -> Result<SqliteCatalog, CatalogError> {
+        conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(db)?;
+        // WAL lets scrolls read while another process writes; synchronous=FULL makes every
+        // commit durable before the call returns, which purge journaling relies on.
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(db)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
+        conn.execute_batch(SCHEMA).map_err(db)?;
+        Ok(SqliteCatalog { conn: Mutex::new(conn) })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite inconsistent (transactions roll
+        // back), so a poisoned lock is still usable.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn upsert_in(tx: &Connection, rec: &Recording) -> Result<Upsert, CatalogError> {
+        let encrypted: Vec<&str> = rec.media.iter().filter(|m| m.encrypted).map(|m| m.media_id.as_str()).collect();
+        let encrypted = serde_json::to_string(&encrypted).expect("strings serialise");
+        let mut h = Sha256::new();
+        h.update(rec.doc().as_bytes());
+        h.update([0]);
+        h.update(encrypted.as_bytes());
+        if let Some(c) = &rec.call_recording_id {
+            h.update(c.as_bytes());
+        }
+        let hash = hex::encode(h.finalize());
+        let old: Option<String> = tx
+            .query_row("SELECT doc_hash FROM recordings WHERE id = ?1", [&rec.id], |r| r.get(0))
+            .optional()
+            .map_err(db)?;
+        if old.as_deref() == Some(hash.as_str()) {
+            return Ok(Upsert::Unchanged);
+        }
+        let labels = serde_json::to_string(&rec.labels).expect("strings serialise");
+        tx.execute(
+            "INSERT INTO recordings (id, kind, start_ms, stop_ms, region, call_type, call_type_lc, non_delete,
+                 agent_user, call_recording_id, media_count, bytes, labels, encrypted_media, doc, doc_hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+             ON CONFLICT(id) DO UPDATE SET kind = excluded.kind, start_ms = excluded.start_ms,
+                 stop_ms = excluded.stop_ms, region = excluded.region, call_type = excluded.call_type,
+                 call_type_lc = excluded.call_type_lc, non_delete = excluded.non_delete,
+                 agent_user = excluded.agent_user, call_recording_id = excluded.call_recording_id,
+                 media_count = excluded.media_count, bytes = excluded.bytes, labels = excluded.labels,
+                 encrypted_media = excluded.encrypted_media, doc = excluded.doc, doc_hash = excluded.doc_hash",
+            params![
+                rec.id,
+                kind_code(rec.kind),
+                ms(rec.start),
+                ms(rec.stop),
+                rec.region,
+                rec.call_type,
+                rec.call_type.as_ref().map(|c| c.to_lowercase()),
+                rec.non_delete,
+                rec.agent_user,
+                rec.call_recording_id,
+                rec.media.len() as i64,
+                rec.bytes() as i64,
+                labels,
+                encrypted,
+                rec.doc(),
+                hash,
+            ],
+        )
+        .map_err(db)?;
+        tx.execute("DELETE FROM tags WHERE rec_id = ?1", [&rec.id]).map_err(db)?;
+        let mut ins =
+            tx.prepare_cached("INSERT OR IGNORE INTO tags (tag, k, v, rec_id) VALUES (?1, ?2, ?3, ?4)").map_err(db)?;
+        for l in &rec.labels {
+            ins.execute(params![TAG_LABEL, l, "", rec.id]).map_err(db)?;
+        }
+        for (k, v) in &rec.attached_data {
+            ins.execute(params![TAG_ATTACHED, k, v, rec.id]).map_err(db)?;
+        }
+        for u in &rec.agent_users {
+            ins.execute(params![TAG_AGENT, u, "", rec.id]).map_err(db)?;
+        }
+        for p in &rec.partitions {
+            ins.execute(params![TAG_PARTITION, p, "", rec.id]).map_err(db)?;
+        }
+        Ok(if old.is_some() { Upsert::Updated } else { Upsert::Inserted })
+    }
+
+    fn get_in(conn: &Connection, id: &str) -> Result<Option<Entry>, CatalogError> {
+        let row = conn
+            .query_row(
+                "SELECT doc, call_recording_id, encrypted_media, hold_reason, hold_ms FROM recordings WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, Option<String>>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                        r.get::<_, Option<i64>>(4)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(db)?;
+        let Some((doc, call, enc, reason, hold_ms)) = row else { return Ok(None) };
+        let mut recording = Recording::parse_in(&doc, call.as_deref())
+            .map_err(|source| CatalogError::Corrupt { id: id.to_string(), source })?;
+        let enc: Vec<String> = serde_json::from_str(&enc).unwrap_or_default();
+        for m in &mut recording.media {
+            m.encrypted |= enc.contains(&m.media_id);
+        }
+        let hold = reason.map(|reason| Hold { reason, at: from_ms(hold_ms.unwrap_or(0)) });
+        Ok(Some(Entry { recording, hold }))
+    }
+
+    fn edit_labels(&self, id: &str, f: impl FnOnce(&mut Vec<serde_json::Value>)) -> Result<(), CatalogError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(db)?;
+        let entry = Self::get_in(&tx, id)?.ok_or_else(|| CatalogError::NotFound(id.to_string()))?;
+        let mut doc = entry.recording.doc_value();
+        let obj = doc.as_object_mut().expect("a recording document is an object");
+        let labels = obj.entry("labels").or_insert_with(|| serde_json::Value::Array(Vec::new()));
+        if !labels.is_array() {
+            *labels = serde_json::Value::Array(Vec::new());
+        }
+        f(labels.as_array_mut().expect("made an array above"));
+        let rec =
+            entry.recording.with_doc(&doc).map_err(|source| CatalogError::Corrupt { id: id.to_string(), source })?;
+        Self::upsert_in(&tx, &rec)?;
+        tx.commit().map_err(db)
+    }
+
+    /// The WHERE clause (without slice and cursor bounds) and its parameters.
+    fn filter_sql(q: &Query) -> (String, Vec<SqlValue>) {
+        let mut w: Vec<String> = Vec::new();
+        let mut p: Vec<SqlValue> = Vec::new();
+        let bind = |p: &mut Vec<SqlValue>, v: SqlValue| {
+            p.push(v);
+            format!("?{}", p.len())
+        };
+        if let Some(k) = q.kind {
+            let b = bind(&mut p, SqlValue::Integer(kind_code(k)));
+            w.push(format!("r.kind = {b}"));
+        }
+        if let Some(t) = q.start_from {
+            let b = bind(&mut p, SqlValue::Integer(ms(t)));
+            w.push(format!("r.start_ms >= {b}"));
+        }
+        if let Some(t) = q.start_to {
+            let b = bind(&mut p, SqlValue::Integer(ms(t)));
+            w.push(format!("r.start_ms < {b}"));
+        }
+        if let Some(t) = q.stop_from {
+            let b = bind(&mut p, SqlValue::Integer(ms(t)));
+            w.push(format!("r.stop_ms >= {b}"));
+        }
+        if let Some(t) = q.stop_to {
+            let b = bind(&mut p, SqlValue::Integer(ms(t)));
+            w.push(format!("r.stop_ms < {b}"));
+        }
+        if let Some(r) = &q.region {
+            let b = bind(&mut p, SqlValue::Text(r.clone()));
+            w.push(format!("r.region = {b}"));
+        }
+        if let Some(c) = &q.call_type {
+            let b = bind(&mut p, SqlValue::Text(c.to_lowercase()));
+            w.push(format!("r.call_type_lc = {b}"));
+        }
+        for l in &q.labels_include {
+            let b = bind(&mut p, SqlValue::Text(l.clone()));
+            w.push(format!("EXISTS (SELECT 1 FROM tags t WHERE t.tag = {TAG_LABEL} AND t.k = {b} AND t.v = '' AND t.rec_id = r.id)"));
+        }
+        for l in &q.labels_exclude {
+            let b = bind(&mut p, SqlValue::Text(l.clone()));
+            w.push(format!("NOT EXISTS (SELECT 1 FROM tags t WHERE t.tag = {TAG_LABEL} AND t.k = {b} AND t.v = '' AND t.rec_id = r.id)"));
+        }
+        for (k, v) in &q.attached {
+            let bk = bind(&mut p, SqlValue::Text(k.clone()));
+            let bv = bind(&mut p, SqlValue::Text(v.clone()));
+            w.push(format!("EXISTS (SELECT 1 FROM tags t WHERE t.tag = {TAG_ATTACHED} AND t.k = {bk} AND t.v = {bv} AND t.rec_id = r.id)"));
+        }
+        if let Some(u) = &q.agent_user {
+            let b = bind(&mut p, SqlValue::Text(u.clone()));
+            w.push(format!("EXISTS (SELECT 1 FROM tags t WHERE t.tag = {TAG_AGENT} AND t.k = {b} AND t.v = '' AND t.rec_id = r.id)"));
+        }
+        if !q.partitions.is_empty() {
+            let bs: Vec<String> = q.partitions.iter().map(|x| bind(&mut p, SqlValue::Text(x.clone()))).collect();
+            w.push(format!(
+                "EXISTS (SELECT 1 FROM tags t WHERE t.tag = {TAG_PARTITION} AND t.k IN ({}) AND t.v = '' AND t.rec_id = r.id)",
+                bs.join(", ")
+            ));
+        }
+        if let Some(h) = q.held {
+            let cond = "(r.non_delete = 1 OR r.hold_reason IS NOT NULL)";
+            w.push(if h { cond.to_string() } else { format!("NOT {cond}") });
+        }
+        if let Some(h) = q.has_screen {
+            let cond = "EXISTS (SELECT 1 FROM recordings s WHERE s.call_recording_id = r.id)";
+            w.push(if h { cond.to_string() } else { format!("NOT {cond}") });
+        }
+        if let Some(c) = &q.call_recording_id {
+            let b = bind(&mut p, SqlValue::Text(c.clone()));
+            w.push(format!("r.call_recording_id = {b}"));
+        }
+        let sql = if w.is_empty() { "1 = 1".to_string() } else { w.join(" AND ") };
+        (sql, p)
+    }
+
+    fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+        let labels: String = r.get(9)?;
+        Ok(Row {
+            id: r.get(0)?,
+            kind: if r.get::<_, i64>(1)? == 1 { Kind::Screen } else { Kind::Voice },
+            start: from_ms(r.get(2)?),
+            stop: from_ms(r.get(3)?),
+            region: r.get(4)?,
+            call_type: r.get(5)?,
+            media_count: r.get::<_, i64>(6)? as u32,
+            bytes: r.get::<_, i64>(7)? as u64,
+            held: r.get(8)?,
+            labels: if labels == "[]" { Vec::new() } else { serde_json::from_str(&labels).unwrap_or_default() },
+            call_recording_id: r.get(10)?,
+            agent_user: r.get(11)?,
+        })
+    }
+
+    /// The first start time at or after `from_ms` among rows of the query's kind, used to
+    /// skip empty slices instead of visiting each one.
+    fn next_start(conn: &Connection, q: &Query, from_ms: i64) -> Result<Option<i64>, CatalogError> {
+        let r = match q.kind {
+            Some(k) => conn.query_row(
+                "SELECT min(start_ms) FROM recordings WHERE kind = ?1 AND start_ms >= ?2",
+                params![kind_code(k), from_ms],
+                |r| r.get::<_, Option<i64>>(0),
+            ),
+            None => {
+                conn.query_row("SELECT min(start_ms) FROM recordings WHERE start_ms >= ?1", [from_ms], |r| r.get(0))
+            }
+        };
+        r.map_err(db)
+    }
+}
+
+impl Catalog for SqliteCatalog {
+    fn upsert(&self, rec: &Recording) -> Result<Upsert, CatalogError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(db)?;
+        let r = Self::upsert_in(&tx, rec)?;
+        tx.commit().map_err(db)?;
+        Ok(r)
+    }
+
+    fn upsert_many(&self, recs: &[Recording]) -> Result<Vec<Upsert>, CatalogError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(db)?;
+        let out = recs.iter().map(|r| Self::upsert_in(&tx, r)).collect::<Result<Vec<_>, _>>()?;
+        tx.commit().map_err(db)?;
+        Ok(out)
+    }
+
+    fn get(&self, id: &str) -> Result<Option<Entry>, CatalogError> {
+        Self::get_in(&self.lock(), id)
+    }
+
+    fn delete(&self, id: &str, with_screens: bool) -> Result<Vec<String>, CatalogError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(db)?;
+        let exists: bool =
+            tx.query_row("SELECT EXISTS (SELECT 1 FROM recordings WHERE id = ?1)", [id], |r| r.get(0)).map_err(db)?;
+        if !exists {
+            return Err(CatalogError::NotFound(id.to_string()));
+        }
+        let mut ids = vec![id.to_string()];
+        if with_screens {
+            let mut st =
+                tx.prepare("SELECT id FROM recordings WHERE call_recording_id = ?1 ORDER BY id").map_err(db)?;
+            let screens = st.query_map([id], |r| r.get::<_, String>(0)).map_err(db)?;
+            for s in screens {
+                ids.push(s.map_err(db)?);
+            }
+        }
+        for i in &ids {
+            tx.execute("DELETE FROM tags WHERE rec_id = ?1", [i]).map_err(db)?;
+            tx.execute("DELETE FROM recordings WHERE id = ?1", [i]).map_err(db)?;
+        }
+        tx.commit().map_err(db)?;
+        Ok(ids)
+    }
+
+    fn hold(&self, id: &str, reason: &str, at: DateTime<Utc>) -> Result<(), CatalogError> {
+        let n = self
+            .lock()
+            .execute("UPDATE recordings SET hold_reason = ?2, hold_ms = ?3 WHERE id = ?1", params![id, reason, ms(at)])
+            .map_err(db)?;
+        if n == 0 {
+            return Err(CatalogError::NotFound(id.to_string()));
+        }
+        Ok(())
+    }
+
+    fn unhold(&self, id: &str) -> Result<(), CatalogError> {
+        let n = self
+            .lock()
+            .execute("UPDATE recordings SET hold_reason = NULL, hold_ms = NULL WHERE id = ?1", [id])
+            .map_err(db)?;
+        if n == 0 {
+            return Err(CatalogError::NotFound(id.to_string()));
+        }
+        Ok(())
+    }
+
+    fn label(&self, id: &str, label: &str) -> Result<(), CatalogError> {
+        self.edit_labels(id, |labels| {
+            if !labels.iter().any(|l| l.as_str() == Some(label)) {
+                labels.push(serde_json::Value::String(label.to_string()));
+            }
+        })
+    }
+
+    fn unlabel(&self, id: &str, label: &str) -> Result<(), CatalogError> {
+        self.edit_labels(id, |labels| labels.retain(|l| l.as_str() != Some(label)))
+    }
+
+    fn scroll_page(&self, q: &Query, cursor: &Cursor, limit: usize) -> Result<Page, CatalogError> {
+        if limit == 0 {
+            return Err(CatalogError::BadQuery("page size 0".into()));
+        }
+        let conn = self.lock();
+        let slice_len = q.slice_ms();
+        let lower = q.start_from.map(ms);
+        let upper = q.start_to.map(ms);
+        let mut slice = match cursor.slice_start_ms {
+            Some(s) => s,
+            None => match Self::next_start(&conn, q, lower.unwrap_or(i64::MIN))? {
+                Some(first) => q.slice_of(first),
+                None => return Ok(Page { rows: Vec::new(), next: None }),
+            },
+        };
+        let mut after = cursor.after.clone();
+        let (filter, base) = Self::filter_sql(q);
+        let sql_first = format!(
+            "SELECT {ROW_COLS} FROM recordings r WHERE {filter} AND r.start_ms >= ?{} AND r.start_ms < ?{} \
+             ORDER BY r.start_ms, r.id LIMIT ?{}",
+            base.len() + 1,
+            base.len() + 2,
+            base.len() + 3
+        );
+        let sql_after = format!(
+            "SELECT {ROW_COLS} FROM recordings r WHERE {filter} AND r.start_ms >= ?{} AND r.start_ms < ?{} \
+             AND (r.start_ms, r.id) > (?{}, ?{}) ORDER BY r.start_ms, r.id LIMIT ?{}",
+            base.len() + 1,
+            base.len() + 2,
+            base.len() + 4,
+            base.len() + 5,
+            base.len() + 3
+        );
+        let mut rows = Vec::with_capacity(limit.min(4096));
+        loop {
+            if upper.is_some_and(|u| slice >= u) {
+                return Ok(Page { rows, next: None });
+            }
+            let lo = lower.map_or(slice, |l| l.max(slice));
+            let hi = upper.map_or(slice.saturating_add(slice_len), |u| u.min(slice.saturating_add(slice_len)));
+            let want = limit - rows.len();
+            let mut params = base.clone();
+            params.push(SqlValue::Integer(lo));
+            params.push(SqlValue::Integer(hi));
+            params.push(SqlValue::Integer(want as i64));
+            let sql = match &after {
+                Some((t, id)) => {
+                    params.push(SqlValue::Integer(*t));
+                    params.push(SqlValue::Text(id.clone()));
+                    &sql_after
+                }
+                None => &sql_first,
+            };
+            let mut st = conn.prepare_cached(sql).map_err(db)?;
+            let mut got = 0usize;
+            let mut it = st.query(params_from_iter(params.iter())).map_err(db)?;
+            while let Some(r) = it.next().map_err(db)? {
+                rows.push(Self::read_row(r).map_err(db)?);
+                got += 1;
+            }
+            if got == want {
+                let last = rows.last().expect("got rows");
+                let next = Cursor { slice_start_ms: Some(slice), after: Some((ms(last.start), last.id.clone())) };
+                return Ok(Page { rows, next: Some(next) });
+            }
+            // This slice is exhausted: jump to the slice of the next recording of this kind.
+            let slice_end = slice.saturating_add(slice_len);
+            after = None;
+            match Self::next_start(&conn, q, slice_end)? {
+                Some(t) if upper.is_none_or(|u| t < u) => slice = q.slice_of(t),
+                _ => return Ok(Page { rows, next: None }),
+            }
+        }
+    }
+
+    fn count(&self, q: &Query) -> Result<u64, CatalogError> {
+        let (filter, params) = Self::filter_sql(q);
+        let conn = self.lock();
+        let n: i64 = conn
+            .query_row(
+                &format!("SELECT count(*) FROM recordings r WHERE {filter}"),
+                params_from_iter(params.iter()),
+                |r| r.get(0),
+            )
+            .map_err(db)?;
+        Ok(n as u64)
+    }
+
+    fn state_get(&self, namespace: &str, key: &str) -> Result<Option<String>, CatalogError> {
+        self.lock()
+            .query_row("SELECT v FROM state WHERE ns = ?1 AND k = ?2", [namespace, key], |r| r.get(0))
+            .optional()
+            .map_err(db)
+    }
+
+    fn state_put(&self, namespace: &str, key: &str, value: &str) -> Result<(), CatalogError> {
+        self.lock()
+            .execute(
+                "INSERT INTO state (ns, k, v) VALUES (?1, ?2, ?3) ON CONFLICT(ns, k) DO UPDATE SET v = excluded.v",
+                [namespace, key, value],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn state_delete(&self, namespace: &str, key: &str) -> Result<(), CatalogError> {
+        self.lock().execute("DELETE FROM state WHERE ns = ?1 AND k = ?2", [namespace, key]).map_err(db)?;
+        Ok(())
+    }
+
+    fn state_list(&self, namespace: &str) -> Result<Vec<(String, String)>, CatalogError> {
+        let conn = self.lock();
+        let mut st = conn.prepare_cached("SELECT k, v FROM state WHERE ns = ?1 ORDER BY k").map_err(db)?;
+        let rows = st.query_map([namespace], |r| Ok((r.get(0)?, r.get(1)?))).map_err(db)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db)
+    }
+
+    fn lease_acquire(
+        &self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, CatalogError> {
+        let n = self
+            .lock()
+            .execute(
+                "INSERT INTO leases (name, holder, until_ms) VALUES (?1, ?2, ?4)
+                 ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, until_ms = excluded.until_ms
+                 WHERE leases.holder = excluded.holder OR leases.until_ms <= ?3",
+                params![name, holder, ms(now), ms(until)],
+            )
+            .map_err(db)?;
+        Ok(n == 1)
+    }
+
+    fn lease_release(&self, name: &str, holder: &str) -> Result<(), CatalogError> {
+        self.lock().execute("DELETE FROM leases WHERE name = ?1 AND holder = ?2", [name, holder]).map_err(db)?;
+        Ok(())
+    }
+}

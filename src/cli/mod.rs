@@ -1,0 +1,115 @@
+//! The command line: a thin face over the library. One subcommand per file; each builds a
+//! [`Context`](reclife::config::Context) and calls the same library functions the scheduler
+//! and the API call.
+
+mod ingest;
+mod progress;
+mod recordings;
+
+use anyhow::{Context as _, Result};
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand};
+use reclife::config::{Clock, Config, Context};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Exit status of a run that finished but set some items aside (rejected, failed).
+pub const EXIT_PARTIAL: u8 = 3;
+
+const EXAMPLES: &str = "\
+Examples:
+  reclife ingest testdata/recordings            # load the sample recordings
+  reclife recordings list --type voice --json   # one JSON object per line
+  reclife recordings list --from 2025-01-01 --to 2025-02-01 --label vip
+  reclife recordings hold REC_ID --reason \"litigation 2025-17\"
+  reclife recordings export REC_ID --out /tmp/rec
+  RECLIFE_NOW=2026-01-01T00:00:00Z reclife recordings list   # fix \"now\" for reproducible runs
+
+Exit status: 0 success; 1 error; 2 usage error; 3 finished, but some items were set aside.";
+
+#[derive(Parser, Debug)]
+#[command(name = "reclife", version, about = "Lifecycle engine for contact-center call and screen recordings", after_help = EXAMPLES)]
+pub struct Cli {
+    /// Data directory: catalog.db, media/, audit/.
+    #[arg(long, global = true, env = "RECLIFE_DATA_DIR", default_value = "./reclife-data")]
+    pub data_dir: PathBuf,
+    /// Configuration file (TOML); see deploy/reclife.example.toml.
+    #[arg(long, global = true, env = "RECLIFE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Fix "now" (RFC 3339) for every age and time computation.
+    #[arg(long, global = true, env = "RECLIFE_NOW", value_parser = parse_now)]
+    pub now: Option<DateTime<Utc>>,
+    /// More logging (-v info, -vv debug). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// No progress bars.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Ingest recordings from folders and GIR backup archives (zip).
+    Ingest(ingest::Args),
+    /// List, show, export, hold and label recordings.
+    #[command(subcommand)]
+    Recordings(Box<recordings::Cmd>),
+}
+
+fn parse_now(s: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).map_err(|e| format!("not an RFC 3339 time: {e}"))
+}
+
+impl Cli {
+    /// Loads the configuration and opens the data directory.
+    pub fn context(&self) -> Result<Context> {
+        let config = match &self.config {
+            Some(p) => Config::load(p)?,
+            None => Config::default(),
+        };
+        let clock = self.now.map(Clock::fixed).unwrap_or_else(Clock::system);
+        Context::open(&self.data_dir, config, clock)
+            .with_context(|| format!("opening data directory {}", self.data_dir.display()))
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+}
+
+/// Runs the command line; returns the process exit status.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    match &cli.command {
+        Command::Ingest(a) => ingest::run(&cli, a).await,
+        Command::Recordings(c) => recordings::run(&cli, c).await,
+    }
+}

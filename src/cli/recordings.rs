@@ -1,0 +1,240 @@
+//! `reclife recordings …`: list, show, export, hold, unhold, label, unlabel.
+
+use super::Cli;
+use anyhow::{bail, Result};
+use chrono::{DateTime, NaiveDate, Utc};
+use reclife::catalog::{CatalogExt, Query, Row};
+use reclife::model::Kind;
+use serde_json::json;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Cmd {
+    /// List recordings matching filters, in start-time order.
+    #[command(
+        after_help = "Examples:\n  reclife recordings list --type voice --from 2025-01-01 --to 2025-01-02\n  reclife recordings list --held --json\n  reclife recordings list --attached CustomerSegment=gold --agent agent1000"
+    )]
+    List(ListArgs),
+    /// Print the stored metadata document.
+    Show { id: String },
+    /// Write meta-data.json and the media files, as stored, into a folder.
+    Export {
+        id: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Protect a recording from every purge.
+    Hold {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Remove a hold set with `hold` (a document's nonDelete stays).
+    Unhold { id: String },
+    /// Add a label.
+    Label { id: String, name: String },
+    /// Remove a label.
+    Unlabel { id: String, name: String },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ListArgs {
+    /// voice or screen.
+    #[arg(long = "type")]
+    pub kind: Option<Kind>,
+    /// Started at or after (RFC 3339 or YYYY-MM-DD, UTC).
+    #[arg(long, value_parser = parse_time)]
+    pub from: Option<DateTime<Utc>>,
+    /// Started before.
+    #[arg(long, value_parser = parse_time)]
+    pub to: Option<DateTime<Utc>>,
+    /// Ended at or after.
+    #[arg(long, value_parser = parse_time)]
+    pub ended_after: Option<DateTime<Utc>>,
+    /// Ended before.
+    #[arg(long, value_parser = parse_time)]
+    pub ended_before: Option<DateTime<Utc>>,
+    #[arg(long)]
+    pub region: Option<String>,
+    #[arg(long)]
+    pub call_type: Option<String>,
+    /// Has this label (repeatable: all of them).
+    #[arg(long = "label")]
+    pub labels: Vec<String>,
+    /// Has not this label (repeatable).
+    #[arg(long = "without-label")]
+    pub without_labels: Vec<String>,
+    /// Only held recordings.
+    #[arg(long, conflicts_with = "not_held")]
+    pub held: bool,
+    /// Only recordings not held.
+    #[arg(long)]
+    pub not_held: bool,
+    /// Attached data KEY=VALUE (repeatable).
+    #[arg(long, value_parser = parse_kv)]
+    pub attached: Vec<(String, String)>,
+    /// An agent with this user name took part.
+    #[arg(long)]
+    pub agent: Option<String>,
+    /// Only calls with screen recordings.
+    #[arg(long, conflicts_with = "no_screen")]
+    pub has_screen: bool,
+    /// Only calls without screen recordings.
+    #[arg(long)]
+    pub no_screen: bool,
+    /// Partition (repeatable: any of them).
+    #[arg(long = "partition")]
+    pub partitions: Vec<String>,
+    /// Stop after this many.
+    #[arg(long)]
+    pub limit: Option<u64>,
+    /// One JSON object per line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
+    }
+    reclife::model::parse_time_str(s).ok_or_else(|| format!("{s:?} is not a time (RFC 3339 or YYYY-MM-DD)"))
+}
+
+fn parse_kv(s: &str) -> Result<(String, String), String> {
+    s.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).ok_or_else(|| format!("{s:?} is not KEY=VALUE"))
+}
+
+fn flag(yes: bool, no: bool) -> Option<bool> {
+    match (yes, no) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    }
+}
+
+impl ListArgs {
+    fn query(&self, intervals: u32) -> Query {
+        Query {
+            kind: self.kind,
+            start_from: self.from,
+            start_to: self.to,
+            stop_from: self.ended_after,
+            stop_to: self.ended_before,
+            region: self.region.clone(),
+            call_type: self.call_type.clone(),
+            labels_include: self.labels.clone(),
+            labels_exclude: self.without_labels.clone(),
+            held: flag(self.held, self.not_held),
+            attached: self.attached.clone(),
+            agent_user: self.agent.clone(),
+            has_screen: flag(self.has_screen, self.no_screen),
+            partitions: self.partitions.clone(),
+            call_recording_id: None,
+            scan_intervals_per_day: intervals,
+        }
+    }
+}
+
+fn row_json(r: &Row) -> serde_json::Value {
+    json!({
+        "id": r.id,
+        "type": r.kind,
+        "startTime": r.start.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "stopTime": r.stop.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "region": r.region,
+        "callType": r.call_type,
+        "mediaCount": r.media_count,
+        "bytes": r.bytes,
+        "held": r.held,
+        "labels": r.labels,
+        "callRecordingId": r.call_recording_id,
+    })
+}
+
+pub async fn run(cli: &Cli, cmd: &Cmd) -> Result<ExitCode> {
+    let ctx = cli.context()?;
+    let cat = ctx.catalog.clone();
+    match cmd {
+        Cmd::List(a) => {
+            let q = a.query(ctx.config.scan_intervals_per_day);
+            let json = a.json;
+            let limit = a.limit.unwrap_or(u64::MAX);
+            tokio::task::spawn_blocking(move || -> Result<()> {
+                let stdout = std::io::stdout();
+                let mut out = std::io::BufWriter::new(stdout.lock());
+                if !json {
+                    writeln!(
+                        out,
+                        "{:<44} {:<6} {:<20} {:<20} {:<6} {:<9} {:>5} {:>10} {:<4} labels",
+                        "id", "type", "start (UTC)", "stop (UTC)", "region", "callType", "media", "bytes", "held"
+                    )?;
+                }
+                let mut n = 0u64;
+                'pages: for page in cat.scroll(&q, 1000) {
+                    for r in page?.rows {
+                        if n >= limit {
+                            break 'pages;
+                        }
+                        n += 1;
+                        if json {
+                            serde_json::to_writer(&mut out, &row_json(&r))?;
+                            writeln!(out)?;
+                        } else {
+                            writeln!(
+                                out,
+                                "{:<44} {:<6} {:<20} {:<20} {:<6} {:<9} {:>5} {:>10} {:<4} {}",
+                                r.id,
+                                r.kind,
+                                r.start.format("%Y-%m-%d %H:%M:%S"),
+                                r.stop.format("%Y-%m-%d %H:%M:%S"),
+                                r.region.as_deref().unwrap_or("-"),
+                                r.call_type.as_deref().unwrap_or("-"),
+                                r.media_count,
+                                r.bytes,
+                                if r.held { "yes" } else { "no" },
+                                r.labels.join(",")
+                            )?;
+                        }
+                    }
+                }
+                out.flush()?;
+                Ok(())
+            })
+            .await??;
+        }
+        Cmd::Show { id } => match cat.get(id)? {
+            Some(e) => println!("{}", e.recording.doc()),
+            None => bail!("no recording {id}"),
+        },
+        Cmd::Export { id, out } => {
+            let files = reclife::ingest::export_recording(&ctx, id, out).await?;
+            for f in files {
+                println!("{}", f.display());
+            }
+        }
+        Cmd::Hold { id, reason } => {
+            cat.hold(id, reason, ctx.clock.now())?;
+            println!("held {id}: {reason}");
+        }
+        Cmd::Unhold { id } => {
+            cat.unhold(id)?;
+            match cat.get(id)? {
+                Some(e) if e.recording.non_delete => {
+                    println!("unheld {id} (its document still says nonDelete: it stays protected)")
+                }
+                _ => println!("unheld {id}"),
+            }
+        }
+        Cmd::Label { id, name } => {
+            cat.label(id, name)?;
+            println!("labelled {id}: {name}");
+        }
+        Cmd::Unlabel { id, name } => {
+            cat.unlabel(id, name)?;
+            println!("unlabelled {id}: {name}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

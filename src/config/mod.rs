@@ -1,0 +1,170 @@
+//! Node configuration (TOML), the clock, and the [`Context`] every command runs in.
+//!
+//! Every key is documented in `deploy/reclife.example.toml`. Unknown keys are errors, so a
+//! misspelt option is reported rather than silently ignored.
+
+use crate::catalog::{Catalog, SqliteCatalog};
+use crate::storage::{self, Location, MediaStore};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Errors loading configuration or opening the data directory.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error(transparent)]
+    Catalog(#[from] crate::catalog::CatalogError),
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
+}
+
+/// The node's configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Contact center id: the first folder of every archive.
+    pub contact_center_id: String,
+    /// Tenant name in archive names and paths (GIR always writes `Environment`).
+    pub tenant: String,
+    /// This node's path; it runs only the rules assigned to it (and rules with none).
+    pub node_path: Option<String>,
+    /// This node's region; it acts only on recordings of this region (unset: all).
+    pub region: Option<String>,
+    /// Slices per day for scan-and-scroll (GIR `scanIntervalsPerDay`).
+    pub scan_intervals_per_day: u32,
+    /// Folder of PEM private keys and certificates.
+    pub keys_dir: Option<PathBuf>,
+    /// File holding the password of encrypted private keys (else env `RECLIFE_KEY_PASSWORD`).
+    pub key_password_file: Option<PathBuf>,
+    /// CA bundle to check recipient certificates against when sealing.
+    pub ca_bundle: Option<PathBuf>,
+    /// Where media lives (default: `file://<data dir>/media`).
+    pub media_location: Option<String>,
+    /// Folder of rule files (one TOML file per rule).
+    pub rules_dir: PathBuf,
+    /// Backup location for tasks that name none.
+    pub default_backup_location: Option<String>,
+    /// Seconds between re-reads of the rules folder.
+    pub schedule_polling_interval: u64,
+    /// Rules run at once by the scheduler.
+    pub scheduler_threads: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            contact_center_id: "default".into(),
+            tenant: "Environment".into(),
+            node_path: None,
+            region: None,
+            scan_intervals_per_day: 24,
+            keys_dir: None,
+            key_password_file: None,
+            ca_bundle: None,
+            media_location: None,
+            rules_dir: PathBuf::from("rules"),
+            default_backup_location: None,
+            schedule_polling_interval: 60,
+            scheduler_threads: 4,
+        }
+    }
+}
+
+impl Config {
+    /// Reads a TOML config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        Self::parse(&text).map_err(|message| ConfigError::Parse { path: path.into(), message })
+    }
+
+    /// Parses TOML text; the error names the line.
+    pub fn parse(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| text[..s.start].matches('\n').count() + 1);
+            match line {
+                Some(l) => format!("line {l}: {}", e.message()),
+                None => e.message().to_string(),
+            }
+        })
+    }
+}
+
+/// "Now": the system clock, or a fixed instant (`--now`) so that runs are reproducible.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Clock {
+    fixed: Option<DateTime<Utc>>,
+}
+
+impl Clock {
+    pub fn system() -> Clock {
+        Clock { fixed: None }
+    }
+    pub fn fixed(t: DateTime<Utc>) -> Clock {
+        Clock { fixed: Some(t) }
+    }
+    pub fn now(&self) -> DateTime<Utc> {
+        self.fixed.unwrap_or_else(Utc::now)
+    }
+    pub fn is_fixed(&self) -> bool {
+        self.fixed.is_some()
+    }
+}
+
+/// Everything a command needs: configuration, the data directory, the clock, the catalog
+/// and the media store. The CLI, the scheduler and the API build one and call the same
+/// library functions with it.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub config: Config,
+    pub data_dir: PathBuf,
+    pub clock: Clock,
+    pub catalog: Arc<dyn Catalog>,
+    pub media: Arc<dyn MediaStore>,
+}
+
+impl Context {
+    /// Opens the data directory: `<data dir>/catalog.db` and the media store.
+    pub fn open(data_dir: &Path, config: Config, clock: Clock) -> Result<Context, ConfigError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| ConfigError::Read { path: data_dir.into(), source })?;
+        let catalog = Arc::new(SqliteCatalog::open(&data_dir.join("catalog.db"))?);
+        let media_loc = match &config.media_location {
+            Some(uri) => Location::parse(uri)?,
+            None => Location::File(data_dir.join("media")),
+        };
+        let media = storage::open(&media_loc)?;
+        Ok(Context { config, data_dir: data_dir.to_path_buf(), clock, catalog, media })
+    }
+
+    /// `<data dir>/<name>`, created if missing.
+    pub fn data_subdir(&self, name: &str) -> std::io::Result<PathBuf> {
+        let p = self.data_dir.join(name);
+        std::fs::create_dir_all(&p)?;
+        Ok(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_unknown_keys() {
+        let c = Config::parse("").unwrap();
+        assert_eq!(c.tenant, "Environment");
+        assert_eq!(c.scan_intervals_per_day, 24);
+        let c = Config::parse("contact_center_id = \"cc1\"\nregion = \"us\"\n").unwrap();
+        assert_eq!(c.contact_center_id, "cc1");
+        assert_eq!(c.region.as_deref(), Some("us"));
+        let e = Config::parse("tenant = \"x\"\nscan_intervals = 3\n").unwrap_err();
+        assert!(e.starts_with("line 2:") && e.contains("scan_intervals"), "{e}");
+    }
+}

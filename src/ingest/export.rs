@@ -1,0 +1,41 @@
+//! One recording out to a folder: `meta-data.json` (the stored document) and its media
+//! files, named by mediaId, as stored (encrypted media stays encrypted).
+
+use super::IngestError;
+use crate::archive::META_FILE;
+use crate::catalog::CatalogError;
+use crate::config::Context;
+use crate::storage::{Key, MediaStoreExt};
+use std::path::{Path, PathBuf};
+
+/// Writes recording `id` into `out` (created if missing). Returns the files written.
+pub async fn export_recording(ctx: &Context, id: &str, out: &Path) -> Result<Vec<PathBuf>, IngestError> {
+    let catalog = ctx.catalog.clone();
+    let id2 = id.to_string();
+    let entry = tokio::task::spawn_blocking(move || catalog.get(&id2))
+        .await
+        .map_err(|e| IngestError::Other(e.to_string()))??
+        .ok_or_else(|| CatalogError::NotFound(id.to_string()))?;
+    let io = |path: &Path, e: std::io::Error| IngestError::Source { path: path.to_path_buf(), message: e.to_string() };
+    tokio::fs::create_dir_all(out).await.map_err(|e| io(out, e))?;
+    let mut written = Vec::new();
+    let meta = out.join(META_FILE);
+    write_atomic(&meta, entry.recording.doc().as_bytes()).await.map_err(|e| io(&meta, e))?;
+    written.push(meta);
+    for m in &entry.recording.media {
+        let key = Key::media(&entry.recording.id, &m.media_id)?;
+        // The name was checked when the key was built, so it cannot leave `out`.
+        let dest = out.join(&m.media_id);
+        let tmp = out.join(format!(".{}.part", m.media_id));
+        ctx.media.get_to_file(&key, &tmp).await?;
+        tokio::fs::rename(&tmp, &dest).await.map_err(|e| io(&dest, e))?;
+        written.push(dest);
+    }
+    Ok(written)
+}
+
+async fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("json.part");
+    tokio::fs::write(&tmp, data).await?;
+    tokio::fs::rename(&tmp, path).await
+}

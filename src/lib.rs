@@ -1,0 +1,23 @@
+//! reclife: the lifecycle of contact-center call and screen recordings.
+//!
+//! The parts, in the order data flows through them:
+//!
+//! - [`model`]: recording metadata as GIR writes it: the one vocabulary.
+//! - [`catalog`]: where metadata lives and how it is scanned (scroll cursors).
+//! - [`storage`]: where media lives (local disk now; S3 and WebDAV behind the same trait).
+//! - [`archive`]: the GIR backup layout, shared by backup, ingest and restore.
+//! - [`ingest`]: folders and archives in; one recording out.
+//! - [`crypto`]: CMS envelopes and keys.
+//! - [`config`]: node configuration, the clock, the [`config::Context`] commands run in.
+//! - [`progress`]: progress reporting shared by the CLI and the API.
+//!
+//! The binary (`src/main.rs`, `src/cli/`) is a thin face over these calls.
+
+pub mod archive;
+pub mod catalog;
+pub mod config;
+pub mod crypto;
+pub mod ingest;
+pub mod model;
+pub mod progress;
+pub mod storage;

@@ -1,0 +1,143 @@
+//! Where media lives: one small async trait, [`MediaStore`], with one implementation per
+//! backend (the local filesystem now; S3 and WebDAV later), and one conformance suite
+//! ([`conformance`]) that every backend must pass.
+//!
+//! Keys are [`Key`]s: relative paths whose every segment passed
+//! [`crate::model::check_name`], so a key built from metadata can never leave the store's root.
+//! Guarantees every backend gives: `put` is atomic (a reader sees the old object, or the whole
+//! new one, never a part); `get` streams; `delete` of a missing key is `NotFound`.
+
+pub mod conformance;
+mod key;
+mod local;
+mod location;
+
+pub use key::Key;
+pub use local::LocalStore;
+pub use location::Location;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use std::path::Path;
+use std::sync::Arc;
+
+/// A stream of byte chunks.
+pub type ByteStream = BoxStream<'static, Result<Bytes, StorageError>>;
+
+/// Errors every backend maps into.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("{store}: no object at {key}")]
+    NotFound { store: String, key: String },
+    #[error("invalid key {key:?}: {why}")]
+    InvalidKey { key: String, why: String },
+    #[error("invalid location {uri:?}: {why}")]
+    InvalidLocation { uri: String, why: String },
+    #[error("{store}: {op} {key}: {source}")]
+    Io {
+        store: String,
+        op: &'static str,
+        key: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{store}: {op} {key}: {message}")]
+    Backend { store: String, op: &'static str, key: String, message: String },
+}
+
+/// What a store knows about an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    pub key: Key,
+    pub size: u64,
+}
+
+/// A media store. Implementations are cheap to share (`Arc<dyn MediaStore>`).
+#[async_trait]
+pub trait MediaStore: Send + Sync + std::fmt::Debug {
+    /// A short description for errors and logs (`file:///var/lib/reclife/media`). Never
+    /// contains credentials.
+    fn describe(&self) -> String;
+
+    /// Stores `body` under `key`, atomically: the object appears whole or not at all.
+    async fn put(&self, key: &Key, body: ByteStream) -> Result<ObjectMeta, StorageError>;
+
+    /// Reads the object as a stream.
+    async fn get(&self, key: &Key) -> Result<ByteStream, StorageError>;
+
+    /// Size of the object, or `NotFound`.
+    async fn head(&self, key: &Key) -> Result<ObjectMeta, StorageError>;
+
+    /// Removes the object; `NotFound` if there was none.
+    async fn delete(&self, key: &Key) -> Result<(), StorageError>;
+
+    /// Every object whose key starts with the segments of `prefix` (all objects for `None`),
+    /// in no particular order.
+    async fn list(&self, prefix: Option<&Key>) -> Result<Vec<ObjectMeta>, StorageError>;
+
+    /// Stores a local file. Backends may override this with something faster than streaming.
+    async fn put_file(&self, key: &Key, path: &Path) -> Result<ObjectMeta, StorageError> {
+        let file = tokio::fs::File::open(path).await.map_err(|source| StorageError::Io {
+            store: self.describe(),
+            op: "open source file",
+            key: path.display().to_string(),
+            source,
+        })?;
+        self.put(key, file_stream(file)).await
+    }
+}
+
+/// Convenience calls on any store.
+#[async_trait]
+pub trait MediaStoreExt: MediaStore {
+    async fn put_bytes(&self, key: &Key, data: Bytes) -> Result<ObjectMeta, StorageError> {
+        self.put(key, Box::pin(futures::stream::once(async move { Ok(data) }))).await
+    }
+
+    async fn get_bytes(&self, key: &Key) -> Result<Vec<u8>, StorageError> {
+        use futures::TryStreamExt;
+        let mut s = self.get(key).await?;
+        let mut out = Vec::new();
+        while let Some(chunk) = s.try_next().await? {
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out)
+    }
+
+    /// Copies the object into a local file (created or truncated).
+    async fn get_to_file(&self, key: &Key, path: &Path) -> Result<u64, StorageError> {
+        use futures::TryStreamExt;
+        use tokio::io::AsyncWriteExt;
+        let io = |op, source| StorageError::Io { store: self.describe(), op, key: path.display().to_string(), source };
+        let mut s = self.get(key).await?;
+        let mut f = tokio::fs::File::create(path).await.map_err(|e| io("create", e))?;
+        let mut n = 0u64;
+        while let Some(chunk) = s.try_next().await? {
+            f.write_all(&chunk).await.map_err(|e| io("write", e))?;
+            n += chunk.len() as u64;
+        }
+        f.flush().await.map_err(|e| io("flush", e))?;
+        Ok(n)
+    }
+}
+
+impl<T: MediaStore + ?Sized> MediaStoreExt for T {}
+
+/// Reads a file as a stream of 256 KiB chunks.
+pub fn file_stream(file: tokio::fs::File) -> ByteStream {
+    use futures::TryStreamExt;
+    let s = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024);
+    Box::pin(s.map_err(|source| StorageError::Io { store: "file".into(), op: "read", key: String::new(), source }))
+}
+
+/// Opens the store a location URI names.
+pub fn open(location: &Location) -> Result<Arc<dyn MediaStore>, StorageError> {
+    match location {
+        Location::File(root) => Ok(Arc::new(LocalStore::new(root.clone()))),
+        other => Err(StorageError::InvalidLocation {
+            uri: other.to_string(),
+            why: "this backend is not available in this build yet (only file:// is)".into(),
+        }),
+    }
+}

@@ -1,0 +1,217 @@
+//! End to end on the built binary: ingest the sample recordings (folder and zip), list,
+//! show, export, hold and label, re-ingest idempotently, and reject bad input by name.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn testdata() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata")
+}
+
+fn reclife(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_reclife"))
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--quiet")
+        .args(args)
+        .env_remove("RECLIFE_CONFIG")
+        .env_remove("RECLIFE_NOW")
+        .output()
+        .expect("run reclife")
+}
+
+fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "failed: {}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn list_json(data: &Path, extra: &[&str]) -> Vec<Value> {
+    let mut args = vec!["recordings", "list", "--json"];
+    args.extend_from_slice(extra);
+    ok(&reclife(data, &args)).lines().map(|l| serde_json::from_str(l).expect("one JSON object per line")).collect()
+}
+
+const A: &str = "CALLA0000000000000000000000000001";
+const C: &str = "CALLC0000000000000000000000000003";
+
+#[test]
+fn ingest_list_and_reingest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let out = ok(&reclife(&data, &["ingest", testdata().join("recordings").to_str().unwrap()]));
+    assert!(out.contains("ingested 6, updated 0, unchanged 0, rejected 0"), "{out}");
+
+    let all = list_json(&data, &[]);
+    let ids: Vec<&str> = all.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 6);
+    assert_eq!(ids[0], A, "start-time order");
+    let a = &all[0];
+    assert_eq!(a["type"], "voice");
+    assert_eq!(a["startTime"], "2024-03-10T09:15:00.000Z");
+    assert_eq!(a["region"], "us");
+    assert_eq!(a["callType"], "Inbound");
+    assert_eq!(a["mediaCount"], 1);
+    assert_eq!(a["held"], false);
+    let screens = list_json(&data, &["--type", "screen"]);
+    assert_eq!(screens.len(), 2);
+    assert!(screens.iter().any(|s| s["callRecordingId"] == A), "screen under screen/ belongs to its call");
+    assert_eq!(list_json(&data, &["--held"]).len(), 1, "nonDelete is held");
+    assert_eq!(list_json(&data, &["--has-screen"]).len(), 2);
+    assert_eq!(list_json(&data, &["--attached", "CustomerSegment=gold"]).len(), 1);
+    assert_eq!(list_json(&data, &["--from", "2025-06-24", "--to", "2025-06-25", "--type", "voice"]).len(), 2);
+    assert_eq!(list_json(&data, &["--region", "eu"]).len(), 1);
+    assert_eq!(list_json(&data, &["--label", "quality-review"]).len(), 1);
+    assert_eq!(list_json(&data, &["--agent", "agent2000"]).len(), 1);
+    assert_eq!(list_json(&data, &["--limit", "2"]).len(), 2);
+
+    // Re-ingest: nothing new, nothing duplicated.
+    let out = ok(&reclife(&data, &["ingest", testdata().join("recordings").to_str().unwrap()]));
+    assert!(out.contains("ingested 0, updated 0, unchanged 6, rejected 0"), "{out}");
+    assert_eq!(list_json(&data, &[]).len(), 6);
+
+    // A changed document updates.
+    let copy = tmp.path().join("copy");
+    copy_tree(&testdata().join("recordings"), &copy);
+    let meta = walk(&copy)
+        .into_iter()
+        .find(|p| {
+            p.to_string_lossy().contains(A) && p.ends_with("meta-data.json") && !p.to_string_lossy().contains("screen")
+        })
+        .unwrap();
+    let text = std::fs::read_to_string(&meta).unwrap().replace("\"region\": \"us\"", "\"region\": \"emea\"");
+    std::fs::write(&meta, text).unwrap();
+    let out = ok(&reclife(&data, &["ingest", copy.to_str().unwrap()]));
+    assert!(out.contains("ingested 0, updated 1, unchanged 5"), "{out}");
+    assert_eq!(list_json(&data, &["--region", "emea"]).len(), 1);
+}
+
+#[test]
+fn show_export_hold_label() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    ok(&reclife(&data, &["ingest", testdata().join("recordings").to_str().unwrap()]));
+
+    // show prints the stored document: the inner object of the API wrapper, unchanged.
+    let shown: Value = serde_json::from_str(&ok(&reclife(&data, &["recordings", "show", A]))).unwrap();
+    let src =
+        walk(&testdata().join("recordings")).into_iter().find(|p| p.ends_with(format!("{A}/meta-data.json"))).unwrap();
+    let original: Value = serde_json::from_str(&std::fs::read_to_string(&src).unwrap()).unwrap();
+    assert_eq!(shown, original["recording"]);
+    assert_eq!(shown["x-undocumented"]["kept"], true);
+
+    // export writes the document and the media as stored (encrypted stays encrypted).
+    let out = tmp.path().join("export");
+    ok(&reclife(&data, &["recordings", "export", C, "--out", out.to_str().unwrap()]));
+    let exported = std::fs::read(out.join(format!("{C}_0001.mp3"))).unwrap();
+    let stored =
+        std::fs::read(testdata().join(format!("recordings/cc1/Environment/2025/06/24/{C}/{C}_0001.mp3"))).unwrap();
+    assert_eq!(exported, stored);
+    assert_eq!(exported[0], 0x30, "still a CMS envelope");
+
+    ok(&reclife(&data, &["recordings", "hold", A, "--reason", "litigation 7"]));
+    assert_eq!(list_json(&data, &["--held"]).len(), 2);
+    ok(&reclife(&data, &["recordings", "unhold", A]));
+    assert_eq!(list_json(&data, &["--held"]).len(), 1);
+    ok(&reclife(&data, &["recordings", "label", A, "vip"]));
+    let vip = list_json(&data, &["--label", "vip"]);
+    assert_eq!(vip.len(), 1);
+    assert_eq!(vip[0]["labels"], serde_json::json!(["vip"]));
+    ok(&reclife(&data, &["recordings", "unlabel", A, "vip"]));
+    assert!(list_json(&data, &["--label", "vip"]).is_empty());
+
+    let o = reclife(&data, &["recordings", "show", "NOPE"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("NOPE"));
+}
+
+#[test]
+fn bad_input_is_named_and_the_rest_goes_in() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let bad = testdata().join("bad");
+    let o = reclife(&data, &["ingest", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(3), "exit 3 when something was rejected");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stdout.contains("ingested 1, updated 0, unchanged 0, rejected 6"), "{stdout}");
+    for (dir, why) in [
+        ("malformed", "malformed JSON"),
+        ("no-id", "missing field `id`"),
+        ("bad-time", "`startTime` has a time that does not parse"),
+        ("missing-media", "missing media file"),
+        ("escaping-media", "mediaFiles[0].mediaId"),
+        ("escaping-id", "field `id` is invalid"),
+    ] {
+        let line = stderr
+            .lines()
+            .find(|l| l.contains(&format!("bad/{dir}/meta-data.json")))
+            .unwrap_or_else(|| panic!("no line for {dir}: {stderr}"));
+        assert!(line.starts_with("rejected ") && line.contains(why), "{dir}: {line}");
+    }
+    assert_eq!(list_json(&data, &[]).len(), 1);
+    // Nothing escaped the data directory.
+    assert!(!tmp.path().join("etc").exists());
+}
+
+#[test]
+fn zip_archive_in_gir_layout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let zip = tmp.path().join("Environment-voice-0-0-20250625030000.zip");
+    let st = Command::new("zip")
+        .args(["-q", "-r", "-0", zip.to_str().unwrap(), "cc1"])
+        .current_dir(testdata().join("recordings"))
+        .status()
+        .expect("zip CLI");
+    assert!(st.success());
+    let data = tmp.path().join("data");
+    let out = ok(&reclife(&data, &["ingest", zip.to_str().unwrap()]));
+    assert!(out.contains("ingested 6, updated 0, unchanged 0, rejected 0"), "{out}");
+    // Same catalog as a folder ingest.
+    let data2 = tmp.path().join("data2");
+    ok(&reclife(&data2, &["ingest", testdata().join("recordings").to_str().unwrap()]));
+    assert_eq!(list_json(&data, &[]), list_json(&data2, &[]));
+    let out = ok(&reclife(&data, &["ingest", zip.to_str().unwrap()]));
+    assert!(out.contains("unchanged 6"), "{out}");
+    // Media bytes equal to the source files.
+    let out_dir = tmp.path().join("x");
+    ok(&reclife(&data, &["recordings", "export", A, "--out", out_dir.to_str().unwrap()]));
+    let src = walk(&testdata().join("recordings"))
+        .into_iter()
+        .find(|p| p.to_string_lossy().ends_with("-0001.mp3") && p.to_string_lossy().contains(A))
+        .unwrap();
+    assert_eq!(
+        std::fs::read(src).unwrap(),
+        std::fs::read(out_dir.join(format!("{A}_2024-03-10_09-15-00-0001.mp3"))).unwrap()
+    );
+}
+
+fn walk(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    for f in walk(from) {
+        let dest = to.join(f.strip_prefix(from).unwrap());
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::copy(&f, &dest).unwrap();
+    }
+}
