@@ -51,7 +51,12 @@ fn scroll(c: &mut Criterion) {
             b.iter(|| cat.scroll(&q, 1000).map(|p| p.unwrap().rows.len() as u64).sum::<u64>())
         });
     }
-    let q = Query { region: Some("us".into()), call_type: Some("inbound".into()), scan_intervals_per_day: 24, ..Query::default() };
+    let q = Query {
+        region: Some("us".into()),
+        call_type: Some("inbound".into()),
+        scan_intervals_per_day: 24,
+        ..Query::default()
+    };
     g.bench_function("filtered_region_calltype_100k", |b| {
         b.iter(|| cat.scroll(&q, 1000).map(|p| p.unwrap().rows.len() as u64).sum::<u64>())
     });

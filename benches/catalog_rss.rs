@@ -11,7 +11,9 @@ use std::time::Instant;
 fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -41,7 +43,11 @@ fn main() {
             }
             let s = t.elapsed().as_secs_f64();
             assert_eq!(rows, cat.count(&Query::default()).expect("count"));
-            println!("scroll rows={rows} secs={s:.3} rows_per_s={:.0} peak_rss_kib={} media_bytes={bytes}", rows as f64 / s, peak_rss_kib());
+            println!(
+                "scroll rows={rows} secs={s:.3} rows_per_s={:.0} peak_rss_kib={} media_bytes={bytes}",
+                rows as f64 / s,
+                peak_rss_kib()
+            );
         }
         _ => {
             eprintln!("usage: catalog_rss gen N DB | catalog_rss scroll DB");

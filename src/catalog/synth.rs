@@ -68,7 +68,14 @@ pub fn call(i: u64, end: DateTime<Utc>, days: u32, rng: &mut Rng) -> Recording {
 
 /// Fills `catalog` with `n` synthetic calls spread over `days` days before `end`, in
 /// transactions of `batch`. Returns the number written.
-pub fn fill(catalog: &dyn Catalog, n: u64, end: DateTime<Utc>, days: u32, seed: u64, batch: usize) -> Result<u64, CatalogError> {
+pub fn fill(
+    catalog: &dyn Catalog,
+    n: u64,
+    end: DateTime<Utc>,
+    days: u32,
+    seed: u64,
+    batch: usize,
+) -> Result<u64, CatalogError> {
     let mut rng = Rng::new(seed);
     let mut buf = Vec::with_capacity(batch);
     let mut done = 0;
