@@ -147,17 +147,17 @@ impl SqliteCatalog {
             h.update(c.as_bytes());
         }
         let hash = hex::encode(h.finalize());
-        let old: Option<String> = tx
-            .query_row("SELECT doc_hash FROM docs WHERE id = ?1", [&rec.id], |r| r.get(0))
-            .optional()
-            .map_err(db)?;
+        let old: Option<String> =
+            tx.query_row("SELECT doc_hash FROM docs WHERE id = ?1", [&rec.id], |r| r.get(0)).optional().map_err(db)?;
         if old.as_deref() == Some(hash.as_str()) {
             return Ok(Upsert::Unchanged);
         }
         // The start time is part of the primary key, so an update is a delete and an insert;
         // a hold set on the recording carries over.
         let hold: Option<(Option<String>, Option<i64>)> = tx
-            .query_row("SELECT hold_reason, hold_ms FROM recordings WHERE id = ?1", [&rec.id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row("SELECT hold_reason, hold_ms FROM recordings WHERE id = ?1", [&rec.id], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .optional()
             .map_err(db)?;
         let (hold_reason, hold_ms) = hold.unwrap_or_default();
