@@ -110,3 +110,34 @@ fn expired_certificate_is_refused_with_now() {
     assert_eq!(code, 1);
     assert!(err.contains("not valid at 2099"), "{err}");
 }
+
+#[test]
+fn decrypt_detached_with_pkcs7() {
+    let t = tempfile::tempdir().unwrap();
+    let a = new_pair(t.path(), "alpha");
+    let plain = t.path().join("voice.mp3");
+    std::fs::write(&plain, sample(3000, 7)).unwrap();
+    let sealed = t.path().join("sealed.mp3");
+    openssl_seal(&plain, &sealed, "aes-128-cbc", &[], &[&a.cert]);
+    let raw = t.path().join("raw").join("voice.mp3");
+    std::fs::create_dir(raw.parent().unwrap()).unwrap();
+    let pem = reclife::crypto::detach_file(&sealed, &raw).unwrap();
+    let pkcs7 = t.path().join("pkcs7.txt");
+    std::fs::write(&pkcs7, pem).unwrap();
+    let keys = store(&t.path().join("keys"), &[(&a.key, "alpha-key.pem"), (&a.cert, "alpha-cert.pem")]);
+    let out = t.path().join("plain");
+    let (code, o, err) = reclife(&[
+        "decrypt",
+        "--key-dir",
+        s(&keys),
+        "--pkcs7",
+        s(&pkcs7),
+        "--cert-alias",
+        "alpha-cert",
+        s(&raw),
+        "--out",
+        s(&out),
+    ]);
+    assert_eq!(code, 0, "{o}{err}");
+    assert_eq!(std::fs::read(out.join("voice.mp3")).unwrap(), std::fs::read(&plain).unwrap());
+}

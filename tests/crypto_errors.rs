@@ -150,6 +150,23 @@ fn key_passwords() {
     let ks = KeyStore::load(&dir, Some("right-one")).unwrap();
     assert!(!format!("{ks:?}").contains("right-one"));
 
+    // From the node config: key_password_file (its trailing newline is not part of the password).
+    let pw = f.dir.join("pw");
+    std::fs::write(&pw, "right-one\n").unwrap();
+    let cfg = reclife::config::Config {
+        keys_dir: Some(dir.clone()),
+        key_password_file: Some(pw.clone()),
+        ..Default::default()
+    };
+    let ks = KeyStore::from_config(&cfg).unwrap();
+    let out = f.dir.join("from-config.out");
+    ks.decrypt_file(&f.sealed, &out, None, &[]).unwrap();
+    assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&f.plain).unwrap());
+    std::fs::write(&pw, "nope\n").unwrap();
+    assert!(matches!(KeyStore::from_config(&cfg), Err(CryptoError::WrongPassword { .. })));
+    let unset = reclife::config::Config::default();
+    assert!(KeyStore::from_config(&unset).unwrap_err().to_string().contains("keys_dir"));
+
     let empty = f.dir.join("empty");
     std::fs::create_dir(&empty).unwrap();
     assert!(KeyStore::load(&empty, None).unwrap_err().to_string().contains("no private keys"));
