@@ -3,6 +3,7 @@
 //! and the API call.
 
 mod ingest;
+mod mux;
 mod progress;
 mod recordings;
 
@@ -24,6 +25,7 @@ Examples:
   reclife recordings hold REC_ID --reason \"litigation 2025-17\"
   reclife recordings export REC_ID --out /tmp/rec
   RECLIFE_NOW=2026-01-01T00:00:00Z reclife recordings list   # fix \"now\" for reproducible runs
+  reclife mux --once                            # mux screen recordings with their calls
 
 Exit status: 0 success; 1 error; 2 usage error; 3 finished, but some items were set aside.";
 
@@ -56,6 +58,8 @@ pub enum Command {
     /// List, show, export, hold and label recordings.
     #[command(subcommand)]
     Recordings(Box<recordings::Cmd>),
+    /// Mux screen recordings with their calls' voice (GIR's Recording Muxer).
+    Mux(mux::Args),
 }
 
 fn parse_now(s: &str) -> Result<DateTime<Utc>, String> {
@@ -111,5 +115,6 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
         Command::Ingest(a) => ingest::run(&cli, a).await,
         Command::Recordings(c) => recordings::run(&cli, c).await,
+        Command::Mux(a) => mux::run(&cli, a).await,
     }
 }
