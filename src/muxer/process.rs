@@ -76,34 +76,22 @@ struct Source {
     encrypted: bool,
 }
 
-fn ext_of(m: &MediaFile) -> &'static str {
-    match m.mime.as_str() {
-        "audio/wav" | "audio/x-wav" | "audio/wave" => "wav",
-        "video/mp4" => "mp4",
-        _ => "mp3",
-    }
-}
-
-async fn fetch(ctx: &Context, dir: &Path, rec: &str, m: &MediaFile, name: &str) -> Result<Source, String> {
+/// Fetches a media file into `dir`. Temporary files are named after the mediaId (a checked
+/// name), so an error about a file names the media it came from.
+async fn fetch(ctx: &Context, dir: &Path, rec: &str, m: &MediaFile, n: usize) -> Result<Source, String> {
     let key = Key::media(rec, &m.media_id).map_err(|e| format!("media {}: {e}", m.media_id))?;
-    let fetched = dir.join(format!("{name}.fetched"));
+    let plain = dir.join(format!("{n}-{}", m.media_id));
+    let fetched = dir.join(format!("{n}-{}.fetched", m.media_id));
     ctx.media.get_to_file(&key, &fetched).await.map_err(|e| format!("media {} of {rec}: {e}", m.media_id))?;
     let mut head = [0u8; 16];
-    let n = {
+    let read = {
         use std::io::Read;
-        let mut f = std::fs::File::open(&fetched).map_err(|e| format!("media {}: {e}", m.media_id))?;
-        f.read(&mut head).map_err(|e| format!("media {}: {e}", m.media_id))?
+        std::fs::File::open(&fetched).and_then(|mut f| f.read(&mut head)).map_err(|e| format!("media {}: {e}", m.media_id))?
     };
-    let encrypted = m.encrypted || m.pkcs7.is_some() || crypto::looks_enveloped(&head[..n]);
-    let plain = if encrypted { dir.join(format!("{name}.{}", ext_of(m))) } else { fetched.clone() };
-    let plain = if encrypted {
-        plain
-    } else {
-        // Decoders go by content, but a proper extension keeps saved temp files readable.
-        let named = dir.join(format!("{name}.{}", ext_of(m)));
-        std::fs::rename(&fetched, &named).map_err(|e| format!("media {}: {e}", m.media_id))?;
-        named
-    };
+    let encrypted = m.encrypted || m.pkcs7.is_some() || crypto::looks_enveloped(&head[..read]);
+    if !encrypted {
+        std::fs::rename(&fetched, &plain).map_err(|e| format!("media {}: {e}", m.media_id))?;
+    }
     Ok(Source { media: m.clone(), fetched, plain, encrypted })
 }
 
@@ -146,9 +134,9 @@ async fn mux_in(
     let cfg = ctx.config.muxer.clone();
     let mut voices = Vec::new();
     for (i, m) in pairing::voice_media(call).into_iter().enumerate() {
-        voices.push(fetch(ctx, dir, &call.id, m, &format!("voice{i}")).await?);
+        voices.push(fetch(ctx, dir, &call.id, m, i + 1).await?);
     }
-    let screen_src = fetch(ctx, dir, &screen.id, video, "screen").await?;
+    let screen_src = fetch(ctx, dir, &screen.id, video, 0).await?;
     let any_encrypted = screen_src.encrypted || voices.iter().any(|v| v.encrypted);
     let seal = any_encrypted || cfg.encrypt_always;
     if seal && env.recipients.is_empty() {
