@@ -8,6 +8,7 @@
 //! - [`archive`]: the GIR backup layout, shared by backup, ingest and restore.
 //! - [`ingest`]: folders and archives in; one recording out.
 //! - [`crypto`]: CMS envelopes and keys.
+//! - [`media`]: decode voice, lay it on the screen video's timeline, encode, mux (one MP4 out).
 //! - [`config`]: node configuration, the clock, the [`config::Context`] commands run in.
 //! - [`progress`]: progress reporting shared by the CLI and the API.
 //!
@@ -18,6 +19,7 @@ pub mod catalog;
 pub mod config;
 pub mod crypto;
 pub mod ingest;
+pub mod media;
 pub mod model;
 pub mod progress;
 pub mod storage;
