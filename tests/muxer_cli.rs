@@ -87,6 +87,8 @@ fn encrypted_in_sealed_out_that_openssl_opens() {
     assert!(o.status.success(), "openssl: {}", String::from_utf8_lossy(&o.stderr));
     let codecs = ffprobe_codecs(&opened);
     assert!(codecs.contains(&"h264".to_string()) && codecs.len() == 2, "{codecs:?}");
+    let call = show(&data, &cfg, C);
+    assert!(call["labels"].as_array().unwrap().iter().any(|l| l == "screenRecording"), "{call}");
     // No plaintext was left behind in temp_dir.
     let leftovers: Vec<_> = std::fs::read_dir(tmp.path().join("mux-tmp")).unwrap().collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");

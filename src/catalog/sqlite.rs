@@ -115,6 +115,13 @@ impl SqliteCatalog {
         Ok(SqliteCatalog { conn: Mutex::new(conn) })
     }
 
+    /// A write transaction, begun IMMEDIATE: a deferred one that reads first and then writes
+    /// fails with "database is locked" (not waiting out busy_timeout) when another process
+    /// wrote in between, because its read snapshot cannot be upgraded.
+    fn write_tx(conn: &mut Connection) -> Result<rusqlite::Transaction<'_>, CatalogError> {
+        conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(db)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave SQLite inconsistent (transactions roll
         // back), so a poisoned lock is still usable.
@@ -218,7 +225,7 @@ impl SqliteCatalog {
 
     fn edit_labels(&self, id: &str, f: impl FnOnce(&mut Vec<serde_json::Value>)) -> Result<(), CatalogError> {
         let mut conn = self.lock();
-        let tx = conn.transaction().map_err(db)?;
+        let tx = Self::write_tx(&mut conn)?;
         let entry = Self::get_in(&tx, id)?.ok_or_else(|| CatalogError::NotFound(id.to_string()))?;
         let mut doc = entry.recording.doc_value();
         let obj = doc.as_object_mut().expect("a recording document is an object");
@@ -347,7 +354,7 @@ impl SqliteCatalog {
 impl Catalog for SqliteCatalog {
     fn upsert(&self, rec: &Recording) -> Result<Upsert, CatalogError> {
         let mut conn = self.lock();
-        let tx = conn.transaction().map_err(db)?;
+        let tx = Self::write_tx(&mut conn)?;
         let r = Self::upsert_in(&tx, rec)?;
         tx.commit().map_err(db)?;
         Ok(r)
@@ -355,7 +362,7 @@ impl Catalog for SqliteCatalog {
 
     fn upsert_many(&self, recs: &[Recording]) -> Result<Vec<Upsert>, CatalogError> {
         let mut conn = self.lock();
-        let tx = conn.transaction().map_err(db)?;
+        let tx = Self::write_tx(&mut conn)?;
         let out = recs.iter().map(|r| Self::upsert_in(&tx, r)).collect::<Result<Vec<_>, _>>()?;
         tx.commit().map_err(db)?;
         Ok(out)
@@ -367,7 +374,7 @@ impl Catalog for SqliteCatalog {
 
     fn delete(&self, id: &str, with_screens: bool) -> Result<Vec<String>, CatalogError> {
         let mut conn = self.lock();
-        let tx = conn.transaction().map_err(db)?;
+        let tx = Self::write_tx(&mut conn)?;
         let exists: bool =
             tx.query_row("SELECT EXISTS (SELECT 1 FROM recordings WHERE id = ?1)", [id], |r| r.get(0)).map_err(db)?;
         if !exists {
