@@ -2,6 +2,8 @@
 //! [`Context`](reclife::config::Context) and calls the same library functions the scheduler
 //! and the API call.
 
+mod decrypt;
+mod encrypt;
 mod ingest;
 mod mux;
 mod progress;
@@ -60,6 +62,10 @@ pub enum Command {
     Recordings(Box<recordings::Cmd>),
     /// Mux screen recordings with their calls' voice (GIR's Recording Muxer).
     Mux(mux::Args),
+    /// Decrypt CMS-enveloped media with the key store.
+    Decrypt(decrypt::Args),
+    /// Seal files in CMS envelopes for recipient certificates.
+    Encrypt(encrypt::Args),
 }
 
 fn parse_now(s: &str) -> Result<DateTime<Utc>, String> {
@@ -67,6 +73,14 @@ fn parse_now(s: &str) -> Result<DateTime<Utc>, String> {
 }
 
 impl Cli {
+    /// Loads the configuration only (commands that need no data directory).
+    pub fn load_config(&self) -> Result<Config> {
+        Ok(match &self.config {
+            Some(p) => Config::load(p)?,
+            None => Config::default(),
+        })
+    }
+
     /// Loads the configuration and opens the data directory.
     pub fn context(&self) -> Result<Context> {
         let config = match &self.config {
@@ -116,5 +130,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ingest(a) => ingest::run(&cli, a).await,
         Command::Recordings(c) => recordings::run(&cli, c).await,
         Command::Mux(a) => mux::run(&cli, a).await,
+        Command::Decrypt(a) => decrypt::run(&cli, a).await,
+        Command::Encrypt(a) => encrypt::run(&cli, a).await,
     }
 }

@@ -1,0 +1,75 @@
+//! `reclife decrypt [--key-dir DIR] IN… --out DIR`
+
+use super::{Cli, EXIT_PARTIAL};
+use anyhow::{bail, Context as _, Result};
+use rayon::prelude::*;
+use reclife::crypto::{password_from_config, KeyStore};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(clap::Args, Debug)]
+#[command(after_help = "\
+Examples:
+  reclife decrypt --key-dir /etc/reclife/keys rec1.mp3 rec2.mp3 --out /tmp/plain
+  reclife decrypt media.bin --pkcs7 envelope.pem --cert-alias recording-cert --out /tmp/plain
+
+Keys: PEM files in the key folder (BEGIN RSA PRIVATE KEY, BEGIN PRIVATE KEY, BEGIN ENCRYPTED
+PRIVATE KEY with the password from RECLIFE_KEY_PASSWORD or config key_password_file), each
+beside its certificate. Output files are written 0600; a source file is never overwritten.")]
+pub struct Args {
+    /// Folder of PEM private keys and certificates (default: config keys_dir).
+    #[arg(long)]
+    pub key_dir: Option<PathBuf>,
+    /// Encrypted files: attached CMS envelopes (DER or BER), or with --pkcs7 raw ciphertext.
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Output folder; each file keeps its name.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// File holding a detached envelope (a metadata `pkcs7` value, PEM or base64) for the inputs.
+    #[arg(long)]
+    pub pkcs7: Option<PathBuf>,
+    /// certAlias from the metadata: keys whose file is named so are tried first (repeatable).
+    #[arg(long)]
+    pub cert_alias: Vec<String>,
+}
+
+pub async fn run(cli: &Cli, a: &Args) -> Result<ExitCode> {
+    let cfg = cli.load_config()?;
+    let store = match &a.key_dir {
+        Some(dir) => KeyStore::load(dir, password_from_config(&cfg)?.as_deref())?,
+        None => KeyStore::from_config(&cfg)?,
+    };
+    let pkcs7 = match &a.pkcs7 {
+        Some(p) => Some(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?),
+        None => None,
+    };
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let jobs = super::encrypt::plan_outputs(&a.inputs, &a.out);
+    let (cert_alias, out_dir) = (a.cert_alias.clone(), a.out.clone());
+    let failed = tokio::task::spawn_blocking(move || {
+        jobs.par_iter()
+            .filter_map(|(input, output)| {
+                let res = match output {
+                    Ok(output) => store.decrypt_file(input, output, pkcs7.as_deref(), &cert_alias).map_err(Into::into),
+                    Err(e) => Err(anyhow::anyhow!("{e}")),
+                };
+                res.err().map(|e: anyhow::Error| (input.clone(), e))
+            })
+            .collect::<Vec<_>>()
+    })
+    .await?;
+    report("decrypted", a.inputs.len(), &failed, &out_dir)
+}
+
+/// Prints the failures and a summary; exit 3 when some failed, 1 when all did.
+pub(super) fn report(verb: &str, total: usize, failed: &[(PathBuf, anyhow::Error)], out: &Path) -> Result<ExitCode> {
+    for (input, e) in failed {
+        eprintln!("error: {}: {e:#}", input.display());
+    }
+    println!("{verb} {} of {total} file(s) into {}", total - failed.len(), out.display());
+    if failed.len() == total && total > 0 {
+        bail!("every file failed");
+    }
+    Ok(if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_PARTIAL) })
+}

@@ -1,0 +1,61 @@
+//! Output files: created 0600 as a temporary file beside the final name, synced, then renamed,
+//! so a reader never sees half a file and a failed run leaves nothing behind.
+
+use super::CryptoError;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+use tempfile::NamedTempFile;
+
+const BUF: usize = 256 << 10;
+
+pub(crate) struct Output {
+    w: BufWriter<NamedTempFile>,
+}
+
+impl Output {
+    /// Refuses `output` when it is the `input` file itself (also through links).
+    pub fn create(input: Option<&Path>, output: &Path) -> Result<Output, CryptoError> {
+        if let Some(input) = input {
+            if same_file(input, output) {
+                return Err(CryptoError::SourceOverwrite { file: input.to_path_buf() });
+            }
+        }
+        let parent = match output.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let tmp = tempfile::Builder::new()
+            .prefix(".reclife-")
+            .suffix(".tmp")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .tempfile_in(parent)
+            .map_err(CryptoError::io(output))?;
+        Ok(Output { w: BufWriter::with_capacity(BUF, tmp) })
+    }
+
+    pub fn write(&mut self, b: &[u8], output: &Path) -> Result<(), CryptoError> {
+        self.w.write_all(b).map_err(CryptoError::io(output))
+    }
+
+    /// Flushes, syncs and renames into place.
+    pub fn commit(self, output: &Path) -> Result<(), CryptoError> {
+        let tmp = self.w.into_inner().map_err(|e| CryptoError::Io { file: output.into(), source: e.into_error() })?;
+        tmp.as_file().sync_all().map_err(CryptoError::io(output))?;
+        tmp.persist(output).map_err(|e| CryptoError::Io { file: output.into(), source: e.error })?;
+        if let Some(dir) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
+            // Directory fsync makes the rename durable; not every filesystem allows it.
+            if let Ok(d) = std::fs::File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
+        Ok(())
+    }
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
+}

@@ -1,0 +1,69 @@
+//! Property test: whatever the content and cipher, what reclife seals reclife opens, byte for
+//! byte, and the envelope reports the cipher and the exact ciphertext size.
+
+use openssl::asn1::Asn1Time;
+use openssl::bn::BigNum;
+use openssl::hash::MessageDigest;
+use openssl::pkey::PKey;
+use openssl::rsa::Rsa;
+use openssl::x509::{X509NameBuilder, X509};
+use proptest::prelude::*;
+use reclife::crypto::{inspect, load_recipients, seal_file, Cipher, KeyStore, Recipient};
+use std::sync::OnceLock;
+
+struct Keys {
+    dir: tempfile::TempDir,
+    store: KeyStore,
+    recipients: Vec<Recipient>,
+}
+
+/// Two small RSA keys with self-signed certificates, made once for the whole binary.
+fn keys() -> &'static Keys {
+    static K: OnceLock<Keys> = OnceLock::new();
+    K.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut certs = Vec::new();
+        for (i, name) in ["first", "second"].iter().enumerate() {
+            let key = PKey::from_rsa(Rsa::generate(1024).unwrap()).unwrap();
+            let mut n = X509NameBuilder::new().unwrap();
+            n.append_entry_by_text("CN", name).unwrap();
+            let n = n.build();
+            let mut b = X509::builder().unwrap();
+            b.set_version(2).unwrap();
+            b.set_serial_number(&BigNum::from_u32(1000 + i as u32).unwrap().to_asn1_integer().unwrap()).unwrap();
+            b.set_subject_name(&n).unwrap();
+            b.set_issuer_name(&n).unwrap();
+            b.set_pubkey(&key).unwrap();
+            b.set_not_before(&Asn1Time::days_from_now(0).unwrap()).unwrap();
+            b.set_not_after(&Asn1Time::days_from_now(30).unwrap()).unwrap();
+            b.sign(&key, MessageDigest::sha256()).unwrap();
+            let cert = dir.path().join(format!("{name}.crt"));
+            std::fs::write(&cert, b.build().to_pem().unwrap()).unwrap();
+            std::fs::write(dir.path().join(format!("{name}.key")), key.private_key_to_pem_pkcs8().unwrap()).unwrap();
+            certs.push(cert);
+        }
+        let store = KeyStore::load(dir.path(), None).unwrap();
+        let recipients = load_recipients(&certs).unwrap();
+        Keys { dir, store, recipients }
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #[test]
+    fn seal_then_open(data in proptest::collection::vec(any::<u8>(), 0..6000), c in 0usize..3, both in any::<bool>()) {
+        let k = keys();
+        let cipher = Cipher::ALL[c];
+        let t = tempfile::tempdir_in(k.dir.path()).unwrap();
+        let (plain, sealed, out) = (t.path().join("p"), t.path().join("s"), t.path().join("o"));
+        std::fs::write(&plain, &data).unwrap();
+        let recipients = if both { &k.recipients[..] } else { &k.recipients[1..] };
+        seal_file(&plain, &sealed, recipients, cipher, chrono::Utc::now()).unwrap();
+        let info = inspect(std::fs::File::open(&sealed).unwrap(), &sealed).unwrap();
+        prop_assert_eq!(info.cipher, cipher);
+        prop_assert_eq!(info.recipients.len(), recipients.len());
+        prop_assert_eq!(info.content_len, Some((data.len() as u64 / 16 + 1) * 16));
+        k.store.decrypt_file(&sealed, &out, None, &[]).unwrap();
+        prop_assert_eq!(std::fs::read(&out).unwrap(), data);
+    }
+}
