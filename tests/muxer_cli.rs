@@ -33,7 +33,8 @@ fn plain_pair_is_muxed_recorded_and_labelled_once() {
     let entries = muxed_entries(&data, &cfg, A_SCREEN);
     assert_eq!(entries.len(), 1);
     let e = &entries[0];
-    let sources: Vec<&str> = e["parameters"]["muxed_mediaIds"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let sources: Vec<&str> =
+        e["parameters"]["muxed_mediaIds"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     assert_eq!(
         sources,
         [
@@ -103,11 +104,11 @@ fn window_selects_calls_by_end_time() {
     let mins = |m: i64| now - chrono::Duration::minutes(m);
     // Calls end 6 s after they start. Window: ended in [11:55 - 715 min, 11:55).
     let pairs = vec![
-        Pair::new("WIN_TOO_RECENT", mins(4)),   // ends 3 min 54 s ago
-        Pair::new("WIN_JUST_INSIDE", mins(6)),  // ends 5 min 54 s ago
+        Pair::new("WIN_TOO_RECENT", mins(4)),  // ends 3 min 54 s ago
+        Pair::new("WIN_JUST_INSIDE", mins(6)), // ends 5 min 54 s ago
         Pair::new("WIN_MIDDLE", mins(300)),
-        Pair::new("WIN_OLDEST_IN", mins(719)),  // ends 718 min 54 s ago
-        Pair::new("WIN_TOO_OLD", mins(721)),    // ends 720 min 54 s ago
+        Pair::new("WIN_OLDEST_IN", mins(719)), // ends 718 min 54 s ago
+        Pair::new("WIN_TOO_OLD", mins(721)),   // ends 720 min 54 s ago
     ];
     ingest(tmp.path(), &data, &cfg, &pairs);
     let r = mux_json(&data, &cfg, &["--once", "--now", "2025-03-01T12:00:00Z"], 0);
@@ -184,7 +185,8 @@ fn bad_pairs_fail_with_reasons_and_are_retried_a_bounded_number_of_times() {
     nokey.voice_bytes = Some(std::fs::read(&sealed).unwrap());
     let pairs = vec![Pair::new("GOOD_ONE", start), garbage, truncated, missing.clone(), nokey];
     ingest(tmp.path(), &data, &cfg, &pairs);
-    std::fs::remove_file(data.join("media").join(missing.screen_id()).join(format!("{}.mp4", missing.screen_id()))).unwrap();
+    std::fs::remove_file(data.join("media").join(missing.screen_id()).join(format!("{}.mp4", missing.screen_id())))
+        .unwrap();
 
     let window = ["--since", "2025-04-01T00:00:00Z", "--until", "2025-04-02T00:00:00Z"];
     let o = run(&data, &cfg, &[&["mux"][..], &window].concat());
@@ -200,9 +202,8 @@ fn bad_pairs_fail_with_reasons_and_are_retried_a_bounded_number_of_times() {
     assert_eq!(st["muxed"], 1);
     let failed = st["failed"].as_array().unwrap();
     assert_eq!(failed.len(), 4);
-    let reason = |id: &str| {
-        failed.iter().find(|f| f["screenId"] == id).unwrap()["reason"].as_str().unwrap().to_string()
-    };
+    let reason =
+        |id: &str| failed.iter().find(|f| f["screenId"] == id).unwrap()["reason"].as_str().unwrap().to_string();
     assert!(reason("BAD_AUDIO_S").contains("BAD_AUDIO_0001.mp3"), "{}", reason("BAD_AUDIO_S"));
     assert!(reason("BAD_MP4_S").contains("mux failed"), "{}", reason("BAD_MP4_S"));
     assert!(reason("BAD_MISSING_S").contains("BAD_MISSING_S.mp4"), "{}", reason("BAD_MISSING_S"));

@@ -25,7 +25,8 @@ fn shard_function_partitions_ids() {
             let id = format!("{i:032X}");
             let owners: Vec<u32> = (0..total)
                 .filter(|m| {
-                    let cfg = MuxerConfig { muxer_id: i64::from(*m), total_muxers: Some(total), ..MuxerConfig::default() };
+                    let cfg =
+                        MuxerConfig { muxer_id: i64::from(*m), total_muxers: Some(total), ..MuxerConfig::default() };
                     Shard::from_config(&cfg).unwrap().unwrap().owns(&id)
                 })
                 .collect();
@@ -56,7 +57,12 @@ fn n_instances_mux_every_pair_exactly_once() {
     let want: BTreeSet<String> = all.iter().map(Pair::screen_id).collect();
     assert_eq!(seen, want);
     // A backup configured as instance 2 covers shard 0, already done by primary 0.
-    let r = mux_json(&data, &cfg, &[&DAY[..], &["--muxer-id", "2", "--total-muxers", "3", "--muxer-type", "backup"]].concat(), 0);
+    let r = mux_json(
+        &data,
+        &cfg,
+        &[&DAY[..], &["--muxer-id", "2", "--total-muxers", "3", "--muxer-type", "backup"]].concat(),
+        0,
+    );
     let owned = all.iter().filter(|p| shard_of(&p.call_id, 3) == 0).count() as u64;
     assert_eq!((r["alreadyMuxed"].as_u64(), r["muxed"].as_array().unwrap().len()), (Some(owned), 0), "{r}");
     let b = Shard::from_config(&MuxerConfig {

@@ -169,6 +169,9 @@ mod tests {
         let s = screen(Some("C1"), "agent1", "", true);
         assert_eq!(check(&c, &s, true), Err(Skip::AlreadyMuxed));
         assert_eq!(screen_video(&s).map(|m| m.media_id.as_str()), Some("s.mp4"));
-        assert_eq!(voice_media(&call(&["a", "b"], "U")).iter().map(|m| m.media_id.as_str()).collect::<Vec<_>>(), ["v0.mp3", "v1.mp3"]);
+        assert_eq!(
+            voice_media(&call(&["a", "b"], "U")).iter().map(|m| m.media_id.as_str()).collect::<Vec<_>>(),
+            ["v0.mp3", "v1.mp3"]
+        );
     }
 }

@@ -86,7 +86,9 @@ async fn fetch(ctx: &Context, dir: &Path, rec: &str, m: &MediaFile, n: usize) ->
     let mut head = [0u8; 16];
     let read = {
         use std::io::Read;
-        std::fs::File::open(&fetched).and_then(|mut f| f.read(&mut head)).map_err(|e| format!("media {}: {e}", m.media_id))?
+        std::fs::File::open(&fetched)
+            .and_then(|mut f| f.read(&mut head))
+            .map_err(|e| format!("media {}: {e}", m.media_id))?
     };
     let encrypted = m.encrypted || m.pkcs7.is_some() || crypto::looks_enveloped(&head[..read]);
     if !encrypted {
@@ -171,7 +173,11 @@ async fn mux_in(
             let mut segs = Vec::with_capacity(voices.len());
             for v in &voices {
                 open(v)?;
-                segs.push(VoiceSegment { path: v.plain.clone(), start: v.media.start.unwrap_or(call_start), stop: v.media.stop });
+                segs.push(VoiceSegment {
+                    path: v.plain.clone(),
+                    start: v.media.start.unwrap_or(call_start),
+                    stop: v.media.stop,
+                });
             }
             let sv = ScreenVideo { path: screen_src.plain.clone(), start: screen_start, stop: screen_stop };
             let opts = MuxOptions {
@@ -194,9 +200,11 @@ async fn mux_in(
     let key = Key::media(&screen.id, &out_id).map_err(|e| e.to_string())?;
     let meta = ctx.media.put_file(&key, upload).await.map_err(|e| format!("cannot store {key}: {e}"))?;
 
-    let sources: Vec<String> =
-        std::iter::once(video.media_id.clone()).chain(pairing::voice_media(call).iter().map(|m| m.media_id.clone())).collect();
-    let entry = media_entry(&out_id, &report, meta.size, &sources, seal.then_some(&ctx.config.muxer.screen_certs), &key);
+    let sources: Vec<String> = std::iter::once(video.media_id.clone())
+        .chain(pairing::voice_media(call).iter().map(|m| m.media_id.clone()))
+        .collect();
+    let entry =
+        media_entry(&out_id, &report, meta.size, &sources, seal.then_some(&ctx.config.muxer.screen_certs), &key);
     let catalog = ctx.catalog.clone();
     let (screen_id, call_id, label) = (screen.id.clone(), call.id.clone(), cfg.mark_screen_recording_label);
     tokio::task::spawn_blocking(move || -> Result<(), String> {
@@ -256,7 +264,8 @@ fn add_media(screen: &Recording, entry: Value, encrypted: bool) -> Result<Record
     let id = entry["mediaId"].as_str().unwrap_or_default().to_string();
     let mut doc = screen.doc_value();
     let obj = doc.as_object_mut().ok_or("the screen document is not an object")?;
-    let field = if obj.contains_key("mediaFiles") || !obj.contains_key("mediaFile") { "mediaFiles" } else { "mediaFile" };
+    let field =
+        if obj.contains_key("mediaFiles") || !obj.contains_key("mediaFile") { "mediaFiles" } else { "mediaFile" };
     let files = obj.entry(field).or_insert_with(|| json!([]));
     let arr = files.as_array_mut().ok_or_else(|| format!("{field} of {} is not a list", screen.id))?;
     arr.retain(|m| m.get("mediaId").and_then(Value::as_str) != Some(id.as_str()));

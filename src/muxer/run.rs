@@ -3,7 +3,7 @@
 //! rayon pool, media transfers on tokio.
 
 use super::process::{self, Env};
-use super::scan::{self, Candidate, ScanCounts};
+use super::scan::{self, Candidate, ScanCounts, ScanSpec};
 use super::shard::Shard;
 use super::state::{self, PairRecord};
 use super::window::Window;
@@ -96,20 +96,18 @@ impl Muxer {
         let shard = self.shard;
         let scanner = tokio::task::spawn_blocking(move || {
             let mut counts = ScanCounts::default();
-            scan::scan(
-                catalog.as_ref(),
-                &w,
-                region.as_deref(),
+            let spec = ScanSpec {
+                window: w,
+                region,
                 shard,
-                cfg.check_matching_username,
-                cfg.pagination,
-                &mut counts,
-                |batch| {
-                    // The receiver only goes away when the pass is abandoned.
-                    let _ = tx.blocking_send(batch);
-                    Ok(())
-                },
-            )
+                check_username: cfg.check_matching_username,
+                page_size: cfg.pagination,
+            };
+            scan::scan(catalog.as_ref(), &spec, &mut counts, |batch| {
+                // The receiver only goes away when the pass is abandoned.
+                let _ = tx.blocking_send(batch);
+                Ok(())
+            })
             .map(|()| counts)
         });
         let workers = ctx.config.muxer.worker_threads;
@@ -183,8 +181,9 @@ impl Muxer {
             }
             Err(reason) => {
                 let (ci, si, r) = (call_id.clone(), screen_id.clone(), reason.clone());
-                let rec = blocking(move || state::mark_failed(catalog.as_ref(), &ci, &si, &r, now).map_err(MuxerError::from))
-                    .await?;
+                let rec =
+                    blocking(move || state::mark_failed(catalog.as_ref(), &ci, &si, &r, now).map_err(MuxerError::from))
+                        .await?;
                 tracing::warn!(call = %call_id, screen = %screen_id, attempt = rec.attempts, max = max_retries, %reason, "pair failed");
                 Outcome::Failed(Failed { call_id, screen_id, reason, attempts: rec.attempts })
             }
@@ -208,7 +207,9 @@ impl Muxer {
             let now = ctx.clock.now();
             let w = Window::polling(&ctx.config.muxer, now);
             match self.pass(ctx, w).await {
-                Ok(r) => tracing::info!(window = %w, muxed = r.muxed.len(), failed = r.failed.len(), busy = r.busy, "pass done"),
+                Ok(r) => {
+                    tracing::info!(window = %w, muxed = r.muxed.len(), failed = r.failed.len(), busy = r.busy, "pass done")
+                }
                 Err(e) => tracing::error!(window = %w, error = %e, "pass failed"),
             }
             tokio::select! {

@@ -46,7 +46,11 @@ fn load(catalog: &dyn Catalog, id: &str) -> Result<Option<Recording>, CatalogErr
 /// Screen recordings without `callRecordingId` that may belong to calls of `w` by
 /// `callUuid`, keyed by that uuid. A screen starts no later than its call ends, and calls
 /// are taken to last at most a day.
-fn orphans(catalog: &dyn Catalog, w: &Window, region: Option<&str>) -> Result<HashMap<String, Vec<Recording>>, CatalogError> {
+fn orphans(
+    catalog: &dyn Catalog,
+    w: &Window,
+    region: Option<&str>,
+) -> Result<HashMap<String, Vec<Recording>>, CatalogError> {
     let q = Query {
         kind: Some(Kind::Screen),
         start_from: Some(w.from - Duration::days(1)),
@@ -70,17 +74,25 @@ fn orphans(catalog: &dyn Catalog, w: &Window, region: Option<&str>) -> Result<Ha
     Ok(out)
 }
 
+/// What to scan: a window, this node's region and shard, the user name rule, page size.
+#[derive(Debug, Clone)]
+pub struct ScanSpec {
+    pub window: Window,
+    pub region: Option<String>,
+    pub shard: Option<Shard>,
+    pub check_username: bool,
+    pub page_size: usize,
+}
+
 /// Walks the window page by page and hands each page's candidates to `each`.
 pub fn scan(
     catalog: &dyn Catalog,
-    w: &Window,
-    region: Option<&str>,
-    shard: Option<Shard>,
-    check_username: bool,
-    page_size: usize,
+    spec: &ScanSpec,
     counts: &mut ScanCounts,
     mut each: impl FnMut(Vec<Candidate>) -> Result<(), CatalogError>,
 ) -> Result<(), CatalogError> {
+    let (w, region, shard, check_username) = (&spec.window, spec.region.as_deref(), spec.shard, spec.check_username);
+    let page_size = spec.page_size.max(1);
     let orphans = orphans(catalog, w, region)?;
     // Without orphans only calls with linked screens matter, which the catalog filters.
     let q = calls_query(w, region, orphans.is_empty());

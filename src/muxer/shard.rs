@@ -84,8 +84,9 @@ mod tests {
     fn every_call_exactly_once_across_n_primaries() {
         let ids: Vec<String> = (0..5000).map(|i| format!("0{i:05}A7C3F{}", i * 7919 % 1000)).collect();
         for total in 1..=7u32 {
-            let shards: Vec<Shard> =
-                (0..total).map(|i| Shard::from_config(&cfg(i as i64, total, MuxerType::Primary)).unwrap().unwrap()).collect();
+            let shards: Vec<Shard> = (0..total)
+                .map(|i| Shard::from_config(&cfg(i as i64, total, MuxerType::Primary)).unwrap().unwrap())
+                .collect();
             let mut per = vec![0usize; total as usize];
             for id in &ids {
                 let owners: Vec<&Shard> = shards.iter().filter(|s| s.owns(id)).collect();
