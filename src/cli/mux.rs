@@ -117,7 +117,13 @@ fn print_report(r: &PassReport, as_json: bool) -> ExitCode {
         println!("{v}");
     } else {
         for m in &r.muxed {
-            println!("muxed {} (call {}) -> {}{}", m.screen_id, m.call_id, m.output, if m.encrypted { " [sealed]" } else { "" });
+            println!(
+                "muxed {} (call {}) -> {}{}",
+                m.screen_id,
+                m.call_id,
+                m.output,
+                if m.encrypted { " [sealed]" } else { "" }
+            );
         }
         println!(
             "muxed {}, failed {}, already muxed {}, busy elsewhere {}, given up {}, user mismatch {}, other shard {}, calls {}",
