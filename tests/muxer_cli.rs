@@ -226,3 +226,53 @@ fn bad_pairs_fail_with_reasons_and_are_retried_a_bounded_number_of_times() {
     assert_eq!(r["failed"][0]["screenId"], "BAD_MP4_S");
     assert_eq!(r["givenUp"], 3);
 }
+
+#[test]
+fn screens_linked_by_call_uuid_and_temp_files_kept_on_request() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let cfg = config(tmp.path(), "save_temp_file = 1");
+    let mut p = Pair::new("UUID_ONLY", t("2025-03-05T10:00:00Z"));
+    p.by_uuid = true;
+    ingest(tmp.path(), &data, &cfg, &[p.clone()]);
+    assert!(show(&data, &cfg, &p.screen_id()).get("callRecordingId").is_none());
+    let r = mux_json(&data, &cfg, &["--since", "2025-03-05T00:00:00Z", "--until", "2025-03-06T00:00:00Z"], 0);
+    assert_eq!(muxed_screens(&r), [p.screen_id()], "{r}");
+    assert_eq!(r["muxed"][0]["callId"], "UUID_ONLY");
+    // save_temp_file = 1 keeps the pair's folder: fetched voice and screen, and the output.
+    let kept: Vec<_> = std::fs::read_dir(tmp.path().join("mux-tmp")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let names: Vec<String> =
+        std::fs::read_dir(&kept[0]).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert!(names.iter().any(|n| n.ends_with("UUID_ONLY_0001.mp3")), "{names:?}");
+    assert!(names.iter().any(|n| n == "UUID_ONLY_S-muxed.mp4"), "{names:?}");
+}
+
+#[test]
+fn polling_mode_muxes_until_stopped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let cfg = config(tmp.path(), "min_poll_interval = 1");
+    let p = Pair::new("POLLED", t("2025-03-05T10:00:00Z"));
+    ingest(tmp.path(), &data, &cfg, &[p.clone()]);
+    let mut child = command(&data, &cfg, &["mux", "--now", "2025-03-05T12:00:00Z"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for the first pass to land (bounded), then stop the poller we started.
+    let mut status = String::new();
+    for _ in 0..600 {
+        status = expect(&run(&data, &cfg, &["mux", "--status"]), 0);
+        if status.starts_with("muxed 1") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let still_running = child.try_wait().unwrap().is_none();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(still_running, "the poller keeps running after a pass");
+    assert!(status.starts_with("muxed 1, failed 0"), "{status}");
+    assert_eq!(muxed_entries(&data, &cfg, &p.screen_id()).len(), 1);
+}

@@ -69,6 +69,8 @@ pub struct Pair {
     pub voice_bytes: Option<Vec<u8>>,
     /// Replace the screen video with these bytes (bad input).
     pub screen_bytes: Option<Vec<u8>>,
+    /// Link the screen by callUuid only: a separate recording without callRecordingId.
+    pub by_uuid: bool,
 }
 
 impl Pair {
@@ -80,6 +82,7 @@ impl Pair {
             screen_user: "agent1".into(),
             voice_bytes: None,
             screen_bytes: None,
+            by_uuid: false,
         }
     }
     pub fn screen_id(&self) -> String {
@@ -97,8 +100,9 @@ fn gir(t: DateTime<Utc>) -> String {
 /// Writes the pair under `root/<call id>/` (screen in `screen/<screen id>/`).
 pub fn lay_out(root: &Path, p: &Pair) {
     let d = root.join(&p.call_id);
-    let sd = d.join("screen").join(p.screen_id());
+    let sd = if p.by_uuid { root.join(p.screen_id()) } else { d.join("screen").join(p.screen_id()) };
     std::fs::create_dir_all(&sd).unwrap();
+    std::fs::create_dir_all(&d).unwrap();
     let voice_id = format!("{}_0001.mp3", p.call_id);
     let voice = p.voice_bytes.clone().unwrap_or_else(|| std::fs::read(testdata().join("media/voice-440.mp3")).unwrap());
     std::fs::write(d.join(&voice_id), &voice).unwrap();
@@ -118,10 +122,11 @@ pub fn lay_out(root: &Path, p: &Pair) {
     let video = p.screen_bytes.clone().unwrap_or_else(|| std::fs::read(testdata().join("media/screen.mp4")).unwrap());
     std::fs::write(sd.join(&video_id), &video).unwrap();
     let (ss, se) = (p.start + Duration::seconds(1), p.start + Duration::seconds(11));
+    let link = if p.by_uuid { String::new() } else { format!(r#""callRecordingId": "{}", "#, p.call_id) };
     let screen = format!(
-        r#"{{"id": "{sid}", "callRecordingId": "{id}", "startTime": "{s}", "stopTime": "{e}", "region": "us",
+        r#"{{"id": "{sid}", {link}"startTime": "{s}", "stopTime": "{e}", "region": "us",
   "mediaFiles": [{{"mediaId": "{video_id}", "type": "video/mp4", "startTime": "{s}", "stopTime": "{e}", "duration": "0:00:10",
-     "size": "{n}", "parameters": {{"agentID": "1", "contact": {{"userName": "{u}"}}}}}}],
+     "size": "{n}", "parameters": {{"agentID": "1", "callUuid": "{id}", "contact": {{"userName": "{u}"}}}}}}],
   "eventHistory": [], "nonDelete": false}}"#,
         sid = p.screen_id(),
         id = p.call_id,
