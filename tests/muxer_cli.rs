@@ -276,3 +276,37 @@ fn polling_mode_muxes_until_stopped() {
     assert!(status.starts_with("muxed 1, failed 0"), "{status}");
     assert_eq!(muxed_entries(&data, &cfg, &p.screen_id()).len(), 1);
 }
+
+#[test]
+fn every_encrypted_form_and_encrypt_always_give_sealed_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let cfg = config(tmp.path(), "encrypt_always = 1");
+    let start = t("2025-03-07T10:00:00Z");
+    // Screen video sealed (attached envelope).
+    let sealed_screen = tmp.path().join("screen.cms");
+    openssl_seal(&testdata().join("media/screen.mp4"), &sealed_screen);
+    let mut enc_screen = Pair::new("ENC_SCREEN", start);
+    enc_screen.screen_bytes = Some(std::fs::read(&sealed_screen).unwrap());
+    // Voice with a detached envelope in the metadata (`pkcs7`), ciphertext as the media.
+    let sealed_voice = tmp.path().join("voice.cms");
+    openssl_seal(&testdata().join("media/voice-440.mp3"), &sealed_voice);
+    let raw = tmp.path().join("voice.raw");
+    let pem = reclife::crypto::detach_file(&sealed_voice, &raw).unwrap();
+    let mut detached = Pair::new("DETACHED_VOICE", start);
+    detached.voice_bytes = Some(std::fs::read(&raw).unwrap());
+    detached.voice_pkcs7 = Some(pem);
+    let plain = Pair::new("PLAIN_ALWAYS", start);
+    let pairs = [enc_screen, detached, plain];
+    ingest(tmp.path(), &data, &cfg, &pairs);
+    let r = mux_json(&data, &cfg, &["--since", "2025-03-07T00:00:00Z", "--until", "2025-03-08T00:00:00Z"], 0);
+    assert_eq!(r["muxed"].as_array().unwrap().len(), 3, "{r}");
+    for p in &pairs {
+        let e = &muxed_entries(&data, &cfg, &p.screen_id())[0];
+        let stored = data.join("media").join(p.screen_id()).join(e["mediaId"].as_str().unwrap());
+        let opened = tmp.path().join(format!("{}.mp4", p.call_id));
+        openssl_open(&stored, &opened);
+        let codecs = ffprobe_codecs(&opened);
+        assert!(codecs.contains(&"h264".to_string()) && codecs.len() == 2, "{}: {codecs:?}", p.call_id);
+    }
+}

@@ -71,6 +71,8 @@ pub struct Pair {
     pub screen_bytes: Option<Vec<u8>>,
     /// Link the screen by callUuid only: a separate recording without callRecordingId.
     pub by_uuid: bool,
+    /// A detached envelope (PEM) for the voice: its bytes are then the raw ciphertext.
+    pub voice_pkcs7: Option<String>,
 }
 
 impl Pair {
@@ -83,6 +85,7 @@ impl Pair {
             voice_bytes: None,
             screen_bytes: None,
             by_uuid: false,
+            voice_pkcs7: None,
         }
     }
     pub fn screen_id(&self) -> String {
@@ -106,10 +109,12 @@ pub fn lay_out(root: &Path, p: &Pair) {
     let voice_id = format!("{}_0001.mp3", p.call_id);
     let voice = p.voice_bytes.clone().unwrap_or_else(|| std::fs::read(testdata().join("media/voice-440.mp3")).unwrap());
     std::fs::write(d.join(&voice_id), &voice).unwrap();
+    let pkcs7 =
+        p.voice_pkcs7.as_ref().map(|v| format!(r#""pkcs7": {}, "#, Value::from(v.as_str()))).unwrap_or_default();
     let user = p.call_user.as_ref().map(|u| format!(r#""username": "{u}", "#)).unwrap_or_default();
     let call = format!(
         r#"{{"id": "{id}", "startTime": "{s}", "stopTime": "{e}", "callType": "Inbound", "region": "us",
-  "mediaFiles": [{{"mediaId": "{voice_id}", "type": "audio/mp3", "startTime": "{s}", "stopTime": "{e}", "duration": "6000",
+  "mediaFiles": [{{"mediaId": "{voice_id}", "type": "audio/mp3", "startTime": "{s}", "stopTime": "{e}", "duration": "6000", {pkcs7}
      "size": "{n}", "channels": 1, "parameters": {{{user}"agentId": "1", "callUuid": "{id}"}}}}],
   "eventHistory": [], "screenRecording": true}}"#,
         id = p.call_id,
@@ -186,4 +191,31 @@ pub fn ffprobe_codecs(file: &Path) -> Vec<String> {
         .expect("ffprobe");
     assert!(o.status.success(), "ffprobe {}: {}", file.display(), String::from_utf8_lossy(&o.stderr));
     String::from_utf8_lossy(&o.stdout).lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect()
+}
+
+/// `openssl cms -encrypt` (attached, DER) of `input` for the testdata certificate.
+pub fn openssl_seal(input: &Path, output: &Path) {
+    let o = Command::new("openssl")
+        .args(["cms", "-encrypt", "-binary", "-outform", "DER", "-aes-256-cbc", "-in"])
+        .arg(input)
+        .arg("-out")
+        .arg(output)
+        .arg(testdata().join("keys/recording-cert.pem"))
+        .output()
+        .expect("openssl");
+    assert!(o.status.success(), "openssl: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// `openssl cms -decrypt` with the testdata key.
+pub fn openssl_open(input: &Path, output: &Path) {
+    let o = Command::new("openssl")
+        .args(["cms", "-decrypt", "-inform", "DER", "-binary", "-in"])
+        .arg(input)
+        .arg("-inkey")
+        .arg(testdata().join("keys/recording-key.pem"))
+        .arg("-out")
+        .arg(output)
+        .output()
+        .expect("openssl");
+    assert!(o.status.success(), "openssl cms -decrypt {}: {}", input.display(), String::from_utf8_lossy(&o.stderr));
 }
