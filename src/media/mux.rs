@@ -135,8 +135,15 @@ pub fn write(
     let atb = octx.stream(1).map(|s| s.time_base()).ok_or_else(|| mux_err("no audio stream".into()))?;
 
     // Audio packets, all known up front (a few MB at most).
-    let mut audio_q: std::collections::VecDeque<Pending> = audio
+    // Frames that decode to nothing but end padding (they start after the last real sample) are
+    // left out; MP3's bit reservoir only ever points backwards, so the rest decode the same.
+    let keep = audio
         .frames
+        .iter()
+        .enumerate()
+        .take_while(|(i, _)| *i == 0 || (*i as i64 * i64::from(audio.frame_samples) - i64::from(audio.priming)) < audio.samples as i64)
+        .count();
+    let mut audio_q: std::collections::VecDeque<Pending> = audio.frames[..keep]
         .iter()
         .enumerate()
         .map(|(i, r)| {
@@ -144,7 +151,11 @@ pub fn write(
             let mut p = Packet::copy(&audio.data[r.clone()]);
             p.set_pts(Some(ts));
             p.set_dts(Some(ts));
-            p.set_duration(i64::from(audio.frame_samples));
+            // The last frame ends where the real samples end: the muxer's edit list then cuts
+            // the encoder's end padding too.
+            let left = audio.samples as i64 - ts;
+            let dur = if i + 1 == keep && left > 0 { left.min(i64::from(audio.frame_samples)) } else { i64::from(audio.frame_samples) };
+            p.set_duration(dur);
             p.set_flags(ff::packet::Flags::KEY);
             p.set_stream(1);
             p.rescale_ts(Rational::new(1, audio.sample_rate as i32), atb);
@@ -226,9 +237,13 @@ pub fn write(
     let Some(mut tail) = last else {
         return Err(video_err(&screen.path, "no video frames".into()));
     };
-    // Trailer: the last image stays until the audio ends.
+    // Trailer: the last image stays until the audio ends. The MP4 muxer ends the presentation
+    // (the edit list) at the latest pts + duration, so the last packet in decode order is
+    // stretched until its pts + duration reaches the end. (With B-frames that packet is not the
+    // last image shown; the last image shown stays on screen until the presentation ends.)
+    let tail_pts = tail.pts().unwrap_or(0);
     if end_ts > max_end {
-        tail.set_duration(tail.duration().max(0) + end_ts - max_end);
+        tail.set_duration(end_ts - tail_pts);
     }
     let us = to_us(tail.dts().unwrap_or(0), in_tb);
     tail.rescale_ts(in_tb, vtb);
