@@ -234,7 +234,7 @@ fn screens_linked_by_call_uuid_and_temp_files_kept_on_request() {
     let cfg = config(tmp.path(), "save_temp_file = 1");
     let mut p = Pair::new("UUID_ONLY", t("2025-03-05T10:00:00Z"));
     p.by_uuid = true;
-    ingest(tmp.path(), &data, &cfg, &[p.clone()]);
+    ingest(tmp.path(), &data, &cfg, std::slice::from_ref(&p));
     assert!(show(&data, &cfg, &p.screen_id()).get("callRecordingId").is_none());
     let r = mux_json(&data, &cfg, &["--since", "2025-03-05T00:00:00Z", "--until", "2025-03-06T00:00:00Z"], 0);
     assert_eq!(muxed_screens(&r), [p.screen_id()], "{r}");
@@ -254,7 +254,7 @@ fn polling_mode_muxes_until_stopped() {
     let data = tmp.path().join("data");
     let cfg = config(tmp.path(), "min_poll_interval = 1");
     let p = Pair::new("POLLED", t("2025-03-05T10:00:00Z"));
-    ingest(tmp.path(), &data, &cfg, &[p.clone()]);
+    ingest(tmp.path(), &data, &cfg, std::slice::from_ref(&p));
     let mut child = command(&data, &cfg, &["mux", "--now", "2025-03-05T12:00:00Z"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
