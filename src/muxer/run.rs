@@ -89,7 +89,7 @@ impl Muxer {
     }
 
     async fn pass_interval(&self, ctx: &Context, w: Window, report: &mut PassReport) -> Result<(), MuxerError> {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Candidate>>(1);
+        let (tx, rx) = tokio::sync::mpsc::channel::<Vec<Candidate>>(1);
         let catalog = ctx.catalog.clone();
         let cfg = ctx.config.muxer.clone();
         let region = ctx.config.region.clone();
@@ -111,16 +111,22 @@ impl Muxer {
             .map(|()| counts)
         });
         let workers = ctx.config.muxer.worker_threads;
-        while let Some(batch) = rx.recv().await {
-            let mut outcomes = futures::stream::iter(batch).map(|c| self.handle(ctx, c)).buffer_unordered(workers);
-            while let Some(o) = outcomes.next().await {
-                match o? {
-                    Outcome::Muxed(m) => report.muxed.push(m),
-                    Outcome::Failed(f) => report.failed.push(f),
-                    Outcome::Busy => report.busy += 1,
-                    Outcome::AlreadyMuxed => report.scan.already_muxed += 1,
-                    Outcome::GivenUp => report.given_up += 1,
-                }
+        // Pages flow into one stream, so the pool stays busy across page boundaries.
+        let candidates =
+            futures::stream::unfold(
+                rx,
+                |mut rx| async move { rx.recv().await.map(|b| (futures::stream::iter(b), rx)) },
+            )
+            .flatten();
+        let outcomes = candidates.map(|c| self.handle(ctx, c)).buffer_unordered(workers);
+        futures::pin_mut!(outcomes);
+        while let Some(o) = outcomes.next().await {
+            match o? {
+                Outcome::Muxed(m) => report.muxed.push(m),
+                Outcome::Failed(f) => report.failed.push(f),
+                Outcome::Busy => report.busy += 1,
+                Outcome::AlreadyMuxed => report.scan.already_muxed += 1,
+                Outcome::GivenUp => report.given_up += 1,
             }
         }
         let counts = scanner.await.map_err(|e| MuxerError::Task(e.to_string()))??;
@@ -167,10 +173,27 @@ impl Muxer {
             return Ok(Outcome::AlreadyMuxed);
         }
         let result = process::mux_pair(ctx, &self.env, &c.call, &fresh).await;
+        let recorded = self.record(ctx, &c.call.id, &fresh.id, result).await;
+        // Released whatever happened; a claim left behind would only expire after lease_seconds.
+        let released = self.release(ctx, &c.screen.id).await;
+        let outcome = recorded?;
+        released?;
+        Ok(outcome)
+    }
+
+    /// Persists a pair's result: the muxed record, or the failure with its reason.
+    async fn record(
+        &self,
+        ctx: &Context,
+        call_id: &str,
+        screen_id: &str,
+        result: Result<process::Done, String>,
+    ) -> Result<Outcome, MuxerError> {
+        let max_retries = ctx.config.muxer.max_retries;
         let now = ctx.clock.now();
         let catalog = ctx.catalog.clone();
-        let (call_id, screen_id) = (c.call.id.clone(), fresh.id.clone());
-        let outcome = match result {
+        let (call_id, screen_id) = (call_id.to_string(), screen_id.to_string());
+        Ok(match result {
             Ok(done) => {
                 tracing::info!(call = %call_id, screen = %screen_id, output = %done.media_id, encrypted = done.encrypted, "pair muxed");
                 let out = done.media_id.clone();
@@ -187,9 +210,7 @@ impl Muxer {
                 tracing::warn!(call = %call_id, screen = %screen_id, attempt = rec.attempts, max = max_retries, %reason, "pair failed");
                 Outcome::Failed(Failed { call_id, screen_id, reason, attempts: rec.attempts })
             }
-        };
-        self.release(ctx, &c.screen.id).await?;
-        Ok(outcome)
+        })
     }
 
     async fn release(&self, ctx: &Context, screen_id: &str) -> Result<(), MuxerError> {
