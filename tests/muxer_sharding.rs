@@ -80,7 +80,7 @@ fn n_instances_mux_every_pair_exactly_once() {
 fn two_processes_at_once_mux_each_pair_once() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let cfg = config(tmp.path(), "worker_threads = 2");
+    let cfg = config(tmp.path(), "worker_threads = 2\npagination = 3");
     let all = pairs("RACE", 16, "2025-05-01T06:00:00Z");
     ingest(tmp.path(), &data, &cfg, &all);
     let args: Vec<&str> = [&["mux", "--json"][..], &DAY[..]].concat();
