@@ -231,7 +231,7 @@ fn bad_pairs_fail_with_reasons_and_are_retried_a_bounded_number_of_times() {
 fn screens_linked_by_call_uuid_and_temp_files_kept_on_request() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let cfg = config(tmp.path(), "save_temp_file = 1");
+    let cfg = config(tmp.path(), "save_temp_file = 1\nmark_screen_recording_label = 0");
     let mut p = Pair::new("UUID_ONLY", t("2025-03-05T10:00:00Z"));
     p.by_uuid = true;
     ingest(tmp.path(), &data, &cfg, std::slice::from_ref(&p));
@@ -239,6 +239,8 @@ fn screens_linked_by_call_uuid_and_temp_files_kept_on_request() {
     let r = mux_json(&data, &cfg, &["--since", "2025-03-05T00:00:00Z", "--until", "2025-03-06T00:00:00Z"], 0);
     assert_eq!(muxed_screens(&r), [p.screen_id()], "{r}");
     assert_eq!(r["muxed"][0]["callId"], "UUID_ONLY");
+    let call = show(&data, &cfg, "UUID_ONLY");
+    assert!(call.get("labels").is_none(), "mark_screen_recording_label = 0: {call}");
     // save_temp_file = 1 keeps the pair's folder: fetched voice and screen, and the output.
     let kept: Vec<_> = std::fs::read_dir(tmp.path().join("mux-tmp")).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(kept.len(), 1, "{kept:?}");

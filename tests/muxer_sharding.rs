@@ -120,3 +120,26 @@ fn overlapping_windows_never_mux_twice() {
         assert_eq!(muxed_entries(&data, &cfg, &p.screen_id()).len(), 1);
     }
 }
+
+#[test]
+fn a_pair_claimed_by_another_process_is_left_alone() {
+    use reclife::catalog::{Catalog, SqliteCatalog};
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let cfg = config(tmp.path(), "");
+    let all = pairs("CLAIM", 2, "2025-05-01T08:00:00Z");
+    ingest(tmp.path(), &data, &cfg, &all);
+    // Another process is working on the first pair: it holds the pair's lease.
+    let other = SqliteCatalog::open(&data.join("catalog.db")).unwrap();
+    let now = chrono::Utc::now();
+    let lease = format!("muxer/pair/{}", all[0].screen_id());
+    assert!(other.lease_acquire(&lease, "other-host:1:1", now, now + chrono::Duration::hours(1)).unwrap());
+    let r = mux_json(&data, &cfg, &DAY, 0);
+    assert_eq!(muxed_screens(&r), [all[1].screen_id()], "{r}");
+    assert_eq!(r["busy"], 1);
+    assert!(muxed_entries(&data, &cfg, &all[0].screen_id()).is_empty());
+    // Once it lets go (finished or crashed and expired), the pair is muxed.
+    other.lease_release(&lease, "other-host:1:1").unwrap();
+    let r = mux_json(&data, &cfg, &DAY, 0);
+    assert_eq!(muxed_screens(&r), [all[0].screen_id()], "{r}");
+}

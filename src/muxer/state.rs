@@ -172,6 +172,10 @@ mod tests {
         assert!(!claim(&c, "S1", "proc-b", 60).unwrap(), "only the holder releases");
         unclaim(&c, "S1", "proc-a").unwrap();
         assert!(claim(&c, "S1", "proc-b", 60).unwrap(), "released");
+        // A crashed holder's claim, expired an hour ago, is taken over.
+        let past = Utc::now() - Duration::hours(2);
+        assert!(c.lease_acquire(&lease_name("S3"), "crashed", past, past + Duration::hours(1)).unwrap());
+        assert!(claim(&c, "S3", "proc-b", 60).unwrap(), "expired claim taken over");
         assert_ne!(holder_id(), "");
     }
 }
