@@ -312,3 +312,21 @@ fn every_encrypted_form_and_encrypt_always_give_sealed_output() {
         assert!(codecs.contains(&"h264".to_string()) && codecs.len() == 2, "{}: {codecs:?}", p.call_id);
     }
 }
+
+#[test]
+fn calls_of_other_regions_are_left_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let cfg = config(tmp.path(), "");
+    let p = Pair::new("REGION_US", t("2025-03-09T10:00:00Z"));
+    ingest(tmp.path(), &data, &cfg, std::slice::from_ref(&p));
+    let window = ["--since", "2025-03-09T00:00:00Z", "--until", "2025-03-10T00:00:00Z"];
+    let eu = tmp.path().join("eu.toml");
+    std::fs::write(&eu, format!("region = \"eu\"\n{}", std::fs::read_to_string(&cfg).unwrap())).unwrap();
+    let r = mux_json(&data, &eu, &window, 0);
+    assert_eq!((r["calls"].as_u64(), r["muxed"].as_array().unwrap().len()), (Some(0), 0), "{r}");
+    let us = tmp.path().join("us.toml");
+    std::fs::write(&us, format!("region = \"us\"\n{}", std::fs::read_to_string(&cfg).unwrap())).unwrap();
+    let r = mux_json(&data, &us, &window, 0);
+    assert_eq!(muxed_screens(&r), [p.screen_id()], "{r}");
+}

@@ -4,6 +4,7 @@
 
 use super::pairing::{self, Skip};
 use super::shard::{self, Shard};
+use super::state::{self, PairStatus};
 use super::window::Window;
 use crate::catalog::{Catalog, CatalogError, CatalogExt, Cursor, Query};
 use crate::model::{Kind, Recording};
@@ -107,13 +108,20 @@ pub fn scan(
                 counts.other_shard += 1;
                 continue;
             }
-            let Some(call) = load(catalog, &row.id)? else { continue };
+            // Screens recorded as muxed are counted without reading their documents: the
+            // record is written only after the muxed file is on the document. This keeps a
+            // poll over a window of finished calls cheap.
             let mut screens = Vec::new();
-            for s in catalog.screens_of(&call.id)? {
+            for s in catalog.screens_of(&row.id)? {
+                if state::get(catalog, &s.id)?.is_some_and(|r| r.status == PairStatus::Muxed) {
+                    counts.already_muxed += 1;
+                    continue;
+                }
                 if let Some(s) = load(catalog, &s.id)? {
                     screens.push(s);
                 }
             }
+            let Some(call) = load(catalog, &row.id)? else { continue };
             if let Some(list) = call.call_uuid.as_ref().and_then(|u| orphans.get(u)) {
                 screens.extend(list.iter().cloned());
             }
