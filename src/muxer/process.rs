@@ -83,16 +83,15 @@ async fn fetch(ctx: &Context, dir: &Path, rec: &str, m: &MediaFile, n: usize) ->
     let plain = dir.join(format!("{n}-{}", m.media_id));
     let fetched = dir.join(format!("{n}-{}.fetched", m.media_id));
     ctx.media.get_to_file(&key, &fetched).await.map_err(|e| format!("media {} of {rec}: {e}", m.media_id))?;
+    let io = |e: std::io::Error| format!("media {}: {e}", m.media_id);
     let mut head = [0u8; 16];
     let read = {
-        use std::io::Read;
-        std::fs::File::open(&fetched)
-            .and_then(|mut f| f.read(&mut head))
-            .map_err(|e| format!("media {}: {e}", m.media_id))?
+        use tokio::io::AsyncReadExt;
+        tokio::fs::File::open(&fetched).await.map_err(io)?.read(&mut head).await.map_err(io)?
     };
     let encrypted = m.encrypted || m.pkcs7.is_some() || crypto::looks_enveloped(&head[..read]);
     if !encrypted {
-        std::fs::rename(&fetched, &plain).map_err(|e| format!("media {}: {e}", m.media_id))?;
+        tokio::fs::rename(&fetched, &plain).await.map_err(io)?;
     }
     Ok(Source { media: m.clone(), fetched, plain, encrypted })
 }
@@ -115,8 +114,10 @@ pub async fn mux_pair(ctx: &Context, env: &Env, call: &Recording, screen: &Recor
     let dir = tmp.path().to_path_buf();
     let result = mux_in(ctx, env, call, screen, &video, &dir).await;
     if cfg.clean_temp() {
-        if let Err(e) = tmp.close() {
-            tracing::warn!(dir = %dir.display(), error = %e, "cannot remove temporary files");
+        match tokio::task::spawn_blocking(move || tmp.close()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(dir = %dir.display(), error = %e, "cannot remove temporary files"),
+            Err(e) => tracing::warn!(dir = %dir.display(), error = %e, "cannot remove temporary files"),
         }
     } else {
         let kept = tmp.keep();
