@@ -67,3 +67,27 @@ proptest! {
         prop_assert_eq!(std::fs::read(&out).unwrap(), data);
     }
 }
+
+/// A real envelope to mutate: a BER (`-stream`) one from the fuzz corpus.
+const SEED: &[u8] = include_bytes!("../fuzz/corpus/envelope/ber-keyid-aes256");
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    /// The fuzz target's property on stable Rust: any bytes, or a real envelope with bytes
+    /// overwritten or cut, parse to a result or an error, never a panic.
+    #[test]
+    fn parser_never_panics(
+        junk in proptest::collection::vec(any::<u8>(), 0..600),
+        edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..6),
+        cut in any::<usize>(),
+    ) {
+        let _ = inspect(&junk[..], std::path::Path::new("junk"));
+        let mut b = SEED.to_vec();
+        for (i, v) in edits {
+            let n = b.len();
+            b[i % n] = v;
+        }
+        b.truncate(cut % (b.len() + 1));
+        let _ = inspect(&b[..], std::path::Path::new("mutated"));
+    }
+}

@@ -62,13 +62,26 @@ pub fn sample(len: usize, seed: u32) -> Vec<u8> {
         .collect()
 }
 
-/// `openssl cms -encrypt -binary -outform DER EXTRA… -CIPHER -in IN -out OUT CERT…`
+/// `openssl cms -encrypt -binary -outform DER FLAGS… -CIPHER -in IN -out OUT -recip CERT… KEYOPTS…`
+/// (`-keyopt` pairs in `extra` go after the recipients, as openssl requires).
 pub fn openssl_seal(input: &Path, output: &Path, cipher: &str, extra: &[&str], certs: &[&Path]) {
     let mut args = vec!["cms", "-encrypt", "-binary", "-outform", "DER"];
-    args.extend_from_slice(extra);
+    let mut keyopts = Vec::new();
+    let mut it = extra.iter();
+    while let Some(a) = it.next() {
+        if *a == "-keyopt" {
+            keyopts.push(*a);
+            keyopts.push(it.next().expect("-keyopt takes a value"));
+        } else {
+            args.push(a);
+        }
+    }
     let c = format!("-{cipher}");
     args.extend_from_slice(&[&c, "-in", s(input), "-out", s(output)]);
-    args.extend(certs.iter().map(|p| s(p)));
+    for cert in certs {
+        args.extend_from_slice(&["-recip", s(cert)]);
+    }
+    args.extend(keyopts);
     openssl(&args);
 }
 
