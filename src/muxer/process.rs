@@ -161,7 +161,7 @@ async fn mux_in(
     let (m2, s2) = (muxed.clone(), sealed.clone());
     let (tx, rx) = tokio::sync::oneshot::channel();
     env.pool.spawn(move || {
-        let r = (|| -> Result<MuxReport, String> {
+        let work = || -> Result<MuxReport, String> {
             let open = |s: &Source| -> Result<(), String> {
                 if !s.encrypted {
                     return Ok(());
@@ -193,7 +193,10 @@ async fn mux_in(
                     .map_err(|e| format!("cannot seal the muxed file: {e}"))?;
             }
             Ok(report)
-        })();
+        };
+        // A panic in a rayon job would abort the process; caught, it fails only this pair.
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
+            .unwrap_or_else(|_| Err("the mux worker panicked on this pair".to_string()));
         let _ = tx.send(r);
     });
     let report = rx.await.map_err(|_| "the mux worker stopped".to_string())??;
