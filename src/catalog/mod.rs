@@ -13,6 +13,7 @@ pub mod conformance;
 mod cursor;
 mod query;
 mod sqlite;
+pub mod synth;
 
 pub use cursor::Cursor;
 pub use query::Query;

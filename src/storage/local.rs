@@ -167,14 +167,4 @@ impl MediaStore for LocalStore {
             message: e.to_string(),
         })?
     }
-
-    async fn put_file(&self, key: &Key, path: &Path) -> Result<ObjectMeta, StorageError> {
-        let f = tokio::fs::File::open(path).await.map_err(|source| StorageError::Io {
-            store: self.describe(),
-            op: "open source file",
-            key: path.display().to_string(),
-            source,
-        })?;
-        self.put(key, super::file_stream(f)).await
-    }
 }
