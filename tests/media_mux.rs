@@ -46,7 +46,19 @@ fn tone(dir: &Path, name: &str, freq: u32, secs: f64, rate: u32, channels: u32, 
 fn screen(dir: &Path, secs: u32) -> PathBuf {
     let path = dir.join("screen.mp4");
     let src = format!("testsrc=size=320x240:rate=5:duration={secs}");
-    ffmpeg(&["-f", "lavfi", "-i", &src, "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", path.to_str().unwrap()]);
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        &src,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-pix_fmt",
+        "yuv420p",
+        path.to_str().unwrap(),
+    ]);
     path
 }
 
@@ -61,7 +73,12 @@ fn probe(path: &Path) -> serde_json::Value {
 }
 
 fn stream<'a>(p: &'a serde_json::Value, kind: &str) -> &'a serde_json::Value {
-    p["streams"].as_array().unwrap().iter().find(|s| s["codec_type"] == kind).unwrap_or_else(|| panic!("no {kind} stream"))
+    p["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["codec_type"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} stream"))
 }
 
 fn num(v: &serde_json::Value) -> f64 {
@@ -145,7 +162,12 @@ fn moov_first(path: &Path) -> bool {
 
 /// The output decodes end to end without a single error.
 fn decodes_cleanly(path: &Path) {
-    let out = Command::new("ffmpeg").args(["-v", "error", "-xerror", "-i"]).arg(path).args(["-f", "null", "-"]).output().unwrap();
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-xerror", "-i"])
+        .arg(path)
+        .args(["-f", "null", "-"])
+        .output()
+        .unwrap();
     assert!(out.status.success() && out.stderr.is_empty(), "decode errors: {}", String::from_utf8_lossy(&out.stderr));
 }
 
@@ -233,7 +255,8 @@ fn overlap_beyond_max_truncates_the_earlier_segment_within_it_mixes() {
     let d = dir.path();
     let video = ScreenVideo { path: screen(d, 6), start: at(0), stop: None };
     // a: 0..4 s, b: 3..6 s: one second of overlap.
-    let voices = vec![voice(tone(d, "a.mp3", 1000, 4.0, 8000, 1, 0), 0), voice(tone(d, "b.mp3", 2200, 3.0, 8000, 1, 0), 3000)];
+    let voices =
+        vec![voice(tone(d, "a.mp3", 1000, 4.0, 8000, 1, 0), 0), voice(tone(d, "b.mp3", 2200, 3.0, 8000, 1, 0), 3000)];
     let cut = d.join("cut.mp4");
     mux(&video, &voices, &cut, &MuxOptions { max_overlap_allowed_ms: 500, ..Default::default() }).unwrap();
     let pcm = decoded_audio(&cut);
@@ -254,7 +277,8 @@ fn mixed_rates_and_stereo_are_resampled_in_sync() {
     let dir = workdir();
     let d = dir.path();
     let video = ScreenVideo { path: screen(d, 5), start: at(0), stop: None };
-    let voices = vec![voice(tone(d, "a.wav", 900, 2.0, 44100, 2, 0), 500), voice(tone(d, "b.mp3", 2000, 2.0, 8000, 1, 0), 2750)];
+    let voices =
+        vec![voice(tone(d, "a.wav", 900, 2.0, 44100, 2, 0), 500), voice(tone(d, "b.mp3", 2000, 2.0, 8000, 1, 0), 2750)];
     let out = d.join("m.mp4");
     mux(&video, &voices, &out, &MuxOptions::default()).unwrap();
     let p = probe(&out);
@@ -341,7 +365,11 @@ fn bad_inputs_give_errors_naming_the_file_and_leave_no_output() {
     assert!(e.to_string().contains("junk.mp4"), "{e}");
 
     assert!(!out.exists(), "a failed mux leaves nothing at the output path");
-    let leftovers: Vec<_> = std::fs::read_dir(d).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with(".reclife-mux-")).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(d)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".reclife-mux-"))
+        .collect();
     assert!(leftovers.is_empty(), "temporary files cleaned up: {leftovers:?}");
 }
 
@@ -350,7 +378,11 @@ fn committed_samples_mux() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/media");
     let dir = workdir();
     let video = ScreenVideo { path: root.join("screen.mp4"), start: at(1000), stop: None };
-    let voices = vec![voice(root.join("voice-440.mp3"), 0), voice(root.join("voice-660.wav"), 6000), voice(root.join("voice-880.mp3"), 7000)];
+    let voices = vec![
+        voice(root.join("voice-440.mp3"), 0),
+        voice(root.join("voice-660.wav"), 6000),
+        voice(root.join("voice-880.mp3"), 7000),
+    ];
     let out = dir.path().join("m.mp4");
     let r = mux(&video, &voices, &out, &MuxOptions::default()).unwrap();
     assert_eq!(r.duration_ms, 11000);
