@@ -149,6 +149,17 @@ fn reencode(
     for (v, d) in voices.iter().zip(&decoded) {
         start = start.min(v.start);
         let len_us = d.frames() as i64 * 1_000_000 / i64::from(d.sample_rate);
+        if let Some(stop) = v.stop {
+            let meta_us = us_between(v.start, stop);
+            if (meta_us - len_us).abs() > 2_000_000 {
+                tracing::warn!(
+                    file = %v.path.display(),
+                    metadata_ms = meta_us / 1000,
+                    decoded_ms = len_us / 1000,
+                    "voice length differs from its metadata; placed by start time, decoded length kept"
+                );
+            }
+        }
         end = end.max(plus_us(v.start, len_us));
     }
     let span = us_between(start, end);
