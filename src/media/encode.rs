@@ -56,7 +56,10 @@ fn lame_bitrate(kbps: u32, rate: u32) -> Bitrate {
 /// Encode planar PCM (one or two planes at `rate`, an MP4-legal MP3 rate) to MP3 at about
 /// `kbps`. `out` names the file being produced, for errors.
 pub fn encode(planes: &[Vec<f32>], rate: u32, kbps: u32, out: &Path) -> Result<AudioTrack, MediaError> {
-    let fail = |what: &str, e: &dyn std::fmt::Debug| MediaError::Encode { path: out.to_path_buf(), reason: format!("{what}: {e:?}") };
+    let fail = |what: &str, e: &dyn std::fmt::Debug| MediaError::Encode {
+        path: out.to_path_buf(),
+        reason: format!("{what}: {e:?}"),
+    };
     let channels = planes.len().clamp(1, 2) as u8;
     let mut b = Builder::new().ok_or_else(|| fail("LAME", &"cannot allocate an encoder"))?;
     b.set_num_channels(channels).map_err(|e| fail("channels", &e))?;
@@ -81,7 +84,10 @@ pub fn encode(planes: &[Vec<f32>], rate: u32, kbps: u32, out: &Path) -> Result<A
         let r = if channels == 1 {
             enc.encode_to_vec(MonoPcm(&planes[0][at..end]), &mut data)
         } else {
-            enc.encode_to_vec(mp3lame_encoder::DualPcm { left: &planes[0][at..end], right: &planes[1][at..end] }, &mut data)
+            enc.encode_to_vec(
+                mp3lame_encoder::DualPcm { left: &planes[0][at..end], right: &planes[1][at..end] },
+                &mut data,
+            )
         };
         r.map_err(|e| fail("encode", &e))?;
         at = end;

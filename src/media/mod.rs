@@ -25,10 +25,12 @@
 mod decode;
 mod encode;
 mod mp3;
+mod mux;
 mod pipeline;
+#[doc(hidden)]
+pub mod reference;
 mod resample;
 pub mod timeline;
-mod mux;
 
 use std::path::{Path, PathBuf};
 
@@ -120,7 +122,12 @@ pub struct MuxOptions {
 
 impl Default for MuxOptions {
     fn default() -> Self {
-        MuxOptions { max_overlap_allowed_ms: 0, video_padding_slice_length_ms: 5000, audio_bitrate_kbps: 32, temp_dir: None }
+        MuxOptions {
+            max_overlap_allowed_ms: 0,
+            video_padding_slice_length_ms: 5000,
+            audio_bitrate_kbps: 32,
+            temp_dir: None,
+        }
     }
 }
 
@@ -141,6 +148,11 @@ pub struct MuxReport {
 /// CPU-bound and blocking: call it from a rayon pool or `spawn_blocking`. Writes `out`
 /// atomically (temporary file, fsync, rename): a failed or interrupted mux leaves no partial
 /// file at `out`.
-pub fn mux(screen: &ScreenVideo, voices: &[VoiceSegment], out: &Path, opts: &MuxOptions) -> Result<MuxReport, MediaError> {
+pub fn mux(
+    screen: &ScreenVideo,
+    voices: &[VoiceSegment],
+    out: &Path,
+    opts: &MuxOptions,
+) -> Result<MuxReport, MediaError> {
     pipeline::run(screen, voices, out, opts)
 }

@@ -43,7 +43,14 @@ pub fn parse_header(b: &[u8]) -> Option<FrameHeader> {
         _ => (BR_V2[br_idx], [11025, 12000, 8000][sr_idx], 576, 72, if mono { 9 } else { 17 }),
     };
     let len = (coef * bitrate * 1000 / sample_rate) as usize + pad;
-    Some(FrameHeader { sample_rate, channels: if mono { 1 } else { 2 }, samples, len, mp4_legal: version != 0, side_info })
+    Some(FrameHeader {
+        sample_rate,
+        channels: if mono { 1 } else { 2 },
+        samples,
+        len,
+        mp4_legal: version != 0,
+        side_info,
+    })
 }
 
 /// Gapless information from a Xing/Info frame with a LAME extension.
@@ -132,7 +139,11 @@ fn id3v2_len(b: &[u8]) -> usize {
 pub fn split(data: &[u8]) -> Frames<'_> {
     let mut out = Frames { frames: Vec::new(), header: None, tag: None, skipped: 0, truncated: false, mixed: false };
     let mut i = id3v2_len(data).min(data.len());
-    let end = if data.len() >= 128 && &data[data.len() - 128..data.len() - 125] == b"TAG" { data.len() - 128 } else { data.len() };
+    let end = if data.len() >= 128 && &data[data.len() - 128..data.len() - 125] == b"TAG" {
+        data.len() - 128
+    } else {
+        data.len()
+    };
     let mut first = true;
     while i + 4 <= end {
         let Some(h) = parse_header(&data[i..end]) else {

@@ -21,8 +21,8 @@
 use std::path::Path;
 use std::sync::Once;
 
-use ffmpeg_next as ff;
 use ff::{codec, encoder, format, media, Packet, Rational};
+use ffmpeg_next as ff;
 
 use super::encode::AudioTrack;
 use super::{MediaError, MuxOptions};
@@ -107,14 +107,16 @@ pub fn write(
     let mut octx = format::output_as(tmp, "mp4").map_err(|e| mux_err(format!("create {}: {e}", tmp.display())))?;
     {
         let ist = screen.ictx.stream(screen.index).ok_or_else(|| video_err(&screen.path, "stream vanished".into()))?;
-        let mut ost = octx.add_stream(encoder::find(codec::Id::None)).map_err(|e| mux_err(format!("video stream: {e}")))?;
+        let mut ost =
+            octx.add_stream(encoder::find(codec::Id::None)).map_err(|e| mux_err(format!("video stream: {e}")))?;
         ost.set_parameters(ist.parameters());
         ost.set_time_base(screen.tb);
         // SAFETY: the stream was just created with a codecpar that `set_parameters` filled.
         unsafe { (*(*ost.as_mut_ptr()).codecpar).codec_tag = 0 };
     }
     {
-        let mut ost = octx.add_stream(encoder::find(codec::Id::None)).map_err(|e| mux_err(format!("audio stream: {e}")))?;
+        let mut ost =
+            octx.add_stream(encoder::find(codec::Id::None)).map_err(|e| mux_err(format!("audio stream: {e}")))?;
         ost.set_time_base(Rational::new(1, audio.sample_rate as i32));
         // SAFETY: codecpar belongs to the new stream; av_channel_layout_default only writes it.
         unsafe {
@@ -141,7 +143,9 @@ pub fn write(
         .frames
         .iter()
         .enumerate()
-        .take_while(|(i, _)| *i == 0 || (*i as i64 * i64::from(audio.frame_samples) - i64::from(audio.priming)) < audio.samples as i64)
+        .take_while(|(i, _)| {
+            *i == 0 || (*i as i64 * i64::from(audio.frame_samples) - i64::from(audio.priming)) < audio.samples as i64
+        })
         .count();
     let mut audio_q: std::collections::VecDeque<Pending> = audio.frames[..keep]
         .iter()
@@ -154,7 +158,11 @@ pub fn write(
             // The last frame ends where the real samples end: the muxer's edit list then cuts
             // the encoder's end padding too.
             let left = audio.samples as i64 - ts;
-            let dur = if i + 1 == keep && left > 0 { left.min(i64::from(audio.frame_samples)) } else { i64::from(audio.frame_samples) };
+            let dur = if i + 1 == keep && left > 0 {
+                left.min(i64::from(audio.frame_samples))
+            } else {
+                i64::from(audio.frame_samples)
+            };
             p.set_duration(dur);
             p.set_flags(ff::packet::Flags::KEY);
             p.set_stream(1);
@@ -189,7 +197,9 @@ pub fn write(
         match packet.read(&mut screen.ictx) {
             Ok(()) => {}
             Err(ff::Error::Eof) => break,
-            Err(e) => return Err(video_err(&screen.path, format!("reading packet {seen}: {e} (truncated or damaged)"))),
+            Err(e) => {
+                return Err(video_err(&screen.path, format!("reading packet {seen}: {e} (truncated or damaged)")))
+            }
         }
         if packet.stream() != screen.index {
             continue;
@@ -248,7 +258,6 @@ pub fn write(
     let us = to_us(tail.dts().unwrap_or(0), in_tb);
     tail.rescale_ts(in_tb, vtb);
     write(Pending { us, packet: tail, stream: 0 }, &mut octx)?;
-    drop(write);
     while let Some(a) = audio_q.pop_front() {
         a.packet.write_interleaved(&mut octx).map_err(|e| mux_err(format!("audio packet: {e}")))?;
     }

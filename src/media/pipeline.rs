@@ -41,7 +41,12 @@ pub fn output_rate(rate: u32) -> u32 {
     }
 }
 
-pub fn run(screen: &ScreenVideo, voices: &[VoiceSegment], out: &Path, opts: &MuxOptions) -> Result<MuxReport, MediaError> {
+pub fn run(
+    screen: &ScreenVideo,
+    voices: &[VoiceSegment],
+    out: &Path,
+    opts: &MuxOptions,
+) -> Result<MuxReport, MediaError> {
     if voices.is_empty() {
         return Err(MediaError::Timeline { reason: format!("no voice segment for {}", screen.path.display()) });
     }
@@ -69,7 +74,11 @@ pub fn run(screen: &ScreenVideo, voices: &[VoiceSegment], out: &Path, opts: &Mux
         let path = path.to_path_buf();
         move |source| MediaError::Io { path, op, source }
     };
-    let tmp = tempfile::Builder::new().prefix(".reclife-mux-").suffix(".mp4").tempfile_in(&dir).map_err(io(&dir, "create temporary file"))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".reclife-mux-")
+        .suffix(".mp4")
+        .tempfile_in(&dir)
+        .map_err(io(&dir, "create temporary file"))?;
     mux::write(video, video_offset_us, total_us, &audio, tmp.path(), out, opts)?;
     File::open(tmp.path()).and_then(|f| f.sync_all()).map_err(io(tmp.path(), "fsync"))?;
     publish(tmp, out)?;
@@ -89,10 +98,17 @@ fn publish(tmp: tempfile::NamedTempFile, out: &Path) -> Result<(), MediaError> {
         Ok(_) => {}
         Err(e) if e.error.kind() == std::io::ErrorKind::CrossesDevices => {
             let tmp = e.file;
-            let local = tempfile::Builder::new().prefix(".reclife-mux-").tempfile_in(&parent).map_err(io(&parent, "create temporary file"))?;
+            let local = tempfile::Builder::new()
+                .prefix(".reclife-mux-")
+                .tempfile_in(&parent)
+                .map_err(io(&parent, "create temporary file"))?;
             std::fs::copy(tmp.path(), local.path()).map_err(io(local.path(), "copy"))?;
             File::open(local.path()).and_then(|f| f.sync_all()).map_err(io(local.path(), "fsync"))?;
-            local.persist(out).map_err(|e| MediaError::Io { path: out.to_path_buf(), op: "rename", source: e.error })?;
+            local.persist(out).map_err(|e| MediaError::Io {
+                path: out.to_path_buf(),
+                op: "rename",
+                source: e.error,
+            })?;
         }
         Err(e) => return Err(MediaError::Io { path: out.to_path_buf(), op: "rename", source: e.error }),
     }
@@ -108,7 +124,8 @@ fn fast_path(video_start: DateTime<Utc>, voices: &[VoiceSegment]) -> Result<Opti
     if voice.start > video_start {
         return Ok(None);
     }
-    let data = std::fs::read(&voice.path).map_err(|source| MediaError::Io { path: voice.path.clone(), op: "read", source })?;
+    let data =
+        std::fs::read(&voice.path).map_err(|source| MediaError::Io { path: voice.path.clone(), op: "read", source })?;
     if data.starts_with(b"RIFF") {
         return Ok(None);
     }
@@ -132,6 +149,17 @@ fn reencode(
     for (v, d) in voices.iter().zip(&decoded) {
         start = start.min(v.start);
         let len_us = d.frames() as i64 * 1_000_000 / i64::from(d.sample_rate);
+        if let Some(stop) = v.stop {
+            let meta_us = us_between(v.start, stop);
+            if (meta_us - len_us).abs() > 2_000_000 {
+                tracing::warn!(
+                    file = %v.path.display(),
+                    metadata_ms = meta_us / 1000,
+                    decoded_ms = len_us / 1000,
+                    "voice length differs from its metadata; placed by start time, decoded length kept"
+                );
+            }
+        }
         end = end.max(plus_us(v.start, len_us));
     }
     let span = us_between(start, end);
