@@ -5,12 +5,16 @@
 # openssl runs one process per file, as users script it today.
 #
 #   CARGO_TARGET_DIR=/work/rtarget bash benches/crypto_vs_openssl.sh [BIG_COUNT BIG_MB SMALL_COUNT SMALL_KB]
+#   RECLIFE_BIN=target/debug/reclife bash benches/crypto_vs_openssl.sh 2 50 50 50   # quick look
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIG_N=${1:-10} BIG_MB=${2:-50} SMALL_N=${3:-200} SMALL_KB=${4:-50}
-TARGET=${CARGO_TARGET_DIR:-target}
-cargo build --release --quiet --bin reclife
-BIN=$TARGET/release/reclife
+# RECLIFE_BIN=path skips the release build (e.g. a binary built elsewhere).
+BIN=${RECLIFE_BIN:-}
+if [ -z "$BIN" ]; then
+  cargo build --release --quiet --bin reclife
+  BIN=${CARGO_TARGET_DIR:-target}/release/reclife
+fi
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 mkdir -p "$T/keys" "$T/big" "$T/small"

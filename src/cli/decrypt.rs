@@ -59,6 +59,7 @@ pub async fn run(cli: &Cli, a: &Args) -> Result<ExitCode> {
             .collect::<Vec<_>>()
     })
     .await?;
+    reclife::crypto::sync_dir(&a.out)?;
     report("decrypted", a.inputs.len(), &failed, &out_dir)
 }
 

@@ -56,6 +56,7 @@ pub async fn run(cli: &Cli, a: &Args) -> Result<ExitCode> {
             .collect::<Vec<_>>()
     })
     .await?;
+    reclife::crypto::sync_dir(&a.out)?;
     super::decrypt::report("encrypted", a.inputs.len(), &failed, &a.out)
 }
 

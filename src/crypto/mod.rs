@@ -25,6 +25,7 @@ mod seal;
 pub use envelope::{inspect, EnvelopeInfo};
 pub use keystore::KeyStore;
 pub use keystore::{password_from_config, PASSWORD_ENV};
+pub use output::sync_dir;
 pub use seal::{attach_file, check_chain, detach_file, load_recipients, seal_file, Recipient};
 
 use std::path::PathBuf;
