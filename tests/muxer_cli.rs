@@ -158,6 +158,9 @@ fn bad_pairs_fail_with_reasons_and_are_retried_a_bounded_number_of_times() {
     garbage.voice_bytes = Some((0..20_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect());
     let mut truncated = Pair::new("BAD_MP4", start);
     truncated.screen_bytes = Some(std::fs::read(testdata().join("media/screen.mp4")).unwrap()[..400].to_vec());
+    let mut cut = Pair::new("BAD_CUT_MP3", start);
+    let mp3 = std::fs::read(testdata().join("media/voice-440.mp3")).unwrap();
+    cut.voice_bytes = Some(mp3[..mp3.len() * 3 / 5].to_vec());
     let missing = Pair::new("BAD_MISSING", start);
     // A voice sealed for a key the key store does not hold.
     let other = tmp.path().join("other");
@@ -183,7 +186,7 @@ fn bad_pairs_fail_with_reasons_and_are_retried_a_bounded_number_of_times() {
     assert!(o.status.success());
     let mut nokey = Pair::new("BAD_NO_KEY", start);
     nokey.voice_bytes = Some(std::fs::read(&sealed).unwrap());
-    let pairs = vec![Pair::new("GOOD_ONE", start), garbage, truncated, missing.clone(), nokey];
+    let pairs = vec![Pair::new("GOOD_ONE", start), garbage, truncated, cut, missing.clone(), nokey];
     ingest(tmp.path(), &data, &cfg, &pairs);
     std::fs::remove_file(data.join("media").join(missing.screen_id()).join(format!("{}.mp4", missing.screen_id())))
         .unwrap();
@@ -192,39 +195,40 @@ fn bad_pairs_fail_with_reasons_and_are_retried_a_bounded_number_of_times() {
     let o = run(&data, &cfg, &[&["mux"][..], &window].concat());
     expect(&o, 3);
     let err = stderr(&o);
-    for id in ["BAD_AUDIO_S", "BAD_MP4_S", "BAD_MISSING_S", "BAD_NO_KEY_S"] {
+    for id in ["BAD_AUDIO_S", "BAD_MP4_S", "BAD_CUT_MP3_S", "BAD_MISSING_S", "BAD_NO_KEY_S"] {
         assert!(err.contains(&format!("failed {id}")), "{id} not reported:\n{err}");
     }
-    assert!(stdout(&o).contains("muxed 1, failed 4"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("muxed 1, failed 5"), "{}", stdout(&o));
 
     let st: serde_json::Value =
         serde_json::from_str(&expect(&run(&data, &cfg, &["mux", "--status", "--json"]), 0)).unwrap();
     assert_eq!(st["muxed"], 1);
     let failed = st["failed"].as_array().unwrap();
-    assert_eq!(failed.len(), 4);
+    assert_eq!(failed.len(), 5);
     let reason =
         |id: &str| failed.iter().find(|f| f["screenId"] == id).unwrap()["reason"].as_str().unwrap().to_string();
     assert!(reason("BAD_AUDIO_S").contains("BAD_AUDIO_0001.mp3"), "{}", reason("BAD_AUDIO_S"));
     assert!(reason("BAD_MP4_S").contains("mux failed"), "{}", reason("BAD_MP4_S"));
+    assert!(reason("BAD_CUT_MP3_S").contains("BAD_CUT_MP3_0001.mp3"), "{}", reason("BAD_CUT_MP3_S"));
     assert!(reason("BAD_MISSING_S").contains("BAD_MISSING_S.mp4"), "{}", reason("BAD_MISSING_S"));
     assert!(reason("BAD_NO_KEY_S").contains("decrypt"), "{}", reason("BAD_NO_KEY_S"));
     assert!(failed.iter().all(|f| f["attempts"] == 1 && f["givenUp"] == false));
 
     // Second pass: tried again, now given up (max_retries = 2).
     let r = mux_json(&data, &cfg, &window, 3);
-    assert_eq!(r["failed"].as_array().unwrap().len(), 4);
+    assert_eq!(r["failed"].as_array().unwrap().len(), 5);
     assert!(r["failed"].as_array().unwrap().iter().all(|f| f["attempts"] == 2));
     let text = expect(&run(&data, &cfg, &["mux", "--status"]), 0);
     assert!(text.contains("failed BAD_AUDIO_S (call BAD_AUDIO): attempt 2/2, given up"), "{text}");
 
     // Third pass: left alone. After --retry, that pair is tried once more.
     let r = mux_json(&data, &cfg, &window, 0);
-    assert_eq!((r["givenUp"].as_u64(), r["failed"].as_array().unwrap().len()), (Some(4), 0), "{r}");
+    assert_eq!((r["givenUp"].as_u64(), r["failed"].as_array().unwrap().len()), (Some(5), 0), "{r}");
     expect(&run(&data, &cfg, &["mux", "--retry", "BAD_MP4_S"]), 0);
     let r = mux_json(&data, &cfg, &window, 3);
     assert_eq!(r["failed"].as_array().unwrap().len(), 1);
     assert_eq!(r["failed"][0]["screenId"], "BAD_MP4_S");
-    assert_eq!(r["givenUp"], 3);
+    assert_eq!(r["givenUp"], 4);
 }
 
 #[test]
