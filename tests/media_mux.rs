@@ -361,8 +361,12 @@ fn bad_inputs_give_errors_naming_the_file_and_leave_no_output() {
     let junk_mp4 = d.join("junk.mp4");
     std::fs::write(&junk_mp4, b"definitely not a video").unwrap();
     let v = ScreenVideo { path: junk_mp4, start: at(0), stop: None };
-    let e = mux(&v, &[voice(good, 0)], &out, &MuxOptions::default()).unwrap_err();
+    let e = mux(&v, &[voice(good.clone(), 0)], &out, &MuxOptions::default()).unwrap_err();
     assert!(e.to_string().contains("junk.mp4"), "{e}");
+
+    // A start time ten hours off: rejected before any memory is spent on the timeline.
+    let e = mux(&video, &[voice(good, 10 * 3600 * 1000)], &out, &MuxOptions::default()).unwrap_err();
+    assert!(matches!(e, MediaError::Timeline { .. }), "{e}");
 
     assert!(!out.exists(), "a failed mux leaves nothing at the output path");
     let leftovers: Vec<_> = std::fs::read_dir(d)
