@@ -239,8 +239,12 @@ fn video_longer_than_voice_keeps_its_frames_and_voice_lands_inside() {
     let video = ScreenVideo { path: screen(d, 8), start: at(0), stop: None };
     let voices = vec![voice(tone(d, "a.wav", 1200, 2.0, 16000, 1, 0), 3250)];
     let out = d.join("m.mp4");
-    let report = mux(&video, &voices, &out, &MuxOptions::default()).unwrap();
+    let tmp = d.join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let opts = MuxOptions { temp_dir: Some(tmp.clone()), ..Default::default() };
+    let report = mux(&video, &voices, &out, &opts).unwrap();
     assert_eq!((report.output_start, report.duration_ms), (t0(), 8000));
+    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0, "temp_dir holds nothing after the rename");
     let p = probe(&out);
     assert_eq!(stream(&p, "video")["nb_read_packets"], "40", "no padding needed: frames copied as they are");
     assert_eq!(stream(&p, "audio")["channels"], 1);
