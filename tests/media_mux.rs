@@ -239,8 +239,12 @@ fn video_longer_than_voice_keeps_its_frames_and_voice_lands_inside() {
     let video = ScreenVideo { path: screen(d, 8), start: at(0), stop: None };
     let voices = vec![voice(tone(d, "a.wav", 1200, 2.0, 16000, 1, 0), 3250)];
     let out = d.join("m.mp4");
-    let report = mux(&video, &voices, &out, &MuxOptions::default()).unwrap();
+    let tmp = d.join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let opts = MuxOptions { temp_dir: Some(tmp.clone()), ..Default::default() };
+    let report = mux(&video, &voices, &out, &opts).unwrap();
     assert_eq!((report.output_start, report.duration_ms), (t0(), 8000));
+    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0, "temp_dir holds nothing after the rename");
     let p = probe(&out);
     assert_eq!(stream(&p, "video")["nb_read_packets"], "40", "no padding needed: frames copied as they are");
     assert_eq!(stream(&p, "audio")["channels"], 1);
@@ -361,8 +365,12 @@ fn bad_inputs_give_errors_naming_the_file_and_leave_no_output() {
     let junk_mp4 = d.join("junk.mp4");
     std::fs::write(&junk_mp4, b"definitely not a video").unwrap();
     let v = ScreenVideo { path: junk_mp4, start: at(0), stop: None };
-    let e = mux(&v, &[voice(good, 0)], &out, &MuxOptions::default()).unwrap_err();
+    let e = mux(&v, &[voice(good.clone(), 0)], &out, &MuxOptions::default()).unwrap_err();
     assert!(e.to_string().contains("junk.mp4"), "{e}");
+
+    // A start time ten hours off: rejected before any memory is spent on the timeline.
+    let e = mux(&video, &[voice(good, 10 * 3600 * 1000)], &out, &MuxOptions::default()).unwrap_err();
+    assert!(matches!(e, MediaError::Timeline { .. }), "{e}");
 
     assert!(!out.exists(), "a failed mux leaves nothing at the output path");
     let leftovers: Vec<_> = std::fs::read_dir(d)

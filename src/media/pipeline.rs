@@ -13,15 +13,17 @@ use super::resample::Resampler;
 use super::timeline;
 use super::{MediaError, MuxOptions, MuxReport, ScreenVideo, VoiceSegment};
 
-/// Longest output accepted; a longer span means a wrong timestamp, not a real call.
-const MAX_SPAN_US: i64 = 8 * 3600 * 1_000_000;
+/// Longest output accepted; a longer span means a wrong timestamp, not a real call. It also
+/// bounds memory: the timeline is rendered whole (4 h of 16 kHz mono is 920 MB of f32).
+const MAX_SPAN_US: i64 = 4 * 3600 * 1_000_000;
 
 fn us_between(a: DateTime<Utc>, b: DateTime<Utc>) -> i64 {
     (b - a).num_microseconds().unwrap_or(i64::MAX)
 }
 
+/// Saturating: a bogus duration in a file must not overflow the clock (the span check rejects it).
 fn plus_us(t: DateTime<Utc>, us: i64) -> DateTime<Utc> {
-    t + chrono::Duration::microseconds(us)
+    t.checked_add_signed(chrono::Duration::microseconds(us)).unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 /// The MP4-legal MP3 rate a voice at `rate` Hz is encoded at. 8 kHz (MPEG-2.5, which MP4
@@ -165,7 +167,7 @@ fn reencode(
     let span = us_between(start, end);
     if span > MAX_SPAN_US {
         return Err(MediaError::Timeline {
-            reason: format!("span {start} .. {end} is longer than 8 hours: a voice or screen start time is wrong"),
+            reason: format!("span {start} .. {end} is longer than 4 hours: a voice or screen start time is wrong"),
         });
     }
     let to_samples = |us: i64| (i128::from(us) * i128::from(rate) + 500_000).div_euclid(1_000_000) as u64;
@@ -185,4 +187,17 @@ fn reencode(
     drop(planes);
     let track = encode::encode(&pcm, rate, opts.audio_bitrate_kbps, out)?;
     Ok((track, start, end))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn output_rates_are_mp4_legal_mp3_rates() {
+        use super::output_rate;
+        assert_eq!(
+            [8000, 11025, 12000, 16000, 22050, 24000].map(output_rate),
+            [16000, 22050, 24000, 16000, 22050, 24000]
+        );
+        assert_eq!([32000, 44100, 48000, 96000].map(output_rate), [16000, 22050, 24000, 24000]);
+    }
 }
