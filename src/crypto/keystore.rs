@@ -200,7 +200,10 @@ pub fn password_from_config(cfg: &crate::config::Config) -> Result<Option<String
 pub(crate) fn cert_ids(cert: &X509) -> Vec<Rid> {
     let mut ids = Vec::new();
     if let (Ok(issuer), Ok(serial)) = (cert.issuer_name().to_der(), cert.serial_number().to_bn()) {
-        ids.push(Rid::IssuerSerial { issuer, serial: trim_int(&serial.to_vec()).to_vec() });
+        // BigNum gives zero as no bytes; the envelope's INTEGER gives it as one zero byte.
+        let bytes = serial.to_vec();
+        let serial = if bytes.is_empty() { vec![0] } else { trim_int(&bytes).to_vec() };
+        ids.push(Rid::IssuerSerial { issuer, serial });
     }
     if let Some(ski) = cert.subject_key_id() {
         ids.push(Rid::SubjectKeyId(ski.as_slice().to_vec()));
@@ -245,6 +248,16 @@ mod tests {
         assert_eq!(b.len(), 2);
         assert_eq!(b[0].0, "CERTIFICATE");
         assert!(b[1].1.ends_with("-----END PRIVATE KEY-----"));
+    }
+
+    #[test]
+    fn serial_zero_matches_its_der_form() {
+        let key = PKey::from_rsa(openssl::rsa::Rsa::generate(1024).unwrap()).unwrap();
+        let mut b = X509::builder().unwrap();
+        b.set_pubkey(&key).unwrap();
+        b.sign(&key, openssl::hash::MessageDigest::sha256()).unwrap();
+        let ids = cert_ids(&b.build());
+        assert!(matches!(&ids[0], Rid::IssuerSerial { serial, .. } if serial == &[0]), "{ids:?}");
     }
 
     #[test]
