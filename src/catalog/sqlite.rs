@@ -11,9 +11,9 @@ use std::sync::Mutex;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS recordings (
-    id TEXT PRIMARY KEY,
-    kind INTEGER NOT NULL,
     start_ms INTEGER NOT NULL,
+    id TEXT NOT NULL,
+    kind INTEGER NOT NULL,
     stop_ms INTEGER NOT NULL,
     region TEXT,
     call_type TEXT,
@@ -26,14 +26,17 @@ CREATE TABLE IF NOT EXISTS recordings (
     media_count INTEGER NOT NULL,
     bytes INTEGER NOT NULL,
     labels TEXT NOT NULL,
-    encrypted_media TEXT NOT NULL,
-    doc TEXT NOT NULL,
-    doc_hash TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS rec_kind_start ON recordings(kind, start_ms, id);
-CREATE INDEX IF NOT EXISTS rec_start ON recordings(start_ms, id);
+    PRIMARY KEY (start_ms, id)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS rec_id ON recordings(id);
 CREATE INDEX IF NOT EXISTS rec_stop ON recordings(stop_ms);
 CREATE INDEX IF NOT EXISTS rec_call ON recordings(call_recording_id);
+CREATE TABLE IF NOT EXISTS docs (
+    id TEXT PRIMARY KEY,
+    doc TEXT NOT NULL,
+    doc_hash TEXT NOT NULL,
+    encrypted_media TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS tags (
     tag INTEGER NOT NULL,
     k TEXT NOT NULL,
@@ -65,6 +68,11 @@ const ROW_COLS: &str = "r.id, r.kind, r.start_ms, r.stop_ms, r.region, r.call_ty
 
 /// The SQLite catalog. One connection behind a mutex: SQLite serialises writers anyway, and
 /// each call is short (one page, one upsert).
+///
+/// Layout: `recordings` holds the query fields only and is clustered by the scroll key
+/// `(start_ms, id)` (WITHOUT ROWID), so a scroll reads consecutive pages instead of hopping
+/// through a wide table; documents live apart in `docs`; labels, attached data, agents and
+/// partitions are rows of `tags` for indexed filters.
 #[derive(Debug)]
 pub struct SqliteCatalog {
     conn: Mutex<Connection>,
@@ -140,41 +148,49 @@ impl SqliteCatalog {
         }
         let hash = hex::encode(h.finalize());
         let old: Option<String> = tx
-            .query_row("SELECT doc_hash FROM recordings WHERE id = ?1", [&rec.id], |r| r.get(0))
+            .query_row("SELECT doc_hash FROM docs WHERE id = ?1", [&rec.id], |r| r.get(0))
             .optional()
             .map_err(db)?;
         if old.as_deref() == Some(hash.as_str()) {
             return Ok(Upsert::Unchanged);
         }
+        // The start time is part of the primary key, so an update is a delete and an insert;
+        // a hold set on the recording carries over.
+        let hold: Option<(Option<String>, Option<i64>)> = tx
+            .query_row("SELECT hold_reason, hold_ms FROM recordings WHERE id = ?1", [&rec.id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .map_err(db)?;
+        let (hold_reason, hold_ms) = hold.unwrap_or_default();
+        tx.execute("DELETE FROM recordings WHERE id = ?1", [&rec.id]).map_err(db)?;
         let labels = serde_json::to_string(&rec.labels).expect("strings serialise");
         tx.execute(
-            "INSERT INTO recordings (id, kind, start_ms, stop_ms, region, call_type, call_type_lc, non_delete,
-                 agent_user, call_recording_id, media_count, bytes, labels, encrypted_media, doc, doc_hash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
-             ON CONFLICT(id) DO UPDATE SET kind = excluded.kind, start_ms = excluded.start_ms,
-                 stop_ms = excluded.stop_ms, region = excluded.region, call_type = excluded.call_type,
-                 call_type_lc = excluded.call_type_lc, non_delete = excluded.non_delete,
-                 agent_user = excluded.agent_user, call_recording_id = excluded.call_recording_id,
-                 media_count = excluded.media_count, bytes = excluded.bytes, labels = excluded.labels,
-                 encrypted_media = excluded.encrypted_media, doc = excluded.doc, doc_hash = excluded.doc_hash",
+            "INSERT INTO recordings (start_ms, id, kind, stop_ms, region, call_type, call_type_lc, non_delete,
+                 hold_reason, hold_ms, agent_user, call_recording_id, media_count, bytes, labels)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             params![
+                ms(rec.start),
                 rec.id,
                 kind_code(rec.kind),
-                ms(rec.start),
                 ms(rec.stop),
                 rec.region,
                 rec.call_type,
                 rec.call_type.as_ref().map(|c| c.to_lowercase()),
                 rec.non_delete,
+                hold_reason,
+                hold_ms,
                 rec.agent_user,
                 rec.call_recording_id,
                 rec.media.len() as i64,
                 rec.bytes() as i64,
                 labels,
-                encrypted,
-                rec.doc(),
-                hash,
             ],
+        )
+        .map_err(db)?;
+        tx.execute(
+            "INSERT INTO docs (id, doc, doc_hash, encrypted_media) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(id) DO UPDATE SET doc = excluded.doc, doc_hash = excluded.doc_hash,
+                 encrypted_media = excluded.encrypted_media",
+            params![rec.id, rec.doc(), hash, encrypted],
         )
         .map_err(db)?;
         tx.execute("DELETE FROM tags WHERE rec_id = ?1", [&rec.id]).map_err(db)?;
@@ -198,7 +214,8 @@ impl SqliteCatalog {
     fn get_in(conn: &Connection, id: &str) -> Result<Option<Entry>, CatalogError> {
         let row = conn
             .query_row(
-                "SELECT doc, call_recording_id, encrypted_media, hold_reason, hold_ms FROM recordings WHERE id = ?1",
+                "SELECT d.doc, r.call_recording_id, d.encrypted_media, r.hold_reason, r.hold_ms
+                 FROM recordings r JOIN docs d ON d.id = r.id WHERE r.id = ?1",
                 [id],
                 |r| {
                     Ok((
@@ -334,20 +351,10 @@ impl SqliteCatalog {
         })
     }
 
-    /// The first start time at or after `from_ms` among rows of the query's kind, used to
-    /// skip empty slices instead of visiting each one.
-    fn next_start(conn: &Connection, q: &Query, from_ms: i64) -> Result<Option<i64>, CatalogError> {
-        let r = match q.kind {
-            Some(k) => conn.query_row(
-                "SELECT min(start_ms) FROM recordings WHERE kind = ?1 AND start_ms >= ?2",
-                params![kind_code(k), from_ms],
-                |r| r.get::<_, Option<i64>>(0),
-            ),
-            None => {
-                conn.query_row("SELECT min(start_ms) FROM recordings WHERE start_ms >= ?1", [from_ms], |r| r.get(0))
-            }
-        };
-        r.map_err(db)
+    /// The first start time at or after `from_ms`, used to skip empty slices instead of
+    /// visiting each one (one step into the clustered primary key).
+    fn next_start(conn: &Connection, from_ms: i64) -> Result<Option<i64>, CatalogError> {
+        conn.query_row("SELECT min(start_ms) FROM recordings WHERE start_ms >= ?1", [from_ms], |r| r.get(0)).map_err(db)
     }
 }
 
@@ -392,6 +399,7 @@ impl Catalog for SqliteCatalog {
         for i in &ids {
             tx.execute("DELETE FROM tags WHERE rec_id = ?1", [i]).map_err(db)?;
             tx.execute("DELETE FROM recordings WHERE id = ?1", [i]).map_err(db)?;
+            tx.execute("DELETE FROM docs WHERE id = ?1", [i]).map_err(db)?;
         }
         tx.commit().map_err(db)?;
         Ok(ids)
@@ -441,7 +449,7 @@ impl Catalog for SqliteCatalog {
         let upper = q.start_to.map(ms);
         let mut slice = match cursor.slice_start_ms {
             Some(s) => s,
-            None => match Self::next_start(&conn, q, lower.unwrap_or(i64::MIN))? {
+            None => match Self::next_start(&conn, lower.unwrap_or(i64::MIN))? {
                 Some(first) => q.slice_of(first),
                 None => return Ok(Page { rows: Vec::new(), next: None }),
             },
@@ -499,7 +507,7 @@ impl Catalog for SqliteCatalog {
             // This slice is exhausted: jump to the slice of the next recording of this kind.
             let slice_end = slice.saturating_add(slice_len);
             after = None;
-            match Self::next_start(&conn, q, slice_end)? {
+            match Self::next_start(&conn, slice_end)? {
                 Some(t) if upper.is_none_or(|u| t < u) => slice = q.slice_of(t),
                 _ => return Ok(Page { rows, next: None }),
             }
