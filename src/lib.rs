@@ -8,6 +8,8 @@
 //! - [`archive`]: the GIR backup layout, shared by backup, ingest and restore.
 //! - [`ingest`]: folders and archives in; one recording out.
 //! - [`crypto`]: CMS envelopes and keys.
+//! - [`media`]: decode voice, lay it on the screen video's timeline, encode, mux (one MP4 out).
+//! - [`muxer`]: pairs calls with screen recordings and muxes them, sharded and idempotent.
 //! - [`config`]: node configuration, the clock, the [`config::Context`] commands run in.
 //! - [`progress`]: progress reporting shared by the CLI and the API.
 //!
@@ -18,6 +20,8 @@ pub mod catalog;
 pub mod config;
 pub mod crypto;
 pub mod ingest;
+pub mod media;
 pub mod model;
+pub mod muxer;
 pub mod progress;
 pub mod storage;

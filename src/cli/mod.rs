@@ -5,6 +5,7 @@
 mod decrypt;
 mod encrypt;
 mod ingest;
+mod mux;
 mod progress;
 mod recordings;
 
@@ -26,6 +27,7 @@ Examples:
   reclife recordings hold REC_ID --reason \"litigation 2025-17\"
   reclife recordings export REC_ID --out /tmp/rec
   RECLIFE_NOW=2026-01-01T00:00:00Z reclife recordings list   # fix \"now\" for reproducible runs
+  reclife mux --once                            # mux screen recordings with their calls
 
 Exit status: 0 success; 1 error; 2 usage error; 3 finished, but some items were set aside.";
 
@@ -58,6 +60,8 @@ pub enum Command {
     /// List, show, export, hold and label recordings.
     #[command(subcommand)]
     Recordings(Box<recordings::Cmd>),
+    /// Mux screen recordings with their calls' voice (GIR's Recording Muxer).
+    Mux(mux::Args),
     /// Decrypt CMS-enveloped media with the key store.
     Decrypt(decrypt::Args),
     /// Seal files in CMS envelopes for recipient certificates.
@@ -125,6 +129,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
         Command::Ingest(a) => ingest::run(&cli, a).await,
         Command::Recordings(c) => recordings::run(&cli, c).await,
+        Command::Mux(a) => mux::run(&cli, a).await,
         Command::Decrypt(a) => decrypt::run(&cli, a).await,
         Command::Encrypt(a) => encrypt::run(&cli, a).await,
     }

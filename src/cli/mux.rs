@@ -1,0 +1,174 @@
+//! `reclife mux`: the recording muxer (GIR's Recording Muxer Script).
+
+use super::{Cli, EXIT_PARTIAL};
+use anyhow::{bail, Context as _, Result};
+use chrono::{DateTime, Utc};
+use reclife::muxer::{self, Muxer, MuxerType, PassReport, Window};
+use serde_json::json;
+use std::process::ExitCode;
+
+#[derive(clap::Args, Debug)]
+#[command(after_help = "\
+Examples:
+  reclife mux                                   # poll every min_poll_interval seconds, for ever
+  reclife mux --once                            # one pass over the window, then exit
+  reclife mux --since 2025-06-01T00:00:00Z --until 2025-06-02T00:00:00Z   # batch: calls that ended then
+  reclife mux --once --muxer-id 0 --total-muxers 2 --muxer-type primary
+  reclife mux --status                          # muxed count and failed pairs with reasons
+  reclife mux --retry SCREEN_ID                 # forget a pair's failures so it is tried again
+
+Exit status: 0 success; 1 error; 3 the pass finished, but some pairs failed.")]
+pub struct Args {
+    /// Run one pass over the polling window, then exit.
+    #[arg(long, conflicts_with_all = ["status", "retry"])]
+    pub once: bool,
+    /// Batch mode: calls that ended at or after this time (RFC 3339); needs --until.
+    #[arg(long, value_parser = super::parse_now, requires = "until", conflicts_with_all = ["status", "retry"])]
+    pub since: Option<DateTime<Utc>>,
+    /// Batch mode: calls that ended before this time.
+    #[arg(long, value_parser = super::parse_now, requires = "since")]
+    pub until: Option<DateTime<Utc>>,
+    /// Print what the muxer has done and which pairs failed, then exit.
+    #[arg(long)]
+    pub status: bool,
+    /// Forget the failures of this screen recording's pair (repeatable).
+    #[arg(long, value_name = "SCREEN_ID")]
+    pub retry: Vec<String>,
+    /// JSON output (one object).
+    #[arg(long)]
+    pub json: bool,
+    /// Overrides muxer.muxer_id (GIR --muxer-id).
+    #[arg(long, allow_negative_numbers = true)]
+    pub muxer_id: Option<i64>,
+    /// Overrides muxer.total_muxers (GIR --total-muxers).
+    #[arg(long)]
+    pub total_muxers: Option<u32>,
+    /// Overrides muxer.muxer_type: primary or backup (GIR --muxer-type).
+    #[arg(long, value_parser = parse_type)]
+    pub muxer_type: Option<MuxerType>,
+}
+
+fn parse_type(s: &str) -> Result<MuxerType, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "primary" => Ok(MuxerType::Primary),
+        "backup" => Ok(MuxerType::Backup),
+        _ => Err(format!("{s:?} is not primary or backup")),
+    }
+}
+
+pub async fn run(cli: &Cli, a: &Args) -> Result<ExitCode> {
+    let mut ctx = cli.context()?;
+    let m = &mut ctx.config.muxer;
+    if let Some(id) = a.muxer_id {
+        m.muxer_id = id;
+    }
+    if let Some(t) = a.total_muxers {
+        m.total_muxers = Some(t);
+    }
+    if let Some(t) = a.muxer_type {
+        m.muxer_type = t;
+    }
+    if a.status || !a.retry.is_empty() {
+        for id in &a.retry {
+            let catalog = ctx.catalog.clone();
+            let id2 = id.clone();
+            let existed = tokio::task::spawn_blocking(move || muxer::state::reset(catalog.as_ref(), &id2)).await??;
+            println!("{id}: {}", if existed { "failures forgotten; it will be tried again" } else { "no record" });
+        }
+        if a.status {
+            print_status(&ctx, a.json)?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mx = Muxer::new(&ctx)?;
+    if let (Some(since), Some(until)) = (a.since, a.until) {
+        if until <= since {
+            bail!("--until ({until}) must be after --since ({since})");
+        }
+        let r = mx.pass(&ctx, Window { from: since, to: until }).await.context("muxer pass")?;
+        return Ok(print_report(&r, a.json));
+    }
+    if a.once {
+        let w = Window::polling(&ctx.config.muxer, ctx.clock.now());
+        let r = mx.pass(&ctx, w).await.context("muxer pass")?;
+        return Ok(print_report(&r, a.json));
+    }
+    eprintln!("muxer polling every {} s; Ctrl-C stops it", ctx.config.muxer.min_poll_interval.max(1));
+    mx.serve(&ctx, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_report(r: &PassReport, as_json: bool) -> ExitCode {
+    for f in &r.failed {
+        eprintln!("failed {} (call {}, attempt {}): {}", f.screen_id, f.call_id, f.attempts, f.reason);
+    }
+    let s = &r.scan;
+    if as_json {
+        let v = json!({
+            "windows": r.windows.iter().map(|w| json!({"from": w.from.to_rfc3339(), "to": w.to.to_rfc3339()})).collect::<Vec<_>>(),
+            "calls": s.calls, "otherShard": s.other_shard, "alreadyMuxed": s.already_muxed,
+            "userMismatch": s.user_mismatch, "unusable": s.unusable, "busy": r.busy, "givenUp": r.given_up,
+            "muxed": r.muxed.iter().map(|m| json!({"callId": m.call_id, "screenId": m.screen_id, "output": m.output, "encrypted": m.encrypted})).collect::<Vec<_>>(),
+            "failed": r.failed.iter().map(|f| json!({"callId": f.call_id, "screenId": f.screen_id, "reason": f.reason, "attempts": f.attempts})).collect::<Vec<_>>(),
+        });
+        println!("{v}");
+    } else {
+        for m in &r.muxed {
+            println!(
+                "muxed {} (call {}) -> {}{}",
+                m.screen_id,
+                m.call_id,
+                m.output,
+                if m.encrypted { " [sealed]" } else { "" }
+            );
+        }
+        println!(
+            "muxed {}, failed {}, already muxed {}, busy elsewhere {}, given up {}, user mismatch {}, other shard {}, calls {}",
+            r.muxed.len(),
+            r.failed.len(),
+            s.already_muxed,
+            r.busy,
+            r.given_up,
+            s.user_mismatch,
+            s.other_shard,
+            s.calls
+        );
+    }
+    if r.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_PARTIAL)
+    }
+}
+
+fn print_status(ctx: &reclife::config::Context, as_json: bool) -> Result<()> {
+    let st = muxer::status(ctx)?;
+    if as_json {
+        let failed: Vec<_> = st
+            .failed
+            .iter()
+            .map(|r| {
+                json!({"screenId": r.screen_id, "callId": r.call_id, "attempts": r.attempts,
+                       "givenUp": r.given_up(st.max_retries), "reason": r.reason, "at": r.at.to_rfc3339()})
+            })
+            .collect();
+        println!("{}", json!({"muxed": st.muxed, "maxRetries": st.max_retries, "failed": failed}));
+        return Ok(());
+    }
+    println!("muxed {}, failed {}", st.muxed, st.failed.len());
+    for r in &st.failed {
+        println!(
+            "failed {} (call {}): attempt {}/{}{}: {}",
+            r.screen_id,
+            r.call_id,
+            r.attempts,
+            st.max_retries,
+            if r.given_up(st.max_retries) { ", given up" } else { "" },
+            r.reason.as_deref().unwrap_or("")
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,264 @@
+//! Passes and the polling loop: scan a window, claim each pair, mux it on the worker pool,
+//! record the outcome. Catalog calls run on `spawn_blocking`, decryption and muxing on the
+//! rayon pool, media transfers on tokio.
+
+use super::process::{self, Env};
+use super::scan::{self, Candidate, ScanCounts, ScanSpec};
+use super::shard::Shard;
+use super::state::{self, PairRecord};
+use super::window::Window;
+use super::MuxerError;
+use crate::config::Context;
+use crate::model::Recording;
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use std::sync::Arc;
+
+/// One muxed pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Muxed {
+    pub call_id: String,
+    pub screen_id: String,
+    pub output: String,
+    pub encrypted: bool,
+}
+
+/// One pair that failed this pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failed {
+    pub call_id: String,
+    pub screen_id: String,
+    pub reason: String,
+    pub attempts: u32,
+}
+
+/// What a pass did.
+#[derive(Debug, Default, Clone)]
+pub struct PassReport {
+    pub windows: Vec<Window>,
+    pub scan: ScanCounts,
+    pub muxed: Vec<Muxed>,
+    pub failed: Vec<Failed>,
+    /// Claimed by another process at the time.
+    pub busy: u64,
+    /// Failed `max_retries` times already; left alone.
+    pub given_up: u64,
+}
+
+enum Outcome {
+    Muxed(Muxed),
+    Failed(Failed),
+    Busy,
+    AlreadyMuxed,
+    GivenUp,
+}
+
+/// A configured muxer: the worker pool, keys and certificates, this process's holder id.
+pub struct Muxer {
+    env: Arc<Env>,
+    shard: Option<Shard>,
+    holder: String,
+}
+
+impl Muxer {
+    /// Checks the `[muxer]` section and loads what every pass needs.
+    pub fn new(ctx: &Context) -> Result<Muxer, MuxerError> {
+        let cfg = &ctx.config.muxer;
+        cfg.validate().map_err(MuxerError::Config)?;
+        let shard = Shard::from_config(cfg).map_err(MuxerError::Config)?;
+        Ok(Muxer { env: Arc::new(Env::new(ctx)?), shard, holder: state::holder_id() })
+    }
+
+    pub fn shard(&self) -> Option<Shard> {
+        self.shard
+    }
+
+    /// The windows of a polling pass at the context's "now".
+    pub fn polling_windows(&self, ctx: &Context) -> Vec<Window> {
+        let cfg = &ctx.config.muxer;
+        Window::polling(cfg, ctx.clock.now()).intervals(cfg)
+    }
+
+    /// One pass over `window` (its sub-intervals, oldest first).
+    pub async fn pass(&self, ctx: &Context, window: Window) -> Result<PassReport, MuxerError> {
+        let mut report = PassReport { windows: window.intervals(&ctx.config.muxer), ..PassReport::default() };
+        for w in report.windows.clone() {
+            self.pass_interval(ctx, w, &mut report).await?;
+        }
+        Ok(report)
+    }
+
+    async fn pass_interval(&self, ctx: &Context, w: Window, report: &mut PassReport) -> Result<(), MuxerError> {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Vec<Candidate>>(1);
+        let catalog = ctx.catalog.clone();
+        let cfg = ctx.config.muxer.clone();
+        let region = ctx.config.region.clone();
+        let shard = self.shard;
+        let scanner = tokio::task::spawn_blocking(move || {
+            let mut counts = ScanCounts::default();
+            let spec = ScanSpec {
+                window: w,
+                region,
+                shard,
+                check_username: cfg.check_matching_username,
+                page_size: cfg.pagination,
+            };
+            scan::scan(catalog.as_ref(), &spec, &mut counts, |batch| {
+                // The receiver only goes away when the pass is abandoned.
+                let _ = tx.blocking_send(batch);
+                Ok(())
+            })
+            .map(|()| counts)
+        });
+        let workers = ctx.config.muxer.worker_threads;
+        // Pages flow into one stream, so the pool stays busy across page boundaries.
+        let candidates =
+            futures::stream::unfold(
+                rx,
+                |mut rx| async move { rx.recv().await.map(|b| (futures::stream::iter(b), rx)) },
+            )
+            .flatten();
+        let outcomes = candidates.map(|c| self.handle(ctx, c)).buffer_unordered(workers);
+        futures::pin_mut!(outcomes);
+        while let Some(o) = outcomes.next().await {
+            match o? {
+                Outcome::Muxed(m) => report.muxed.push(m),
+                Outcome::Failed(f) => report.failed.push(f),
+                Outcome::Busy => report.busy += 1,
+                Outcome::AlreadyMuxed => report.scan.already_muxed += 1,
+                Outcome::GivenUp => report.given_up += 1,
+            }
+        }
+        let counts = scanner.await.map_err(|e| MuxerError::Task(e.to_string()))??;
+        let s = &mut report.scan;
+        s.calls += counts.calls;
+        s.other_shard += counts.other_shard;
+        s.already_muxed += counts.already_muxed;
+        s.user_mismatch += counts.user_mismatch;
+        s.unusable += counts.unusable;
+        Ok(())
+    }
+
+    /// Claims, re-checks, muxes and records one pair.
+    async fn handle(&self, ctx: &Context, c: Candidate) -> Result<Outcome, MuxerError> {
+        let catalog = ctx.catalog.clone();
+        let holder = self.holder.clone();
+        let max_retries = ctx.config.muxer.max_retries;
+        let lease = ctx.config.muxer.lease_seconds;
+        let screen_id = c.screen.id.clone();
+        // Claim, then re-read: a pair another process finished between our scan and our
+        // claim is seen as muxed here, so it is never muxed twice.
+        let claimed = blocking(move || -> Result<Option<Option<Recording>>, MuxerError> {
+            if state::get(catalog.as_ref(), &screen_id)?.is_some_and(|r: PairRecord| r.given_up(max_retries)) {
+                return Err(MuxerError::GivenUp);
+            }
+            if !state::claim(catalog.as_ref(), &screen_id, &holder, lease)? {
+                return Ok(None);
+            }
+            Ok(Some(catalog.get(&screen_id)?.map(|e| e.recording)))
+        })
+        .await;
+        let fresh = match claimed {
+            Err(MuxerError::GivenUp) => return Ok(Outcome::GivenUp),
+            Err(e) => return Err(e),
+            Ok(None) => return Ok(Outcome::Busy),
+            Ok(Some(None)) => {
+                self.release(ctx, &c.screen.id).await?;
+                return Ok(Outcome::AlreadyMuxed);
+            }
+            Ok(Some(Some(s))) => s,
+        };
+        if super::pairing::is_muxed(&fresh) {
+            self.release(ctx, &c.screen.id).await?;
+            return Ok(Outcome::AlreadyMuxed);
+        }
+        let result = process::mux_pair(ctx, &self.env, &c.call, &fresh).await;
+        let recorded = self.record(ctx, &c.call.id, &fresh.id, result).await;
+        // Released whatever happened; a claim left behind would only expire after lease_seconds.
+        let released = self.release(ctx, &c.screen.id).await;
+        let outcome = recorded?;
+        released?;
+        Ok(outcome)
+    }
+
+    /// Persists a pair's result: the muxed record, or the failure with its reason.
+    async fn record(
+        &self,
+        ctx: &Context,
+        call_id: &str,
+        screen_id: &str,
+        result: Result<process::Done, String>,
+    ) -> Result<Outcome, MuxerError> {
+        let max_retries = ctx.config.muxer.max_retries;
+        let now = ctx.clock.now();
+        let catalog = ctx.catalog.clone();
+        let (call_id, screen_id) = (call_id.to_string(), screen_id.to_string());
+        Ok(match result {
+            Ok(done) => {
+                tracing::info!(call = %call_id, screen = %screen_id, output = %done.media_id, encrypted = done.encrypted, "pair muxed");
+                let out = done.media_id.clone();
+                let (ci, si) = (call_id.clone(), screen_id.clone());
+                blocking(move || state::mark_muxed(catalog.as_ref(), &ci, &si, &out, now).map_err(MuxerError::from))
+                    .await?;
+                Outcome::Muxed(Muxed { call_id, screen_id, output: done.media_id, encrypted: done.encrypted })
+            }
+            Err(reason) => {
+                let (ci, si, r) = (call_id.clone(), screen_id.clone(), reason.clone());
+                let rec =
+                    blocking(move || state::mark_failed(catalog.as_ref(), &ci, &si, &r, now).map_err(MuxerError::from))
+                        .await?;
+                tracing::warn!(call = %call_id, screen = %screen_id, attempt = rec.attempts, max = max_retries, %reason, "pair failed");
+                Outcome::Failed(Failed { call_id, screen_id, reason, attempts: rec.attempts })
+            }
+        })
+    }
+
+    async fn release(&self, ctx: &Context, screen_id: &str) -> Result<(), MuxerError> {
+        let catalog = ctx.catalog.clone();
+        let (id, holder) = (screen_id.to_string(), self.holder.clone());
+        blocking(move || state::unclaim(catalog.as_ref(), &id, &holder).map_err(MuxerError::from)).await
+    }
+
+    /// Polls for ever: a pass over the polling window every `min_poll_interval` seconds,
+    /// until `stop` resolves. A failed pass is logged and the loop goes on.
+    pub async fn serve(&self, ctx: &Context, stop: impl std::future::Future<Output = ()>) -> Result<(), MuxerError> {
+        tokio::pin!(stop);
+        let every = std::time::Duration::from_secs(ctx.config.muxer.min_poll_interval.max(1));
+        loop {
+            let now = ctx.clock.now();
+            let w = Window::polling(&ctx.config.muxer, now);
+            match self.pass(ctx, w).await {
+                Ok(r) => {
+                    tracing::info!(window = %w, muxed = r.muxed.len(), failed = r.failed.len(), busy = r.busy, "pass done")
+                }
+                Err(e) => tracing::error!(window = %w, error = %e, "pass failed"),
+            }
+            tokio::select! {
+                _ = &mut stop => return Ok(()),
+                _ = tokio::time::sleep(every) => {}
+            }
+        }
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, MuxerError> + Send + 'static,
+) -> Result<T, MuxerError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| MuxerError::Task(e.to_string()))?
+}
+
+/// The muxer's view of every pair it has worked on, for `reclife mux --status`.
+#[derive(Debug, Clone)]
+pub struct Status {
+    pub muxed: u64,
+    pub failed: Vec<PairRecord>,
+    pub max_retries: u32,
+    pub at: DateTime<Utc>,
+}
+
+pub fn status(ctx: &Context) -> Result<Status, MuxerError> {
+    let all = state::list(ctx.catalog.as_ref())?;
+    let muxed = all.iter().filter(|r| r.status == state::PairStatus::Muxed).count() as u64;
+    let failed = all.into_iter().filter(|r| r.status == state::PairStatus::Failed).collect();
+    Ok(Status { muxed, failed, max_retries: ctx.config.muxer.max_retries, at: ctx.clock.now() })
+}

@@ -1,0 +1,151 @@
+//! Finding the pairs of one window: the calls of this node's region and shard that ended in
+//! the window, each with the screen recordings linked to it. Calls are read a page at a time
+//! (`pagination`), so memory follows the page, not the window.
+
+use super::pairing::{self, Skip};
+use super::shard::{self, Shard};
+use super::state::{self, PairStatus};
+use super::window::Window;
+use crate::catalog::{Catalog, CatalogError, CatalogExt, Cursor, Query};
+use crate::model::{Kind, Recording};
+use chrono::Duration;
+use std::collections::HashMap;
+
+/// A call and one of its screen recordings.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub call: Recording,
+    pub screen: Recording,
+}
+
+/// What the scan set aside without muxing, by reason.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ScanCounts {
+    pub calls: u64,
+    pub other_shard: u64,
+    pub already_muxed: u64,
+    pub user_mismatch: u64,
+    pub unusable: u64,
+}
+
+/// The query for calls that ended in `w` and have screen recordings linked by id.
+pub fn calls_query(w: &Window, region: Option<&str>, with_screen: bool) -> Query {
+    Query {
+        kind: Some(Kind::Voice),
+        stop_from: Some(w.from),
+        stop_to: Some(w.to),
+        region: region.map(str::to_string),
+        has_screen: with_screen.then_some(true),
+        ..Query::default()
+    }
+}
+
+fn load(catalog: &dyn Catalog, id: &str) -> Result<Option<Recording>, CatalogError> {
+    Ok(catalog.get(id)?.map(|e| e.recording))
+}
+
+/// Screen recordings without `callRecordingId` that may belong to calls of `w` by
+/// `callUuid`, keyed by that uuid. A screen starts no later than its call ends, and calls
+/// are taken to last at most a day.
+fn orphans(
+    catalog: &dyn Catalog,
+    w: &Window,
+    region: Option<&str>,
+) -> Result<HashMap<String, Vec<Recording>>, CatalogError> {
+    let q = Query {
+        kind: Some(Kind::Screen),
+        start_from: Some(w.from - Duration::days(1)),
+        start_to: Some(w.to),
+        region: region.map(str::to_string),
+        ..Query::default()
+    };
+    let mut out: HashMap<String, Vec<Recording>> = HashMap::new();
+    for page in catalog.scroll(&q, 500) {
+        for row in page?.rows {
+            if row.call_recording_id.is_some() {
+                continue;
+            }
+            if let Some(s) = load(catalog, &row.id)? {
+                if let Some(u) = s.call_uuid.clone().filter(|u| !u.is_empty()) {
+                    out.entry(u).or_default().push(s);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// What to scan: a window, this node's region and shard, the user name rule, page size.
+#[derive(Debug, Clone)]
+pub struct ScanSpec {
+    pub window: Window,
+    pub region: Option<String>,
+    pub shard: Option<Shard>,
+    pub check_username: bool,
+    pub page_size: usize,
+}
+
+/// Walks the window page by page and hands each page's candidates to `each`.
+pub fn scan(
+    catalog: &dyn Catalog,
+    spec: &ScanSpec,
+    counts: &mut ScanCounts,
+    mut each: impl FnMut(Vec<Candidate>) -> Result<(), CatalogError>,
+) -> Result<(), CatalogError> {
+    let (w, region, shard, check_username) = (&spec.window, spec.region.as_deref(), spec.shard, spec.check_username);
+    let page_size = spec.page_size.max(1);
+    let orphans = orphans(catalog, w, region)?;
+    // Without orphans only calls with linked screens matter, which the catalog filters.
+    let q = calls_query(w, region, orphans.is_empty());
+    let mut cursor = Some(Cursor::start());
+    while let Some(cur) = cursor.take() {
+        let page = catalog.scroll_page(&q, &cur, page_size)?;
+        cursor = page.next;
+        let mut batch = Vec::new();
+        for row in page.rows {
+            counts.calls += 1;
+            if !shard::owns(shard, &row.id) {
+                counts.other_shard += 1;
+                continue;
+            }
+            // Screens recorded as muxed are counted without reading their documents: the
+            // record is written only after the muxed file is on the document. This keeps a
+            // poll over a window of finished calls cheap.
+            let mut screens = Vec::new();
+            for s in catalog.screens_of(&row.id)? {
+                if state::get(catalog, &s.id)?.is_some_and(|r| r.status == PairStatus::Muxed) {
+                    counts.already_muxed += 1;
+                    continue;
+                }
+                if let Some(s) = load(catalog, &s.id)? {
+                    screens.push(s);
+                }
+            }
+            let Some(call) = load(catalog, &row.id)? else { continue };
+            if let Some(list) = call.call_uuid.as_ref().and_then(|u| orphans.get(u)) {
+                screens.extend(list.iter().cloned());
+            }
+            for screen in screens {
+                if !pairing::linked(&call, &screen) {
+                    continue;
+                }
+                match pairing::check(&call, &screen, check_username) {
+                    Ok(()) => batch.push(Candidate { call: call.clone(), screen }),
+                    Err(Skip::AlreadyMuxed) => counts.already_muxed += 1,
+                    Err(skip @ Skip::UserMismatch { .. }) => {
+                        tracing::info!(call = %call.id, screen = %screen.id, reason = %skip, "pair not muxed");
+                        counts.user_mismatch += 1;
+                    }
+                    Err(skip) => {
+                        tracing::info!(call = %call.id, screen = %screen.id, reason = %skip, "pair not muxed");
+                        counts.unusable += 1;
+                    }
+                }
+            }
+        }
+        if !batch.is_empty() {
+            each(batch)?;
+        }
+    }
+    Ok(())
+}
