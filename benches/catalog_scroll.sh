@@ -17,4 +17,4 @@ for n in 10000 "$N"; do
 done
 small=$(grep -o 'peak_rss_kib=[0-9]*' "$dir/s10000.txt" | cut -d= -f2)
 big=$(grep -o 'peak_rss_kib=[0-9]*' "$dir/s$N.txt" | cut -d= -f2)
-python3 -c "print(f'rss ratio {N} vs 10k: {$big/$small:.3f} (target <= 1.2)')" 2>/dev/null || echo "rss $big vs $small KiB"
+awk -v b="$big" -v s="$small" -v n="$N" 'BEGIN { printf "peak RSS %s: %d KiB, 10k: %d KiB, ratio %.3f (target <= 1.2)\n", n, b, s, b / s }'

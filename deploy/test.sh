@@ -8,6 +8,10 @@ cd "$(dirname "$0")/.."
 bash deploy/install.sh
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
+# Licences, bans and sources (deny.toml). The advisory check needs the RustSec database from
+# github.com, which this environment cannot reach; run `cargo deny check advisories` where it can.
+command -v cargo-deny >/dev/null || cargo install --locked --quiet cargo-deny
+cargo deny check licenses bans sources
 # Test servers (SeaweedFS S3, Apache WebDAV, PostgreSQL) for the backends that use them.
 if [ -x deploy/servers.sh ]; then
   eval "$(bash deploy/servers.sh start)"
