@@ -36,6 +36,11 @@ if [ ! -f "$DIR/in/speech.wav" ]; then
     please confirm your address and the phone number on the account? Thank you, one moment \
     please while I update the record. Alright, everything is in order now."
 fi
+# Eleven minutes of speech at 8 kHz to cut segments from (looping at cut time would break the
+# generated files' timestamps).
+if [ ! -f "$DIR/in/speech-long.wav" ]; then
+  "${FF[@]}" -stream_loop 40 -i "$DIR/in/speech.wav" -t 660 -ar 8000 -ac 1 "$DIR/in/speech-long.wav"
+fi
 
 gen_pair() { # id → prints one manifest line; writes the pair's files
   local i=$1 id len nseg seglen k start dur vstart vend files=""
@@ -49,8 +54,8 @@ gen_pair() { # id → prints one manifest line; writes the pair's files
     # Every fifth call: the next segment repeats the last 300 ms of this one (an overlap).
     if ((i % 5 == 0 && k > 0)); then start=$((start - 1300)); fi
     local f="$DIR/in/$id-$k.mp3"
-    [ -f "$f" ] || "${FF[@]}" -stream_loop -1 -ss $((i % 17)) -i "$DIR/in/speech.wav" -t "$dur" \
-      -ar 8000 -ac 1 -c:a libmp3lame -b:a 32k "$f"
+    [ -f "$f" ] || "${FF[@]}" -ss $((i % 17)) -t "$dur" -i "$DIR/in/speech-long.wav" \
+      -c:a libmp3lame -b:a 32k "$f"
     files+="${files:+,}$f:$start"
   done
   vstart=$((i % 4))

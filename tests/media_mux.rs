@@ -138,6 +138,7 @@ fn onset(pcm: &[f32], freq: f64, from_ms: f64, steady_ms: f64) -> f64 {
 }
 
 fn assert_near(what: &str, got: f64, want: f64, tol: f64) {
+    eprintln!("{what}: {got} (want {want} ± {tol})");
     assert!((got - want).abs() <= tol, "{what}: got {got}, want {want} ± {tol}");
 }
 

@@ -4,10 +4,10 @@
 //! zero latency. Output sample `n` is computed at input position exactly `n * in / out`, using
 //! taps on both sides (the whole segment is in memory), so a segment starts at the same instant
 //! before and after resampling. Streaming resamplers (swresample, rubato) add a filter delay that
-//! would then have to be measured and removed. Quality: Blackman-windowed sinc, 16 zero crossings
+//! would then have to be measured and removed. Quality: Blackman-windowed sinc, 12 zero crossings
 //! a side, cutoff at 95% of the lower Nyquist: far beyond what 8 kHz telephone voice needs.
 
-const ZERO_CROSSINGS: usize = 16;
+const ZERO_CROSSINGS: usize = 12;
 const ROLLOFF: f64 = 0.95;
 
 fn gcd(a: u64, b: u64) -> u64 {
@@ -86,8 +86,7 @@ impl Resampler {
             let row = &self.table[p * taps..(p + 1) * taps];
             let first = k - self.half as isize + 1;
             let acc = if first >= 0 && (first as usize + taps) <= input.len() {
-                let src = &input[first as usize..first as usize + taps];
-                src.iter().zip(row).map(|(a, b)| a * b).sum::<f32>()
+                dot(&input[first as usize..first as usize + taps], row)
             } else {
                 // Edges: samples outside the segment are silence.
                 let mut acc = 0f32;
@@ -103,6 +102,22 @@ impl Resampler {
         }
         out
     }
+}
+
+/// Dot product in eight independent lanes: a plain iterator sum is one serial dependency chain
+/// (float addition is not associative, so the compiler may not reorder it); lanes let it
+/// vectorise. This loop is most of the resampler's time.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for ((l, x), y) in lanes.iter_mut().zip(x).zip(y) {
+            *l += x * y;
+        }
+    }
+    let tail: f32 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
+    lanes.iter().sum::<f32>() + tail
 }
 
 #[cfg(test)]
