@@ -147,53 +147,59 @@ impl SqliteCatalog {
             h.update(c.as_bytes());
         }
         let hash = hex::encode(h.finalize());
-        let old: Option<String> =
-            tx.query_row("SELECT doc_hash FROM docs WHERE id = ?1", [&rec.id], |r| r.get(0)).optional().map_err(db)?;
+        let old: Option<String> = tx
+            .prepare_cached("SELECT doc_hash FROM docs WHERE id = ?1")
+            .map_err(db)?
+            .query_row([&rec.id], |r| r.get(0))
+            .optional()
+            .map_err(db)?;
         if old.as_deref() == Some(hash.as_str()) {
             return Ok(Upsert::Unchanged);
         }
         // The start time is part of the primary key, so an update is a delete and an insert;
         // a hold set on the recording carries over.
         let hold: Option<(Option<String>, Option<i64>)> = tx
-            .query_row("SELECT hold_reason, hold_ms FROM recordings WHERE id = ?1", [&rec.id], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .prepare_cached("SELECT hold_reason, hold_ms FROM recordings WHERE id = ?1")
+            .map_err(db)?
+            .query_row([&rec.id], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()
             .map_err(db)?;
         let (hold_reason, hold_ms) = hold.unwrap_or_default();
-        tx.execute("DELETE FROM recordings WHERE id = ?1", [&rec.id]).map_err(db)?;
+        tx.prepare_cached("DELETE FROM recordings WHERE id = ?1").map_err(db)?.execute([&rec.id]).map_err(db)?;
         let labels = serde_json::to_string(&rec.labels).expect("strings serialise");
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO recordings (start_ms, id, kind, stop_ms, region, call_type, call_type_lc, non_delete,
                  hold_reason, hold_ms, agent_user, call_recording_id, media_count, bytes, labels)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-            params![
-                ms(rec.start),
-                rec.id,
-                kind_code(rec.kind),
-                ms(rec.stop),
-                rec.region,
-                rec.call_type,
-                rec.call_type.as_ref().map(|c| c.to_lowercase()),
-                rec.non_delete,
-                hold_reason,
-                hold_ms,
-                rec.agent_user,
-                rec.call_recording_id,
-                rec.media.len() as i64,
-                rec.bytes() as i64,
-                labels,
-            ],
         )
+        .map_err(db)?
+        .execute(params![
+            ms(rec.start),
+            rec.id,
+            kind_code(rec.kind),
+            ms(rec.stop),
+            rec.region,
+            rec.call_type,
+            rec.call_type.as_ref().map(|c| c.to_lowercase()),
+            rec.non_delete,
+            hold_reason,
+            hold_ms,
+            rec.agent_user,
+            rec.call_recording_id,
+            rec.media.len() as i64,
+            rec.bytes() as i64,
+            labels,
+        ])
         .map_err(db)?;
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO docs (id, doc, doc_hash, encrypted_media) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT(id) DO UPDATE SET doc = excluded.doc, doc_hash = excluded.doc_hash,
                  encrypted_media = excluded.encrypted_media",
-            params![rec.id, rec.doc(), hash, encrypted],
         )
+        .map_err(db)?
+        .execute(params![rec.id, rec.doc(), hash, encrypted])
         .map_err(db)?;
-        tx.execute("DELETE FROM tags WHERE rec_id = ?1", [&rec.id]).map_err(db)?;
+        tx.prepare_cached("DELETE FROM tags WHERE rec_id = ?1").map_err(db)?.execute([&rec.id]).map_err(db)?;
         let mut ins =
             tx.prepare_cached("INSERT OR IGNORE INTO tags (tag, k, v, rec_id) VALUES (?1, ?2, ?3, ?4)").map_err(db)?;
         for l in &rec.labels {
