@@ -9,6 +9,7 @@
 //! - [`ingest`]: folders and archives in; one recording out.
 //! - [`crypto`]: CMS envelopes and keys.
 //! - [`config`]: node configuration, the clock, the [`config::Context`] commands run in.
+//! - [`lifecycle`]: rules, plans, backup, purge, the schedule and on-demand jobs (GIR MLM).
 //! - [`progress`]: progress reporting shared by the CLI and the API.
 //!
 //! The binary (`src/main.rs`, `src/cli/`) is a thin face over these calls.
@@ -18,6 +19,7 @@ pub mod catalog;
 pub mod config;
 pub mod crypto;
 pub mod ingest;
+pub mod lifecycle;
 pub mod model;
 pub mod progress;
 pub mod storage;

@@ -2,9 +2,15 @@
 //! [`Context`](reclife::config::Context) and calls the same library functions the scheduler
 //! and the API call.
 
+mod backup;
 mod ingest;
+mod jobs;
 mod progress;
+mod purge;
 mod recordings;
+mod restore;
+mod rules;
+mod run;
 
 use anyhow::{Context as _, Result};
 use chrono::{DateTime, Utc};
@@ -23,6 +29,12 @@ Examples:
   reclife recordings list --from 2025-01-01 --to 2025-02-01 --label vip
   reclife recordings hold REC_ID --reason \"litigation 2025-17\"
   reclife recordings export REC_ID --out /tmp/rec
+  reclife rules validate rules/                 # every problem with file:line
+  reclife run --once                            # every enabled rule of this node, now
+  reclife backup --type voice --min-age 1 --max-age 2 --location file:///var/backups --dry-run
+  reclife purge --type voice --min-age 365 --include-screen --json
+  reclife jobs list | reclife jobs show JOB_ID
+  reclife restore /var/backups/Environment-voice-0-365-20250625030000.zip
   RECLIFE_NOW=2026-01-01T00:00:00Z reclife recordings list   # fix \"now\" for reproducible runs
 
 Exit status: 0 success; 1 error; 2 usage error; 3 finished, but some items were set aside.";
@@ -56,6 +68,20 @@ pub enum Command {
     /// List, show, export, hold and label recordings.
     #[command(subcommand)]
     Recordings(Box<recordings::Cmd>),
+    /// Check and list lifecycle rules (one TOML file per rule).
+    #[command(subcommand)]
+    Rules(rules::Cmd),
+    /// The lifecycle scheduler: cron rules in UTC (or --once: every rule now).
+    Run(run::Args),
+    /// An on-demand backup job in the GIR archive layout (--dry-run: plan only).
+    Backup(Box<backup::Args>),
+    /// An on-demand purge job; held recordings are never purged (--dry-run: plan only).
+    Purge(Box<purge::Args>),
+    /// Job records: list, show.
+    #[command(subcommand)]
+    Jobs(jobs::Cmd),
+    /// Re-ingest backup archives (zip or folder).
+    Restore(restore::Args),
 }
 
 fn parse_now(s: &str) -> Result<DateTime<Utc>, String> {
@@ -111,5 +137,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
         Command::Ingest(a) => ingest::run(&cli, a).await,
         Command::Recordings(c) => recordings::run(&cli, c).await,
+        Command::Rules(c) => rules::run(&cli, c).await,
+        Command::Run(a) => run::run(&cli, a).await,
+        Command::Backup(a) => backup::run(&cli, a).await,
+        Command::Purge(a) => purge::run(&cli, a).await,
+        Command::Jobs(c) => jobs::run(&cli, c).await,
+        Command::Restore(a) => restore::run(&cli, a).await,
     }
 }

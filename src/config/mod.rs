@@ -57,6 +57,8 @@ pub struct Config {
     pub schedule_polling_interval: u64,
     /// Rules run at once by the scheduler.
     pub scheduler_threads: usize,
+    /// Where purged recording ids are posted (GIR tells SpeechMiner); unset: nobody.
+    pub notify: Option<crate::lifecycle::notify::NotifyConfig>,
 }
 
 impl Default for Config {
@@ -75,6 +77,7 @@ impl Default for Config {
             default_backup_location: None,
             schedule_polling_interval: 60,
             scheduler_threads: 4,
+            notify: None,
         }
     }
 }
