@@ -58,7 +58,7 @@ struct Written {
 }
 
 enum Sink {
-    Zip(ZipWriter<BufWriter<File>>),
+    Zip(Box<ZipWriter<BufWriter<File>>>),
     Dir(PathBuf),
 }
 
@@ -90,7 +90,7 @@ impl Writer {
     fn create(tmp: PathBuf, zip: bool) -> Result<Writer, LifecycleError> {
         let sink = if zip {
             let f = File::create(&tmp).map_err(|e| LifecycleError::io(&tmp, e))?;
-            Sink::Zip(ZipWriter::new(BufWriter::with_capacity(1 << 20, f)))
+            Sink::Zip(Box::new(ZipWriter::new(BufWriter::with_capacity(1 << 20, f))))
         } else {
             std::fs::create_dir(&tmp).map_err(|e| LifecycleError::io(&tmp, e))?;
             Sink::Dir(tmp.clone())
@@ -113,7 +113,7 @@ impl Writer {
                     .compression_method(CompressionMethod::Stored)
                     .large_file(size_hint >= u64::from(u32::MAX));
                 zw.start_file(name, opts).map_err(|e| io(std::io::Error::other(e)))?;
-                let mut w = CrcWrite { inner: zw, crc: crc32fast::Hasher::new(), n: 0 };
+                let mut w = CrcWrite { inner: zw.as_mut(), crc: crc32fast::Hasher::new(), n: 0 };
                 fill(&mut w)?;
                 (w.crc.finalize(), w.n)
             }

@@ -53,10 +53,13 @@ impl Footprint {
     }
 }
 
+/// The running tasks, the wake-up for waiters, the next permit id.
+type Shared = (Mutex<Vec<(u64, Footprint)>>, Notify, std::sync::atomic::AtomicU64);
+
 /// Tasks running now, shared by every rule of a scheduler.
 #[derive(Debug, Default, Clone)]
 pub struct OverlapGuard {
-    inner: Arc<(Mutex<Vec<(u64, Footprint)>>, Notify, std::sync::atomic::AtomicU64)>,
+    inner: Arc<Shared>,
 }
 
 /// A running task's place in the guard; dropping it lets waiting tasks go.

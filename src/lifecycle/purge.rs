@@ -101,7 +101,7 @@ pub async fn run_purge(
         Source::Archived { archive, items } => (Some(archive), Batches::List(items.into_iter())),
         Source::Filter => {
             let q = super::plan::task_query(ctx, task, started);
-            (None, Batches::Query { q, cursor: Some(crate::catalog::Cursor::start()) })
+            (None, Batches::Query { q: Box::new(q), cursor: Some(crate::catalog::Cursor::start()) })
         }
     };
     let mut batches = batches;
@@ -161,7 +161,7 @@ pub async fn run_purge(
 /// does not disturb it (the cursor is a keyset position, not an offset).
 enum Batches {
     List(std::vec::IntoIter<Archived>),
-    Query { q: crate::catalog::Query, cursor: Option<crate::catalog::Cursor> },
+    Query { q: Box<crate::catalog::Query>, cursor: Option<crate::catalog::Cursor> },
 }
 
 type Candidate = (String, Option<Vec<String>>);
