@@ -378,7 +378,20 @@ fn write_recording(
             .map_err(|err| LifecycleError::Other(format!("recording {}: media {}: {err}", rec.id, m.media_id)))?;
         let key = Key::media(&rec.id, &m.media_id)?;
         let size = handle.block_on(media.head(&key))?.size;
+        let local = media.local_path(&key);
         w.add(&format!("{folder}/{name}"), size, &mut |out| {
+            // Plain files are read directly, in large blocks; other stores are streamed.
+            if let Some(p) = &local {
+                let mut f = File::open(p).map_err(|err| LifecycleError::io(p, err))?;
+                let mut buf = vec![0u8; 1 << 20];
+                loop {
+                    let k = f.read(&mut buf).map_err(|err| LifecycleError::io(p, err))?;
+                    if k == 0 {
+                        return Ok(());
+                    }
+                    out.write_all(&buf[..k]).map_err(|err| LifecycleError::Other(format!("archive write: {err}")))?;
+                }
+            }
             let mut s = handle.block_on(media.get(&key))?;
             while let Some(chunk) = handle.block_on(s.try_next())? {
                 out.write_all(&chunk).map_err(|err| LifecycleError::Other(format!("archive write: {err}")))?;
