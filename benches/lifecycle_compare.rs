@@ -13,7 +13,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-const BIN: &str = env!("CARGO_BIN_EXE_reclife");
+/// The binary under test: `$RECLIFE_BIN` (the script copies its own build there, because a
+/// shared target folder may be rebuilt by someone else meanwhile), else this build's.
+fn bin() -> String {
+    std::env::var("RECLIFE_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_reclife").to_string())
+}
 const NOW: &str = "2025-06-25T03:00:00Z";
 
 fn doc(i: usize, size: usize) -> (String, String) {
@@ -55,7 +59,7 @@ fn reclife(data: &Path, args: &[&str]) -> (f64, u64) {
     let t = Instant::now();
     let o = Command::new("/usr/bin/time")
         .args(["-f", "%M"])
-        .arg(BIN)
+        .arg(bin())
         .args(["--data-dir", data.to_str().unwrap(), "--now", NOW, "-q"])
         .args(args)
         .env_remove("RECLIFE_CONFIG")
