@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The quickstart's main job on the embedded default (SQLite catalog, media on local disk):
-# install packages, build, ingest the sample recordings, list them.
+# install packages, build, ingest the sample recordings, then run the lifecycle scheduler once
+# with the example rules in rules/: a backup archive in the GIR layout, then a purge of exactly
+# what it archived (the nonDelete recording stays), with its audit lines.
 #
 #   bash deploy/demo.sh            # data goes to ./reclife-data (removed first)
 set -euo pipefail
@@ -10,9 +12,24 @@ cargo build --release --locked
 export RECLIFE_DATA_DIR="${RECLIFE_DATA_DIR:-./reclife-data}"
 export RECLIFE_CONFIG="${RECLIFE_CONFIG:-deploy/reclife.example.toml}"
 export RECLIFE_NOW="${RECLIFE_NOW:-2025-06-25T03:00:00Z}"
-rm -rf "$RECLIFE_DATA_DIR"
+# The example rules write to file:///tmp/reclife-backups; archives never replace one another,
+# so the demo's own archive from an earlier run is removed first.
+backups=/tmp/reclife-backups
+rm -rf "$RECLIFE_DATA_DIR" "$backups"/Environment-voice-0-365-20250625030000*
 bin=target/release/reclife
 echo "== ingest testdata/recordings"
 $bin --quiet ingest testdata/recordings
-echo "== recordings list"
+echo "== rules validate (rules/)"
+$bin rules validate
+echo "== dry run: what a purge of voice recordings 365 days or older would delete"
+$bin purge --type voice --min-age 365 --include-screen --dry-run
+echo "== run --once: every enabled rule of this node, now ($RECLIFE_NOW)"
+$bin --quiet run --once
+echo "== the backup archive"
+unzip -l "$backups/Environment-voice-0-365-20250625030000.zip"
+echo "== audit lines ($RECLIFE_DATA_DIR/audit/deletions.jsonl)"
+cat "$RECLIFE_DATA_DIR/audit/deletions.jsonl"
+echo "== jobs"
+$bin jobs list
+echo "== recordings left (the nonDelete call of 2024-04-02 was archived but not purged)"
 $bin recordings list

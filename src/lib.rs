@@ -11,6 +11,7 @@
 //! - [`media`]: decode voice, lay it on the screen video's timeline, encode, mux (one MP4 out).
 //! - [`muxer`]: pairs calls with screen recordings and muxes them, sharded and idempotent.
 //! - [`config`]: node configuration, the clock, the [`config::Context`] commands run in.
+//! - [`lifecycle`]: rules, plans, backup, purge, the schedule and on-demand jobs (GIR MLM).
 //! - [`progress`]: progress reporting shared by the CLI and the API.
 //!
 //! The binary (`src/main.rs`, `src/cli/`) is a thin face over these calls.
@@ -20,6 +21,7 @@ pub mod catalog;
 pub mod config;
 pub mod crypto;
 pub mod ingest;
+pub mod lifecycle;
 pub mod media;
 pub mod model;
 pub mod muxer;

@@ -111,6 +111,20 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
     /// it. Returns the ids deleted (the recording first). Deleting a missing id is `NotFound`.
     fn delete(&self, id: &str, with_screens: bool) -> Result<Vec<String>, CatalogError>;
 
+    /// Deletes many recordings (no screens implied) in one transaction where the backend can;
+    /// ids that are already gone are skipped. Returns the ids deleted.
+    fn delete_many(&self, ids: &[String]) -> Result<Vec<String>, CatalogError> {
+        let mut out = Vec::new();
+        for id in ids {
+            match self.delete(id, false) {
+                Ok(mut d) => out.append(&mut d),
+                Err(CatalogError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
     fn hold(&self, id: &str, reason: &str, at: DateTime<Utc>) -> Result<(), CatalogError>;
     fn unhold(&self, id: &str) -> Result<(), CatalogError>;
 

@@ -411,6 +411,20 @@ impl Catalog for SqliteCatalog {
         Ok(ids)
     }
 
+    fn delete_many(&self, ids: &[String]) -> Result<Vec<String>, CatalogError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction().map_err(db)?;
+        let mut out = Vec::with_capacity(ids.len());
+        for i in ids {
+            tx.execute("DELETE FROM tags WHERE rec_id = ?1", [i]).map_err(db)?;
+            if tx.execute("DELETE FROM recordings WHERE id = ?1", [i]).map_err(db)? > 0 {
+                out.push(i.clone());
+            }
+        }
+        tx.commit().map_err(db)?;
+        Ok(out)
+    }
+
     fn hold(&self, id: &str, reason: &str, at: DateTime<Utc>) -> Result<(), CatalogError> {
         let n = self
             .lock()

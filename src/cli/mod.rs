@@ -2,12 +2,18 @@
 //! [`Context`](reclife::config::Context) and calls the same library functions the scheduler
 //! and the API call.
 
+mod backup;
 mod decrypt;
 mod encrypt;
 mod ingest;
+mod jobs;
 mod mux;
 mod progress;
+mod purge;
 mod recordings;
+mod restore;
+mod rules;
+mod run;
 
 use anyhow::{Context as _, Result};
 use chrono::{DateTime, Utc};
@@ -26,6 +32,12 @@ Examples:
   reclife recordings list --from 2025-01-01 --to 2025-02-01 --label vip
   reclife recordings hold REC_ID --reason \"litigation 2025-17\"
   reclife recordings export REC_ID --out /tmp/rec
+  reclife rules validate rules/                 # every problem with file:line
+  reclife run --once                            # every enabled rule of this node, now
+  reclife backup --type voice --min-age 1 --max-age 2 --location file:///var/backups --dry-run
+  reclife purge --type voice --min-age 365 --include-screen --json
+  reclife jobs list | reclife jobs show JOB_ID
+  reclife restore /var/backups/Environment-voice-0-365-20250625030000.zip
   RECLIFE_NOW=2026-01-01T00:00:00Z reclife recordings list   # fix \"now\" for reproducible runs
   reclife mux --once                            # mux screen recordings with their calls
 
@@ -66,6 +78,20 @@ pub enum Command {
     Decrypt(decrypt::Args),
     /// Seal files in CMS envelopes for recipient certificates.
     Encrypt(encrypt::Args),
+    /// Check and list lifecycle rules (one TOML file per rule).
+    #[command(subcommand)]
+    Rules(rules::Cmd),
+    /// The lifecycle scheduler: cron rules in UTC (or --once: every rule now).
+    Run(run::Args),
+    /// An on-demand backup job in the GIR archive layout (--dry-run: plan only).
+    Backup(Box<backup::Args>),
+    /// An on-demand purge job; held recordings are never purged (--dry-run: plan only).
+    Purge(Box<purge::Args>),
+    /// Job records: list, show.
+    #[command(subcommand)]
+    Jobs(jobs::Cmd),
+    /// Re-ingest backup archives (zip or folder).
+    Restore(restore::Args),
 }
 
 fn parse_now(s: &str) -> Result<DateTime<Utc>, String> {
@@ -83,10 +109,7 @@ impl Cli {
 
     /// Loads the configuration and opens the data directory.
     pub fn context(&self) -> Result<Context> {
-        let config = match &self.config {
-            Some(p) => Config::load(p)?,
-            None => Config::default(),
-        };
+        let config = self.load_config()?;
         let clock = self.now.map(Clock::fixed).unwrap_or_else(Clock::system);
         Context::open(&self.data_dir, config, clock)
             .with_context(|| format!("opening data directory {}", self.data_dir.display()))
@@ -132,5 +155,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Mux(a) => mux::run(&cli, a).await,
         Command::Decrypt(a) => decrypt::run(&cli, a).await,
         Command::Encrypt(a) => encrypt::run(&cli, a).await,
+        Command::Rules(c) => rules::run(&cli, c).await,
+        Command::Run(a) => run::run(&cli, a).await,
+        Command::Backup(a) => backup::run(&cli, a).await,
+        Command::Purge(a) => purge::run(&cli, a).await,
+        Command::Jobs(c) => jobs::run(&cli, c).await,
+        Command::Restore(a) => restore::run(&cli, a).await,
     }
 }

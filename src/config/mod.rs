@@ -59,6 +59,8 @@ pub struct Config {
     pub scheduler_threads: usize,
     /// The recording muxer (`[muxer]`, GIR's muxer option names).
     pub muxer: crate::muxer::MuxerConfig,
+    /// Where purged recording ids are posted (GIR tells SpeechMiner); unset: nobody.
+    pub notify: Option<crate::lifecycle::notify::NotifyConfig>,
 }
 
 impl Default for Config {
@@ -78,6 +80,7 @@ impl Default for Config {
             schedule_polling_interval: 60,
             scheduler_threads: 4,
             muxer: crate::muxer::MuxerConfig::default(),
+            notify: None,
         }
     }
 }

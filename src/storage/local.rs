@@ -51,6 +51,10 @@ impl MediaStore for LocalStore {
         format!("file://{}", self.root.display())
     }
 
+    fn local_path(&self, key: &Key) -> Option<PathBuf> {
+        self.path_of(key).ok()
+    }
+
     async fn put(&self, key: &Key, mut body: ByteStream) -> Result<ObjectMeta, StorageError> {
         let dest = self.path_of(key)?;
         let tmp_dir = self.root.join(TMP_DIR);

@@ -76,6 +76,12 @@ pub trait MediaStore: Send + Sync + std::fmt::Debug {
     /// in no particular order.
     async fn list(&self, prefix: Option<&Key>) -> Result<Vec<ObjectMeta>, StorageError>;
 
+    /// The local file that holds `key`, for backends that keep objects as plain files (the local
+    /// disk): lets bulk readers such as backup read it directly. `None` elsewhere.
+    fn local_path(&self, _key: &Key) -> Option<std::path::PathBuf> {
+        None
+    }
+
     /// Stores a local file. Backends may override this with something faster than streaming.
     async fn put_file(&self, key: &Key, path: &Path) -> Result<ObjectMeta, StorageError> {
         let file = tokio::fs::File::open(path).await.map_err(|source| StorageError::Io {

@@ -1,0 +1,74 @@
+//! `reclife rules validate [DIR]` and `reclife rules list [DIR]`.
+
+use super::Cli;
+use anyhow::Result;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Cmd {
+    /// Check every rule file; report each problem with its file and line.
+    #[command(after_help = "Example:\n  reclife rules validate rules/")]
+    Validate {
+        /// Rules folder (default: config rules_dir).
+        dir: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the rules, and whether this node runs them.
+    List {
+        dir: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub async fn run(cli: &Cli, cmd: &Cmd) -> Result<ExitCode> {
+    let ctx = cli.context()?;
+    let cfg = &ctx.config;
+    match cmd {
+        Cmd::Validate { dir, json } => {
+            let dir = dir.clone().unwrap_or_else(|| cfg.rules_dir.clone());
+            let (rules, problems) =
+                reclife::lifecycle::rules::load_dir(&dir, cfg.default_backup_location.as_deref(), true);
+            if *json {
+                println!("{}", serde_json::json!({ "rules": rules.len(), "problems": problems }));
+            } else {
+                for p in &problems {
+                    eprintln!("{p}");
+                }
+                println!("{} rule(s) valid, {} problem(s) in {}", rules.len(), problems.len(), dir.display());
+            }
+            Ok(if problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Cmd::List { dir, json } => {
+            let dir = dir.clone().unwrap_or_else(|| cfg.rules_dir.clone());
+            let (rules, problems) =
+                reclife::lifecycle::rules::load_dir(&dir, cfg.default_backup_location.as_deref(), false);
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            for r in &rules {
+                let here = r.runs_on(cfg.node_path.as_deref());
+                if *json {
+                    println!("{}", serde_json::json!({ "rule": r, "runs_here": here }));
+                } else {
+                    let tasks: Vec<String> = r
+                        .tasks
+                        .iter()
+                        .map(|t| format!("{:?} {}", t.op, t.filter.recording_type).to_lowercase())
+                        .collect();
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}",
+                        r.name,
+                        if r.enabled { "enabled" } else { "disabled" },
+                        r.schedule,
+                        if here { "runs here" } else { "other node" },
+                        tasks.join(", ")
+                    );
+                }
+            }
+            Ok(if problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+    }
+}

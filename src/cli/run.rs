@@ -1,0 +1,73 @@
+//! `reclife run [--once]`: the scheduler daemon, or every enabled rule of this node once, now.
+
+use super::{progress::Bar, Cli, EXIT_PARTIAL};
+use anyhow::Result;
+use reclife::lifecycle::{jobs::JobState, schedule};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  reclife run                 # the daemon: cron rules from rules_dir, UTC, until Ctrl-C / SIGTERM
+  reclife run --once          # run every enabled rule of this node once, now, and exit
+  RECLIFE_NOW=2025-06-25T03:00:00Z reclife run --once   # ages and archive names at a fixed time")]
+pub struct Args {
+    /// Run every enabled rule of this node once, now, and exit.
+    #[arg(long)]
+    pub once: bool,
+}
+
+pub async fn run(cli: &Cli, a: &Args) -> Result<ExitCode> {
+    let ctx = cli.context()?;
+    let quiet = cli.quiet;
+    let progress: Arc<reclife::lifecycle::runner::ProgressFactory> =
+        Arc::new(move |what: &str| Arc::new(Bar::new(quiet, what)) as Arc<dyn reclife::progress::Progress>);
+    let on_done: Arc<schedule::OnDone> = Arc::new(|job, line| {
+        println!("{line}");
+        for t in &job.tasks {
+            if let Some(a) = &t.archive {
+                println!("  task {}: archive {a}", t.task);
+            }
+            if let Some(n) = &t.note {
+                println!("  task {}: {n}", t.task);
+            }
+        }
+        for f in &job.failed {
+            eprintln!("  failed {}: {}", f.item, f.reason);
+        }
+    });
+    if a.once {
+        let (results, problems) = schedule::run_once(&ctx, progress, on_done).await?;
+        for p in &problems {
+            eprintln!("rule left out: {p}");
+        }
+        let mut bad = !problems.is_empty();
+        for r in results {
+            match r {
+                Ok(j) => bad |= j.state != JobState::Succeeded,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    bad = true;
+                }
+            }
+        }
+        return Ok(if bad { ExitCode::from(EXIT_PARTIAL) } else { ExitCode::SUCCESS });
+    }
+    let shutdown = async {
+        #[cfg(unix)]
+        {
+            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+            tokio::select! { _ = tokio::signal::ctrl_c() => {}, _ = term.recv() => {} }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    schedule::run_daemon(&ctx, progress, on_done, shutdown).await?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,405 @@
+//! Backup: the selected recordings (and their screens) into one archive in the exact GIR MLM
+//! layout, zipped or as a folder.
+//!
+//! In: a backup task and its start time. Out: `<location>/<Tenant>-<FilterType>-<MaxAge>-<MinAge>-
+//! <yyyyMMddHHmmss>[.zip]` holding `<cc>/<Tenant>/<yyyy>/<MM>/<dd>/<id>/meta-data.json` (the stored
+//! document, unchanged) and the media as stored (encrypted ones stay encrypted), with
+//! `screen/<screen id>/…` beneath a call; and the list of what was archived, for the purge.
+//!
+//! Guarantees: zip entries are stored, not deflated (media is already compressed), Zip64 where
+//! needed. The archive is written under a hidden temporary name, fsynced, verified (central
+//! directory re-read, every entry read back and its CRC checked), and only then linked to its
+//! final name, which never replaces an existing archive: a taken name gets `-2`, `-3`, … and
+//! the outcome says so. A recording whose media is missing is reported and left out.
+
+use super::{failpoint, LifecycleError, Task};
+use crate::archive::{media_name, recording_dir, screen_dir, META_FILE};
+use crate::catalog::{CatalogExt, Entry};
+use crate::config::Context;
+use crate::progress::Progress;
+use crate::storage::{Key, MediaStore};
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use serde::Serialize;
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use zip::write::SimpleFileOptions;
+use zip::{CompressionMethod, ZipArchive, ZipWriter};
+
+/// A recording that went into a verified archive, with the screens archived beneath it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Archived {
+    pub id: String,
+    pub screens: Vec<String>,
+}
+
+/// What a backup did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BackupOutcome {
+    /// The archive written (`None` when nothing matched).
+    pub archive: Option<PathBuf>,
+    /// The name the archive would have had, when that was taken and another was chosen.
+    pub name_taken: Option<String>,
+    pub recordings: u64,
+    pub screens: u64,
+    pub media: u64,
+    pub bytes: u64,
+    pub failed: Vec<super::Failure>,
+    #[serde(skip)]
+    pub archived: Vec<Archived>,
+}
+
+struct Written {
+    name: String,
+    size: u64,
+    crc: u32,
+}
+
+enum Sink {
+    Zip(Box<ZipWriter<BufWriter<File>>>),
+    Dir(PathBuf),
+}
+
+struct Writer {
+    sink: Sink,
+    tmp: PathBuf,
+    written: Vec<Written>,
+}
+
+struct CrcWrite<'a, W: Write> {
+    inner: &'a mut W,
+    crc: crc32fast::Hasher,
+    n: u64,
+}
+
+impl<W: Write> Write for CrcWrite<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let k = self.inner.write(buf)?;
+        self.crc.update(&buf[..k]);
+        self.n += k as u64;
+        Ok(k)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl Writer {
+    fn create(tmp: PathBuf, zip: bool) -> Result<Writer, LifecycleError> {
+        let sink = if zip {
+            let f = File::create(&tmp).map_err(|e| LifecycleError::io(&tmp, e))?;
+            Sink::Zip(Box::new(ZipWriter::new(BufWriter::with_capacity(1 << 20, f))))
+        } else {
+            std::fs::create_dir(&tmp).map_err(|e| LifecycleError::io(&tmp, e))?;
+            Sink::Dir(tmp.clone())
+        };
+        Ok(Writer { sink, tmp, written: Vec::new() })
+    }
+
+    /// Adds one file; `fill` writes its bytes.
+    fn add(
+        &mut self,
+        name: &str,
+        size_hint: u64,
+        fill: &mut dyn FnMut(&mut dyn Write) -> Result<(), LifecycleError>,
+    ) -> Result<(), LifecycleError> {
+        let tmp = self.tmp.clone();
+        let io = |e: std::io::Error| LifecycleError::io(tmp.join(name), e);
+        let (crc, size) = match &mut self.sink {
+            Sink::Zip(zw) => {
+                let opts = SimpleFileOptions::default()
+                    .compression_method(CompressionMethod::Stored)
+                    .large_file(size_hint >= u64::from(u32::MAX));
+                zw.start_file(name, opts).map_err(|e| io(std::io::Error::other(e)))?;
+                let mut w = CrcWrite { inner: zw.as_mut(), crc: crc32fast::Hasher::new(), n: 0 };
+                fill(&mut w)?;
+                (w.crc.finalize(), w.n)
+            }
+            Sink::Dir(root) => {
+                let path = root.join(name);
+                if let Some(p) = path.parent() {
+                    std::fs::create_dir_all(p).map_err(io)?;
+                }
+                let mut f = BufWriter::with_capacity(1 << 20, File::create(&path).map_err(io)?);
+                let mut w = CrcWrite { inner: &mut f, crc: crc32fast::Hasher::new(), n: 0 };
+                fill(&mut w)?;
+                let (crc, n) = (w.crc.finalize(), w.n);
+                let f = f.into_inner().map_err(|e| io(e.into_error()))?;
+                f.sync_all().map_err(io)?;
+                (crc, n)
+            }
+        };
+        self.written.push(Written { name: name.to_string(), size, crc });
+        Ok(())
+    }
+
+    /// Finishes and fsyncs the archive, then verifies it.
+    fn finish(self) -> Result<PathBuf, LifecycleError> {
+        let tmp = self.tmp.clone();
+        let io = |e: std::io::Error| LifecycleError::io(&tmp, e);
+        match self.sink {
+            Sink::Zip(zw) => {
+                let bw = zw.finish().map_err(|e| io(std::io::Error::other(e)))?;
+                let f = bw.into_inner().map_err(|e| io(e.into_error()))?;
+                f.sync_all().map_err(io)?;
+                drop(f);
+                verify_zip(&tmp, &self.written)?;
+            }
+            Sink::Dir(root) => {
+                sync_tree(&root).map_err(io)?;
+                verify_dir(&root, &self.written)?;
+            }
+        }
+        Ok(tmp)
+    }
+}
+
+fn sync_tree(root: &Path) -> std::io::Result<()> {
+    for e in walkdir::WalkDir::new(root).contents_first(true) {
+        let e = e.map_err(std::io::Error::other)?;
+        if e.file_type().is_dir() {
+            File::open(e.path())?.sync_all()?;
+        }
+    }
+    Ok(())
+}
+
+/// Re-reads the central directory and every entry; the zip reader checks each CRC at the end
+/// of the entry, and the CRC and size are compared with what was written.
+fn verify_zip(path: &Path, written: &[Written]) -> Result<(), LifecycleError> {
+    let bad = |why: String| LifecycleError::Verify { path: path.to_path_buf(), why };
+    let f = File::open(path).map_err(|e| LifecycleError::io(path, e))?;
+    let mut za = ZipArchive::new(std::io::BufReader::with_capacity(1 << 20, f))
+        .map_err(|e| bad(format!("central directory: {e}")))?;
+    if za.len() != written.len() {
+        return Err(bad(format!("{} entries in the central directory, {} written", za.len(), written.len())));
+    }
+    let mut buf = vec![0u8; 1 << 20];
+    for w in written {
+        let mut e = za.by_name(&w.name).map_err(|e| bad(format!("{}: {e}", w.name)))?;
+        if e.crc32() != w.crc || e.size() != w.size || e.compression() != CompressionMethod::Stored {
+            return Err(bad(format!("{}: CRC, size or method differs from what was written", w.name)));
+        }
+        loop {
+            match e.read(&mut buf) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(err) => return Err(bad(format!("{}: {err}", w.name))),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn verify_dir(root: &Path, written: &[Written]) -> Result<(), LifecycleError> {
+    let mut buf = vec![0u8; 1 << 20];
+    for w in written {
+        let p = root.join(&w.name);
+        let mut f = File::open(&p).map_err(|e| LifecycleError::io(&p, e))?;
+        let mut h = crc32fast::Hasher::new();
+        let mut n = 0u64;
+        loop {
+            let k = f.read(&mut buf).map_err(|e| LifecycleError::io(&p, e))?;
+            if k == 0 {
+                break;
+            }
+            h.update(&buf[..k]);
+            n += k as u64;
+        }
+        if h.finalize() != w.crc || n != w.size {
+            return Err(LifecycleError::Verify { path: p, why: "read back differs from what was written".into() });
+        }
+    }
+    Ok(())
+}
+
+/// Moves the verified archive to `<dir>/<name>[.zip]`, or to `<name>-2…` if that is taken.
+/// Returns the final path and, if it had to differ, the name that was taken.
+fn publish(tmp: &Path, dir: &Path, name: &str, zip: bool) -> Result<(PathBuf, Option<String>), LifecycleError> {
+    let ext = if zip { ".zip" } else { "" };
+    for n in 1..10_000u32 {
+        let candidate = if n == 1 { format!("{name}{ext}") } else { format!("{name}-{n}{ext}") };
+        let dest = dir.join(&candidate);
+        // A hard link (zip) or a rename onto a missing name (folder) never replaces an archive.
+        let r = if zip {
+            std::fs::hard_link(tmp, &dest).and_then(|_| std::fs::remove_file(tmp))
+        } else if dest.exists() {
+            Err(std::io::ErrorKind::AlreadyExists.into())
+        } else {
+            std::fs::rename(tmp, &dest)
+        };
+        match r {
+            Ok(()) => {
+                File::open(dir).and_then(|d| d.sync_all()).map_err(|e| LifecycleError::io(dir, e))?;
+                let taken = (n > 1).then(|| format!("{name}{ext}"));
+                if let Some(t) = &taken {
+                    tracing::warn!(taken = %t, written = %candidate,
+                        "archive name already taken (another rule or run wrote it); wrote under a new name");
+                }
+                return Ok((dest, taken));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists || e.raw_os_error() == Some(39) => continue,
+            Err(e) => return Err(LifecycleError::io(&dest, e)),
+        }
+    }
+    Err(LifecycleError::Other(format!("{}: no free archive name", dir.join(name).display())))
+}
+
+/// Runs a backup task that started at `started`. Progress counts recordings.
+pub async fn run_backup(
+    ctx: &Context,
+    task: &Task,
+    started: DateTime<Utc>,
+    progress: Arc<dyn Progress>,
+) -> Result<BackupOutcome, LifecycleError> {
+    let (dir, name) = super::plan::destination(ctx, task, started)?;
+    let q = super::plan::task_query(ctx, task, started);
+    let catalog = ctx.catalog.clone();
+    let media = ctx.media.clone();
+    let cc = ctx.config.contact_center_id.clone();
+    let tenant = ctx.config.tenant.clone();
+    let task = task.clone();
+    let handle = tokio::runtime::Handle::current();
+    super::blocking(move || {
+        std::fs::create_dir_all(&dir).map_err(|e| LifecycleError::io(&dir, e))?;
+        let ext = if task.zip { ".zip" } else { "" };
+        let tmp = dir.join(format!(".{name}{ext}.{}.part", std::process::id()));
+        let mut out = BackupOutcome::default();
+        let mut writer: Option<Writer> = None;
+        let screens = task.include_screen && task.filter.recording_type == crate::model::Kind::Voice;
+        let result = (|| -> Result<(), LifecycleError> {
+            for page in catalog.scroll(&q, super::plan::PAGE) {
+                for row in page?.rows {
+                    progress.inc(1);
+                    let Some(entry) = catalog.get(&row.id)? else { continue };
+                    let mut items = vec![(entry, None::<String>)];
+                    if screens {
+                        for s in catalog.screens_of(&row.id)? {
+                            if let Some(se) = catalog.get(&s.id)? {
+                                items.push((se, Some(s.id)));
+                            }
+                        }
+                    }
+                    if let Err(reason) = check_present(&handle, media.as_ref(), &items) {
+                        out.failed.push(super::Failure { item: row.id.clone(), reason });
+                        continue;
+                    }
+                    let w = match &mut writer {
+                        Some(w) => w,
+                        None => writer.insert(Writer::create(tmp.clone(), task.zip)?),
+                    };
+                    let call = &items[0].0.recording;
+                    let call_dir = recording_dir(&cc, &tenant, call.start, &call.id)
+                        .map_err(|e| LifecycleError::Other(format!("recording {}: {e}", call.id)))?;
+                    let mut archived = Archived { id: call.id.clone(), screens: Vec::new() };
+                    for (e, screen_id) in &items {
+                        let folder = match screen_id {
+                            None => call_dir.clone(),
+                            Some(s) => screen_dir(&call_dir, s)
+                                .map_err(|e| LifecycleError::Other(format!("screen recording {s}: {e}")))?,
+                        };
+                        let (m, b) = write_recording(&handle, media.as_ref(), w, &folder, e, task.use_full_path)?;
+                        out.media += m;
+                        out.bytes += b;
+                        if let Some(s) = screen_id {
+                            archived.screens.push(s.clone());
+                            out.screens += 1;
+                        }
+                    }
+                    out.recordings += 1;
+                    out.archived.push(archived);
+                    failpoint::hit("backup.after_entry");
+                }
+            }
+            Ok(())
+        })();
+        let cleanup = |tmp: &Path| {
+            let _ = if task.zip { std::fs::remove_file(tmp) } else { std::fs::remove_dir_all(tmp) };
+        };
+        if let Err(e) = result {
+            cleanup(&tmp);
+            return Err(e);
+        }
+        let Some(w) = writer else {
+            return Ok(out);
+        };
+        let tmp = match w.finish() {
+            Ok(t) => t,
+            Err(e) => {
+                cleanup(&tmp);
+                return Err(e);
+            }
+        };
+        failpoint::hit("backup.before_rename");
+        let (dest, taken) = publish(&tmp, &dir, &name, task.zip)?;
+        failpoint::hit("backup.after_rename");
+        out.archive = Some(dest);
+        out.name_taken = taken;
+        Ok(out)
+    })
+    .await
+}
+
+fn check_present(
+    handle: &tokio::runtime::Handle,
+    media: &dyn MediaStore,
+    items: &[(Entry, Option<String>)],
+) -> Result<(), String> {
+    for (e, _) in items {
+        for m in &e.recording.media {
+            let key = Key::media(&e.recording.id, &m.media_id).map_err(|err| err.to_string())?;
+            handle
+                .block_on(media.head(&key))
+                .map_err(|err| format!("recording {}: media {}: {err}", e.recording.id, m.media_id))?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes one recording folder; returns (media files, media bytes).
+fn write_recording(
+    handle: &tokio::runtime::Handle,
+    media: &dyn MediaStore,
+    w: &mut Writer,
+    folder: &str,
+    e: &Entry,
+    use_full_path: bool,
+) -> Result<(u64, u64), LifecycleError> {
+    let rec = &e.recording;
+    let doc = rec.doc().as_bytes();
+    w.add(&format!("{folder}/{META_FILE}"), doc.len() as u64, &mut |out| {
+        out.write_all(doc).map_err(|err| LifecycleError::Other(format!("recording {}: {err}", rec.id)))
+    })?;
+    let (mut files, mut bytes) = (0, 0);
+    for m in &rec.media {
+        let name = media_name(m, use_full_path)
+            .map_err(|err| LifecycleError::Other(format!("recording {}: media {}: {err}", rec.id, m.media_id)))?;
+        let key = Key::media(&rec.id, &m.media_id)?;
+        let size = handle.block_on(media.head(&key))?.size;
+        let local = media.local_path(&key);
+        w.add(&format!("{folder}/{name}"), size, &mut |out| {
+            // Plain files are read directly, in large blocks; other stores are streamed.
+            if let Some(p) = &local {
+                let mut f = File::open(p).map_err(|err| LifecycleError::io(p, err))?;
+                let mut buf = vec![0u8; 1 << 20];
+                loop {
+                    let k = f.read(&mut buf).map_err(|err| LifecycleError::io(p, err))?;
+                    if k == 0 {
+                        return Ok(());
+                    }
+                    out.write_all(&buf[..k]).map_err(|err| LifecycleError::Other(format!("archive write: {err}")))?;
+                }
+            }
+            let mut s = handle.block_on(media.get(&key))?;
+            while let Some(chunk) = handle.block_on(s.try_next())? {
+                out.write_all(&chunk).map_err(|err| LifecycleError::Other(format!("archive write: {err}")))?;
+            }
+            Ok(())
+        })?;
+        files += 1;
+        bytes += size;
+    }
+    Ok((files, bytes))
+}

@@ -1,0 +1,272 @@
+//! The purge journal and the deletion audit log.
+//!
+//! A purge deletes in batches. Each batch is first written to the catalog's state (namespace
+//! [`NAMESPACE`], durable: SQLite with synchronous=FULL) as a [`JournalEntry`]; then the catalog
+//! entries go (so no reader ever sees metadata without its media), then the media, then one audit
+//! line per recording is appended to `<data dir>/audit/deletions.jsonl` and fsynced, and only
+//! then is the entry removed. [`recover`] finishes every open entry; each step is idempotent (an
+//! entry or object already gone is fine, and an audit line already written for this journal
+//! entry is not written again), so a crash at any point ends, after the next run, with every
+//! recording fully present or fully gone and audited exactly once.
+
+use super::{failpoint, notify, Failure, LifecycleError};
+use crate::config::Context;
+use crate::model::Kind;
+use crate::storage::{Key, StorageError};
+use chrono::{DateTime, Utc};
+use futures::{FutureExt, StreamExt};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+
+/// Catalog state namespace of open journal entries.
+pub const NAMESPACE: &str = "lifecycle.purge-journal";
+
+/// One media file about to be deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DoomedMedia {
+    #[serde(rename = "mediaId")]
+    pub media_id: String,
+    pub size: Option<u64>,
+}
+
+/// One recording about to be deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Doomed {
+    pub id: String,
+    pub kind: Kind,
+    /// For a screen recording purged with its call: the call's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<String>,
+    pub media: Vec<DoomedMedia>,
+}
+
+/// A batch of deletions, recorded before any of them happens.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JournalEntry {
+    pub id: String,
+    /// The job or rule run that purges.
+    pub job: String,
+    pub rule: Option<String>,
+    pub task: usize,
+    /// The archive that holds these recordings, if a backup came first.
+    pub archive: Option<String>,
+    pub at: DateTime<Utc>,
+    pub items: Vec<Doomed>,
+}
+
+/// One line of `audit/deletions.jsonl`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditLine {
+    pub time: DateTime<Utc>,
+    pub journal: String,
+    pub job: String,
+    #[serde(default)]
+    pub rule: Option<String>,
+    pub task: usize,
+    pub recording: String,
+    pub kind: Kind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<String>,
+    pub media: Vec<DoomedMedia>,
+    #[serde(default)]
+    pub archive: Option<String>,
+}
+
+/// `<data dir>/audit/deletions.jsonl`.
+pub fn audit_path(ctx: &Context) -> PathBuf {
+    ctx.data_dir.join("audit").join("deletions.jsonl")
+}
+
+/// What executing a journal entry did.
+#[derive(Debug, Default)]
+pub struct Executed {
+    pub deleted: Vec<Doomed>,
+    pub failed: Vec<Failure>,
+}
+
+/// Records the entry durably. Nothing has been deleted yet.
+pub async fn open(ctx: &Context, entry: &JournalEntry) -> Result<(), LifecycleError> {
+    let text = serde_json::to_string(entry).map_err(|e| LifecycleError::Other(e.to_string()))?;
+    let catalog = ctx.catalog.clone();
+    let id = entry.id.clone();
+    super::blocking(move || Ok(catalog.state_put(NAMESPACE, &id, &text)?)).await?;
+    failpoint::hit("purge.after_journal");
+    Ok(())
+}
+
+/// Carries out an open entry; safe to run again after a crash at any point.
+pub async fn execute(ctx: &Context, entry: &JournalEntry, recovering: bool) -> Result<Executed, LifecycleError> {
+    let catalog = ctx.catalog.clone();
+    let ids: Vec<String> = entry.items.iter().map(|d| d.id.clone()).collect();
+    super::blocking(move || Ok(catalog.delete_many(&ids)?)).await?;
+    failpoint::hit("purge.after_catalog_delete");
+
+    let media = ctx.media.clone();
+    let results: Vec<(usize, Result<(), String>)> = futures::stream::iter(entry.items.clone().into_iter().enumerate())
+        .map(|(i, d)| {
+            let media = media.clone();
+            async move {
+                for m in &d.media {
+                    let key = Key::media(&d.id, &m.media_id).map_err(|e| e.to_string())?;
+                    match media.delete(&key).await {
+                        Ok(()) | Err(StorageError::NotFound { .. }) => {}
+                        Err(e) => return Err(format!("media {}: {e}", m.media_id)),
+                    }
+                }
+                failpoint::hit("purge.after_media_delete");
+                Ok(())
+            }
+            .map(move |r: Result<(), String>| (i, r))
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+
+    let mut out = Executed::default();
+    let mut failed_items = Vec::new();
+    let mut done = vec![false; entry.items.len()];
+    for (i, r) in results {
+        match r {
+            Ok(()) => done[i] = true,
+            Err(reason) => {
+                out.failed.push(Failure { item: entry.items[i].id.clone(), reason });
+                failed_items.push(entry.items[i].clone());
+            }
+        }
+    }
+    let deleted: Vec<Doomed> = entry.items.iter().zip(&done).filter(|(_, ok)| **ok).map(|(d, _)| d.clone()).collect();
+
+    let path = audit_path(ctx);
+    let now = ctx.clock.now();
+    let e2 = entry.clone();
+    let to_audit = deleted.clone();
+    super::blocking(move || append_audit(&path, &e2, &to_audit, now, recovering)).await?;
+    failpoint::hit("purge.after_audit");
+
+    if let Some(n) = &ctx.config.notify {
+        let ids: Vec<String> = deleted.iter().map(|d| d.id.clone()).collect();
+        if let Err(reason) = notify::send(n, &entry.id, &ids).await {
+            out.failed.push(Failure { item: format!("notification for journal {}", entry.id), reason });
+        }
+    }
+
+    // Items whose media could not be deleted stay journaled, so the next run retries them.
+    let catalog = ctx.catalog.clone();
+    let id = entry.id.clone();
+    let rest = if failed_items.is_empty() {
+        None
+    } else {
+        let mut e = entry.clone();
+        e.items = failed_items;
+        Some(serde_json::to_string(&e).map_err(|e| LifecycleError::Other(e.to_string()))?)
+    };
+    super::blocking(move || {
+        match rest {
+            None => catalog.state_delete(NAMESPACE, &id)?,
+            Some(text) => catalog.state_put(NAMESPACE, &id, &text)?,
+        }
+        Ok(())
+    })
+    .await?;
+    out.deleted = deleted;
+    Ok(out)
+}
+
+fn append_audit(
+    path: &std::path::Path,
+    entry: &JournalEntry,
+    items: &[Doomed],
+    now: DateTime<Utc>,
+    recovering: bool,
+) -> Result<(), LifecycleError> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let io = |e| LifecycleError::io(path, e);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let already = if recovering { audited(path, &entry.id)? } else { HashSet::new() };
+    let mut buf = Vec::new();
+    for d in items.iter().filter(|d| !already.contains(&d.id)) {
+        let line = AuditLine {
+            time: now,
+            journal: entry.id.clone(),
+            job: entry.job.clone(),
+            rule: entry.rule.clone(),
+            task: entry.task,
+            recording: d.id.clone(),
+            kind: d.kind,
+            call: d.call.clone(),
+            media: d.media.clone(),
+            archive: entry.archive.clone(),
+        };
+        serde_json::to_writer(&mut buf, &line).map_err(|e| LifecycleError::Other(e.to_string()))?;
+        buf.push(b'\n');
+    }
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).read(true).open(path).map_err(io)?;
+    // A line torn by a crash mid-write is closed first, so it cannot swallow the next one.
+    if ends_torn(&mut f).map_err(io)? {
+        buf.insert(0, b'\n');
+    }
+    // One write per batch: O_APPEND keeps concurrent purges' lines whole.
+    f.write_all(&buf).map_err(io)?;
+    f.sync_data().map_err(io)?;
+    Ok(())
+}
+
+fn ends_torn(f: &mut std::fs::File) -> std::io::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    if f.metadata()?.len() == 0 {
+        return Ok(false);
+    }
+    f.seek(SeekFrom::End(-1))?;
+    let mut last = [0u8];
+    f.read_exact(&mut last)?;
+    Ok(last[0] != b'\n')
+}
+
+/// Recording ids already audited under journal entry `journal` (used when recovering).
+fn audited(path: &std::path::Path, journal: &str) -> Result<HashSet<String>, LifecycleError> {
+    let mut out = HashSet::new();
+    let f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(LifecycleError::io(path, e)),
+    };
+    let needle = format!("\"journal\":\"{journal}\"");
+    for line in std::io::BufReader::new(f).lines() {
+        let line = line.map_err(|e| LifecycleError::io(path, e))?;
+        if !line.contains(&needle) {
+            continue;
+        }
+        // A torn last line (crash mid-write) does not parse and is not counted.
+        if let Ok(a) = serde_json::from_str::<AuditLine>(&line) {
+            out.insert(a.recording);
+        }
+    }
+    Ok(out)
+}
+
+/// Finishes every open journal entry. Returns how many recordings it deleted.
+pub async fn recover(ctx: &Context) -> Result<Executed, LifecycleError> {
+    let catalog = ctx.catalog.clone();
+    let open = super::blocking(move || Ok(catalog.state_list(NAMESPACE)?)).await?;
+    let mut total = Executed::default();
+    for (key, text) in open {
+        let entry: JournalEntry = match serde_json::from_str(&text) {
+            Ok(e) => e,
+            Err(e) => {
+                total.failed.push(Failure { item: format!("journal entry {key}"), reason: e.to_string() });
+                continue;
+            }
+        };
+        tracing::warn!(journal = %entry.id, recordings = entry.items.len(), "finishing an interrupted purge");
+        let mut r = execute(ctx, &entry, true).await?;
+        total.deleted.append(&mut r.deleted);
+        total.failed.append(&mut r.failed);
+    }
+    Ok(total)
+}

@@ -1,0 +1,475 @@
+//! Rules: one TOML file per rule, in the rules folder (config `rules_dir`).
+//!
+//! In: TOML text such as
+//! ```toml
+//! name = "Backup and purge"
+//! enabled = true
+//! schedule = "0 0 2 * * *"          # sec min hour dom month dow, always UTC
+//! [[tasks]]
+//! type = "backup"
+//! filter = { recording_type = "voice", min_age = 365 }
+//! include_screen = true
+//! location = "file:///var/backups/recordings"
+//! [[tasks]]
+//! type = "purge"
+//! filter = { recording_type = "voice", min_age = 365 }
+//! include_screen = true
+//! ```
+//! GIR spellings are accepted as aliases (`filterType`, `minAge`, `maxAge`, `callType`,
+//! `executeOnScreenRecording`, `useFullPathInMediaFileBackup`). Out: a checked [`Rule`], or every
+//! [`RuleProblem`] found, each naming its file and line.
+//!
+//! Ages: age = now − startTime. `min_age = N` selects age ≥ N days, `max_age = M` selects
+//! age < M days; an unset bound is unbounded (and written as 0 in archive names).
+
+use crate::catalog::Query;
+use crate::model::Kind;
+use crate::storage::Location;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// Backup or purge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Op {
+    Backup,
+    Purge,
+}
+
+/// What happens to the following tasks when this one fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnFailure {
+    #[default]
+    Stop,
+    Continue,
+}
+
+/// Which recordings a task selects.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Filter {
+    #[serde(alias = "filterType", default = "voice")]
+    pub recording_type: Kind,
+    #[serde(alias = "minAge", default, skip_serializing_if = "Option::is_none")]
+    pub min_age: Option<u32>,
+    #[serde(alias = "maxAge", default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<u32>,
+    #[serde(alias = "callType", default, skip_serializing_if = "Option::is_none")]
+    pub call_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels_include: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels_exclude: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attached_data: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partitions: Vec<String>,
+}
+
+fn voice() -> Kind {
+    Kind::Voice
+}
+
+impl Default for Filter {
+    fn default() -> Self {
+        Filter {
+            recording_type: Kind::Voice,
+            min_age: None,
+            max_age: None,
+            call_type: None,
+            labels_include: Vec::new(),
+            labels_exclude: Vec::new(),
+            attached_data: BTreeMap::new(),
+            partitions: Vec::new(),
+        }
+    }
+}
+
+impl Filter {
+    /// The catalog query at `now`: start ≥ now − max_age days and start < now − min_age days.
+    pub fn query(&self, now: DateTime<Utc>, region: Option<&str>, scan_intervals_per_day: u32) -> Query {
+        Query {
+            kind: Some(self.recording_type),
+            start_from: self.max_age.map(|d| now - Duration::days(i64::from(d))),
+            start_to: self.min_age.map(|d| now - Duration::days(i64::from(d))),
+            region: region.map(str::to_string),
+            call_type: self.call_type.clone(),
+            labels_include: self.labels_include.clone(),
+            labels_exclude: self.labels_exclude.clone(),
+            attached: self.attached_data.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            partitions: self.partitions.clone(),
+            scan_intervals_per_day,
+            ..Query::default()
+        }
+    }
+}
+
+/// One task of a rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Task {
+    pub op: Op,
+    pub filter: Filter,
+    /// GIR `executeOnScreenRecording`: a voice task also takes the calls' screen recordings.
+    pub include_screen: bool,
+    pub on_failure: OnFailure,
+    /// Backup location URI; `None`: the node's `default_backup_location`.
+    pub location: Option<String>,
+    pub zip: bool,
+    /// GIR `useFullPathInMediaFileBackup`.
+    pub use_full_path: bool,
+}
+
+/// A rule: a schedule and ordered tasks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rule {
+    pub name: String,
+    pub enabled: bool,
+    /// Cron with seconds (`sec min hour dom month dow`), UTC.
+    pub schedule: String,
+    pub node_path: Option<String>,
+    pub tasks: Vec<Task>,
+    /// The file it came from.
+    #[serde(skip)]
+    pub file: Option<PathBuf>,
+}
+
+impl Rule {
+    /// True when a node with `node_path` runs this rule (a rule without a node path runs anywhere).
+    pub fn runs_on(&self, node_path: Option<&str>) -> bool {
+        match &self.node_path {
+            None => true,
+            Some(p) => Some(p.as_str()) == node_path,
+        }
+    }
+}
+
+/// A problem in a rule file, with its line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleProblem {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl std::fmt::Display for RuleProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{l}: {}", self.file.display(), self.message),
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    name: Spanned<String>,
+    #[serde(default = "yes")]
+    enabled: bool,
+    schedule: Spanned<String>,
+    #[serde(default)]
+    node_path: Option<String>,
+    #[serde(default)]
+    tasks: Vec<Spanned<RawTask>>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTask {
+    #[serde(rename = "type")]
+    op: Op,
+    #[serde(default)]
+    filter: Option<Spanned<Filter>>,
+    #[serde(default, alias = "executeOnScreenRecording")]
+    include_screen: bool,
+    #[serde(default)]
+    on_failure: OnFailure,
+    #[serde(default)]
+    location: Option<Spanned<String>>,
+    #[serde(default)]
+    zip: Option<bool>,
+    #[serde(default, alias = "useFullPathInMediaFileBackup")]
+    use_full_path: bool,
+}
+
+/// Parses the cron expression the way tokio-cron-scheduler does (seconds required).
+pub fn parse_cron(expr: &str) -> Result<croner::Cron, String> {
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Required)
+        .dom_and_dow(true)
+        .build()
+        .parse(expr)
+        .map_err(|e| e.to_string())
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset).unwrap_or(text).matches('\n').count() + 1
+}
+
+/// Parses one rule file's text. `default_location` is the node's `default_backup_location`.
+/// With `check_locations`, a backup location must be writable now (validation does this; a run
+/// reports an unwritable location as a task failure instead).
+pub fn parse_rule(
+    file: &Path,
+    text: &str,
+    default_location: Option<&str>,
+    check_locations: bool,
+) -> Result<Rule, Vec<RuleProblem>> {
+    let problem = |line: Option<usize>, message: String| RuleProblem { file: file.to_path_buf(), line, message };
+    let raw: RawRule = toml::from_str(text).map_err(|e| {
+        let line = e.span().map(|s| line_of(text, s.start));
+        vec![problem(line, e.message().trim().to_string())]
+    })?;
+    let mut problems = Vec::new();
+    let name = raw.name.get_ref().trim().to_string();
+    if name.is_empty() {
+        problems.push(problem(Some(line_of(text, raw.name.span().start)), "the rule name is empty".into()));
+    }
+    if let Err(e) = parse_cron(raw.schedule.get_ref()) {
+        problems.push(problem(
+            Some(line_of(text, raw.schedule.span().start)),
+            format!(
+                "bad cron expression {:?} (expected `sec min hour dom month dow`, UTC): {e}",
+                raw.schedule.get_ref()
+            ),
+        ));
+    }
+    if raw.tasks.is_empty() {
+        problems.push(problem(None, "the rule has no tasks".into()));
+    }
+    let mut tasks = Vec::new();
+    let mut purges = 0;
+    let n = raw.tasks.len();
+    for (i, st) in raw.tasks.into_iter().enumerate() {
+        let task_line = Some(line_of(text, st.span().start));
+        let t = st.into_inner();
+        let filter_line = t.filter.as_ref().map(|f| line_of(text, f.span().start)).or(task_line);
+        let filter = t.filter.map(Spanned::into_inner).unwrap_or_default();
+        if let (Some(min), Some(max)) = (filter.min_age, filter.max_age) {
+            if min >= max {
+                problems.push(problem(
+                    filter_line,
+                    format!("task {}: min_age ({min}) must be less than max_age ({max})", i + 1),
+                ));
+            }
+        }
+        if t.op == Op::Purge {
+            purges += 1;
+            if purges == 2 {
+                problems.push(problem(task_line, format!("task {}: a rule may have only one purge task", i + 1)));
+            }
+            if i + 1 != n {
+                problems.push(problem(
+                    task_line,
+                    format!("task {}: the purge task must be the last task of the rule", i + 1),
+                ));
+            }
+            // A purge after a backup deletes what the backup archived: their filters must agree.
+            if let Some(b) = tasks.iter().rev().find(|b: &&Task| b.op == Op::Backup) {
+                if b.filter != filter || b.include_screen != t.include_screen {
+                    problems.push(problem(
+                        filter_line,
+                        format!(
+                            "task {}: the purge's filter and include_screen must equal those of the backup before it",
+                            i + 1
+                        ),
+                    ));
+                }
+            }
+            if t.location.is_some() || t.zip.is_some() || t.use_full_path {
+                problems.push(problem(
+                    task_line,
+                    format!("task {}: location, zip and use_full_path apply to backup tasks only", i + 1),
+                ));
+            }
+        } else {
+            let loc_line = t.location.as_ref().map(|l| line_of(text, l.span().start)).or(task_line);
+            let loc = t.location.as_ref().map(|l| l.get_ref().as_str()).or(default_location);
+            match loc {
+                None => problems.push(problem(
+                    task_line,
+                    format!("task {}: no location, and the node has no default_backup_location", i + 1),
+                )),
+                Some(uri) => {
+                    if let Err(why) = check_location(uri, check_locations) {
+                        problems.push(problem(loc_line, format!("task {}: location {uri}: {why}", i + 1)));
+                    }
+                }
+            }
+        }
+        tasks.push(Task {
+            op: t.op,
+            filter,
+            include_screen: t.include_screen,
+            on_failure: t.on_failure,
+            location: t.location.map(Spanned::into_inner),
+            zip: t.zip.unwrap_or(true),
+            use_full_path: t.use_full_path,
+        });
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(Rule {
+        name,
+        enabled: raw.enabled,
+        schedule: raw.schedule.into_inner(),
+        node_path: raw.node_path,
+        tasks,
+        file: Some(file.to_path_buf()),
+    })
+}
+
+/// A backup location this build can write: `file://` only for now. With `probe`, the folder
+/// is created if missing and a file is written and removed in it.
+pub fn check_location(uri: &str, probe: bool) -> Result<std::path::PathBuf, String> {
+    match Location::parse(uri).map_err(|e| e.to_string())? {
+        Location::File(p) => {
+            if probe {
+                std::fs::create_dir_all(&p).map_err(|e| format!("cannot create {}: {e}", p.display()))?;
+                tempfile::Builder::new()
+                    .prefix(".reclife-probe-")
+                    .tempfile_in(&p)
+                    .map_err(|e| format!("cannot write in {}: {e}", p.display()))?;
+            }
+            Ok(p)
+        }
+        other => Err(format!(
+            "{} backup locations are not available in this build yet (only file:// is)",
+            match other {
+                Location::S3 { .. } => "s3://",
+                _ => "webdav",
+            }
+        )),
+    }
+}
+
+/// Every rule in `dir` (`*.toml`, sorted by file name), and every problem found. Two rules with
+/// one name are a problem too.
+pub fn load_dir(dir: &Path, default_location: Option<&str>, check_locations: bool) -> (Vec<Rule>, Vec<RuleProblem>) {
+    let mut rules: Vec<Rule> = Vec::new();
+    let mut problems = Vec::new();
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+            .collect(),
+        Err(e) => {
+            problems.push(RuleProblem {
+                file: dir.to_path_buf(),
+                line: None,
+                message: format!("cannot read the rules folder: {e}"),
+            });
+            return (rules, problems);
+        }
+    };
+    files.sort();
+    for f in files {
+        let text = match std::fs::read_to_string(&f) {
+            Ok(t) => t,
+            Err(e) => {
+                problems.push(RuleProblem { file: f.clone(), line: None, message: format!("cannot read: {e}") });
+                continue;
+            }
+        };
+        match parse_rule(&f, &text, default_location, check_locations) {
+            Ok(r) => {
+                if let Some(other) = rules.iter().find(|o| o.name == r.name) {
+                    problems.push(RuleProblem {
+                        file: f.clone(),
+                        line: None,
+                        message: format!(
+                            "rule name {:?} is also used by {}",
+                            r.name,
+                            other.file.as_deref().unwrap_or(Path::new("?")).display()
+                        ),
+                    });
+                } else {
+                    rules.push(r);
+                }
+            }
+            Err(mut p) => problems.append(&mut p),
+        }
+    }
+    (rules, problems)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = r#"name = "Backup and purge"
+enabled = true
+schedule = "0 0 2 * * *"
+[[tasks]]
+type = "backup"
+filter = { recording_type = "voice", min_age = 365 }
+include_screen = true
+location = "file:///tmp/reclife-rules-test"
+zip = true
+[[tasks]]
+type = "purge"
+filter = { recording_type = "voice", min_age = 365 }
+include_screen = true
+"#;
+
+    #[test]
+    fn accepts_the_documented_example() {
+        let r = parse_rule(Path::new("r.toml"), EXAMPLE, None, false).unwrap();
+        assert_eq!(r.tasks.len(), 2);
+        assert_eq!(r.tasks[0].filter.min_age, Some(365));
+        assert!(r.tasks[0].zip && r.tasks[1].include_screen);
+    }
+
+    #[test]
+    fn gir_aliases() {
+        let t = "name = \"g\"\nschedule = \"0 0 22 * * *\"\n[[tasks]]\ntype = \"backup\"\n\
+                 filter = { filterType = \"screen\", minAge = 1, maxAge = 2, callType = \"Inbound\" }\n\
+                 executeOnScreenRecording = true\nuseFullPathInMediaFileBackup = true\nlocation = \"file:///tmp/x\"\n";
+        let r = parse_rule(Path::new("g.toml"), t, None, false).unwrap();
+        let task = &r.tasks[0];
+        assert_eq!(task.filter.recording_type, Kind::Screen);
+        assert_eq!((task.filter.min_age, task.filter.max_age), (Some(1), Some(2)));
+        assert!(task.include_screen && task.use_full_path);
+    }
+
+    #[test]
+    fn problems_carry_lines() {
+        let bad = EXAMPLE.replace(
+            "min_age = 365 }\ninclude_screen = true\nlocation",
+            "min_age = 3, max_age = 2 }\nincl = 1\nlocation",
+        );
+        let p = parse_rule(Path::new("b.toml"), &bad, None, false).unwrap_err();
+        assert!(p[0].line == Some(7) && p[0].message.contains("incl"), "{p:?}");
+        let cron = EXAMPLE.replace("0 0 2 * * *", "0 0 25 * * *");
+        let p = parse_rule(Path::new("c.toml"), &cron, None, false).unwrap_err();
+        assert_eq!(p[0].line, Some(3), "{p:?}");
+        let ages = EXAMPLE.replace(
+            "min_age = 365 }\ninclude_screen = true\nlocation",
+            "min_age = 3, max_age = 2 }\ninclude_screen = true\nlocation",
+        );
+        let p = parse_rule(Path::new("d.toml"), &ages, None, false).unwrap_err();
+        assert!(p.iter().any(|p| p.line == Some(6) && p.message.contains("min_age")), "{p:?}");
+        let s3 = EXAMPLE.replace("file:///tmp/reclife-rules-test", "s3://bucket/x");
+        let p = parse_rule(Path::new("e.toml"), &s3, None, false).unwrap_err();
+        assert!(p[0].line == Some(8) && p[0].message.contains("not available"), "{p:?}");
+    }
+
+    #[test]
+    fn ages_map_to_start_times() {
+        let now = DateTime::parse_from_rfc3339("2025-06-25T03:00:00Z").unwrap().with_timezone(&Utc);
+        let f = Filter { min_age: Some(1), max_age: Some(2), ..Filter::default() };
+        let q = f.query(now, Some("us"), 24);
+        assert_eq!(q.start_to, Some(now - Duration::days(1)));
+        assert_eq!(q.start_from, Some(now - Duration::days(2)));
+        assert_eq!(q.region.as_deref(), Some("us"));
+    }
+}

@@ -1,0 +1,232 @@
+//! The scheduler behind `reclife run`.
+//!
+//! It finishes any interrupted purge first, loads this node's rules (those with no node path,
+//! or with the node's), and schedules them with tokio-cron-scheduler in UTC. A rule whose fire
+//! time passed while the node was down (its persisted last run is older than its latest fire
+//! time) runs once at start-up. At most `scheduler_threads` rules run at once, one run of a rule
+//! at a time, and the [`OverlapGuard`] keeps purges apart from overlapping tasks. The rules
+//! folder is re-read every `schedule_polling_interval` seconds. Each run ends with GIR's line
+//! `Scheduled rule [<name>] at location [<node path>] completed`, plus counts.
+
+use super::guard::OverlapGuard;
+use super::jobs::JobRecord;
+use super::runner::{completion_line, run_tasks, ProgressFactory};
+use super::{blocking, journal, rules, LifecycleError, Rule, RuleProblem};
+use crate::config::Context;
+use chrono::{DateTime, Utc};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use tokio::sync::Semaphore;
+
+/// Catalog state namespace of each rule's last run (RFC 3339).
+pub const LAST_RUN: &str = "lifecycle.last-run";
+
+/// Called with each finished run and its completion line.
+pub type OnDone = dyn Fn(&JobRecord, &str) + Send + Sync;
+
+/// This node's enabled rules, and the problems of the files that were left out.
+pub fn node_rules(ctx: &Context) -> (Vec<Rule>, Vec<RuleProblem>) {
+    let (rules, problems) =
+        rules::load_dir(&ctx.config.rules_dir, ctx.config.default_backup_location.as_deref(), false);
+    let mine = rules.into_iter().filter(|r| r.enabled && r.runs_on(ctx.config.node_path.as_deref())).collect();
+    (mine, problems)
+}
+
+pub async fn last_run(ctx: &Context, rule: &str) -> Result<Option<DateTime<Utc>>, LifecycleError> {
+    let catalog = ctx.catalog.clone();
+    let r = rule.to_string();
+    let v = blocking(move || Ok(catalog.state_get(LAST_RUN, &r)?)).await?;
+    Ok(v.and_then(|s| DateTime::parse_from_rfc3339(&s).ok()).map(|t| t.with_timezone(&Utc)))
+}
+
+pub async fn set_last_run(ctx: &Context, rule: &str, at: DateTime<Utc>) -> Result<(), LifecycleError> {
+    let catalog = ctx.catalog.clone();
+    let r = rule.to_string();
+    blocking(move || Ok(catalog.state_put(LAST_RUN, &r, &at.to_rfc3339())?)).await
+}
+
+/// True when the rule should have fired after `last` and at or before `now`.
+pub fn missed(rule: &Rule, last: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    match rules::parse_cron(&rule.schedule)
+        .and_then(|c| c.find_previous_occurrence(&now, true).map_err(|e| e.to_string()))
+    {
+        Ok(prev) => prev > last,
+        Err(_) => false,
+    }
+}
+
+/// Runs one rule now, as a job; persists its last run and reports its completion line.
+pub async fn run_rule(
+    ctx: &Context,
+    rule: &Rule,
+    guard: &OverlapGuard,
+    progress: &ProgressFactory,
+    on_done: &OnDone,
+) -> Result<JobRecord, LifecycleError> {
+    let started = ctx.clock.now();
+    let job = JobRecord::new("rule", Some(&rule.name), started);
+    let job = run_tasks(ctx, job, &rule.tasks, guard, progress).await?;
+    set_last_run(ctx, &rule.name, started).await?;
+    let line = completion_line(&job, ctx.config.node_path.as_deref());
+    tracing::info!("{line}");
+    on_done(&job, &line);
+    Ok(job)
+}
+
+/// Runs `rules` at once, at most `scheduler_threads` together.
+async fn run_many(
+    ctx: &Context,
+    rules: Vec<Rule>,
+    guard: &OverlapGuard,
+    progress: Arc<ProgressFactory>,
+    on_done: Arc<OnDone>,
+) -> Vec<Result<JobRecord, LifecycleError>> {
+    let sem = Arc::new(Semaphore::new(ctx.config.scheduler_threads.max(1)));
+    let mut set = tokio::task::JoinSet::new();
+    for (i, rule) in rules.into_iter().enumerate() {
+        let (ctx, guard, progress, on_done, sem) =
+            (ctx.clone(), guard.clone(), progress.clone(), on_done.clone(), sem.clone());
+        set.spawn(async move {
+            let _p = sem.acquire_owned().await;
+            (i, run_rule(&ctx, &rule, &guard, progress.as_ref(), on_done.as_ref()).await)
+        });
+    }
+    let mut out: Vec<(usize, Result<JobRecord, LifecycleError>)> = Vec::new();
+    while let Some(r) = set.join_next().await {
+        match r {
+            Ok(x) => out.push(x),
+            Err(e) => out.push((usize::MAX, Err(LifecycleError::Other(format!("rule run failed: {e}"))))),
+        }
+    }
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, r)| r).collect()
+}
+
+/// `reclife run --once`: finish interrupted purges, then run every enabled rule of this node now.
+pub async fn run_once(
+    ctx: &Context,
+    progress: Arc<ProgressFactory>,
+    on_done: Arc<OnDone>,
+) -> Result<(Vec<Result<JobRecord, LifecycleError>>, Vec<RuleProblem>), LifecycleError> {
+    journal::recover(ctx).await?;
+    let (rules, problems) = node_rules(ctx);
+    for p in &problems {
+        tracing::error!("rule left out: {p}");
+    }
+    let guard = OverlapGuard::new();
+    Ok((run_many(ctx, rules, &guard, progress, on_done).await, problems))
+}
+
+/// Rules that missed a fire time while the node was down. A rule never run before gets its
+/// first last-run mark now, so later downtime is noticed.
+pub async fn catch_up_list(ctx: &Context, rules: &[Rule]) -> Result<Vec<Rule>, LifecycleError> {
+    let now = ctx.clock.now();
+    let mut out = Vec::new();
+    for r in rules {
+        match last_run(ctx, &r.name).await? {
+            Some(last) if missed(r, last, now) => {
+                tracing::warn!(rule = %r.name, last_run = %last, "a fire time passed while the node was down: running now");
+                out.push(r.clone());
+            }
+            Some(_) => {}
+            None => set_last_run(ctx, &r.name, now).await?,
+        }
+    }
+    Ok(out)
+}
+
+/// The daemon: runs until `shutdown` resolves.
+pub async fn run_daemon(
+    ctx: &Context,
+    progress: Arc<ProgressFactory>,
+    on_done: Arc<OnDone>,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), LifecycleError> {
+    use tokio_cron_scheduler::JobScheduler;
+    let sched_err = |e: tokio_cron_scheduler::JobSchedulerError| LifecycleError::Other(format!("scheduler: {e}"));
+    journal::recover(ctx).await?;
+    let guard = OverlapGuard::new();
+    let sem = Arc::new(Semaphore::new(ctx.config.scheduler_threads.max(1)));
+    let running: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Rule>();
+
+    let (mut rules, problems) = node_rules(ctx);
+    for p in &problems {
+        tracing::error!("rule left out: {p}");
+    }
+    for r in catch_up_list(ctx, &rules).await? {
+        let _ = tx.send(r);
+    }
+    let sched = JobScheduler::new().await.map_err(sched_err)?;
+    let mut ids = schedule_all(&sched, &tx, &rules).await;
+    sched.start().await.map_err(sched_err)?;
+    tracing::info!(rules = rules.len(), "scheduler started");
+
+    let poll = std::time::Duration::from_secs(ctx.config.schedule_polling_interval.max(1));
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + poll, poll);
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            Some(rule) = rx.recv() => {
+                let name = rule.name.clone();
+                if !running.lock().unwrap_or_else(|p| p.into_inner()).insert(name.clone()) {
+                    tracing::warn!(rule = %name, "fire time reached while the previous run is still going: skipped");
+                    continue;
+                }
+                let (ctx, guard, progress, on_done, sem, running) =
+                    (ctx.clone(), guard.clone(), progress.clone(), on_done.clone(), sem.clone(), running.clone());
+                tokio::spawn(async move {
+                    let _p = sem.acquire_owned().await;
+                    if let Err(e) = run_rule(&ctx, &rule, &guard, progress.as_ref(), on_done.as_ref()).await {
+                        tracing::error!(rule = %rule.name, error = %e, "rule run failed");
+                    }
+                    running.lock().unwrap_or_else(|p| p.into_inner()).remove(&rule.name);
+                });
+            }
+            _ = tick.tick() => {
+                let (fresh, problems) = node_rules(ctx);
+                if fresh != rules {
+                    tracing::info!(rules = fresh.len(), problems = problems.len(), "rules folder changed: rescheduling");
+                    for p in &problems {
+                        tracing::error!("rule left out: {p}");
+                    }
+                    for id in ids.values() {
+                        let _ = sched.remove(id).await;
+                    }
+                    ids = schedule_all(&sched, &tx, &fresh).await;
+                    rules = fresh;
+                }
+            }
+        }
+    }
+    let mut sched = sched;
+    let _ = sched.shutdown().await;
+    Ok(())
+}
+
+async fn schedule_all(
+    sched: &tokio_cron_scheduler::JobScheduler,
+    tx: &tokio::sync::mpsc::UnboundedSender<Rule>,
+    rules: &[Rule],
+) -> HashMap<String, uuid::Uuid> {
+    let mut ids = HashMap::new();
+    for r in rules {
+        let tx = tx.clone();
+        let rule = r.clone();
+        let job = tokio_cron_scheduler::Job::new_async(r.schedule.as_str(), move |_, _| {
+            let _ = tx.send(rule.clone());
+            Box::pin(async {})
+        });
+        match job {
+            Ok(j) => match sched.add(j).await {
+                Ok(id) => {
+                    ids.insert(r.name.clone(), id);
+                }
+                Err(e) => tracing::error!(rule = %r.name, error = %e, "cannot schedule rule"),
+            },
+            Err(e) => tracing::error!(rule = %r.name, error = %e, "cannot schedule rule"),
+        }
+    }
+    ids
+}

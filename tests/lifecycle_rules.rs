@@ -1,0 +1,82 @@
+//! `reclife rules validate`: every problem with its file and line, a non-zero exit; the shipped
+//! example rules validate.
+
+use std::process::Command;
+
+fn validate(dir: &std::path::Path) -> (bool, String, String) {
+    let data = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_reclife"))
+        .args(["--data-dir", data.path().to_str().unwrap(), "rules", "validate", dir.to_str().unwrap()])
+        .env_remove("RECLIFE_CONFIG")
+        .output()
+        .unwrap();
+    (o.status.success(), String::from_utf8_lossy(&o.stdout).to_string(), String::from_utf8_lossy(&o.stderr).to_string())
+}
+
+#[test]
+fn the_shipped_rules_validate() {
+    let (ok, out, err) = validate(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules"));
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("3 rule(s) valid, 0 problem(s)"), "{out}");
+}
+
+#[test]
+fn problems_name_file_and_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let loc = tmp.path().join("backups");
+    let blocker = tmp.path().join("file");
+    std::fs::write(&blocker, "x").unwrap();
+    let cases = [
+        ("unknown.toml", "name = \"a\"\nschedule = \"0 0 2 * * *\"\n[[tasks]]\ntype = \"purge\"\nfiltr = {}\n", 5, "filtr"),
+        ("cron.toml", "name = \"b\"\n\nschedule = \"0 0 2 * *\"\n[[tasks]]\ntype = \"purge\"\n", 3, "cron"),
+        (
+            "ages.toml",
+            "name = \"c\"\nschedule = \"0 0 2 * * *\"\n[[tasks]]\ntype = \"purge\"\nfilter = { minAge = 9, maxAge = 3 }\n",
+            5,
+            "min_age",
+        ),
+        (
+            "order.toml",
+            "name = \"d\"\nschedule = \"0 0 2 * * *\"\n[[tasks]]\ntype = \"purge\"\n[[tasks]]\ntype = \"purge\"\n",
+            3,
+            "must be the last",
+        ),
+        (
+            "two.toml",
+            "name = \"e\"\nschedule = \"0 0 2 * * *\"\n[[tasks]]\ntype = \"purge\"\n[[tasks]]\ntype = \"purge\"\n",
+            5,
+            "only one purge",
+        ),
+        (
+            "differ.toml",
+            &format!(
+                "name = \"f\"\nschedule = \"0 0 2 * * *\"\n[[tasks]]\ntype = \"backup\"\nfilter = {{ min_age = 365 }}\nlocation = \"file://{}\"\n[[tasks]]\ntype = \"purge\"\nfilter = {{ min_age = 30 }}\n",
+                loc.display()
+            ),
+            9,
+            "must equal",
+        ),
+        (
+            "unwritable.toml",
+            &format!(
+                "name = \"g\"\nschedule = \"0 0 2 * * *\"\n[[tasks]]\ntype = \"backup\"\nlocation = \"file://{}/sub\"\n",
+                blocker.display()
+            ),
+            5,
+            "cannot create",
+        ),
+        ("s3.toml", "name = \"h\"\nschedule = \"0 0 2 * * *\"\n[[tasks]]\ntype = \"backup\"\n\nlocation = \"s3://b/p\"\n", 6, "not available"),
+        ("type.toml", "name = \"i\"\nschedule = \"0 0 2 * * *\"\n[[tasks]]\ntype = \"archive\"\n", 4, "archive"),
+    ];
+    for (file, text, line, needle) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(file), text).unwrap();
+        let (ok, _, err) = validate(dir.path());
+        assert!(!ok, "{file}: accepted");
+        let prefix = format!("{}:{line}:", dir.path().join(file).display());
+        assert!(
+            err.lines().any(|l| l.starts_with(&prefix) && l.contains(needle)),
+            "{file}: wanted {prefix} … {needle}, got {err}"
+        );
+    }
+}

@@ -1,0 +1,192 @@
+//! The scheduler: catch-up of runs missed while the node was down (with `--now` and the
+//! persisted last run), rules re-read while running, and the overlap guard.
+
+mod lifecycle_util;
+
+use futures::FutureExt;
+use lifecycle_util::*;
+use reclife::lifecycle::guard::{Footprint, OverlapGuard};
+use reclife::lifecycle::rules::parse_rule;
+use reclife::lifecycle::schedule::{catch_up_list, last_run, missed, set_last_run};
+use reclife::lifecycle::{Filter, OnFailure, Op, Task};
+use reclife::model::Kind;
+use std::io::BufRead;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+fn t(s: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&chrono::Utc)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missed_fire_times_are_found_from_the_persisted_last_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ctx = context(&tmp.path().join("data"), &tmp.path().join("b"));
+    let rule = parse_rule(Path::new("r.toml"), BACKUP_AND_PURGE, Some("file:///tmp/x"), false).unwrap();
+    // Fires daily at 02:00 UTC.
+    assert!(missed(&rule, t("2025-06-24T02:30:00Z"), t("2025-06-25T03:00:00Z")));
+    assert!(!missed(&rule, t("2025-06-25T02:00:00Z"), t("2025-06-25T03:00:00Z")));
+    assert!(!missed(&rule, t("2025-06-25T02:10:00Z"), t("2025-06-25T03:00:00Z")));
+    // Never run: no catch-up, but a first mark so later downtime is noticed.
+    assert!(catch_up_list(&ctx, std::slice::from_ref(&rule)).await.unwrap().is_empty());
+    assert_eq!(last_run(&ctx, &rule.name).await.unwrap(), Some(now()));
+    set_last_run(&ctx, &rule.name, t("2025-06-20T02:00:00Z")).await.unwrap();
+    assert_eq!(catch_up_list(&ctx, std::slice::from_ref(&rule)).await.unwrap().len(), 1);
+}
+
+/// Reads the daemon's stdout until a line contains `needle`.
+fn wait_for(lines: &mut impl Iterator<Item = std::io::Result<String>>, needle: &str) -> String {
+    for l in lines.by_ref() {
+        let l = l.unwrap();
+        if l.contains(needle) {
+            return l;
+        }
+    }
+    panic!("the daemon ended without printing {needle:?}");
+}
+
+#[test]
+fn the_daemon_catches_up_and_rereads_rules() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let backups = tmp.path().join("backups");
+    let rules = tmp.path().join("rules");
+    write_rule(&rules, "bp.toml", BACKUP_AND_PURGE);
+    let cfg = tmp.path().join("node.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "contact_center_id = \"cc1\"\nrules_dir = \"{}\"\ndefault_backup_location = \"file://{}\"\nschedule_polling_interval = 1\n",
+            rules.display(),
+            backups.display()
+        ),
+    )
+    .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let ctx = context(&data, &backups);
+        add_call(&ctx, "OLD1", 400, false, true, 100).await;
+    });
+    let bin = env!("CARGO_BIN_EXE_reclife");
+    let base = |now: &str| {
+        let mut c = Command::new(bin);
+        c.args(["--data-dir", data.to_str().unwrap(), "--config", cfg.to_str().unwrap(), "--now", now, "-q", "run"]);
+        c
+    };
+    // The last run, five days before: nothing old enough yet at that time.
+    let o = base("2024-06-20T03:00:00Z").arg("--once").output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // The node was down since; at start-up the missed 02:00 run happens once.
+    let mut child = base("2025-06-25T03:00:00Z").stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let pid = child.id();
+    // A watchdog so a broken daemon fails the test instead of hanging it.
+    let done = Arc::new(Mutex::new(false));
+    let d2 = done.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(180));
+        if !*d2.lock().unwrap() {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+        }
+    });
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = wait_for(&mut lines, "Scheduled rule [Backup and purge]");
+    assert!(line.contains("purged 1 + 1 screen(s)"), "{line}");
+    // A rule added while it runs is picked up at the next poll and fires on its schedule.
+    write_rule(
+        &rules,
+        "tick.toml",
+        "name = \"Tick\"\nschedule = \"* * * * * *\"\n[[tasks]]\ntype = \"purge\"\nfilter = { min_age = 100000 }\n",
+    );
+    let line = wait_for(&mut lines, "Scheduled rule [Tick]");
+    assert!(line.contains("completed: succeeded"), "{line}");
+    *done.lock().unwrap() = true;
+    let _ = child.kill();
+    let _ = child.wait();
+    let ctx = context(&data, &backups);
+    assert!(ctx.catalog.get("OLD1").unwrap().is_none());
+}
+
+fn task(op: Op, min: Option<u32>, max: Option<u32>) -> Task {
+    Task {
+        op,
+        filter: Filter { recording_type: Kind::Voice, min_age: min, max_age: max, ..Filter::default() },
+        include_screen: true,
+        on_failure: OnFailure::Stop,
+        location: None,
+        zip: true,
+        use_full_path: false,
+    }
+}
+
+#[test]
+fn footprints_conflict_only_when_a_purge_may_touch_the_same_recordings() {
+    let fp = |op, min, max| Footprint::of("x".into(), &task(op, min, max));
+    assert!(fp(Op::Purge, Some(365), None).conflicts(&fp(Op::Backup, Some(365), None)));
+    assert!(fp(Op::Purge, Some(30), None).conflicts(&fp(Op::Backup, Some(1), Some(400))));
+    assert!(!fp(Op::Purge, Some(365), None).conflicts(&fp(Op::Backup, Some(1), Some(2))));
+    assert!(!fp(Op::Backup, Some(365), None).conflicts(&fp(Op::Backup, Some(365), None)));
+    let mut screen = task(Op::Backup, Some(365), None);
+    screen.filter.recording_type = Kind::Screen;
+    screen.include_screen = false;
+    assert!(fp(Op::Purge, Some(365), None).conflicts(&Footprint::of("s".into(), &screen)));
+    let mut voice_only = task(Op::Purge, Some(365), None);
+    voice_only.include_screen = false;
+    assert!(!Footprint::of("v".into(), &voice_only).conflicts(&Footprint::of("s".into(), &screen)));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_overlapping_task_waits_for_the_purge() {
+    let guard = OverlapGuard::new();
+    let purge = Footprint::of("rule A / task 2".into(), &task(Op::Purge, Some(365), None));
+    let backup = Footprint::of("rule B / task 1".into(), &task(Op::Backup, Some(300), None));
+    let other = Footprint::of("rule C / task 1".into(), &task(Op::Backup, Some(1), Some(2)));
+    let p = guard.try_acquire(&purge).unwrap();
+    assert_eq!(guard.try_acquire(&backup).unwrap_err(), "rule A / task 2");
+    // A task that cannot touch the purge's recordings goes ahead.
+    let c = guard.try_acquire(&other).unwrap();
+    let g2 = guard.clone();
+    let b2 = backup.clone();
+    let mut waiting = tokio::spawn(async move { g2.acquire(&b2).await });
+    tokio::task::yield_now().await;
+    assert!((&mut waiting).now_or_never().is_none(), "the backup did not wait");
+    drop(c);
+    assert_eq!(guard.running(), vec!["rule A / task 2".to_string()]);
+    drop(p);
+    let permit = waiting.await.unwrap();
+    assert_eq!(guard.running(), vec!["rule B / task 1".to_string()]);
+    drop(permit);
+    assert!(guard.running().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn overlapping_rules_never_run_together() {
+    use reclife::lifecycle::jobs::JobRecord;
+    use reclife::lifecycle::runner::{run_tasks, ProgressFactory};
+    let tmp = tempfile::tempdir().unwrap();
+    let ctx = context(&tmp.path().join("data"), &tmp.path().join("b"));
+    for i in 0..30 {
+        add_call(&ctx, &format!("OLD{i}"), 400 + i, false, false, 2000).await;
+    }
+    let guard = OverlapGuard::new();
+    // Every progress report checks what runs at that moment.
+    let seen = Arc::new(Mutex::new(0usize));
+    struct Watch(OverlapGuard, Arc<Mutex<usize>>);
+    impl reclife::progress::Progress for Watch {
+        fn inc(&self, _: u64) {
+            let mut m = self.1.lock().unwrap();
+            *m = (*m).max(self.0.running().len());
+        }
+    }
+    let (g, s) = (guard.clone(), seen.clone());
+    let factory: Arc<ProgressFactory> = Arc::new(move |_: &str| Arc::new(Watch(g.clone(), s.clone())) as _);
+    let purge = [task(Op::Purge, Some(365), None)];
+    let backup = [task(Op::Backup, Some(300), None)];
+    let (a, b) = tokio::join!(
+        run_tasks(&ctx, JobRecord::new("rule", Some("A"), now()), &purge, &guard, factory.as_ref()),
+        run_tasks(&ctx, JobRecord::new("rule", Some("B"), now()), &backup, &guard, factory.as_ref()),
+    );
+    a.unwrap();
+    b.unwrap();
+    assert_eq!(*seen.lock().unwrap(), 1, "a purge ran alongside an overlapping backup");
+}
