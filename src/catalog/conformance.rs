@@ -91,6 +91,18 @@ fn delete_with_screens(c: &dyn Catalog) {
     assert_eq!(c.delete("c2", false).unwrap(), vec!["c2"]);
     assert!(c.get("s3").unwrap().is_some(), "screens stay without with_screens");
     assert!(matches!(c.delete("c1", true), Err(CatalogError::NotFound(_))));
+    // A deleted recording comes back whole when its document is upserted again (restore).
+    let again = call_doc("c1", t0(), json!({}));
+    assert_eq!(c.upsert(&again).unwrap(), Upsert::Inserted, "re-upsert after delete inserts");
+    assert_eq!(c.get("c1").unwrap().unwrap().recording.doc(), again.doc());
+    c.upsert(&call_doc("c9", t0(), json!({}))).unwrap();
+    assert_eq!(c.delete_many(&["c9".into(), "gone".into(), "c1".into()]).unwrap(), vec!["c9", "c1"]);
+    assert!(c.get("c9").unwrap().is_none());
+    assert_eq!(
+        c.upsert(&call_doc("c9", t0(), json!({}))).unwrap(),
+        Upsert::Inserted,
+        "re-upsert after delete_many inserts"
+    );
 }
 
 fn holds(c: &dyn Catalog) {

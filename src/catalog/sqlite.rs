@@ -413,11 +413,12 @@ impl Catalog for SqliteCatalog {
 
     fn delete_many(&self, ids: &[String]) -> Result<Vec<String>, CatalogError> {
         let mut conn = self.lock();
-        let tx = conn.transaction().map_err(db)?;
+        let tx = Self::write_tx(&mut conn)?;
         let mut out = Vec::with_capacity(ids.len());
         for i in ids {
-            tx.execute("DELETE FROM tags WHERE rec_id = ?1", [i]).map_err(db)?;
-            if tx.execute("DELETE FROM recordings WHERE id = ?1", [i]).map_err(db)? > 0 {
+            tx.prepare_cached("DELETE FROM tags WHERE rec_id = ?1").map_err(db)?.execute([i]).map_err(db)?;
+            tx.prepare_cached("DELETE FROM docs WHERE id = ?1").map_err(db)?.execute([i]).map_err(db)?;
+            if tx.prepare_cached("DELETE FROM recordings WHERE id = ?1").map_err(db)?.execute([i]).map_err(db)? > 0 {
                 out.push(i.clone());
             }
         }
