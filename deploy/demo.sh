@@ -16,7 +16,7 @@ export RECLIFE_NOW="${RECLIFE_NOW:-2025-06-25T03:00:00Z}"
 # so the demo's own archive from an earlier run is removed first.
 backups=/tmp/reclife-backups
 rm -rf "$RECLIFE_DATA_DIR" "$backups"/Environment-voice-0-365-20250625030000*
-bin=target/release/reclife
+bin="${CARGO_TARGET_DIR:-target}/release/reclife"
 echo "== ingest testdata/recordings"
 $bin --quiet ingest testdata/recordings
 echo "== rules validate (rules/)"
