@@ -476,7 +476,10 @@ impl Catalog for SqliteCatalog {
             },
         };
         let mut after = cursor.after.clone();
-        let (filter, base) = Self::filter_sql(q);
+        // The slice bounds (lo, hi) already carry start_from/start_to. Repeating them in the
+        // WHERE clause let SQLite range the index on the query's far bound instead of the
+        // slice's, so each slice scanned to the end of the range (quadratic over a long scan).
+        let (filter, base) = Self::filter_sql(&Query { start_from: None, start_to: None, ..q.clone() });
         let sql_first = format!(
             "SELECT {ROW_COLS} FROM recordings r WHERE {filter} AND r.start_ms >= ?{} AND r.start_ms < ?{} \
              ORDER BY r.start_ms, r.id LIMIT ?{}",
