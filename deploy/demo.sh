@@ -11,11 +11,11 @@ bash deploy/install.sh
 cargo build --release --locked
 export RECLIFE_DATA_DIR="${RECLIFE_DATA_DIR:-./reclife-data}"
 export RECLIFE_CONFIG="${RECLIFE_CONFIG:-deploy/reclife.example.toml}"
-export RECLIFE_NOW="${RECLIFE_NOW:-2025-06-25T03:00:00Z}"
+export RECLIFE_NOW="${RECLIFE_NOW:-2025-06-25T18:00:00Z}"
 # The example rules write to file:///tmp/reclife-backups; archives never replace one another,
 # so the demo's own archive from an earlier run is removed first.
 backups=/tmp/reclife-backups
-rm -rf "$RECLIFE_DATA_DIR" "$backups"/Environment-voice-0-365-20250625030000*
+rm -rf "$RECLIFE_DATA_DIR" "$backups"/Environment-voice-*-20250625180000*
 bin="${CARGO_TARGET_DIR:-target}/release/reclife"
 echo "== ingest testdata/recordings"
 $bin --quiet ingest testdata/recordings
@@ -25,8 +25,9 @@ echo "== dry run: what a purge of voice recordings 365 days or older would delet
 $bin purge --type voice --min-age 365 --include-screen --dry-run
 echo "== run --once: every enabled rule of this node, now ($RECLIFE_NOW)"
 $bin --quiet run --once
-echo "== the backup archive"
-unzip -l "$backups/Environment-voice-0-365-20250625030000.zip"
+echo "== the backup archives: yesterday's calls (Daily backup), and recordings a year old (Backup and purge)"
+unzip -l "$backups/Environment-voice-2-1-20250625180000.zip"
+unzip -l "$backups/Environment-voice-0-365-20250625180000.zip"
 echo "== audit lines ($RECLIFE_DATA_DIR/audit/deletions.jsonl)"
 cat "$RECLIFE_DATA_DIR/audit/deletions.jsonl"
 echo "== jobs"
