@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Lifecycle figures against zip -0 -r, cp -r and rm -rf, plus the criterion benches.
 #   bash benches/lifecycle_bench.sh [BACKUP_MIB] [PURGE_N] [PLAN_N...]
-# Uses the shared release target when CARGO_TARGET_DIR is unset.
+# Builds in CARGO_TARGET_DIR (default target/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/work/rtarget}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
 mib="${1:-512}"; purge_n="${2:-100000}"; shift 2 || true
 plan_ns=("$@"); [ ${#plan_ns[@]} -gt 0 ] || plan_ns=(10000 1000000)
 # A shared target folder may be rebuilt from another branch at any time: keep a private copy
