@@ -158,20 +158,7 @@ async fn missing_media_is_reported_and_left_out() {
 #[test]
 fn restore_brings_back_purged_recordings() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let backups = tmp.path().join("backups");
-    let rules = tmp.path().join("rules");
-    write_rule(&rules, "bp.toml", BACKUP_AND_PURGE);
-    let cfg = tmp.path().join("node.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "contact_center_id = \"cc1\"\nrules_dir = \"{}\"\ndefault_backup_location = \"file://{}\"\n",
-            rules.display(),
-            backups.display()
-        ),
-    )
-    .unwrap();
+    let (data, backups, cfg) = backup_and_purge_node(tmp.path(), "");
     let rt = tokio::runtime::Runtime::new().unwrap();
     let docs: Vec<String> = rt.block_on(async {
         let ctx = context(&data, &backups);

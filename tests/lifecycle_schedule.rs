@@ -49,20 +49,8 @@ fn wait_for(lines: &mut impl Iterator<Item = std::io::Result<String>>, needle: &
 #[test]
 fn the_daemon_catches_up_and_rereads_rules() {
     let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let backups = tmp.path().join("backups");
+    let (data, backups, cfg) = backup_and_purge_node(tmp.path(), "schedule_polling_interval = 1\n");
     let rules = tmp.path().join("rules");
-    write_rule(&rules, "bp.toml", BACKUP_AND_PURGE);
-    let cfg = tmp.path().join("node.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "contact_center_id = \"cc1\"\nrules_dir = \"{}\"\ndefault_backup_location = \"file://{}\"\nschedule_polling_interval = 1\n",
-            rules.display(),
-            backups.display()
-        ),
-    )
-    .unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let ctx = context(&data, &backups);

@@ -16,14 +16,21 @@ pub struct Args {
 }
 
 pub async fn run(cli: &Cli, a: &Args) -> Result<ExitCode> {
+    ingest_and_report(cli, &a.paths, "ingest", ["ingested", "updated", "unchanged"]).await
+}
+
+/// Ingests `paths`, prints each rejection and the counts (named by `words`: new, updated,
+/// unchanged), and turns the outcome into an exit status. `ingest` and `restore` share it.
+pub async fn ingest_and_report(cli: &Cli, paths: &[PathBuf], what: &str, words: [&str; 3]) -> Result<ExitCode> {
     let ctx = cli.context()?;
-    let bar = Bar::new(cli.quiet, "ingest");
-    let report = reclife::ingest::ingest_paths(&ctx, &a.paths, &bar).await?;
+    let bar = Bar::new(cli.quiet, what);
+    let report = reclife::ingest::ingest_paths(&ctx, paths, &bar).await?;
     for r in &report.rejected {
         eprintln!("{r}");
     }
+    let [new, updated, unchanged] = words;
     println!(
-        "ingested {}, updated {}, unchanged {}, rejected {} ({} media bytes copied)",
+        "{new} {}, {updated} {}, {unchanged} {}, rejected {} ({} media bytes copied)",
         report.ingested,
         report.updated,
         report.unchanged,

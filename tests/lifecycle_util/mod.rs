@@ -86,6 +86,26 @@ pub fn audit_lines(data: &Path, id: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// A node under `root`: `data/`, `backups/`, `rules/bp.toml` holding BACKUP_AND_PURGE, and a
+/// config file `node.toml` pointing at them (plus `extra` lines). Returns (data, backups, config).
+pub fn backup_and_purge_node(root: &Path, extra: &str) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let data = root.join("data");
+    let backups = root.join("backups");
+    let rules = root.join("rules");
+    write_rule(&rules, "bp.toml", BACKUP_AND_PURGE);
+    let cfg = root.join("node.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "contact_center_id = \"cc1\"\nrules_dir = \"{}\"\ndefault_backup_location = \"file://{}\"\n{extra}",
+            rules.display(),
+            backups.display()
+        ),
+    )
+    .unwrap();
+    (data, backups, cfg)
+}
+
 pub fn write_rule(dir: &Path, file: &str, text: &str) {
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join(file), text).unwrap();
