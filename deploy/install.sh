@@ -1,12 +1,11 @@
 #!/usr/bin/env bash
-# Installs what reclife needs to build and test, idempotently: FFmpeg development libraries
-# and CLI, clang/libclang (bindgen), pkg-config, mold, openssl, unzip, zip, Python 3 (zipfile),
-# Apache with mod_dav (WebDAV tests), and PostgreSQL (catalog tests). Safe to run again: it only
-# installs what is missing.
+# Installs what reclife needs to build, test and benchmark, idempotently: FFmpeg development
+# libraries and CLI, clang/libclang (bindgen), pkg-config, openssl + libssl-dev, unzip and zip,
+# Python 3 (zipfile checks), espeak-ng (speech for the media benchmark). Safe to run again: it
+# only installs what is missing.
 set -euo pipefail
 PKGS=(libavcodec-dev libavformat-dev libavutil-dev libswresample-dev libswscale-dev pkg-config
-      clang libclang-dev ffmpeg mold openssl libssl-dev unzip zip python3 espeak-ng sox
-      apache2 apache2-utils postgresql)
+      clang libclang-dev ffmpeg openssl libssl-dev unzip zip python3 espeak-ng)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
