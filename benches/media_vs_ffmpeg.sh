@@ -6,7 +6,7 @@
 #
 # Environment: BENCH_DIR (default $TMPDIR/reclife-media-bench; inputs are reused between runs),
 # MIN_SECS/MAX_SECS (call length range, default 120/600), WORKERS (ffmpeg side, default 4),
-# THREADS (reclife rayon pool, default: all cores), CARGO_TARGET_DIR (default /work/rtarget).
+# THREADS (reclife rayon pool, default: all cores), CARGO_TARGET_DIR (default target).
 #
 # Each pair is realistic for GIR: a call of MIN..MAX seconds recorded as 1-3 voice segments
 # (8 kHz mono MP3, 32 kbps, speech from espeak-ng), one with a short overlap; a 640x360 H.264
@@ -22,7 +22,7 @@ DIR=${BENCH_DIR:-${TMPDIR:-/tmp}/reclife-media-bench}
 MIN=${MIN_SECS:-120}
 MAX=${MAX_SECS:-600}
 WORKERS=${WORKERS:-4}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/work/rtarget}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$DIR/in" "$DIR/ffmpeg" "$DIR/reclife"
 FF=(ffmpeg -hide_banner -loglevel error -y)
