@@ -1,7 +1,7 @@
 //! Decrypt throughput (MB/s on one core) and per-file overhead of `KeyStore::decrypt_file`.
 //! `benches/crypto_vs_openssl.sh` compares the same work with `openssl cms -decrypt`.
 //!
-//!     CARGO_TARGET_DIR=/work/rtarget cargo bench --bench crypto
+//!     cargo bench --bench crypto
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use openssl::asn1::Asn1Time;

@@ -4,7 +4,7 @@
 # reclife runs once on one core (RAYON_NUM_THREADS=1, per-core rate) and once on all cores;
 # openssl runs one process per file, as users script it today.
 #
-#   CARGO_TARGET_DIR=/work/rtarget bash benches/crypto_vs_openssl.sh [BIG_COUNT BIG_MB SMALL_COUNT SMALL_KB]
+#   bash benches/crypto_vs_openssl.sh [BIG_COUNT BIG_MB SMALL_COUNT SMALL_KB]
 #   RECLIFE_BIN=target/debug/reclife bash benches/crypto_vs_openssl.sh 2 50 50 50   # quick look
 set -euo pipefail
 cd "$(dirname "$0")/.."
