@@ -186,9 +186,26 @@ pub fn seal_file(
     let mut crypter = crypter.map_err(CryptoError::ssl(input, "starting AES"))?;
     let mut out = Output::create(Some(input), output)?;
     out.write(&prefix, output)?;
+    let mut enc = vec![0u8; CHUNK + 32];
+    stream_exact(input, file, len, |chunk| {
+        let m = crypter.update(chunk, &mut enc).map_err(CryptoError::ssl(input, "AES"))?;
+        out.write(&enc[..m], output)
+    })?;
+    let m = crypter.finalize(&mut enc).map_err(CryptoError::ssl(input, "AES"))?;
+    out.write(&enc[..m], output)?;
+    out.commit(output)
+}
+
+/// Reads `file` (opened from `input`) to its end in `CHUNK` pieces, handing each to `each`, and
+/// checks that exactly `len` bytes came: envelope lengths were computed from that size.
+fn stream_exact(
+    input: &Path,
+    file: File,
+    len: u64,
+    mut each: impl FnMut(&[u8]) -> Result<(), CryptoError>,
+) -> Result<(), CryptoError> {
     let mut reader = BufReader::with_capacity(CHUNK, file);
     let mut buf = vec![0u8; CHUNK];
-    let mut enc = vec![0u8; CHUNK + 32];
     let mut seen = 0u64;
     loop {
         let n = match reader.read(&mut buf) {
@@ -198,19 +215,15 @@ pub fn seal_file(
             Err(e) => return Err(CryptoError::Io { file: input.into(), source: e }),
         };
         seen += n as u64;
-        let m = crypter.update(&buf[..n], &mut enc).map_err(CryptoError::ssl(input, "AES"))?;
-        out.write(&enc[..m], output)?;
+        each(&buf[..n])?;
     }
     if seen != len {
-        // The lengths in the header were computed from the size at open time.
         return Err(CryptoError::Io {
             file: input.into(),
-            source: std::io::Error::other(format!("file changed while sealing ({len} bytes, then {seen})")),
+            source: std::io::Error::other(format!("file changed while reading ({len} bytes, then {seen})")),
         });
     }
-    let m = crypter.finalize(&mut enc).map_err(CryptoError::ssl(input, "AES"))?;
-    out.write(&enc[..m], output)?;
-    out.commit(output)
+    Ok(())
 }
 
 /// Writes an attached DER envelope at `output` from a detached one: `pkcs7` (PEM or base64,
@@ -239,25 +252,7 @@ pub fn attach_file(input: &Path, output: &Path, pkcs7: &str) -> Result<(), Crypt
     );
     let mut out = Output::create(Some(input), output)?;
     out.write(&prefix, output)?;
-    let mut reader = BufReader::with_capacity(CHUNK, file);
-    let mut buf = vec![0u8; CHUNK];
-    let mut seen = 0u64;
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(CryptoError::Io { file: input.into(), source: e }),
-        };
-        seen += n as u64;
-        out.write(&buf[..n], output)?;
-    }
-    if seen != len {
-        return Err(CryptoError::Io {
-            file: input.into(),
-            source: std::io::Error::other("file changed while copying"),
-        });
-    }
+    stream_exact(input, file, len, |chunk| out.write(chunk, output))?;
     out.commit(output)
 }
 
