@@ -3,7 +3,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use reclife::config::{Clock, Config, Context};
-use reclife::lifecycle::backup::run_backup;
+use reclife::lifecycle::backup::plan_and_backup as run_backup;
 use reclife::lifecycle::plan::plan_task;
 use reclife::lifecycle::{Filter, OnFailure, Op, Task};
 use reclife::model::{Kind, Recording};
@@ -55,7 +55,7 @@ fn bench(c: &mut Criterion) {
     g.sample_size(10).throughput(Throughput::Elements(10_000));
     g.bench_function("10k recordings", |b| {
         b.iter(|| {
-            rt.block_on(plan_task(&ctx, 1, &task(Op::Purge, None), now(), None, 0, Arc::new(NoProgress))).unwrap()
+            rt.block_on(plan_task(&ctx, 1, &task(Op::Purge, None), now(), None, 0, Arc::new(NoProgress), None)).unwrap()
         })
     });
     g.finish();

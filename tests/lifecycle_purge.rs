@@ -26,8 +26,8 @@ fn task(op: Op, min: Option<u32>, max: Option<u32>, screens: bool) -> Task {
 }
 
 async fn run(ctx: &Context, tasks: &[Task]) -> JobRecord {
-    let job = JobRecord::new("rule", Some("test"), ctx.clock.now());
-    run_tasks(ctx, job, tasks, &OverlapGuard::new(), no_progress().as_ref()).await.unwrap()
+    let job = JobRecord::for_tasks("rule", Some("test"), ctx.clock.now(), tasks);
+    run_tasks(ctx, job, &OverlapGuard::new(), no_progress().as_ref(), Default::default()).await.unwrap()
 }
 
 proptest! {
@@ -116,12 +116,22 @@ async fn a_failed_backup_blocks_the_purge() {
     assert_eq!(job.tasks[1].state, "skipped");
     assert!(ctx2.catalog.get("OLD1").unwrap().is_some());
 
-    // on_failure = "continue" on the backup lets the purge run (GIR's "Next Task").
+    // on_failure = "continue" on the backup lets the purge run (GIR's "Next Task"), but it
+    // purges only what the backup archived and verified: after a backup that wrote nothing,
+    // nothing; after a partial one, exactly the archived part, never what failed to archive.
     let mut b = task(Op::Backup, Some(365), None, true);
     b.on_failure = OnFailure::Continue;
-    let job = run(&ctx, &[b, task(Op::Purge, Some(365), None, true)]).await;
+    let job = run(&ctx, &[b.clone(), task(Op::Purge, Some(365), None, true)]).await;
     assert_eq!(job.tasks[1].state, "succeeded");
-    assert!(ctx.catalog.get("OLD1").unwrap().is_none());
+    assert_eq!(job.tasks[1].recordings, 0);
+    assert!(ctx.catalog.get("OLD1").unwrap().is_some(), "purged although no archive holds it");
+    let job = run(&ctx2, &[b, task(Op::Purge, Some(365), None, true)]).await;
+    assert_eq!(job.tasks[0].state, "failed");
+    assert_eq!(job.tasks[1].state, "succeeded");
+    assert!(ctx2.catalog.get("OLD1").unwrap().is_none(), "the archived recording is purged");
+    assert!(ctx2.catalog.get("OLD1_scr").unwrap().is_none());
+    assert!(ctx2.catalog.get("OLD2").unwrap().is_some(), "the recording that failed to archive is never purged");
+    assert!(audit_lines(&tmp.path().join("data"), "OLD2").is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]

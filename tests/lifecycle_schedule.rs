@@ -171,8 +171,20 @@ async fn overlapping_rules_never_run_together() {
     let purge = [task(Op::Purge, Some(365), None)];
     let backup = [task(Op::Backup, Some(300), None)];
     let (a, b) = tokio::join!(
-        run_tasks(&ctx, JobRecord::new("rule", Some("A"), now()), &purge, &guard, factory.as_ref()),
-        run_tasks(&ctx, JobRecord::new("rule", Some("B"), now()), &backup, &guard, factory.as_ref()),
+        run_tasks(
+            &ctx,
+            JobRecord::for_tasks("rule", Some("A"), now(), &purge),
+            &guard,
+            factory.as_ref(),
+            Default::default()
+        ),
+        run_tasks(
+            &ctx,
+            JobRecord::for_tasks("rule", Some("B"), now(), &backup),
+            &guard,
+            factory.as_ref(),
+            Default::default()
+        ),
     );
     a.unwrap();
     b.unwrap();

@@ -1,7 +1,7 @@
 //! The conformance suite every [`Catalog`] must pass. Call [`run`] with a factory that
 //! returns a fresh, empty catalog of the backend under test.
 
-use super::{Catalog, CatalogError, CatalogExt, Cursor, Query, Upsert};
+use super::{Catalog, CatalogError, CatalogExt, Cursor, DeleteOutcome, Doom, ManifestRow, Query, RowState, Upsert};
 use crate::model::{Kind, Recording};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::json;
@@ -16,6 +16,12 @@ pub fn run(fresh: &dyn Fn() -> Box<dyn Catalog>) {
     scroll_covers_everything_once(&*fresh());
     cursor_resume(&*fresh());
     state_and_leases(&*fresh());
+    versions(&*fresh());
+    conditional_writes(&*fresh());
+    conditional_deletes_and_tombstones(&*fresh());
+    screens_by_call_uuid(&*fresh());
+    manifests(&*fresh());
+    state_pages_and_lease_lists(&*fresh());
 }
 
 fn t0() -> DateTime<Utc> {
@@ -269,4 +275,160 @@ fn state_and_leases(c: &dyn Catalog) {
     );
     c.lease_release("pair-1", "muxer-b").unwrap();
     assert!(c.lease_acquire("pair-1", "muxer-a", now, later).unwrap());
+}
+
+fn versions(c: &dyn Catalog) {
+    c.upsert(&call_doc("v1", t0(), json!({}))).unwrap();
+    let v0 = c.get("v1").unwrap().unwrap().version;
+    c.upsert(&call_doc("v1", t0(), json!({}))).unwrap();
+    assert_eq!(c.get("v1").unwrap().unwrap().version, v0, "an unchanged upsert keeps the version");
+    let mut seen = vec![v0];
+    let mut step = |what: &str| {
+        let v = c.get("v1").unwrap().unwrap().version;
+        assert!(v > *seen.last().unwrap(), "{what} changes the version");
+        seen.push(v);
+    };
+    c.label("v1", "x").unwrap();
+    step("a label");
+    c.unlabel("v1", "x").unwrap();
+    step("removing a label");
+    c.hold("v1", "legal", t0()).unwrap();
+    step("a hold");
+    c.unhold("v1").unwrap();
+    step("an unhold");
+    c.upsert(&call_doc("v1", t0(), json!({"region": "eu"}))).unwrap();
+    step("a document update");
+    let row = c.scroll(&Query::default(), 10).flat_map(|p| p.unwrap().rows).find(|r| r.id == "v1").unwrap();
+    assert_eq!(row.version, *seen.last().unwrap(), "rows carry the version");
+}
+
+fn conditional_writes(c: &dyn Catalog) {
+    c.upsert(&call_doc("w1", t0(), json!({}))).unwrap();
+    let v = c.get("w1").unwrap().unwrap().version;
+    let edited = call_doc("w1", t0(), json!({"region": "eu"}));
+    let v2 = c.upsert_if(&edited, v).unwrap();
+    assert!(v2 > v);
+    assert_eq!(c.get("w1").unwrap().unwrap().recording.region.as_deref(), Some("eu"));
+    let stale = call_doc("w1", t0(), json!({"region": "ap"}));
+    assert!(matches!(c.upsert_if(&stale, v), Err(CatalogError::Changed { .. })), "a stale version is refused");
+    assert_eq!(c.get("w1").unwrap().unwrap().recording.region.as_deref(), Some("eu"), "nothing written");
+    assert!(
+        matches!(c.upsert_if(&call_doc("w9", t0(), json!({})), 1), Err(CatalogError::NotFound(_))),
+        "a conditional write never re-creates a deleted recording"
+    );
+    assert!(c.get("w9").unwrap().is_none());
+}
+
+fn conditional_deletes_and_tombstones(c: &dyn Catalog) {
+    for id in ["d1", "d2", "d3", "d4"] {
+        c.upsert(&call_doc(id, t0(), json!({}))).unwrap();
+    }
+    let v = |id: &str| c.get(id).unwrap().unwrap().version;
+    let doom: Vec<Doom> =
+        ["d1", "d2", "d3", "d4"].iter().map(|i| Doom { id: i.to_string(), version: v(i), parent: None }).collect();
+    c.hold("d2", "legal", t0()).unwrap();
+    c.label("d3", "late").unwrap();
+    c.delete("d4", false).unwrap();
+    let out = c.delete_checked(&doom, "j-1").unwrap();
+    assert_eq!(out, vec![DeleteOutcome::Deleted, DeleteOutcome::Held, DeleteOutcome::Changed, DeleteOutcome::Missing]);
+    assert!(c.get("d1").unwrap().is_none());
+    assert!(c.get("d2").unwrap().is_some() && c.get("d3").unwrap().is_some(), "held and changed stay");
+    assert_eq!(c.tombstones("j-1").unwrap(), vec!["d1"], "only what this call deleted is tombstoned");
+    assert!(c.tombstones("j-2").unwrap().is_empty());
+    // Idempotent: running the same batch again deletes nothing more and keeps the tombstone.
+    let again = c.delete_checked(&doom, "j-1").unwrap();
+    assert_eq!(again[0], DeleteOutcome::Missing);
+    assert_eq!(c.tombstones("j-1").unwrap(), vec!["d1"]);
+    c.tombstones_clear("j-1").unwrap();
+    assert!(c.tombstones("j-1").unwrap().is_empty());
+    let held_nondelete = call_doc("d5", t0(), json!({"nonDelete": true}));
+    c.upsert(&held_nondelete).unwrap();
+    let out = c.delete_checked(&[Doom { id: "d5".into(), version: v("d5"), parent: None }], "j-3").unwrap();
+    assert_eq!(out, vec![DeleteOutcome::Held], "nonDelete is never deleted");
+    // A screen is not deleted while its call is held.
+    c.upsert(&call_doc("d6", t0(), json!({}))).unwrap();
+    c.upsert(&screen_doc("d6s", "d6", t0())).unwrap();
+    c.hold("d6", "legal", t0()).unwrap();
+    let s = Doom { id: "d6s".into(), version: v("d6s"), parent: Some("d6".into()) };
+    assert_eq!(c.delete_checked(&[s.clone()], "j-4").unwrap(), vec![DeleteOutcome::Held]);
+    c.unhold("d6").unwrap();
+    assert_eq!(c.delete_checked(&[s], "j-4").unwrap(), vec![DeleteOutcome::Deleted]);
+}
+
+fn screens_by_call_uuid(c: &dyn Catalog) {
+    c.upsert(&call_doc("u1", t0(), json!({"callUuid": "UUID-1"}))).unwrap();
+    c.upsert(&call_doc("u2", t0(), json!({"callUuid": "UUID-2"}))).unwrap();
+    c.upsert(&screen_doc("s-by-id", "u1", t0())).unwrap();
+    let by_uuid = Recording::parse(
+        &json!({"id": "s-by-uuid", "callUuid": "UUID-1", "startTime": t0().to_rfc3339(),
+                "stopTime": (t0() + Duration::seconds(60)).to_rfc3339(),
+                "mediaFiles": [{"mediaId": "s.mp4", "type": "video/mp4", "size": 1}]})
+        .to_string(),
+    )
+    .unwrap();
+    c.upsert(&by_uuid).unwrap();
+    let ids: Vec<String> = c.screens_of("u1").unwrap().into_iter().map(|r| r.id).collect();
+    assert_eq!(ids, vec!["s-by-id", "s-by-uuid"], "screens linked by callRecordingId and by callUuid");
+    assert!(c.screens_of("u2").unwrap().is_empty());
+    assert!(c.screens_of("none").unwrap().is_empty());
+}
+
+fn manifests(c: &dyn Catalog) {
+    let row = |seq: u64, id: &str| ManifestRow {
+        seq,
+        id: id.to_string(),
+        version: 3,
+        screens: vec![Doom { id: format!("{id}_s"), version: 1, parent: None }],
+        state: RowState::Planned,
+        archive: None,
+        note: None,
+        bytes: 10,
+    };
+    let rows: Vec<ManifestRow> = (1..=25).map(|i| row(i, &format!("r{i:02}"))).collect();
+    c.manifest_add("job-a", 1, &rows[..10]).unwrap();
+    c.manifest_add("job-a", 1, &rows[10..]).unwrap();
+    c.manifest_add("job-a", 2, &rows[..2]).unwrap();
+    c.manifest_add("job-b", 1, &rows[..1]).unwrap();
+    assert!(c.manifest_add("job-a", 1, &rows[..1]).is_err(), "a seq is added once");
+    let mut got = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = c.manifest_page("job-a", 1, None, after, 7).unwrap();
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().unwrap().seq;
+        got.extend(page);
+    }
+    assert_eq!(got, rows, "pages return every row once, in order, as written");
+    let mut upd = rows[3].clone();
+    upd.state = RowState::Written;
+    upd.version = 4;
+    c.manifest_update("job-a", 1, &[upd.clone()]).unwrap();
+    assert_eq!(c.manifest_page("job-a", 1, Some(RowState::Written), 0, 10).unwrap(), vec![upd]);
+    assert_eq!(c.manifest_promote("job-a", 1, RowState::Written, RowState::Archived, Some("/b/a.zip")).unwrap(), 1);
+    let archived = c.manifest_page("job-a", 1, Some(RowState::Archived), 0, 10).unwrap();
+    assert_eq!(archived[0].archive.as_deref(), Some("/b/a.zip"));
+    assert_eq!(c.manifest_counts("job-a", 1).unwrap(), vec![(RowState::Archived, 1), (RowState::Planned, 24)]);
+    assert_eq!(c.manifest_jobs().unwrap(), vec!["job-a", "job-b"]);
+    assert_eq!(c.manifest_drop("job-a").unwrap(), 27);
+    assert!(c.manifest_page("job-a", 1, None, 0, 10).unwrap().is_empty());
+    assert_eq!(c.manifest_jobs().unwrap(), vec!["job-b"]);
+}
+
+fn state_pages_and_lease_lists(c: &dyn Catalog) {
+    for i in 0..2500 {
+        c.state_put("many", &format!("k{i:05}"), "v").unwrap();
+    }
+    assert_eq!(c.state_list("many").unwrap().len(), 2500, "state_list pages past 1000 keys");
+    let p = c.state_page("many", Some("k00010"), 3).unwrap();
+    assert_eq!(p.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), vec!["k00011", "k00012", "k00013"]);
+    let now = t0();
+    c.lease_acquire("guard/a", "n1", now, now + Duration::minutes(1)).unwrap();
+    c.lease_acquire("guard/b", "n2", now, now + Duration::minutes(2)).unwrap();
+    c.lease_acquire("other/c", "n3", now, now + Duration::minutes(3)).unwrap();
+    let l = c.lease_list("guard/").unwrap();
+    assert_eq!(l.iter().map(|x| x.name.as_str()).collect::<Vec<_>>(), vec!["guard/a", "guard/b"]);
+    assert_eq!(l[1].holder, "n2");
+    assert_eq!(l[1].until, now + Duration::minutes(2));
 }

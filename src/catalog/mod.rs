@@ -8,14 +8,22 @@
 //! recordings match. Besides recordings, the catalog keeps small named state
 //! ([`Catalog::state_get`]) and leases ([`Catalog::lease_acquire`]) so that every node that
 //! shares a catalog also shares schedules, journals and claims.
+//!
+//! Every recording carries a [`Version`] that changes with every edit (document, labels, hold,
+//! media added). Writes that depend on an earlier read are conditional on the version read
+//! ([`Catalog::upsert_if`], [`Catalog::delete_checked`]), inside one transaction: optimistic
+//! concurrency that holds across threads, processes and nodes. Plans are durable
+//! [`manifest`]s keyed by job id, written while scrolling and consumed page by page.
 
 pub mod conformance;
 mod cursor;
+pub mod manifest;
 mod query;
 mod sqlite;
 pub mod synth;
 
 pub use cursor::Cursor;
+pub use manifest::{DeleteOutcome, Doom, Lease, ManifestRow, RowState};
 pub use query::Query;
 pub use sqlite::SqliteCatalog;
 
@@ -39,7 +47,14 @@ pub enum CatalogError {
     BadCursor(String),
     #[error("bad query: {0}")]
     BadQuery(String),
+    /// A conditional write found another version than the one it was read at.
+    #[error("recording {id} changed since it was read (version {expected}, now {found})")]
+    Changed { id: String, expected: Version, found: Version },
 }
+
+/// A recording's version: a number that grows with every edit of the recording (document,
+/// labels, hold, media). Equal versions mean nothing changed in between.
+pub type Version = i64;
 
 /// What an upsert did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +76,7 @@ pub struct Hold {
 pub struct Entry {
     pub recording: Recording,
     pub hold: Option<Hold>,
+    pub version: Version,
 }
 
 impl Entry {
@@ -85,6 +101,8 @@ pub struct Row {
     pub labels: Vec<String>,
     pub call_recording_id: Option<String>,
     pub agent_user: Option<String>,
+    pub call_uuid: Option<String>,
+    pub version: Version,
 }
 
 /// A page of a scroll, and where the next one starts (`None`: the scroll is complete).
@@ -106,6 +124,64 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
     }
 
     fn get(&self, id: &str) -> Result<Option<Entry>, CatalogError>;
+
+    /// Replaces a recording only if it is still at version `expected`, in one transaction.
+    /// Gone: `NotFound`; edited since: `Changed`. Returns the new version.
+    fn upsert_if(&self, rec: &Recording, expected: Version) -> Result<Version, CatalogError>;
+
+    /// The screen recordings that belong to a call: linked by `callRecordingId`, or by the
+    /// call's `callUuid` when a screen has no `callRecordingId`. One indexed lookup.
+    fn screens_of(&self, call_id: &str) -> Result<Vec<Row>, CatalogError>;
+
+    /// The screens of each call of a page, as `(call id, screen)` grouped by call in the
+    /// order of `calls`. Backends answer a whole page in one or two indexed queries.
+    fn screens_of_calls(&self, calls: &[Row]) -> Result<Vec<(String, Row)>, CatalogError> {
+        let mut out = Vec::new();
+        for c in calls {
+            out.extend(self.screens_of(&c.id)?.into_iter().map(|s| (c.id.clone(), s)));
+        }
+        Ok(out)
+    }
+
+    /// Deletes each recording only if it is not held and still at the version given, all in
+    /// one transaction. Each recording deleted leaves a tombstone under `tombstone` (a journal
+    /// id) in that same transaction, so a crash after the commit is told apart from a
+    /// recording someone else deleted. Returns one outcome per item, in order.
+    fn delete_checked(&self, items: &[Doom], tombstone: &str) -> Result<Vec<DeleteOutcome>, CatalogError>;
+    /// Ids deleted under `tombstone`, in id order.
+    fn tombstones(&self, tombstone: &str) -> Result<Vec<String>, CatalogError>;
+    /// Forgets the tombstones of `tombstone` (its journal entry is finished).
+    fn tombstones_clear(&self, tombstone: &str) -> Result<(), CatalogError>;
+
+    /// Appends rows to the manifest of `(job, task)`; a row's `seq` must be new there.
+    fn manifest_add(&self, job: &str, task: u32, rows: &[ManifestRow]) -> Result<(), CatalogError>;
+    /// Rows of `(job, task)` with `seq > after`, in seq order, optionally in one state only.
+    fn manifest_page(
+        &self,
+        job: &str,
+        task: u32,
+        state: Option<RowState>,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<ManifestRow>, CatalogError>;
+    /// Replaces the state, versions, archive and note of existing rows (matched by seq).
+    fn manifest_update(&self, job: &str, task: u32, rows: &[ManifestRow]) -> Result<(), CatalogError>;
+    /// Moves every row of `(job, task)` in state `from` to `to`, setting `archive` when given.
+    /// Returns how many moved.
+    fn manifest_promote(
+        &self,
+        job: &str,
+        task: u32,
+        from: RowState,
+        to: RowState,
+        archive: Option<&str>,
+    ) -> Result<u64, CatalogError>;
+    /// Rows of `(job, task)` per state.
+    fn manifest_counts(&self, job: &str, task: u32) -> Result<Vec<(RowState, u64)>, CatalogError>;
+    /// Drops every manifest row of a job; returns how many.
+    fn manifest_drop(&self, job: &str) -> Result<u64, CatalogError>;
+    /// Jobs that have manifest rows, in id order.
+    fn manifest_jobs(&self) -> Result<Vec<String>, CatalogError>;
 
     /// Deletes a recording and, with `with_screens`, the screen recordings that belong to
     /// it. Returns the ids deleted (the recording first). Deleting a missing id is `NotFound`.
@@ -143,7 +219,24 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
     fn state_put(&self, namespace: &str, key: &str, value: &str) -> Result<(), CatalogError>;
     fn state_delete(&self, namespace: &str, key: &str) -> Result<(), CatalogError>;
     /// Every `(key, value)` of a namespace, in key order.
-    fn state_list(&self, namespace: &str) -> Result<Vec<(String, String)>, CatalogError>;
+    fn state_list(&self, namespace: &str) -> Result<Vec<(String, String)>, CatalogError> {
+        let mut out = Vec::new();
+        loop {
+            let page = self.state_page(namespace, out.last().map(|(k, _): &(String, String)| k.as_str()), 1000)?;
+            let n = page.len();
+            out.extend(page);
+            if n < 1000 {
+                return Ok(out);
+            }
+        }
+    }
+    /// At most `limit` `(key, value)` of a namespace with keys after `after`, in key order.
+    fn state_page(
+        &self,
+        namespace: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>, CatalogError>;
 
     /// Takes the lease `name` for `holder` until `until`, if it is free, expired at `now`,
     /// or already held by `holder` (which extends it). True when `holder` has it.
@@ -156,6 +249,8 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
     ) -> Result<bool, CatalogError>;
     /// Gives the lease back, if `holder` has it.
     fn lease_release(&self, name: &str, holder: &str) -> Result<(), CatalogError>;
+    /// Leases whose name starts with `prefix`, live or expired, in name order.
+    fn lease_list(&self, prefix: &str) -> Result<Vec<Lease>, CatalogError>;
 }
 
 /// Conveniences on any catalog.
@@ -163,16 +258,6 @@ pub trait CatalogExt: Catalog {
     /// Iterates pages of a query from its start.
     fn scroll<'a>(&'a self, q: &'a Query, page_size: usize) -> Scroll<'a, Self> {
         Scroll { catalog: self, query: q, cursor: Some(Cursor::start()), page_size }
-    }
-
-    /// The screen recordings that belong to a call.
-    fn screens_of(&self, call_id: &str) -> Result<Vec<Row>, CatalogError> {
-        let q = Query { kind: Some(Kind::Screen), call_recording_id: Some(call_id.to_string()), ..Query::default() };
-        let mut out = Vec::new();
-        for page in self.scroll(&q, 500) {
-            out.extend(page?.rows);
-        }
-        Ok(out)
     }
 }
 

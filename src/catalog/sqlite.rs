@@ -1,6 +1,9 @@
 //! The embedded catalog: SQLite (bundled), WAL mode, one file.
 
-use super::{Catalog, CatalogError, Cursor, Entry, Hold, Page, Query, Row, Upsert};
+use super::{
+    Catalog, CatalogError, Cursor, DeleteOutcome, Doom, Entry, Hold, Lease, ManifestRow, Page, Query, Row, RowState,
+    Upsert, Version,
+};
 use crate::model::{Kind, Recording};
 use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::types::Value as SqlValue;
@@ -26,6 +29,8 @@ CREATE TABLE IF NOT EXISTS recordings (
     media_count INTEGER NOT NULL,
     bytes INTEGER NOT NULL,
     labels TEXT NOT NULL,
+    version INTEGER NOT NULL DEFAULT 1,
+    call_uuid TEXT,
     PRIMARY KEY (start_ms, id)
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS rec_id ON recordings(id);
@@ -56,7 +61,35 @@ CREATE TABLE IF NOT EXISTS leases (
     holder TEXT NOT NULL,
     until_ms INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tombstones (
+    tomb TEXT NOT NULL,
+    id TEXT NOT NULL,
+    PRIMARY KEY (tomb, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS manifest (
+    job TEXT NOT NULL,
+    task INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    rec_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    screens TEXT NOT NULL,
+    state TEXT NOT NULL,
+    archive TEXT,
+    note TEXT,
+    bytes INTEGER NOT NULL,
+    PRIMARY KEY (job, task, seq)
+) WITHOUT ROWID;
 "#;
+
+/// Schema changes after the first release, applied in order; `PRAGMA user_version` counts them.
+const MIGRATIONS: &[&str] = &[
+    // 1: versions and callUuid links (catalogs made before issue 8).
+    "ALTER TABLE recordings ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+     ALTER TABLE recordings ADD COLUMN call_uuid TEXT;",
+];
+
+/// Indexes on columns that migrations add.
+const INDEXES: &str = "CREATE INDEX IF NOT EXISTS rec_uuid ON recordings(call_uuid) WHERE call_uuid IS NOT NULL;";
 
 const TAG_LABEL: i64 = 1;
 const TAG_ATTACHED: i64 = 2;
@@ -64,7 +97,8 @@ const TAG_AGENT: i64 = 3;
 const TAG_PARTITION: i64 = 4;
 
 const ROW_COLS: &str = "r.id, r.kind, r.start_ms, r.stop_ms, r.region, r.call_type, r.media_count, r.bytes, \
-     (r.non_delete = 1 OR r.hold_reason IS NOT NULL), r.labels, r.call_recording_id, r.agent_user";
+     (r.non_delete = 1 OR r.hold_reason IS NOT NULL), r.labels, r.call_recording_id, r.agent_user, \
+     r.call_uuid, r.version";
 
 /// The SQLite catalog. One connection behind a mutex: SQLite serialises writers anyway, and
 /// each call is short (one page, one upsert).
@@ -119,8 +153,60 @@ impl SqliteCatalog {
         conn.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(db)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
-        conn.execute_batch(SCHEMA).map_err(db)?;
+        Self::migrate(&conn)?;
         Ok(SqliteCatalog { conn: Mutex::new(conn) })
+    }
+
+    /// Creates the schema, or brings an older one up to date (in one transaction).
+    fn migrate(conn: &Connection) -> Result<(), CatalogError> {
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(db)?;
+        let r = (|| {
+            let fresh: bool = conn
+                .query_row("SELECT NOT EXISTS (SELECT 1 FROM sqlite_master WHERE name = 'recordings')", [], |r| {
+                    r.get(0)
+                })
+                .map_err(db)?;
+            let have: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(db)?;
+            conn.execute_batch(SCHEMA).map_err(db)?;
+            if !fresh {
+                for m in MIGRATIONS.iter().skip(usize::try_from(have).unwrap_or(0)) {
+                    conn.execute_batch(m).map_err(db)?;
+                }
+                if have < 1 {
+                    Self::backfill_uuids(conn)?;
+                }
+            }
+            conn.execute_batch(INDEXES).map_err(db)?;
+            conn.pragma_update(None, "user_version", MIGRATIONS.len() as i64).map_err(db)?;
+            Ok(())
+        })();
+        match r {
+            Ok(()) => conn.execute_batch("COMMIT").map_err(db),
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    /// Fills `call_uuid` of a catalog made before it existed, from the stored documents.
+    fn backfill_uuids(conn: &Connection) -> Result<(), CatalogError> {
+        let mut st = conn
+            .prepare("SELECT r.id, d.doc, r.call_recording_id FROM recordings r JOIN docs d ON d.id = r.id")
+            .map_err(db)?;
+        let rows = st
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?)))
+            .map_err(db)?;
+        let mut set = conn.prepare("UPDATE recordings SET call_uuid = ?2 WHERE id = ?1").map_err(db)?;
+        for row in rows {
+            let (id, doc, call) = row.map_err(db)?;
+            if let Ok(rec) = Recording::parse_in(&doc, call.as_deref()) {
+                if rec.call_uuid.is_some() {
+                    set.execute(params![id, rec.call_uuid]).map_err(db)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// A write transaction, begun IMMEDIATE: a deferred one that reads first and then writes
@@ -137,6 +223,11 @@ impl SqliteCatalog {
     }
 
     fn upsert_in(tx: &Connection, rec: &Recording) -> Result<Upsert, CatalogError> {
+        Self::upsert_versioned(tx, rec).map(|(u, _)| u)
+    }
+
+    /// Upserts and returns what happened with the version the recording has now.
+    fn upsert_versioned(tx: &Connection, rec: &Recording) -> Result<(Upsert, Version), CatalogError> {
         let encrypted: Vec<&str> = rec.media.iter().filter(|m| m.encrypted).map(|m| m.media_id.as_str()).collect();
         let encrypted = serde_json::to_string(&encrypted).expect("strings serialise");
         let mut h = Sha256::new();
@@ -153,24 +244,27 @@ impl SqliteCatalog {
             .query_row([&rec.id], |r| r.get(0))
             .optional()
             .map_err(db)?;
-        if old.as_deref() == Some(hash.as_str()) {
-            return Ok(Upsert::Unchanged);
-        }
         // The start time is part of the primary key, so an update is a delete and an insert;
-        // a hold set on the recording carries over.
-        let hold: Option<(Option<String>, Option<i64>)> = tx
-            .prepare_cached("SELECT hold_reason, hold_ms FROM recordings WHERE id = ?1")
+        // a hold set on the recording carries over, and the version grows by one.
+        let prev: Option<(Option<String>, Option<i64>, Version)> = tx
+            .prepare_cached("SELECT hold_reason, hold_ms, version FROM recordings WHERE id = ?1")
             .map_err(db)?
-            .query_row([&rec.id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row([&rec.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()
             .map_err(db)?;
-        let (hold_reason, hold_ms) = hold.unwrap_or_default();
+        if old.as_deref() == Some(hash.as_str()) {
+            return Ok((Upsert::Unchanged, prev.map_or(1, |p| p.2)));
+        }
+        let (hold_reason, hold_ms, version) = match prev {
+            Some((r, m, v)) => (r, m, v + 1),
+            None => (None, None, 1),
+        };
         tx.prepare_cached("DELETE FROM recordings WHERE id = ?1").map_err(db)?.execute([&rec.id]).map_err(db)?;
         let labels = serde_json::to_string(&rec.labels).expect("strings serialise");
         tx.prepare_cached(
             "INSERT INTO recordings (start_ms, id, kind, stop_ms, region, call_type, call_type_lc, non_delete,
-                 hold_reason, hold_ms, agent_user, call_recording_id, media_count, bytes, labels)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                 hold_reason, hold_ms, agent_user, call_recording_id, media_count, bytes, labels, version, call_uuid)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
         )
         .map_err(db)?
         .execute(params![
@@ -189,6 +283,8 @@ impl SqliteCatalog {
             rec.media.len() as i64,
             rec.bytes() as i64,
             labels,
+            version,
+            rec.call_uuid.as_deref().filter(|u| !u.is_empty()),
         ])
         .map_err(db)?;
         tx.prepare_cached(
@@ -214,13 +310,13 @@ impl SqliteCatalog {
         for p in &rec.partitions {
             ins.execute(params![TAG_PARTITION, p, "", rec.id]).map_err(db)?;
         }
-        Ok(if old.is_some() { Upsert::Updated } else { Upsert::Inserted })
+        Ok((if old.is_some() { Upsert::Updated } else { Upsert::Inserted }, version))
     }
 
     fn get_in(conn: &Connection, id: &str) -> Result<Option<Entry>, CatalogError> {
         let row = conn
             .query_row(
-                "SELECT d.doc, r.call_recording_id, d.encrypted_media, r.hold_reason, r.hold_ms
+                "SELECT d.doc, r.call_recording_id, d.encrypted_media, r.hold_reason, r.hold_ms, r.version
                  FROM recordings r JOIN docs d ON d.id = r.id WHERE r.id = ?1",
                 [id],
                 |r| {
@@ -230,12 +326,13 @@ impl SqliteCatalog {
                         r.get::<_, String>(2)?,
                         r.get::<_, Option<String>>(3)?,
                         r.get::<_, Option<i64>>(4)?,
+                        r.get::<_, Version>(5)?,
                     ))
                 },
             )
             .optional()
             .map_err(db)?;
-        let Some((doc, call, enc, reason, hold_ms)) = row else { return Ok(None) };
+        let Some((doc, call, enc, reason, hold_ms, version)) = row else { return Ok(None) };
         let mut recording = Recording::parse_in(&doc, call.as_deref())
             .map_err(|source| CatalogError::Corrupt { id: id.to_string(), source })?;
         let enc: Vec<String> = serde_json::from_str(&enc).unwrap_or_default();
@@ -243,7 +340,7 @@ impl SqliteCatalog {
             m.encrypted |= enc.contains(&m.media_id);
         }
         let hold = reason.map(|reason| Hold { reason, at: from_ms(hold_ms.unwrap_or(0)) });
-        Ok(Some(Entry { recording, hold }))
+        Ok(Some(Entry { recording, hold, version }))
     }
 
     fn edit_labels(&self, id: &str, f: impl FnOnce(&mut Vec<serde_json::Value>)) -> Result<(), CatalogError> {
@@ -354,6 +451,8 @@ impl SqliteCatalog {
             labels: if labels == "[]" { Vec::new() } else { serde_json::from_str(&labels).unwrap_or_default() },
             call_recording_id: r.get(10)?,
             agent_user: r.get(11)?,
+            call_uuid: r.get(12)?,
+            version: r.get(13)?,
         })
     }
 
@@ -429,7 +528,10 @@ impl Catalog for SqliteCatalog {
     fn hold(&self, id: &str, reason: &str, at: DateTime<Utc>) -> Result<(), CatalogError> {
         let n = self
             .lock()
-            .execute("UPDATE recordings SET hold_reason = ?2, hold_ms = ?3 WHERE id = ?1", params![id, reason, ms(at)])
+            .execute(
+                "UPDATE recordings SET hold_reason = ?2, hold_ms = ?3, version = version + 1 WHERE id = ?1",
+                params![id, reason, ms(at)],
+            )
             .map_err(db)?;
         if n == 0 {
             return Err(CatalogError::NotFound(id.to_string()));
@@ -440,7 +542,10 @@ impl Catalog for SqliteCatalog {
     fn unhold(&self, id: &str) -> Result<(), CatalogError> {
         let n = self
             .lock()
-            .execute("UPDATE recordings SET hold_reason = NULL, hold_ms = NULL WHERE id = ?1", [id])
+            .execute(
+                "UPDATE recordings SET hold_reason = NULL, hold_ms = NULL, version = version + 1 WHERE id = ?1",
+                [id],
+            )
             .map_err(db)?;
         if n == 0 {
             return Err(CatalogError::NotFound(id.to_string()));
@@ -573,10 +678,18 @@ impl Catalog for SqliteCatalog {
         Ok(())
     }
 
-    fn state_list(&self, namespace: &str) -> Result<Vec<(String, String)>, CatalogError> {
+    fn state_page(
+        &self,
+        namespace: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>, CatalogError> {
         let conn = self.lock();
-        let mut st = conn.prepare_cached("SELECT k, v FROM state WHERE ns = ?1 ORDER BY k").map_err(db)?;
-        let rows = st.query_map([namespace], |r| Ok((r.get(0)?, r.get(1)?))).map_err(db)?;
+        let mut st =
+            conn.prepare_cached("SELECT k, v FROM state WHERE ns = ?1 AND k > ?2 ORDER BY k LIMIT ?3").map_err(db)?;
+        let rows = st
+            .query_map(params![namespace, after.unwrap_or(""), limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(db)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(db)
     }
 
@@ -602,5 +715,310 @@ impl Catalog for SqliteCatalog {
     fn lease_release(&self, name: &str, holder: &str) -> Result<(), CatalogError> {
         self.lock().execute("DELETE FROM leases WHERE name = ?1 AND holder = ?2", [name, holder]).map_err(db)?;
         Ok(())
+    }
+
+    fn lease_list(&self, prefix: &str) -> Result<Vec<Lease>, CatalogError> {
+        let conn = self.lock();
+        let mut st = conn
+            .prepare_cached("SELECT name, holder, until_ms FROM leases WHERE substr(name, 1, ?2) = ?1 ORDER BY name")
+            .map_err(db)?;
+        let rows = st
+            .query_map(params![prefix, prefix.chars().count() as i64], |r| {
+                Ok(Lease { name: r.get(0)?, holder: r.get(1)?, until: from_ms(r.get(2)?) })
+            })
+            .map_err(db)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db)
+    }
+
+    fn upsert_if(&self, rec: &Recording, expected: Version) -> Result<Version, CatalogError> {
+        let mut conn = self.lock();
+        let tx = Self::write_tx(&mut conn)?;
+        let found: Option<Version> = tx
+            .prepare_cached("SELECT version FROM recordings WHERE id = ?1")
+            .map_err(db)?
+            .query_row([&rec.id], |r| r.get(0))
+            .optional()
+            .map_err(db)?;
+        match found {
+            None => return Err(CatalogError::NotFound(rec.id.clone())),
+            Some(v) if v != expected => return Err(CatalogError::Changed { id: rec.id.clone(), expected, found: v }),
+            Some(_) => {}
+        }
+        let (_, v) = Self::upsert_versioned(&tx, rec)?;
+        tx.commit().map_err(db)?;
+        Ok(v)
+    }
+
+    fn screens_of(&self, call_id: &str) -> Result<Vec<Row>, CatalogError> {
+        let conn = self.lock();
+        let uuid: Option<String> = conn
+            .prepare_cached("SELECT call_uuid FROM recordings WHERE id = ?1")
+            .map_err(db)?
+            .query_row([call_id], |r| r.get(0))
+            .optional()
+            .map_err(db)?
+            .flatten();
+        let sql = format!(
+            "SELECT {ROW_COLS} FROM recordings r WHERE r.kind = 1 AND r.call_recording_id = ?1
+             UNION
+             SELECT {ROW_COLS} FROM recordings r WHERE r.kind = 1 AND ?2 IS NOT NULL AND r.call_uuid = ?2
+                 AND r.call_recording_id IS NULL
+             ORDER BY 3, 1"
+        );
+        let mut st = conn.prepare_cached(&sql).map_err(db)?;
+        let rows = st.query_map(params![call_id, uuid], Self::read_row).map_err(db)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db)
+    }
+
+    fn screens_of_calls(&self, calls: &[Row]) -> Result<Vec<(String, Row)>, CatalogError> {
+        if calls.is_empty() {
+            return Ok(Vec::new());
+        }
+        let conn = self.lock();
+        let mut by_call: std::collections::HashMap<&str, Vec<Row>> = std::collections::HashMap::new();
+        let ids: std::collections::HashMap<&str, &str> = calls.iter().map(|c| (c.id.as_str(), c.id.as_str())).collect();
+        let by_uuid: std::collections::HashMap<&str, &str> =
+            calls.iter().filter_map(|c| c.call_uuid.as_deref().map(|u| (u, c.id.as_str()))).collect();
+        // Chunks keep under SQLite's bound-parameter limit.
+        for chunk in calls.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let sql =
+                format!("SELECT {ROW_COLS} FROM recordings r WHERE r.kind = 1 AND r.call_recording_id IN ({marks})");
+            let mut st = conn.prepare_cached(&sql).map_err(db)?;
+            let rows =
+                st.query_map(params_from_iter(chunk.iter().map(|c| c.id.as_str())), Self::read_row).map_err(db)?;
+            for r in rows {
+                let r = r.map_err(db)?;
+                if let Some(c) = r.call_recording_id.as_deref().and_then(|id| ids.get(id)) {
+                    by_call.entry(c).or_default().push(r);
+                }
+            }
+            let uuids: Vec<&str> = chunk.iter().filter_map(|c| c.call_uuid.as_deref()).collect();
+            if uuids.is_empty() {
+                continue;
+            }
+            let marks = vec!["?"; uuids.len()].join(", ");
+            let sql = format!(
+                "SELECT {ROW_COLS} FROM recordings r WHERE r.kind = 1 AND r.call_uuid IN ({marks}) \
+                 AND r.call_recording_id IS NULL"
+            );
+            let mut st = conn.prepare_cached(&sql).map_err(db)?;
+            let rows = st.query_map(params_from_iter(uuids.iter()), Self::read_row).map_err(db)?;
+            for r in rows {
+                let r = r.map_err(db)?;
+                if let Some(call) = r.call_uuid.as_deref().and_then(|u| by_uuid.get(u)) {
+                    by_call.entry(call).or_default().push(r);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for c in calls {
+            if let Some(mut v) = by_call.remove(c.id.as_str()) {
+                v.sort_by(|a, b| (a.start, &a.id).cmp(&(b.start, &b.id)));
+                out.extend(v.into_iter().map(|s| (c.id.clone(), s)));
+            }
+        }
+        Ok(out)
+    }
+
+    fn delete_checked(&self, items: &[Doom], tombstone: &str) -> Result<Vec<DeleteOutcome>, CatalogError> {
+        let mut conn = self.lock();
+        let tx = Self::write_tx(&mut conn)?;
+        let mut out = Vec::with_capacity(items.len());
+        for d in items {
+            let found: Option<(Version, bool)> = tx
+                .prepare_cached(
+                    "SELECT version, (non_delete = 1 OR hold_reason IS NOT NULL) FROM recordings WHERE id = ?1",
+                )
+                .map_err(db)?
+                .query_row([&d.id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+                .map_err(db)?;
+            let parent_held = match &d.parent {
+                None => false,
+                Some(p) => tx
+                    .prepare_cached(
+                        "SELECT EXISTS (SELECT 1 FROM recordings WHERE id = ?1
+                             AND (non_delete = 1 OR hold_reason IS NOT NULL))",
+                    )
+                    .map_err(db)?
+                    .query_row([p], |r| r.get(0))
+                    .map_err(db)?,
+            };
+            let outcome = match found {
+                None => DeleteOutcome::Missing,
+                Some((_, true)) => DeleteOutcome::Held,
+                Some(_) if parent_held => DeleteOutcome::Held,
+                Some((v, false)) if v != d.version => DeleteOutcome::Changed,
+                Some(_) => {
+                    for sql in [
+                        "DELETE FROM tags WHERE rec_id = ?1",
+                        "DELETE FROM docs WHERE id = ?1",
+                        "DELETE FROM recordings WHERE id = ?1",
+                    ] {
+                        tx.prepare_cached(sql).map_err(db)?.execute([&d.id]).map_err(db)?;
+                    }
+                    tx.prepare_cached("INSERT OR IGNORE INTO tombstones (tomb, id) VALUES (?1, ?2)")
+                        .map_err(db)?
+                        .execute([tombstone, &d.id])
+                        .map_err(db)?;
+                    DeleteOutcome::Deleted
+                }
+            };
+            out.push(outcome);
+        }
+        tx.commit().map_err(db)?;
+        Ok(out)
+    }
+
+    fn tombstones(&self, tombstone: &str) -> Result<Vec<String>, CatalogError> {
+        let conn = self.lock();
+        let mut st = conn.prepare_cached("SELECT id FROM tombstones WHERE tomb = ?1 ORDER BY id").map_err(db)?;
+        let rows = st.query_map([tombstone], |r| r.get(0)).map_err(db)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db)
+    }
+
+    fn tombstones_clear(&self, tombstone: &str) -> Result<(), CatalogError> {
+        self.lock().execute("DELETE FROM tombstones WHERE tomb = ?1", [tombstone]).map_err(db)?;
+        Ok(())
+    }
+
+    fn manifest_add(&self, job: &str, task: u32, rows: &[ManifestRow]) -> Result<(), CatalogError> {
+        let mut conn = self.lock();
+        let tx = Self::write_tx(&mut conn)?;
+        {
+            let mut ins = tx
+                .prepare_cached(
+                    "INSERT INTO manifest (job, task, seq, rec_id, version, screens, state, archive, note, bytes)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                )
+                .map_err(db)?;
+            for r in rows {
+                ins.execute(params![
+                    job,
+                    task,
+                    r.seq as i64,
+                    r.id,
+                    r.version,
+                    serde_json::to_string(&r.screens).expect("screens serialise"),
+                    r.state.as_str(),
+                    r.archive,
+                    r.note,
+                    r.bytes as i64
+                ])
+                .map_err(db)?;
+            }
+        }
+        tx.commit().map_err(db)
+    }
+
+    fn manifest_page(
+        &self,
+        job: &str,
+        task: u32,
+        state: Option<RowState>,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<ManifestRow>, CatalogError> {
+        let conn = self.lock();
+        let mut st = conn
+            .prepare_cached(
+                "SELECT seq, rec_id, version, screens, state, archive, note, bytes FROM manifest
+                 WHERE job = ?1 AND task = ?2 AND seq > ?3 AND (?4 IS NULL OR state = ?4)
+                 ORDER BY seq LIMIT ?5",
+            )
+            .map_err(db)?;
+        let rows = st
+            .query_map(params![job, task, after as i64, state.map(RowState::as_str), limit as i64], |r| {
+                let screens: String = r.get(3)?;
+                let state: String = r.get(4)?;
+                Ok(ManifestRow {
+                    seq: r.get::<_, i64>(0)? as u64,
+                    id: r.get(1)?,
+                    version: r.get(2)?,
+                    screens: serde_json::from_str(&screens).unwrap_or_default(),
+                    state: RowState::parse(&state).unwrap_or(RowState::Failed),
+                    archive: r.get(5)?,
+                    note: r.get(6)?,
+                    bytes: r.get::<_, i64>(7)? as u64,
+                })
+            })
+            .map_err(db)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db)
+    }
+
+    fn manifest_update(&self, job: &str, task: u32, rows: &[ManifestRow]) -> Result<(), CatalogError> {
+        let mut conn = self.lock();
+        let tx = Self::write_tx(&mut conn)?;
+        {
+            let mut up = tx
+                .prepare_cached(
+                    "UPDATE manifest SET version = ?4, screens = ?5, state = ?6, archive = ?7, note = ?8, bytes = ?9
+                     WHERE job = ?1 AND task = ?2 AND seq = ?3",
+                )
+                .map_err(db)?;
+            for r in rows {
+                up.execute(params![
+                    job,
+                    task,
+                    r.seq as i64,
+                    r.version,
+                    serde_json::to_string(&r.screens).expect("screens serialise"),
+                    r.state.as_str(),
+                    r.archive,
+                    r.note,
+                    r.bytes as i64
+                ])
+                .map_err(db)?;
+            }
+        }
+        tx.commit().map_err(db)
+    }
+
+    fn manifest_promote(
+        &self,
+        job: &str,
+        task: u32,
+        from: RowState,
+        to: RowState,
+        archive: Option<&str>,
+    ) -> Result<u64, CatalogError> {
+        let n = self
+            .lock()
+            .execute(
+                "UPDATE manifest SET state = ?4, archive = coalesce(?5, archive)
+                 WHERE job = ?1 AND task = ?2 AND state = ?3",
+                params![job, task, from.as_str(), to.as_str(), archive],
+            )
+            .map_err(db)?;
+        Ok(n as u64)
+    }
+
+    fn manifest_counts(&self, job: &str, task: u32) -> Result<Vec<(RowState, u64)>, CatalogError> {
+        let conn = self.lock();
+        let mut st = conn
+            .prepare_cached(
+                "SELECT state, count(*) FROM manifest WHERE job = ?1 AND task = ?2 GROUP BY state ORDER BY state",
+            )
+            .map_err(db)?;
+        let rows = st
+            .query_map(params![job, task], |r| {
+                let s: String = r.get(0)?;
+                Ok((RowState::parse(&s).unwrap_or(RowState::Failed), r.get::<_, i64>(1)? as u64))
+            })
+            .map_err(db)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db)
+    }
+
+    fn manifest_drop(&self, job: &str) -> Result<u64, CatalogError> {
+        let n = self.lock().execute("DELETE FROM manifest WHERE job = ?1", [job]).map_err(db)?;
+        Ok(n as u64)
+    }
+
+    fn manifest_jobs(&self) -> Result<Vec<String>, CatalogError> {
+        let conn = self.lock();
+        let mut st = conn.prepare_cached("SELECT DISTINCT job FROM manifest ORDER BY job").map_err(db)?;
+        let rows = st.query_map([], |r| r.get(0)).map_err(db)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db)
     }
 }

@@ -1,24 +1,44 @@
-//! `reclife jobs list` and `reclife jobs show ID`.
+//! `reclife jobs list | show | start | cancel`: job records, and the planned jobs that a dry
+//! run keeps for review.
 
 use super::Cli;
 use anyhow::Result;
 use reclife::lifecycle::jobs::{self, JobRecord};
+use reclife::lifecycle::runner;
 use std::process::ExitCode;
 
 #[derive(clap::Subcommand, Debug)]
 pub enum Cmd {
-    /// Every job, oldest first.
-    #[command(after_help = "Example:\n  reclife jobs list --json")]
+    /// Jobs, oldest first, a page at a time.
+    #[command(
+        after_help = "Example:\n  reclife jobs list --json\n  reclife jobs list --after j-20250625T180000-1a2b3c4d --limit 50"
+    )]
     List {
         #[arg(long)]
         json: bool,
+        /// Only jobs after this id (the last id of the previous page).
+        #[arg(long)]
+        after: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
     },
-    /// One job: state, counts per task, failed items with their reasons.
+    /// One job: state, counts per task, failed and skipped items with their reasons.
     Show {
         id: String,
         #[arg(long)]
         json: bool,
+        /// Also list its plan (manifest rows), one JSON line each, streamed.
+        #[arg(long)]
+        items: bool,
     },
+    /// Executes a planned job (from `--dry-run`) exactly as planned.
+    Start {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Drops a planned job, or stops a running one at its next safe point.
+    Cancel { id: String },
 }
 
 pub fn print_job(j: &JobRecord) {
@@ -39,8 +59,8 @@ pub fn print_job(j: &JobRecord) {
     for t in &j.tasks {
         let op = t.op.map(|o| format!("{o:?}").to_lowercase()).unwrap_or_default();
         println!(
-            "  task {} {op}: {}: {} recording(s), {} screen(s), {} media, {} bytes, {} held, {} failed",
-            t.task, t.state, t.recordings, t.screens, t.media, t.bytes, t.held, t.failed
+            "  task {} {op}: {}: {} recording(s), {} screen(s), {} media, {} bytes, {} held, {} changed, {} failed",
+            t.task, t.state, t.recordings, t.screens, t.media, t.bytes, t.held, t.changed, t.failed
         );
         if let Some(a) = &t.archive {
             println!("    archive {a}");
@@ -49,8 +69,17 @@ pub fn print_job(j: &JobRecord) {
             println!("    {n}");
         }
     }
+    if let Some(n) = &j.note {
+        println!("  {n}");
+    }
     for f in &j.failed {
         println!("  failed {}: {}", f.item, f.reason);
+    }
+    for f in &j.skipped {
+        println!("  {} {}", f.reason, f.item);
+    }
+    if j.skipped_total > j.skipped.len() as u64 {
+        println!("  … {} skipped in all", j.skipped_total);
     }
     if j.failed_total > j.failed.len() as u64 {
         println!("  … {} failed in all", j.failed_total);
@@ -60,8 +89,8 @@ pub fn print_job(j: &JobRecord) {
 pub async fn run(cli: &Cli, cmd: &Cmd) -> Result<ExitCode> {
     let ctx = cli.context()?;
     match cmd {
-        Cmd::List { json } => {
-            for j in jobs::list(&ctx).await? {
+        Cmd::List { json, after, limit } => {
+            for j in jobs::page(&ctx, after.as_deref(), (*limit).clamp(1, 10_000)).await? {
                 if *json {
                     println!("{}", serde_json::to_string(&j)?);
                 } else {
@@ -76,12 +105,44 @@ pub async fn run(cli: &Cli, cmd: &Cmd) -> Result<ExitCode> {
                 }
             }
         }
-        Cmd::Show { id, json } => {
+        Cmd::Show { id, json, items } => {
             let j = jobs::load(&ctx, id).await?;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&j)?);
             } else {
                 print_job(&j);
+            }
+            if *items {
+                use std::io::Write;
+                let mut out = std::io::stdout().lock();
+                for n in &j.planned_tasks {
+                    let mut after = 0;
+                    loop {
+                        let rows = ctx.catalog.manifest_page(id, *n as u32, None, after, 1000)?;
+                        let Some(last) = rows.last() else { break };
+                        after = last.seq;
+                        for r in rows {
+                            writeln!(out, "{}", serde_json::json!({ "task": n, "row": r }))?;
+                        }
+                    }
+                }
+            }
+        }
+        Cmd::Start { id, json } => {
+            let j = jobs::load(&ctx, id).await?;
+            anyhow::ensure!(
+                j.state == jobs::JobState::Planned,
+                "job {id} is {}: only a planned job (from --dry-run) can be started",
+                j.state
+            );
+            return super::purge::execute(cli, &ctx, j, *json).await;
+        }
+        Cmd::Cancel { id } => {
+            let j = runner::request_cancel(&ctx, id).await?;
+            match j.state {
+                jobs::JobState::Cancelled => println!("job {id} cancelled; its plan is dropped"),
+                jobs::JobState::Running => println!("job {id}: asked to stop at its next safe point"),
+                s => println!("job {id} is {s}; nothing to cancel"),
             }
         }
     }

@@ -3,6 +3,7 @@
 //! and the API call.
 
 mod backup;
+mod check;
 mod decrypt;
 mod encrypt;
 mod ingest;
@@ -87,11 +88,13 @@ pub enum Command {
     Backup(Box<backup::Args>),
     /// An on-demand purge job; held recordings are never purged (--dry-run: plan only).
     Purge(Box<purge::Args>),
-    /// Job records: list, show.
+    /// Jobs: list, show, start a planned one, cancel.
     #[command(subcommand)]
     Jobs(jobs::Cmd),
     /// Re-ingest backup archives (zip or folder).
     Restore(restore::Args),
+    /// Verify the catalog, media and lifecycle invariants (--repair: fix what is safe).
+    Check(check::Args),
 }
 
 fn parse_now(s: &str) -> Result<DateTime<Utc>, String> {
@@ -161,5 +164,6 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Purge(a) => purge::run(&cli, a).await,
         Command::Jobs(c) => jobs::run(&cli, c).await,
         Command::Restore(a) => restore::run(&cli, a).await,
+        Command::Check(a) => check::run(&cli, a).await,
     }
 }

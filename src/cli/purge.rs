@@ -4,7 +4,7 @@
 use super::backup::FilterArgs;
 use super::{Cli, EXIT_PARTIAL};
 use anyhow::Result;
-use reclife::lifecycle::{guard::OverlapGuard, jobs, journal, plan, runner, Op, Task};
+use reclife::lifecycle::{guard::OverlapGuard, jobs, runner, Op, Task};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -22,49 +22,61 @@ pub async fn run(cli: &Cli, a: &Args) -> Result<ExitCode> {
     run_job(cli, "purge", task, &a.filter).await
 }
 
-/// Plans a one-task job; with --dry-run prints the plan, else runs it as a recorded job.
+/// Plans a one-task job. With --dry-run prints the plan and keeps the job as `planned` (its
+/// manifest in the catalog) for `reclife jobs start ID`; else runs it at once as a recorded job.
 pub async fn run_job(cli: &Cli, kind: &str, task: Task, f: &FilterArgs) -> Result<ExitCode> {
     let ctx = cli.context()?;
     let now = ctx.clock.now();
-    if f.dry_run {
-        let tp = plan::plan_task(&ctx, 1, &task, now, None, 20, Arc::new(reclife::progress::NoProgress)).await?;
-        let p = plan::Plan { name: format!("{kind} job (dry run)"), now, tasks: vec![tp] };
-        if f.json {
-            println!("{}", serde_json::to_string_pretty(&p)?);
-        } else {
-            print!("{p}");
-        }
-        return Ok(ExitCode::SUCCESS);
-    }
     if kind == "backup" {
         if let Some(uri) = task.location.as_deref().or(ctx.config.default_backup_location.as_deref()) {
-            reclife::lifecycle::rules::check_location(uri, true)
+            reclife::lifecycle::rules::check_location(uri, !f.dry_run)
                 .map_err(|why| anyhow::anyhow!("location {uri}: {why}"))?;
         }
     }
-    journal::recover(&ctx).await?;
-    let job = jobs::JobRecord::new(kind, None, now);
-    let id = job.id.clone();
-    let quiet = cli.quiet || f.json;
+    let mut job = jobs::JobRecord::new(kind, None, now);
+    job.spec = vec![task];
+    if f.dry_run {
+        let p = runner::plan_job(&ctx, &mut job, 20).await?;
+        if f.json {
+            println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "job": job.id, "plan": p }))?);
+        } else {
+            print!("{p}");
+            println!("planned as job {} (nothing changed): `reclife jobs start {}` runs exactly this plan, `reclife jobs cancel {}` drops it; `reclife jobs show {} --items` lists it", job.id, job.id, job.id, job.id);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    job.planned_at = Some(now);
+    execute(cli, &ctx, job, f.json).await
+}
+
+/// Runs a job to its end (Ctrl-C stops it at a safe point) and prints it.
+pub async fn execute(cli: &Cli, ctx: &reclife::config::Context, job: jobs::JobRecord, json: bool) -> Result<ExitCode> {
+    let quiet = cli.quiet || json;
     let progress: Arc<runner::ProgressFactory> =
         Arc::new(move |what: &str| Arc::new(super::backup::bar(quiet, what)) as Arc<dyn reclife::progress::Progress>);
     let guard = OverlapGuard::new();
-    let tasks = [task];
-    let job = tokio::select! {
-        r = runner::run_tasks(&ctx, job, &tasks, &guard, progress.as_ref()) => r?,
-        _ = tokio::signal::ctrl_c() => {
-            let mut j = jobs::load(&ctx, &id).await?;
-            j.state = jobs::JobState::Cancelled;
-            j.finished = Some(ctx.clock.now());
-            jobs::save(&ctx, &j).await?;
-            eprintln!("job {id} cancelled; interrupted deletions finish on the next run");
-            return Ok(ExitCode::from(130));
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let c2 = cancel.clone();
+    let id = job.id.clone();
+    let ctrl_c = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("stopping job {id} at the next safe point (nothing half-done is published)…");
+            c2.cancel();
         }
-    };
-    if f.json {
+    });
+    let r = runner::run_tasks(ctx, job, &guard, progress.as_ref(), cancel.clone()).await;
+    ctrl_c.abort();
+    let job = r?;
+    if json {
         println!("{}", serde_json::to_string_pretty(&job)?);
     } else {
         super::jobs::print_job(&job);
     }
-    Ok(if job.state == jobs::JobState::Succeeded { ExitCode::SUCCESS } else { ExitCode::from(EXIT_PARTIAL) })
+    Ok(match job.state {
+        jobs::JobState::Succeeded => ExitCode::SUCCESS,
+        jobs::JobState::Cancelled => ExitCode::from(130),
+        // Failed outright (no task did anything): an error, not "some items set aside".
+        _ if job.tasks.iter().all(|t| t.state != "succeeded" && t.recordings == 0) => ExitCode::from(1),
+        _ => ExitCode::from(EXIT_PARTIAL),
+    })
 }

@@ -61,6 +61,11 @@ pub struct Config {
     pub muxer: crate::muxer::MuxerConfig,
     /// Where purged recording ids are posted (GIR tells SpeechMiner); unset: nobody.
     pub notify: Option<crate::lifecycle::notify::NotifyConfig>,
+    /// Seconds a lifecycle lease (a running job, a task's footprint, a purge batch) lasts
+    /// without renewal; a crashed process's claims expire after this.
+    pub lease_seconds: u64,
+    /// Ended jobs older than this many days are forgotten (with their plans).
+    pub job_retention_days: u32,
 }
 
 impl Default for Config {
@@ -81,6 +86,8 @@ impl Default for Config {
             scheduler_threads: 4,
             muxer: crate::muxer::MuxerConfig::default(),
             notify: None,
+            lease_seconds: 30,
+            job_retention_days: 90,
         }
     }
 }

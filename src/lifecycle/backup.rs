@@ -1,10 +1,14 @@
 //! Backup: the selected recordings (and their screens) into one archive in the exact GIR MLM
 //! layout, zipped or as a folder.
 //!
-//! In: a backup task and its start time. Out: `<location>/<Tenant>-<FilterType>-<MaxAge>-<MinAge>-
+//! In: a backup task, its start time and its job's manifest (the planned rows). Out:
+//! `<location>/<Tenant>-<FilterType>-<MaxAge>-<MinAge>-
 //! <yyyyMMddHHmmss>[.zip]` holding `<cc>/<Tenant>/<yyyy>/<MM>/<dd>/<id>/meta-data.json` (the stored
 //! document, unchanged) and the media as stored (encrypted ones stay encrypted), with
-//! `screen/<screen id>/…` beneath a call; and the list of what was archived, for the purge.
+//! `screen/<screen id>/…` beneath a call; and, per manifest row, the versions archived (of the
+//! recording and of each screen) and the archive they are in, for the purge. Rows move
+//! planned → written (in the unpublished archive) → archived (published) in the catalog, so
+//! nothing is held in memory per recording, and a purge sees only what a verified archive holds.
 //!
 //! Guarantees: zip entries are stored, not deflated (media is already compressed), Zip64 where
 //! needed. The archive is written under a hidden temporary name, fsynced, verified (central
@@ -14,7 +18,7 @@
 
 use super::{failpoint, LifecycleError, Task};
 use crate::archive::{media_name, recording_dir, screen_dir, META_FILE};
-use crate::catalog::{CatalogExt, Entry};
+use crate::catalog::{Doom, Entry, RowState};
 use crate::config::Context;
 use crate::progress::Progress;
 use crate::storage::{Key, MediaStore};
@@ -28,13 +32,6 @@ use std::sync::Arc;
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
-/// A recording that went into a verified archive, with the screens archived beneath it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct Archived {
-    pub id: String,
-    pub screens: Vec<String>,
-}
-
 /// What a backup did.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct BackupOutcome {
@@ -47,8 +44,6 @@ pub struct BackupOutcome {
     pub media: u64,
     pub bytes: u64,
     pub failed: Vec<super::Failure>,
-    #[serde(skip)]
-    pub archived: Vec<Archived>,
 }
 
 struct Written {
@@ -247,20 +242,26 @@ fn publish(tmp: &Path, dir: &Path, name: &str, zip: bool) -> Result<(PathBuf, Op
     Err(LifecycleError::Other(format!("{}: no free archive name", dir.join(name).display())))
 }
 
-/// Runs a backup task that started at `started`. Progress counts recordings.
+/// Runs a backup task that started at `started` over the planned rows of `(job, n)`.
+/// Progress counts recordings. Cancelling stops at the next recording: nothing is published.
+#[allow(clippy::too_many_arguments)]
 pub async fn run_backup(
     ctx: &Context,
     task: &Task,
     started: DateTime<Utc>,
+    job: &str,
+    n: u32,
+    cancel: &tokio_util::sync::CancellationToken,
     progress: Arc<dyn Progress>,
 ) -> Result<BackupOutcome, LifecycleError> {
     let (dir, name) = super::plan::destination(ctx, task, started)?;
-    let q = super::plan::task_query(ctx, task, started);
     let catalog = ctx.catalog.clone();
     let media = ctx.media.clone();
     let cc = ctx.config.contact_center_id.clone();
     let tenant = ctx.config.tenant.clone();
     let task = task.clone();
+    let job = job.to_string();
+    let cancel = cancel.clone();
     let handle = tokio::runtime::Handle::current();
     super::blocking(move || {
         std::fs::create_dir_all(&dir).map_err(|e| LifecycleError::io(&dir, e))?;
@@ -270,10 +271,23 @@ pub async fn run_backup(
         let mut writer: Option<Writer> = None;
         let screens = task.include_screen && task.filter.recording_type == crate::model::Kind::Voice;
         let result = (|| -> Result<(), LifecycleError> {
-            for page in catalog.scroll(&q, super::plan::PAGE) {
-                for row in page?.rows {
+            let mut after = 0u64;
+            loop {
+                if cancel.is_cancelled() {
+                    return Err(LifecycleError::Cancelled);
+                }
+                let rows = catalog.manifest_page(&job, n, Some(RowState::Planned), after, super::plan::PAGE)?;
+                let Some(last) = rows.last() else { break };
+                after = last.seq;
+                let mut updates = Vec::with_capacity(rows.len());
+                for mut row in rows {
                     progress.inc(1);
-                    let Some(entry) = catalog.get(&row.id)? else { continue };
+                    let Some(entry) = catalog.get(&row.id)? else {
+                        row.state = RowState::Skipped;
+                        row.note = Some("gone before the backup reached it".into());
+                        updates.push(row);
+                        continue;
+                    };
                     let mut items = vec![(entry, None::<String>)];
                     if screens {
                         for s in catalog.screens_of(&row.id)? {
@@ -282,8 +296,11 @@ pub async fn run_backup(
                             }
                         }
                     }
-                    if let Err(reason) = check_present(&handle, media.as_ref(), &items) {
-                        out.failed.push(super::Failure { item: row.id.clone(), reason });
+                    if let Err(reason) = check_present(&handle, media.as_ref(), &items, task.use_full_path) {
+                        out.failed.push(super::Failure { item: row.id.clone(), reason: reason.clone() });
+                        row.state = RowState::Failed;
+                        row.note = Some(reason);
+                        updates.push(row);
                         continue;
                     }
                     let w = match &mut writer {
@@ -293,7 +310,8 @@ pub async fn run_backup(
                     let call = &items[0].0.recording;
                     let call_dir = recording_dir(&cc, &tenant, call.start, &call.id)
                         .map_err(|e| LifecycleError::Other(format!("recording {}: {e}", call.id)))?;
-                    let mut archived = Archived { id: call.id.clone(), screens: Vec::new() };
+                    row.version = items[0].0.version;
+                    row.screens.clear();
                     for (e, screen_id) in &items {
                         let folder = match screen_id {
                             None => call_dir.clone(),
@@ -304,14 +322,16 @@ pub async fn run_backup(
                         out.media += m;
                         out.bytes += b;
                         if let Some(s) = screen_id {
-                            archived.screens.push(s.clone());
+                            row.screens.push(Doom { id: s.clone(), version: e.version, parent: None });
                             out.screens += 1;
                         }
                     }
+                    row.state = RowState::Written;
                     out.recordings += 1;
-                    out.archived.push(archived);
+                    updates.push(row);
                     failpoint::hit("backup.after_entry");
                 }
+                catalog.manifest_update(&job, n, &updates)?;
             }
             Ok(())
         })();
@@ -332,9 +352,20 @@ pub async fn run_backup(
                 return Err(e);
             }
         };
+        if cancel.is_cancelled() {
+            cleanup(&tmp);
+            return Err(LifecycleError::Cancelled);
+        }
         failpoint::hit("backup.before_rename");
-        let (dest, taken) = publish(&tmp, &dir, &name, task.zip)?;
+        let (dest, taken) = match publish(&tmp, &dir, &name, task.zip) {
+            Ok(x) => x,
+            Err(e) => {
+                cleanup(&tmp);
+                return Err(e);
+            }
+        };
         failpoint::hit("backup.after_rename");
+        catalog.manifest_promote(&job, n, RowState::Written, RowState::Archived, Some(&dest.display().to_string()))?;
         out.archive = Some(dest);
         out.name_taken = taken;
         Ok(out)
@@ -342,13 +373,39 @@ pub async fn run_backup(
     .await
 }
 
+/// Plans `task` into a throwaway manifest and backs it up: one call for tools, tests and
+/// benches that want a backup without a job record.
+pub async fn plan_and_backup(
+    ctx: &Context,
+    task: &Task,
+    started: DateTime<Utc>,
+    progress: Arc<dyn Progress>,
+) -> Result<BackupOutcome, LifecycleError> {
+    let job = super::jobs::new_id(started);
+    let noop = Arc::new(crate::progress::NoProgress);
+    super::plan::plan_task(ctx, 1, task, started, None, 0, noop, Some(&job)).await?;
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let r = run_backup(ctx, task, started, &job, 1, &cancel, progress).await;
+    let catalog = ctx.catalog.clone();
+    super::blocking(move || Ok(catalog.manifest_drop(&job)?)).await?;
+    r
+}
+
+/// Every media file is in the store, and no two of a recording's files share an archive name
+/// (a duplicate mediaId fails that recording only, not the archive).
 fn check_present(
     handle: &tokio::runtime::Handle,
     media: &dyn MediaStore,
     items: &[(Entry, Option<String>)],
+    use_full_path: bool,
 ) -> Result<(), String> {
     for (e, _) in items {
+        let mut names = std::collections::HashSet::new();
         for m in &e.recording.media {
+            let name = media_name(m, use_full_path).map_err(|err| format!("recording {}: {err}", e.recording.id))?;
+            if !names.insert(name.clone()) {
+                return Err(format!("recording {}: two media files would both be named {name}", e.recording.id));
+            }
             let key = Key::media(&e.recording.id, &m.media_id).map_err(|err| err.to_string())?;
             handle
                 .block_on(media.head(&key))

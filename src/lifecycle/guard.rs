@@ -1,14 +1,27 @@
 //! The overlap guard: no two tasks whose filters may select the same recordings run at once
 //! when one of them purges (GIR's docs leave that to the operator). A task waits for its turn,
 //! and says why.
+//!
+//! The guard holds across processes and nodes on one catalog: a running task's footprint is a
+//! catalog lease `lifecycle/footprint/<job>/<task>` (renewed while it runs, expiring after a
+//! crash) with the footprint itself in state `lifecycle.footprints`. Taking a place happens
+//! under the short lease `lifecycle/guard`, so two processes never both see "no conflict".
 
-use super::{Op, Task};
+use super::lease::Held;
+use super::{blocking, LifecycleError, Op, Task};
+use crate::config::Context;
 use crate::model::Kind;
+use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
+/// Catalog state namespace of running footprints (key: their lease name).
+pub const FOOTPRINTS: &str = "lifecycle.footprints";
+/// Prefix of footprint leases.
+pub const FOOTPRINT_LEASE: &str = "lifecycle/footprint/";
+
 /// What a running task may touch.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Footprint {
     /// `rule name / task n`, for the log.
     pub label: String,
@@ -77,6 +90,24 @@ impl Drop for Permit {
     }
 }
 
+/// A place in the guard across processes; dropping it frees the place.
+#[derive(Debug)]
+pub struct SharedPermit {
+    _permit: Permit,
+    held: Option<Held>,
+    catalog: std::sync::Arc<dyn crate::catalog::Catalog>,
+    name: String,
+}
+
+impl Drop for SharedPermit {
+    fn drop(&mut self) {
+        if let Err(e) = self.catalog.state_delete(FOOTPRINTS, &self.name) {
+            tracing::warn!(footprint = %self.name, error = %e, "cannot clear a footprint; its lease expires by itself");
+        }
+        self.held.take();
+    }
+}
+
 impl OverlapGuard {
     pub fn new() -> Self {
         Self::default()
@@ -112,6 +143,68 @@ impl OverlapGuard {
                 }
             }
             notified.await;
+        }
+    }
+
+    /// Takes a place in this process, then across every process on the catalog; waits (and
+    /// says why, once) while a conflicting task runs anywhere. `key` names the task
+    /// (`<job>/<task>`).
+    pub async fn acquire_shared(
+        &self,
+        ctx: &Context,
+        key: &str,
+        fp: &Footprint,
+    ) -> Result<SharedPermit, LifecycleError> {
+        let permit = self.acquire(fp).await;
+        let secs = ctx.config.lease_seconds;
+        let name = format!("{FOOTPRINT_LEASE}{key}");
+        let mut logged = false;
+        loop {
+            let lock = Held::wait(ctx.catalog.clone(), "lifecycle/guard", 10).await?;
+            let catalog = ctx.catalog.clone();
+            let mine = fp.clone();
+            let conflict = blocking(move || {
+                let now = chrono::Utc::now();
+                for l in catalog.lease_list(FOOTPRINT_LEASE)? {
+                    let Some(text) = catalog.state_get(FOOTPRINTS, &l.name)? else { continue };
+                    if l.until <= now {
+                        // A crashed holder's footprint: it no longer runs.
+                        catalog.state_delete(FOOTPRINTS, &l.name)?;
+                        continue;
+                    }
+                    if let Ok(other) = serde_json::from_str::<Footprint>(&text) {
+                        if other.conflicts(&mine) {
+                            return Ok(Some(other.label));
+                        }
+                    }
+                }
+                Ok(None)
+            })
+            .await?;
+            match conflict {
+                None => {
+                    let held = Held::take(ctx.catalog.clone(), &name, secs)
+                        .await?
+                        .ok_or_else(|| LifecycleError::Other(format!("lease {name} is taken")))?;
+                    let (catalog, n, text) = (
+                        ctx.catalog.clone(),
+                        name.clone(),
+                        serde_json::to_string(fp).map_err(|e| LifecycleError::Other(e.to_string()))?,
+                    );
+                    blocking(move || Ok(catalog.state_put(FOOTPRINTS, &n, &text)?)).await?;
+                    drop(lock);
+                    return Ok(SharedPermit { _permit: permit, held: Some(held), catalog: ctx.catalog.clone(), name });
+                }
+                Some(other) => {
+                    drop(lock);
+                    if !logged {
+                        tracing::warn!(task = %fp.label, running = %other,
+                            "waiting: a task in another process overlaps this one and one of them purges");
+                        logged = true;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                }
+            }
         }
     }
 

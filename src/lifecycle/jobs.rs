@@ -1,9 +1,14 @@
 //! Job records: every rule run and every on-demand backup or purge is a job with an id, a
 //! state (planned → running → succeeded | failed | cancelled), counts per task and the items it
 //! set aside with their reasons. Kept in the catalog's state (namespace [`NAMESPACE`]) so every
-//! node sharing the catalog sees them.
+//! node sharing the catalog sees them; the plan itself is the job's manifest in the catalog.
+//!
+//! A job that runs holds the lease `lifecycle/job/<id>`, renewed while it runs. A job found
+//! `running` whose lease has expired was interrupted (its process died): [`reap`] marks it
+//! failed and drops its manifest (open purge journal entries are finished by recovery).
+//! Listing is paged; [`prune`] forgets finished jobs older than `job_retention_days`.
 
-use super::{blocking, Failure, LifecycleError, Op};
+use super::{blocking, Failure, LifecycleError, Op, Task};
 use crate::config::Context;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -47,6 +52,9 @@ pub struct TaskRecord {
     pub media: u64,
     pub bytes: u64,
     pub held: u64,
+    /// Left alone because they changed after they were archived or planned.
+    #[serde(default)]
+    pub changed: u64,
     pub failed: u64,
     pub note: Option<String>,
 }
@@ -65,6 +73,24 @@ pub struct JobRecord {
     pub tasks: Vec<TaskRecord>,
     pub failed: Vec<Failure>,
     pub failed_total: u64,
+    /// Recordings a purge left alone, with why (`skipped: held`, `skipped: changed since
+    /// backup`); up to [`MAX_FAILED_KEPT`] kept, all counted.
+    #[serde(default)]
+    pub skipped: Vec<Failure>,
+    #[serde(default)]
+    pub skipped_total: u64,
+    /// The tasks this job executes, as planned.
+    #[serde(default)]
+    pub spec: Vec<Task>,
+    /// The "now" its plan was made at (ages are computed from it).
+    #[serde(default)]
+    pub planned_at: Option<DateTime<Utc>>,
+    /// Tasks whose manifest is written (a planned job has all of them).
+    #[serde(default)]
+    pub planned_tasks: Vec<usize>,
+    /// Why the job ended as it did, when that is not obvious (cancelled, interrupted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl JobRecord {
@@ -80,7 +106,32 @@ impl JobRecord {
             tasks: Vec::new(),
             failed: Vec::new(),
             failed_total: 0,
+            skipped: Vec::new(),
+            skipped_total: 0,
+            spec: Vec::new(),
+            planned_at: None,
+            planned_tasks: Vec::new(),
+            note: None,
         }
+    }
+
+    /// A new job that will run `tasks`, planned at `now`.
+    pub fn for_tasks(kind: &str, rule: Option<&str>, now: DateTime<Utc>, tasks: &[Task]) -> JobRecord {
+        let mut j = JobRecord::new(kind, rule, now);
+        j.spec = tasks.to_vec();
+        j.planned_at = Some(now);
+        j
+    }
+
+    pub fn add_skipped(&mut self, f: &[Failure]) {
+        self.skipped_total += f.len() as u64;
+        let room = MAX_FAILED_KEPT.saturating_sub(self.skipped.len());
+        self.skipped.extend(f.iter().take(room).cloned());
+    }
+
+    /// True once the job can no longer change.
+    pub fn ended(&self) -> bool {
+        matches!(self.state, JobState::Succeeded | JobState::Failed | JobState::Cancelled)
     }
 
     pub fn add_failures(&mut self, f: &[Failure]) {
@@ -115,11 +166,12 @@ pub async fn load(ctx: &Context, id: &str) -> Result<JobRecord, LifecycleError> 
     serde_json::from_str(&text).map_err(|e| LifecycleError::Other(format!("job {id}: {e}")))
 }
 
-/// Every job, oldest first.
-pub async fn list(ctx: &Context) -> Result<Vec<JobRecord>, LifecycleError> {
+/// Up to `limit` jobs with ids after `after`, oldest first (ids sort by creation time).
+pub async fn page(ctx: &Context, after: Option<&str>, limit: usize) -> Result<Vec<JobRecord>, LifecycleError> {
     let catalog = ctx.catalog.clone();
-    let all = blocking(move || Ok(catalog.state_list(NAMESPACE)?)).await?;
-    let mut out = Vec::new();
+    let after = after.map(str::to_string);
+    let all = blocking(move || Ok(catalog.state_page(NAMESPACE, after.as_deref(), limit)?)).await?;
+    let mut out = Vec::with_capacity(all.len());
     for (k, v) in all {
         match serde_json::from_str::<JobRecord>(&v) {
             Ok(j) => out.push(j),
@@ -127,4 +179,99 @@ pub async fn list(ctx: &Context) -> Result<Vec<JobRecord>, LifecycleError> {
         }
     }
     Ok(out)
+}
+
+/// Every job, oldest first, one page at a time through `f`.
+pub async fn for_each(ctx: &Context, mut f: impl FnMut(JobRecord)) -> Result<(), LifecycleError> {
+    let mut after: Option<String> = None;
+    loop {
+        let p = page(ctx, after.as_deref(), 200).await?;
+        let n = p.len();
+        for j in p {
+            after = Some(j.id.clone());
+            f(j);
+        }
+        if n < 200 {
+            return Ok(());
+        }
+    }
+}
+
+/// Catalog state namespace indexing the jobs that are running (key: job id).
+pub const RUNNING: &str = "lifecycle.running-jobs";
+
+/// The lease a running job holds.
+pub fn lease_name(id: &str) -> String {
+    format!("lifecycle/job/{id}")
+}
+
+/// Jobs marked running whose process is gone (lease expired or never taken): marked failed
+/// with a note, their manifests dropped. Returns their ids.
+pub async fn reap(ctx: &Context) -> Result<Vec<String>, LifecycleError> {
+    let catalog = ctx.catalog.clone();
+    let running = blocking(move || Ok(catalog.state_list(RUNNING)?)).await?;
+    let now = chrono::Utc::now();
+    let mut out = Vec::new();
+    for (id, _) in running {
+        let catalog = ctx.catalog.clone();
+        let name = lease_name(&id);
+        let live =
+            blocking(move || Ok(catalog.lease_list(&name)?.into_iter().any(|l| l.name == name && l.until > now)))
+                .await?;
+        if live {
+            continue;
+        }
+        // Take the lease so that two reapers do not both act.
+        let catalog = ctx.catalog.clone();
+        let (name, me) = (lease_name(&id), super::lease::holder());
+        let until = now + chrono::Duration::seconds(60);
+        if !blocking(move || Ok(catalog.lease_acquire(&name, &me, now, until)?)).await? {
+            continue;
+        }
+        match load(ctx, &id).await {
+            Ok(mut j) if j.state == JobState::Running => {
+                j.state = JobState::Failed;
+                j.finished = Some(ctx.clock.now());
+                j.note = Some("interrupted: the process running it stopped; the next run redoes the work".into());
+                save(ctx, &j).await?;
+                tracing::warn!(job = %id, "a job was interrupted (its process stopped); marked failed");
+            }
+            _ => {}
+        }
+        let catalog = ctx.catalog.clone();
+        let (id2, name, me) = (id.clone(), lease_name(&id), super::lease::holder());
+        blocking(move || {
+            catalog.manifest_drop(&id2)?;
+            catalog.state_delete(RUNNING, &id2)?;
+            catalog.lease_release(&name, &me)?;
+            Ok(())
+        })
+        .await?;
+        out.push(id);
+    }
+    Ok(out)
+}
+
+/// Forgets ended jobs created more than `days` days before now, with their manifests.
+/// Returns how many.
+pub async fn prune(ctx: &Context, days: u32) -> Result<u64, LifecycleError> {
+    let cutoff = ctx.clock.now() - chrono::Duration::days(i64::from(days));
+    let mut doomed = Vec::new();
+    for_each(ctx, |j| {
+        if j.ended() && j.created < cutoff {
+            doomed.push(j.id);
+        }
+    })
+    .await?;
+    let n = doomed.len() as u64;
+    let catalog = ctx.catalog.clone();
+    blocking(move || {
+        for id in doomed {
+            catalog.manifest_drop(&id)?;
+            catalog.state_delete(NAMESPACE, &id)?;
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(n)
 }

@@ -1,15 +1,27 @@
 //! The purge journal and the deletion audit log.
 //!
 //! A purge deletes in batches. Each batch is first written to the catalog's state (namespace
-//! [`NAMESPACE`], durable: SQLite with synchronous=FULL) as a [`JournalEntry`]; then the catalog
-//! entries go (so no reader ever sees metadata without its media), then the media, then one audit
-//! line per recording is appended to `<data dir>/audit/deletions.jsonl` and fsynced, and only
-//! then is the entry removed. [`recover`] finishes every open entry; each step is idempotent (an
-//! entry or object already gone is fine, and an audit line already written for this journal
-//! entry is not written again), so a crash at any point ends, after the next run, with every
-//! recording fully present or fully gone and audited exactly once.
+//! [`NAMESPACE`], durable: SQLite with synchronous=FULL) as a [`JournalEntry`] naming every
+//! recording with the version it may be deleted at. Then, in one catalog transaction, each
+//! recording is deleted only if it is not held and still at that version, leaving a tombstone
+//! under the entry's id ([`Catalog::delete_checked`]); a held or changed one is skipped and
+//! reported, never deleted. Then the tombstoned recordings' media go, then one audit line per
+//! deleted recording is appended to `<data dir>/audit/deletions.jsonl` and fsynced (with its
+//! folder), the notification is queued in the durable [`outbox`](super::outbox), and only
+//! then are the entry and its tombstones removed.
+//!
+//! [`recover`] finishes every open entry that no live process holds (each executing entry is
+//! claimed by the lease `lifecycle/journal/<id>`). Recovery re-runs both checks for rows not
+//! yet deleted (so a hold placed after a crash wins), and finishes media and audit for rows
+//! that were (the tombstones say which). Each step is idempotent, so a crash at any point
+//! ends, after the next task on any process, with every recording fully present or fully gone
+//! and audited exactly once.
+//!
+//! [`Catalog::delete_checked`]: crate::catalog::Catalog::delete_checked
 
-use super::{failpoint, notify, Failure, LifecycleError};
+use super::lease::Held;
+use super::{failpoint, Failure, LifecycleError};
+use crate::catalog::{DeleteOutcome, Doom, Version};
 use crate::config::Context;
 use crate::model::Kind;
 use crate::storage::{Key, StorageError};
@@ -35,6 +47,9 @@ pub struct DoomedMedia {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Doomed {
     pub id: String,
+    /// The version it may be deleted at (the one archived, or planned).
+    #[serde(default)]
+    pub version: Version,
     pub kind: Kind,
     /// For a screen recording purged with its call: the call's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -84,6 +99,13 @@ pub fn audit_path(ctx: &Context) -> PathBuf {
 pub struct Executed {
     pub deleted: Vec<Doomed>,
     pub failed: Vec<Failure>,
+    /// Left alone: `skipped: held`, `skipped: changed since backup`, `skipped: already gone`.
+    pub skipped: Vec<Failure>,
+}
+
+/// The lease that claims an entry while a process executes it.
+pub fn lease_name(entry: &str) -> String {
+    format!("lifecycle/journal/{entry}")
 }
 
 /// Records the entry durably. Nothing has been deleted yet.
@@ -97,14 +119,37 @@ pub async fn open(ctx: &Context, entry: &JournalEntry) -> Result<(), LifecycleEr
 }
 
 /// Carries out an open entry; safe to run again after a crash at any point.
+/// The caller holds the entry's lease.
 pub async fn execute(ctx: &Context, entry: &JournalEntry, recovering: bool) -> Result<Executed, LifecycleError> {
     let catalog = ctx.catalog.clone();
-    let ids: Vec<String> = entry.items.iter().map(|d| d.id.clone()).collect();
-    super::blocking(move || Ok(catalog.delete_many(&ids)?)).await?;
+    let doom: Vec<Doom> =
+        entry.items.iter().map(|d| Doom { id: d.id.clone(), version: d.version, parent: d.call.clone() }).collect();
+    let tomb = entry.id.clone();
+    let (outcomes, tombstoned) = super::blocking(move || {
+        let o = catalog.delete_checked(&doom, &tomb)?;
+        Ok((o, catalog.tombstones(&tomb)?))
+    })
+    .await?;
     failpoint::hit("purge.after_catalog_delete");
+    let tombstoned: HashSet<String> = tombstoned.into_iter().collect();
+    let mut out = Executed::default();
+    let since = if entry.archive.is_some() { "changed since backup" } else { "changed since planned" };
+    let mut gone = Vec::new();
+    for (d, o) in entry.items.iter().zip(outcomes) {
+        if tombstoned.contains(&d.id) {
+            gone.push(d.clone());
+            continue;
+        }
+        let why = match o {
+            DeleteOutcome::Held => "skipped: held".to_string(),
+            DeleteOutcome::Changed => format!("skipped: {since}"),
+            DeleteOutcome::Missing | DeleteOutcome::Deleted => "skipped: already gone".to_string(),
+        };
+        out.skipped.push(Failure { item: d.id.clone(), reason: why });
+    }
 
     let media = ctx.media.clone();
-    let results: Vec<(usize, Result<(), String>)> = futures::stream::iter(entry.items.clone().into_iter().enumerate())
+    let results: Vec<(usize, Result<(), String>)> = futures::stream::iter(gone.clone().into_iter().enumerate())
         .map(|(i, d)| {
             let media = media.clone();
             async move {
@@ -124,19 +169,18 @@ pub async fn execute(ctx: &Context, entry: &JournalEntry, recovering: bool) -> R
         .collect()
         .await;
 
-    let mut out = Executed::default();
     let mut failed_items = Vec::new();
-    let mut done = vec![false; entry.items.len()];
+    let mut done = vec![false; gone.len()];
     for (i, r) in results {
         match r {
             Ok(()) => done[i] = true,
             Err(reason) => {
-                out.failed.push(Failure { item: entry.items[i].id.clone(), reason });
-                failed_items.push(entry.items[i].clone());
+                out.failed.push(Failure { item: gone[i].id.clone(), reason });
+                failed_items.push(gone[i].clone());
             }
         }
     }
-    let deleted: Vec<Doomed> = entry.items.iter().zip(&done).filter(|(_, ok)| **ok).map(|(d, _)| d.clone()).collect();
+    let deleted: Vec<Doomed> = gone.iter().zip(&done).filter(|(_, ok)| **ok).map(|(d, _)| d.clone()).collect();
 
     let path = audit_path(ctx);
     let now = ctx.clock.now();
@@ -145,14 +189,15 @@ pub async fn execute(ctx: &Context, entry: &JournalEntry, recovering: bool) -> R
     super::blocking(move || append_audit(&path, &e2, &to_audit, now, recovering)).await?;
     failpoint::hit("purge.after_audit");
 
-    if let Some(n) = &ctx.config.notify {
+    // The notification is queued durably before the entry ends, and delivered (at least once)
+    // from the outbox.
+    if ctx.config.notify.is_some() && !deleted.is_empty() {
         let ids: Vec<String> = deleted.iter().map(|d| d.id.clone()).collect();
-        if let Err(reason) = notify::send(n, &entry.id, &ids).await {
-            out.failed.push(Failure { item: format!("notification for journal {}", entry.id), reason });
-        }
+        super::outbox::enqueue(ctx, &entry.id, &ids).await?;
     }
 
-    // Items whose media could not be deleted stay journaled, so the next run retries them.
+    // Items whose media could not be deleted stay journaled (with their tombstones), so the
+    // next run retries them.
     let catalog = ctx.catalog.clone();
     let id = entry.id.clone();
     let rest = if failed_items.is_empty() {
@@ -164,7 +209,10 @@ pub async fn execute(ctx: &Context, entry: &JournalEntry, recovering: bool) -> R
     };
     super::blocking(move || {
         match rest {
-            None => catalog.state_delete(NAMESPACE, &id)?,
+            None => {
+                catalog.state_delete(NAMESPACE, &id)?;
+                catalog.tombstones_clear(&id)?;
+            }
             Some(text) => catalog.state_put(NAMESPACE, &id, &text)?,
         }
         Ok(())
@@ -185,9 +233,13 @@ fn append_audit(
         return Ok(());
     }
     let io = |e| LifecycleError::io(path, e);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(io)?;
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    let new_dir = !dir.exists();
+    if new_dir {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(io)?;
     }
+    let new_file = !path.exists();
     let already = if recovering { audited(path, &entry.id)? } else { HashSet::new() };
     let mut buf = Vec::new();
     for d in items.iter().filter(|d| !already.contains(&d.id)) {
@@ -206,7 +258,8 @@ fn append_audit(
         serde_json::to_writer(&mut buf, &line).map_err(|e| LifecycleError::Other(e.to_string()))?;
         buf.push(b'\n');
     }
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).read(true).open(path).map_err(io)?;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).read(true).mode(0o600).open(path).map_err(io)?;
     // A line torn by a crash mid-write is closed first, so it cannot swallow the next one.
     if ends_torn(&mut f).map_err(io)? {
         buf.insert(0, b'\n');
@@ -214,6 +267,16 @@ fn append_audit(
     // One write per batch: O_APPEND keeps concurrent purges' lines whole.
     f.write_all(&buf).map_err(io)?;
     f.sync_data().map_err(io)?;
+    // A new file (or folder) is durable only once its folder's entry is: fsync the folder, so a
+    // power cut cannot lose the first audit lines after their journal entry is gone.
+    if new_file {
+        std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+    }
+    if new_dir {
+        if let Some(parent) = dir.parent() {
+            std::fs::File::open(parent).and_then(|d| d.sync_all()).map_err(io)?;
+        }
+    }
     Ok(())
 }
 
@@ -250,7 +313,7 @@ fn audited(path: &std::path::Path, journal: &str) -> Result<HashSet<String>, Lif
     Ok(out)
 }
 
-/// Finishes every open journal entry. Returns how many recordings it deleted.
+/// Finishes every open journal entry that no live process is executing. Returns what it did.
 pub async fn recover(ctx: &Context) -> Result<Executed, LifecycleError> {
     let catalog = ctx.catalog.clone();
     let open = super::blocking(move || Ok(catalog.state_list(NAMESPACE)?)).await?;
@@ -263,10 +326,21 @@ pub async fn recover(ctx: &Context) -> Result<Executed, LifecycleError> {
                 continue;
             }
         };
+        // Claimed by a live process: it is being executed now, not interrupted.
+        let Some(_claim) = Held::take(ctx.catalog.clone(), &lease_name(&entry.id), ctx.config.lease_seconds).await?
+        else {
+            continue;
+        };
+        // Re-read under the claim: the holder may have finished it just before.
+        let (catalog, k) = (ctx.catalog.clone(), key.clone());
+        let Some(text) = super::blocking(move || Ok(catalog.state_get(NAMESPACE, &k)?)).await? else { continue };
+        let Ok(entry) = serde_json::from_str::<JournalEntry>(&text) else { continue };
         tracing::warn!(journal = %entry.id, recordings = entry.items.len(), "finishing an interrupted purge");
         let mut r = execute(ctx, &entry, true).await?;
         total.deleted.append(&mut r.deleted);
         total.failed.append(&mut r.failed);
+        total.skipped.append(&mut r.skipped);
     }
+    super::outbox::deliver(ctx).await;
     Ok(total)
 }

@@ -11,17 +11,28 @@
 //! - a purge that follows a backup deletes only what that backup archived and verified, and does
 //!   not run at all when the backup failed (unless the backup task says `on_failure = "continue"`);
 //! - held recordings (`nonDelete`, or a hold) are never purged;
-//! - purges are journaled ([`journal`]): after a crash at any point, the next run finishes the
-//!   journal, so every recording is fully present, or fully gone and audited exactly once;
-//! - the scheduler ([`schedule`]) never runs a purge alongside a task whose filter overlaps it
-//!   ([`guard`]), catches up on runs missed while the node was down, and persists last runs.
+//! - plans are durable manifests in the catalog ([`plan`]); a backup records per row the
+//!   versions it archived; a purge deletes a recording only if it is still at the version
+//!   archived (or planned) and not held, checked in the deleting transaction, so an edit or a
+//!   hold placed at any moment wins (`skipped: changed since backup`, `skipped: held`);
+//! - purges are journaled ([`journal`]): after a crash at any point, the next task on any
+//!   process finishes the journal (re-checking holds and versions), so every recording is fully
+//!   present, or fully gone and audited exactly once; notifications go through a durable
+//!   [`outbox`] (at least once);
+//! - no purge runs alongside a task whose filter overlaps it, in any process on the catalog
+//!   ([`guard`], catalog leases); the scheduler ([`schedule`]) catches up on runs missed while
+//!   the node was down, and persists last runs;
+//! - [`check`] verifies all of this after any run.
 
 pub mod backup;
+pub mod check;
 pub mod failpoint;
 pub mod guard;
 pub mod jobs;
 pub mod journal;
+pub mod lease;
 pub mod notify;
+pub mod outbox;
 pub mod plan;
 pub mod purge;
 pub mod rules;
@@ -52,6 +63,8 @@ pub enum LifecycleError {
     Rule { rule: String, why: String },
     #[error("job {0} not found")]
     NoJob(String),
+    #[error("cancelled")]
+    Cancelled,
     #[error("{0}")]
     Other(String),
 }

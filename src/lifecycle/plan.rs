@@ -1,9 +1,12 @@
 //! Plans: what a task would do, computed by scrolling the catalog page by page (memory stays
-//! flat however many recordings match). A dry run prints the plan; execution follows it.
+//! flat however many recordings match). Given a job id, the plan is also written as that job's
+//! durable manifest (one row per recording with its screens and the versions seen), page by
+//! page while scrolling; execution consumes exactly those rows. A dry run prints the plan and
+//! keeps the job as `planned` for `reclife jobs start`.
 
 use super::{blocking, LifecycleError, Op, Task};
 use crate::archive::archive_name;
-use crate::catalog::{Catalog, CatalogExt, Query};
+use crate::catalog::{Catalog, CatalogExt, Doom, ManifestRow, Query, RowState};
 use crate::config::Context;
 use crate::progress::Progress;
 use chrono::{DateTime, Utc};
@@ -65,7 +68,9 @@ pub fn task_query(ctx: &Context, task: &Task, now: DateTime<Utc>) -> Query {
     task.filter.query(now, ctx.config.region.as_deref(), ctx.config.scan_intervals_per_day)
 }
 
-/// Plans one task. `after_backup` is the task number of the backup a purge follows.
+/// Plans one task. `after_backup` is the task number of the backup a purge follows. With
+/// `manifest = Some(job)`, writes the rows as the manifest of `(job, n)`.
+#[allow(clippy::too_many_arguments)]
 pub async fn plan_task(
     ctx: &Context,
     n: usize,
@@ -74,6 +79,7 @@ pub async fn plan_task(
     after_backup: Option<usize>,
     sample: usize,
     progress: Arc<dyn Progress>,
+    manifest: Option<&str>,
 ) -> Result<TaskPlan, LifecycleError> {
     let destination = match task.op {
         Op::Backup => {
@@ -100,11 +106,19 @@ pub async fn plan_task(
         after_backup,
         sample: Vec::new(),
     };
+    let job = manifest.map(str::to_string);
+    let task_no = n as u32;
     blocking(move || {
+        let mut seq = 0u64;
         for page in catalog.scroll(&q, PAGE) {
             let page = page?;
             progress.inc(page.rows.len() as u64);
+            let mut rows = Vec::with_capacity(page.rows.len());
+            let mut linked =
+                if screens { catalog.screens_of_calls(&page.rows)? } else { Vec::new() }.into_iter().peekable();
             for row in page.rows {
+                let mine: Vec<crate::catalog::Row> =
+                    std::iter::from_fn(|| linked.next_if(|(c, _)| *c == row.id)).map(|(_, s)| s).collect();
                 if purge && row.held {
                     plan.held += 1;
                     continue;
@@ -112,20 +126,38 @@ pub async fn plan_task(
                 plan.recordings += 1;
                 plan.media += u64::from(row.media_count);
                 plan.bytes += row.bytes;
-                if screens {
-                    for s in catalog.screens_of(&row.id)? {
-                        if purge && s.held {
-                            plan.held += 1;
-                            continue;
-                        }
-                        plan.screens += 1;
-                        plan.media += u64::from(s.media_count);
-                        plan.bytes += s.bytes;
+                let mut m = ManifestRow {
+                    seq: 0,
+                    id: row.id.clone(),
+                    version: row.version,
+                    screens: Vec::new(),
+                    state: RowState::Planned,
+                    archive: None,
+                    note: None,
+                    bytes: row.bytes,
+                };
+                for s in mine {
+                    if purge && s.held {
+                        plan.held += 1;
+                        continue;
                     }
+                    plan.screens += 1;
+                    plan.media += u64::from(s.media_count);
+                    plan.bytes += s.bytes;
+                    m.bytes += s.bytes;
+                    m.screens.push(Doom { id: s.id, version: s.version, parent: None });
                 }
                 if plan.sample.len() < sample {
                     plan.sample.push(row.id);
                 }
+                if job.is_some() {
+                    seq += 1;
+                    m.seq = seq;
+                    rows.push(m);
+                }
+            }
+            if let Some(j) = &job {
+                catalog.manifest_add(j, task_no, &rows)?;
             }
         }
         Ok(plan)
@@ -149,7 +181,7 @@ pub async fn plan_rule(
     let mut last_backup = None;
     for (i, t) in rule.tasks.iter().enumerate() {
         let after = if t.op == Op::Purge { last_backup } else { None };
-        tasks.push(plan_task(ctx, i + 1, t, now, after, sample, Arc::new(crate::progress::NoProgress)).await?);
+        tasks.push(plan_task(ctx, i + 1, t, now, after, sample, Arc::new(crate::progress::NoProgress), None).await?);
         if t.op == Op::Backup {
             last_backup = Some(i + 1);
         }

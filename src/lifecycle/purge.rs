@@ -1,29 +1,33 @@
-//! Purge: delete the selected recordings' metadata and media (and their screen recordings,
-//! with `include_screen`), never a held one, each deletion journaled and audited.
+//! Purge: delete the planned recordings' metadata and media (and their screen recordings, with
+//! `include_screen`), never a held one, never one changed since it was archived or planned,
+//! each deletion journaled and audited.
 //!
-//! In: a purge task and where its recordings come from: the task's own filter, or the list a
-//! backup of the same rule archived and verified. Out: counts, and the items set aside.
+//! In: a purge task and the manifest rows it consumes: the rows a backup of the same job
+//! archived and verified (state `archived`, with the versions archived), or, for a purge with
+//! no backup before it, its own planned rows. A row whose backup failed is never in the first
+//! set, so `on_failure = "continue"` never purges what failed to archive. Out: counts, the
+//! items set aside, and the recordings left alone with why.
 
-use super::backup::Archived;
 use super::journal::{self, Doomed, DoomedMedia, JournalEntry};
+use super::lease::Held;
 use super::{blocking, Failure, LifecycleError, Task};
-use crate::catalog::{Catalog, CatalogExt, Entry};
+use crate::catalog::{Catalog, ManifestRow, RowState};
 use crate::config::Context;
 use crate::progress::Progress;
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::sync::Arc;
 
 /// Recordings per journal entry.
 pub const BATCH: usize = 500;
 
-/// Where a purge's recordings come from.
+/// The manifest rows a purge consumes.
 #[derive(Debug, Clone)]
-pub enum Source {
-    /// The task's own filter, at the task's start time.
-    Filter,
-    /// Exactly what a backup archived and verified.
-    Archived { archive: String, items: Vec<Archived> },
+pub struct Source {
+    pub job: String,
+    /// The task whose rows these are (the backup's, or the purge's own).
+    pub task: u32,
+    /// `Archived` after a backup, `Planned` otherwise.
+    pub state: RowState,
 }
 
 /// Who purges, for the journal and the audit log.
@@ -45,91 +49,79 @@ pub struct PurgeOutcome {
     pub bytes: u64,
     /// Held recordings left alone.
     pub held: u64,
+    /// Recordings left alone because they changed after they were archived or planned.
+    pub changed: u64,
     pub failed: Vec<Failure>,
+    /// What was left alone, with why (the first [`super::jobs::MAX_FAILED_KEPT`]).
+    pub skipped: Vec<Failure>,
+    pub skipped_total: u64,
 }
 
-fn doomed(e: &Entry, call: Option<&str>) -> Doomed {
-    Doomed {
-        id: e.recording.id.clone(),
-        kind: e.recording.kind,
-        call: call.map(str::to_string),
-        media: e.recording.media.iter().map(|m| DoomedMedia { media_id: m.media_id.clone(), size: m.size }).collect(),
-    }
-}
-
-/// Looks up one candidate and the screens that go with it; held ones are counted and left.
-fn gather(
-    catalog: &dyn Catalog,
-    id: &str,
-    screens: Option<&[String]>,
-    with_screens: bool,
-    held: &mut u64,
-) -> Result<Vec<Doomed>, LifecycleError> {
-    let Some(e) = catalog.get(id)? else { return Ok(Vec::new()) };
-    if e.held() {
-        *held += 1;
-        return Ok(Vec::new());
-    }
-    let mut out = vec![doomed(&e, None)];
-    let screen_ids: Vec<String> = match screens {
-        Some(s) => s.to_vec(),
-        None if with_screens => catalog.screens_of(id)?.into_iter().map(|r| r.id).collect(),
-        None => Vec::new(),
+/// The journal items of one manifest row: the recording at the version given, and its screens.
+fn doomed_of(catalog: &dyn Catalog, row: &ManifestRow, with_screens: bool) -> Result<Vec<Doomed>, LifecycleError> {
+    let mut out = Vec::new();
+    let one = |id: &str, version, call: Option<&str>| -> Result<Option<Doomed>, LifecycleError> {
+        let Some(e) = catalog.get(id)? else { return Ok(None) };
+        Ok(Some(Doomed {
+            id: id.to_string(),
+            version,
+            kind: e.recording.kind,
+            call: call.map(str::to_string),
+            media: e
+                .recording
+                .media
+                .iter()
+                .map(|m| DoomedMedia { media_id: m.media_id.clone(), size: m.size })
+                .collect(),
+        }))
     };
-    for s in screen_ids {
-        match catalog.get(&s)? {
-            Some(se) if se.held() => *held += 1,
-            Some(se) => out.push(doomed(&se, Some(id))),
-            None => {}
+    out.extend(one(&row.id, row.version, None)?);
+    if with_screens {
+        for s in &row.screens {
+            out.extend(one(&s.id, s.version, Some(&row.id))?);
         }
     }
     Ok(out)
 }
 
-/// Runs a purge task started at `started`. Progress counts candidates.
+/// Runs a purge task over `source`. Progress counts rows. Cancelling stops between batches.
 pub async fn run_purge(
     ctx: &Context,
     task: &Task,
-    started: DateTime<Utc>,
     source: Source,
+    archive: Option<String>,
     who: &Who,
+    cancel: &tokio_util::sync::CancellationToken,
     progress: Arc<dyn Progress>,
 ) -> Result<PurgeOutcome, LifecycleError> {
     let mut out = PurgeOutcome::default();
     let with_screens = task.include_screen && task.filter.recording_type == crate::model::Kind::Voice;
-    let (archive, batches) = match source {
-        Source::Archived { archive, items } => (Some(archive), Batches::List(items.into_iter())),
-        Source::Filter => {
-            let q = super::plan::task_query(ctx, task, started);
-            (None, Batches::Query { q: Box::new(q), cursor: Some(crate::catalog::Cursor::start()) })
-        }
-    };
-    let mut batches = batches;
+    let mut after = 0u64;
     let mut seq = 0u32;
     loop {
-        let catalog = ctx.catalog.clone();
-        let (b, doomed, held) = blocking(move || {
-            let mut b = batches;
-            let mut held = 0;
+        if cancel.is_cancelled() {
+            return Err(LifecycleError::Cancelled);
+        }
+        let (catalog, src) = (ctx.catalog.clone(), source.clone());
+        let (rows, doomed) = blocking(move || {
+            let rows = catalog.manifest_page(&src.job, src.task, Some(src.state), after, BATCH)?;
             let mut doomed = Vec::new();
-            for (id, screens) in b.next_batch(catalog.as_ref())? {
-                doomed.extend(gather(catalog.as_ref(), &id, screens.as_deref(), with_screens, &mut held)?);
+            for r in &rows {
+                doomed.extend(doomed_of(catalog.as_ref(), r, with_screens)?);
             }
-            Ok((b, doomed, held))
+            Ok((rows.len(), (rows.last().map(|r| r.seq), doomed)))
         })
         .await?;
-        batches = b;
-        out.held += held;
-        progress.inc(held);
+        let (last, doomed) = doomed;
+        let Some(last) = last else { break };
+        after = last;
+        progress.inc(rows as u64);
         if doomed.is_empty() {
-            if batches.done() {
-                break;
-            }
             continue;
         }
         seq += 1;
         let entry = JournalEntry {
-            id: format!("{}-{seq:06}", who.job),
+            id: format!("{}-{}-{seq:06}", who.job, who.task),
             job: who.job.clone(),
             rule: who.rule.clone(),
             task: who.task,
@@ -137,52 +129,35 @@ pub async fn run_purge(
             at: ctx.clock.now(),
             items: doomed,
         };
+        let claim = Held::take(ctx.catalog.clone(), &journal::lease_name(&entry.id), ctx.config.lease_seconds)
+            .await?
+            .ok_or_else(|| {
+            LifecycleError::Other(format!("journal entry {} is claimed by another process", entry.id))
+        })?;
         journal::open(ctx, &entry).await?;
         let r = journal::execute(ctx, &entry, false).await?;
+        drop(claim);
         for d in &r.deleted {
             if d.call.is_some() {
                 out.screens += 1;
             } else {
                 out.deleted += 1;
-                progress.inc(1);
             }
             out.media += d.media.len() as u64;
             out.bytes += d.media.iter().filter_map(|m| m.size).sum::<u64>();
         }
-        out.failed.extend(r.failed);
-        if batches.done() {
-            break;
-        }
-    }
-    Ok(out)
-}
-
-/// Candidates in batches: from a list, or from a scroll. Deleting rows the scroll has passed
-/// does not disturb it (the cursor is a keyset position, not an offset).
-enum Batches {
-    List(std::vec::IntoIter<Archived>),
-    Query { q: Box<crate::catalog::Query>, cursor: Option<crate::catalog::Cursor> },
-}
-
-type Candidate = (String, Option<Vec<String>>);
-
-impl Batches {
-    fn done(&self) -> bool {
-        match self {
-            Batches::List(it) => it.len() == 0,
-            Batches::Query { cursor, .. } => cursor.is_none(),
-        }
-    }
-
-    fn next_batch(&mut self, catalog: &dyn Catalog) -> Result<Vec<Candidate>, LifecycleError> {
-        match self {
-            Batches::List(it) => Ok(it.by_ref().take(BATCH).map(|a| (a.id, Some(a.screens))).collect()),
-            Batches::Query { q, cursor } => {
-                let Some(c) = cursor.take() else { return Ok(Vec::new()) };
-                let page = catalog.scroll_page(q, &c, BATCH)?;
-                *cursor = page.next;
-                Ok(page.rows.into_iter().map(|r| (r.id, None)).collect())
+        for s in &r.skipped {
+            if s.reason == "skipped: held" {
+                out.held += 1;
+            } else if s.reason.starts_with("skipped: changed") {
+                out.changed += 1;
             }
         }
+        out.failed.extend(r.failed);
+        out.skipped_total += r.skipped.len() as u64;
+        let room = super::jobs::MAX_FAILED_KEPT.saturating_sub(out.skipped.len());
+        out.skipped.extend(r.skipped.into_iter().take(room));
+        super::outbox::deliver(ctx).await;
     }
+    Ok(out)
 }

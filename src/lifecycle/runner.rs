@@ -1,20 +1,24 @@
 //! Running tasks in order: the one code path behind scheduled rules, `run --once` and the
 //! on-demand `backup` / `purge` jobs.
 //!
-//! Each task takes its place in the [`OverlapGuard`] first, counts its true total for progress,
-//! then executes. A purge that follows a backup deletes only what that backup archived and
-//! verified; when the backup failed the purge runs only if the backup task said
-//! `on_failure = "continue"`. A failed task with `on_failure = "stop"` (the default) skips the
-//! rest.
+//! A job holds the lease `lifecycle/job/<id>` while it runs. Each task takes its place in the
+//! [`OverlapGuard`] (across processes), finishes interrupted purges, plans itself into the
+//! job's manifest unless it was planned already, then executes. A purge that follows a backup
+//! consumes only the rows that backup archived and verified (so `on_failure = "continue"`
+//! purges nothing that failed to archive); when the backup failed with `on_failure = "stop"`
+//! (the default) the rest is skipped. The manifest is dropped when the job ends.
 
-use super::backup::{run_backup, BackupOutcome};
+use super::backup::run_backup;
 use super::guard::{Footprint, OverlapGuard};
 use super::jobs::{self, JobRecord, JobState, TaskRecord};
+use super::lease::Held;
 use super::purge::{run_purge, Source, Who};
-use super::{LifecycleError, OnFailure, Op, Task};
+use super::{blocking, LifecycleError, OnFailure, Op};
+use crate::catalog::RowState;
 use crate::config::Context;
 use crate::progress::Progress;
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 
 /// Makes one progress sink per task (the CLI draws a bar for each; others ignore them).
 pub type ProgressFactory = dyn Fn(&str) -> Arc<dyn Progress> + Send + Sync;
@@ -24,28 +28,143 @@ pub fn no_progress() -> Arc<ProgressFactory> {
     Arc::new(|_| Arc::new(crate::progress::NoProgress) as Arc<dyn Progress>)
 }
 
-/// Runs `tasks` as one job of `kind` (`rule`, `backup`, `purge`). The record is saved as it
-/// moves from planned to running to its end state. `job` may carry a pre-made record (so a
-/// caller knows its id in advance).
+/// Catalog state namespace of cancel requests (key: job id), so that `reclife jobs cancel`
+/// in one process stops a job running in another.
+pub const CANCEL: &str = "lifecycle.cancel";
+
+/// Asks a job to stop at its next safe point (a planned job is cancelled at once).
+pub async fn request_cancel(ctx: &Context, id: &str) -> Result<JobRecord, LifecycleError> {
+    let mut job = jobs::load(ctx, id).await?;
+    match job.state {
+        JobState::Planned => {
+            job.state = JobState::Cancelled;
+            job.finished = Some(ctx.clock.now());
+            job.note = Some("cancelled before it started; its plan is dropped".into());
+            jobs::save(ctx, &job).await?;
+            let (catalog, id) = (ctx.catalog.clone(), id.to_string());
+            blocking(move || Ok(catalog.manifest_drop(&id)?)).await?;
+        }
+        JobState::Running => {
+            let (catalog, id) = (ctx.catalog.clone(), id.to_string());
+            blocking(move || Ok(catalog.state_put(CANCEL, &id, "requested")?)).await?;
+        }
+        _ => {}
+    }
+    Ok(job)
+}
+
+/// Plans every task of a job that needs its own manifest (backups, and purges with no backup
+/// before them) and saves the job as `planned`. Returns the plan for review.
+pub async fn plan_job(ctx: &Context, job: &mut JobRecord, sample: usize) -> Result<super::plan::Plan, LifecycleError> {
+    let now = job.planned_at.unwrap_or_else(|| ctx.clock.now());
+    job.planned_at = Some(now);
+    let mut tasks = Vec::new();
+    let mut last_backup = None;
+    jobs::save(ctx, job).await?;
+    for (i, t) in job.spec.clone().iter().enumerate() {
+        let n = i + 1;
+        let after = if t.op == Op::Purge { last_backup } else { None };
+        let own = after.is_none();
+        let manifest = own.then_some(job.id.as_str());
+        let tp = super::plan::plan_task(ctx, n, t, now, after, sample, Arc::new(crate::progress::NoProgress), manifest)
+            .await?;
+        if own {
+            job.planned_tasks.push(n);
+        }
+        tasks.push(tp);
+        if t.op == Op::Backup {
+            last_backup = Some(n);
+        }
+    }
+    jobs::save(ctx, job).await?;
+    Ok(super::plan::Plan {
+        name: job.rule.clone().unwrap_or_else(|| format!("{} job {}", job.kind, job.id)),
+        now,
+        tasks,
+    })
+}
+
+/// Runs the tasks of `job` (its `spec`) in order. The record is saved as it moves from planned
+/// to running to its end state. Tasks not planned yet are planned at their start (a rule);
+/// planned ones execute exactly their manifest (a reviewed job). `cancel` stops the job at
+/// its next safe point; so does `reclife jobs cancel` from any process.
 pub async fn run_tasks(
     ctx: &Context,
     mut job: JobRecord,
-    tasks: &[Task],
     guard: &OverlapGuard,
     progress: &ProgressFactory,
+    cancel: CancellationToken,
 ) -> Result<JobRecord, LifecycleError> {
-    jobs::save(ctx, &job).await?;
+    let _claim = Held::take(ctx.catalog.clone(), &jobs::lease_name(&job.id), ctx.config.lease_seconds)
+        .await?
+        .ok_or_else(|| LifecycleError::Other(format!("job {} is running in another process", job.id)))?;
+    if job.state != JobState::Planned {
+        return Err(LifecycleError::Other(format!("job {} is {}, not planned", job.id, job.state)));
+    }
+    let (catalog, id) = (ctx.catalog.clone(), job.id.clone());
+    blocking(move || Ok(catalog.state_put(jobs::RUNNING, &id, "")?)).await?;
+    let watcher = watch_cancel(ctx, &job.id, cancel.clone());
+    let r = run_inner(ctx, &mut job, guard, progress, &cancel).await;
+    watcher.abort();
+    let (catalog, id) = (ctx.catalog.clone(), job.id.clone());
+    blocking(move || {
+        catalog.manifest_drop(&id)?;
+        catalog.state_delete(CANCEL, &id)?;
+        catalog.state_delete(jobs::RUNNING, &id)?;
+        Ok(())
+    })
+    .await?;
+    match r {
+        Ok(()) => Ok(job),
+        Err(e) => {
+            job.state = JobState::Failed;
+            job.note = Some(e.to_string());
+            job.finished = Some(ctx.clock.now());
+            jobs::save(ctx, &job).await?;
+            Err(e)
+        }
+    }
+}
+
+/// Polls the catalog for a cancel request of job `id`.
+fn watch_cancel(ctx: &Context, id: &str, cancel: CancellationToken) -> tokio::task::JoinHandle<()> {
+    let (catalog, id) = (ctx.catalog.clone(), id.to_string());
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            let (c, i) = (catalog.clone(), id.clone());
+            if let Ok(Ok(Some(_))) = tokio::task::spawn_blocking(move || c.state_get(CANCEL, &i)).await {
+                cancel.cancel();
+                return;
+            }
+        }
+    })
+}
+
+async fn run_inner(
+    ctx: &Context,
+    job: &mut JobRecord,
+    guard: &OverlapGuard,
+    progress: &ProgressFactory,
+    cancel: &CancellationToken,
+) -> Result<(), LifecycleError> {
+    let started = job.planned_at.unwrap_or_else(|| ctx.clock.now());
+    job.planned_at = Some(started);
     job.state = JobState::Running;
     job.started = Some(ctx.clock.now());
-    jobs::save(ctx, &job).await?;
+    jobs::save(ctx, job).await?;
     let label = job.rule.clone().unwrap_or_else(|| job.id.clone());
-    // The last backup of this run: its outcome, or None if it failed.
-    let mut last_backup: Option<Option<BackupOutcome>> = None;
+    // The last backup of this job: its task number, archive, and whether it succeeded.
+    let mut last_backup: Option<(usize, Option<String>, bool)> = None;
     let mut stop: Option<String> = None;
     let mut all_ok = true;
+    let tasks = job.spec.clone();
     for (i, task) in tasks.iter().enumerate() {
         let n = i + 1;
         let mut rec = TaskRecord { task: n, op: Some(task.op), ..TaskRecord::default() };
+        if cancel.is_cancelled() && stop.is_none() {
+            stop = Some("the job was cancelled".into());
+        }
         if let Some(why) = &stop {
             rec.state = "skipped".into();
             rec.note = Some(why.clone());
@@ -53,13 +172,54 @@ pub async fn run_tasks(
             continue;
         }
         let fp = Footprint::of(format!("{label} / task {n}"), task);
-        let _permit = guard.acquire(&fp).await;
-        let started = ctx.clock.now();
-        let total = super::plan::count(ctx.catalog.clone(), super::plan::task_query(ctx, task, started)).await?;
+        let _permit = guard.acquire_shared(ctx, &format!("{}/{n}", job.id), &fp).await?;
+        // Recovery runs at the start of every task, on every process, not only at start-up.
+        let recovered = super::journal::recover(ctx).await?;
+        if !recovered.deleted.is_empty() {
+            tracing::warn!(recordings = recovered.deleted.len(), "finished interrupted purges before this task");
+        }
+        let purge_source = match task.op {
+            Op::Purge => last_backup.as_ref().map(|(b, a, _)| (*b, a.clone())),
+            Op::Backup => None,
+        };
+        if purge_source.is_none() && !job.planned_tasks.contains(&n) {
+            let noop = Arc::new(crate::progress::NoProgress);
+            if let Err(e) = super::plan::plan_task(ctx, n, task, started, None, 0, noop, Some(&job.id)).await {
+                // A task that cannot be planned (a bad location, say) fails; the job goes on
+                // as its on_failure says.
+                rec.note = Some(e.to_string());
+                rec.state = "failed".into();
+                job.add_failures(&[super::Failure { item: format!("task {n}"), reason: e.to_string() }]);
+                if task.op == Op::Backup {
+                    last_backup = Some((n, None, false));
+                }
+                all_ok = false;
+                if task.on_failure == OnFailure::Stop {
+                    stop = Some(format!("task {n} failed and says on_failure = \"stop\""));
+                }
+                job.tasks.push(rec);
+                jobs::save(ctx, job).await?;
+                continue;
+            }
+            job.planned_tasks.push(n);
+            jobs::save(ctx, job).await?;
+        }
+        let (catalog, jid) = (ctx.catalog.clone(), job.id.clone());
+        let src_task = purge_source.as_ref().map_or(n, |(b, _)| *b) as u32;
+        let total: u64 = blocking(move || Ok(catalog.manifest_counts(&jid, src_task)?))
+            .await?
+            .into_iter()
+            .filter(|(s, _)| match task.op {
+                Op::Backup => *s == RowState::Planned,
+                Op::Purge if purge_source.is_some() => *s == RowState::Archived,
+                Op::Purge => *s == RowState::Planned,
+            })
+            .map(|(_, c)| c)
+            .sum();
         let bar = progress(&format!("{label} task {n} {:?}", task.op).to_lowercase());
         bar.set_total(total);
         let ok = match task.op {
-            Op::Backup => match run_backup(ctx, task, started, bar.clone()).await {
+            Op::Backup => match run_backup(ctx, task, started, &job.id, n as u32, cancel, bar.clone()).await {
                 Ok(o) => {
                     rec.archive = o.archive.as_ref().map(|p| p.display().to_string());
                     rec.recordings = o.recordings;
@@ -73,50 +233,60 @@ pub async fn run_tasks(
                     }
                     job.add_failures(&o.failed);
                     let ok = o.failed.is_empty();
-                    last_backup = Some(ok.then_some(o));
+                    last_backup = Some((n, rec.archive.clone(), ok));
                     ok
+                }
+                Err(LifecycleError::Cancelled) => {
+                    rec.note = Some("cancelled: stopped before publishing; no archive was written".into());
+                    last_backup = Some((n, None, false));
+                    stop = Some("the job was cancelled".into());
+                    false
                 }
                 Err(e) => {
                     rec.note = Some(e.to_string());
                     job.add_failures(&[super::Failure { item: format!("task {n}"), reason: e.to_string() }]);
-                    last_backup = Some(None);
+                    last_backup = Some((n, None, false));
                     false
                 }
             },
             Op::Purge => {
-                let source = match &last_backup {
-                    None => Some(Source::Filter),
-                    Some(Some(b)) => Some(Source::Archived {
-                        archive: b.archive.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
-                        items: b.archived.clone(),
-                    }),
-                    // Only reached when the failed backup said on_failure = "continue".
-                    Some(None) => {
-                        tracing::warn!(job = %job.id, "the backup failed and said on_failure = \"continue\": purging by filter");
-                        rec.note = Some("backup failed; purged by filter because on_failure = \"continue\"".into());
-                        Some(Source::Filter)
+                let (source, archive) = match &purge_source {
+                    None => (Source { job: job.id.clone(), task: n as u32, state: RowState::Planned }, None),
+                    Some((b, archive)) => {
+                        if !last_backup.as_ref().is_some_and(|(_, _, ok)| *ok) {
+                            // Only reached when the failed backup said on_failure = "continue".
+                            rec.note = Some(format!(
+                                "task {b} did not archive everything; purging only what it archived and verified"
+                            ));
+                        }
+                        (Source { job: job.id.clone(), task: *b as u32, state: RowState::Archived }, archive.clone())
                     }
                 };
                 let who = Who { job: job.id.clone(), rule: job.rule.clone(), task: n };
-                match source {
-                    None => true,
-                    Some(src) => match run_purge(ctx, task, started, src, &who, bar.clone()).await {
-                        Ok(o) => {
-                            rec.recordings = o.deleted;
-                            rec.screens = o.screens;
-                            rec.media = o.media;
-                            rec.bytes = o.bytes;
-                            rec.held = o.held;
-                            rec.failed = o.failed.len() as u64;
-                            job.add_failures(&o.failed);
-                            o.failed.is_empty()
-                        }
-                        Err(e) => {
-                            rec.note = Some(e.to_string());
-                            job.add_failures(&[super::Failure { item: format!("task {n}"), reason: e.to_string() }]);
-                            false
-                        }
-                    },
+                match run_purge(ctx, task, source, archive, &who, cancel, bar.clone()).await {
+                    Ok(o) => {
+                        rec.recordings = o.deleted;
+                        rec.screens = o.screens;
+                        rec.media = o.media;
+                        rec.bytes = o.bytes;
+                        rec.held = o.held;
+                        rec.changed = o.changed;
+                        rec.failed = o.failed.len() as u64;
+                        job.add_failures(&o.failed);
+                        job.skipped_total += o.skipped_total - o.skipped.len() as u64;
+                        job.add_skipped(&o.skipped);
+                        o.failed.is_empty()
+                    }
+                    Err(LifecycleError::Cancelled) => {
+                        rec.note = Some("cancelled between batches; every batch begun was finished".into());
+                        stop = Some("the job was cancelled".into());
+                        false
+                    }
+                    Err(e) => {
+                        rec.note = Some(e.to_string());
+                        job.add_failures(&[super::Failure { item: format!("task {n}"), reason: e.to_string() }]);
+                        false
+                    }
                 }
             }
         };
@@ -124,17 +294,24 @@ pub async fn run_tasks(
         rec.state = if ok { "succeeded" } else { "failed" }.into();
         if !ok {
             all_ok = false;
-            if task.on_failure == OnFailure::Stop {
+            if task.on_failure == OnFailure::Stop && stop.is_none() {
                 stop = Some(format!("task {n} failed and says on_failure = \"stop\""));
             }
         }
         job.tasks.push(rec);
-        jobs::save(ctx, &job).await?;
+        jobs::save(ctx, job).await?;
     }
-    job.state = if all_ok { JobState::Succeeded } else { JobState::Failed };
+    job.state = if cancel.is_cancelled() {
+        job.note = Some("cancelled at a safe point; what was done is listed per task".into());
+        JobState::Cancelled
+    } else if all_ok {
+        JobState::Succeeded
+    } else {
+        JobState::Failed
+    };
     job.finished = Some(ctx.clock.now());
-    jobs::save(ctx, &job).await?;
-    Ok(job)
+    jobs::save(ctx, job).await?;
+    Ok(())
 }
 
 /// GIR's completion line, with counts.

@@ -1,6 +1,7 @@
 //! The scheduler behind `reclife run`.
 //!
-//! It finishes any interrupted purge first, loads this node's rules (those with no node path,
+//! It finishes any interrupted purge first (and again at every poll tick, with the other
+//! [`housekeeping`]), loads this node's rules (those with no node path,
 //! or with the node's), and schedules them with tokio-cron-scheduler in UTC. A rule whose fire
 //! time passed while the node was down (its persisted last run is older than its latest fire
 //! time) runs once at start-up. At most `scheduler_threads` rules run at once, one run of a rule
@@ -64,8 +65,10 @@ pub async fn run_rule(
     on_done: &OnDone,
 ) -> Result<JobRecord, LifecycleError> {
     let started = ctx.clock.now();
-    let job = JobRecord::new("rule", Some(&rule.name), started);
-    let job = run_tasks(ctx, job, &rule.tasks, guard, progress).await?;
+    let mut job = JobRecord::new("rule", Some(&rule.name), started);
+    job.spec = rule.tasks.clone();
+    job.planned_at = Some(started);
+    let job = run_tasks(ctx, job, guard, progress, tokio_util::sync::CancellationToken::new()).await?;
     set_last_run(ctx, &rule.name, started).await?;
     let line = completion_line(&job, ctx.config.node_path.as_deref());
     tracing::info!("{line}");
@@ -108,13 +111,22 @@ pub async fn run_once(
     progress: Arc<ProgressFactory>,
     on_done: Arc<OnDone>,
 ) -> Result<(Vec<Result<JobRecord, LifecycleError>>, Vec<RuleProblem>), LifecycleError> {
-    journal::recover(ctx).await?;
+    housekeeping(ctx).await?;
     let (rules, problems) = node_rules(ctx);
     for p in &problems {
         tracing::error!("rule left out: {p}");
     }
     let guard = OverlapGuard::new();
     Ok((run_many(ctx, rules, &guard, progress, on_done).await, problems))
+}
+
+/// What every start and every poll tick does: finish interrupted purges, mark jobs whose
+/// process died, deliver queued notifications, forget old jobs.
+pub async fn housekeeping(ctx: &Context) -> Result<(), LifecycleError> {
+    journal::recover(ctx).await?;
+    super::jobs::reap(ctx).await?;
+    super::jobs::prune(ctx, ctx.config.job_retention_days).await?;
+    Ok(())
 }
 
 /// Rules that missed a fire time while the node was down. A rule never run before gets its
@@ -144,7 +156,7 @@ pub async fn run_daemon(
 ) -> Result<(), LifecycleError> {
     use tokio_cron_scheduler::JobScheduler;
     let sched_err = |e: tokio_cron_scheduler::JobSchedulerError| LifecycleError::Other(format!("scheduler: {e}"));
-    journal::recover(ctx).await?;
+    housekeeping(ctx).await?;
     let guard = OverlapGuard::new();
     let sem = Arc::new(Semaphore::new(ctx.config.scheduler_threads.max(1)));
     let running: Arc<Mutex<HashSet<String>>> = Arc::default();
@@ -185,6 +197,10 @@ pub async fn run_daemon(
                 });
             }
             _ = tick.tick() => {
+                // A long-running daemon retries what it left open, not only at start-up.
+                if let Err(e) = housekeeping(ctx).await {
+                    tracing::warn!(error = %e, "housekeeping failed; retrying at the next tick");
+                }
                 let (fresh, problems) = node_rules(ctx);
                 if fresh != rules {
                     tracing::info!(rules = fresh.len(), problems = problems.len(), "rules folder changed: rescheduling");

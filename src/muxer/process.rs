@@ -202,6 +202,15 @@ async fn mux_in(
     let report = rx.await.map_err(|_| "the mux worker stopped".to_string())??;
     let upload = if seal { &sealed } else { &muxed };
     let key = Key::media(&screen.id, &out_id).map_err(|e| e.to_string())?;
+    // Check the screen recording is still there before storing anything under it.
+    let (catalog, sid) = (ctx.catalog.clone(), screen.id.clone());
+    let exists = tokio::task::spawn_blocking(move || catalog.get(&sid).map(|e| e.is_some()))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    if !exists {
+        return Err(format!("screen recording {} is gone (purged?); nothing stored", screen.id));
+    }
     let meta = ctx.media.put_file(&key, upload).await.map_err(|e| format!("cannot store {key}: {e}"))?;
 
     let sources: Vec<String> = std::iter::once(video.media_id.clone())
@@ -211,22 +220,46 @@ async fn mux_in(
         media_entry(&out_id, &report, meta.size, &sources, seal.then_some(&ctx.config.muxer.screen_certs), &key);
     let catalog = ctx.catalog.clone();
     let (screen_id, call_id, label) = (screen.id.clone(), call.id.clone(), cfg.mark_screen_recording_label);
-    tokio::task::spawn_blocking(move || -> Result<(), String> {
-        // Re-read under the claim so no concurrent edit of the document is lost.
-        let current = catalog
-            .get(&screen_id)
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("screen recording {screen_id} disappeared"))?
-            .recording;
-        let updated = add_media(&current, entry, seal)?;
-        catalog.upsert(&updated).map_err(|e| format!("cannot update {screen_id}: {e}"))?;
-        if label {
-            catalog.label(&call_id, SCREEN_LABEL).map_err(|e| format!("cannot label {call_id}: {e}"))?;
+    let added = tokio::task::spawn_blocking(move || -> Result<(), String> {
+        // The muxed file joins the document in one conditional write: it fails if the screen
+        // recording is gone or changed since it was read (then it is read again), so a
+        // concurrent purge either sees the new version and skips the screen, or wins and the
+        // file stored above is removed below. No media is ever left that no document lists.
+        for _ in 0..5 {
+            let Some(current) = catalog.get(&screen_id).map_err(|e| e.to_string())? else {
+                return Err(format!("screen recording {screen_id} was purged while it was muxed"));
+            };
+            let updated = add_media(&current.recording, entry.clone(), seal)?;
+            match catalog.upsert_if(&updated, current.version) {
+                Ok(_) => {
+                    if label {
+                        match catalog.label(&call_id, SCREEN_LABEL) {
+                            Ok(()) | Err(crate::catalog::CatalogError::NotFound(_)) => {}
+                            Err(e) => return Err(format!("cannot label {call_id}: {e}")),
+                        }
+                    }
+                    return Ok(());
+                }
+                Err(crate::catalog::CatalogError::Changed { .. }) => continue,
+                Err(crate::catalog::CatalogError::NotFound(_)) => {
+                    return Err(format!("screen recording {screen_id} was purged while it was muxed"))
+                }
+                Err(e) => return Err(format!("cannot update {screen_id}: {e}")),
+            }
         }
-        Ok(())
+        Err(format!("screen recording {screen_id} kept changing; the muxed file was not added"))
     })
     .await
-    .map_err(|e| e.to_string())??;
+    .map_err(|e| e.to_string())?;
+    if let Err(why) = added {
+        match ctx.media.delete(&key).await {
+            Ok(()) | Err(crate::storage::StorageError::NotFound { .. }) => {}
+            Err(e) => {
+                tracing::warn!(key = %key, error = %e, "cannot remove the muxed file after a failed add; `reclife check --repair` will")
+            }
+        }
+        return Err(why);
+    }
     Ok(Done { media_id: out_id, encrypted: seal })
 }
 
