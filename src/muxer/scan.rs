@@ -123,7 +123,12 @@ pub fn scan(
             }
             let Some(call) = load(catalog, &row.id)? else { continue };
             if let Some(list) = call.call_uuid.as_ref().and_then(|u| orphans.get(u)) {
-                screens.extend(list.iter().cloned());
+                // The catalog links uuid-only screens too; take each screen once.
+                for o in list {
+                    if !screens.iter().any(|s| s.id == o.id) {
+                        screens.push(o.clone());
+                    }
+                }
             }
             for screen in screens {
                 if !pairing::linked(&call, &screen) {
