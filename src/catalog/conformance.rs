@@ -350,7 +350,7 @@ fn conditional_deletes_and_tombstones(c: &dyn Catalog) {
     c.upsert(&screen_doc("d6s", "d6", t0())).unwrap();
     c.hold("d6", "legal", t0()).unwrap();
     let s = Doom { id: "d6s".into(), version: v("d6s"), parent: Some("d6".into()) };
-    assert_eq!(c.delete_checked(&[s.clone()], "j-4").unwrap(), vec![DeleteOutcome::Held]);
+    assert_eq!(c.delete_checked(std::slice::from_ref(&s), "j-4").unwrap(), vec![DeleteOutcome::Held]);
     c.unhold("d6").unwrap();
     assert_eq!(c.delete_checked(&[s], "j-4").unwrap(), vec![DeleteOutcome::Deleted]);
 }

@@ -79,7 +79,7 @@ async fn check_journal(ctx: &Context, repair: bool, rep: &mut CheckReport) -> Re
         let mut out = Vec::new();
         for (k, _) in catalog.state_list(journal::NAMESPACE)? {
             let name = journal::lease_name(&k);
-            let live = catalog.lease_list(&name)?.iter().any(|l| l.name == name && l.until > now);
+            let live = catalog.lease_list(&name)?.iter().any(|l| l.name == name && super::lease::is_live(l, now));
             if !live {
                 out.push(k);
             }
@@ -110,7 +110,7 @@ async fn check_jobs(ctx: &Context, repair: bool, rep: &mut CheckReport) -> Resul
         let mut stale = Vec::new();
         for (id, _) in catalog.state_list(jobs::RUNNING)? {
             let name = jobs::lease_name(&id);
-            if !catalog.lease_list(&name)?.iter().any(|l| l.name == name && l.until > now) {
+            if !catalog.lease_list(&name)?.iter().any(|l| l.name == name && super::lease::is_live(l, now)) {
                 stale.push(id);
             }
         }

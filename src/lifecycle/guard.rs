@@ -166,12 +166,13 @@ impl OverlapGuard {
             let conflict = blocking(move || {
                 let now = chrono::Utc::now();
                 for l in catalog.lease_list(FOOTPRINT_LEASE)? {
-                    let Some(text) = catalog.state_get(FOOTPRINTS, &l.name)? else { continue };
-                    if l.until <= now {
+                    if !super::lease::is_live(&l, now) {
                         // A crashed holder's footprint: it no longer runs.
                         catalog.state_delete(FOOTPRINTS, &l.name)?;
+                        super::lease::break_expired(catalog.as_ref(), &l.name)?;
                         continue;
                     }
+                    let Some(text) = catalog.state_get(FOOTPRINTS, &l.name)? else { continue };
                     if let Ok(other) = serde_json::from_str::<Footprint>(&text) {
                         if other.conflicts(&mine) {
                             return Ok(Some(other.label));

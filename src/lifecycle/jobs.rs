@@ -215,19 +215,17 @@ pub async fn reap(ctx: &Context) -> Result<Vec<String>, LifecycleError> {
     for (id, _) in running {
         let catalog = ctx.catalog.clone();
         let name = lease_name(&id);
-        let live =
-            blocking(move || Ok(catalog.lease_list(&name)?.into_iter().any(|l| l.name == name && l.until > now)))
-                .await?;
+        let live = blocking(move || {
+            Ok(catalog.lease_list(&name)?.iter().any(|l| l.name == name && super::lease::is_live(l, now)))
+        })
+        .await?;
         if live {
             continue;
         }
         // Take the lease so that two reapers do not both act.
-        let catalog = ctx.catalog.clone();
-        let (name, me) = (lease_name(&id), super::lease::holder());
-        let until = now + chrono::Duration::seconds(60);
-        if !blocking(move || Ok(catalog.lease_acquire(&name, &me, now, until)?)).await? {
+        let Some(_claim) = super::lease::Held::take(ctx.catalog.clone(), &lease_name(&id), 60).await? else {
             continue;
-        }
+        };
         match load(ctx, &id).await {
             Ok(mut j) if j.state == JobState::Running => {
                 j.state = JobState::Failed;
@@ -239,11 +237,10 @@ pub async fn reap(ctx: &Context) -> Result<Vec<String>, LifecycleError> {
             _ => {}
         }
         let catalog = ctx.catalog.clone();
-        let (id2, name, me) = (id.clone(), lease_name(&id), super::lease::holder());
+        let id2 = id.clone();
         blocking(move || {
             catalog.manifest_drop(&id2)?;
             catalog.state_delete(RUNNING, &id2)?;
-            catalog.lease_release(&name, &me)?;
             Ok(())
         })
         .await?;

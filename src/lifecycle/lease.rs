@@ -10,14 +10,45 @@ use chrono::Utc;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+fn host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_string()
+}
+
 /// This process's name as a lease holder: `<host>:<pid>:<random>`.
 pub fn holder() -> String {
     static ME: OnceLock<String> = OnceLock::new();
-    ME.get_or_init(|| {
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-        format!("{}:{}:{:08x}", host.trim(), std::process::id(), rand32())
-    })
-    .clone()
+    ME.get_or_init(|| format!("{}:{}:{:08x}", host(), std::process::id(), rand32())).clone()
+}
+
+/// True when `holder` is a process of this host that no longer exists: its leases need not
+/// wait out their expiry. (A recycled pid looks alive; then the lease simply expires.)
+pub fn holder_dead(holder: &str) -> bool {
+    let mut parts = holder.rsplitn(3, ':');
+    let (_rand, pid, h) = (parts.next(), parts.next(), parts.next());
+    let (Some(pid), Some(h)) = (pid.and_then(|p| p.parse::<u32>().ok()), h) else { return false };
+    h == host() && pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// True when a lease is in force: not expired, and its holder is not known to be dead.
+pub fn is_live(l: &crate::catalog::Lease, now: chrono::DateTime<Utc>) -> bool {
+    l.until > now && !holder_dead(&l.holder)
+}
+
+/// Takes `name` if it is free, expired, ours, or held by a dead process of this host.
+fn acquire(c: &dyn Catalog, name: &str, secs: u64) -> Result<bool, crate::catalog::CatalogError> {
+    let now = Utc::now();
+    let until = now + chrono::Duration::seconds(secs as i64);
+    if c.lease_acquire(name, &holder(), now, until)? {
+        return Ok(true);
+    }
+    for l in c.lease_list(name)? {
+        if l.name == name && holder_dead(&l.holder) {
+            tracing::info!(lease = %name, holder = %l.holder, "taking over the lease of a process that stopped");
+            c.lease_release(name, &l.holder)?;
+            return c.lease_acquire(name, &holder(), now, until);
+        }
+    }
+    Ok(false)
 }
 
 fn rand32() -> u32 {
@@ -39,13 +70,9 @@ pub struct Held {
 impl Held {
     /// Tries once to take `name` for `secs` seconds; `None` when someone else holds it.
     pub async fn take(catalog: Arc<dyn Catalog>, name: &str, secs: u64) -> Result<Option<Held>, LifecycleError> {
-        let (c, n, me) = (catalog.clone(), name.to_string(), holder());
+        let (c, n) = (catalog.clone(), name.to_string());
         let secs = secs.max(3);
-        let got = blocking(move || {
-            let now = Utc::now();
-            Ok(c.lease_acquire(&n, &me, now, now + chrono::Duration::seconds(secs as i64))?)
-        })
-        .await?;
+        let got = blocking(move || Ok(acquire(c.as_ref(), &n, secs)?)).await?;
         if !got {
             return Ok(None);
         }
@@ -101,14 +128,12 @@ impl Drop for Held {
     }
 }
 
-/// Removes an expired lease of any holder (used by `reclife check --repair`). False when it
-/// is live.
+/// Removes an expired (or dead holder's) lease (used by `reclife check --repair`). False
+/// when it is live.
 pub fn break_expired(catalog: &dyn Catalog, name: &str) -> Result<bool, crate::catalog::CatalogError> {
-    let me = holder();
-    let now = Utc::now();
-    if !catalog.lease_acquire(name, &me, now, now)? {
+    if !acquire(catalog, name, 0)? {
         return Ok(false);
     }
-    catalog.lease_release(name, &me)?;
+    catalog.lease_release(name, &holder())?;
     Ok(true)
 }

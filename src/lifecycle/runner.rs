@@ -175,6 +175,7 @@ async fn run_inner(
         let _permit = guard.acquire_shared(ctx, &format!("{}/{n}", job.id), &fp).await?;
         // Recovery runs at the start of every task, on every process, not only at start-up.
         let recovered = super::journal::recover(ctx).await?;
+        jobs::reap(ctx).await?;
         if !recovered.deleted.is_empty() {
             tracing::warn!(recordings = recovered.deleted.len(), "finished interrupted purges before this task");
         }
@@ -216,6 +217,7 @@ async fn run_inner(
             })
             .map(|(_, c)| c)
             .sum();
+        super::failpoint::hit("task.start");
         let bar = progress(&format!("{label} task {n} {:?}", task.op).to_lowercase());
         bar.set_total(total);
         let ok = match task.op {

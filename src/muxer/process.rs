@@ -212,6 +212,7 @@ async fn mux_in(
         return Err(format!("screen recording {} is gone (purged?); nothing stored", screen.id));
     }
     let meta = ctx.media.put_file(&key, upload).await.map_err(|e| format!("cannot store {key}: {e}"))?;
+    crate::lifecycle::failpoint::hit("mux.after_store");
 
     let sources: Vec<String> = std::iter::once(video.media_id.clone())
         .chain(pairing::voice_media(call).iter().map(|m| m.media_id.clone()))

@@ -1,0 +1,340 @@
+//! The lifecycle guarantees in the sequences where they used to break, run with the real
+//! binary and several processes on one data directory: a crash, then a hold, then recovery;
+//! edits and holds from another process in the middle of a rule run; two schedulers on one
+//! catalog; and `reclife check` finding each planted fault.
+
+mod lifecycle_util;
+
+use lifecycle_util::*;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Node {
+    _tmp: tempfile::TempDir,
+    root: PathBuf,
+    data: PathBuf,
+    backups: PathBuf,
+    cfg: PathBuf,
+}
+
+/// A node with `n` calls older than a year (every third with a screen) and two young ones.
+fn node(n: usize) -> Node {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().to_path_buf();
+    let (data, backups, cfg) = backup_and_purge_node(&root, "lease_seconds = 5\n");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let ctx = context(&data, &backups);
+        for i in 0..n {
+            add_call(&ctx, &format!("OLD{i:03}"), 400 + i as i64, false, i % 3 == 0, 300).await;
+        }
+        add_call(&ctx, "NEW1", 5, false, true, 300).await;
+        add_call(&ctx, "NEW2", 9, false, false, 300).await;
+    });
+    Node { _tmp: tmp, root, data, backups, cfg }
+}
+
+fn cmd(n: &Node, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_reclife"));
+    c.args(["--data-dir", n.data.to_str().unwrap(), "--config", n.cfg.to_str().unwrap()])
+        .args(["--now", "2025-06-25T03:00:00Z", "-q"])
+        .args(args)
+        .env_remove("RECLIFE_FAILPOINT")
+        .stdin(Stdio::null());
+    c
+}
+
+fn ok(n: &Node, args: &[&str]) -> String {
+    let o = cmd(n, args).output().unwrap();
+    assert!(o.status.success(), "reclife {args:?} failed: {}{}", text(&o.stdout), text(&o.stderr));
+    text(&o.stdout)
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Waits for a paused process to reach its failpoint.
+fn wait_reached(flag: &Path) {
+    let reached = PathBuf::from(format!("{}.reached", flag.display()));
+    let t = Instant::now();
+    while !reached.exists() {
+        assert!(t.elapsed() < Duration::from_secs(60), "the failpoint was never reached");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn present(n: &Node, id: &str) -> bool {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let ctx = context(&n.data, &n.backups);
+        let there = ctx.catalog.get(id).unwrap().is_some();
+        if there {
+            assert!(media_present(&ctx, id).await.iter().all(|p| *p), "{id} is in the catalog but its media is not");
+        } else {
+            assert!(!any_media_left(&ctx, id).await, "{id} is gone but media is left");
+        }
+        there
+    })
+}
+
+fn check_clean(n: &Node) {
+    let o = cmd(n, &["check"]).output().unwrap();
+    assert!(o.status.success(), "reclife check found problems:\n{}{}", text(&o.stdout), text(&o.stderr));
+}
+
+/// Ids of every recording audited as deleted, with how often.
+fn audited(n: &Node) -> std::collections::HashMap<String, usize> {
+    let mut out = std::collections::HashMap::new();
+    if let Ok(t) = std::fs::read_to_string(n.data.join("audit/deletions.jsonl")) {
+        for l in t.lines() {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            *out.entry(v["recording"].as_str().unwrap().to_string()).or_insert(0) += 1;
+        }
+    }
+    out
+}
+
+#[test]
+fn a_hold_placed_after_a_crashed_purge_wins_over_recovery() {
+    let n = node(12);
+    let o = cmd(&n, &["purge", "--type", "voice", "--min-age", "365", "--include-screen"])
+        .env("RECLIFE_FAILPOINT", "purge.after_journal:1")
+        .output()
+        .unwrap();
+    assert!(!o.status.success() && text(&o.stderr).contains("aborting"), "{}", text(&o.stderr));
+    // Legal hold on a recording the crashed batch had doomed, and on a screen of another.
+    ok(&n, &["recordings", "hold", "OLD003", "--reason", "litigation 7"]);
+    ok(&n, &["recordings", "hold", "OLD006_scr", "--reason", "review"]);
+    let before = cmd(&n, &["check"]).output().unwrap();
+    assert!(!before.status.success(), "check must report the open journal");
+    assert!(text(&before.stdout).contains("open-journal"), "{}", text(&before.stdout));
+    // The next purge finishes the journal first, re-checking holds.
+    ok(&n, &["purge", "--type", "voice", "--min-age", "365", "--include-screen"]);
+    assert!(present(&n, "OLD003"), "a held recording was purged by recovery");
+    assert!(present(&n, "OLD006_scr"), "a held screen was purged by recovery");
+    let a = audited(&n);
+    assert!(!a.contains_key("OLD003") && !a.contains_key("OLD006_scr"), "a held recording was audited as deleted");
+    for i in (0..12).filter(|i| *i != 3) {
+        let id = format!("OLD{i:03}");
+        assert!(!present(&n, &id), "{id} should be purged");
+        assert_eq!(a.get(&id), Some(&1), "{id} audited exactly once");
+    }
+    assert!(present(&n, "NEW1") && present(&n, "NEW2"));
+    check_clean(&n);
+}
+
+#[test]
+fn edits_and_holds_from_another_process_during_a_rule_run_are_never_lost() {
+    let n = node(10);
+    let flag = n.root.join("go-purge");
+    // Pause the rule between its backup (task 1) and its purge (task 2).
+    let run = cmd(&n, &["run", "--once"])
+        .env("RECLIFE_FAILPOINT", format!("task.start:2:pause={}", flag.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_reached(&flag);
+    // Another process edits recordings the backup has archived.
+    ok(&n, &["recordings", "label", "OLD001", "late-label"]);
+    ok(&n, &["recordings", "hold", "OLD002", "--reason", "legal"]);
+    ok(&n, &["recordings", "label", "OLD003_scr", "reviewed"]);
+    std::fs::write(&flag, b"").unwrap();
+    let o = run.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(present(&n, "OLD001"), "a recording labelled after its backup was purged");
+    assert!(present(&n, "OLD002"), "a recording held after its backup was purged");
+    assert!(present(&n, "OLD003_scr"), "a screen labelled after its backup was purged");
+    assert!(!present(&n, "OLD003"), "its call was unchanged and is purged");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let labels = rt.block_on(async {
+        let ctx = context(&n.data, &n.backups);
+        ctx.catalog.get("OLD001").unwrap().unwrap().recording.labels
+    });
+    assert_eq!(labels, vec!["late-label"], "the label is kept");
+    // Every purged recording's archive holds it with every label it had when it was deleted.
+    let a = audited(&n);
+    let line_of = |id: &str| -> serde_json::Value {
+        let t = std::fs::read_to_string(n.data.join("audit/deletions.jsonl")).unwrap();
+        t.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).find(|v| v["recording"] == id).unwrap()
+    };
+    for (id, count) in &a {
+        assert_eq!(*count, 1, "{id} audited {count} times");
+        let archive = line_of(id)["archive"].as_str().unwrap().to_string();
+        let mut za = zip::ZipArchive::new(std::fs::File::open(&archive).unwrap()).unwrap();
+        let name = za
+            .file_names()
+            .find(|f| f.as_ref().unwrap().ends_with(&format!("/{id}/meta-data.json")))
+            .map(|f| f.unwrap().to_string());
+        let name = name.unwrap_or_else(|| panic!("{id} purged but not in {archive}"));
+        let mut doc = String::new();
+        std::io::Read::read_to_string(&mut za.by_name(&name).unwrap(), &mut doc).unwrap();
+        assert!(!doc.contains("late-label") && !doc.contains("reviewed"), "{id}: an edited recording was purged");
+    }
+    // The job says what it left alone, and why.
+    let jobs = ok(&n, &["jobs", "list"]);
+    let id = jobs.lines().last().unwrap().split('\t').next().unwrap().to_string();
+    let shown = ok(&n, &["jobs", "show", &id]);
+    assert!(shown.contains("skipped: changed since backup OLD001"), "{shown}");
+    assert!(shown.contains("skipped: held OLD002"), "{shown}");
+    assert!(shown.contains("skipped: changed since backup OLD003_scr"), "{shown}");
+    check_clean(&n);
+}
+
+#[test]
+fn a_hold_between_the_journal_and_the_delete_stops_the_delete() {
+    let n = node(6);
+    let flag = n.root.join("go");
+    let purge = cmd(&n, &["purge", "--type", "voice", "--min-age", "365"])
+        .env("RECLIFE_FAILPOINT", format!("purge.after_journal:1:pause={}", flag.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_reached(&flag);
+    ok(&n, &["recordings", "hold", "OLD004", "--reason", "subpoena"]);
+    std::fs::write(&flag, b"").unwrap();
+    let o = purge.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(present(&n, "OLD004"));
+    assert!(!audited(&n).contains_key("OLD004"));
+    assert!(!present(&n, "OLD005"));
+    check_clean(&n);
+}
+
+#[test]
+fn two_schedulers_on_one_data_dir_purge_and_audit_each_recording_once() {
+    let n = node(150);
+    let spawn = || cmd(&n, &["run", "--once"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let (a, b) = (spawn(), spawn());
+    for c in [a, b] {
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", text(&o.stderr));
+    }
+    let audit = audited(&n);
+    let mut expected: HashSet<String> = (0..150).map(|i| format!("OLD{i:03}")).collect();
+    expected.extend((0..150).filter(|i| i % 3 == 0).map(|i| format!("OLD{i:03}_scr")));
+    for id in &expected {
+        assert_eq!(audit.get(id), Some(&1), "{id} audited {:?} times", audit.get(id));
+        assert!(!present(&n, id));
+    }
+    assert_eq!(audit.len(), expected.len(), "nothing else was audited");
+    assert!(present(&n, "NEW1") && present(&n, "NEW1_scr") && present(&n, "NEW2"));
+    check_clean(&n);
+}
+
+#[test]
+fn a_dry_run_is_a_planned_job_that_starts_exactly_as_planned() {
+    let n = node(5);
+    let out = ok(&n, &["purge", "--type", "voice", "--min-age", "365", "--dry-run", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let id = v["job"].as_str().unwrap().to_string();
+    assert_eq!(v["plan"]["tasks"][0]["recordings"], 5);
+    assert!(ok(&n, &["jobs", "show", &id]).contains("planned"));
+    let items = ok(&n, &["jobs", "show", &id, "--items"]);
+    assert_eq!(items.lines().filter(|l| l.contains("\"row\"")).count(), 5, "{items}");
+    // A recording that appears after the plan is not in it; one edited after it is skipped.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let ctx = context(&n.data, &n.backups);
+        add_call(&ctx, "LATE1", 800, false, false, 100).await;
+    });
+    ok(&n, &["recordings", "label", "OLD002", "x"]);
+    let o = cmd(&n, &["jobs", "start", &id]).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(present(&n, "LATE1"), "a recording outside the plan was purged");
+    assert!(present(&n, "OLD002"), "a recording edited after planning was purged");
+    for i in [0, 1, 3, 4] {
+        assert!(!present(&n, &format!("OLD{i:03}")));
+    }
+    assert!(ok(&n, &["jobs", "show", &id]).contains("skipped: changed since planned OLD002"));
+    let again = cmd(&n, &["jobs", "start", &id]).output().unwrap();
+    assert!(!again.status.success(), "a finished job cannot start again");
+    // Cancel drops a planned job and its plan.
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&n, &["purge", "--type", "voice", "--min-age", "365", "--dry-run", "--json"]))
+            .unwrap();
+    let id2 = v["job"].as_str().unwrap().to_string();
+    ok(&n, &["jobs", "cancel", &id2]);
+    assert!(ok(&n, &["jobs", "show", &id2]).contains("cancelled"));
+    assert!(!cmd(&n, &["jobs", "start", &id2]).output().unwrap().status.success());
+    assert!(present(&n, "LATE1"));
+    check_clean(&n);
+}
+
+#[test]
+fn check_finds_each_planted_fault_and_repairs_what_is_safe() {
+    let n = node(4);
+    check_clean(&n);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        use reclife::storage::{Key, MediaStoreExt};
+        let ctx = context(&n.data, &n.backups);
+        // Orphan media: a recording that is not in the catalog, and an unlisted file.
+        ctx.media.put_bytes(&Key::media("GHOST", "g.mp3").unwrap(), vec![1u8; 10].into()).await.unwrap();
+        ctx.media.put_bytes(&Key::media("NEW1", "extra-muxed.mp4").unwrap(), vec![2u8; 10].into()).await.unwrap();
+        // A document pointing at missing media.
+        ctx.media.delete(&Key::media("NEW2", "NEW2_0001.mp3").unwrap()).await.unwrap();
+        // A stale lease.
+        let past = chrono::Utc::now() - chrono::Duration::minutes(5);
+        ctx.catalog.lease_acquire("lifecycle/job/j-dead", "gone:1:0", past, past).unwrap();
+    });
+    // A leftover temporary file of the media store, an hour old.
+    let tmpdir = n.data.join("media/.reclife-tmp");
+    std::fs::create_dir_all(&tmpdir).unwrap();
+    let leftover = tmpdir.join("put-leftover");
+    std::fs::write(&leftover, b"x").unwrap();
+    let old = std::time::SystemTime::now() - Duration::from_secs(7200);
+    std::fs::File::options().write(true).open(&leftover).unwrap().set_modified(old).unwrap();
+    // A backup `.part` file of a process that no longer runs.
+    std::fs::create_dir_all(&n.backups).unwrap();
+    let part = n.backups.join(".Environment-voice-0-365-20250625030000.zip.999999999.part");
+    std::fs::write(&part, b"partial").unwrap();
+    // An open journal entry: a purge killed after its journal entry.
+    let o = cmd(&n, &["purge", "--type", "voice", "--min-age", "365"])
+        .env("RECLIFE_FAILPOINT", "purge.after_journal:1")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+
+    let o = cmd(&n, &["check"]).output().unwrap();
+    let report = text(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{report}");
+    for kind in [
+        "orphan-media: GHOST/g.mp3",
+        "orphan-media: NEW1/extra-muxed.mp4",
+        "missing-media: NEW2/NEW2_0001.mp3",
+        "stale-lease: lifecycle/job/j-dead",
+        "temp-file",
+        "open-journal",
+        "stale-job",
+    ] {
+        assert!(report.contains(kind), "check missed {kind}:\n{report}");
+    }
+    assert!(report.contains(".999999999.part"), "{report}");
+    assert!(report.contains("put-leftover"), "{report}");
+
+    let o = cmd(&n, &["check", "--repair"]).output().unwrap();
+    let report = text(&o.stdout);
+    assert!(!leftover.exists() && !part.exists(), "{report}");
+    // Only what needs a person is left: the missing media.
+    let o = cmd(&n, &["check"]).output().unwrap();
+    let after = text(&o.stdout);
+    assert_eq!(o.status.code(), Some(1));
+    let left: Vec<&str> = after.lines().filter(|l| !l.starts_with("checked")).collect();
+    assert_eq!(left.len(), 1, "{after}");
+    assert!(left[0].starts_with("missing-media: NEW2/NEW2_0001.mp3"), "{after}");
+    let rt2 = tokio::runtime::Runtime::new().unwrap();
+    rt2.block_on(async {
+        let ctx = context(&n.data, &n.backups);
+        assert_eq!(media_present(&ctx, "NEW1").await, vec![true], "repair never removes listed media");
+    });
+    assert!(!audited(&n).contains_key("NEW1"));
+    rt.block_on(async {
+        let ctx = context(&n.data, &n.backups);
+        assert!(!any_media_left(&ctx, "GHOST").await);
+    });
+}
