@@ -164,3 +164,91 @@ fn killed_at_random_moments_then_restarted() {
         check_invariants(&f, &when);
     }
 }
+
+/// 50 `kill -9` at random moments over 2,000 recordings. The kill times are spread over the
+/// length of an uninterrupted run (measured first), so most land in the middle of a backup or
+/// a purge, not before or after it.
+#[test]
+fn fifty_random_kills_over_two_thousand_recordings() {
+    const N: usize = 2000;
+    let template = tempfile::tempdir().unwrap();
+    let (tdata, _, _) = backup_and_purge_node(template.path(), "lease_seconds = 5\n");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let ctx = context(&tdata, &template.path().join("backups"));
+        for i in 0..N {
+            add_call(&ctx, &format!("K{i:05}"), 366 + (i % 300) as i64, i % 97 == 5, i % 4 == 0, 120).await;
+        }
+        add_call(&ctx, "YOUNG", 3, false, true, 120).await;
+    });
+    let trial = |name: &str| -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf) {
+        let t = tempfile::tempdir().unwrap();
+        let (data, backups, cfg) = backup_and_purge_node(t.path(), "lease_seconds = 5\n");
+        let st = Command::new("cp").arg("-a").arg(&tdata).arg(&data).status().unwrap();
+        assert!(st.success(), "{name}: copy");
+        (t, data, backups, cfg)
+    };
+    let run = |data: &Path, cfg: &Path| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_reclife"));
+        c.args(["--data-dir", data.to_str().unwrap(), "--config", cfg.to_str().unwrap()])
+            .args(["--now", "2025-06-25T03:00:00Z", "-q", "run", "--once"])
+            .env_remove("RECLIFE_FAILPOINT")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        c
+    };
+    // One uninterrupted run, to know how long a run lasts.
+    let (_t, data, _, cfg) = trial("timing");
+    let t0 = std::time::Instant::now();
+    assert!(run(&data, &cfg).status().unwrap().success());
+    let full_ms = (t0.elapsed().as_millis() as u64).max(50);
+    eprintln!("an uninterrupted run over {N} recordings takes {full_ms} ms");
+    let mut seed: u64 = 0xD1B5_4A32_D192_ED03;
+    let (mut mid_task, mut mid_purge) = (0, 0);
+    for round in 0..50 {
+        let (_t, data, backups, cfg) = trial("kill");
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let delay = (seed >> 33) % full_ms;
+        let mut child = run(&data, &cfg).spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay));
+        let finished_first = child.try_wait().unwrap().is_some();
+        let _ = child.kill();
+        let _ = child.wait();
+        let when = format!("kill {round} after {delay} ms");
+        let audited_before = std::fs::read_to_string(data.join("audit/deletions.jsonl")).map(|t| t.lines().count()).unwrap_or(0);
+        if !finished_first {
+            mid_task += 1;
+            if audited_before > 0 && audited_before < N {
+                mid_purge += 1;
+            }
+        }
+        // No archive under a final name is incomplete.
+        for e in std::fs::read_dir(&backups).into_iter().flatten() {
+            let p = e.unwrap().path();
+            if !p.file_name().unwrap().to_string_lossy().starts_with('.') {
+                let o = Command::new("unzip").arg("-tq").arg(&p).output().unwrap();
+                assert!(o.status.success(), "{when}: {} fails unzip -t", p.display());
+            }
+        }
+        assert!(run(&data, &cfg).status().unwrap().success(), "{when}: restart failed");
+        // Every recording fully present, or gone and audited exactly once; no orphan media.
+        let o = Command::new(env!("CARGO_BIN_EXE_reclife"))
+            .args(["--data-dir", data.to_str().unwrap(), "--config", cfg.to_str().unwrap(), "check"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{when}: check: {}", String::from_utf8_lossy(&o.stdout));
+        let audit = std::fs::read_to_string(data.join("audit/deletions.jsonl")).unwrap_or_default();
+        let mut seen = HashSet::new();
+        for l in audit.lines() {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let id = v["recording"].as_str().unwrap().to_string();
+            assert!(!id.starts_with("YOUNG"), "{when}: a young recording was purged");
+            assert!(seen.insert(id.clone()), "{when}: {id} audited twice");
+        }
+        let held = (0..N).filter(|i| i % 97 == 5).count();
+        let screens = (0..N).filter(|i| i % 4 == 0 && i % 97 != 5).count();
+        assert_eq!(seen.len(), N - held + screens, "{when}: every old unheld recording purged once");
+    }
+    eprintln!("{mid_task} of 50 kills landed before the run ended, {mid_purge} of them while a purge was under way");
+    assert!(mid_task >= 40, "too few kills landed inside a run ({mid_task} of 50)");
+}

@@ -265,6 +265,7 @@ pub async fn run_backup(
     let handle = tokio::runtime::Handle::current();
     super::blocking(move || {
         std::fs::create_dir_all(&dir).map_err(|e| LifecycleError::io(&dir, e))?;
+        super::check::remove_dead_parts(&dir);
         let ext = if task.zip { ".zip" } else { "" };
         let tmp = dir.join(format!(".{name}{ext}.{}.part", std::process::id()));
         let mut out = BackupOutcome::default();

@@ -286,6 +286,28 @@ fn part_pid(name: &str) -> Option<u32> {
     stem.rsplit('.').next()?.parse().ok()
 }
 
+/// Removes backup `.part` files in `dir` left by processes that no longer run; returns how
+/// many. Backups call it at task start, so a crash never leaves them for good.
+pub fn remove_dead_parts(dir: &Path) -> usize {
+    let Ok(rd) = std::fs::read_dir(dir) else { return 0 };
+    let mut n = 0;
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if part_pid(&name).is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()) {
+            let p = e.path();
+            let r = if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) };
+            match r {
+                Ok(()) => {
+                    tracing::info!(file = %p.display(), "removed a partial archive left by a process that stopped");
+                    n += 1;
+                }
+                Err(err) => tracing::warn!(file = %p.display(), error = %err, "cannot remove a stale partial archive"),
+            }
+        }
+    }
+    n
+}
+
 fn check_temp(ctx: &Context, repair: bool, rep: &mut CheckReport) -> Result<(), LifecycleError> {
     for dir in temp_places(ctx) {
         let Ok(rd) = std::fs::read_dir(&dir) else { continue };
