@@ -215,7 +215,8 @@ fn fifty_random_kills_over_two_thousand_recordings() {
         let _ = child.kill();
         let _ = child.wait();
         let when = format!("kill {round} after {delay} ms");
-        let audited_before = std::fs::read_to_string(data.join("audit/deletions.jsonl")).map(|t| t.lines().count()).unwrap_or(0);
+        let audited_before =
+            std::fs::read_to_string(data.join("audit/deletions.jsonl")).map(|t| t.lines().count()).unwrap_or(0);
         if !finished_first {
             mid_task += 1;
             if audited_before > 0 && audited_before < N {
