@@ -193,6 +193,9 @@ fn restore_brings_back_purged_recordings() {
     let archive = backups.join("Environment-voice-0-365-20250625030000.zip");
     let o = run(&["restore", archive.to_str().unwrap()]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // OLD1 and OLD2 come back, and the enabled rule would purge them again: the user is told.
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("2 restored recording(s) match the purge of the enabled rule [Backup and purge]"), "{err}");
     let ctx = context(&data, &backups);
     for (id, doc) in ["OLD1", "OLD2"].iter().zip(docs) {
         assert_eq!(ctx.catalog.get(id).unwrap().unwrap().recording.doc(), doc);

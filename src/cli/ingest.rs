@@ -22,6 +22,16 @@ pub async fn run(cli: &Cli, a: &Args) -> Result<ExitCode> {
 /// Ingests `paths`, prints each rejection and the counts (named by `words`: new, updated,
 /// unchanged), and turns the outcome into an exit status. `ingest` and `restore` share it.
 pub async fn ingest_and_report(cli: &Cli, paths: &[PathBuf], what: &str, words: [&str; 3]) -> Result<ExitCode> {
+    Ok(ingest_with_report(cli, paths, what, words).await?.0)
+}
+
+/// Like [`ingest_and_report`], also returning what was ingested.
+pub async fn ingest_with_report(
+    cli: &Cli,
+    paths: &[PathBuf],
+    what: &str,
+    words: [&str; 3],
+) -> Result<(ExitCode, reclife::ingest::IngestReport)> {
     let ctx = cli.context()?;
     let bar = Bar::new(cli.quiet, what);
     let report = reclife::ingest::ingest_paths(&ctx, paths, &bar).await?;
@@ -37,5 +47,5 @@ pub async fn ingest_and_report(cli: &Cli, paths: &[PathBuf], what: &str, words: 
         report.rejected.len(),
         report.media_bytes
     );
-    Ok(if report.rejected.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_PARTIAL) })
+    Ok((if report.rejected.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_PARTIAL) }, report))
 }

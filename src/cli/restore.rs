@@ -18,5 +18,17 @@ pub async fn run(cli: &Cli, a: &Args) -> Result<ExitCode> {
     for p in &a.archives {
         anyhow::ensure!(p.exists(), "{}: no such archive", p.display());
     }
-    super::ingest::ingest_and_report(cli, &a.archives, "restore", ["restored", "updated", "already present"]).await
+    let (code, report) =
+        super::ingest::ingest_with_report(cli, &a.archives, "restore", ["restored", "updated", "already present"])
+            .await?;
+    // Restored recordings that an enabled purge rule selects would be purged again at its
+    // next fire: say so, so that the operator can hold them.
+    let ctx = cli.context()?;
+    let ids: std::collections::HashSet<String> = report.ids.into_iter().collect();
+    for (rule, n) in reclife::lifecycle::plan::purge_rules_matching(&ctx, &ids).await? {
+        eprintln!(
+            "warning: {n} restored recording(s) match the purge of the enabled rule [{rule}] and will be purged again at its next run unless held (reclife recordings hold ID --reason …)"
+        );
+    }
+    Ok(code)
 }

@@ -165,6 +165,34 @@ pub async fn plan_task(
     .await
 }
 
+/// For each enabled rule of this node with a purge task: how many of `ids` that purge would
+/// select now (held ones left out). Rules that select none are not listed.
+pub async fn purge_rules_matching(
+    ctx: &Context,
+    ids: &std::collections::HashSet<String>,
+) -> Result<Vec<(String, u64)>, LifecycleError> {
+    let (rules, _) = super::schedule::node_rules(ctx);
+    let now = ctx.clock.now();
+    let mut out = Vec::new();
+    for r in rules {
+        for t in r.tasks.iter().filter(|t| t.op == Op::Purge) {
+            let (catalog, q, ids) = (ctx.catalog.clone(), task_query(ctx, t, now), ids.clone());
+            let n = blocking(move || {
+                let mut n = 0u64;
+                for page in catalog.scroll(&q, PAGE) {
+                    n += page?.rows.iter().filter(|row| !row.held && ids.contains(&row.id)).count() as u64;
+                }
+                Ok(n)
+            })
+            .await?;
+            if n > 0 {
+                out.push((r.name.clone(), n));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Counts what a query matches (the true total for progress bars).
 pub async fn count(catalog: Arc<dyn Catalog>, q: Query) -> Result<u64, LifecycleError> {
     blocking(move || Ok(catalog.count(&q)?)).await
