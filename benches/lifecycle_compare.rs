@@ -3,6 +3,8 @@
 //!   cargo bench --bench lifecycle_compare -- backup MIB      # reclife backup vs zip -0 -r, cp -r
 //!   cargo bench --bench lifecycle_compare -- plan N...       # plan time and max RSS at each N
 //!   cargo bench --bench lifecycle_compare -- purge N         # reclife purge vs rm -rf
+//!   cargo bench --bench lifecycle_compare -- screens N S     # plan of N calls, S screens: with vs without
+//!   cargo bench --bench lifecycle_compare -- rule-rss N...   # backup-then-purge rule: time, max RSS
 //!
 //! Data is generated straight into a data directory (catalog rows in batches, media files in the
 //! local store's layout) under $BENCH_DIR (default: a temporary folder).
@@ -29,9 +31,33 @@ fn doc(i: usize, size: usize) -> (String, String) {
     let t = start.format("%Y-%m-%dT%H:%M:%S%.3f+0000");
     let mid = format!("{id}.mp3");
     let d = format!(
-        r#"{{"id":"{id}","startTime":"{t}","stopTime":"{t}","callType":"Inbound","region":"us","mediaFiles":[{{"mediaId":"{mid}","type":"audio/mp3","size":"{size}"}}]}}"#
+        r#"{{"id":"{id}","callUuid":"U{id}","startTime":"{t}","stopTime":"{t}","callType":"Inbound","region":"us","mediaFiles":[{{"mediaId":"{mid}","type":"audio/mp3","size":"{size}"}}]}}"#
     );
     (id, d)
+}
+
+/// `screens` screen recordings (metadata only), spread evenly over the first `n` calls: every
+/// other one linked by callRecordingId, the rest by callUuid alone.
+fn generate_screens(data: &Path, n: usize, screens: usize) {
+    let cat = SqliteCatalog::open(&data.join("catalog.db")).unwrap();
+    let step = (n / screens.max(1)).max(1);
+    let mut batch = Vec::with_capacity(10_000);
+    for k in 0..screens.min(n) {
+        let i = k * step;
+        let (call, d) = doc(i, 0);
+        let v: serde_json::Value = serde_json::from_str(&d).unwrap();
+        let t = v["startTime"].as_str().unwrap().to_string();
+        let link = if k % 2 == 0 { format!(r#""callRecordingId":"{call}""#) } else { format!(r#""callUuid":"U{call}""#) };
+        let sd = format!(
+            r#"{{"id":"S{i:09}",{link},"startTime":"{t}","stopTime":"{t}","region":"us","mediaFiles":[{{"mediaId":"S{i:09}.mp4","type":"video/mp4","size":"0"}}]}}"#
+        );
+        batch.push(Recording::parse(&sd).unwrap());
+        if batch.len() == 10_000 {
+            cat.upsert_many(&batch).unwrap();
+            batch.clear();
+        }
+    }
+    cat.upsert_many(&batch).unwrap();
 }
 
 /// `n` recordings in `data`, each with one media file of `size` bytes (none with `size` 0).
@@ -171,6 +197,54 @@ fn main() {
             println!("  reclife purge  {rl_s:7.2} s  (journal, catalog, media, audit fsynced per batch of 500)");
             println!("  reclife / rm -rf = {:.2}x (target <= 2x)", rl_s / rm_s);
         }
-        _ => eprintln!("usage: lifecycle_compare backup MIB | plan N... | purge N"),
+        Some("screens") => {
+            let n: usize = args.get(1).and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+            let screens: usize = args.get(2).and_then(|v| v.parse().ok()).unwrap_or(n * 3 / 10);
+            let data = fresh(root, "screens");
+            let t = Instant::now();
+            generate(&data, n, 0);
+            generate_screens(&data, n, screens);
+            let gen_s = t.elapsed().as_secs_f64();
+            let dry = ["purge", "--type", "voice", "--min-age", "1", "--dry-run", "--json"];
+            let (without, rss0) = reclife(&data, &dry);
+            let mut with_args = dry.to_vec();
+            with_args.push("--include-screen");
+            let (with, rss1) = reclife(&data, &with_args);
+            println!("plan of {n} calls with {screens} screens (durable manifest written) [generated in {gen_s:.0} s]:");
+            println!("  without screens {without:7.2} s  max RSS {:6.1} MiB", rss0 as f64 / 1024.0);
+            println!("  with screens    {with:7.2} s  max RSS {:6.1} MiB", rss1 as f64 / 1024.0);
+            println!("  with / without = {:.2}x (target <= 2x; with <= 10 s)", with / without);
+        }
+        Some("rule-rss") => {
+            let ns: Vec<usize> = args[1..].iter().filter_map(|v| v.parse().ok()).collect();
+            let mut first = None;
+            for n in ns {
+                let data = fresh(root, &format!("rule{n}"));
+                let backups = fresh(root, &format!("rule{n}-backups"));
+                let rules = fresh(root, &format!("rule{n}-rules"));
+                generate(&data, n, 16);
+                std::fs::write(
+                    rules.join("bp.toml"),
+                    "name = \"bp\"\nenabled = true\nschedule = \"0 0 2 * * *\"\n[[tasks]]\ntype = \"backup\"\nfilter = { recording_type = \"voice\", min_age = 1 }\n[[tasks]]\ntype = \"purge\"\nfilter = { recording_type = \"voice\", min_age = 1 }\n",
+                )
+                .unwrap();
+                let cfg = data.join("node.toml");
+                std::fs::write(
+                    &cfg,
+                    format!("rules_dir = {:?}\ndefault_backup_location = \"file://{}\"\n", rules.display().to_string(), backups.display()),
+                )
+                .unwrap();
+                let (s, rss) = reclife(&data, &["--config", cfg.to_str().unwrap(), "run", "--once"]);
+                let base = *first.get_or_insert(rss);
+                println!(
+                    "backup-then-purge rule over {n:>9} recordings: {s:7.2} s, max RSS {:6.1} MiB ({:.2}x the first size; target <= 1.2x)",
+                    rss as f64 / 1024.0,
+                    rss as f64 / base as f64
+                );
+                let _ = std::fs::remove_dir_all(&data);
+                let _ = std::fs::remove_dir_all(&backups);
+            }
+        }
+        _ => eprintln!("usage: lifecycle_compare backup MIB | plan N... | purge N | screens N S | rule-rss N..."),
     }
 }
