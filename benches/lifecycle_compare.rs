@@ -47,7 +47,8 @@ fn generate_screens(data: &Path, n: usize, screens: usize) {
         let (call, d) = doc(i, 0);
         let v: serde_json::Value = serde_json::from_str(&d).unwrap();
         let t = v["startTime"].as_str().unwrap().to_string();
-        let link = if k % 2 == 0 { format!(r#""callRecordingId":"{call}""#) } else { format!(r#""callUuid":"U{call}""#) };
+        let link =
+            if k % 2 == 0 { format!(r#""callRecordingId":"{call}""#) } else { format!(r#""callUuid":"U{call}""#) };
         let sd = format!(
             r#"{{"id":"S{i:09}",{link},"startTime":"{t}","stopTime":"{t}","region":"us","mediaFiles":[{{"mediaId":"S{i:09}.mp4","type":"video/mp4","size":"0"}}]}}"#
         );
@@ -210,7 +211,9 @@ fn main() {
             let mut with_args = dry.to_vec();
             with_args.push("--include-screen");
             let (with, rss1) = reclife(&data, &with_args);
-            println!("plan of {n} calls with {screens} screens (durable manifest written) [generated in {gen_s:.0} s]:");
+            println!(
+                "plan of {n} calls with {screens} screens (durable manifest written) [generated in {gen_s:.0} s]:"
+            );
             println!("  without screens {without:7.2} s  max RSS {:6.1} MiB", rss0 as f64 / 1024.0);
             println!("  with screens    {with:7.2} s  max RSS {:6.1} MiB", rss1 as f64 / 1024.0);
             println!("  with / without = {:.2}x (target <= 2x; with <= 10 s)", with / without);
@@ -231,7 +234,11 @@ fn main() {
                 let cfg = data.join("node.toml");
                 std::fs::write(
                     &cfg,
-                    format!("rules_dir = {:?}\ndefault_backup_location = \"file://{}\"\n", rules.display().to_string(), backups.display()),
+                    format!(
+                        "rules_dir = {:?}\ndefault_backup_location = \"file://{}\"\n",
+                        rules.display().to_string(),
+                        backups.display()
+                    ),
                 )
                 .unwrap();
                 let (s, rss) = reclife(&data, &["--config", cfg.to_str().unwrap(), "run", "--once"]);

@@ -338,3 +338,34 @@ fn check_finds_each_planted_fault_and_repairs_what_is_safe() {
         assert!(!any_media_left(&ctx, "GHOST").await);
     });
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn job_and_pair_records_are_paged_and_pruned() {
+    use reclife::lifecycle::jobs::{self, JobRecord, JobState};
+    let tmp = tempfile::tempdir().unwrap();
+    let ctx = context(&tmp.path().join("data"), &tmp.path().join("b"));
+    let old = now() - chrono::Duration::days(400);
+    for i in 0..250 {
+        let mut j = JobRecord::new("purge", None, if i < 200 { old } else { now() });
+        j.id = format!("j-{i:04}");
+        j.state = if i == 3 { JobState::Planned } else { JobState::Succeeded };
+        jobs::save(&ctx, &j).await.unwrap();
+    }
+    let page = jobs::page(&ctx, Some("j-0009"), 5).await.unwrap();
+    assert_eq!(
+        page.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(),
+        ["j-0010", "j-0011", "j-0012", "j-0013", "j-0014"]
+    );
+    assert_eq!(jobs::prune(&ctx, 90).await.unwrap(), 199, "old ended jobs go; a planned one stays");
+    let mut left = 0;
+    jobs::for_each(&ctx, |_| left += 1).await.unwrap();
+    assert_eq!(left, 51);
+    // Muxer pair records: old ones, and those of screens no longer in the catalog, go.
+    add_call(&ctx, "C1", 3, false, true, 10).await;
+    let c = ctx.catalog.as_ref();
+    reclife::muxer::state::mark_muxed(c, "C1", "C1_scr", "C1_scr-muxed.mp4", now()).unwrap();
+    reclife::muxer::state::mark_muxed(c, "GONE", "GONE_scr", "x.mp4", now()).unwrap();
+    reclife::muxer::state::mark_muxed(c, "C1", "OLD_scr", "y.mp4", old).unwrap();
+    assert_eq!(reclife::muxer::state::prune(c, now() - chrono::Duration::days(90)).unwrap(), 2);
+    assert!(reclife::muxer::state::get(c, "C1_scr").unwrap().is_some());
+}

@@ -43,7 +43,9 @@ pub struct BackupOutcome {
     pub screens: u64,
     pub media: u64,
     pub bytes: u64,
+    /// The first [`super::jobs::MAX_FAILED_KEPT`] recordings set aside; all are counted.
     pub failed: Vec<super::Failure>,
+    pub failed_total: u64,
 }
 
 struct Written {
@@ -298,7 +300,10 @@ pub async fn run_backup(
                         }
                     }
                     if let Err(reason) = check_present(&handle, media.as_ref(), &items, task.use_full_path) {
-                        out.failed.push(super::Failure { item: row.id.clone(), reason: reason.clone() });
+                        out.failed_total += 1;
+                        if out.failed.len() < super::jobs::MAX_FAILED_KEPT {
+                            out.failed.push(super::Failure { item: row.id.clone(), reason: reason.clone() });
+                        }
                         row.state = RowState::Failed;
                         row.note = Some(reason);
                         updates.push(row);

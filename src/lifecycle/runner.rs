@@ -228,13 +228,14 @@ async fn run_inner(
                     rec.screens = o.screens;
                     rec.media = o.media;
                     rec.bytes = o.bytes;
-                    rec.failed = o.failed.len() as u64;
+                    rec.failed = o.failed_total;
                     if let Some(t) = &o.name_taken {
                         rec.note =
                             Some(format!("archive name {t} was taken; wrote {}", rec.archive.as_deref().unwrap_or("")));
                     }
                     job.add_failures(&o.failed);
-                    let ok = o.failed.is_empty();
+                    job.failed_total += o.failed_total - o.failed.len() as u64;
+                    let ok = o.failed_total == 0;
                     last_backup = Some((n, rec.archive.clone(), ok));
                     ok
                 }

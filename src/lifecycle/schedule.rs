@@ -121,11 +121,14 @@ pub async fn run_once(
 }
 
 /// What every start and every poll tick does: finish interrupted purges, mark jobs whose
-/// process died, deliver queued notifications, forget old jobs.
+/// process died, deliver queued notifications, forget old jobs and old muxer pair records.
 pub async fn housekeeping(ctx: &Context) -> Result<(), LifecycleError> {
     journal::recover(ctx).await?;
     super::jobs::reap(ctx).await?;
     super::jobs::prune(ctx, ctx.config.job_retention_days).await?;
+    let (catalog, before) =
+        (ctx.catalog.clone(), ctx.clock.now() - chrono::Duration::days(i64::from(ctx.config.job_retention_days)));
+    blocking(move || Ok(crate::muxer::state::prune(catalog.as_ref(), before)?)).await?;
     Ok(())
 }
 

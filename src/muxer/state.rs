@@ -179,3 +179,26 @@ mod tests {
         assert_ne!(holder_id(), "");
     }
 }
+
+/// Forgets pair records older than `before`, and records of screens no longer in the catalog
+/// (purged), a page at a time. The muxed file on the document stays the durable marker, so a
+/// forgotten muxed pair is still never muxed twice. Returns how many were removed.
+pub fn prune(catalog: &dyn Catalog, before: DateTime<Utc>) -> Result<u64, CatalogError> {
+    let mut after: Option<String> = None;
+    let mut removed = 0;
+    loop {
+        let page = catalog.state_page(NS, after.as_deref(), 500)?;
+        let n = page.len();
+        for (k, v) in page {
+            let old = serde_json::from_str::<PairRecord>(&v).map_or(true, |r| r.at < before);
+            if old || catalog.get(&k)?.is_none() {
+                catalog.state_delete(NS, &k)?;
+                removed += 1;
+            }
+            after = Some(k);
+        }
+        if n < 500 {
+            return Ok(removed);
+        }
+    }
+}
