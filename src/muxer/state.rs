@@ -136,6 +136,29 @@ pub fn holder_id() -> String {
     format!("{host}:{}:{nanos}", std::process::id())
 }
 
+/// Forgets pair records older than `before`, and records of screens no longer in the catalog
+/// (purged), a page at a time. The muxed file on the document stays the durable marker, so a
+/// forgotten muxed pair is still never muxed twice. Returns how many were removed.
+pub fn prune(catalog: &dyn Catalog, before: DateTime<Utc>) -> Result<u64, CatalogError> {
+    let mut after: Option<String> = None;
+    let mut removed = 0;
+    loop {
+        let page = catalog.state_page(NS, after.as_deref(), 500)?;
+        let n = page.len();
+        for (k, v) in page {
+            let old = serde_json::from_str::<PairRecord>(&v).map_or(true, |r| r.at < before);
+            if old || catalog.get(&k)?.is_none() {
+                catalog.state_delete(NS, &k)?;
+                removed += 1;
+            }
+            after = Some(k);
+        }
+        if n < 500 {
+            return Ok(removed);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,28 +200,5 @@ mod tests {
         assert!(c.lease_acquire(&lease_name("S3"), "crashed", past, past + Duration::hours(1)).unwrap());
         assert!(claim(&c, "S3", "proc-b", 60).unwrap(), "expired claim taken over");
         assert_ne!(holder_id(), "");
-    }
-}
-
-/// Forgets pair records older than `before`, and records of screens no longer in the catalog
-/// (purged), a page at a time. The muxed file on the document stays the durable marker, so a
-/// forgotten muxed pair is still never muxed twice. Returns how many were removed.
-pub fn prune(catalog: &dyn Catalog, before: DateTime<Utc>) -> Result<u64, CatalogError> {
-    let mut after: Option<String> = None;
-    let mut removed = 0;
-    loop {
-        let page = catalog.state_page(NS, after.as_deref(), 500)?;
-        let n = page.len();
-        for (k, v) in page {
-            let old = serde_json::from_str::<PairRecord>(&v).map_or(true, |r| r.at < before);
-            if old || catalog.get(&k)?.is_none() {
-                catalog.state_delete(NS, &k)?;
-                removed += 1;
-            }
-            after = Some(k);
-        }
-        if n < 500 {
-            return Ok(removed);
-        }
     }
 }
