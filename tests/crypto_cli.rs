@@ -141,3 +141,30 @@ fn decrypt_detached_with_pkcs7() {
     assert_eq!(code, 0, "{o}{err}");
     assert_eq!(std::fs::read(out.join("voice.mp3")).unwrap(), std::fs::read(&plain).unwrap());
 }
+
+#[test]
+fn a_hostile_twelve_byte_file_fails_alone_and_the_batch_goes_on() {
+    let t = tempfile::tempdir().unwrap();
+    let keys = t.path().join("keys");
+    std::fs::create_dir(&keys).unwrap();
+    let a = new_pair(&keys, "alpha");
+    let src = t.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    let good = src.join("good.mp3");
+    std::fs::write(&good, sample(4_000, 3)).unwrap();
+    let sealed = t.path().join("sealed");
+    let (code, out, err) = reclife(&["encrypt", "--cert", s(&a.cert), s(&good), "--out", s(&sealed)]);
+    assert_eq!(code, 0, "{out}{err}");
+    let hostile = sealed.join("hostile.bin");
+    std::fs::write(&hostile, [0x30, 0x80, 0x06, 0x88, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFB]).unwrap();
+    let sealed_good = std::fs::read_dir(&sealed).unwrap().map(|e| e.unwrap().path()).find(|p| p != &hostile).unwrap();
+    let plain = t.path().join("plain");
+    let (code, out, err) =
+        reclife(&["decrypt", "--key-dir", s(&keys), s(&hostile), s(&sealed_good), "--out", s(&plain)]);
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.contains("hostile.bin"), "the bad file is named: {err}");
+    assert!(out.contains("decrypted 1 of 2"), "{out}");
+    let restored = std::fs::read_dir(&plain).unwrap().next().unwrap().unwrap().path();
+    assert_eq!(std::fs::read(restored).unwrap(), sample(4_000, 3));
+}

@@ -91,3 +91,41 @@ proptest! {
         let _ = inspect(&b[..], std::path::Path::new("mutated"));
     }
 }
+
+/// The 12-byte file that made the parser panic: an OID with an 8-byte length of 2^64 - 5.
+const LONG_LENGTH_12: [u8; 12] = [0x30, 0x80, 0x06, 0x88, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFB];
+
+#[test]
+fn an_eight_byte_length_is_an_error_not_a_panic() {
+    let e = inspect(&LONG_LENGTH_12[..], std::path::Path::new("twelve.bin")).unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("twelve.bin"), "the error names the file: {msg}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    /// Long-form lengths (1 to 8 length bytes, any value, near-maximal ones included) spliced
+    /// in where an element header starts: every position-plus-length sum is checked.
+    #[test]
+    fn long_form_lengths_never_panic(
+        at in any::<usize>(),
+        tag in any::<u8>(),
+        n in 1usize..=8,
+        value in prop_oneof![any::<u64>(), Just(u64::MAX), Just(u64::MAX - 4), Just(1u64 << 48), Just((1u64 << 48) + 1)],
+        keep_tail in any::<bool>(),
+    ) {
+        let mut b = SEED.to_vec();
+        let at = at % b.len();
+        let mut header = vec![tag, 0x80 | n as u8];
+        header.extend_from_slice(&value.to_be_bytes()[8 - n..]);
+        let tail = if keep_tail { b.split_off(at) } else { Vec::new() };
+        b.truncate(at);
+        b.extend_from_slice(&header);
+        b.extend_from_slice(&tail);
+        let _ = inspect(&b[..], std::path::Path::new("long-form"));
+        // And as a whole file of its own, after a constructed indefinite-length header.
+        let mut f = vec![0x30, 0x80];
+        f.extend_from_slice(&header);
+        let _ = inspect(&f[..], std::path::Path::new("long-form-alone"));
+    }
+}

@@ -47,10 +47,12 @@ pub async fn run(cli: &Cli, a: &Args) -> Result<ExitCode> {
     let failed = tokio::task::spawn_blocking(move || {
         jobs.par_iter()
             .filter_map(|(input, output)| {
-                let res = match output {
+                // One file's panic (a bug) fails that file only; the batch goes on.
+                let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match output {
                     Ok(output) => seal_file(input, output, &recipients, cipher, now).map_err(Into::into),
                     Err(e) => Err(anyhow!("{e}")),
-                };
+                }))
+                .unwrap_or_else(|_| Err(anyhow!("internal error while sealing this file (a bug; please report it)")));
                 res.err().map(|e: anyhow::Error| (input.clone(), e))
             })
             .collect::<Vec<_>>()

@@ -60,6 +60,9 @@ impl Header {
     }
 }
 
+/// The largest element length accepted (2^48 bytes).
+pub(crate) const MAX_LENGTH: u64 = 1 << 48;
+
 /// Parses a header from the start of `buf`. `Ok(None)`: `buf` is too short.
 fn parse_header(buf: &[u8]) -> Result<Option<Header>, Bad> {
     let Some(&tag) = buf.first() else { return Ok(None) };
@@ -84,6 +87,11 @@ fn parse_header(buf: &[u8]) -> Result<Option<Header>, Bad> {
     let mut len: u64 = 0;
     for &b in bytes {
         len = (len << 8) | b as u64;
+    }
+    // No real envelope comes near 2^48 bytes (256 TiB); refusing more keeps every
+    // position-plus-length sum below far from overflow, whatever the input says.
+    if len > MAX_LENGTH {
+        return Err(malformed(format!("length {len} is larger than any envelope")));
     }
     let len = usize::try_from(len).map_err(|_| malformed(format!("length {len} too large")))?;
     Ok(Some(Header { tag, len: Some(len), hdr_len: 2 + n }))
@@ -119,7 +127,7 @@ impl<'a> Tlv<'a> {
                         body.len()
                     )));
                 }
-                let total = h.hdr_len + len;
+                let total = h.hdr_len.checked_add(len).ok_or_else(|| malformed("element length overflows"))?;
                 Ok((Tlv { tag: h.tag, content: &body[..len], raw: &buf[..total] }, &buf[total..]))
             }
             None => {
@@ -261,7 +269,7 @@ impl<R: Read> Stream<R> {
         }
         match h.len {
             Some(len) => {
-                if out.len() + len > MAX_ELEMENT {
+                if out.len().checked_add(len).is_none_or(|n| n > MAX_ELEMENT) {
                     return Err(malformed(format!("{what} is larger than {MAX_ELEMENT} bytes")));
                 }
                 let start = out.len();
@@ -301,7 +309,12 @@ impl<R: Read> Stream<R> {
             return Ok(total);
         }
         let mut total = 0u64;
-        let end = h.len.map(|l| self.pos + l as u64);
+        let end = match h.len {
+            Some(l) => {
+                Some(self.pos.checked_add(l as u64).ok_or_else(|| malformed("encrypted content length overflows"))?)
+            }
+            None => None,
+        };
         loop {
             if let Some(end) = end {
                 if self.pos == end {

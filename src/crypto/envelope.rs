@@ -151,7 +151,7 @@ pub(crate) fn parse_prefix<R: Read>(s: &mut Stream<R>) -> Result<Parsed, Bad> {
     let raw_algorithm = s.element("the content-encryption algorithm")?;
     let (cipher, iv) = content_algorithm(Tlv::parse(&raw_algorithm)?.0)?;
 
-    let at_end = matches!(eci.len, Some(l) if s.pos == eci_start + l as u64);
+    let at_end = matches!(eci.len, Some(l) if eci_start.checked_add(l as u64) == Some(s.pos));
     let content = if at_end {
         None
     } else {
