@@ -67,6 +67,18 @@ fn problems_name_file_and_line() {
         ),
         ("s3.toml", "name = \"h\"\nschedule = \"0 0 2 * * *\"\n[[tasks]]\ntype = \"backup\"\n\nlocation = \"s3://b/p\"\n", 6, "not available"),
         ("type.toml", "name = \"i\"\nschedule = \"0 0 2 * * *\"\n[[tasks]]\ntype = \"archive\"\n", 4, "archive"),
+        (
+            "huge.toml",
+            "name = \"j\"\nschedule = \"0 0 2 * * *\"\n[[tasks]]\ntype = \"purge\"\nfilter = { min_age = 4294967295 }\n",
+            5,
+            "more than 36500 days",
+        ),
+        (
+            "no-min-age.toml",
+            "name = \"k\"\nschedule = \"0 0 2 * * *\"\n[[tasks]]\ntype = \"purge\"\nfilter = { recording_type = \"voice\" }\n",
+            5,
+            "a purge needs min_age",
+        ),
     ];
     for (file, text, line, needle) in cases {
         let dir = tempfile::tempdir().unwrap();
@@ -79,4 +91,34 @@ fn problems_name_file_and_line() {
             "{file}: wanted {prefix} … {needle}, got {err}"
         );
     }
+}
+
+/// A purge with no age bound deletes every recording of its type: the CLI refuses it unless
+/// told --all-ages --yes; a huge age is an error, not a panic.
+#[test]
+fn a_purge_without_an_age_bound_is_refused() {
+    let data = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_reclife"))
+            .args(["--data-dir", data.path().to_str().unwrap(), "-q"])
+            .args(args)
+            .env_remove("RECLIFE_CONFIG")
+            .output()
+            .unwrap();
+        (o.status.code(), String::from_utf8_lossy(&o.stderr).to_string())
+    };
+    let (code, err) = run(&["purge", "--type", "voice"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("a purge needs --min-age") && err.contains("--all-ages --yes"), "{err}");
+    let (code, err) = run(&["purge", "--type", "voice", "--all-ages"]);
+    assert_eq!(code, Some(1), "--all-ages alone is not enough: {err}");
+    let (code, err) = run(&["purge", "--type", "voice", "--all-ages", "--yes"]);
+    assert_eq!(code, Some(0), "{err}");
+    let (code, err) = run(&["purge", "--type", "voice", "--min-age", "4294967295", "--dry-run"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("more than 36500 days") && !err.contains("panicked"), "{err}");
+    let (code, err) =
+        run(&["backup", "--type", "voice", "--max-age", "4000000000", "--dry-run", "--location", "file:///tmp/x"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
 }

@@ -252,7 +252,7 @@ pub async fn reap(ctx: &Context) -> Result<Vec<String>, LifecycleError> {
 /// Forgets ended jobs created more than `days` days before now, with their manifests.
 /// Returns how many.
 pub async fn prune(ctx: &Context, days: u32) -> Result<u64, LifecycleError> {
-    let cutoff = ctx.clock.now() - chrono::Duration::days(i64::from(days));
+    let cutoff = super::rules::days_before(ctx.clock.now(), days);
     let mut doomed = Vec::new();
     for_each(ctx, |j| {
         if j.ended() && j.created < cutoff {

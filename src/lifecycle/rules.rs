@@ -89,13 +89,22 @@ impl Default for Filter {
     }
 }
 
+/// The largest age a filter may name, in days (100 years). Larger ones are refused by
+/// validation; a query given one anyway saturates instead of overflowing.
+pub const MAX_AGE_DAYS: u32 = 36_500;
+
+/// `now − days`, saturating at the earliest representable time instead of panicking.
+pub fn days_before(now: DateTime<Utc>, days: u32) -> DateTime<Utc> {
+    now.checked_sub_signed(Duration::days(i64::from(days))).unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
 impl Filter {
     /// The catalog query at `now`: start ≥ now − max_age days and start < now − min_age days.
     pub fn query(&self, now: DateTime<Utc>, region: Option<&str>, scan_intervals_per_day: u32) -> Query {
         Query {
             kind: Some(self.recording_type),
-            start_from: self.max_age.map(|d| now - Duration::days(i64::from(d))),
-            start_to: self.min_age.map(|d| now - Duration::days(i64::from(d))),
+            start_from: self.max_age.map(|d| days_before(now, d)),
+            start_to: self.min_age.map(|d| days_before(now, d)),
             region: region.map(str::to_string),
             call_type: self.call_type.clone(),
             labels_include: self.labels_include.clone(),
@@ -253,6 +262,23 @@ pub fn parse_rule(
         let t = st.into_inner();
         let filter_line = t.filter.as_ref().map(|f| line_of(text, f.span().start)).or(task_line);
         let filter = t.filter.map(Spanned::into_inner).unwrap_or_default();
+        for (what, v) in [("min_age", filter.min_age), ("max_age", filter.max_age)] {
+            if v.is_some_and(|d| d > MAX_AGE_DAYS) {
+                problems.push(problem(
+                    filter_line,
+                    format!("task {}: {what} ({}) is more than {MAX_AGE_DAYS} days", i + 1, v.unwrap_or(0)),
+                ));
+            }
+        }
+        if t.op == Op::Purge && filter.min_age.is_none() {
+            problems.push(problem(
+                filter_line,
+                format!(
+                    "task {}: a purge needs min_age (without it, every recording of its type is purged, the newest too)",
+                    i + 1
+                ),
+            ));
+        }
         if let (Some(min), Some(max)) = (filter.min_age, filter.max_age) {
             if min >= max {
                 problems.push(problem(
@@ -469,6 +495,10 @@ include_screen = true
         let f = Filter { min_age: Some(1), max_age: Some(2), ..Filter::default() };
         let q = f.query(now, Some("us"), 24);
         assert_eq!(q.start_to, Some(now - Duration::days(1)));
+        // Ages past chrono's range saturate instead of panicking.
+        let huge = Filter { min_age: Some(u32::MAX), max_age: Some(u32::MAX), ..Filter::default() };
+        let q = huge.query(now, None, 24);
+        assert_eq!(q.start_to, Some(DateTime::<Utc>::MIN_UTC));
         assert_eq!(q.start_from, Some(now - Duration::days(2)));
         assert_eq!(q.region.as_deref(), Some("us"));
     }

@@ -126,8 +126,7 @@ pub async fn housekeeping(ctx: &Context) -> Result<(), LifecycleError> {
     journal::recover(ctx).await?;
     super::jobs::reap(ctx).await?;
     super::jobs::prune(ctx, ctx.config.job_retention_days).await?;
-    let (catalog, before) =
-        (ctx.catalog.clone(), ctx.clock.now() - chrono::Duration::days(i64::from(ctx.config.job_retention_days)));
+    let (catalog, before) = (ctx.catalog.clone(), rules::days_before(ctx.clock.now(), ctx.config.job_retention_days));
     blocking(move || Ok(crate::muxer::state::prune(catalog.as_ref(), before)?)).await?;
     Ok(())
 }

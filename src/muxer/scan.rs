@@ -54,7 +54,7 @@ fn orphans(
 ) -> Result<HashMap<String, Vec<Recording>>, CatalogError> {
     let q = Query {
         kind: Some(Kind::Screen),
-        start_from: Some(w.from - Duration::days(1)),
+        start_from: Some(w.from.checked_sub_signed(Duration::days(1)).unwrap_or(w.from)),
         start_to: Some(w.to),
         region: region.map(str::to_string),
         ..Query::default()

@@ -15,8 +15,12 @@ pub struct Window {
 impl Window {
     /// The polling window at `now`.
     pub fn polling(cfg: &MuxerConfig, now: DateTime<Utc>) -> Window {
-        let minutes = |m: u64| Duration::minutes(i64::try_from(m).unwrap_or(i64::MAX / 120_000));
-        Window { from: now - minutes(cfg.window_past), to: now - minutes(cfg.window_past_older_than) }
+        // Any window, however large, saturates at the earliest time instead of overflowing.
+        let back = |m: u64| {
+            let m = i64::try_from(m).unwrap_or(i64::MAX).min(i64::MAX / 120_000);
+            now.checked_sub_signed(Duration::minutes(m)).unwrap_or(DateTime::<Utc>::MIN_UTC)
+        };
+        Window { from: back(cfg.window_past), to: back(cfg.window_past_older_than) }
     }
 
     /// The sub-intervals a pass queries one after the other, oldest first. Without
@@ -47,6 +51,19 @@ impl Window {
 impl std::fmt::Display for Window {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} .. {}", self.from.to_rfc3339(), self.to.to_rfc3339())
+    }
+}
+
+#[cfg(test)]
+mod overflow_tests {
+    use super::*;
+    #[test]
+    fn a_huge_window_saturates_instead_of_panicking() {
+        let cfg = MuxerConfig { window_past: u64::MAX, window_past_older_than: u64::MAX - 1, ..MuxerConfig::default() };
+        let now = chrono::Utc::now();
+        let w = Window::polling(&cfg, now);
+        assert_eq!(w.from, DateTime::<Utc>::MIN_UTC);
+        let _ = w.intervals(&cfg);
     }
 }
 
