@@ -497,8 +497,8 @@ include_screen = true
         assert_eq!(q.start_to, Some(now - Duration::days(1)));
         // Ages past chrono's range saturate instead of panicking.
         let huge = Filter { min_age: Some(u32::MAX), max_age: Some(u32::MAX), ..Filter::default() };
-        let q = huge.query(now, None, 24);
-        assert_eq!(q.start_to, Some(DateTime::<Utc>::MIN_UTC));
+        let hq = huge.query(now, None, 24);
+        assert_eq!(hq.start_to, Some(DateTime::<Utc>::MIN_UTC));
         assert_eq!(q.start_from, Some(now - Duration::days(2)));
         assert_eq!(q.region.as_deref(), Some("us"));
     }
