@@ -215,3 +215,69 @@ fn copy_tree(from: &Path, to: &Path) {
         std::fs::copy(&f, &dest).unwrap();
     }
 }
+
+fn doc(id: &str, media: &[&str]) -> String {
+    let files: Vec<String> =
+        media.iter().map(|m| format!(r#"{{"mediaId":"{m}","type":"audio/mp3","size":"4"}}"#)).collect();
+    format!(
+        r#"{{"id":"{id}","startTime":"2025-01-01T00:00:00Z","stopTime":"2025-01-01T00:01:00Z","mediaFiles":[{}]}}"#,
+        files.join(",")
+    )
+}
+
+/// Hostile folders and archives: a symlinked "media file" (pointing at a secret), a huge
+/// metadata entry in a zip, a duplicate mediaId. Each is refused with its name; the good
+/// recording beside them goes in; nothing panics; the secret never reaches the store.
+#[test]
+fn hostile_input_is_refused_and_named_and_the_rest_goes_in() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let src = tmp.path().join("src");
+    let secret = tmp.path().join("secret.txt");
+    std::fs::write(&secret, b"root:$6$hash").unwrap();
+    for (id, media) in [("GOOD1", vec!["g.mp3"]), ("LINKED", vec!["l.mp3"]), ("DUP", vec!["d.mp3", "d.mp3"])] {
+        let dir = src.join(id);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("meta-data.json"), doc(id, &media)).unwrap();
+        for m in media {
+            if id != "LINKED" {
+                std::fs::write(dir.join(m), b"abcd").unwrap();
+            }
+        }
+    }
+    std::os::unix::fs::symlink(&secret, src.join("LINKED/l.mp3")).unwrap();
+    let o = reclife(&data, &["ingest", src.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.contains("LINKED") && err.contains("not a regular file"), "{err}");
+    assert!(err.contains("DUP") && err.contains("mediaId d.mp3 appears twice"), "{err}");
+    let ids: Vec<String> = list_json(&data, &[]).iter().map(|v| v["id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(ids, vec!["GOOD1"]);
+    for f in walk(&data.join("media")) {
+        assert_ne!(std::fs::read(&f).unwrap(), b"root:$6$hash", "the symlink target was copied into the store");
+    }
+    // A zip whose metadata entry is larger than 16 MiB is refused without reading it whole.
+    let zpath = tmp.path().join("big.zip");
+    {
+        let mut z = zip::ZipWriter::new(std::fs::File::create(&zpath).unwrap());
+        let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        z.start_file("cc/Environment/2025/01/01/HUGE/meta-data.json", opts).unwrap();
+        let chunk = vec![b' '; 1 << 20];
+        std::io::Write::write_all(&mut z, b"{\"id\":\"HUGE\",").unwrap();
+        for _ in 0..17 {
+            std::io::Write::write_all(&mut z, &chunk).unwrap();
+        }
+        z.start_file("cc/Environment/2025/01/01/OK2/meta-data.json", opts).unwrap();
+        std::io::Write::write_all(&mut z, doc("OK2", &["o.mp3"]).as_bytes()).unwrap();
+        z.start_file("cc/Environment/2025/01/01/OK2/o.mp3", opts).unwrap();
+        std::io::Write::write_all(&mut z, b"abcd").unwrap();
+        z.finish().unwrap();
+    }
+    let o = reclife(&data, &["ingest", zpath.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(err.contains("HUGE") && err.contains("larger than the 16 MiB limit"), "{err}");
+    let ids: Vec<String> = list_json(&data, &[]).iter().map(|v| v["id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(ids, vec!["GOOD1", "OK2"]);
+}

@@ -113,6 +113,14 @@ pub async fn ingest_paths(
 async fn ingest_one(ctx: &Context, src: &Arc<Source>, c: &Candidate) -> Result<(Upsert, u64, String), String> {
     let text = src.read_meta(c).await.map_err(|e| format!("cannot read metadata: {e}"))?;
     let mut rec = Recording::parse_in(&text, c.parent_call.as_deref()).map_err(|e| e.to_string())?;
+    // Two media files with one mediaId would share a key in the store and a name in every
+    // archive: the recording is refused, naming both.
+    let mut seen = std::collections::HashSet::new();
+    for m in &rec.media {
+        if !seen.insert(m.media_id.as_str()) {
+            return Err(format!("recording {}: mediaId {} appears twice in mediaFiles", rec.id, m.media_id));
+        }
+    }
     // Find every media file before touching anything.
     let mut refs = Vec::with_capacity(rec.media.len());
     for m in &rec.media {

@@ -60,6 +60,39 @@ fn parent_call_of(dir_segments: &[&str]) -> Option<String> {
     }
 }
 
+/// The largest metadata document read (16 MiB): GIR's are a few KiB; a larger one is hostile
+/// or broken, and is refused rather than read into memory.
+pub const MAX_META_BYTES: u64 = 16 << 20;
+
+fn too_big(size: u64) -> String {
+    format!("metadata document of {size} bytes is larger than the {} MiB limit", MAX_META_BYTES >> 20)
+}
+
+/// Reads at most [`MAX_META_BYTES`] (+1 to tell a longer one apart) as UTF-8.
+fn read_capped(r: impl Read) -> Result<String, String> {
+    let mut s = String::new();
+    r.take(MAX_META_BYTES + 1).read_to_string(&mut s).map_err(|e| e.to_string())?;
+    if s.len() as u64 > MAX_META_BYTES {
+        return Err(too_big(s.len() as u64));
+    }
+    Ok(s)
+}
+
+/// Opens a regular file without following a symlink at its last component.
+pub(crate) fn open_regular(path: &Path) -> Result<std::fs::File, String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| format!("{}: {e} (symlinks are refused)", path.display()))?;
+    let md = f.metadata().map_err(|e| e.to_string())?;
+    if !md.is_file() {
+        return Err(format!("{} is not a regular file; refused", path.display()));
+    }
+    Ok(f)
+}
+
 impl Source {
     /// Opens a folder or a zip archive and lists its metadata files (blocking).
     pub fn open(path: &Path) -> Result<Source, IngestError> {
@@ -125,17 +158,30 @@ impl Source {
     /// Reads a metadata file.
     pub async fn read_meta(self: &Arc<Self>, c: &Candidate) -> Result<String, String> {
         match &self.kind {
-            Kind::Dir => tokio::fs::read_to_string(&c.meta).await.map_err(|e| e.to_string()),
+            Kind::Dir => {
+                let path = PathBuf::from(&c.meta);
+                tokio::task::spawn_blocking(move || -> Result<String, String> {
+                    let f = open_regular(&path)?;
+                    let size = f.metadata().map_err(|e| e.to_string())?.len();
+                    if size > MAX_META_BYTES {
+                        return Err(too_big(size));
+                    }
+                    read_capped(f)
+                })
+                .await
+                .map_err(|e| e.to_string())?
+            }
             Kind::Zip { entries, .. } => {
                 let &(index, _) = entries.get(&c.meta).ok_or("entry vanished")?;
                 let me = self.clone();
                 tokio::task::spawn_blocking(move || -> Result<String, String> {
                     let Kind::Zip { archive, .. } = &me.kind else { unreachable!("checked above") };
                     let mut za = archive.lock().unwrap_or_else(|p| p.into_inner());
-                    let mut f = za.by_index(index).map_err(|e| e.to_string())?;
-                    let mut s = String::new();
-                    f.read_to_string(&mut s).map_err(|e| e.to_string())?;
-                    Ok(s)
+                    let f = za.by_index(index).map_err(|e| e.to_string())?;
+                    if f.size() > MAX_META_BYTES {
+                        return Err(too_big(f.size()));
+                    }
+                    read_capped(f)
                 })
                 .await
                 .map_err(|e| e.to_string())?
@@ -156,10 +202,13 @@ impl Source {
             match &self.kind {
                 Kind::Dir => {
                     let p = Path::new(&c.dir).join(n);
-                    if let Ok(md) = std::fs::metadata(&p) {
+                    // Never follow a symlink or read a device: a crafted folder could
+                    // otherwise copy any file the process can read into the store.
+                    if let Ok(md) = std::fs::symlink_metadata(&p) {
                         if md.is_file() {
                             return Ok(MediaRef::File { path: p, size: md.len() });
                         }
+                        return Err(format!("{} is not a regular file (a symlink or a device); refused", p.display()));
                     }
                 }
                 Kind::Zip { entries, .. } => {
@@ -191,12 +240,12 @@ impl Source {
         let flag = Arc::new(AtomicBool::new(false));
         let body = match r {
             MediaRef::File { path, .. } => {
-                let f = tokio::fs::File::open(path).await.map_err(|source| StorageError::Io {
+                let f = tokio::fs::File::from_std(open_regular(path).map_err(|m| StorageError::Io {
                     store: "ingest".into(),
                     op: "open",
                     key: path.display().to_string(),
-                    source,
-                })?;
+                    source: std::io::Error::other(m),
+                })?);
                 file_stream(f)
             }
             MediaRef::Zip { index, .. } => self.zip_stream(*index),
