@@ -64,6 +64,17 @@ async fn zip_archive_has_the_gir_layout_and_opens_everywhere() {
     assert_eq!(archive, backups.join("Environment-voice-0-365-20250625030000.zip"));
     assert_eq!((out.recordings, out.screens, out.media), (3, 2, 5));
     assert!(out.failed.is_empty() && out.name_taken.is_none());
+    // Owner-only, and every entry stamped with the backup time (UTC), not 1980-01-01.
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&archive).unwrap().permissions().mode() & 0o777, 0o600);
+    let data_dir = tmp.path().join("data");
+    assert_eq!(std::fs::metadata(data_dir.join("catalog.db")).unwrap().permissions().mode() & 0o777, 0o600);
+    let mut za = zip::ZipArchive::new(std::fs::File::open(&archive).unwrap()).unwrap();
+    for i in 0..za.len() {
+        let e = za.by_index(i).unwrap();
+        let t = e.last_modified().unwrap();
+        assert_eq!((t.year(), t.month(), t.day(), t.hour(), t.minute()), (2025, 6, 25, 3, 0), "{:?}", e.name());
+    }
     // Only the final name: no temporary files left behind.
     let names: Vec<_> = std::fs::read_dir(&backups).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(names.len(), 1, "{names:?}");

@@ -134,8 +134,24 @@ fn kind_code(k: Kind) -> i64 {
 impl SqliteCatalog {
     /// Opens (creating if needed) the catalog file.
     pub fn open(path: &Path) -> Result<SqliteCatalog, CatalogError> {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| CatalogError::Db(format!("{}: {e}", parent.display())))?;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(parent)
+                .map_err(|e| CatalogError::Db(format!("{}: {e}", parent.display())))?;
+        }
+        // The catalog holds every recording's metadata: owner-only. SQLite gives its -wal and
+        // -shm files the database file's mode.
+        if !path.exists() {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| CatalogError::Db(format!("{}: {e}", path.display())))?;
         }
         let conn = Connection::open(path).map_err(|e| CatalogError::Db(format!("{}: {e}", path.display())))?;
         Self::init(conn)

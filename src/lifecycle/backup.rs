@@ -27,6 +27,7 @@ use futures::TryStreamExt;
 use serde::Serialize;
 use std::fs::File;
 use std::io::{BufWriter, Read, Write};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use zip::write::SimpleFileOptions;
@@ -63,6 +64,23 @@ struct Writer {
     sink: Sink,
     tmp: PathBuf,
     written: Vec<Written>,
+    /// Every zip entry's modification time: the backup's time in UTC, as GIR's writer stamps it.
+    stamp: zip::DateTime,
+}
+
+/// A zip timestamp for `t` (UTC); outside the format's 1980–2107 range, its nearest end.
+fn zip_time(t: DateTime<Utc>) -> zip::DateTime {
+    use chrono::{Datelike, Timelike};
+    let y = t.year().clamp(1980, 2107) as u16;
+    zip::DateTime::from_date_and_time(
+        y,
+        t.month() as u8,
+        t.day() as u8,
+        t.hour() as u8,
+        t.minute() as u8,
+        t.second() as u8,
+    )
+    .unwrap_or_default()
 }
 
 struct CrcWrite<'a, W: Write> {
@@ -84,15 +102,17 @@ impl<W: Write> Write for CrcWrite<'_, W> {
 }
 
 impl Writer {
-    fn create(tmp: PathBuf, zip: bool) -> Result<Writer, LifecycleError> {
+    fn create(tmp: PathBuf, zip: bool, at: DateTime<Utc>) -> Result<Writer, LifecycleError> {
+        // Archives hold recordings: owner-only (0600 files, 0700 folders), created exclusively
+        // and never through a symlink planted at the temporary name.
         let sink = if zip {
-            let f = File::create(&tmp).map_err(|e| LifecycleError::io(&tmp, e))?;
+            let f = private_file(&tmp).map_err(|e| LifecycleError::io(&tmp, e))?;
             Sink::Zip(Box::new(ZipWriter::new(BufWriter::with_capacity(1 << 20, f))))
         } else {
-            std::fs::create_dir(&tmp).map_err(|e| LifecycleError::io(&tmp, e))?;
+            private_dir(&tmp).map_err(|e| LifecycleError::io(&tmp, e))?;
             Sink::Dir(tmp.clone())
         };
-        Ok(Writer { sink, tmp, written: Vec::new() })
+        Ok(Writer { sink, tmp, written: Vec::new(), stamp: zip_time(at) })
     }
 
     /// Adds one file; `fill` writes its bytes.
@@ -108,6 +128,7 @@ impl Writer {
             Sink::Zip(zw) => {
                 let opts = SimpleFileOptions::default()
                     .compression_method(CompressionMethod::Stored)
+                    .last_modified_time(self.stamp)
                     .large_file(size_hint >= u64::from(u32::MAX));
                 zw.start_file(name, opts).map_err(|e| io(std::io::Error::other(e)))?;
                 let mut w = CrcWrite { inner: zw.as_mut(), crc: crc32fast::Hasher::new(), n: 0 };
@@ -117,9 +138,9 @@ impl Writer {
             Sink::Dir(root) => {
                 let path = root.join(name);
                 if let Some(p) = path.parent() {
-                    std::fs::create_dir_all(p).map_err(io)?;
+                    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(p).map_err(io)?;
                 }
-                let mut f = BufWriter::with_capacity(1 << 20, File::create(&path).map_err(io)?);
+                let mut f = BufWriter::with_capacity(1 << 20, private_file(&path).map_err(io)?);
                 let mut w = CrcWrite { inner: &mut f, crc: crc32fast::Hasher::new(), n: 0 };
                 fill(&mut w)?;
                 let (crc, n) = (w.crc.finalize(), w.n);
@@ -151,6 +172,17 @@ impl Writer {
         }
         Ok(tmp)
     }
+}
+
+/// A new file, 0600, created exclusively (`O_EXCL`), never through a symlink.
+fn private_file(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).custom_flags(libc::O_NOFOLLOW).open(path)
+}
+
+/// A new folder, 0700 (fails if anything is at `path`, a symlink included).
+fn private_dir(path: &Path) -> std::io::Result<()> {
+    std::fs::DirBuilder::new().mode(0o700).create(path)
 }
 
 fn sync_tree(root: &Path) -> std::io::Result<()> {
@@ -311,7 +343,7 @@ pub async fn run_backup(
                     }
                     let w = match &mut writer {
                         Some(w) => w,
-                        None => writer.insert(Writer::create(tmp.clone(), task.zip)?),
+                        None => writer.insert(Writer::create(tmp.clone(), task.zip, started)?),
                     };
                     let call = &items[0].0.recording;
                     let call_dir = recording_dir(&cc, &tenant, call.start, &call.id)
