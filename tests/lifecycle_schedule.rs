@@ -190,3 +190,40 @@ async fn overlapping_rules_never_run_together() {
     b.unwrap();
     assert_eq!(*seen.lock().unwrap(), 1, "a purge ran alongside an overlapping backup");
 }
+
+/// Relative paths in a config file are relative to the file's folder, not to the working
+/// directory; a daemon pointed at an empty or missing rules folder says so.
+#[test]
+fn config_paths_are_relative_to_the_config_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let conf = tmp.path().join("etc");
+    write_rule(&conf.join("myrules"), "bp.toml", BACKUP_AND_PURGE);
+    std::fs::write(
+        conf.join("node.toml"),
+        format!("rules_dir = \"myrules\"\ndefault_backup_location = \"file://{}/b\"\n", tmp.path().display()),
+    )
+    .unwrap();
+    let elsewhere = tmp.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let run = |cfg: &str, args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_reclife"))
+            .current_dir(&elsewhere)
+            .args(["--data-dir", "data", "--config", cfg])
+            .args(args)
+            .env_remove("RECLIFE_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let o = run("../etc/node.toml", &["rules", "validate"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("1 rule(s) valid"), "{}", String::from_utf8_lossy(&o.stdout));
+    std::fs::write(conf.join("empty.toml"), "rules_dir = \"nothing-here\"\n").unwrap();
+    let o = run("../etc/empty.toml", &["run", "--once"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("etc/nothing-here: cannot read the rules folder"), "{err}");
+    assert!(!err.contains('\u{1b}'), "no colour codes when stderr is not a terminal: {err:?}");
+    std::fs::create_dir_all(conf.join("nothing-here")).unwrap();
+    let o = run("../etc/empty.toml", &["run", "--once"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("the rules folder holds no rules"), "{err}");
+}

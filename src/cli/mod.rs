@@ -125,10 +125,20 @@ fn init_logging(verbose: u8) {
         1 => "info",
         _ => "debug",
     };
+    // symphonia reports skipped junk bytes (ID3 padding and the like) at WARN for every file:
+    // the user's business only when debugging.
+    let default = format!("{default},symphonia_core=error,symphonia_bundle_mp3=error,symphonia=error");
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ =
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    // Colours only on a terminal: log files and journald get plain text.
+    use std::io::IsTerminal;
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .with_target(false)
+        .try_init();
 }
 
 /// Runs the command line; returns the process exit status.

@@ -94,9 +94,32 @@ impl Default for Config {
 
 impl Config {
     /// Reads a TOML config file.
+    /// Reads a TOML config file. Relative paths in it (rules_dir, keys_dir,
+    /// key_password_file, ca_bundle, the muxer's temp_dir and screen_certs) are relative to the
+    /// file's folder, not to wherever the process was started.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
-        Self::parse(&text).map_err(|message| ConfigError::Parse { path: path.into(), message })
+        let mut c = Self::parse(&text).map_err(|message| ConfigError::Parse { path: path.into(), message })?;
+        let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        c.resolve_against(base);
+        Ok(c)
+    }
+
+    /// Makes every relative path absolute against `base`.
+    pub fn resolve_against(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut self.rules_dir);
+        for p in [&mut self.keys_dir, &mut self.key_password_file, &mut self.ca_bundle, &mut self.muxer.temp_dir]
+            .into_iter()
+            .flatten()
+        {
+            fix(p);
+        }
+        self.muxer.screen_certs.iter_mut().for_each(fix);
     }
 
     /// Parses TOML text; the error names the line.

@@ -27,8 +27,16 @@ pub type OnDone = dyn Fn(&JobRecord, &str) + Send + Sync;
 
 /// This node's enabled rules, and the problems of the files that were left out.
 pub fn node_rules(ctx: &Context) -> (Vec<Rule>, Vec<RuleProblem>) {
-    let (rules, problems) =
-        rules::load_dir(&ctx.config.rules_dir, ctx.config.default_backup_location.as_deref(), false);
+    let dir = &ctx.config.rules_dir;
+    let (rules, problems) = rules::load_dir(dir, ctx.config.default_backup_location.as_deref(), false);
+    if rules.is_empty() && problems.is_empty() {
+        // A daemon started with the wrong folder would otherwise run nothing, silently.
+        if dir.is_dir() {
+            tracing::warn!(rules_dir = %dir.display(), "the rules folder holds no rules: nothing is scheduled");
+        } else {
+            tracing::warn!(rules_dir = %dir.display(), "the rules folder does not exist: nothing is scheduled");
+        }
+    }
     let mine = rules.into_iter().filter(|r| r.enabled && r.runs_on(ctx.config.node_path.as_deref())).collect();
     (mine, problems)
 }
