@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/install.sh
 cargo fmt --check
-cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --all-targets --all-features --locked -- -D warnings
 # Licences, bans and sources (deny.toml). The advisory check needs the RustSec database from
 # github.com, which this environment cannot reach; run `cargo deny check advisories` where it can.
 command -v cargo-deny >/dev/null || cargo install --locked --quiet cargo-deny
@@ -18,4 +18,7 @@ if [ -x deploy/servers.sh ]; then
   trap 'bash deploy/servers.sh stop' EXIT
 fi
 # Benches are compiled (and linted) by clippy above; they run with `cargo bench`.
-cargo test --locked
+# The crash and concurrency tests need the test-only failpoints; the library's own tests also
+# run without them, proving that a build without the feature ignores RECLIFE_FAILPOINT.
+cargo test --locked --features failpoints
+cargo test --locked --lib

@@ -1,4 +1,7 @@
-//! Test hook: `RECLIFE_FAILPOINT=<name>:<n>` aborts the process (as `kill -9` would: no
+//! Test hook, compiled only with the cargo feature `failpoints` (the test suite turns it on;
+//! release builds ignore `RECLIFE_FAILPOINT`, so it can never stop a production process).
+//!
+//! `RECLIFE_FAILPOINT=<name>:<n>` aborts the process (as `kill -9` would: no
 //! destructors, no flushing) the `n`-th time the point `<name>` is passed. The crash tests use it
 //! to stop backups and purges at every step and check that the next run repairs everything.
 //!
@@ -11,13 +14,18 @@
 //! `purge.after_audit`, `task.start` (after planning, before a task executes),
 //! `mux.after_store` (a muxed file stored, not yet on its document).
 
+#[cfg(feature = "failpoints")]
 use std::sync::atomic::{AtomicU64, Ordering};
+#[cfg(feature = "failpoints")]
 use std::sync::OnceLock;
 
 /// `(point, n, pause file)`.
+#[cfg(feature = "failpoints")]
 static TARGET: OnceLock<Option<(String, u64, Option<String>)>> = OnceLock::new();
+#[cfg(feature = "failpoints")]
 static HITS: AtomicU64 = AtomicU64::new(0);
 
+#[cfg(feature = "failpoints")]
 fn target() -> &'static Option<(String, u64, Option<String>)> {
     TARGET.get_or_init(|| {
         let v = std::env::var("RECLIFE_FAILPOINT").ok()?;
@@ -30,7 +38,13 @@ fn target() -> &'static Option<(String, u64, Option<String>)> {
     })
 }
 
-/// Passes the point `name`; aborts the process if the failpoint says so.
+/// Passes the point `name`: nothing at all without the `failpoints` feature.
+#[cfg(not(feature = "failpoints"))]
+#[inline(always)]
+pub fn hit(_name: &str) {}
+
+/// Passes the point `name`; aborts (or pauses) the process if the failpoint says so.
+#[cfg(feature = "failpoints")]
 pub fn hit(name: &str) {
     if let Some((t, n, pause)) = target() {
         if t == name && HITS.fetch_add(1, Ordering::SeqCst) + 1 == *n {
@@ -46,5 +60,17 @@ pub fn hit(name: &str) {
             eprintln!("failpoint {name}:{n}: aborting");
             std::process::abort();
         }
+    }
+}
+
+#[cfg(all(test, not(feature = "failpoints")))]
+mod tests {
+    /// Without the feature, even a matching RECLIFE_FAILPOINT does nothing (were it honoured,
+    /// this test process would abort).
+    #[test]
+    fn release_builds_ignore_the_failpoint_variable() {
+        std::env::set_var("RECLIFE_FAILPOINT", "unit.test:1");
+        super::hit("unit.test");
+        super::hit("unit.test");
     }
 }
