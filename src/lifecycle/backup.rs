@@ -244,22 +244,71 @@ fn verify_dir(root: &Path, written: &[Written]) -> Result<(), LifecycleError> {
     Ok(())
 }
 
+/// Moves `from` to `to` unless something is already at `to`, atomically, without replacing
+/// it: `renameat2(RENAME_NOREPLACE)`. Where the filesystem refuses that (SMB/CIFS, exFAT and
+/// many NAS mounts, which GIR sites use for backups), a file is copied into a file created
+/// exclusively (`O_EXCL`) and fsynced, and a folder is created exclusively and its entries
+/// moved into it; the source is removed only once the copy is complete.
+fn move_no_replace(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).map_err(std::io::Error::other);
+    let (f, t) = (c(from)?, c(to)?);
+    // SAFETY: both are valid NUL-terminated paths; AT_FDCWD resolves them like rename(2).
+    let r = unsafe { libc::renameat2(libc::AT_FDCWD, f.as_ptr(), libc::AT_FDCWD, t.as_ptr(), libc::RENAME_NOREPLACE) };
+    if r == 0 {
+        return Ok(());
+    }
+    let e = std::io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EINVAL) | Some(libc::ENOSYS) | Some(libc::EOPNOTSUPP) => copy_no_replace(from, to),
+        _ => Err(e),
+    }
+}
+
+fn copy_no_replace(from: &Path, to: &Path) -> std::io::Result<()> {
+    if from.is_dir() {
+        private_dir(to)?;
+        let moved = (|| {
+            for e in std::fs::read_dir(from)? {
+                let e = e?;
+                std::fs::rename(e.path(), to.join(e.file_name()))?;
+            }
+            File::open(to)?.sync_all()
+        })();
+        if let Err(err) = moved {
+            // Put back what moved, so the next attempt starts from a whole archive.
+            if let Ok(rd) = std::fs::read_dir(to) {
+                for e in rd.flatten() {
+                    let _ = std::fs::rename(e.path(), from.join(e.file_name()));
+                }
+            }
+            let _ = std::fs::remove_dir(to);
+            return Err(err);
+        }
+        return std::fs::remove_dir(from);
+    }
+    let mut out = private_file(to)?;
+    let copied = (|| {
+        std::io::copy(&mut File::open(from)?, &mut out)?;
+        out.sync_all()
+    })();
+    if let Err(err) = copied {
+        let _ = std::fs::remove_file(to);
+        return Err(err);
+    }
+    std::fs::remove_file(from)
+}
+
 /// Moves the verified archive to `<dir>/<name>[.zip]`, or to `<name>-2…` if that is taken.
-/// Returns the final path and, if it had to differ, the name that was taken.
+/// Returns the final path and, if it had to differ, the name that was taken. An existing
+/// archive is never replaced, even by a concurrent backup of the same name.
 fn publish(tmp: &Path, dir: &Path, name: &str, zip: bool) -> Result<(PathBuf, Option<String>), LifecycleError> {
     let ext = if zip { ".zip" } else { "" };
     for n in 1..10_000u32 {
         let candidate = if n == 1 { format!("{name}{ext}") } else { format!("{name}-{n}{ext}") };
         let dest = dir.join(&candidate);
-        // A hard link (zip) or a rename onto a missing name (folder) never replaces an archive.
-        let r = if zip {
-            std::fs::hard_link(tmp, &dest).and_then(|_| std::fs::remove_file(tmp))
-        } else if dest.exists() {
-            Err(std::io::ErrorKind::AlreadyExists.into())
-        } else {
-            std::fs::rename(tmp, &dest)
-        };
-        match r {
+        match move_no_replace(tmp, &dest) {
             Ok(()) => {
                 File::open(dir).and_then(|d| d.sync_all()).map_err(|e| LifecycleError::io(dir, e))?;
                 let taken = (n > 1).then(|| format!("{name}{ext}"));
@@ -269,11 +318,43 @@ fn publish(tmp: &Path, dir: &Path, name: &str, zip: bool) -> Result<(PathBuf, Op
                 }
                 return Ok((dest, taken));
             }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists || e.raw_os_error() == Some(39) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists || e.raw_os_error() == Some(libc::ENOTEMPTY) => {
+                continue
+            }
             Err(e) => return Err(LifecycleError::io(&dest, e)),
         }
     }
     Err(LifecycleError::Other(format!("{}: no free archive name", dir.join(name).display())))
+}
+
+#[cfg(test)]
+mod publish_tests {
+    use super::*;
+
+    #[test]
+    fn the_fallback_never_replaces_and_leaves_nothing_behind() {
+        let d = tempfile::tempdir().unwrap();
+        let (a, b) = (d.path().join(".a.part"), d.path().join("a.zip"));
+        std::fs::write(&a, b"new").unwrap();
+        std::fs::write(&b, b"old").unwrap();
+        assert_eq!(copy_no_replace(&a, &b).unwrap_err().kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(&b).unwrap(), b"old");
+        let c = d.path().join("c.zip");
+        copy_no_replace(&a, &c).unwrap();
+        assert_eq!(std::fs::read(&c).unwrap(), b"new");
+        assert!(!a.exists());
+        // Folders: created exclusively, entries moved, the temporary folder gone.
+        let (src, dst) = (d.path().join(".f.part"), d.path().join("f"));
+        std::fs::create_dir_all(src.join("x")).unwrap();
+        std::fs::write(src.join("x/m.mp3"), b"m").unwrap();
+        copy_no_replace(&src, &dst).unwrap();
+        assert_eq!(std::fs::read(dst.join("x/m.mp3")).unwrap(), b"m");
+        assert!(!src.exists());
+        // renameat2 refuses to replace a folder or a file.
+        std::fs::create_dir_all(src.join("y")).unwrap();
+        assert!(move_no_replace(&src, &dst).is_err());
+        assert!(dst.join("x/m.mp3").exists() && src.join("y").exists());
+    }
 }
 
 /// Runs a backup task that started at `started` over the planned rows of `(job, n)`.
