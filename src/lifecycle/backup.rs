@@ -327,36 +327,6 @@ fn publish(tmp: &Path, dir: &Path, name: &str, zip: bool) -> Result<(PathBuf, Op
     Err(LifecycleError::Other(format!("{}: no free archive name", dir.join(name).display())))
 }
 
-#[cfg(test)]
-mod publish_tests {
-    use super::*;
-
-    #[test]
-    fn the_fallback_never_replaces_and_leaves_nothing_behind() {
-        let d = tempfile::tempdir().unwrap();
-        let (a, b) = (d.path().join(".a.part"), d.path().join("a.zip"));
-        std::fs::write(&a, b"new").unwrap();
-        std::fs::write(&b, b"old").unwrap();
-        assert_eq!(copy_no_replace(&a, &b).unwrap_err().kind(), std::io::ErrorKind::AlreadyExists);
-        assert_eq!(std::fs::read(&b).unwrap(), b"old");
-        let c = d.path().join("c.zip");
-        copy_no_replace(&a, &c).unwrap();
-        assert_eq!(std::fs::read(&c).unwrap(), b"new");
-        assert!(!a.exists());
-        // Folders: created exclusively, entries moved, the temporary folder gone.
-        let (src, dst) = (d.path().join(".f.part"), d.path().join("f"));
-        std::fs::create_dir_all(src.join("x")).unwrap();
-        std::fs::write(src.join("x/m.mp3"), b"m").unwrap();
-        copy_no_replace(&src, &dst).unwrap();
-        assert_eq!(std::fs::read(dst.join("x/m.mp3")).unwrap(), b"m");
-        assert!(!src.exists());
-        // renameat2 refuses to replace a folder or a file.
-        std::fs::create_dir_all(src.join("y")).unwrap();
-        assert!(move_no_replace(&src, &dst).is_err());
-        assert!(dst.join("x/m.mp3").exists() && src.join("y").exists());
-    }
-}
-
 /// Runs a backup task that started at `started` over the planned rows of `(job, n)`.
 /// Progress counts recordings. Cancelling stops at the next recording: nothing is published.
 #[allow(clippy::too_many_arguments)]
@@ -578,4 +548,34 @@ fn write_recording(
         bytes += size;
     }
     Ok((files, bytes))
+}
+
+#[cfg(test)]
+mod publish_tests {
+    use super::*;
+
+    #[test]
+    fn the_fallback_never_replaces_and_leaves_nothing_behind() {
+        let d = tempfile::tempdir().unwrap();
+        let (a, b) = (d.path().join(".a.part"), d.path().join("a.zip"));
+        std::fs::write(&a, b"new").unwrap();
+        std::fs::write(&b, b"old").unwrap();
+        assert_eq!(copy_no_replace(&a, &b).unwrap_err().kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(&b).unwrap(), b"old");
+        let c = d.path().join("c.zip");
+        copy_no_replace(&a, &c).unwrap();
+        assert_eq!(std::fs::read(&c).unwrap(), b"new");
+        assert!(!a.exists());
+        // Folders: created exclusively, entries moved, the temporary folder gone.
+        let (src, dst) = (d.path().join(".f.part"), d.path().join("f"));
+        std::fs::create_dir_all(src.join("x")).unwrap();
+        std::fs::write(src.join("x/m.mp3"), b"m").unwrap();
+        copy_no_replace(&src, &dst).unwrap();
+        assert_eq!(std::fs::read(dst.join("x/m.mp3")).unwrap(), b"m");
+        assert!(!src.exists());
+        // renameat2 refuses to replace a folder or a file.
+        std::fs::create_dir_all(src.join("y")).unwrap();
+        assert!(move_no_replace(&src, &dst).is_err());
+        assert!(dst.join("x/m.mp3").exists() && src.join("y").exists());
+    }
 }
