@@ -778,7 +778,7 @@ impl Catalog for SqliteCatalog {
             "SELECT {ROW_COLS} FROM recordings r WHERE r.kind = 1 AND r.call_recording_id = ?1
              UNION
              SELECT {ROW_COLS} FROM recordings r WHERE r.kind = 1 AND ?2 IS NOT NULL AND r.call_uuid = ?2
-                 AND r.call_recording_id IS NULL
+                 AND r.call_uuid IS NOT NULL AND +r.call_recording_id IS NULL
              ORDER BY 3, 1"
         );
         let mut st = conn.prepare_cached(&sql).map_err(db)?;
@@ -795,7 +795,8 @@ impl Catalog for SqliteCatalog {
         let ids: std::collections::HashMap<&str, &str> = calls.iter().map(|c| (c.id.as_str(), c.id.as_str())).collect();
         let by_uuid: std::collections::HashMap<&str, &str> =
             calls.iter().filter_map(|c| c.call_uuid.as_deref().map(|u| (u, c.id.as_str()))).collect();
-        // Chunks keep under SQLite's bound-parameter limit.
+        // Chunks keep under SQLite's bound-parameter limit. The `+` keeps SQLite from ranging
+        // the callRecordingId index over every call (all have none) instead of the uuid index.
         for chunk in calls.chunks(500) {
             let marks = vec!["?"; chunk.len()].join(", ");
             let sql =
@@ -816,7 +817,7 @@ impl Catalog for SqliteCatalog {
             let marks = vec!["?"; uuids.len()].join(", ");
             let sql = format!(
                 "SELECT {ROW_COLS} FROM recordings r WHERE r.kind = 1 AND r.call_uuid IN ({marks}) \
-                 AND r.call_recording_id IS NULL"
+                 AND r.call_uuid IS NOT NULL AND +r.call_recording_id IS NULL"
             );
             let mut st = conn.prepare_cached(&sql).map_err(db)?;
             let rows = st.query_map(params_from_iter(uuids.iter()), Self::read_row).map_err(db)?;
