@@ -14,6 +14,7 @@ mod recordings;
 mod restore;
 mod rules;
 mod run;
+mod serve;
 
 use anyhow::{Context as _, Result};
 use chrono::{DateTime, Utc};
@@ -92,6 +93,8 @@ pub enum Command {
     Jobs(jobs::Cmd),
     /// Re-ingest backup archives (zip or folder).
     Restore(restore::Args),
+    /// The HTTP API: RWS-compatible recordings, jobs and rules, /metrics.
+    Serve(serve::Args),
 }
 
 fn parse_now(s: &str) -> Result<DateTime<Utc>, String> {
@@ -161,5 +164,6 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Purge(a) => purge::run(&cli, a).await,
         Command::Jobs(c) => jobs::run(&cli, c).await,
         Command::Restore(a) => restore::run(&cli, a).await,
+        Command::Serve(a) => serve::run(&cli, a).await,
     }
 }

@@ -61,6 +61,8 @@ pub struct Config {
     pub muxer: crate::muxer::MuxerConfig,
     /// Where purged recording ids are posted (GIR tells SpeechMiner); unset: nobody.
     pub notify: Option<crate::lifecycle::notify::NotifyConfig>,
+    /// The HTTP API (`[api]`: listen address, users file, ops users, public URL).
+    pub api: crate::api::ApiConfig,
 }
 
 impl Default for Config {
@@ -81,6 +83,7 @@ impl Default for Config {
             scheduler_threads: 4,
             muxer: crate::muxer::MuxerConfig::default(),
             notify: None,
+            api: crate::api::ApiConfig::default(),
         }
     }
 }
