@@ -171,21 +171,29 @@ pub fn router(state: Shared) -> Router {
         .with_state(state)
 }
 
-/// Binds `listen` and serves until `shutdown` resolves; requests in flight are finished.
-/// `on_bound` is told the bound address (useful with port 0).
-pub async fn serve(
-    ctx: Context,
-    listen: &str,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-    on_bound: impl FnOnce(SocketAddr),
-) -> Result<(), ApiError> {
+/// A bound, authenticated API, ready to serve: built first so that a bad users file or a
+/// taken port stops a daemon before it starts anything else.
+#[derive(Debug)]
+pub struct Bound {
+    state: Shared,
+    listener: tokio::net::TcpListener,
+    pub addr: SocketAddr,
+}
+
+/// Loads the users file and binds `listen`.
+pub async fn bind(ctx: Context, listen: &str) -> Result<Bound, ApiError> {
     let state = state(ctx)?;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|source| ApiError::Listen { addr: listen.to_string(), source })?;
-    let addr = listener.local_addr().map_err(|source| ApiError::Listen { addr: listen.to_string(), source })?;
-    on_bound(addr);
-    tracing::info!(%addr, "API listening");
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await.map_err(ApiError::Serve)
+    let err = |source| ApiError::Listen { addr: listen.to_string(), source };
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(err)?;
+    let addr = listener.local_addr().map_err(err)?;
+    Ok(Bound { state, listener, addr })
+}
+
+impl Bound {
+    /// Serves until `shutdown` resolves; requests in flight are finished first.
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ApiError> {
+        tracing::info!(addr = %self.addr, "API listening");
+        let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await.map_err(ApiError::Serve)
+    }
 }

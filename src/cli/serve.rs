@@ -39,10 +39,8 @@ pub async fn shutdown_signal() {
 pub async fn run(cli: &Cli, a: &Args) -> Result<ExitCode> {
     let ctx = cli.context()?;
     let listen = a.listen.clone().or_else(|| ctx.config.api.listen.clone()).unwrap_or_else(|| DEFAULT_LISTEN.into());
-    reclife::api::serve(ctx, &listen, shutdown_signal(), |addr| {
-        println!("listening on http://{addr}");
-    })
-    .await
-    .context("the API stopped")?;
+    let api = reclife::api::bind(ctx, &listen).await?;
+    println!("listening on http://{}", api.addr);
+    api.serve(shutdown_signal()).await.context("the API stopped")?;
     Ok(ExitCode::SUCCESS)
 }
