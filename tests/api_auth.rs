@@ -30,6 +30,7 @@ fn basic_auth_roles_and_logs() {
     assert_eq!(c.get(url("/api/v2/recordings")).header("authorization", "Basic !!!").send().unwrap().status(), 401);
     // /healthz needs none.
     assert_eq!(c.get(url("/healthz")).send().unwrap().status(), 200);
+    assert_eq!(c.get(url("/readyz")).send().unwrap().text().unwrap(), "ready\n");
 
     // {SHA} user reads and plays; bcrypt ($2y$) ops user too.
     assert_eq!(s.get(USER, "/api/v2/recordings").status(), 200);

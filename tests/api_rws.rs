@@ -284,3 +284,90 @@ fn recordings_media_labels_holds_and_errors() {
     assert!(s.json(USER, &format!("/api/v2/recordings/{id}"))["recording"].get("hold").is_none());
     assert_eq!(err(post(OPS, &format!("/api/v2/screen-recordings/{sid}/hold"), r#"{"reason":" "}"#)).0, 400);
 }
+
+#[test]
+fn delete_is_journaled_audited_and_refused_when_held_and_internal_ingest() {
+    let node = Node::new(0);
+    let s = node.serve(&[]);
+    let c = s.client();
+    let del = |who: (&str, &str), path: &str| {
+        c.delete(format!("{}{path}", s.url)).basic_auth(who.0, Some(who.1)).send().unwrap()
+    };
+    let post = |who: (&str, &str), path: &str, body: String| {
+        c.post(format!("{}{path}", s.url)).basic_auth(who.0, Some(who.1)).body(body).send().unwrap()
+    };
+    let (calls, _) = walk(&s, USER, "/api/v2/recordings");
+    let (screens, _) = walk(&s, USER, "/api/v2/screen-recordings");
+    let held = s.json(USER, "/api/v2/recordings"); // nonDelete comes from the document
+    let non_delete: Vec<&Value> =
+        held["recordings"].as_array().unwrap().iter().filter(|r| r["nonDelete"] == true).collect();
+    assert_eq!(non_delete.len(), 1);
+    let nd = non_delete[0]["id"].as_str().unwrap();
+    let (st, v) = err(del(OPS, &format!("/api/v2/recordings/{nd}")));
+    assert_eq!((st, v["statusCode"].as_i64()), (409, Some(6)));
+    assert!(v["statusMessage"].as_str().unwrap().contains("nonDelete"), "{v}");
+
+    // A call with screen recordings: refused while held, deleted with its screens after.
+    let call = screens[0]["callRecordingId"].as_str().unwrap().to_string();
+    let its_screens: Vec<String> = screens
+        .iter()
+        .filter(|x| x["callRecordingId"] == call.as_str())
+        .map(|x| x["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(calls.iter().any(|r| r["id"] == call.as_str()));
+    assert_eq!(err(del(USER, &format!("/api/v2/recordings/{call}"))).0, 403);
+    assert_eq!(post(OPS, &format!("/api/v2/recordings/{call}/hold"), r#"{"reason":"audit 9"}"#.into()).status(), 200);
+    let (st, v) = err(del(OPS, &format!("/api/v2/recordings/{call}")));
+    assert_eq!(st, 409);
+    assert!(v["statusMessage"].as_str().unwrap().contains("audit 9"), "{v}");
+    assert_eq!(del(OPS, &format!("/api/v2/recordings/{call}/hold")).status(), 200);
+    let call_doc = s.json(USER, &format!("/api/v2/recordings/{call}"))["recording"].clone();
+    let v: Value = del(OPS, &format!("/api/v2/recordings/{call}")).json().unwrap();
+    assert_eq!(v["statusCode"], 0, "{v}");
+    let mut deleted: Vec<String> =
+        v["deleted"].as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect();
+    deleted.sort();
+    let mut want = its_screens.clone();
+    want.push(call.clone());
+    want.sort();
+    assert_eq!(deleted, want);
+    for id in &want {
+        assert_eq!(err(s.get(USER, &format!("/api/v2/recordings/{id}"))).0, 404);
+        assert!(
+            !node.data().join("media").join(id).read_dir().is_ok_and(|mut d| d.next().is_some()),
+            "media of {id} left"
+        );
+    }
+    let audit = std::fs::read_to_string(node.data().join("audit/deletions.jsonl")).unwrap();
+    for id in &want {
+        let lines: Vec<&str> = audit.lines().filter(|l| l.contains(&format!("\"recording\":\"{id}\""))).collect();
+        assert_eq!(lines.len(), 1, "{audit}");
+        assert!(lines[0].contains("\"job\":\"api:ops\""), "{}", lines[0]);
+    }
+    assert_eq!(err(del(OPS, &format!("/api/v2/recordings/{call}"))).0, 404);
+
+    // The Recording Processor's call: media already in the store, then the document.
+    let new_id = "CALLNEW000000000000000000000000099";
+    let mut doc = call_doc.clone();
+    doc["id"] = Value::String(new_id.into());
+    let media_id = doc["mediaFiles"][0]["mediaId"].as_str().unwrap().to_string();
+    let path = format!("/internal-api/contact-centers/{CCID}/recordings");
+    let (st, v) = err(post(OPS, &path, doc.to_string()));
+    assert_eq!(st, 400);
+    assert!(v["statusMessage"].as_str().unwrap().contains(&media_id), "{v}");
+    let bytes = b"not really an mp3, but bytes all the same".repeat(100);
+    let dir = node.data().join("media").join(new_id);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(&media_id), &bytes).unwrap();
+    doc["mediaFiles"][0]["size"] = Value::String(bytes.len().to_string());
+    doc.as_object_mut().unwrap().remove("hold");
+    assert_eq!(err(post(USER, &path, doc.to_string())).0, 403);
+    assert_eq!(err(post(OPS, "/internal-api/contact-centers/other/recordings", doc.to_string())).0, 404);
+    assert_eq!(err(post(OPS, &path, "{\"id\":".into())).0, 400);
+    let v: Value = post(OPS, &path, doc.to_string()).json().unwrap();
+    assert_eq!((v["statusCode"].as_i64(), v["result"].as_str()), (Some(0), Some("inserted")), "{v}");
+    let v: Value = post(OPS, &path, doc.to_string()).json().unwrap();
+    assert_eq!(v["result"], "unchanged");
+    let got = s.get(USER, &format!("/api/v2/recordings/{new_id}/play/{media_id}")).bytes().unwrap();
+    assert_eq!(got.as_ref(), &bytes[..]);
+}

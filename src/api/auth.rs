@@ -29,6 +29,13 @@ pub const WINDOW: Duration = Duration::from_secs(60);
 /// Remembered successful logins; the cache is cleared when it grows past this.
 const CACHE_MAX: usize = 4096;
 
+/// Who made a request, for handlers that record it (deletions are audited under the user).
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user: String,
+    pub role: Role,
+}
+
 /// What a user may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
@@ -198,7 +205,7 @@ fn unauthorized(message: &str) -> Response {
 pub async fn require(
     State(s): State<Shared>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    req: Request,
+    mut req: Request,
     next: Next,
 ) -> Response {
     let ip = peer.ip();
@@ -227,6 +234,7 @@ pub async fn require(
         }
         .into_response();
     }
+    req.extensions_mut().insert(Caller { user, role });
     next.run(req).await
 }
 

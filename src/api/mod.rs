@@ -3,9 +3,9 @@
 //! In: a [`Context`] (catalog, media store, config) and an `[api]` section ([`ApiConfig`]).
 //! Out: the GIR-compatible Interaction Recording Web Services endpoints ([`rws`], under
 //! `/api/v2` and `/internal-api`), reclife's own jobs and rules API ([`v1`], under `/api/v1`),
-//! Prometheus metrics ([`metrics`], `/metrics`) and `/healthz`.
+//! Prometheus metrics ([`metrics`], `/metrics`), `/healthz` and `/readyz`.
 //!
-//! Guarantees: every request but `/healthz` is authenticated ([`auth`]: HTTP Basic against an
+//! Guarantees: every request but `/healthz` and `/readyz` is authenticated ([`auth`]: HTTP Basic against an
 //! htpasswd file; role `user` reads and plays, role `ops` may also act); passwords never reach
 //! logs or errors; every error is an RWS envelope `{"statusCode":N,"statusMessage":"…"}` with a
 //! non-zero `statusCode` and the matching HTTP status ([`ApiFailure`]). The handlers only call
@@ -167,8 +167,18 @@ pub fn router(state: Shared) -> Router {
         .route("/metrics", axum::routing::get(metrics::render))
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require))
         .route("/healthz", axum::routing::get(|| async { "ok\n" }))
+        .route("/readyz", axum::routing::get(ready))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .with_state(state)
+}
+
+/// `GET /readyz` (no authentication): 200 once the catalog answers, else 503.
+async fn ready(axum::extract::State(s): axum::extract::State<Shared>) -> Response {
+    let catalog = s.ctx.catalog.clone();
+    match blocking(move || Ok(catalog.state_get("api", "ready")?)).await {
+        Ok(_) => "ready\n".into_response(),
+        Err(e) => ApiFailure { status: StatusCode::SERVICE_UNAVAILABLE, ..e }.into_response(),
+    }
 }
 
 /// A bound, authenticated API, ready to serve: built first so that a bad users file or a

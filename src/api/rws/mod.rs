@@ -10,9 +10,15 @@
 //! - `limit` above 1000 is served as 1000; 0, negative or non-numeric is a bad request;
 //! - labels: `POST {recording}/labels` `{"label":"…"}`, `DELETE {recording}/labels/{label}`;
 //! - holds: `POST {recording}/hold` `{"reason":"…"}`, `DELETE {recording}/hold`;
+//! - `DELETE /api/v2/recordings/{id}` deletes the call with its screens, journaled and audited
+//!   like a purge; a held one is refused with 409 ([`delete`]);
+//! - `POST /internal-api/contact-centers/{ccid}/recordings`: a metadata document whose media is
+//!   already in the store ([`ingest`]);
 //! - `{recording}` is `/api/v2/recordings/{id}` or `/api/v2/screen-recordings/{id}`;
 //! - errors: see [`ApiFailure`](super::ApiFailure) for the `statusCode` values.
 
+mod delete;
+mod ingest;
 mod media;
 mod recordings;
 
@@ -33,8 +39,9 @@ pub fn routes() -> Router<Shared> {
         .route("/api/v2/recordings", get(recordings::list_default))
         .route("/api/v2/ops/contact-centers/{ccid}/recordings", get(recordings::list_ops))
         .route("/api/v2/screen-recordings", get(recordings::list_screens))
-        .route("/api/v2/recordings/{id}", get(recordings::get_call))
-        .route("/api/v2/screen-recordings/{id}", get(recordings::get_screen))
+        .route("/api/v2/recordings/{id}", get(recordings::get_call).delete(delete::delete_call))
+        .route("/api/v2/screen-recordings/{id}", get(recordings::get_screen).delete(delete::delete_screen))
+        .route("/internal-api/contact-centers/{ccid}/recordings", post(ingest::post_recording))
         .route("/api/v2/ops/contact-centers/{ccid}/recordings/{id}", get(recordings::get_ops))
         .route("/api/v2/recordings/{id}/play/{media}", get(media::play_call))
         .route("/api/v2/ops/contact-centers/{ccid}/recordings/{id}/play/{media}", get(media::play_ops))

@@ -294,8 +294,9 @@ pub struct HoldBody {
     reason: String,
 }
 
-fn body<T>(b: Result<Json<T>, axum::extract::rejection::JsonRejection>) -> Result<T, ApiFailure> {
-    b.map(|Json(t)| t).map_err(|e| ApiFailure::bad_request(format!("request body: {}", e.body_text())))
+/// A JSON request body, whatever its Content-Type says (`curl -d` sends a form type).
+fn body<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ApiFailure> {
+    serde_json::from_str(text).map_err(|e| ApiFailure::bad_request(format!("request body: {e}")))
 }
 
 /// Runs one catalog edit on a recording of `kind`, after checking it exists as that kind.
@@ -309,24 +310,14 @@ where
     Ok(Json(json!({ "statusCode": 0 })))
 }
 
-async fn label(
-    s: Shared,
-    id: String,
-    kind: Kind,
-    b: Result<Json<LabelBody>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<Value>, ApiFailure> {
-    let label = body(b)?.label;
+async fn label(s: Shared, id: String, kind: Kind, b: String) -> Result<Json<Value>, ApiFailure> {
+    let label = body::<LabelBody>(&b)?.label;
     crate::model::check_name(&label).map_err(|e| ApiFailure::bad_request(format!("label {label:?}: {e}")))?;
     edit(s, id, kind, move |c, id| c.label(id, &label)).await
 }
 
-async fn hold(
-    s: Shared,
-    id: String,
-    kind: Kind,
-    b: Result<Json<HoldBody>, axum::extract::rejection::JsonRejection>,
-) -> Result<Json<Value>, ApiFailure> {
-    let reason = body(b)?.reason;
+async fn hold(s: Shared, id: String, kind: Kind, b: String) -> Result<Json<Value>, ApiFailure> {
+    let reason = body::<HoldBody>(&b)?.reason;
     if reason.trim().is_empty() {
         return Err(ApiFailure::bad_request("hold: reason is empty"));
     }
@@ -334,19 +325,13 @@ async fn hold(
     edit(s, id, kind, move |c, id| c.hold(id, &reason, now)).await
 }
 
-type JsonBody<T> = Result<Json<T>, axum::extract::rejection::JsonRejection>;
-
-pub async fn label_call(
-    State(s): State<Shared>,
-    Path(id): Path<String>,
-    b: JsonBody<LabelBody>,
-) -> Result<Json<Value>, ApiFailure> {
+pub async fn label_call(State(s): State<Shared>, Path(id): Path<String>, b: String) -> Result<Json<Value>, ApiFailure> {
     label(s, id, Kind::Voice, b).await
 }
 pub async fn label_screen(
     State(s): State<Shared>,
     Path(id): Path<String>,
-    b: JsonBody<LabelBody>,
+    b: String,
 ) -> Result<Json<Value>, ApiFailure> {
     label(s, id, Kind::Screen, b).await
 }
@@ -362,17 +347,13 @@ pub async fn unlabel_screen(
 ) -> Result<Json<Value>, ApiFailure> {
     edit(s, id, Kind::Screen, move |c, id| c.unlabel(id, &l)).await
 }
-pub async fn hold_call(
-    State(s): State<Shared>,
-    Path(id): Path<String>,
-    b: JsonBody<HoldBody>,
-) -> Result<Json<Value>, ApiFailure> {
+pub async fn hold_call(State(s): State<Shared>, Path(id): Path<String>, b: String) -> Result<Json<Value>, ApiFailure> {
     hold(s, id, Kind::Voice, b).await
 }
 pub async fn hold_screen(
     State(s): State<Shared>,
     Path(id): Path<String>,
-    b: JsonBody<HoldBody>,
+    b: String,
 ) -> Result<Json<Value>, ApiFailure> {
     hold(s, id, Kind::Screen, b).await
 }
