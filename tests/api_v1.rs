@@ -88,6 +88,8 @@ fn jobs_rules_and_metrics() {
     assert!(text.contains("reclife_recordings{kind=\"voice\"} 4"), "{text}");
     assert!(text.contains("reclife_recordings{kind=\"screen\"} 2"), "{text}");
     assert!(text.contains("reclife_jobs{state=\"succeeded\"} 3"), "{text}");
+    let backed: u64 = jobs.iter().map(|j| j["tasks"][0]["recordings"].as_u64().unwrap()).sum();
+    assert!(text.contains(&format!("reclife_lifecycle_recordings{{op=\"backup\"}} {backed}")), "{text}");
     assert!(
         text.contains("reclife_http_requests_total{route=\"/api/v1/jobs/{id}\",method=\"GET\",status=\"404\"} 1"),
         "{text}"

@@ -2,8 +2,8 @@
 //!
 //! Counted as they happen: HTTP requests by route template, method and status, their latency
 //! as a histogram by route, and failed logins. Read from the catalog at each scrape: recordings
-//! by kind, held recordings, stored media bytes are not summed (that would scan everything),
-//! and jobs by state.
+//! by kind, held recordings, jobs by state, and the recordings and bytes the kept job records
+//! backed up and purged.
 
 use super::{blocking, ApiFailure, Shared};
 use crate::catalog::Query;
@@ -35,6 +35,8 @@ pub struct Metrics {
     recordings: Family<Labels, Gauge>,
     held: Gauge,
     jobs: Family<Labels, Gauge>,
+    done: Family<Labels, Gauge>,
+    done_bytes: Family<Labels, Gauge>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -58,13 +60,25 @@ impl Metrics {
         let recordings = Family::<Labels, Gauge>::default();
         let held = Gauge::default();
         let jobs = Family::<Labels, Gauge>::default();
+        let done = Family::<Labels, Gauge>::default();
+        let done_bytes = Family::<Labels, Gauge>::default();
         registry.register("http_requests", "HTTP requests by route, method and status", requests.clone());
         registry.register("http_request_duration_seconds", "HTTP request latency by route", latency.clone());
         registry.register("auth_failures", "Failed logins", auth_failures.clone());
         registry.register("recordings", "Recordings in the catalog by kind", recordings.clone());
         registry.register("recordings_held", "Recordings protected from deletion (nonDelete or a hold)", held.clone());
         registry.register("jobs", "Lifecycle jobs by state", jobs.clone());
-        Metrics { registry, requests, latency, auth_failures, recordings, held, jobs }
+        registry.register(
+            "lifecycle_recordings",
+            "Recordings backed up or purged by the job records kept, by operation",
+            done.clone(),
+        );
+        registry.register(
+            "lifecycle_bytes",
+            "Media bytes backed up or purged by the job records kept",
+            done_bytes.clone(),
+        );
+        Metrics { registry, requests, latency, auth_failures, recordings, held, jobs, done, done_bytes }
     }
 
     pub fn auth_failure(&self) {
@@ -115,6 +129,19 @@ pub async fn render(State(s): State<Shared>) -> Result<Response, ApiFailure> {
     }
     for (state, n) in by_state {
         s.metrics.jobs.get_or_create(&vec![("state".into(), state)]).set(n);
+    }
+    let mut by_op: std::collections::BTreeMap<String, (u64, u64)> =
+        ["backup", "purge"].iter().map(|k| (k.to_string(), (0, 0))).collect();
+    for t in jobs.iter().flat_map(|j| &j.tasks) {
+        if let Some(op) = t.op {
+            let e = by_op.entry(format!("{op:?}").to_lowercase()).or_default();
+            e.0 += t.recordings;
+            e.1 += t.bytes;
+        }
+    }
+    for (op, (n, bytes)) in by_op {
+        s.metrics.done.get_or_create(&vec![("op".into(), op.clone())]).set(gauge(n));
+        s.metrics.done_bytes.get_or_create(&vec![("op".into(), op)]).set(gauge(bytes));
     }
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &s.metrics.registry).map_err(ApiFailure::internal)?;
