@@ -13,9 +13,11 @@
 //! - [`config`]: node configuration, the clock, the [`config::Context`] commands run in.
 //! - [`lifecycle`]: rules, plans, backup, purge, the schedule and on-demand jobs (GIR MLM).
 //! - [`progress`]: progress reporting shared by the CLI and the API.
+//! - [`api`]: the HTTP faces (RWS-compatible recordings, jobs and rules, metrics), over these calls.
 //!
 //! The binary (`src/main.rs`, `src/cli/`) is a thin face over these calls.
 
+pub mod api;
 pub mod archive;
 pub mod catalog;
 pub mod config;

@@ -37,6 +37,19 @@ pub struct Query {
     pub call_recording_id: Option<String>,
     /// Slices per day for the scan (GIR `scanIntervalsPerDay`); 0 is taken as 1.
     pub scan_intervals_per_day: u32,
+
+    // RWS search parameters (used by api/rws). Patterns: `*` matches any run of characters;
+    // every other character is literal.
+    /// RWS `callerPhoneNumber`: the document's `callerPhoneNumber`, with punctuation and spaces
+    /// removed, matches this pattern (case-sensitive).
+    pub caller_phone: Option<String>,
+    /// RWS `dialedPhoneNumber`: the same, on `dialedPhoneNumber`.
+    pub dialed_phone: Option<String>,
+    /// RWS `userData`: some attached-data value matches any of these patterns (case-sensitive).
+    pub attached_value_any: Vec<String>,
+    /// RWS `userName`: for every group, some agent user name matches one of the group's
+    /// patterns, compared without (ASCII) case. Terms are OR within a group, groups are AND.
+    pub agent_user_any: Vec<Vec<String>>,
 }
 
 impl Query {

@@ -448,6 +448,42 @@ impl SqliteCatalog {
             let b = bind(&mut p, SqlValue::Text(c.clone()));
             w.push(format!("r.call_recording_id = {b}"));
         }
+        // RWS search parameters (api/rws): `*` patterns become GLOBs with every other GLOB
+        // metacharacter escaped. Phone numbers live only in the document, so those two filters
+        // read it (a scan of the matching time range, not an index lookup).
+        for (field, pat) in [("callerPhoneNumber", &q.caller_phone), ("dialedPhoneNumber", &q.dialed_phone)] {
+            if let Some(pat) = pat {
+                let b = bind(&mut p, SqlValue::Text(rws_glob(pat)));
+                let mut num = format!("coalesce(json_extract(d.doc, '$.{field}'), '')");
+                for c in ["+", "-", " ", "(", ")", ".", "/"] {
+                    num = format!("replace({num}, '{c}', '')");
+                }
+                w.push(format!("EXISTS (SELECT 1 FROM docs d WHERE d.id = r.id AND {num} GLOB {b})"));
+            }
+        }
+        if !q.attached_value_any.is_empty() {
+            let bs: Vec<String> = q
+                .attached_value_any
+                .iter()
+                .map(|v| format!("t.v GLOB {}", bind(&mut p, SqlValue::Text(rws_glob(v)))))
+                .collect();
+            w.push(format!(
+                "EXISTS (SELECT 1 FROM tags t WHERE t.tag = {TAG_ATTACHED} AND t.rec_id = r.id AND ({}))",
+                bs.join(" OR ")
+            ));
+        }
+        for group in &q.agent_user_any {
+            let bs: Vec<String> = group
+                .iter()
+                .map(|u| format!("lower(t.k) GLOB {}", bind(&mut p, SqlValue::Text(rws_glob(&u.to_ascii_lowercase())))))
+                .collect();
+            if !bs.is_empty() {
+                w.push(format!(
+                    "EXISTS (SELECT 1 FROM tags t WHERE t.tag = {TAG_AGENT} AND t.rec_id = r.id AND ({}))",
+                    bs.join(" OR ")
+                ));
+            }
+        }
         let sql = if w.is_empty() { "1 = 1".to_string() } else { w.join(" AND ") };
         (sql, p)
     }
@@ -1038,4 +1074,17 @@ impl Catalog for SqliteCatalog {
         let rows = st.query_map([], |r| r.get(0)).map_err(db)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(db)
     }
+}
+
+/// An RWS search pattern (`*` is the only wildcard) as an SQLite GLOB.
+fn rws_glob(pat: &str) -> String {
+    let mut out = String::with_capacity(pat.len());
+    for c in pat.chars() {
+        match c {
+            '?' => out.push_str("[?]"),
+            '[' => out.push_str("[[]"),
+            c => out.push(c),
+        }
+    }
+    out
 }

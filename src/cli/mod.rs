@@ -15,6 +15,7 @@ mod recordings;
 mod restore;
 mod rules;
 mod run;
+mod serve;
 
 use anyhow::{Context as _, Result};
 use chrono::{DateTime, Utc};
@@ -95,6 +96,8 @@ pub enum Command {
     Restore(restore::Args),
     /// Verify the catalog, media and lifecycle invariants (--repair: fix what is safe).
     Check(check::Args),
+    /// The HTTP API: RWS-compatible recordings, jobs and rules, /metrics.
+    Serve(serve::Args),
 }
 
 fn parse_now(s: &str) -> Result<DateTime<Utc>, String> {
@@ -175,5 +178,6 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Jobs(c) => jobs::run(&cli, c).await,
         Command::Restore(a) => restore::run(&cli, a).await,
         Command::Check(a) => check::run(&cli, a).await,
+        Command::Serve(a) => serve::run(&cli, a).await,
     }
 }

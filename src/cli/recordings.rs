@@ -133,6 +133,7 @@ impl ListArgs {
             partitions: self.partitions.clone(),
             call_recording_id: None,
             scan_intervals_per_day: intervals,
+            ..Query::default()
         }
     }
 }

@@ -53,21 +53,29 @@ pub async fn run(cli: &Cli, a: &Args) -> Result<ExitCode> {
         }
         return Ok(if bad { ExitCode::from(EXIT_PARTIAL) } else { ExitCode::SUCCESS });
     }
-    let shutdown = async {
-        #[cfg(unix)]
-        {
-            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
-                }
-            };
-            tokio::select! { _ = tokio::signal::ctrl_c() => {}, _ = term.recv() => {} }
+    // One signal stops both the scheduler and, when `[api] listen` is set, the API.
+    let stop = tokio_util::sync::CancellationToken::new();
+    let api = match ctx.config.api.listen.clone() {
+        Some(listen) => {
+            let bound = reclife::api::bind(ctx.clone(), &listen).await?;
+            println!("API listening on http://{}", bound.addr);
+            let stop = stop.clone();
+            Some(tokio::spawn(bound.serve(async move { stop.cancelled().await })))
         }
-        #[cfg(not(unix))]
-        let _ = tokio::signal::ctrl_c().await;
+        None => None,
     };
-    schedule::run_daemon(&ctx, progress, on_done, shutdown).await?;
+    let shutdown = {
+        let stop = stop.clone();
+        async move {
+            super::serve::shutdown_signal().await;
+            stop.cancel();
+        }
+    };
+    let ran = schedule::run_daemon(&ctx, progress, on_done, shutdown).await;
+    stop.cancel();
+    if let Some(api) = api {
+        api.await??;
+    }
+    ran?;
     Ok(ExitCode::SUCCESS)
 }

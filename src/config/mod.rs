@@ -66,6 +66,8 @@ pub struct Config {
     pub lease_seconds: u64,
     /// Ended jobs older than this many days are forgotten (with their plans).
     pub job_retention_days: u32,
+    /// The HTTP API (`[api]`: listen address, users file, ops users, public URL).
+    pub api: crate::api::ApiConfig,
 }
 
 impl Default for Config {
@@ -88,6 +90,7 @@ impl Default for Config {
             notify: None,
             lease_seconds: 30,
             job_retention_days: 90,
+            api: crate::api::ApiConfig::default(),
         }
     }
 }

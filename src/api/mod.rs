@@ -1,0 +1,217 @@
+//! The HTTP faces of reclife: one axum router on tokio.
+//!
+//! In: a [`Context`] (catalog, media store, config) and an `[api]` section ([`ApiConfig`]).
+//! Out: the GIR-compatible Interaction Recording Web Services endpoints ([`rws`], under
+//! `/api/v2` and `/internal-api`), reclife's own jobs and rules API ([`v1`], under `/api/v1`),
+//! Prometheus metrics ([`metrics`], `/metrics`), `/healthz` and `/readyz`.
+//!
+//! Guarantees: every request but `/healthz` and `/readyz` is authenticated ([`auth`]: HTTP Basic against an
+//! htpasswd file; role `user` reads and plays, role `ops` may also act); passwords never reach
+//! logs or errors; every error is an RWS envelope `{"statusCode":N,"statusMessage":"…"}` with a
+//! non-zero `statusCode` and the matching HTTP status ([`ApiFailure`]). The handlers only call
+//! library functions (catalog, storage, lifecycle); no logic another face needs lives here.
+
+pub mod auth;
+pub mod metrics;
+pub mod rws;
+pub mod v1;
+
+use crate::config::Context;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use serde::Deserialize;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The `[api]` section of the node configuration.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Address to listen on (`127.0.0.1:8080`). `reclife run` serves the API only when set;
+    /// `reclife serve` uses it unless `--listen` is given.
+    pub listen: Option<String>,
+    /// htpasswd file (`htpasswd -B` bcrypt or `htpasswd -s` `{SHA}` entries). Required.
+    pub users_file: Option<PathBuf>,
+    /// Users of the file with the `ops` role; every other user has the `user` role.
+    pub ops_users: Vec<String>,
+    /// Public base URL used in `nextUri` and `mediaUri` (`https://rws.example.com`); unset:
+    /// `http://<Host header>`.
+    pub public_url: Option<String>,
+}
+
+/// Errors starting the API.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("[api] users_file is not set: the API refuses to run without authentication")]
+    NoUsersFile,
+    #[error("users file {path}: {why}")]
+    Users { path: PathBuf, why: String },
+    #[error("listen address {addr:?}: {source}")]
+    Listen {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("serving HTTP: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// What every handler shares.
+#[derive(Debug)]
+pub struct AppState {
+    pub ctx: Context,
+    pub users: auth::Users,
+    pub metrics: metrics::Metrics,
+}
+
+pub type Shared = Arc<AppState>;
+
+/// An error answered in the RWS envelope. The GIR documents give no non-zero codes, so reclife
+/// uses its own, stable ones: see the constants.
+#[derive(Debug)]
+pub struct ApiFailure {
+    pub status: StatusCode,
+    pub code: i32,
+    pub message: String,
+}
+
+impl ApiFailure {
+    /// A parameter is missing or has a bad value.
+    pub const BAD_REQUEST: i32 = 2;
+    /// No such recording, media file, job or contact center.
+    pub const NOT_FOUND: i32 = 3;
+    /// The server failed (catalog, store).
+    pub const INTERNAL: i32 = 4;
+    /// No or wrong credentials, or a role that may not do this.
+    pub const UNAUTHORIZED: i32 = 5;
+    /// The request conflicts with the recording's state (a held recording).
+    pub const CONFLICT: i32 = 6;
+    /// Too many failed logins from this address.
+    pub const TOO_MANY: i32 = 7;
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ApiFailure { status: StatusCode::BAD_REQUEST, code: Self::BAD_REQUEST, message: message.into() }
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        ApiFailure { status: StatusCode::NOT_FOUND, code: Self::NOT_FOUND, message: message.into() }
+    }
+    pub fn conflict(message: impl Into<String>) -> Self {
+        ApiFailure { status: StatusCode::CONFLICT, code: Self::CONFLICT, message: message.into() }
+    }
+    pub fn internal(message: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %message, "request failed");
+        ApiFailure { status: StatusCode::INTERNAL_SERVER_ERROR, code: Self::INTERNAL, message: message.to_string() }
+    }
+}
+
+impl IntoResponse for ApiFailure {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "statusCode": self.code, "statusMessage": self.message });
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+impl From<crate::catalog::CatalogError> for ApiFailure {
+    fn from(e: crate::catalog::CatalogError) -> Self {
+        use crate::catalog::CatalogError as E;
+        match e {
+            E::NotFound(_) => ApiFailure::not_found(e.to_string()),
+            E::BadCursor(_) | E::BadQuery(_) => ApiFailure::bad_request(e.to_string()),
+            e => ApiFailure::internal(e),
+        }
+    }
+}
+
+impl From<crate::storage::StorageError> for ApiFailure {
+    fn from(e: crate::storage::StorageError) -> Self {
+        match e {
+            crate::storage::StorageError::NotFound { .. } => ApiFailure::not_found(e.to_string()),
+            e => ApiFailure::internal(e),
+        }
+    }
+}
+
+impl From<crate::lifecycle::LifecycleError> for ApiFailure {
+    fn from(e: crate::lifecycle::LifecycleError) -> Self {
+        match e {
+            crate::lifecycle::LifecycleError::NoJob(_) => ApiFailure::not_found(e.to_string()),
+            e => ApiFailure::internal(e),
+        }
+    }
+}
+
+/// Runs blocking catalog work off the async runtime.
+pub(crate) async fn blocking<T, F>(f: F) -> Result<T, ApiFailure>
+where
+    F: FnOnce() -> Result<T, ApiFailure> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(f).await.map_err(|e| ApiFailure::internal(format!("worker failed: {e}")))?
+}
+
+/// Loads the users file and builds the state the router needs.
+pub fn state(ctx: Context) -> Result<Shared, ApiError> {
+    let path = ctx.config.api.users_file.clone().ok_or(ApiError::NoUsersFile)?;
+    let users = auth::Users::load(&path, &ctx.config.api.ops_users)?;
+    Ok(Arc::new(AppState { ctx, users, metrics: metrics::Metrics::new() }))
+}
+
+/// Every route, behind authentication and request metrics.
+pub fn router(state: Shared) -> Router {
+    Router::new()
+        .merge(rws::routes())
+        .merge(v1::routes())
+        .route("/metrics", axum::routing::get(metrics::render))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require))
+        .route("/healthz", axum::routing::get(|| async { "ok\n" }))
+        .route("/readyz", axum::routing::get(ready))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .with_state(state)
+}
+
+/// `GET /readyz` (no authentication): 200 once the catalog answers, else 503.
+async fn ready(axum::extract::State(s): axum::extract::State<Shared>) -> Response {
+    let catalog = s.ctx.catalog.clone();
+    match blocking(move || Ok(catalog.state_get("api", "ready")?)).await {
+        Ok(_) => "ready\n".into_response(),
+        Err(e) => ApiFailure { status: StatusCode::SERVICE_UNAVAILABLE, ..e }.into_response(),
+    }
+}
+
+/// A bound, authenticated API, ready to serve: built first so that a bad users file or a
+/// taken port stops a daemon before it starts anything else.
+#[derive(Debug)]
+pub struct Bound {
+    state: Shared,
+    listener: tokio::net::TcpListener,
+    pub addr: SocketAddr,
+}
+
+/// Loads the users file and binds `listen`.
+pub async fn bind(ctx: Context, listen: &str) -> Result<Bound, ApiError> {
+    let state = state(ctx)?;
+    let err = |source| ApiError::Listen { addr: listen.to_string(), source };
+    let listener = tokio::net::TcpListener::bind(listen).await.map_err(err)?;
+    let addr = listener.local_addr().map_err(err)?;
+    Ok(Bound { state, listener, addr })
+}
+
+impl Bound {
+    /// Serves until `shutdown` resolves; requests in flight are finished first.
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ApiError> {
+        tracing::info!(addr = %self.addr, "API listening");
+        use axum::serve::ListenerExt as _;
+        let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
+        // Without TCP_NODELAY a response written in two pieces (headers, then body) waits for the
+        // client's delayed ACK: ~40 ms per small request.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY not set");
+            }
+        });
+        axum::serve(listener, app).with_graceful_shutdown(shutdown).await.map_err(ApiError::Serve)
+    }
+}

@@ -1,0 +1,201 @@
+//! Media downloads (`mediaUri`): the stored bytes, streamed, with single-range requests.
+//!
+//! Only a media file listed in the recording's metadata is served. `Range: bytes=a-b`, `a-` and
+//! `-n` give 206 with `Content-Range`; a range past the end gives 416; several ranges at once are
+//! answered with the whole object (200), as RFC 9110 allows. The bytes are the stored ones
+//! (still enveloped when the media is encrypted): decryption is the caller's, as in GIR.
+
+use super::super::{ApiFailure, Shared};
+use super::check_ccid;
+use super::recordings::entry;
+use crate::model::Kind;
+use crate::storage::{ByteStream, Key, StorageError};
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+
+/// What a `Range` header asks for, against an object of `size` bytes.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Want {
+    All,
+    /// Inclusive byte range.
+    Part(u64, u64),
+    Unsatisfiable,
+}
+
+pub(crate) fn parse_range(h: Option<&str>, size: u64) -> Want {
+    let Some(spec) = h.and_then(|h| h.trim().strip_prefix("bytes=")) else { return Want::All };
+    if spec.contains(',') {
+        return Want::All;
+    }
+    let Some((a, b)) = spec.trim().split_once('-') else { return Want::All };
+    let (a, b) = (a.trim(), b.trim());
+    let parsed = match (a.is_empty(), b.is_empty()) {
+        (true, true) => return Want::All,
+        // Suffix: the last n bytes.
+        (true, false) => match b.parse::<u64>() {
+            Ok(0) => return Want::Unsatisfiable,
+            Ok(n) => (size.saturating_sub(n), size.saturating_sub(1)),
+            Err(_) => return Want::All,
+        },
+        (false, _) => {
+            let Ok(start) = a.parse::<u64>() else { return Want::All };
+            let end = if b.is_empty() {
+                size.saturating_sub(1)
+            } else {
+                match b.parse::<u64>() {
+                    Ok(e) if e >= start => e.min(size.saturating_sub(1)),
+                    _ => return Want::All,
+                }
+            };
+            (start, end)
+        }
+    };
+    if size == 0 || parsed.0 >= size {
+        Want::Unsatisfiable
+    } else {
+        Want::Part(parsed.0, parsed.1)
+    }
+}
+
+/// `len` bytes of the object from `start`: from the file where the store keeps plain files,
+/// else by skipping through the stream.
+async fn read_range(s: &Shared, key: &Key, start: u64, len: u64) -> Result<ByteStream, StorageError> {
+    if let Some(path) = s.ctx.media.local_path(key) {
+        use tokio::io::{AsyncReadExt, AsyncSeekExt};
+        let io =
+            |op, source| StorageError::Io { store: s.ctx.media.describe(), op, key: key.as_str().to_string(), source };
+        let mut f = tokio::fs::File::open(&path).await.map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                StorageError::NotFound { store: s.ctx.media.describe(), key: key.as_str().to_string() }
+            }
+            _ => io("open", e),
+        })?;
+        f.seek(std::io::SeekFrom::Start(start)).await.map_err(|e| io("seek", e))?;
+        let store = s.ctx.media.describe();
+        let k = key.as_str().to_string();
+        let body = tokio_util::io::ReaderStream::with_capacity(f.take(len), 256 * 1024).map(move |r| {
+            r.map_err(|source| StorageError::Io { store: store.clone(), op: "read", key: k.clone(), source })
+        });
+        return Ok(Box::pin(body));
+    }
+    let stream = s.ctx.media.get(key).await?;
+    let mut skip = start;
+    let mut left = len;
+    let s = stream.filter_map(move |chunk| {
+        let out = match chunk {
+            Err(e) => Some(Err(e)),
+            Ok(mut c) => {
+                let n = c.len() as u64;
+                if skip >= n {
+                    skip -= n;
+                    None
+                } else {
+                    let c2 = c.split_off(skip as usize);
+                    skip = 0;
+                    let take = left.min(c2.len() as u64);
+                    left -= take;
+                    c = c2.slice(..take as usize);
+                    if c.is_empty() {
+                        None
+                    } else {
+                        Some(Ok(c))
+                    }
+                }
+            }
+        };
+        futures::future::ready(out)
+    });
+    Ok(Box::pin(s))
+}
+
+async fn play(s: Shared, headers: HeaderMap, id: String, media_id: String, kind: Kind) -> Result<Response, ApiFailure> {
+    let e = entry(&s, &id, kind).await?;
+    let Some(m) = e.recording.media.iter().find(|m| m.media_id == media_id) else {
+        return Err(ApiFailure::not_found(format!("recording {id} has no media file {media_id}")));
+    };
+    let key = Key::media(&id, &media_id)?;
+    let size = s.ctx.media.head(&key).await?.size;
+    let mime = HeaderValue::from_str(&m.mime).unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let (status, start, len) = match parse_range(range, size) {
+        Want::All => (StatusCode::OK, 0, size),
+        Want::Part(a, b) => (StatusCode::PARTIAL_CONTENT, a, b - a + 1),
+        Want::Unsatisfiable => {
+            let mut r = ApiFailure {
+                status: StatusCode::RANGE_NOT_SATISFIABLE,
+                code: ApiFailure::BAD_REQUEST,
+                message: format!(
+                    "media {media_id} of recording {id} has {size} bytes; range {} is outside",
+                    range.unwrap_or("")
+                ),
+            }
+            .into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                r.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            return Ok(r);
+        }
+    };
+    let body = read_range(&s, &key, start, len).await?;
+    let mut r = Response::new(Body::from_stream(body));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, mime);
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    if status == StatusCode::PARTIAL_CONTENT {
+        if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{}/{size}", start + len - 1)) {
+            h.insert(header::CONTENT_RANGE, v);
+        }
+    }
+    Ok(r)
+}
+
+pub async fn play_call(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path((id, media)): Path<(String, String)>,
+) -> Result<Response, ApiFailure> {
+    play(s, headers, id, media, Kind::Voice).await
+}
+
+pub async fn play_ops(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path((ccid, id, media)): Path<(String, String, String)>,
+) -> Result<Response, ApiFailure> {
+    check_ccid(&s, &ccid)?;
+    play(s, headers, id, media, Kind::Voice).await
+}
+
+pub async fn play_screen(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path((id, media)): Path<(String, String)>,
+) -> Result<Response, ApiFailure> {
+    play(s, headers, id, media, Kind::Screen).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range(None, 10), Want::All);
+        assert_eq!(parse_range(Some("bytes=0-3"), 10), Want::Part(0, 3));
+        assert_eq!(parse_range(Some("bytes=5-"), 10), Want::Part(5, 9));
+        assert_eq!(parse_range(Some("bytes=-4"), 10), Want::Part(6, 9));
+        assert_eq!(parse_range(Some("bytes=-40"), 10), Want::Part(0, 9));
+        assert_eq!(parse_range(Some("bytes=8-100"), 10), Want::Part(8, 9));
+        assert_eq!(parse_range(Some("bytes=10-"), 10), Want::Unsatisfiable);
+        assert_eq!(parse_range(Some("bytes=-0"), 10), Want::Unsatisfiable);
+        assert_eq!(parse_range(Some("bytes=0-1,4-5"), 10), Want::All);
+        assert_eq!(parse_range(Some("bytes=5-2"), 10), Want::All);
+        assert_eq!(parse_range(Some("items=0-1"), 10), Want::All);
+        assert_eq!(parse_range(Some("bytes=0-0"), 0), Want::Unsatisfiable);
+    }
+}

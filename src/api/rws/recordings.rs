@@ -1,0 +1,398 @@
+//! Recording listings (scan and scroll), single recordings, labels and holds.
+
+use super::super::{blocking, ApiFailure, Shared};
+use super::{base_url, check_ccid};
+use crate::catalog::{Catalog, Cursor, Entry, Query};
+use crate::model::Kind;
+use crate::storage::Key;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::HeaderMap;
+use axum::Json;
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// Page size when the request names none, and the largest served.
+pub const DEFAULT_LIMIT: usize = 100;
+pub const MAX_LIMIT: usize = 1000;
+
+const PARAMS: &[&str] = &[
+    "startTime",
+    "endTime",
+    "limit",
+    "cursor",
+    "region",
+    "userName",
+    "userData",
+    "callerPhoneNumber",
+    "dialedPhoneNumber",
+    "scanAndScroll",
+];
+
+/// A parsed listing request: the catalog query, where to resume, and the page size.
+#[derive(Debug)]
+struct Listing {
+    query: Query,
+    cursor: Cursor,
+    limit: usize,
+    /// The filter parameters as given, repeated in `nextUri`.
+    echo: Vec<(String, String)>,
+}
+
+fn epoch_ms(name: &str, v: &str) -> Result<DateTime<Utc>, ApiFailure> {
+    v.parse::<i64>()
+        .ok()
+        .and_then(DateTime::from_timestamp_millis)
+        .ok_or_else(|| ApiFailure::bad_request(format!("{name}={v:?}: expected milliseconds since 1970-01-01 UTC")))
+}
+
+/// Only `*` is a wildcard; other characters are literal. Phone numbers compare alphanumerics.
+fn phone_pattern(name: &str, v: &str) -> Result<String, ApiFailure> {
+    let p: String = v.chars().filter(|c| c.is_alphanumeric() || *c == '*').collect();
+    if p.is_empty() {
+        return Err(ApiFailure::bad_request(format!("{name}={v:?}: no digits or letters")));
+    }
+    Ok(p)
+}
+
+fn terms(v: &str) -> Vec<String> {
+    v.split_whitespace().map(str::to_string).collect()
+}
+
+fn parse_listing(raw: Option<&str>, kind: Kind, intervals: u32) -> Result<Listing, ApiFailure> {
+    let mut q = Query { kind: Some(kind), scan_intervals_per_day: intervals, ..Query::default() };
+    let mut cursor = Cursor::start();
+    let mut limit = DEFAULT_LIMIT;
+    let mut echo = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (k, v) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        let (k, v) = (k.into_owned(), v.into_owned());
+        if !PARAMS.contains(&k.as_str()) {
+            return Err(ApiFailure::bad_request(format!("unknown parameter {k:?}; known: {}", PARAMS.join(", "))));
+        }
+        if !seen.insert(k.clone()) {
+            return Err(ApiFailure::bad_request(format!("parameter {k} given twice")));
+        }
+        match k.as_str() {
+            // GIR: startTime matches recordings that started at or after it.
+            "startTime" => q.start_from = Some(epoch_ms(&k, &v)?),
+            // GIR: endTime matches recordings that ended at or before it (the catalog's bound is
+            // exclusive, hence one millisecond more).
+            "endTime" => q.stop_to = Some(epoch_ms(&k, &v)? + TimeDelta::milliseconds(1)),
+            "limit" => {
+                limit = match v.parse::<i64>() {
+                    Ok(n) if n >= 1 => usize::try_from(n).unwrap_or(MAX_LIMIT).min(MAX_LIMIT),
+                    _ => {
+                        return Err(ApiFailure::bad_request(format!(
+                            "limit={v:?}: expected a whole number from 1 to {MAX_LIMIT}"
+                        )))
+                    }
+                }
+            }
+            "cursor" => {
+                cursor = Cursor::from_token(&v)
+                    .map_err(|_| ApiFailure::bad_request(format!("cursor={v:?}: not a cursor this server issued")))?
+            }
+            "region" => q.region = Some(v.clone()),
+            "scanAndScroll" => {
+                // Every listing is a keyset scroll already; the flag is accepted for RWS clients.
+                if v != "true" && v != "false" {
+                    return Err(ApiFailure::bad_request(format!("scanAndScroll={v:?}: expected true or false")));
+                }
+            }
+            "callerPhoneNumber" => q.caller_phone = Some(phone_pattern(&k, &v)?),
+            "dialedPhoneNumber" => q.dialed_phone = Some(phone_pattern(&k, &v)?),
+            "userData" => {
+                q.attached_value_any = terms(&v);
+                if q.attached_value_any.is_empty() {
+                    return Err(ApiFailure::bad_request("userData is empty"));
+                }
+            }
+            "userName" => {
+                // GIR: terms separated by spaces match any; with the keyword AND, all.
+                let t = terms(&v);
+                let all = t.iter().any(|x| x == "AND");
+                let t: Vec<String> = t.into_iter().filter(|x| x != "AND").collect();
+                if t.is_empty() {
+                    return Err(ApiFailure::bad_request("userName is empty"));
+                }
+                q.agent_user_any = if all { t.into_iter().map(|x| vec![x]).collect() } else { vec![t] };
+            }
+            _ => unreachable!("every known parameter is handled"),
+        }
+        if k != "cursor" {
+            echo.push((k, v));
+        }
+    }
+    Ok(Listing { query: q, cursor, limit, echo })
+}
+
+/// The recording document as RWS returns it: the stored metadata, with `mediaUri`, `mediaPath`
+/// and `mediaDescriptor` filled for every media file.
+pub(crate) fn render(e: &Entry, base: &str, store: &str) -> Value {
+    let r = &e.recording;
+    let mut doc = r.doc_value();
+    let path_of = |media_id: &str| match r.kind {
+        Kind::Voice => format!("/recordings/{}/play/{media_id}", r.id),
+        Kind::Screen => format!("/screen-recordings/{}/content/{media_id}", r.id),
+    };
+    for field in ["mediaFiles", "mediaFile"] {
+        let Some(files) = doc.get_mut(field).and_then(Value::as_array_mut) else { continue };
+        for f in files {
+            let Some(id) = f.get("mediaId").and_then(Value::as_str).map(str::to_string) else { continue };
+            let Some(o) = f.as_object_mut() else { continue };
+            let path = path_of(&id);
+            o.insert("mediaUri".into(), Value::String(format!("{base}/api/v2{path}")));
+            o.insert("mediaPath".into(), Value::String(path));
+            if let Ok(key) = Key::media(&r.id, &id) {
+                o.insert("mediaDescriptor".into(), json!({ "storage": store, "key": key.as_str() }));
+            }
+        }
+    }
+    if let (Some(h), Some(o)) = (&e.hold, doc.as_object_mut()) {
+        o.insert("hold".into(), json!({ "reason": h.reason, "at": h.at.to_rfc3339() }));
+    }
+    doc
+}
+
+/// One page: fills up to `limit` rows across empty slices, then reads their documents.
+fn page(catalog: &dyn Catalog, l: &Listing) -> Result<(Vec<Entry>, Option<Cursor>), ApiFailure> {
+    let mut rows = Vec::new();
+    let mut cursor = Some(l.cursor.clone());
+    while let Some(c) = cursor.take() {
+        let p = catalog.scroll_page(&l.query, &c, l.limit - rows.len())?;
+        rows.extend(p.rows);
+        cursor = p.next;
+        if rows.len() >= l.limit {
+            break;
+        }
+    }
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        // A recording deleted between the scroll and this read is left out.
+        if let Some(e) = catalog.get(&row.id)? {
+            out.push(e);
+        }
+    }
+    Ok((out, cursor))
+}
+
+async fn list(
+    s: Shared,
+    headers: HeaderMap,
+    raw: Option<String>,
+    kind: Kind,
+    path: String,
+) -> Result<Json<Value>, ApiFailure> {
+    let listing = parse_listing(raw.as_deref(), kind, s.ctx.config.scan_intervals_per_day)?;
+    let base = base_url(&s, &headers);
+    let catalog = s.ctx.catalog.clone();
+    let store = s.ctx.media.describe();
+    let body = blocking(move || {
+        let (entries, next) = page(catalog.as_ref(), &listing)?;
+        let recs: Vec<Value> = entries.iter().map(|e| render(e, &base, &store)).collect();
+        let mut body = json!({ "statusCode": 0, "recordings": recs });
+        if let Some(next) = next {
+            let mut qs = url::form_urlencoded::Serializer::new(String::new());
+            for (k, v) in &listing.echo {
+                qs.append_pair(k, v);
+            }
+            if !listing.echo.iter().any(|(k, _)| k == "limit") {
+                qs.append_pair("limit", &listing.limit.to_string());
+            }
+            qs.append_pair("cursor", &next.token());
+            body["nextUri"] = Value::String(format!("{base}{path}?{}", qs.finish()));
+        }
+        Ok(body)
+    })
+    .await?;
+    Ok(Json(body))
+}
+
+pub async fn list_default(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Value>, ApiFailure> {
+    list(s, headers, q, Kind::Voice, "/api/v2/recordings".into()).await
+}
+
+pub async fn list_screens(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Value>, ApiFailure> {
+    list(s, headers, q, Kind::Screen, "/api/v2/screen-recordings".into()).await
+}
+
+pub async fn list_ops(
+    State(s): State<Shared>,
+    Path(ccid): Path<String>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Json<Value>, ApiFailure> {
+    check_ccid(&s, &ccid)?;
+    list(s, headers, q, Kind::Voice, format!("/api/v2/ops/contact-centers/{ccid}/recordings")).await
+}
+
+/// The recording `id` of this kind, or 404.
+pub(crate) async fn entry(s: &Shared, id: &str, kind: Kind) -> Result<Entry, ApiFailure> {
+    let catalog = s.ctx.catalog.clone();
+    let id2 = id.to_string();
+    let e = blocking(move || Ok(catalog.get(&id2)?)).await?;
+    let what = match kind {
+        Kind::Voice => "recording",
+        Kind::Screen => "screen recording",
+    };
+    match e {
+        Some(e) if e.recording.kind == kind => Ok(e),
+        _ => Err(ApiFailure::not_found(format!("no {what} {id}"))),
+    }
+}
+
+async fn get_one(s: Shared, headers: HeaderMap, id: String, kind: Kind) -> Result<Json<Value>, ApiFailure> {
+    let e = entry(&s, &id, kind).await?;
+    let doc = render(&e, &base_url(&s, &headers), &s.ctx.media.describe());
+    Ok(Json(json!({ "statusCode": 0, "recording": doc })))
+}
+
+pub async fn get_call(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiFailure> {
+    get_one(s, headers, id, Kind::Voice).await
+}
+
+pub async fn get_screen(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiFailure> {
+    get_one(s, headers, id, Kind::Screen).await
+}
+
+pub async fn get_ops(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path((ccid, id)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiFailure> {
+    check_ccid(&s, &ccid)?;
+    get_one(s, headers, id, Kind::Voice).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelBody {
+    label: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HoldBody {
+    reason: String,
+}
+
+/// A JSON request body, whatever its Content-Type says (`curl -d` sends a form type).
+fn body<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ApiFailure> {
+    serde_json::from_str(text).map_err(|e| ApiFailure::bad_request(format!("request body: {e}")))
+}
+
+/// Runs one catalog edit on a recording of `kind`, after checking it exists as that kind.
+async fn edit<F>(s: Shared, id: String, kind: Kind, f: F) -> Result<Json<Value>, ApiFailure>
+where
+    F: FnOnce(&Arc<dyn Catalog>, &str) -> Result<(), crate::catalog::CatalogError> + Send + 'static,
+{
+    entry(&s, &id, kind).await?;
+    let catalog = s.ctx.catalog.clone();
+    blocking(move || Ok(f(&catalog, &id)?)).await?;
+    Ok(Json(json!({ "statusCode": 0 })))
+}
+
+async fn label(s: Shared, id: String, kind: Kind, b: String) -> Result<Json<Value>, ApiFailure> {
+    let label = body::<LabelBody>(&b)?.label;
+    crate::model::check_name(&label).map_err(|e| ApiFailure::bad_request(format!("label {label:?}: {e}")))?;
+    edit(s, id, kind, move |c, id| c.label(id, &label)).await
+}
+
+async fn hold(s: Shared, id: String, kind: Kind, b: String) -> Result<Json<Value>, ApiFailure> {
+    let reason = body::<HoldBody>(&b)?.reason;
+    if reason.trim().is_empty() {
+        return Err(ApiFailure::bad_request("hold: reason is empty"));
+    }
+    let now = s.ctx.clock.now();
+    edit(s, id, kind, move |c, id| c.hold(id, &reason, now)).await
+}
+
+pub async fn label_call(State(s): State<Shared>, Path(id): Path<String>, b: String) -> Result<Json<Value>, ApiFailure> {
+    label(s, id, Kind::Voice, b).await
+}
+pub async fn label_screen(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    b: String,
+) -> Result<Json<Value>, ApiFailure> {
+    label(s, id, Kind::Screen, b).await
+}
+pub async fn unlabel_call(
+    State(s): State<Shared>,
+    Path((id, l)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiFailure> {
+    edit(s, id, Kind::Voice, move |c, id| c.unlabel(id, &l)).await
+}
+pub async fn unlabel_screen(
+    State(s): State<Shared>,
+    Path((id, l)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiFailure> {
+    edit(s, id, Kind::Screen, move |c, id| c.unlabel(id, &l)).await
+}
+pub async fn hold_call(State(s): State<Shared>, Path(id): Path<String>, b: String) -> Result<Json<Value>, ApiFailure> {
+    hold(s, id, Kind::Voice, b).await
+}
+pub async fn hold_screen(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    b: String,
+) -> Result<Json<Value>, ApiFailure> {
+    hold(s, id, Kind::Screen, b).await
+}
+pub async fn unhold_call(State(s): State<Shared>, Path(id): Path<String>) -> Result<Json<Value>, ApiFailure> {
+    edit(s, id, Kind::Voice, |c, id| c.unhold(id)).await
+}
+pub async fn unhold_screen(State(s): State<Shared>, Path(id): Path<String>) -> Result<Json<Value>, ApiFailure> {
+    edit(s, id, Kind::Screen, |c, id| c.unhold(id)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listing_parameters() {
+        let l =
+            parse_listing(Some("startTime=1000&endTime=2000&limit=5000&userName=alice%20AND%20bob"), Kind::Voice, 24)
+                .unwrap();
+        assert_eq!(l.limit, MAX_LIMIT);
+        assert_eq!(l.query.start_from.unwrap().timestamp_millis(), 1000);
+        assert_eq!(l.query.stop_to.unwrap().timestamp_millis(), 2001);
+        assert_eq!(l.query.agent_user_any, vec![vec!["alice".to_string()], vec!["bob".to_string()]]);
+        let l = parse_listing(Some("userData=tom*%20jerry&callerPhoneNumber=%2B1-800*"), Kind::Voice, 24).unwrap();
+        assert_eq!(l.query.attached_value_any, vec!["tom*", "jerry"]);
+        assert_eq!(l.query.caller_phone.as_deref(), Some("1800*"));
+        assert_eq!(parse_listing(None, Kind::Voice, 24).unwrap().limit, DEFAULT_LIMIT);
+        for bad in [
+            "limit=0",
+            "limit=-3",
+            "limit=x",
+            "startTime=abc",
+            "foo=1",
+            "limit=1&limit=2",
+            "cursor=zz",
+            "scanAndScroll=yes",
+        ] {
+            let e = parse_listing(Some(bad), Kind::Voice, 24).unwrap_err();
+            assert_eq!(e.code, ApiFailure::BAD_REQUEST, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! Authentication and the daemon's life: 401, 403, both htpasswd schemes, failed-login rate
+//! limiting, passwords kept out of logs, configuration errors, graceful SIGTERM.
+
+mod api_support;
+
+use api_support::{read, Node, OPS, USER};
+use serde_json::Value;
+
+fn status_and_code(r: reqwest::blocking::Response) -> (u16, i64) {
+    let st = r.status().as_u16();
+    let v: Value = r.json().unwrap();
+    (st, v["statusCode"].as_i64().unwrap())
+}
+
+#[test]
+fn basic_auth_roles_and_logs() {
+    let node = Node::new(0);
+    let mut s = node.serve(&["-vv"]);
+    let c = s.client();
+    let url = |p: &str| format!("{}{p}", s.url);
+
+    // No credentials: 401 with a Basic challenge, in the RWS envelope.
+    let r = c.get(url("/api/v2/recordings")).send().unwrap();
+    assert_eq!(r.headers()["www-authenticate"], "Basic realm=\"reclife\"");
+    assert_eq!(status_and_code(r), (401, 5));
+    // Wrong password, unknown user, another scheme, garbage: 401.
+    assert_eq!(s.get((USER.0, "wrong-password-99"), "/api/v2/recordings").status(), 401);
+    assert_eq!(s.get(("mallory", USER.1), "/api/v2/recordings").status(), 401);
+    assert_eq!(c.get(url("/api/v2/recordings")).bearer_auth("x").send().unwrap().status(), 401);
+    assert_eq!(c.get(url("/api/v2/recordings")).header("authorization", "Basic !!!").send().unwrap().status(), 401);
+    // /healthz needs none.
+    assert_eq!(c.get(url("/healthz")).send().unwrap().status(), 200);
+    assert_eq!(c.get(url("/readyz")).send().unwrap().text().unwrap(), "ready\n");
+
+    // {SHA} user reads and plays; bcrypt ($2y$) ops user too.
+    assert_eq!(s.get(USER, "/api/v2/recordings").status(), 200);
+    assert_eq!(s.get(OPS, "/api/v2/recordings").status(), 200);
+    assert_eq!(s.get(USER, "/api/v1/jobs").status(), 200);
+    assert_eq!(s.get(USER, "/metrics").status(), 200);
+    // The user role may not use the ops endpoints or act: 403.
+    assert_eq!(status_and_code(s.get(USER, "/api/v2/ops/contact-centers")), (403, 5));
+    assert_eq!(status_and_code(s.get(USER, "/api/v2/ops/contact-centers/cc1/recordings")), (403, 5));
+    let r = c.post(url("/api/v2/recordings/x/hold")).basic_auth(USER.0, Some(USER.1)).body("{}").send().unwrap();
+    assert_eq!(r.status(), 403);
+    let r = c.post(url("/api/v1/rules/validate")).basic_auth(USER.0, Some(USER.1)).body("x").send().unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(s.get(OPS, "/api/v2/ops/contact-centers").status(), 200);
+
+    // Graceful stop on SIGTERM: exit 0. No password reached the log, failed logins did.
+    let st = s.stop();
+    assert!(st.success(), "{st:?}");
+    let log = read(&s.stderr);
+    assert!(log.contains("failed login"), "{log}");
+    for secret in [OPS.1, USER.1, "wrong-password-99"] {
+        assert!(!log.contains(secret), "password in the log:\n{log}");
+    }
+}
+
+#[test]
+fn failed_logins_are_rate_limited() {
+    let node = Node::new(0);
+    let s = node.serve(&[]);
+    for _ in 0..10 {
+        assert_eq!(s.get((USER.0, "nope"), "/api/v2/recordings").status(), 401);
+    }
+    // Past ten failures in a minute, even the right password waits.
+    assert_eq!(status_and_code(s.get(USER, "/api/v2/recordings")), (429, 7));
+    let m = s.get((USER.0, "nope"), "/healthz");
+    assert_eq!(m.status(), 200);
+}
+
+#[test]
+fn configuration_errors_are_clear() {
+    let node = Node::new(0);
+    let cfg = std::fs::read_to_string(node.config()).unwrap();
+    // No users file: refuses to start.
+    let no_users: String = cfg.lines().filter(|l| !l.starts_with("users_file")).map(|l| format!("{l}\n")).collect();
+    std::fs::write(node.config(), no_users.replace("ops_users = [\"ops\"]\n", "")).unwrap();
+    let out = node.cmd().args(["serve", "--listen", "127.0.0.1:0"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("users_file"), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::write(node.config(), &cfg).unwrap();
+    // An MD5 ($apr1$) entry: the error names the file and line, not the hash.
+    let users = node.dir.path().join("users");
+    std::fs::write(&users, "ops:$apr1$saltsalt$hashhashhashhashhash12\n").unwrap();
+    let out = node.cmd().args(["serve", "--listen", "127.0.0.1:0"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("line 1") && err.contains(&users.display().to_string()) && !err.contains("hashhash"), "{err}");
+    // A port in use: named.
+    std::fs::write(&users, "ops:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\n").unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = node.cmd().args(["serve", "--listen", &addr]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&addr));
+}

@@ -1,0 +1,373 @@
+//! The RWS-compatible endpoints against the real binary: paging, filters, single recordings,
+//! media with Range, labels and holds, and the error envelope.
+
+mod api_support;
+
+use api_support::{Node, CCID, OPS, USER};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use std::collections::HashSet;
+
+/// Follows `nextUri` from `first`; returns every recording and the number of pages.
+fn walk(s: &api_support::Server, who: (&str, &str), first: &str) -> (Vec<Value>, usize) {
+    let mut out = Vec::new();
+    let mut pages = 0;
+    let mut next = Some(first.to_string());
+    while let Some(uri) = next.take() {
+        let v = s.json(who, &uri);
+        pages += 1;
+        out.extend(v["recordings"].as_array().unwrap().iter().cloned());
+        next = v.get("nextUri").and_then(Value::as_str).map(str::to_string);
+        assert!(pages < 100_000, "paging does not end");
+    }
+    (out, pages)
+}
+
+fn time(v: &Value, f: &str) -> DateTime<Utc> {
+    reclife::model::parse_time(&v[f]).unwrap_or_else(|| panic!("{f} of {}", v["id"]))
+}
+
+fn users_of(doc: &Value) -> Vec<String> {
+    let mut u = Vec::new();
+    for m in doc["mediaFiles"].as_array().into_iter().flatten() {
+        if let Some(n) = m["parameters"]["username"].as_str() {
+            u.push(n.to_string());
+        }
+    }
+    for e in doc["eventHistory"].as_array().into_iter().flatten() {
+        if e["event"] == "Joined" && e["contact"]["type"] == "User" {
+            if let Some(n) = e["contact"]["userName"].as_str() {
+                u.push(n.to_string());
+            }
+        }
+    }
+    u
+}
+
+fn data_values(doc: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in doc["eventHistory"].as_array().into_iter().flatten() {
+        for part in ["added", "updated"] {
+            for (_, v) in e["data"][part].as_object().into_iter().flatten() {
+                if let Some(s) = v.as_str() {
+                    out.push(s.to_string());
+                }
+            }
+        }
+    }
+    out
+}
+
+fn ids(recs: &[Value]) -> Vec<String> {
+    recs.iter().map(|r| r["id"].as_str().unwrap().to_string()).collect()
+}
+
+fn set(recs: &[Value]) -> HashSet<String> {
+    ids(recs).into_iter().collect()
+}
+
+#[test]
+fn paging_visits_every_recording_once_and_filters_match() {
+    let node = Node::new(10_000);
+    let s = node.serve(&[]);
+    // 10,000 synthetic calls and the 4 sample calls (the 2 screen recordings are not listed).
+    let (all, pages) = walk(&s, USER, "/api/v2/recordings?limit=100");
+    let got = ids(&all);
+    let unique: HashSet<&String> = got.iter().collect();
+    assert_eq!(unique.len(), got.len(), "a recording came twice");
+    assert_eq!(got.len(), 10_004);
+    assert!(pages >= 101, "{pages} pages");
+    // In (startTime, id) order, as the catalog scrolls.
+    let keys: Vec<(DateTime<Utc>, String)> =
+        all.iter().map(|r| (time(r, "startTime"), r["id"].as_str().unwrap().into())).collect();
+    assert!(keys.windows(2).all(|w| w[0] <= w[1]), "pages out of order");
+
+    // The ops path pages the same way, and its nextUri keeps the ops path.
+    let v = s.json(OPS, &format!("/api/v2/ops/contact-centers/{CCID}/recordings?limit=7&scanAndScroll=true"));
+    assert_eq!(v["recordings"].as_array().unwrap().len(), 7);
+    let next = v["nextUri"].as_str().unwrap();
+    assert!(next.starts_with(&format!("{}/api/v2/ops/contact-centers/{CCID}/recordings?", s.url)), "{next}");
+    assert!(next.contains("scanAndScroll=true") && next.contains("limit=7"), "{next}");
+
+    // limit: above 1000 is served as 1000.
+    let v = s.json(USER, "/api/v2/recordings?limit=5000");
+    assert_eq!(v["recordings"].as_array().unwrap().len(), 1000);
+    let v = s.json(USER, "/api/v2/recordings?limit=1");
+    assert_eq!(v["recordings"].as_array().unwrap().len(), 1);
+
+    // startTime: started at or after; endTime: ended at or before (epoch ms).
+    let a = time(&all[2000], "startTime");
+    let b = time(&all[6000], "stopTime");
+    let (f, _) = walk(
+        &s,
+        USER,
+        &format!("/api/v2/recordings?startTime={}&endTime={}&limit=1000", a.timestamp_millis(), b.timestamp_millis()),
+    );
+    let want: HashSet<String> = all
+        .iter()
+        .filter(|r| time(r, "startTime") >= a && time(r, "stopTime") <= b)
+        .map(|r| r["id"].as_str().unwrap().into())
+        .collect();
+    assert!(want.len() > 1000, "{}", want.len());
+    assert_eq!(set(&f), want);
+    // The bounds are inclusive: a recording exactly at both ends is found.
+    let r = &all[3000];
+    let (f, _) = walk(
+        &s,
+        USER,
+        &format!(
+            "/api/v2/recordings?startTime={}&endTime={}",
+            time(r, "startTime").timestamp_millis(),
+            time(r, "stopTime").timestamp_millis()
+        ),
+    );
+    assert!(set(&f).contains(r["id"].as_str().unwrap()));
+
+    // region, userName (wildcard, no case), callerPhoneNumber (wildcard), userData (OR, wildcard).
+    let (f, _) = walk(&s, USER, "/api/v2/recordings?region=eu&userName=AGENT12*&limit=1000");
+    let want: HashSet<String> = all
+        .iter()
+        .filter(|r| r["region"] == "eu" && users_of(r).iter().any(|u| u.to_lowercase().starts_with("agent12")))
+        .map(|r| r["id"].as_str().unwrap().into())
+        .collect();
+    assert!(!want.is_empty());
+    assert_eq!(set(&f), want);
+    let (f, _) = walk(&s, USER, "/api/v2/recordings?callerPhoneNumber=12*&limit=1000");
+    let want: HashSet<String> = all
+        .iter()
+        .filter(|r| r["callerPhoneNumber"].as_str().unwrap_or("").starts_with("12"))
+        .map(|r| r["id"].as_str().unwrap().into())
+        .collect();
+    assert!(!want.is_empty());
+    assert_eq!(set(&f), want);
+    let (f, _) = walk(&s, USER, "/api/v2/recordings?userData=gold%20silv*&limit=1000");
+    let want: HashSet<String> = all
+        .iter()
+        .filter(|r| data_values(r).iter().any(|v| v == "gold" || v.starts_with("silv")))
+        .map(|r| r["id"].as_str().unwrap().into())
+        .collect();
+    assert!(want.len() > 1000 && want.len() < 10_000, "{}", want.len());
+    assert_eq!(set(&f), want);
+    // The cursor is a position, not a session: it resumes in a new server process.
+    let v = s.json(USER, "/api/v2/recordings?limit=3");
+    let next = v["nextUri"].as_str().unwrap().strip_prefix(&s.url).unwrap().to_string();
+    drop(s);
+    let s2 = node.serve(&[]);
+    let v2 = s2.json(USER, &next);
+    assert_eq!(v2["recordings"][0]["id"], all[3]["id"]);
+}
+
+fn err(r: reqwest::blocking::Response) -> (u16, Value) {
+    let status = r.status().as_u16();
+    let v: Value = r.json().unwrap();
+    assert_ne!(v["statusCode"], 0, "{v}");
+    assert!(v["statusMessage"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+    (status, v)
+}
+
+#[test]
+fn recordings_media_labels_holds_and_errors() {
+    let node = Node::new(0);
+    let s = node.serve(&[]);
+    assert_eq!(
+        s.json(USER, "/api/v2/diagnostics/version")["version"].as_str().unwrap(),
+        concat!("reclife-", env!("CARGO_PKG_VERSION"))
+    );
+    let cc = s.json(OPS, "/api/v2/ops/contact-centers");
+    assert_eq!(cc["uris"][0], format!("{}/api/v2/ops/contact-centers/{CCID}", s.url));
+
+    // Every sample call: the document, and each mediaUri plays the stored bytes exactly.
+    let (calls, _) = walk(&s, USER, "/api/v2/recordings");
+    assert_eq!(calls.len(), 4);
+    let id = calls[0]["id"].as_str().unwrap().to_string();
+    let one = s.json(USER, &format!("/api/v2/recordings/{id}"));
+    let rec = &one["recording"];
+    assert_eq!(rec["id"], id);
+    let m = &rec["mediaFiles"][0];
+    let media_id = m["mediaId"].as_str().unwrap();
+    assert_eq!(m["mediaPath"], format!("/recordings/{id}/play/{media_id}"));
+    assert_eq!(m["mediaDescriptor"]["key"], format!("{id}/{media_id}"));
+    let stored = std::fs::read(node.data().join("media").join(&id).join(media_id)).unwrap();
+    let uri = m["mediaUri"].as_str().unwrap();
+    let r = s.get(USER, uri);
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], m["type"].as_str().unwrap());
+    assert_eq!(r.headers()["accept-ranges"], "bytes");
+    assert_eq!(r.bytes().unwrap().as_ref(), &stored[..]);
+    let n = stored.len();
+    for (range, a, b) in [
+        ("bytes=0-0".to_string(), 0, 0),
+        ("bytes=100-4195".into(), 100, 4195),
+        (format!("bytes={}-", n - 10), n - 10, n - 1),
+        ("bytes=-333".into(), n - 333, n - 1),
+        (format!("bytes=5-{}", n + 100), 5, n - 1),
+    ] {
+        let r = s.client().get(uri).basic_auth(USER.0, Some(USER.1)).header("Range", &range).send().unwrap();
+        assert_eq!(r.status(), 206, "{range}");
+        assert_eq!(r.headers()["content-range"], format!("bytes {a}-{b}/{n}"), "{range}");
+        assert_eq!(r.bytes().unwrap().as_ref(), &stored[a..=b], "{range}");
+    }
+    let r = s.client().get(uri).basic_auth(USER.0, Some(USER.1)).header("Range", format!("bytes={n}-")).send().unwrap();
+    assert_eq!(r.headers()["content-range"], format!("bytes */{n}"));
+    assert_eq!(err(r).0, 416);
+    // The ops play path serves the same bytes.
+    let r = s.get(OPS, &format!("/api/v2/ops/contact-centers/{CCID}/recordings/{id}/play/{media_id}"));
+    assert_eq!(r.bytes().unwrap().as_ref(), &stored[..]);
+
+    // Screen recordings: listed and played under /api/v2/screen-recordings.
+    let (screens, _) = walk(&s, USER, "/api/v2/screen-recordings");
+    assert_eq!(screens.len(), 2);
+    let sid = screens[0]["id"].as_str().unwrap();
+    let sm = &screens[0]["mediaFiles"][0];
+    assert!(sm["mediaPath"].as_str().unwrap().starts_with(&format!("/screen-recordings/{sid}/content/")));
+    let sstored = std::fs::read(node.data().join("media").join(sid).join(sm["mediaId"].as_str().unwrap())).unwrap();
+    assert_eq!(s.get(USER, sm["mediaUri"].as_str().unwrap()).bytes().unwrap().as_ref(), &sstored[..]);
+    // A screen recording is not a call recording, and the reverse.
+    assert_eq!(err(s.get(USER, &format!("/api/v2/recordings/{sid}"))).0, 404);
+    assert_eq!(err(s.get(USER, &format!("/api/v2/screen-recordings/{id}"))).0, 404);
+
+    // Not found, with code 3.
+    let (st, v) = err(s.get(USER, "/api/v2/recordings/NOPE"));
+    assert_eq!((st, v["statusCode"].as_i64()), (404, Some(3)));
+    assert!(v["statusMessage"].as_str().unwrap().contains("NOPE"));
+    let (st, v) = err(s.get(USER, &format!("/api/v2/recordings/{id}/play/other.mp3")));
+    assert_eq!(st, 404);
+    assert!(v["statusMessage"].as_str().unwrap().contains("other.mp3"));
+    assert_eq!(err(s.get(OPS, "/api/v2/ops/contact-centers/elsewhere/recordings")).0, 404);
+
+    // Bad parameters: 400, code 2, and the message names the parameter.
+    for (q, word) in [
+        ("limit=0", "limit"),
+        ("limit=-5", "limit"),
+        ("limit=ten", "limit"),
+        ("startTime=yesterday", "startTime"),
+        ("endTime=1e9", "endTime"),
+        ("cursor=garbage", "cursor"),
+        ("color=red", "color"),
+        ("region=us&region=eu", "region"),
+        ("scanAndScroll=maybe", "scanAndScroll"),
+        ("callerPhoneNumber=--", "callerPhoneNumber"),
+    ] {
+        let (st, v) = err(s.get(USER, &format!("/api/v2/recordings?{q}")));
+        assert_eq!((st, v["statusCode"].as_i64()), (400, Some(2)), "{q}");
+        assert!(v["statusMessage"].as_str().unwrap().contains(word), "{q}: {v}");
+    }
+
+    // Labels and holds: ops only; they show in the document.
+    let c = s.client();
+    let post = |who: (&str, &str), path: &str, body: &str| {
+        c.post(format!("{}{path}", s.url))
+            .basic_auth(who.0, Some(who.1))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .unwrap()
+    };
+    let del = |who: (&str, &str), path: &str| {
+        c.delete(format!("{}{path}", s.url)).basic_auth(who.0, Some(who.1)).send().unwrap()
+    };
+    assert_eq!(err(post(USER, &format!("/api/v2/recordings/{id}/labels"), r#"{"label":"vip"}"#)).0, 403);
+    assert_eq!(post(OPS, &format!("/api/v2/recordings/{id}/labels"), r#"{"label":"vip"}"#).status(), 200);
+    let labels =
+        |s: &api_support::Server| s.json(USER, &format!("/api/v2/recordings/{id}"))["recording"]["labels"].clone();
+    assert!(labels(&s).as_array().unwrap().iter().any(|l| l == "vip"), "{}", labels(&s));
+    assert_eq!(del(OPS, &format!("/api/v2/recordings/{id}/labels/vip")).status(), 200);
+    assert!(!labels(&s).as_array().into_iter().flatten().any(|l| l == "vip"));
+    assert_eq!(err(post(OPS, &format!("/api/v2/recordings/{id}/labels"), r#"{"label":"../x"}"#)).0, 400);
+    assert_eq!(err(post(OPS, &format!("/api/v2/recordings/{id}/labels"), r#"{"name":"x"}"#)).0, 400);
+    assert_eq!(err(post(OPS, "/api/v2/recordings/NOPE/labels", r#"{"label":"x"}"#)).0, 404);
+    assert_eq!(post(OPS, &format!("/api/v2/recordings/{id}/hold"), r#"{"reason":"case 17"}"#).status(), 200);
+    assert_eq!(s.json(USER, &format!("/api/v2/recordings/{id}"))["recording"]["hold"]["reason"], "case 17");
+    let listed = node.cmd().args(["recordings", "list", "--held", "--json"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&listed.stdout).contains(&id));
+    assert_eq!(del(OPS, &format!("/api/v2/recordings/{id}/hold")).status(), 200);
+    assert!(s.json(USER, &format!("/api/v2/recordings/{id}"))["recording"].get("hold").is_none());
+    assert_eq!(err(post(OPS, &format!("/api/v2/screen-recordings/{sid}/hold"), r#"{"reason":" "}"#)).0, 400);
+}
+
+#[test]
+fn delete_is_journaled_audited_and_refused_when_held_and_internal_ingest() {
+    let node = Node::new(0);
+    let s = node.serve(&[]);
+    let c = s.client();
+    let del = |who: (&str, &str), path: &str| {
+        c.delete(format!("{}{path}", s.url)).basic_auth(who.0, Some(who.1)).send().unwrap()
+    };
+    let post = |who: (&str, &str), path: &str, body: String| {
+        c.post(format!("{}{path}", s.url)).basic_auth(who.0, Some(who.1)).body(body).send().unwrap()
+    };
+    let (calls, _) = walk(&s, USER, "/api/v2/recordings");
+    let (screens, _) = walk(&s, USER, "/api/v2/screen-recordings");
+    let held = s.json(USER, "/api/v2/recordings"); // nonDelete comes from the document
+    let non_delete: Vec<&Value> =
+        held["recordings"].as_array().unwrap().iter().filter(|r| r["nonDelete"] == true).collect();
+    assert_eq!(non_delete.len(), 1);
+    let nd = non_delete[0]["id"].as_str().unwrap();
+    let (st, v) = err(del(OPS, &format!("/api/v2/recordings/{nd}")));
+    assert_eq!((st, v["statusCode"].as_i64()), (409, Some(6)));
+    assert!(v["statusMessage"].as_str().unwrap().contains("nonDelete"), "{v}");
+
+    // A call with screen recordings: refused while held, deleted with its screens after.
+    let call = screens[0]["callRecordingId"].as_str().unwrap().to_string();
+    let its_screens: Vec<String> = screens
+        .iter()
+        .filter(|x| x["callRecordingId"] == call.as_str())
+        .map(|x| x["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(calls.iter().any(|r| r["id"] == call.as_str()));
+    assert_eq!(err(del(USER, &format!("/api/v2/recordings/{call}"))).0, 403);
+    assert_eq!(post(OPS, &format!("/api/v2/recordings/{call}/hold"), r#"{"reason":"audit 9"}"#.into()).status(), 200);
+    let (st, v) = err(del(OPS, &format!("/api/v2/recordings/{call}")));
+    assert_eq!(st, 409);
+    assert!(v["statusMessage"].as_str().unwrap().contains("audit 9"), "{v}");
+    assert_eq!(del(OPS, &format!("/api/v2/recordings/{call}/hold")).status(), 200);
+    let call_doc = s.json(USER, &format!("/api/v2/recordings/{call}"))["recording"].clone();
+    let v: Value = del(OPS, &format!("/api/v2/recordings/{call}")).json().unwrap();
+    assert_eq!(v["statusCode"], 0, "{v}");
+    let mut deleted: Vec<String> =
+        v["deleted"].as_array().unwrap().iter().map(|x| x.as_str().unwrap().to_string()).collect();
+    deleted.sort();
+    let mut want = its_screens.clone();
+    want.push(call.clone());
+    want.sort();
+    assert_eq!(deleted, want);
+    for id in &want {
+        assert_eq!(err(s.get(USER, &format!("/api/v2/recordings/{id}"))).0, 404);
+        assert!(
+            !node.data().join("media").join(id).read_dir().is_ok_and(|mut d| d.next().is_some()),
+            "media of {id} left"
+        );
+    }
+    let audit = std::fs::read_to_string(node.data().join("audit/deletions.jsonl")).unwrap();
+    for id in &want {
+        let lines: Vec<&str> = audit.lines().filter(|l| l.contains(&format!("\"recording\":\"{id}\""))).collect();
+        assert_eq!(lines.len(), 1, "{audit}");
+        assert!(lines[0].contains("\"job\":\"api:ops\""), "{}", lines[0]);
+    }
+    assert_eq!(err(del(OPS, &format!("/api/v2/recordings/{call}"))).0, 404);
+
+    // The Recording Processor's call: media already in the store, then the document.
+    let new_id = "CALLNEW000000000000000000000000099";
+    let mut doc = call_doc.clone();
+    doc["id"] = Value::String(new_id.into());
+    let media_id = doc["mediaFiles"][0]["mediaId"].as_str().unwrap().to_string();
+    let path = format!("/internal-api/contact-centers/{CCID}/recordings");
+    let (st, v) = err(post(OPS, &path, doc.to_string()));
+    assert_eq!(st, 400);
+    assert!(v["statusMessage"].as_str().unwrap().contains(&media_id), "{v}");
+    let bytes = b"not really an mp3, but bytes all the same".repeat(100);
+    let dir = node.data().join("media").join(new_id);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(&media_id), &bytes).unwrap();
+    doc["mediaFiles"][0]["size"] = Value::String(bytes.len().to_string());
+    doc.as_object_mut().unwrap().remove("hold");
+    assert_eq!(err(post(USER, &path, doc.to_string())).0, 403);
+    assert_eq!(err(post(OPS, "/internal-api/contact-centers/other/recordings", doc.to_string())).0, 404);
+    assert_eq!(err(post(OPS, &path, "{\"id\":".into())).0, 400);
+    let v: Value = post(OPS, &path, doc.to_string()).json().unwrap();
+    assert_eq!((v["statusCode"].as_i64(), v["result"].as_str()), (Some(0), Some("inserted")), "{v}");
+    let v: Value = post(OPS, &path, doc.to_string()).json().unwrap();
+    assert_eq!(v["result"], "unchanged");
+    let got = s.get(USER, &format!("/api/v2/recordings/{new_id}/play/{media_id}")).bytes().unwrap();
+    assert_eq!(got.as_ref(), &bytes[..]);
+}

@@ -1,0 +1,149 @@
+//! Helpers shared by the API tests: a data directory with the sample recordings (and,
+//! optionally, synthetic calls), an htpasswd file, and `reclife serve` on a free loopback port.
+#![allow(dead_code)]
+
+use base64::Engine as _;
+use sha1::Digest as _;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+pub const OPS: (&str, &str) = ("ops", "ops-secret-42");
+pub const USER: (&str, &str) = ("alice", "alice-pw-17");
+pub const CCID: &str = "cc1";
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_reclife")
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A data directory and config, ready to serve.
+pub struct Node {
+    pub dir: tempfile::TempDir,
+}
+
+impl Node {
+    /// The sample recordings, ingested with the real binary, plus `synthetic` generated calls.
+    pub fn new(synthetic: u64) -> Node {
+        let dir = tempfile::tempdir().unwrap();
+        let users = dir.path().join("users");
+        // ops: bcrypt as `htpasswd -B` writes it ($2y$); alice: `{SHA}` as `htpasswd -s` does.
+        let ops_hash = bcrypt::hash_with_result(OPS.1, 5).unwrap().format_for_version(bcrypt::Version::TwoY);
+        let sha = base64::engine::general_purpose::STANDARD.encode(sha1::Sha1::digest(USER.1.as_bytes()));
+        std::fs::write(&users, format!("# test users\n{}:{ops_hash}\n{}:{{SHA}}{sha}\n", OPS.0, USER.0)).unwrap();
+        let rules = dir.path().join("rules");
+        std::fs::create_dir_all(&rules).unwrap();
+        for f in std::fs::read_dir(repo().join("rules")).unwrap() {
+            let f = f.unwrap().path();
+            std::fs::copy(&f, rules.join(f.file_name().unwrap())).unwrap();
+        }
+        std::fs::write(
+            dir.path().join("reclife.toml"),
+            format!(
+                "contact_center_id = \"{CCID}\"\nrules_dir = \"{}\"\ndefault_backup_location = \"file://{}\"\n\n[api]\nusers_file = \"{}\"\nops_users = [\"{}\"]\n",
+                rules.display(),
+                dir.path().join("backups").display(),
+                users.display(),
+                OPS.0
+            ),
+        )
+        .unwrap();
+        let node = Node { dir };
+        let out = node.cmd().arg("ingest").arg(repo().join("testdata/recordings")).output().unwrap();
+        assert!(out.status.success(), "ingest: {}", String::from_utf8_lossy(&out.stderr));
+        if synthetic > 0 {
+            let cat = reclife::catalog::SqliteCatalog::open(&node.data().join("catalog.db")).unwrap();
+            let end = chrono::DateTime::parse_from_rfc3339("2025-06-01T00:00:00Z").unwrap().to_utc();
+            reclife::catalog::synth::fill(&cat, synthetic, end, 30, 7, 1000).unwrap();
+        }
+        node
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("reclife.toml")
+    }
+
+    /// The binary with this node's data dir and config.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(bin());
+        c.arg("--data-dir").arg(self.data()).arg("--config").arg(self.config()).env_remove("RECLIFE_NOW");
+        c
+    }
+
+    /// `reclife serve` on a free port; `extra` goes before the subcommand (e.g. `-vv`).
+    pub fn serve(&self, extra: &[&str]) -> Server {
+        let stderr = self.dir.path().join(format!("serve-{}.log", rand_suffix()));
+        let mut child = self
+            .cmd()
+            .args(extra)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let url =
+            line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("serve said {line:?}")).to_string();
+        Server { child: Some(child), url, stderr }
+    }
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+}
+
+/// A running `reclife serve`; stopped with SIGTERM on drop.
+pub struct Server {
+    child: Option<Child>,
+    pub url: String,
+    pub stderr: PathBuf,
+}
+
+impl Server {
+    pub fn client(&self) -> reqwest::blocking::Client {
+        reqwest::blocking::Client::new()
+    }
+
+    pub fn get(&self, who: (&str, &str), path: &str) -> reqwest::blocking::Response {
+        let url = if path.starts_with("http") { path.to_string() } else { format!("{}{path}", self.url) };
+        self.client().get(url).basic_auth(who.0, Some(who.1)).send().unwrap()
+    }
+
+    /// GET, expecting 200 and a JSON body with `statusCode` 0.
+    pub fn json(&self, who: (&str, &str), path: &str) -> serde_json::Value {
+        let r = self.get(who, path);
+        let status = r.status();
+        let v: serde_json::Value = r.json().unwrap();
+        assert_eq!(status, 200, "{path}: {v}");
+        assert_eq!(v["statusCode"], 0, "{path}: {v}");
+        v
+    }
+
+    /// Sends SIGTERM and waits; returns the exit status.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let pid = child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        child.wait().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            self.stop();
+        }
+    }
+}
+
+pub fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_default()
+}

@@ -1,0 +1,109 @@
+//! reclife's own API: jobs (list with paging, show) and rules (list, validate), and /metrics.
+
+mod api_support;
+
+use api_support::{Node, OPS, USER};
+use serde_json::Value;
+
+#[test]
+fn jobs_rules_and_metrics() {
+    let node = Node::new(0);
+    // Three on-demand jobs, made by the CLI the API reads.
+    let loc = format!("file://{}", node.dir.path().join("backups").display());
+    let mut made = Vec::new();
+    for _ in 0..3 {
+        let out = node
+            .cmd()
+            .args(["backup", "--type", "voice", "--min-age", "1", "--location", &loc, "--no-zip", "--json"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        made.push(String::from_utf8_lossy(&out.stdout).to_string());
+    }
+    let s = node.serve(&[]);
+
+    let all = s.json(USER, "/api/v1/jobs");
+    let jobs = all["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), 3, "{all}");
+    assert!(all.get("next").is_none());
+    for j in jobs {
+        assert_eq!(j["kind"], "backup");
+        assert_eq!(j["state"], "succeeded", "{j}");
+        assert!(made.iter().any(|m| m.contains(j["id"].as_str().unwrap())), "job {} not printed by the CLI", j["id"]);
+    }
+    // Paging: one at a time through `next`, every job once, in order.
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let q = match &after {
+            Some(a) => format!("/api/v1/jobs?limit=1&after={a}"),
+            None => "/api/v1/jobs?limit=1".into(),
+        };
+        let p = s.json(USER, &q);
+        seen.extend(p["jobs"].as_array().unwrap().iter().map(|j| j["id"].as_str().unwrap().to_string()));
+        match p.get("next").and_then(Value::as_str) {
+            Some(n) => after = Some(n.to_string()),
+            None => break,
+        }
+    }
+    let want: Vec<String> = jobs.iter().map(|j| j["id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(seen, want);
+    let id = &want[1];
+    let one = s.json(USER, &format!("/api/v1/jobs/{id}"));
+    assert_eq!(one["job"]["id"], id.as_str());
+    assert!(one["job"]["tasks"][0]["recordings"].as_u64().unwrap() >= 1, "{one}");
+    let r = s.get(USER, "/api/v1/jobs/j-nope");
+    assert_eq!(r.status(), 404);
+    assert_eq!(r.json::<Value>().unwrap()["statusCode"], 3);
+    for bad in ["limit=0", "limit=1001", "limit=x", "colour=red"] {
+        let r = s.get(USER, &format!("/api/v1/jobs?{bad}"));
+        assert_eq!(r.status(), 400, "{bad}");
+        assert_eq!(r.json::<Value>().unwrap()["statusCode"], 2, "{bad}");
+    }
+
+    // Rules: the three shipped rules; validate a good one and a bad one (with its line).
+    let rules = s.json(USER, "/api/v1/rules");
+    let names: Vec<&str> =
+        rules["rules"].as_array().unwrap().iter().map(|r| r["rule"]["name"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 3, "{rules}");
+    assert!(rules["rules"][0]["runs_here"].as_bool().unwrap());
+    let good = std::fs::read_to_string(api_support::repo().join("rules/purge-old.toml")).unwrap();
+    let post = |body: &str| {
+        s.client()
+            .post(format!("{}/api/v1/rules/validate", s.url))
+            .basic_auth(OPS.0, Some(OPS.1))
+            .body(body.to_string())
+            .send()
+            .unwrap()
+    };
+    let v: Value = post(&good).json().unwrap();
+    assert_eq!(v["valid"], true, "{v}");
+    let bad = good.replacen("schedule", "schedul", 1);
+    let v: Value = post(&bad).json().unwrap();
+    assert_eq!(v["valid"], false, "{v}");
+    assert!(v["problems"][0]["line"].as_u64().is_some(), "{v}");
+
+    // Metrics: text format, recordings by kind, jobs by state, requests by route and status.
+    let text = s.get(USER, "/metrics").text().unwrap();
+    assert!(text.contains("reclife_recordings{kind=\"voice\"} 4"), "{text}");
+    assert!(text.contains("reclife_recordings{kind=\"screen\"} 2"), "{text}");
+    assert!(text.contains("reclife_jobs{state=\"succeeded\"} 3"), "{text}");
+    let backed: u64 = jobs.iter().map(|j| j["tasks"][0]["recordings"].as_u64().unwrap()).sum();
+    assert!(text.contains(&format!("reclife_lifecycle_recordings{{op=\"backup\"}} {backed}")), "{text}");
+    assert!(
+        text.contains("reclife_http_requests_total{route=\"/api/v1/jobs/{id}\",method=\"GET\",status=\"404\"} 1"),
+        "{text}"
+    );
+    let count = |t: &str| -> u64 {
+        let line = t
+            .lines()
+            .find(|l| {
+                l.starts_with("reclife_http_requests_total{route=\"/api/v1/jobs\",method=\"GET\",status=\"200\"}")
+            })
+            .unwrap();
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    let before = count(&text);
+    s.json(USER, "/api/v1/jobs");
+    assert_eq!(count(&s.get(USER, "/metrics").text().unwrap()), before + 1);
+}
