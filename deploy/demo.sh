@@ -10,16 +10,22 @@ cd "$(dirname "$0")/.."
 bash deploy/install.sh
 cargo build --release --locked
 export RECLIFE_DATA_DIR="${RECLIFE_DATA_DIR:-./reclife-data}"
-export RECLIFE_CONFIG="${RECLIFE_CONFIG:-deploy/reclife.example.toml}"
 export RECLIFE_NOW="${RECLIFE_NOW:-2025-06-25T18:00:00Z}"
-# The example rules write to file:///tmp/reclife-backups; archives never replace one another,
-# so the demo's own archive from an earlier run is removed first.
-backups=/tmp/reclife-backups
-rm -rf "$RECLIFE_DATA_DIR" "$backups"/Environment-voice-*-20250625180000*
+# The demo's own rules (deploy/demo-rules: the examples of rules/, enabled) back up into a
+# private folder beside the data; archives never replace one another, so both are made anew.
+backups="$PWD/reclife-backups"
+rm -rf "$RECLIFE_DATA_DIR" "$backups"
+mkdir -p -m 700 "$RECLIFE_DATA_DIR" "$backups"
+export RECLIFE_CONFIG="$RECLIFE_DATA_DIR/demo.toml"
+cat > "$RECLIFE_CONFIG" <<EOF
+contact_center_id = "cc1"
+rules_dir = "$PWD/deploy/demo-rules"
+default_backup_location = "file://$backups"
+EOF
 bin="${CARGO_TARGET_DIR:-target}/release/reclife"
 echo "== ingest testdata/recordings"
 $bin --quiet ingest testdata/recordings
-echo "== rules validate (rules/)"
+echo "== rules validate (deploy/demo-rules)"
 $bin rules validate
 echo "== dry run: what a purge of voice recordings 365 days or older would delete"
 $bin purge --type voice --min-age 365 --include-screen --dry-run
@@ -34,3 +40,5 @@ echo "== jobs"
 $bin jobs list
 echo "== recordings left (the nonDelete call of 2024-04-02 was archived but not purged)"
 $bin recordings list
+echo "== check: every invariant holds after the run"
+$bin check

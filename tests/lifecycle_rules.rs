@@ -15,9 +15,28 @@ fn validate(dir: &std::path::Path) -> (bool, String, String) {
 
 #[test]
 fn the_shipped_rules_validate() {
+    // The examples ship disabled, with a placeholder location that validation flags.
     let (ok, out, err) = validate(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules"));
-    assert!(ok, "{out}{err}");
-    assert!(out.contains("3 rule(s) valid, 0 problem(s)"), "{out}");
+    assert!(!ok, "{out}{err}");
+    let flagged: Vec<&str> = err.lines().filter(|l| l.contains("is the shipped placeholder")).collect();
+    assert_eq!(flagged.len(), 2, "{err}");
+    assert!(err.lines().all(|l| l.is_empty() || l.contains("placeholder")), "only the placeholder is flagged: {err}");
+    for f in ["backup-and-purge.toml", "daily-backup.toml", "purge-old.toml"] {
+        let text =
+            std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules").join(f)).unwrap();
+        assert!(text.lines().any(|l| l.starts_with("enabled = false")), "{f} ships enabled");
+    }
+    // The demo's rules validate, with the demo's private default location.
+    let data = tempfile::tempdir().unwrap();
+    let cfg = data.path().join("demo.toml");
+    std::fs::write(&cfg, format!("default_backup_location = \"file://{}/backups\"\n", data.path().display())).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_reclife"))
+        .args(["--data-dir", data.path().to_str().unwrap(), "--config", cfg.to_str().unwrap(), "rules", "validate"])
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/demo-rules"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("2 rule(s) valid, 0 problem(s)"));
 }
 
 #[test]
@@ -121,4 +140,28 @@ fn a_purge_without_an_age_bound_is_refused() {
         run(&["backup", "--type", "voice", "--max-age", "4000000000", "--dry-run", "--location", "file:///tmp/x"]);
     assert_eq!(code, Some(1), "{err}");
     assert!(!err.contains("panicked"), "{err}");
+}
+
+/// A purge that follows a backup into a folder every local user can write is refused, by
+/// validation and at run time.
+#[test]
+fn a_purge_after_a_backup_into_a_world_writable_folder_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let open = tmp.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let rules = tmp.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(
+        rules.join("bp.toml"),
+        format!(
+            "name = \"bp\"\nschedule = \"0 0 2 * * *\"\n[[tasks]]\ntype = \"backup\"\nfilter = {{ min_age = 365 }}\nlocation = \"file://{}\"\n[[tasks]]\ntype = \"purge\"\nfilter = {{ min_age = 365 }}\n",
+            open.display()
+        ),
+    )
+    .unwrap();
+    let (ok, _, err) = validate(&rules);
+    assert!(!ok);
+    assert!(err.contains("bp.toml:7:") && err.contains("which every local user can write"), "{err}");
 }

@@ -298,6 +298,25 @@ pub fn parse_rule(
                     format!("task {}: the purge task must be the last task of the rule", i + 1),
                 ));
             }
+            // A purge after a backup deletes what the backup archived: the archive must sit in
+            // a folder other local users cannot write (they could replace or unlink it).
+            if let Some(b) = tasks.iter().rev().find(|b: &&Task| b.op == Op::Backup) {
+                if let Some(dir) =
+                    b.location.as_deref().or(default_location).and_then(|u| check_location(u, false).ok())
+                {
+                    if world_writable(&dir) {
+                        problems.push(problem(
+                            task_line,
+                            format!(
+                                "task {}: the backup before this purge writes to {}, which every local user can write; \
+                                 a purge never follows a backup there (choose a private folder)",
+                                i + 1,
+                                dir.display()
+                            ),
+                        ));
+                    }
+                }
+            }
             // A purge after a backup deletes what the backup archived: their filters must agree.
             if let Some(b) = tasks.iter().rev().find(|b: &&Task| b.op == Op::Backup) {
                 if b.filter != filter || b.include_screen != t.include_screen {
@@ -323,6 +342,10 @@ pub fn parse_rule(
                 None => problems.push(problem(
                     task_line,
                     format!("task {}: no location, and the node has no default_backup_location", i + 1),
+                )),
+                Some(uri) if uri.starts_with(PLACEHOLDER) => problems.push(problem(
+                    loc_line,
+                    format!("task {}: location {uri} is the shipped placeholder: set the folder backups go to", i + 1),
                 )),
                 Some(uri) => {
                     if let Err(why) = check_location(uri, check_locations) {
@@ -356,6 +379,15 @@ pub fn parse_rule(
 
 /// A backup location this build can write: `file://` only for now. With `probe`, the folder
 /// is created if missing and a file is written and removed in it.
+/// The location the shipped example rules carry until someone sets a real one.
+pub const PLACEHOLDER: &str = "file:///CHANGE-ME";
+
+/// True when every local user may write in `dir` (mode o+w, sticky or not, as /tmp is).
+pub fn world_writable(dir: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(dir).is_ok_and(|m| m.permissions().mode() & 0o002 != 0)
+}
+
 pub fn check_location(uri: &str, probe: bool) -> Result<std::path::PathBuf, String> {
     match Location::parse(uri).map_err(|e| e.to_string())? {
         Location::File(p) => {

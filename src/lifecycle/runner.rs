@@ -266,6 +266,23 @@ async fn run_inner(
                     }
                 };
                 let who = Who { job: job.id.clone(), rule: job.rule.clone(), task: n };
+                let exposed = archive
+                    .as_deref()
+                    .and_then(|a| std::path::Path::new(a).parent().map(std::path::Path::to_path_buf))
+                    .filter(|d| super::rules::world_writable(d));
+                if let Some(d) = exposed {
+                    let why = format!(
+                        "the archive is in {}, which every local user can write: not purging what it holds",
+                        d.display()
+                    );
+                    rec.note = Some(why.clone());
+                    job.add_failures(&[super::Failure { item: format!("task {n}"), reason: why }]);
+                    rec.state = "failed".into();
+                    all_ok = false;
+                    job.tasks.push(rec);
+                    jobs::save(ctx, job).await?;
+                    continue;
+                }
                 match run_purge(ctx, task, source, archive, &who, cancel, bar.clone()).await {
                     Ok(o) => {
                         rec.recordings = o.deleted;
