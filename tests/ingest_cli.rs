@@ -108,6 +108,14 @@ fn show_export_hold_label() {
     // export writes the document and the media as stored (encrypted stays encrypted).
     let out = tmp.path().join("export");
     ok(&reclife(&data, &["recordings", "export", C, "--out", out.to_str().unwrap()]));
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&out), 0o700, "export folder is owner-only");
+        for f in walk(&out) {
+            assert_eq!(mode(&f), 0o600, "{} is not owner-only", f.display());
+        }
+    }
     let exported = std::fs::read(out.join(format!("{C}_0001.mp3"))).unwrap();
     let stored =
         std::fs::read(testdata().join(format!("recordings/cc1/Environment/2025/06/24/{C}/{C}_0001.mp3"))).unwrap();

@@ -97,7 +97,10 @@ impl KeyStore {
                         })?;
                         certs.push(CertFile { file: file.clone(), cert });
                     }
-                    l if l.ends_with("PRIVATE KEY") => keys.push((file.clone(), read_key(file, block, password)?)),
+                    l if l.ends_with("PRIVATE KEY") => {
+                        warn_if_readable_by_others(file);
+                        keys.push((file.clone(), read_key(file, block, password)?))
+                    }
                     _ => tracing::debug!(file = %file.display(), label, "skipping PEM block"),
                 }
             }
@@ -183,6 +186,19 @@ impl KeyStore {
             }
         }
         res
+    }
+}
+
+/// Private keys should be readable by their owner only: say so (once per load) when one is
+/// readable by its group or by everyone.
+fn warn_if_readable_by_others(file: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(md) = std::fs::metadata(file) {
+        let mode = md.permissions().mode() & 0o777;
+        if mode & 0o044 != 0 {
+            tracing::warn!(file = %file.display(), mode = format!("{mode:o}"),
+                "a private key file is readable by other users; chmod 600 it");
+        }
     }
 }
 

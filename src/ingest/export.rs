@@ -17,7 +17,8 @@ pub async fn export_recording(ctx: &Context, id: &str, out: &Path) -> Result<Vec
         .map_err(|e| IngestError::Other(e.to_string()))??
         .ok_or_else(|| CatalogError::NotFound(id.to_string()))?;
     let io = |path: &Path, e: std::io::Error| IngestError::Source { path: path.to_path_buf(), message: e.to_string() };
-    tokio::fs::create_dir_all(out).await.map_err(|e| io(out, e))?;
+    // Exports hold recordings: owner-only folders (0700) and files (0600).
+    tokio::fs::DirBuilder::new().recursive(true).mode(0o700).create(out).await.map_err(|e| io(out, e))?;
     let mut written = Vec::new();
     let meta = out.join(META_FILE);
     write_atomic(&meta, entry.recording.doc().as_bytes()).await.map_err(|e| io(&meta, e))?;
@@ -35,7 +36,11 @@ pub async fn export_recording(ctx: &Context, id: &str, out: &Path) -> Result<Vec
 }
 
 async fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
     let tmp = path.with_extension("json.part");
-    tokio::fs::write(&tmp, data).await?;
+    let mut f = tokio::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).await?;
+    f.write_all(data).await?;
+    f.flush().await?;
+    drop(f);
     tokio::fs::rename(&tmp, path).await
 }

@@ -117,7 +117,15 @@ pub trait MediaStoreExt: MediaStore {
         use tokio::io::AsyncWriteExt;
         let io = |op, source| StorageError::Io { store: self.describe(), op, key: path.display().to_string(), source };
         let mut s = self.get(key).await?;
-        let mut f = tokio::fs::File::create(path).await.map_err(|e| io("create", e))?;
+        // Media out of the store stays owner-only (0600).
+        let mut f = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(path)
+            .await
+            .map_err(|e| io("create", e))?;
         let mut n = 0u64;
         while let Some(chunk) = s.try_next().await? {
             f.write_all(&chunk).await.map_err(|e| io("write", e))?;
