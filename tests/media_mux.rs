@@ -399,3 +399,24 @@ fn committed_samples_mux() {
     assert_near("660 Hz onset", onset(&pcm, 660.0, 5000.0, 6500.0), 6000.0, 20.0);
     decodes_cleanly(&out);
 }
+
+/// A voice start time a year before its screen (a wrong clock) fails the pair at once, before
+/// either path runs: nothing is written, however the span would have been filled.
+#[test]
+fn a_span_beyond_max_span_fails_before_any_work() {
+    let dir = workdir();
+    let d = dir.path();
+    let video = ScreenVideo { path: screen(d, 2), start: at(0), stop: None };
+    // One MP3 starting before the video: the fast path's case, which had no span limit.
+    let early = tone(d, "early.mp3", 440, 2.0, 16000, 1, 0);
+    let year_ms = 365 * 24 * 3600 * 1000;
+    let out = d.join("out.mp4");
+    let e = mux(&video, &[voice(early.clone(), -year_ms)], &out, &MuxOptions::default()).unwrap_err();
+    assert!(e.to_string().contains("max_span"), "{e}");
+    assert!(!out.exists());
+    let leftovers: Vec<_> = std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(leftovers.len(), 2, "only the inputs remain: {leftovers:?}");
+    // A smaller limit applies as configured.
+    let opts = MuxOptions { max_span_ms: 1000, ..MuxOptions::default() };
+    assert!(mux(&video, &[voice(early, 0)], &out, &opts).unwrap_err().to_string().contains("max_span"));
+}

@@ -118,6 +118,9 @@ pub struct MuxOptions {
     pub audio_bitrate_kbps: u32,
     /// Where the temporary output is written before the atomic rename; default: beside `out`.
     pub temp_dir: Option<PathBuf>,
+    /// Longest output span accepted, checked on the metadata times before any path is chosen
+    /// (a start time off by a year would otherwise fill the disk with held frames).
+    pub max_span_ms: u64,
 }
 
 impl Default for MuxOptions {
@@ -127,6 +130,7 @@ impl Default for MuxOptions {
             video_padding_slice_length_ms: 5000,
             audio_bitrate_kbps: 32,
             temp_dir: None,
+            max_span_ms: 4 * 3600 * 1000,
         }
     }
 }

@@ -54,6 +54,7 @@ pub fn run(
     }
     let video = Screen::open(&screen.path)?;
     let video_end = plus_us(screen.start, video.duration_us);
+    check_span(screen, video_end, voices, opts)?;
 
     let (audio, output_start, output_end, reencoded) = match fast_path(screen.start, voices)? {
         Some(track) => {
@@ -118,6 +119,32 @@ fn publish(tmp: tempfile::NamedTempFile, out: &Path) -> Result<(), MediaError> {
     Ok(())
 }
 
+/// Largest voice file read whole by the fast path (larger ones are far beyond any 4-hour call).
+const MAX_VOICE_BYTES: u64 = 512 << 20;
+
+/// The span the metadata times promise (video, and every voice from its start to its stop)
+/// must fit `max_span_ms`, before either path does any work.
+fn check_span(
+    screen: &ScreenVideo,
+    video_end: DateTime<Utc>,
+    voices: &[VoiceSegment],
+    opts: &MuxOptions,
+) -> Result<(), MediaError> {
+    let start = voices.iter().map(|v| v.start).fold(screen.start, DateTime::min);
+    let end = voices.iter().map(|v| v.stop.unwrap_or(v.start)).fold(video_end, DateTime::max);
+    let span_us = us_between(start, end);
+    let max_us = i64::try_from(opts.max_span_ms.saturating_mul(1000)).unwrap_or(i64::MAX).min(MAX_SPAN_US);
+    if span_us > max_us {
+        return Err(MediaError::Timeline {
+            reason: format!(
+                "span {start} .. {end} is longer than {} minutes (max_span): a voice or screen start time is wrong",
+                max_us / 60_000_000
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// The fast path: one MP3 segment, MP4-legal rate, exact gapless timing, starting no later than
 /// the video (so the audio track starts the output and nothing has to be filled before it; a
 /// track that ends before the video simply ends, which players treat as silence).
@@ -125,6 +152,14 @@ fn fast_path(video_start: DateTime<Utc>, voices: &[VoiceSegment]) -> Result<Opti
     let [voice] = voices else { return Ok(None) };
     if voice.start > video_start {
         return Ok(None);
+    }
+    let size = std::fs::metadata(&voice.path)
+        .map_err(|source| MediaError::Io { path: voice.path.clone(), op: "read", source })?
+        .len();
+    if size > MAX_VOICE_BYTES {
+        return Err(MediaError::Timeline {
+            reason: format!("{}: {size} bytes of voice is more than any call holds", voice.path.display()),
+        });
     }
     let data =
         std::fs::read(&voice.path).map_err(|source| MediaError::Io { path: voice.path.clone(), op: "read", source })?;

@@ -66,6 +66,9 @@ pub struct MuxerConfig {
     pub save_temp_file: bool,
     /// Attempts per pair before it is given up (until `reclife mux --retry`).
     pub max_retries: u32,
+    /// (reclife) Longest output span a pair may have, in minutes; a longer one means a wrong
+    /// start time, and the pair fails before any work (default 240: 4 hours).
+    pub max_span_minutes: u64,
     /// How long a claim on a pair lasts; a crashed process's claims expire after this.
     pub lease_seconds: u64,
 }
@@ -94,6 +97,7 @@ impl Default for MuxerConfig {
             auto_clean_temp_folder: true,
             save_temp_file: false,
             max_retries: 3,
+            max_span_minutes: 240,
             lease_seconds: 3600,
         }
     }

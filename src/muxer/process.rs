@@ -183,6 +183,7 @@ async fn mux_in(
             let sv = ScreenVideo { path: screen_src.plain.clone(), start: screen_start, stop: screen_stop };
             let opts = MuxOptions {
                 max_overlap_allowed_ms: cfg.max_overlap_allowed,
+                max_span_ms: cfg.max_span_minutes.saturating_mul(60_000),
                 video_padding_slice_length_ms: cfg.video_padding_slice_length_ms,
                 temp_dir: Some(m2.parent().map(Path::to_path_buf).unwrap_or_default()),
                 ..MuxOptions::default()
