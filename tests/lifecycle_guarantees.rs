@@ -369,3 +369,32 @@ async fn job_and_pair_records_are_paged_and_pruned() {
     assert_eq!(reclife::muxer::state::prune(c, now() - chrono::Duration::days(90)).unwrap(), 2);
     assert!(reclife::muxer::state::get(c, "C1_scr").unwrap().is_some());
 }
+
+/// Ctrl-C during a backup stops it at the next recording: no archive is published, the
+/// partial file is removed, the job says cancelled, and the exit status is 130.
+#[test]
+fn ctrl_c_during_a_backup_stops_it_and_publishes_nothing() {
+    let n = node(8);
+    let flag = n.root.join("go-on");
+    let out = n.root.join("manual-backups");
+    let loc = format!("file://{}", out.display());
+    let child = cmd(&n, &["backup", "--type", "voice", "--min-age", "365", "--location", &loc])
+        .env("RECLIFE_FAILPOINT", format!("backup.after_entry:2:pause={}", flag.display()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_reached(&flag);
+    let st = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(st.success());
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::write(&flag, b"").unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}{}", text(&o.stdout), text(&o.stderr));
+    let left: Vec<_> =
+        std::fs::read_dir(&out).map(|r| r.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+    assert!(left.is_empty(), "a cancelled backup left {left:?}");
+    let jobs = ok(&n, &["jobs", "list"]);
+    assert!(jobs.lines().any(|l| l.contains("\tbackup\t") && l.contains("cancelled")), "{jobs}");
+    check_clean(&n);
+}
