@@ -7,9 +7,9 @@ mod lifecycle_util;
 
 use lifecycle_util::*;
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 struct Node {
     _tmp: tempfile::TempDir,
@@ -54,16 +54,6 @@ fn ok(n: &Node, args: &[&str]) -> String {
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-/// Waits for a paused process to reach its failpoint.
-fn wait_reached(flag: &Path) {
-    let reached = PathBuf::from(format!("{}.reached", flag.display()));
-    let t = Instant::now();
-    while !reached.exists() {
-        assert!(t.elapsed() < Duration::from_secs(60), "the failpoint was never reached");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn present(n: &Node, id: &str) -> bool {

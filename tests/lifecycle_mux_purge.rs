@@ -2,12 +2,13 @@
 //! orders: whichever wins, no media file is left that no document points at, and no document
 //! points at missing media (`reclife check` is clean).
 
+mod lifecycle_util;
 #[path = "muxer_support/mod.rs"]
 mod support;
 
-use std::path::{Path, PathBuf};
+use lifecycle_util::wait_reached;
+use std::path::Path;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 use support::*;
 
 const A: &str = "CALLA0000000000000000000000000001";
@@ -15,24 +16,6 @@ const A_SCREEN: &str = "CALLA0000000000000000000000000001_2024-03-10_09-15-02";
 const MUX_NOW: &str = "2024-03-10T12:00:00Z";
 const PURGE: [&str; 8] =
     ["--now", "2025-06-25T00:00:00Z", "purge", "--type", "voice", "--min-age", "300", "--include-screen"];
-
-fn samples() -> (tempfile::TempDir, PathBuf, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let cfg = config(tmp.path(), "");
-    let out = expect(&run(&data, &cfg, &["ingest", testdata().join("recordings").to_str().unwrap()]), 0);
-    assert!(out.contains("rejected 0"), "{out}");
-    (tmp, data, cfg)
-}
-
-fn wait_reached(flag: &Path) {
-    let reached = PathBuf::from(format!("{}.reached", flag.display()));
-    let t = Instant::now();
-    while !reached.exists() {
-        assert!(t.elapsed() < Duration::from_secs(120), "the failpoint was never reached");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 fn check_clean(data: &Path, cfg: &Path) -> String {
     let o = run(data, cfg, &["check"]);

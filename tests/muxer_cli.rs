@@ -13,15 +13,6 @@ const A_SCREEN: &str = "CALLA0000000000000000000000000001_2024-03-10_09-15-02";
 const C: &str = "CALLC0000000000000000000000000003";
 const C_SCREEN: &str = "CALLC0000000000000000000000000003_2025-06-24_10-00-00";
 
-fn samples() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let cfg = config(tmp.path(), "");
-    let out = expect(&run(&data, &cfg, &["ingest", testdata().join("recordings").to_str().unwrap()]), 0);
-    assert!(out.contains("rejected 0"), "{out}");
-    (tmp, data, cfg)
-}
-
 #[test]
 fn plain_pair_is_muxed_recorded_and_labelled_once() {
     let (_tmp, data, cfg) = samples();

@@ -124,3 +124,14 @@ type = "purge"
 filter = { recording_type = "voice", min_age = 365 }
 include_screen = true
 "#;
+
+/// Waits (up to 2 minutes) for a process paused at a failpoint (`<point>:<n>:pause=<flag>`) to
+/// reach it.
+pub fn wait_reached(flag: &Path) {
+    let reached = std::path::PathBuf::from(format!("{}.reached", flag.display()));
+    let t = std::time::Instant::now();
+    while !reached.exists() {
+        assert!(t.elapsed() < std::time::Duration::from_secs(120), "the failpoint was never reached");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

@@ -219,3 +219,13 @@ pub fn openssl_open(input: &Path, output: &Path) {
         .expect("openssl");
     assert!(o.status.success(), "openssl cms -decrypt {}: {}", input.display(), String::from_utf8_lossy(&o.stderr));
 }
+
+/// A data dir with the sample recordings of testdata/ ingested, and its config.
+pub fn samples() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let cfg = config(tmp.path(), "");
+    let out = expect(&run(&data, &cfg, &["ingest", testdata().join("recordings").to_str().unwrap()]), 0);
+    assert!(out.contains("rejected 0"), "{out}");
+    (tmp, data, cfg)
+}
