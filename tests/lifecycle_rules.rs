@@ -20,7 +20,10 @@ fn the_shipped_rules_validate() {
     assert!(!ok, "{out}{err}");
     let flagged: Vec<&str> = err.lines().filter(|l| l.contains("is the shipped placeholder")).collect();
     assert_eq!(flagged.len(), 2, "{err}");
-    assert!(err.lines().all(|l| l.is_empty() || l.contains("placeholder")), "only the placeholder is flagged: {err}");
+    assert!(
+        err.lines().all(|l| l.is_empty() || l.contains("placeholder") || l.contains("warning: rule [Purge old files]")),
+        "only the placeholder is flagged: {err}"
+    );
     for f in ["backup-and-purge.toml", "daily-backup.toml", "purge-old.toml"] {
         let text =
             std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules").join(f)).unwrap();
@@ -164,4 +167,18 @@ fn a_purge_after_a_backup_into_a_world_writable_folder_is_refused() {
     let (ok, _, err) = validate(&rules);
     assert!(!ok);
     assert!(err.contains("bp.toml:7:") && err.contains("which every local user can write"), "{err}");
+}
+
+/// A purge with no backup before it validates, with a warning.
+#[test]
+fn a_purge_without_a_backup_first_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("p.toml"),
+        "name = \"only purge\"\nschedule = \"0 0 2 * * *\"\n[[tasks]]\ntype = \"purge\"\nfilter = { min_age = 400 }\n",
+    )
+    .unwrap();
+    let (ok, out, err) = validate(dir.path());
+    assert!(ok, "{out}{err}");
+    assert!(err.contains("p.toml: warning: rule [only purge] task 1 purges without backing up first"), "{err}");
 }

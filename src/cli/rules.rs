@@ -37,6 +37,9 @@ pub async fn run(cli: &Cli, cmd: &Cmd) -> Result<ExitCode> {
                 for p in &problems {
                     eprintln!("{p}");
                 }
+                for w in rules.iter().flat_map(|r| r.warnings()) {
+                    eprintln!("{w}");
+                }
                 println!("{} rule(s) valid, {} problem(s) in {}", rules.len(), problems.len(), dir.display());
             }
             Ok(if problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })

@@ -147,6 +147,23 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// Things that are allowed but probably not meant: a purge with no backup before it in the
+    /// rule (what it deletes is in no archive this rule wrote).
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (i, t) in self.tasks.iter().enumerate() {
+            if t.op == Op::Purge && !self.tasks[..i].iter().any(|b| b.op == Op::Backup) {
+                let file = self.file.as_ref().map(|f| format!("{}: ", f.display())).unwrap_or_default();
+                out.push(format!(
+                    "{file}warning: rule [{}] task {} purges without backing up first: what it deletes is in no archive of this rule",
+                    self.name,
+                    i + 1
+                ));
+            }
+        }
+        out
+    }
+
     /// True when a node with `node_path` runs this rule (a rule without a node path runs anywhere).
     pub fn runs_on(&self, node_path: Option<&str>) -> bool {
         match &self.node_path {

@@ -19,6 +19,36 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Semaphore;
 
+/// A rule's place in the set of rules running now; dropping it frees the place.
+struct RunningMark {
+    set: Arc<Mutex<HashSet<String>>>,
+    name: String,
+}
+
+impl Drop for RunningMark {
+    fn drop(&mut self) {
+        self.set.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.name);
+    }
+}
+
+#[cfg(test)]
+mod mark_tests {
+    use super::*;
+
+    #[test]
+    fn the_running_mark_is_released_even_when_the_run_panics() {
+        let set: Arc<Mutex<HashSet<String>>> = Arc::default();
+        set.lock().unwrap().insert("r".into());
+        let s2 = set.clone();
+        let r = std::panic::catch_unwind(move || {
+            let _m = RunningMark { set: s2, name: "r".into() };
+            panic!("a run that panics");
+        });
+        assert!(r.is_err());
+        assert!(set.lock().unwrap_or_else(|p| p.into_inner()).is_empty());
+    }
+}
+
 /// Catalog state namespace of each rule's last run (RFC 3339).
 pub const LAST_RUN: &str = "lifecycle.last-run";
 
@@ -199,11 +229,13 @@ pub async fn run_daemon(
                 let (ctx, guard, progress, on_done, sem, running) =
                     (ctx.clone(), guard.clone(), progress.clone(), on_done.clone(), sem.clone(), running.clone());
                 tokio::spawn(async move {
+                    // Released however the run ends (an error, or a panic that unwinds this
+                    // task), so one bad run never blocks every later fire of the rule.
+                    let _mark = RunningMark { set: running, name: rule.name.clone() };
                     let _p = sem.acquire_owned().await;
                     if let Err(e) = run_rule(&ctx, &rule, &guard, progress.as_ref(), on_done.as_ref()).await {
                         tracing::error!(rule = %rule.name, error = %e, "rule run failed");
                     }
-                    running.lock().unwrap_or_else(|p| p.into_inner()).remove(&rule.name);
                 });
             }
             _ = tick.tick() => {
