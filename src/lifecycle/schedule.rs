@@ -31,24 +31,6 @@ impl Drop for RunningMark {
     }
 }
 
-#[cfg(test)]
-mod mark_tests {
-    use super::*;
-
-    #[test]
-    fn the_running_mark_is_released_even_when_the_run_panics() {
-        let set: Arc<Mutex<HashSet<String>>> = Arc::default();
-        set.lock().unwrap().insert("r".into());
-        let s2 = set.clone();
-        let r = std::panic::catch_unwind(move || {
-            let _m = RunningMark { set: s2, name: "r".into() };
-            panic!("a run that panics");
-        });
-        assert!(r.is_err());
-        assert!(set.lock().unwrap_or_else(|p| p.into_inner()).is_empty());
-    }
-}
-
 /// Catalog state namespace of each rule's last run (RFC 3339).
 pub const LAST_RUN: &str = "lifecycle.last-run";
 
@@ -287,4 +269,22 @@ async fn schedule_all(
         }
     }
     ids
+}
+
+#[cfg(test)]
+mod mark_tests {
+    use super::*;
+
+    #[test]
+    fn the_running_mark_is_released_even_when_the_run_panics() {
+        let set: Arc<Mutex<HashSet<String>>> = Arc::default();
+        set.lock().unwrap().insert("r".into());
+        let s2 = set.clone();
+        let r = std::panic::catch_unwind(move || {
+            let _m = RunningMark { set: s2, name: "r".into() };
+            panic!("a run that panics");
+        });
+        assert!(r.is_err());
+        assert!(set.lock().unwrap_or_else(|p| p.into_inner()).is_empty());
+    }
 }
