@@ -84,7 +84,7 @@ fn the_daemon_catches_up_and_rereads_rules() {
     write_rule(
         &rules,
         "tick.toml",
-        "name = \"Tick\"\nschedule = \"* * * * * *\"\n[[tasks]]\ntype = \"purge\"\nfilter = { min_age = 100000 }\n",
+        "name = \"Tick\"\nschedule = \"* * * * * *\"\n[[tasks]]\ntype = \"purge\"\nfilter = { min_age = 36000 }\n",
     );
     let line = wait_for(&mut lines, "Scheduled rule [Tick]");
     assert!(line.contains("completed: succeeded"), "{line}");
