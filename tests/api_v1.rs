@@ -107,3 +107,71 @@ fn jobs_rules_and_metrics() {
     s.json(USER, "/api/v1/jobs");
     assert_eq!(count(&s.get(USER, "/metrics").text().unwrap()), before + 1);
 }
+
+/// A backup-then-purge plan created, reviewed, started and followed to its end through the API;
+/// `user` may not create or start jobs; a planned job can be cancelled.
+#[test]
+fn a_plan_runs_end_to_end_through_the_jobs_api() {
+    let node = Node::new(0);
+    let s = node.serve(&[]);
+    let c = s.client();
+    let post = |who: (&str, &str), path: &str, body: Value| {
+        let r = c.post(format!("{}{path}", s.url)).basic_auth(who.0, Some(who.1)).json(&body).send().unwrap();
+        let status = r.status().as_u16();
+        (status, r.json::<Value>().unwrap_or(Value::Null))
+    };
+    let backups = node.dir.path().join("api-backups");
+    let filter = serde_json::json!({ "recording_type": "voice", "min_age": 365 });
+    let body = serde_json::json!({ "tasks": [
+        { "type": "backup", "filter": filter, "include_screen": true, "location": format!("file://{}", backups.display()) },
+        { "type": "purge", "filter": filter, "include_screen": true },
+    ]});
+    let (st, _) = post(USER, "/api/v1/jobs", body.clone());
+    assert_eq!(st, 403, "user may not plan jobs");
+    let (st, v) = post(
+        OPS,
+        "/api/v1/jobs",
+        serde_json::json!({ "tasks": [{ "type": "purge", "filter": { "recording_type": "voice" } }] }),
+    );
+    assert_eq!(st, 400, "a purge without min_age is refused: {v}");
+    let (st, v) = post(OPS, "/api/v1/jobs", body);
+    assert_eq!(st, 200, "{v}");
+    let id = v["job"]["id"].as_str().unwrap().to_string();
+    assert_eq!(v["job"]["state"], "planned");
+    // The preview (the server's clock is real: all four sample calls are over a year old): four
+    // calls backed up; the purge leaves the nonDelete one alone.
+    assert_eq!(v["plan"]["tasks"][0]["recordings"], 4, "{v}");
+    assert_eq!(v["plan"]["tasks"][1]["held"], 1, "{v}");
+    assert!(!backups.join("x").exists());
+    let (st, _) = post(USER, &format!("/api/v1/jobs/{id}/start"), Value::Null);
+    assert_eq!(st, 403);
+    let (st, v) = post(OPS, &format!("/api/v1/jobs/{id}/start"), Value::Null);
+    assert_eq!(st, 202, "{v}");
+    let t = std::time::Instant::now();
+    let job = loop {
+        let j = s.json(USER, &format!("/api/v1/jobs/{id}"));
+        let state = j["job"]["state"].as_str().unwrap().to_string();
+        if state != "planned" && state != "running" {
+            break j;
+        }
+        assert!(t.elapsed() < std::time::Duration::from_secs(60), "the job never ended: {j}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(job["job"]["state"], "succeeded", "{job}");
+    assert_eq!(job["job"]["tasks"][1]["recordings"], 3, "{job}");
+    assert_eq!(job["job"]["tasks"][1]["held"], 1, "{job}");
+    let (st, _) = post(OPS, &format!("/api/v1/jobs/{id}/start"), Value::Null);
+    assert_eq!(st, 409, "an ended job cannot start again");
+    assert_eq!(s.get(USER, "/api/v2/recordings/CALLA0000000000000000000000000001").status(), 404, "purged");
+    assert_eq!(std::fs::read_dir(&backups).unwrap().count(), 1, "one archive");
+    // A planned job is cancelled, and its plan dropped.
+    let (_, v) = post(
+        OPS,
+        "/api/v1/jobs",
+        serde_json::json!({ "tasks": [{ "type": "purge", "filter": { "recording_type": "voice", "min_age": 1 } }] }),
+    );
+    let id2 = v["job"]["id"].as_str().unwrap().to_string();
+    let (st, v) = post(OPS, &format!("/api/v1/jobs/{id2}/cancel"), Value::Null);
+    assert_eq!((st, v["state"].as_str()), (200, Some("cancelled")), "{v}");
+    assert_eq!(s.json(USER, &format!("/api/v1/jobs/{id2}"))["job"]["state"], "cancelled");
+}

@@ -36,10 +36,13 @@ impl Node {
         std::fs::write(&users, format!("# test users\n{}:{ops_hash}\n{}:{{SHA}}{sha}\n", OPS.0, USER.0)).unwrap();
         let rules = dir.path().join("rules");
         std::fs::create_dir_all(&rules).unwrap();
-        for f in std::fs::read_dir(repo().join("rules")).unwrap() {
+        // The demo's enabled copies of the example rules (no placeholder location; they use
+        // the node's default), and the example purge.
+        for f in std::fs::read_dir(repo().join("deploy/demo-rules")).unwrap() {
             let f = f.unwrap().path();
             std::fs::copy(&f, rules.join(f.file_name().unwrap())).unwrap();
         }
+        std::fs::copy(repo().join("rules/purge-old.toml"), rules.join("purge-old.toml")).unwrap();
         std::fs::write(
             dir.path().join("reclife.toml"),
             format!(

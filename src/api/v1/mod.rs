@@ -3,7 +3,16 @@
 //!
 //! - `GET /api/v1/jobs?limit=N&after=ID`: job records, oldest first, `limit` (default 100,
 //!   at most 1000) after the job `after`; `next` names the `after` of the next page;
-//! - `GET /api/v1/jobs/{id}`: one job with its tasks, counts and failed items;
+//! - `GET /api/v1/jobs/{id}`: one job with its tasks, counts, failed and skipped items;
+//! - `POST /api/v1/jobs` (`ops`): plans a job and keeps it `planned` (its manifest in the
+//!   catalog), answering the plan (counts, bytes, held left alone, a sample of ids). The body is
+//!   `{"rule":"<name>"}` (that rule's tasks) or `{"tasks":[{"type":"backup"|"purge",
+//!   "filter":{…}, "include_screen":…, "location":…, "zip":…, "on_failure":…}]}`, the fields of
+//!   a rule file's tasks. A purge needs `min_age`, as on the command line;
+//! - `POST /api/v1/jobs/{id}/start` (`ops`): executes exactly that plan in the background (202);
+//!   follow it with `GET /api/v1/jobs/{id}`;
+//! - `POST /api/v1/jobs/{id}/cancel` (`ops`): drops a planned job, or stops a running one at its
+//!   next safe point;
 //! - `GET /api/v1/rules`: the rules of `rules_dir`, whether this node runs them, and problems;
 //! - `POST /api/v1/rules/validate`: a rule file's TOML text in the body; answers the parsed rule
 //!   or every problem with its line (`ops`: checking a backup location probes the disk).
@@ -11,7 +20,7 @@
 //! Every answer is `{"statusCode":0, …}` like the RWS endpoints, and errors share their envelope.
 
 use super::{ApiFailure, Shared};
-use crate::lifecycle::{jobs, rules};
+use crate::lifecycle::{jobs, rules, runner, Filter, OnFailure, Op, Task};
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -20,8 +29,10 @@ use serde_json::{json, Value};
 
 pub fn routes() -> Router<Shared> {
     Router::new()
-        .route("/api/v1/jobs", get(list_jobs))
+        .route("/api/v1/jobs", get(list_jobs).post(create_job))
         .route("/api/v1/jobs/{id}", get(show_job))
+        .route("/api/v1/jobs/{id}/start", post(start_job))
+        .route("/api/v1/jobs/{id}/cancel", post(cancel_job))
         .route("/api/v1/rules", get(list_rules))
         .route("/api/v1/rules/validate", post(validate_rule))
 }
@@ -82,4 +93,127 @@ async fn validate_rule(State(s): State<Shared>, text: String) -> Result<Json<Val
         Ok(rule) => json!({ "statusCode": 0, "valid": true, "rule": rule, "problems": [] }),
         Err(problems) => json!({ "statusCode": 0, "valid": false, "problems": problems }),
     }))
+}
+
+/// A task as a client posts it: a rule file's task fields.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewTask {
+    #[serde(rename = "type")]
+    op: Op,
+    #[serde(default)]
+    filter: Filter,
+    #[serde(default)]
+    include_screen: bool,
+    #[serde(default)]
+    on_failure: OnFailure,
+    location: Option<String>,
+    zip: Option<bool>,
+    #[serde(default)]
+    use_full_path: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewJob {
+    rule: Option<String>,
+    tasks: Option<Vec<NewTask>>,
+}
+
+/// The tasks of a posted job, checked as the command line checks them.
+fn job_tasks(s: &Shared, body: NewJob) -> Result<(Option<String>, Vec<Task>), ApiFailure> {
+    let tasks = match (body.rule, body.tasks) {
+        (Some(name), None) => {
+            let (all, _) =
+                rules::load_dir(&s.ctx.config.rules_dir, s.ctx.config.default_backup_location.as_deref(), false);
+            let r = all
+                .into_iter()
+                .find(|r| r.name == name)
+                .ok_or_else(|| ApiFailure::not_found(format!("no rule {name}")))?;
+            return Ok((Some(r.name), r.tasks));
+        }
+        (None, Some(t)) if !t.is_empty() => t,
+        _ => return Err(ApiFailure::bad_request("give either \"rule\" or a non-empty \"tasks\"")),
+    };
+    let mut out = Vec::with_capacity(tasks.len());
+    for (i, t) in tasks.into_iter().enumerate() {
+        let n = i + 1;
+        for v in [t.filter.min_age, t.filter.max_age].into_iter().flatten() {
+            if v > rules::MAX_AGE_DAYS {
+                return Err(ApiFailure::bad_request(format!(
+                    "task {n}: age {v} is more than {} days",
+                    rules::MAX_AGE_DAYS
+                )));
+            }
+        }
+        if let (Some(a), Some(b)) = (t.filter.min_age, t.filter.max_age) {
+            if a >= b {
+                return Err(ApiFailure::bad_request(format!("task {n}: min_age must be less than max_age")));
+            }
+        }
+        if t.op == Op::Purge && t.filter.min_age.is_none() {
+            return Err(ApiFailure::bad_request(format!("task {n}: a purge needs min_age")));
+        }
+        if t.op == Op::Backup {
+            let uri = t.location.as_deref().or(s.ctx.config.default_backup_location.as_deref());
+            let uri = uri.ok_or_else(|| ApiFailure::bad_request(format!("task {n}: no location and no default")))?;
+            rules::check_location(uri, true).map_err(|why| ApiFailure::bad_request(format!("task {n}: {why}")))?;
+        }
+        out.push(Task {
+            op: t.op,
+            filter: t.filter,
+            include_screen: t.include_screen,
+            on_failure: t.on_failure,
+            location: t.location,
+            zip: t.zip.unwrap_or(true),
+            use_full_path: t.use_full_path,
+        });
+    }
+    Ok((None, out))
+}
+
+async fn create_job(State(s): State<Shared>, Json(body): Json<Value>) -> Result<Json<Value>, ApiFailure> {
+    let body: NewJob = serde_json::from_value(body).map_err(|e| ApiFailure::bad_request(e.to_string()))?;
+    let s2 = s.clone();
+    let (rule, tasks) = super::blocking(move || job_tasks(&s2, body)).await?;
+    let kind = match (&rule, tasks.as_slice()) {
+        (Some(_), _) => "rule",
+        (None, [t]) if t.op == Op::Backup => "backup",
+        (None, [t]) if t.op == Op::Purge => "purge",
+        _ => "job",
+    };
+    let mut job = jobs::JobRecord::new(kind, rule.as_deref(), s.ctx.clock.now());
+    job.spec = tasks;
+    let plan = runner::plan_job(&s.ctx, &mut job, 20).await?;
+    Ok(Json(json!({ "statusCode": 0, "job": job, "plan": plan })))
+}
+
+async fn start_job(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<(axum::http::StatusCode, Json<Value>), ApiFailure> {
+    let job = jobs::load(&s.ctx, &id).await?;
+    if job.state != jobs::JobState::Planned {
+        return Err(ApiFailure::conflict(format!("job {id} is {}: only a planned job can be started", job.state)));
+    }
+    let ctx = s.ctx.clone();
+    tokio::spawn(async move {
+        let guard = crate::lifecycle::guard::OverlapGuard::new();
+        let progress = runner::no_progress();
+        match runner::run_tasks(&ctx, job, &guard, progress.as_ref(), Default::default()).await {
+            Ok(j) => tracing::info!(job = %j.id, state = %j.state, "job started through the API ended"),
+            Err(e) => tracing::error!(error = %e, "job started through the API failed"),
+        }
+    });
+    Ok((axum::http::StatusCode::ACCEPTED, Json(json!({ "statusCode": 0, "job": id, "state": "running" }))))
+}
+
+async fn cancel_job(State(s): State<Shared>, Path(id): Path<String>) -> Result<Json<Value>, ApiFailure> {
+    let j = runner::request_cancel(&s.ctx, &id).await?;
+    let what = match j.state {
+        jobs::JobState::Cancelled => "cancelled; its plan is dropped",
+        jobs::JobState::Running => "asked to stop at its next safe point",
+        _ => "already ended; nothing to cancel",
+    };
+    Ok(Json(json!({ "statusCode": 0, "job": id, "state": j.state, "message": what })))
 }
