@@ -174,7 +174,11 @@ fn parse(text: &str, ops_users: &[String]) -> Result<HashMap<String, (Hash, Role
 /// The role a request needs: `ops` for anything but reading, and for the ops endpoints.
 pub fn needed(method: &Method, path: &str) -> Role {
     let reads = method == Method::GET || method == Method::HEAD;
-    if !reads || path.starts_with("/api/v2/ops") || path.starts_with("/internal-api") {
+    if !reads
+        || path.starts_with("/api/v2/ops")
+        || path.starts_with("/internal-api")
+        || path.starts_with("/api/v1/check")
+    {
         Role::Ops
     } else {
         Role::User

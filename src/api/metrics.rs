@@ -2,8 +2,9 @@
 //!
 //! Counted as they happen: HTTP requests by route template, method and status, their latency
 //! as a histogram by route, and failed logins. Read from the catalog at each scrape: recordings
-//! by kind, held recordings, jobs by state, and the recordings and bytes the kept job records
-//! backed up and purged.
+//! by kind, held recordings, jobs by state, the recordings and bytes the kept job records
+//! backed up and purged, finished jobs' run times (a histogram by kind and state, each job
+//! observed once per process), leases held by kind, and the muxer's pairs by status.
 
 use super::{blocking, ApiFailure, Shared};
 use crate::catalog::Query;
@@ -37,6 +38,16 @@ pub struct Metrics {
     jobs: Family<Labels, Gauge>,
     done: Family<Labels, Gauge>,
     done_bytes: Family<Labels, Gauge>,
+    job_duration: Family<Labels, Histogram, fn() -> Histogram>,
+    /// Final jobs already observed in `job_duration` (each is observed once per process).
+    seen_jobs: std::sync::Mutex<std::collections::HashSet<String>>,
+    leases: Family<Labels, Gauge>,
+    mux_pairs: Family<Labels, Gauge>,
+}
+
+fn job_histogram() -> Histogram {
+    // 1 s .. ~9 h.
+    Histogram::new(exponential_buckets(1.0, 2.0, 16))
 }
 
 impl std::fmt::Debug for Metrics {
@@ -62,6 +73,9 @@ impl Metrics {
         let jobs = Family::<Labels, Gauge>::default();
         let done = Family::<Labels, Gauge>::default();
         let done_bytes = Family::<Labels, Gauge>::default();
+        let job_duration = Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(job_histogram);
+        let leases = Family::<Labels, Gauge>::default();
+        let mux_pairs = Family::<Labels, Gauge>::default();
         registry.register("http_requests", "HTTP requests by route, method and status", requests.clone());
         registry.register("http_request_duration_seconds", "HTTP request latency by route", latency.clone());
         registry.register("auth_failures", "Failed logins", auth_failures.clone());
@@ -78,7 +92,32 @@ impl Metrics {
             "Media bytes backed up or purged by the job records kept",
             done_bytes.clone(),
         );
-        Metrics { registry, requests, latency, auth_failures, recordings, held, jobs, done, done_bytes }
+        registry.register(
+            "job_duration_seconds",
+            "Run time of finished lifecycle jobs by kind and final state (each job observed once)",
+            job_duration.clone(),
+        );
+        registry.register(
+            "leases",
+            "Leases held in the catalog by kind (job, journal, muxer pair, rule fire)",
+            leases.clone(),
+        );
+        registry.register("muxer_pairs", "Screen/voice pairs the muxer has recorded, by status", mux_pairs.clone());
+        Metrics {
+            registry,
+            requests,
+            latency,
+            auth_failures,
+            recordings,
+            held,
+            jobs,
+            done,
+            done_bytes,
+            job_duration,
+            seen_jobs: Default::default(),
+            leases,
+            mux_pairs,
+        }
     }
 
     pub fn auth_failure(&self) {
@@ -111,16 +150,31 @@ pub async fn track(State(s): State<Shared>, req: Request, next: Next) -> Respons
 /// `GET /metrics`.
 pub async fn render(State(s): State<Shared>) -> Result<Response, ApiFailure> {
     let catalog = s.ctx.catalog.clone();
-    let (voice, screen, held) = blocking(move || {
+    let ctx = s.ctx.clone();
+    let (voice, screen, held, leases, mux) = blocking(move || {
         let n = |kind| catalog.count(&Query { kind: Some(kind), ..Query::default() });
         let held = catalog.count(&Query { held: Some(true), ..Query::default() })?;
-        Ok((n(Kind::Voice)?, n(Kind::Screen)?, held))
+        let mut leases: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
+        let now = ctx.clock.now();
+        for l in catalog.lease_list("")?.into_iter().filter(|l| l.until > now) {
+            // Lease names are `<part>/<kind>/<what>`: `lifecycle/job/…`, `muxer/pair/…`.
+            let kind: Vec<&str> = l.name.splitn(3, '/').take(2).collect();
+            *leases.entry(kind.join("/")).or_default() += 1;
+        }
+        let mux = crate::muxer::status(&ctx).map_err(ApiFailure::internal)?;
+        Ok((n(Kind::Voice)?, n(Kind::Screen)?, held, leases, (mux.muxed, mux.failed.len() as u64)))
     })
     .await?;
     let gauge = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
     s.metrics.recordings.get_or_create(&vec![("kind".into(), "voice".into())]).set(gauge(voice));
     s.metrics.recordings.get_or_create(&vec![("kind".into(), "screen".into())]).set(gauge(screen));
     s.metrics.held.set(gauge(held));
+    s.metrics.leases.clear();
+    for (kind, n) in leases {
+        s.metrics.leases.get_or_create(&vec![("kind".into(), kind)]).set(n);
+    }
+    s.metrics.mux_pairs.get_or_create(&vec![("status".into(), "muxed".into())]).set(gauge(mux.0));
+    s.metrics.mux_pairs.get_or_create(&vec![("status".into(), "failed".into())]).set(gauge(mux.1));
     // Jobs are read a page at a time (they are pruned after job_retention_days).
     let mut by_state: std::collections::BTreeMap<String, i64> =
         ["planned", "running", "succeeded", "failed", "cancelled"].iter().map(|k| (k.to_string(), 0)).collect();
@@ -128,6 +182,12 @@ pub async fn render(State(s): State<Shared>) -> Result<Response, ApiFailure> {
         ["backup", "purge"].iter().map(|k| (k.to_string(), (0, 0))).collect();
     crate::lifecycle::jobs::for_each(&s.ctx, |j| {
         *by_state.entry(j.state.to_string()).or_default() += 1;
+        if let (true, Some(a), Some(b)) = (j.state.is_final(), j.started, j.finished) {
+            if s.metrics.seen_jobs.lock().unwrap_or_else(|p| p.into_inner()).insert(j.id.clone()) {
+                let l = vec![("kind".into(), j.kind.clone()), ("state".into(), j.state.to_string())];
+                s.metrics.job_duration.get_or_create(&l).observe((b - a).num_milliseconds().max(0) as f64 / 1000.0);
+            }
+        }
         for t in &j.tasks {
             if let Some(op) = t.op {
                 let e = by_op.entry(format!("{op:?}").to_lowercase()).or_default();

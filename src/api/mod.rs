@@ -3,9 +3,10 @@
 //! In: a [`Context`] (catalog, media store, config) and an `[api]` section ([`ApiConfig`]).
 //! Out: the GIR-compatible Interaction Recording Web Services endpoints ([`rws`], under
 //! `/api/v2` and `/internal-api`), reclife's own jobs and rules API ([`v1`], under `/api/v1`),
-//! Prometheus metrics ([`metrics`], `/metrics`), `/healthz` and `/readyz`.
+//! its OpenAPI document ([`openapi`]), Prometheus metrics ([`metrics`], `/metrics`), `/healthz`
+//! and `/readyz`; over plain HTTP or TLS ([`tls`]).
 //!
-//! Guarantees: every request but `/healthz` and `/readyz` is authenticated ([`auth`]: HTTP Basic against an
+//! Guarantees: every request but `/healthz`, `/readyz` and the OpenAPI document is authenticated ([`auth`]: HTTP Basic against an
 //! htpasswd file; role `user` reads and plays, role `ops` may also act); passwords never reach
 //! logs or errors; every error is an RWS envelope `{"statusCode":N,"statusMessage":"…"}` with a
 //! non-zero `statusCode` and the matching HTTP status ([`ApiFailure`]). The handlers only call
@@ -13,7 +14,9 @@
 
 pub mod auth;
 pub mod metrics;
+pub mod openapi;
 pub mod rws;
+pub mod tls;
 pub mod v1;
 
 use crate::config::Context;
@@ -38,8 +41,12 @@ pub struct ApiConfig {
     /// Users of the file with the `ops` role; every other user has the `user` role.
     pub ops_users: Vec<String>,
     /// Public base URL used in `nextUri` and `mediaUri` (`https://rws.example.com`); unset:
-    /// `http://<Host header>`.
+    /// `http://<Host header>` (`https://` when TLS is on).
     pub public_url: Option<String>,
+    /// TLS certificate chain (PEM). With `tls_key`, the API speaks HTTPS only.
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM, PKCS#8, PKCS#1 or SEC1), readable by the service user only.
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Errors starting the API.
@@ -57,6 +64,10 @@ pub enum ApiError {
     },
     #[error("serving HTTP: {0}")]
     Serve(#[source] std::io::Error),
+    #[error("TLS: {path}: {why}")]
+    Tls { path: PathBuf, why: String },
+    #[error("TLS needs both [api] tls_cert and tls_key")]
+    TlsHalf,
 }
 
 /// What every handler shares.
@@ -65,6 +76,10 @@ pub struct AppState {
     pub ctx: Context,
     pub users: auth::Users,
     pub metrics: metrics::Metrics,
+    /// Cancelled at shutdown: jobs started through the API stop at their next safe point.
+    pub stop: tokio_util::sync::CancellationToken,
+    /// Jobs started through the API, waited for at shutdown.
+    pub jobs: tokio_util::task::TaskTracker,
 }
 
 pub type Shared = Arc<AppState>;
@@ -137,7 +152,9 @@ impl From<crate::storage::StorageError> for ApiFailure {
 impl From<crate::lifecycle::LifecycleError> for ApiFailure {
     fn from(e: crate::lifecycle::LifecycleError) -> Self {
         match e {
-            crate::lifecycle::LifecycleError::NoJob(_) => ApiFailure::not_found(e.to_string()),
+            crate::lifecycle::LifecycleError::NoJob(_) | crate::lifecycle::LifecycleError::NoRule(_) => {
+                ApiFailure::not_found(e.to_string())
+            }
             e => ApiFailure::internal(e),
         }
     }
@@ -156,7 +173,13 @@ where
 pub fn state(ctx: Context) -> Result<Shared, ApiError> {
     let path = ctx.config.api.users_file.clone().ok_or(ApiError::NoUsersFile)?;
     let users = auth::Users::load(&path, &ctx.config.api.ops_users)?;
-    Ok(Arc::new(AppState { ctx, users, metrics: metrics::Metrics::new() }))
+    Ok(Arc::new(AppState {
+        ctx,
+        users,
+        metrics: metrics::Metrics::new(),
+        stop: Default::default(),
+        jobs: Default::default(),
+    }))
 }
 
 /// Every route, behind authentication and request metrics.
@@ -166,6 +189,7 @@ pub fn router(state: Shared) -> Router {
         .merge(v1::routes())
         .route("/metrics", axum::routing::get(metrics::render))
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require))
+        .route("/api/v1/openapi.json", axum::routing::get(openapi::document))
         .route("/healthz", axum::routing::get(|| async { "ok\n" }))
         .route("/readyz", axum::routing::get(ready))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
@@ -187,24 +211,63 @@ async fn ready(axum::extract::State(s): axum::extract::State<Shared>) -> Respons
 pub struct Bound {
     state: Shared,
     listener: tokio::net::TcpListener,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
     pub addr: SocketAddr,
 }
 
 /// Loads the users file and binds `listen`.
 pub async fn bind(ctx: Context, listen: &str) -> Result<Bound, ApiError> {
+    let tls = match (&ctx.config.api.tls_cert, &ctx.config.api.tls_key) {
+        (Some(c), Some(k)) => Some(tls::server_config(c, k)?),
+        (None, None) => None,
+        _ => return Err(ApiError::TlsHalf),
+    };
     let state = state(ctx)?;
     let err = |source| ApiError::Listen { addr: listen.to_string(), source };
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(err)?;
     let addr = listener.local_addr().map_err(err)?;
-    Ok(Bound { state, listener, addr })
+    Ok(Bound { state, listener, tls, addr })
 }
 
 impl Bound {
-    /// Serves until `shutdown` resolves; requests in flight are finished first.
+    /// `https` when TLS is configured, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// Serves until `shutdown` resolves; requests in flight are finished first, and jobs started
+    /// through the API stop at their next safe point (cancelled, saying so) before it returns.
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ApiError> {
-        tracing::info!(addr = %self.addr, "API listening");
+        let state = self.state.clone();
+        let stop = state.stop.clone();
+        let shutdown = async move {
+            shutdown.await;
+            stop.cancel();
+        };
+        let served = self.serve_http(shutdown).await;
+        state.jobs.close();
+        if !state.jobs.is_empty() {
+            tracing::warn!(
+                jobs = state.jobs.len(),
+                "shutting down: jobs started through the API stop at their next safe point"
+            );
+        }
+        state.jobs.wait().await;
+        served
+    }
+
+    async fn serve_http(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ApiError> {
         use axum::serve::ListenerExt as _;
+        tracing::info!(addr = %self.addr, tls = self.tls.is_some(), "API listening");
         let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
+        if let Some(cfg) = self.tls {
+            let listener = tls::TlsListener::new(self.listener, cfg).map_err(ApiError::Serve)?.tap_io(|_| {});
+            return axum::serve(listener, app).with_graceful_shutdown(shutdown).await.map_err(ApiError::Serve);
+        }
         // Without TCP_NODELAY a response written in two pieces (headers, then body) waits for the
         // client's delayed ACK: ~40 ms per small request.
         let listener = self.listener.tap_io(|tcp| {

@@ -15,7 +15,14 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// List the rules, and whether this node runs them.
+    /// Run a rule on every node sharing the catalog, whatever its file says (until reset).
+    /// Refused when the file does not validate with its backup locations probed.
+    Enable { name: String },
+    /// Skip a rule's fires on every node sharing the catalog (until reset).
+    Disable { name: String },
+    /// Drop the enable/disable override: the file's `enabled` rules again.
+    Reset { name: String },
+    /// List the rules (with operators' overrides applied), and whether this node runs them.
     List {
         dir: Option<PathBuf>,
         #[arg(long)]
@@ -46,8 +53,9 @@ pub async fn run(cli: &Cli, cmd: &Cmd) -> Result<ExitCode> {
         }
         Cmd::List { dir, json } => {
             let dir = dir.clone().unwrap_or_else(|| cfg.rules_dir.clone());
-            let (rules, problems) =
+            let (mut rules, problems) =
                 reclife::lifecycle::rules::load_dir(&dir, cfg.default_backup_location.as_deref(), false);
+            reclife::lifecycle::rules::apply_overrides(ctx.catalog.as_ref(), &mut rules)?;
             for p in &problems {
                 eprintln!("{p}");
             }
@@ -72,6 +80,17 @@ pub async fn run(cli: &Cli, cmd: &Cmd) -> Result<ExitCode> {
                 }
             }
             Ok(if problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Cmd::Enable { name } | Cmd::Disable { name } | Cmd::Reset { name } => {
+            let on = match cmd {
+                Cmd::Enable { .. } => Some(true),
+                Cmd::Disable { .. } => Some(false),
+                _ => None,
+            };
+            let r = reclife::lifecycle::rules::set_enabled(&ctx, name, on).await?;
+            let how = if on.is_some() { "override" } else { "as its file says" };
+            println!("rule {}: {} ({how})", r.name, if r.enabled { "enabled" } else { "disabled" });
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

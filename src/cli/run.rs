@@ -58,7 +58,7 @@ pub async fn run(cli: &Cli, a: &Args) -> Result<ExitCode> {
     let api = match ctx.config.api.listen.clone() {
         Some(listen) => {
             let bound = reclife::api::bind(ctx.clone(), &listen).await?;
-            println!("API listening on http://{}", bound.addr);
+            println!("API listening on {}://{}", bound.scheme(), bound.addr);
             let stop = stop.clone();
             Some(tokio::spawn(bound.serve(async move { stop.cancelled().await })))
         }

@@ -40,7 +40,7 @@ pub async fn run(cli: &Cli, a: &Args) -> Result<ExitCode> {
     let ctx = cli.context()?;
     let listen = a.listen.clone().or_else(|| ctx.config.api.listen.clone()).unwrap_or_else(|| DEFAULT_LISTEN.into());
     let api = reclife::api::bind(ctx, &listen).await?;
-    println!("listening on http://{}", api.addr);
+    println!("listening on {}://{}", api.scheme(), api.addr);
     api.serve(shutdown_signal()).await.context("the API stopped")?;
     Ok(ExitCode::SUCCESS)
 }

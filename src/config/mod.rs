@@ -116,9 +116,17 @@ impl Config {
             }
         };
         fix(&mut self.rules_dir);
-        for p in [&mut self.keys_dir, &mut self.key_password_file, &mut self.ca_bundle, &mut self.muxer.temp_dir]
-            .into_iter()
-            .flatten()
+        for p in [
+            &mut self.keys_dir,
+            &mut self.key_password_file,
+            &mut self.ca_bundle,
+            &mut self.muxer.temp_dir,
+            &mut self.api.users_file,
+            &mut self.api.tls_cert,
+            &mut self.api.tls_key,
+        ]
+        .into_iter()
+        .flatten()
         {
             fix(p);
         }

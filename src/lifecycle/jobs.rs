@@ -151,6 +151,40 @@ pub fn new_id(now: DateTime<Utc>) -> String {
     format!("j-{}-{:08x}", now.format("%Y%m%dT%H%M%S"), h.finish() as u32)
 }
 
+impl JobState {
+    /// True once the job can no longer change (succeeded, failed or cancelled).
+    pub fn is_final(self) -> bool {
+        matches!(self, JobState::Succeeded | JobState::Failed | JobState::Cancelled)
+    }
+}
+
+/// A job and, for each of its tasks (in order), how many of the recordings it planned are in
+/// each manifest state now (`planned`, `written`, `archived`, `deleted`, `skipped`, `failed`).
+/// The counts move with every recording, and they are read from the catalog, so any process
+/// can follow a job another one runs (`GET /api/v1/jobs/{id}/events`). A finished job's
+/// manifest is dropped; its record then carries the totals.
+#[derive(Debug, Clone, Serialize)]
+pub struct Progress {
+    pub job: JobRecord,
+    pub rows: Vec<std::collections::BTreeMap<&'static str, u64>>,
+}
+
+pub async fn progress(ctx: &Context, id: &str) -> Result<Progress, LifecycleError> {
+    let job = load(ctx, id).await?;
+    let tasks = job.spec.len().max(job.tasks.len());
+    let (catalog, jid) = (ctx.catalog.clone(), job.id.clone());
+    let rows = blocking(move || {
+        let mut out = Vec::with_capacity(tasks);
+        for t in 1..=tasks {
+            let counts = catalog.manifest_counts(&jid, t as u32)?;
+            out.push(counts.into_iter().map(|(s, n)| (s.as_str(), n)).collect());
+        }
+        Ok(out)
+    })
+    .await?;
+    Ok(Progress { job, rows })
+}
+
 pub async fn save(ctx: &Context, job: &JobRecord) -> Result<(), LifecycleError> {
     let text = serde_json::to_string(job).map_err(|e| LifecycleError::Other(e.to_string()))?;
     let catalog = ctx.catalog.clone();

@@ -63,6 +63,8 @@ pub enum LifecycleError {
     Rule { rule: String, why: String },
     #[error("job {0} not found")]
     NoJob(String),
+    #[error("no rule named {0} in the rules folder")]
+    NoRule(String),
     #[error("cancelled")]
     Cancelled,
     #[error("{0}")]

@@ -477,6 +477,82 @@ pub fn load_dir(dir: &Path, default_location: Option<&str>, check_locations: boo
     (rules, problems)
 }
 
+/// State namespace of operators' enable/disable overrides (`reclife rules enable|disable`,
+/// `POST /api/v1/rules/{name}/enable|disable`), keyed by rule name. An override wins over the
+/// file's `enabled` on every node sharing the catalog until `reclife rules reset` clears it, so
+/// a rule can be paused in an incident without editing files on each node.
+pub const OVERRIDES: &str = "rules.enabled";
+
+/// The overrides in force, by rule name.
+pub fn overrides(
+    catalog: &dyn crate::catalog::Catalog,
+) -> Result<BTreeMap<String, bool>, crate::catalog::CatalogError> {
+    Ok(catalog.state_list(OVERRIDES)?.into_iter().map(|(k, v)| (k, v == "true")).collect())
+}
+
+/// Applies the overrides to rules loaded from their files.
+pub fn apply_overrides(
+    catalog: &dyn crate::catalog::Catalog,
+    rules: &mut [Rule],
+) -> Result<(), crate::catalog::CatalogError> {
+    let o = overrides(catalog)?;
+    for r in rules {
+        if let Some(&on) = o.get(&r.name) {
+            r.enabled = on;
+        }
+    }
+    Ok(())
+}
+
+/// Enables or disables a rule of `rules_dir` (`Some`), or drops the override (`None`), and
+/// answers the rule as it now stands. Enabling re-validates the file with its backup locations
+/// probed, so a rule still pointing at a placeholder or an unusable folder is refused.
+pub async fn set_enabled(
+    ctx: &crate::config::Context,
+    name: &str,
+    enabled: Option<bool>,
+) -> Result<Rule, super::LifecycleError> {
+    use super::LifecycleError;
+    let cfg = ctx.config.clone();
+    let (all, _) = super::blocking({
+        let cfg = cfg.clone();
+        move || Ok(load_dir(&cfg.rules_dir, cfg.default_backup_location.as_deref(), false))
+    })
+    .await?;
+    let mut rule = all.into_iter().find(|r| r.name == name).ok_or_else(|| LifecycleError::NoRule(name.to_string()))?;
+    let file = rule.file.clone().unwrap_or_default();
+    if enabled == Some(true) || (enabled.is_none() && rule.enabled) {
+        let problems = super::blocking({
+            let file = file.clone();
+            move || {
+                let text = std::fs::read_to_string(&file).map_err(|e| LifecycleError::io(&file, e))?;
+                Ok(parse_rule(&file, &text, cfg.default_backup_location.as_deref(), true).err())
+            }
+        })
+        .await?;
+        if let Some(p) = problems {
+            let why = p.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; ");
+            return Err(LifecycleError::Rule { rule: name.to_string(), why: format!("cannot be enabled: {why}") });
+        }
+    }
+    let catalog = ctx.catalog.clone();
+    let key = name.to_string();
+    let file_enabled = rule.enabled;
+    let now = super::blocking(move || {
+        match enabled {
+            Some(on) => catalog.state_put(OVERRIDES, &key, if on { "true" } else { "false" })?,
+            None => {
+                catalog.state_delete(OVERRIDES, &key)?;
+            }
+        }
+        Ok(enabled.unwrap_or(file_enabled))
+    })
+    .await?;
+    rule.enabled = now;
+    tracing::info!(rule = name, enabled = now, override = enabled.is_some(), "rule override set");
+    Ok(rule)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@
 //! `Scheduled rule [<name>] at location [<node path>] completed`, plus counts.
 
 use super::guard::OverlapGuard;
-use super::jobs::JobRecord;
+use super::jobs::{JobRecord, JobState};
 use super::runner::{completion_line, run_tasks, ProgressFactory};
 use super::{blocking, journal, rules, LifecycleError, Rule, RuleProblem};
 use crate::config::Context;
@@ -40,7 +40,10 @@ pub type OnDone = dyn Fn(&JobRecord, &str) + Send + Sync;
 /// This node's enabled rules, and the problems of the files that were left out.
 pub fn node_rules(ctx: &Context) -> (Vec<Rule>, Vec<RuleProblem>) {
     let dir = &ctx.config.rules_dir;
-    let (rules, problems) = rules::load_dir(dir, ctx.config.default_backup_location.as_deref(), false);
+    let (mut rules, problems) = rules::load_dir(dir, ctx.config.default_backup_location.as_deref(), false);
+    if let Err(e) = rules::apply_overrides(ctx.catalog.as_ref(), &mut rules) {
+        tracing::error!(error = %e, "rule overrides unreadable: using the files' enabled flags");
+    }
     if rules.is_empty() && problems.is_empty() {
         // A daemon started with the wrong folder would otherwise run nothing, silently.
         if dir.is_dir() {
@@ -83,13 +86,19 @@ pub async fn run_rule(
     guard: &OverlapGuard,
     progress: &ProgressFactory,
     on_done: &OnDone,
+    shutdown: &tokio_util::sync::CancellationToken,
 ) -> Result<JobRecord, LifecycleError> {
     let started = ctx.clock.now();
     let mut job = JobRecord::new("rule", Some(&rule.name), started);
     job.spec = rule.tasks.clone();
     job.planned_at = Some(started);
-    let job = run_tasks(ctx, job, guard, progress, tokio_util::sync::CancellationToken::new()).await?;
-    set_last_run(ctx, &rule.name, started).await?;
+    // A child token: `reclife jobs cancel` stops this run only; a shutdown stops every run.
+    let job = run_tasks(ctx, job, guard, progress, shutdown.child_token()).await?;
+    // A run stopped by a shutdown does not count as this fire's run: the next start catches it
+    // up. One an operator cancelled does count.
+    if !(job.state == JobState::Cancelled && shutdown.is_cancelled()) {
+        set_last_run(ctx, &rule.name, started).await?;
+    }
     let line = completion_line(&job, ctx.config.node_path.as_deref());
     tracing::info!("{line}");
     on_done(&job, &line);
@@ -111,7 +120,7 @@ async fn run_many(
             (ctx.clone(), guard.clone(), progress.clone(), on_done.clone(), sem.clone());
         set.spawn(async move {
             let _p = sem.acquire_owned().await;
-            (i, run_rule(&ctx, &rule, &guard, progress.as_ref(), on_done.as_ref()).await)
+            (i, run_rule(&ctx, &rule, &guard, progress.as_ref(), on_done.as_ref(), &Default::default()).await)
         });
     }
     let mut out: Vec<(usize, Result<JobRecord, LifecycleError>)> = Vec::new();
@@ -182,6 +191,9 @@ pub async fn run_daemon(
     let guard = OverlapGuard::new();
     let sem = Arc::new(Semaphore::new(ctx.config.scheduler_threads.max(1)));
     let running: Arc<Mutex<HashSet<String>>> = Arc::default();
+    // At shutdown, running rules stop at their next safe point and are waited for.
+    let stop = tokio_util::sync::CancellationToken::new();
+    let tracker = tokio_util::task::TaskTracker::new();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Rule>();
 
     let (mut rules, problems) = node_rules(ctx);
@@ -204,18 +216,29 @@ pub async fn run_daemon(
             _ = &mut shutdown => break,
             Some(rule) = rx.recv() => {
                 let name = rule.name.clone();
+                // An operator's disable takes effect at once, not at the next rules reload.
+                if let Ok(o) = rules::overrides(ctx.catalog.as_ref()) {
+                    if o.get(&name) == Some(&false) {
+                        tracing::info!(rule = %name, "fire time reached but an operator disabled the rule: skipped");
+                        continue;
+                    }
+                }
                 if !running.lock().unwrap_or_else(|p| p.into_inner()).insert(name.clone()) {
                     tracing::warn!(rule = %name, "fire time reached while the previous run is still going: skipped");
                     continue;
                 }
                 let (ctx, guard, progress, on_done, sem, running) =
                     (ctx.clone(), guard.clone(), progress.clone(), on_done.clone(), sem.clone(), running.clone());
-                tokio::spawn(async move {
+                let stop = stop.clone();
+                tracker.spawn(async move {
                     // Released however the run ends (an error, or a panic that unwinds this
                     // task), so one bad run never blocks every later fire of the rule.
                     let _mark = RunningMark { set: running, name: rule.name.clone() };
                     let _p = sem.acquire_owned().await;
-                    if let Err(e) = run_rule(&ctx, &rule, &guard, progress.as_ref(), on_done.as_ref()).await {
+                    if stop.is_cancelled() {
+                        return;
+                    }
+                    if let Err(e) = run_rule(&ctx, &rule, &guard, progress.as_ref(), on_done.as_ref(), &stop).await {
                         tracing::error!(rule = %rule.name, error = %e, "rule run failed");
                     }
                 });
@@ -242,6 +265,12 @@ pub async fn run_daemon(
     }
     let mut sched = sched;
     let _ = sched.shutdown().await;
+    stop.cancel();
+    tracker.close();
+    if !tracker.is_empty() {
+        tracing::warn!(runs = tracker.len(), "shutting down: running rules stop at their next safe point");
+    }
+    tracker.wait().await;
     Ok(())
 }
 

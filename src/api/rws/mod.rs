@@ -64,13 +64,14 @@ async fn contact_centers(State(s): State<Shared>, headers: HeaderMap) -> Json<Va
     Json(json!({ "statusCode": 0, "uris": [format!("{base}/api/v2/ops/contact-centers/{ccid}")] }))
 }
 
-/// The public base URL: `[api] public_url`, else `http://<Host>`.
+/// The public base URL: `[api] public_url`, else `http(s)://<Host>`.
 pub(crate) fn base_url(s: &Shared, headers: &HeaderMap) -> String {
     if let Some(u) = &s.ctx.config.api.public_url {
         return u.trim_end_matches('/').to_string();
     }
     let host = headers.get(axum::http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-    format!("http://{host}")
+    let scheme = if s.ctx.config.api.tls_cert.is_some() { "https" } else { "http" };
+    format!("{scheme}://{host}")
 }
 
 /// The ops paths name a contact center: it must be this node's.

@@ -13,11 +13,21 @@
 //!   follow it with `GET /api/v1/jobs/{id}`;
 //! - `POST /api/v1/jobs/{id}/cancel` (`ops`): drops a planned job, or stops a running one at its
 //!   next safe point;
-//! - `GET /api/v1/rules`: the rules of `rules_dir`, whether this node runs them, and problems;
+//! - `GET /api/v1/jobs/{id}/events`: the job's live progress as server-sent events;
+//! - `GET /api/v1/rules`, `GET /api/v1/rules/{name}`: the rules of `rules_dir`, the operator
+//!   override of each (`POST /api/v1/rules/{name}/enable|disable|reset`, `ops`), whether this
+//!   node runs them, and the files' problems;
 //! - `POST /api/v1/rules/validate`: a rule file's TOML text in the body; answers the parsed rule
-//!   or every problem with its line (`ops`: checking a backup location probes the disk).
+//!   or every problem with its line (`ops`: checking a backup location probes the disk);
+//! - `GET /api/v1/muxer`, `POST /api/v1/muxer/retry/{screen}` (`ops`): the muxer's pairs;
+//! - `GET /api/v1/check[?repair=true]` (`ops`): what `reclife check` finds;
+//! - `GET /api/v1/openapi.json`: the OpenAPI document of every route.
+//!
+//! Holds and labels are the RWS paths (`/api/v2/recordings/{id}/hold`, `…/labels`).
 //!
 //! Every answer is `{"statusCode":0, …}` like the RWS endpoints, and errors share their envelope.
+
+mod ops;
 
 use super::{ApiFailure, Shared};
 use crate::lifecycle::{jobs, rules, runner, Filter, OnFailure, Op, Task};
@@ -33,8 +43,16 @@ pub fn routes() -> Router<Shared> {
         .route("/api/v1/jobs/{id}", get(show_job))
         .route("/api/v1/jobs/{id}/start", post(start_job))
         .route("/api/v1/jobs/{id}/cancel", post(cancel_job))
-        .route("/api/v1/rules", get(list_rules))
+        .route("/api/v1/jobs/{id}/events", get(ops::job_events))
+        .route("/api/v1/rules", get(ops::list_rules))
         .route("/api/v1/rules/validate", post(validate_rule))
+        .route("/api/v1/rules/{name}", get(ops::show_rule))
+        .route("/api/v1/rules/{name}/enable", post(ops::enable_rule))
+        .route("/api/v1/rules/{name}/disable", post(ops::disable_rule))
+        .route("/api/v1/rules/{name}/reset", post(ops::reset_rule))
+        .route("/api/v1/muxer", get(ops::muxer_status))
+        .route("/api/v1/muxer/retry/{screen}", post(ops::muxer_retry))
+        .route("/api/v1/check", get(ops::run_check))
 }
 
 #[derive(Debug, Deserialize)]
@@ -71,16 +89,6 @@ async fn list_jobs(
 async fn show_job(State(s): State<Shared>, Path(id): Path<String>) -> Result<Json<Value>, ApiFailure> {
     let j = jobs::load(&s.ctx, &id).await?;
     Ok(Json(json!({ "statusCode": 0, "job": j })))
-}
-
-async fn list_rules(State(s): State<Shared>) -> Result<Json<Value>, ApiFailure> {
-    let cfg = s.ctx.config.clone();
-    let (rs, problems) =
-        super::blocking(move || Ok(rules::load_dir(&cfg.rules_dir, cfg.default_backup_location.as_deref(), false)))
-            .await?;
-    let node = s.ctx.config.node_path.as_deref();
-    let list: Vec<Value> = rs.iter().map(|r| json!({ "rule": r, "runs_here": r.runs_on(node) })).collect();
-    Ok(Json(json!({ "statusCode": 0, "rules": list, "problems": problems })))
 }
 
 async fn validate_rule(State(s): State<Shared>, text: String) -> Result<Json<Value>, ApiFailure> {
@@ -172,8 +180,11 @@ fn job_tasks(s: &Shared, body: NewJob) -> Result<(Option<String>, Vec<Task>), Ap
     Ok((None, out))
 }
 
-async fn create_job(State(s): State<Shared>, Json(body): Json<Value>) -> Result<Json<Value>, ApiFailure> {
-    let body: NewJob = serde_json::from_value(body).map_err(|e| ApiFailure::bad_request(e.to_string()))?;
+async fn create_job(State(s): State<Shared>, body: String) -> Result<Json<Value>, ApiFailure> {
+    // Parsed here rather than by axum's `Json`, so that any bad body (or a form Content-Type, as
+    // `curl -d` sends) is a 400 in the envelope, naming the problem.
+    let body: NewJob =
+        serde_json::from_str(&body).map_err(|e| ApiFailure::bad_request(format!("request body: {e}")))?;
     let s2 = s.clone();
     let (rule, tasks) = super::blocking(move || job_tasks(&s2, body)).await?;
     let kind = match (&rule, tasks.as_slice()) {
@@ -197,10 +208,11 @@ async fn start_job(
         return Err(ApiFailure::conflict(format!("job {id} is {}: only a planned job can be started", job.state)));
     }
     let ctx = s.ctx.clone();
-    tokio::spawn(async move {
+    let cancel = s.stop.child_token();
+    s.jobs.spawn(async move {
         let guard = crate::lifecycle::guard::OverlapGuard::new();
         let progress = runner::no_progress();
-        match runner::run_tasks(&ctx, job, &guard, progress.as_ref(), Default::default()).await {
+        match runner::run_tasks(&ctx, job, &guard, progress.as_ref(), cancel).await {
             Ok(j) => tracing::info!(job = %j.id, state = %j.state, "job started through the API ended"),
             Err(e) => tracing::error!(error = %e, "job started through the API failed"),
         }

@@ -1,0 +1,76 @@
+//! Every input of the fuzz corpora (`fuzz/corpus/<target>`, where `bash fuzz/run.sh` keeps what
+//! the fuzzers found interesting, crashes included once fixed) through the real binary: each
+//! gets an answer or an error naming it, never a panic.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn corpus(target: &str) -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus").join(target);
+    let mut out: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect())
+        .unwrap_or_default();
+    out.sort();
+    // Keep CI bounded however large a corpus grows.
+    out.truncate(300);
+    out
+}
+
+fn reclife(data: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_reclife"))
+        .arg("--data-dir")
+        .arg(data)
+        .arg("-q")
+        .args(args)
+        .env_remove("RECLIFE_CONFIG")
+        .output()
+        .unwrap();
+    (o.status.code(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+fn no_panic(what: &Path, (code, err): (Option<i32>, String)) {
+    assert!(code.is_some() && code != Some(101), "{}: killed or panicked ({code:?}): {err}", what.display());
+    assert!(!err.contains("panicked"), "{}: {err}", what.display());
+}
+
+#[test]
+fn every_corpus_input_gets_an_answer_not_a_panic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let keys = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/keys");
+    let mut n = 0;
+    for f in corpus("envelope") {
+        let out = tmp.path().join("out");
+        no_panic(
+            &f,
+            reclife(
+                &data,
+                &["decrypt", "--key-dir", keys.to_str().unwrap(), f.to_str().unwrap(), "--out", out.to_str().unwrap()],
+            ),
+        );
+        n += 1;
+    }
+    for f in corpus("metadata") {
+        let dir = tmp.path().join(format!("meta-{n}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(&f, dir.join("meta-data.json")).unwrap();
+        no_panic(&f, reclife(&data, &["ingest", dir.to_str().unwrap()]));
+        n += 1;
+    }
+    for f in corpus("zip_ingest") {
+        no_panic(&f, reclife(&data, &["ingest", f.to_str().unwrap()]));
+        n += 1;
+    }
+    for f in corpus("rule") {
+        let dir = tmp.path().join(format!("rules-{n}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(&f, dir.join("rule.toml")).unwrap();
+        no_panic(&f, reclife(&data, &["rules", "validate", dir.to_str().unwrap()]));
+        n += 1;
+    }
+    for f in corpus("config") {
+        no_panic(&f, reclife(&data, &["--config", f.to_str().unwrap(), "rules", "list"]));
+        n += 1;
+    }
+    assert!(n >= 10, "the corpora are there ({n} inputs)");
+}
