@@ -12,7 +12,7 @@ fn corpus(target: &str) -> Vec<PathBuf> {
         .unwrap_or_default();
     out.sort();
     // Keep CI bounded however large a corpus grows.
-    out.truncate(300);
+    out.truncate(200);
     out
 }
 
