@@ -83,6 +83,10 @@ fn upsert_get_and_idempotence(c: &dyn Catalog) {
     enc.media[0].encrypted = true;
     c.upsert(&enc).unwrap();
     assert!(c.get("e1").unwrap().unwrap().recording.media[0].encrypted, "encrypted flag found by inspection is kept");
+    let ask: Vec<String> = ["m2", "nope", "c1", "m1"].iter().map(|s| s.to_string()).collect();
+    let got: Vec<String> = c.get_many(&ask).unwrap().into_iter().map(|e| e.recording.id).collect();
+    assert_eq!(got, vec!["m2", "c1", "m1"], "get_many: the ones that exist, in the order asked");
+    assert!(c.get_many(&[]).unwrap().is_empty());
 }
 
 fn delete_with_screens(c: &dyn Catalog) {

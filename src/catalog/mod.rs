@@ -125,6 +125,17 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
 
     fn get(&self, id: &str) -> Result<Option<Entry>, CatalogError>;
 
+    /// The recordings of `ids` that exist, in the order given (a page of a listing).
+    fn get_many(&self, ids: &[String]) -> Result<Vec<Entry>, CatalogError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(e) = self.get(id)? {
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+
     /// Replaces a recording only if it is still at version `expected`, in one transaction.
     /// Gone: `NotFound`; edited since: `Changed`. Returns the new version.
     fn upsert_if(&self, rec: &Recording, expected: Version) -> Result<Version, CatalogError>;

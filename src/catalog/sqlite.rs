@@ -331,21 +331,21 @@ impl SqliteCatalog {
 
     fn get_in(conn: &Connection, id: &str) -> Result<Option<Entry>, CatalogError> {
         let row = conn
-            .query_row(
+            .prepare_cached(
                 "SELECT d.doc, r.call_recording_id, d.encrypted_media, r.hold_reason, r.hold_ms, r.version
                  FROM recordings r JOIN docs d ON d.id = r.id WHERE r.id = ?1",
-                [id],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, Option<String>>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, Option<String>>(3)?,
-                        r.get::<_, Option<i64>>(4)?,
-                        r.get::<_, Version>(5)?,
-                    ))
-                },
             )
+            .map_err(db)?
+            .query_row([id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, Option<i64>>(4)?,
+                    r.get::<_, Version>(5)?,
+                ))
+            })
             .optional()
             .map_err(db)?;
         let Some((doc, call, enc, reason, hold_ms, version)) = row else { return Ok(None) };
@@ -534,6 +534,18 @@ impl Catalog for SqliteCatalog {
 
     fn get(&self, id: &str) -> Result<Option<Entry>, CatalogError> {
         Self::get_in(&self.lock(), id)
+    }
+
+    fn get_many(&self, ids: &[String]) -> Result<Vec<Entry>, CatalogError> {
+        // One lock and one cached statement for the whole page.
+        let conn = self.lock();
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(e) = Self::get_in(&conn, id)? {
+                out.push(e);
+            }
+        }
+        Ok(out)
     }
 
     fn delete(&self, id: &str, with_screens: bool) -> Result<Vec<String>, CatalogError> {

@@ -168,14 +168,9 @@ fn page(catalog: &dyn Catalog, l: &Listing) -> Result<(Vec<Entry>, Option<Cursor
             break;
         }
     }
-    let mut out = Vec::with_capacity(rows.len());
-    for row in rows {
-        // A recording deleted between the scroll and this read is left out.
-        if let Some(e) = catalog.get(&row.id)? {
-            out.push(e);
-        }
-    }
-    Ok((out, cursor))
+    // A recording deleted between the scroll and this read is left out.
+    let ids: Vec<String> = rows.into_iter().map(|r| r.id).collect();
+    Ok((catalog.get_many(&ids)?, cursor))
 }
 
 async fn list(
