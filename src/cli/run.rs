@@ -1,4 +1,6 @@
-//! `reclife run [--once]`: the scheduler daemon, or every enabled rule of this node once, now.
+//! `reclife run [--once]`: the daemon — the rule scheduler, plus the muxer when `[muxer] enabled`
+//! and the API when `[api] listen` is set, stopped together by SIGTERM — or every enabled rule
+//! of this node once, now.
 
 use super::{progress::Bar, Cli, EXIT_PARTIAL};
 use anyhow::Result;
@@ -64,6 +66,15 @@ pub async fn run(cli: &Cli, a: &Args) -> Result<ExitCode> {
         }
         None => None,
     };
+    let muxer = if ctx.config.muxer.enabled {
+        let m = reclife::muxer::Muxer::new(&ctx)?;
+        let (ctx, stop) = (ctx.clone(), stop.clone());
+        println!("muxer polling every {} s", ctx.config.muxer.min_poll_interval.max(1));
+        // At shutdown the muxer finishes the pass it is in (its safe point) and stops.
+        Some(tokio::spawn(async move { m.serve(&ctx, stop.cancelled()).await }))
+    } else {
+        None
+    };
     let shutdown = {
         let stop = stop.clone();
         async move {
@@ -75,6 +86,9 @@ pub async fn run(cli: &Cli, a: &Args) -> Result<ExitCode> {
     stop.cancel();
     if let Some(api) = api {
         api.await??;
+    }
+    if let Some(m) = muxer {
+        m.await??;
     }
     ran?;
     Ok(ExitCode::SUCCESS)

@@ -20,6 +20,9 @@ pub enum MuxerType {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MuxerConfig {
+    /// `reclife run` also runs the muxer (polling) in the same process.
+    #[serde(deserialize_with = "flag")]
+    pub enabled: bool,
     /// Minutes into the past: the oldest call end time searched.
     pub window_past: u64,
     /// Minutes into the past: the newest call end time searched.
@@ -76,6 +79,7 @@ pub struct MuxerConfig {
 impl Default for MuxerConfig {
     fn default() -> Self {
         MuxerConfig {
+            enabled: false,
             window_past: 720,
             window_past_older_than: 5,
             split_window_enabled: false,
