@@ -1,20 +1,30 @@
 //! Where media lives: one small async trait, [`MediaStore`], with one implementation per
-//! backend (the local filesystem now; S3 and WebDAV later), and one conformance suite
-//! ([`conformance`]) that every backend must pass.
+//! backend (the local filesystem, S3 and WebDAV), and one conformance suite ([`conformance`])
+//! that every backend must pass, against real servers for the remote ones.
 //!
 //! Keys are [`Key`]s: relative paths whose every segment passed
 //! [`crate::model::check_name`], so a key built from metadata can never leave the store's root.
 //! Guarantees every backend gives: `put` is atomic (a reader sees the old object, or the whole
-//! new one, never a part); `get` streams; `delete` of a missing key is `NotFound`.
+//! new one, never a part); `put_new` never replaces an object (exactly one of several racing
+//! writers wins); `get` streams; `delete` of a missing key is `NotFound`. Remote backends time
+//! out every request and retry temporary failures ([`retry`]); an authentication failure is
+//! reported at once, naming the location and never a secret.
 
+mod config;
 pub mod conformance;
 mod key;
 mod local;
 mod location;
+pub mod retry;
+mod s3;
+mod webdav;
 
+pub use config::{S3Config, StorageConfig, WebDavConfig};
 pub use key::Key;
 pub use local::LocalStore;
 pub use location::Location;
+pub use s3::{S3Credentials, S3Store};
+pub use webdav::WebDavStore;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -30,6 +40,12 @@ pub type ByteStream = BoxStream<'static, Result<Bytes, StorageError>>;
 pub enum StorageError {
     #[error("{store}: no object at {key}")]
     NotFound { store: String, key: String },
+    #[error("{store}: an object already exists at {key}")]
+    AlreadyExists { store: String, key: String },
+    #[error("{store}: {op} {key}: access refused ({message}); check the credentials for this location")]
+    Auth { store: String, op: &'static str, key: String, message: String },
+    #[error("{store}: {message}")]
+    Config { store: String, message: String },
     #[error("invalid key {key:?}: {why}")]
     InvalidKey { key: String, why: String },
     #[error("invalid location {uri:?}: {why}")]
@@ -63,8 +79,16 @@ pub trait MediaStore: Send + Sync + std::fmt::Debug {
     /// Stores `body` under `key`, atomically: the object appears whole or not at all.
     async fn put(&self, key: &Key, body: ByteStream) -> Result<ObjectMeta, StorageError>;
 
+    /// Stores `body` under `key` only if no object is there yet: create-only, atomic. Of
+    /// several writers racing for one key exactly one succeeds; the others get
+    /// [`StorageError::AlreadyExists`] and leave the winner's object untouched.
+    async fn put_new(&self, key: &Key, body: ByteStream) -> Result<ObjectMeta, StorageError>;
+
     /// Reads the object as a stream.
     async fn get(&self, key: &Key) -> Result<ByteStream, StorageError>;
+
+    /// Reads bytes `range.start .. range.end` of the object (clamped to its size) as a stream.
+    async fn get_range(&self, key: &Key, range: std::ops::Range<u64>) -> Result<ByteStream, StorageError>;
 
     /// Size of the object, or `NotFound`.
     async fn head(&self, key: &Key) -> Result<ObjectMeta, StorageError>;
@@ -145,13 +169,18 @@ pub fn file_stream(file: tokio::fs::File) -> ByteStream {
     Box::pin(s.map_err(|source| StorageError::Io { store: "file".into(), op: "read", key: String::new(), source }))
 }
 
-/// Opens the store a location URI names.
+/// Opens the store a location URI names, configured from the environment alone (the AWS
+/// variables for S3, `WEBDAV_USERNAME`/`WEBDAV_PASSWORD` for WebDAV).
 pub fn open(location: &Location) -> Result<Arc<dyn MediaStore>, StorageError> {
+    open_with(location, &StorageConfig::default())
+}
+
+/// Opens the store a location URI names, with the `[s3]`/`[webdav]` sections of the config
+/// (which win over the environment where both say something).
+pub fn open_with(location: &Location, config: &StorageConfig) -> Result<Arc<dyn MediaStore>, StorageError> {
     match location {
         Location::File(root) => Ok(Arc::new(LocalStore::new(root.clone()))),
-        other => Err(StorageError::InvalidLocation {
-            uri: other.to_string(),
-            why: "this backend is not available in this build yet (only file:// is)".into(),
-        }),
+        Location::S3 { bucket, prefix } => Ok(Arc::new(S3Store::open(bucket, prefix, &config.s3)?)),
+        Location::WebDav { url } => Ok(Arc::new(WebDavStore::open(url, location, &config.webdav)?)),
     }
 }

@@ -1,0 +1,92 @@
+//! The media store conformance suite against real servers: SeaweedFS (S3) and Apache mod_dav
+//! (WebDAV), started by `deploy/servers.sh start`, whose printed environment these tests read:
+//! `RECLIFE_TEST_S3`, `RECLIFE_TEST_WEBDAV`, the AWS variables, `WEBDAV_USERNAME`/`WEBDAV_PASSWORD`.
+//! Without that environment the tests are skipped, unless `CI` or `RECLIFE_REQUIRE_SERVERS` is
+//! set: then they fail, so CI can never pass without the servers.
+
+mod storage_support;
+
+use reclife::storage::{conformance, Key, Location, MediaStore, MediaStoreExt, StorageError};
+use storage_support::{fresh_location, server_env};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn s3_store_passes_the_suite() {
+    let Some(base) = server_env("RECLIFE_TEST_S3") else { return };
+    let loc = fresh_location(&base);
+    let store = reclife::storage::open(&loc).expect("open s3");
+    conformance::run(store.as_ref()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn webdav_store_passes_the_suite() {
+    let Some(base) = server_env("RECLIFE_TEST_WEBDAV") else { return };
+    let loc = fresh_location(&base);
+    let store = reclife::storage::open(&loc).expect("open webdav");
+    conformance::run(store.as_ref()).await;
+}
+
+#[tokio::test]
+async fn s3_wrong_secret_fails_at_once_naming_the_location_not_the_secret() {
+    let Some(base) = server_env("RECLIFE_TEST_S3") else { return };
+    let loc = fresh_location(&base);
+    let Location::S3 { bucket, prefix } = &loc else { panic!("{loc} is not s3://") };
+    let secret = "wrong-secret-0123456789abcdef";
+    let creds = reclife::storage::S3Credentials {
+        key_id: std::env::var("AWS_ACCESS_KEY_ID").unwrap(),
+        secret: secret.into(),
+        session_token: None,
+    };
+    let store = reclife::storage::S3Store::open_with_credentials(bucket, prefix, &Default::default(), Some(creds))
+        .expect("open");
+    let started = std::time::Instant::now();
+    let err = store.put_bytes(&Key::parse("a/b").unwrap(), bytes::Bytes::from_static(b"x")).await.unwrap_err();
+    assert!(matches!(err, StorageError::Auth { .. }), "{err:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3), "auth errors are not retried");
+    let shown = format!("{err} {err:?} {store:?}");
+    assert!(shown.contains(&loc.to_string()), "the error names the location: {shown}");
+    assert!(!shown.contains(secret), "no secret in errors or Debug: {shown}");
+    let real = std::env::var("AWS_SECRET_ACCESS_KEY").unwrap();
+    let good = reclife::storage::open(&loc).unwrap();
+    assert!(!format!("{good:?}").contains(&real), "no secret in Debug");
+}
+
+#[tokio::test]
+async fn webdav_wrong_password_fails_at_once_naming_the_location_not_the_password() {
+    let Some(base) = server_env("RECLIFE_TEST_WEBDAV") else { return };
+    let loc = fresh_location(&base);
+    let Location::WebDav { url } = &loc else { panic!("{loc} is not webdav://") };
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "wrong-password-0123456789";
+    std::fs::write(dir.path().join("pw"), format!("{secret}\n")).unwrap();
+    let cfg = reclife::storage::WebDavConfig {
+        username: std::env::var("WEBDAV_USERNAME").ok(),
+        password_file: Some(dir.path().join("pw")),
+        ..Default::default()
+    };
+    let store = reclife::storage::WebDavStore::open(url, &loc, &cfg).expect("open");
+    let started = std::time::Instant::now();
+    let err = store.put_bytes(&Key::parse("a/b").unwrap(), bytes::Bytes::from_static(b"x")).await.unwrap_err();
+    assert!(matches!(err, StorageError::Auth { .. }), "{err:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3), "auth errors are not retried");
+    let shown = format!("{err} {err:?} {store:?}");
+    assert!(shown.contains(&loc.to_string()), "the error names the location: {shown}");
+    assert!(!shown.contains(secret), "no secret in errors or Debug: {shown}");
+    let real = std::env::var("WEBDAV_PASSWORD").unwrap();
+    let good = reclife::storage::open(&loc).unwrap();
+    assert!(!format!("{good:?}").contains(&real), "no secret in Debug");
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_retried_then_reported() {
+    // Nothing listens on port 9 of loopback: every attempt is refused, the store retries
+    // (briefly, with this policy) and then names the location.
+    let loc = Location::parse("webdav://127.0.0.1:9/dav").unwrap();
+    let Location::WebDav { url } = &loc else { unreachable!() };
+    let mut cfg = reclife::storage::WebDavConfig::default();
+    cfg.net.max_attempts = 3;
+    cfg.net.backoff_ms = 10;
+    let store = reclife::storage::WebDavStore::open(url, &loc, &cfg).unwrap();
+    let err = store.head(&Key::parse("x").unwrap()).await.unwrap_err();
+    assert!(matches!(err, StorageError::Backend { .. }), "{err:?}");
+    assert!(err.to_string().contains("webdav://127.0.0.1:9/dav"), "{err}");
+}

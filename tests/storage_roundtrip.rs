@@ -1,0 +1,195 @@
+//! The media store on S3 and on WebDAV, end to end on the built binary: `media_store` in the
+//! config; the sample recordings are ingested, backed up, purged and restored, and the media in
+//! the store is byte-identical to the samples. Then the same through a fault-injecting proxy
+//! (10% of connections faulted: latency, resets, stalls, 503 and 429): nothing lost, nothing
+//! duplicated. Reads the environment `deploy/servers.sh start` prints; see storage_backends.rs.
+
+mod storage_support;
+
+use reclife::storage::{Location, MediaStoreExt};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+use storage_support::faults::{Fault, Plan, Proxy};
+use storage_support::{fresh_location, server_env};
+
+fn testdata() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/recordings")
+}
+
+/// sha256 → count of every media file of the samples (everything but the documents).
+fn sample_media() -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for e in walkdir::WalkDir::new(testdata()) {
+        let e = e.unwrap();
+        if e.file_type().is_file() && e.file_name() != "meta-data.json" {
+            *out.entry(hex::encode(Sha256::digest(std::fs::read(e.path()).unwrap()))).or_insert(0) += 1;
+        }
+    }
+    out
+}
+
+/// sha256 → count of every object in the store.
+async fn stored_media(loc: &Location) -> BTreeMap<String, usize> {
+    let store = reclife::storage::open(loc).unwrap();
+    let mut out = BTreeMap::new();
+    for m in store.list(None).await.unwrap() {
+        let bytes = store.get_bytes(&m.key).await.unwrap();
+        assert_eq!(bytes.len() as u64, m.size, "{}: listed size", m.key);
+        *out.entry(hex::encode(Sha256::digest(&bytes))).or_insert(0) += 1;
+    }
+    out
+}
+
+struct Node {
+    _tmp: tempfile::TempDir,
+    data: PathBuf,
+    config: PathBuf,
+    backups: PathBuf,
+}
+
+fn node(media: &Location, extra: &str) -> Node {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let backups = tmp.path().join("backups");
+    let config = tmp.path().join("reclife.toml");
+    std::fs::write(
+        &config,
+        format!("media_store = \"{media}\"\ncontact_center_id = \"cc1\"\nrules_dir = \"rules\"\n{extra}"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(tmp.path().join("rules")).unwrap();
+    Node { _tmp: tmp, data, config, backups }
+}
+
+async fn reclife(n: &Node, args: &[&str]) -> Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_reclife"));
+    cmd.arg("--data-dir")
+        .arg(&n.data)
+        .arg("--config")
+        .arg(&n.config)
+        .args(["--now", "2026-06-01T00:00:00Z", "--quiet"])
+        .args(args)
+        .env_remove("RECLIFE_CONFIG")
+        .env_remove("RECLIFE_NOW");
+    tokio::task::spawn_blocking(move || cmd.output().unwrap()).await.unwrap()
+}
+
+async fn ok(n: &Node, args: &[&str]) -> String {
+    let o = reclife(n, args).await;
+    assert!(
+        o.status.success(),
+        "reclife {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// ingest → backup → purge → restore, checking the store at each step.
+async fn round_trip(media: &Location, extra: &str, check_with: &Location) {
+    let n = node(media, extra);
+    let want = sample_media();
+    let out = ok(&n, &["ingest", testdata().to_str().unwrap()]).await;
+    assert!(out.contains("ingested 6, updated 0, unchanged 0, rejected 0"), "{out}");
+    assert_eq!(stored_media(check_with).await, want, "ingest stores every media file, byte for byte");
+
+    let backups = format!("file://{}", n.backups.display());
+    let filter = ["--type", "voice", "--min-age", "1", "--include-screen"];
+    let mut args = vec!["backup", "--location", backups.as_str()];
+    args.extend(filter);
+    ok(&n, &args).await;
+    let archives: Vec<PathBuf> = std::fs::read_dir(&n.backups).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(archives.len(), 1, "{archives:?}");
+
+    let mut args = vec!["purge"];
+    args.extend(filter);
+    ok(&n, &args).await;
+    let left = stored_media(check_with).await;
+    assert!(left.values().sum::<usize>() < want.values().sum::<usize>(), "the purge deleted media: {left:?}");
+
+    ok(&n, &["restore", archives[0].to_str().unwrap()]).await;
+    assert_eq!(stored_media(check_with).await, want, "restore brings back every media file, byte for byte, once");
+    let check = reclife(&n, &["check"]).await;
+    assert!(check.status.success(), "reclife check: {}", String::from_utf8_lossy(&check.stdout));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn media_on_s3_round_trips_ingest_backup_purge_restore() {
+    let Some(base) = server_env("RECLIFE_TEST_S3") else { return };
+    let loc = fresh_location(&base);
+    round_trip(&loc, "", &loc).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn media_on_webdav_round_trips_ingest_backup_purge_restore() {
+    let Some(base) = server_env("RECLIFE_TEST_WEBDAV") else { return };
+    let loc = fresh_location(&base);
+    round_trip(&loc, "", &loc).await;
+}
+
+fn faults() -> Plan {
+    Plan {
+        share: 0.10,
+        kinds: vec![
+            Fault::Latency(Duration::from_millis(150)),
+            Fault::Bandwidth(2_000_000),
+            Fault::ResetAfter(700),
+            Fault::StallAfter(300),
+            Fault::Status(503),
+            Fault::Status(429),
+        ],
+        seed: 0x5eed_0010,
+    }
+}
+
+/// Short timeouts so that stalls are noticed quickly; enough attempts for a 10% fault rate.
+const NET: &str = "connect_timeout_secs = 2\nrequest_timeout_secs = 5\nread_timeout_secs = 2\nmax_attempts = 10\nbackoff_ms = 20\nmax_backoff_ms = 500\n";
+
+fn upstream(url: &str) -> std::net::SocketAddr {
+    let u = url::Url::parse(url).unwrap();
+    format!("{}:{}", u.host_str().unwrap(), u.port_or_known_default().unwrap()).parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_round_trip_survives_faults_between_reclife_and_s3() {
+    let Some(base) = server_env("RECLIFE_TEST_S3") else { return };
+    let loc = fresh_location(&base);
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL");
+    let proxy = Proxy::start(upstream(&endpoint), faults()).await;
+    let extra = format!("[s3]\nendpoint = \"http://{}\"\n{NET}", proxy.addr);
+    let started = std::time::Instant::now();
+    round_trip(&loc, &extra, &loc).await;
+    eprintln!(
+        "s3 through the proxy: {} connections, {} requests, {} faulted, {:.1} s",
+        proxy.connections(),
+        proxy.requests(),
+        proxy.faulted(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(proxy.faulted() > 0, "the proxy injected faults");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_round_trip_survives_faults_between_reclife_and_webdav() {
+    let Some(base) = server_env("RECLIFE_TEST_WEBDAV") else { return };
+    let loc = fresh_location(&base);
+    let Location::WebDav { url } = &loc else { panic!() };
+    let proxy = Proxy::start(upstream(url.as_str()), faults()).await;
+    let mut via = url.clone();
+    via.set_port(Some(proxy.addr.port())).unwrap();
+    let via = Location::parse(&format!("webdav{}", &via.as_str()[4..])).unwrap();
+    let extra = format!("[webdav]\n{NET}");
+    let started = std::time::Instant::now();
+    round_trip(&via, &extra, &loc).await;
+    eprintln!(
+        "webdav through the proxy: {} connections, {} requests, {} faulted, {:.1} s",
+        proxy.connections(),
+        proxy.requests(),
+        proxy.faulted(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(proxy.faulted() > 0, "the proxy injected faults");
+}
