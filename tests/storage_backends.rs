@@ -90,3 +90,43 @@ async fn a_refused_connection_is_retried_then_reported() {
     assert!(matches!(err, StorageError::Backend { .. }), "{err:?}");
     assert!(err.to_string().contains("webdav://127.0.0.1:9/dav"), "{err}");
 }
+
+/// A blocking writer dropped mid-way (a failed or cancelled backup) leaves no object and no
+/// temporary behind; finished, the object is whole. Run on a blocking thread, as backups do.
+async fn abandoned_upload_leaves_nothing(loc: Location) {
+    use std::io::Write;
+    let store = reclife::storage::open(&loc).unwrap();
+    let handle = tokio::runtime::Handle::current();
+    let s = store.clone();
+    tokio::task::spawn_blocking(move || {
+        let key = Key::parse("archive.zip").unwrap();
+        let mut w = reclife::storage::UploadWriter::start(&handle, s.clone(), key.clone(), true);
+        for _ in 0..20 {
+            w.write_all(&[7u8; 1 << 20]).unwrap();
+        }
+        drop(w);
+        let head = handle.block_on(s.head(&key));
+        assert!(matches!(head, Err(StorageError::NotFound { .. })), "{head:?}");
+        assert!(handle.block_on(s.list(None)).unwrap().is_empty(), "nothing left behind");
+        let mut w = reclife::storage::UploadWriter::start(&handle, s.clone(), key.clone(), true);
+        for _ in 0..20 {
+            w.write_all(&[7u8; 1 << 20]).unwrap();
+        }
+        assert_eq!(w.finish().unwrap().size, 20 << 20);
+        assert_eq!(handle.block_on(s.head(&key)).unwrap().size, 20 << 20);
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s3_abandoned_upload_leaves_nothing() {
+    let Some(base) = server_env("RECLIFE_TEST_S3") else { return };
+    abandoned_upload_leaves_nothing(fresh_location(&base)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn webdav_abandoned_upload_leaves_nothing() {
+    let Some(base) = server_env("RECLIFE_TEST_WEBDAV") else { return };
+    abandoned_upload_leaves_nothing(fresh_location(&base)).await;
+}

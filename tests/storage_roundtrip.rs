@@ -88,21 +88,57 @@ async fn ok(n: &Node, args: &[&str]) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-/// ingest → backup → purge → restore, checking the store at each step.
+/// ingest → backup → purge → restore, checking the store at each step. Backups go to a local
+/// folder, or to `backup_to` (seen directly at `backup_check`).
 async fn round_trip(media: &Location, extra: &str, check_with: &Location) {
+    round_trip_via(media, extra, check_with, None).await
+}
+
+async fn round_trip_via(
+    media: &Location,
+    extra: &str,
+    check_with: &Location,
+    backup_to: Option<(&Location, &Location)>,
+) {
     let n = node(media, extra);
     let want = sample_media();
     let out = ok(&n, &["ingest", testdata().to_str().unwrap()]).await;
     assert!(out.contains("ingested 6, updated 0, unchanged 0, rejected 0"), "{out}");
     assert_eq!(stored_media(check_with).await, want, "ingest stores every media file, byte for byte");
 
-    let backups = format!("file://{}", n.backups.display());
+    let backups = match backup_to {
+        Some((via, _)) => via.to_string(),
+        None => format!("file://{}", n.backups.display()),
+    };
     let filter = ["--type", "voice", "--min-age", "1", "--include-screen"];
     let mut args = vec!["backup", "--location", backups.as_str()];
     args.extend(filter);
     ok(&n, &args).await;
-    let archives: Vec<PathBuf> = std::fs::read_dir(&n.backups).unwrap().map(|e| e.unwrap().path()).collect();
-    assert_eq!(archives.len(), 1, "{archives:?}");
+    let archive = match backup_to {
+        None => {
+            let archives: Vec<PathBuf> = std::fs::read_dir(&n.backups).unwrap().map(|e| e.unwrap().path()).collect();
+            assert_eq!(archives.len(), 1, "{archives:?}");
+            archives[0].display().to_string()
+        }
+        Some((via, direct)) => {
+            let store = reclife::storage::open(direct).unwrap();
+            let listed = store.list(None).await.unwrap();
+            assert_eq!(listed.len(), 1, "one archive in the backup store, nothing else: {listed:?}");
+            let key = &listed[0].key;
+            assert_eq!(key.as_str(), "Environment-voice-0-1-20260601000000.zip", "the local archive name");
+            // An external oracle: Python's zipfile reads the archive and checks every CRC.
+            let local = n.data.parent().unwrap().join(key.as_str());
+            store.get_to_file(key, &local).await.unwrap();
+            let py = std::process::Command::new("python3")
+                .args(["-c", "import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); assert z.testzip() is None; print(len(z.namelist()))"])
+                .arg(&local)
+                .output()
+                .unwrap();
+            assert!(py.status.success(), "python zipfile: {}", String::from_utf8_lossy(&py.stderr));
+            std::fs::remove_file(&local).unwrap();
+            format!("{}/{}", via.to_string().trim_end_matches('/'), key)
+        }
+    };
 
     let mut args = vec!["purge"];
     args.extend(filter);
@@ -110,7 +146,7 @@ async fn round_trip(media: &Location, extra: &str, check_with: &Location) {
     let left = stored_media(check_with).await;
     assert!(left.values().sum::<usize>() < want.values().sum::<usize>(), "the purge deleted media: {left:?}");
 
-    ok(&n, &["restore", archives[0].to_str().unwrap()]).await;
+    ok(&n, &["restore", &archive]).await;
     assert_eq!(stored_media(check_with).await, want, "restore brings back every media file, byte for byte, once");
     let check = reclife(&n, &["check"]).await;
     assert!(check.status.success(), "reclife check: {}", String::from_utf8_lossy(&check.stdout));
@@ -128,6 +164,22 @@ async fn media_on_webdav_round_trips_ingest_backup_purge_restore() {
     let Some(base) = server_env("RECLIFE_TEST_WEBDAV") else { return };
     let loc = fresh_location(&base);
     round_trip(&loc, "", &loc).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backups_to_webdav_of_media_on_s3_round_trip() {
+    let (Some(s3), Some(dav)) = (server_env("RECLIFE_TEST_S3"), server_env("RECLIFE_TEST_WEBDAV")) else { return };
+    let media = fresh_location(&s3);
+    let backups = fresh_location(&dav);
+    round_trip_via(&media, "", &media, Some((&backups, &backups))).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backups_to_s3_of_media_on_webdav_round_trip() {
+    let (Some(s3), Some(dav)) = (server_env("RECLIFE_TEST_S3"), server_env("RECLIFE_TEST_WEBDAV")) else { return };
+    let media = fresh_location(&dav);
+    let backups = fresh_location(&s3);
+    round_trip_via(&media, "", &media, Some((&backups, &backups))).await;
 }
 
 fn faults() -> Plan {
@@ -160,8 +212,9 @@ async fn the_round_trip_survives_faults_between_reclife_and_s3() {
     let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL");
     let proxy = Proxy::start(upstream(&endpoint), faults()).await;
     let extra = format!("[s3]\nendpoint = \"http://{}\"\n{NET}", proxy.addr);
+    let backups = fresh_location(&base);
     let started = std::time::Instant::now();
-    round_trip(&loc, &extra, &loc).await;
+    round_trip_via(&loc, &extra, &loc, Some((&backups, &backups))).await;
     eprintln!(
         "s3 through the proxy: {} connections, {} requests, {} faulted, {:.1} s",
         proxy.connections(),
@@ -178,12 +231,16 @@ async fn the_round_trip_survives_faults_between_reclife_and_webdav() {
     let loc = fresh_location(&base);
     let Location::WebDav { url } = &loc else { panic!() };
     let proxy = Proxy::start(upstream(url.as_str()), faults()).await;
-    let mut via = url.clone();
-    via.set_port(Some(proxy.addr.port())).unwrap();
-    let via = Location::parse(&format!("webdav{}", &via.as_str()[4..])).unwrap();
+    let through = |l: &Location| {
+        let Location::WebDav { url } = l else { panic!() };
+        let mut via = url.clone();
+        via.set_port(Some(proxy.addr.port())).unwrap();
+        Location::parse(&format!("webdav{}", &via.as_str()[4..])).unwrap()
+    };
+    let backups = fresh_location(&base);
     let extra = format!("[webdav]\n{NET}");
     let started = std::time::Instant::now();
-    round_trip(&via, &extra, &loc).await;
+    round_trip_via(&through(&loc), &extra, &loc, Some((&through(&backups), &backups))).await;
     eprintln!(
         "webdav through the proxy: {} connections, {} requests, {} faulted, {:.1} s",
         proxy.connections(),

@@ -250,7 +250,7 @@ async fn very_large_object(store: &dyn MediaStore) {
     let mut want = Sha256::new();
     let mut src = pattern(LEN, 4 << 20);
     while let Some(c) = src.next().await {
-        want.update(&c.expect("pattern"));
+        want.update(c.expect("pattern"));
     }
     let meta = store.put(&key, pattern(LEN, 1 << 20)).await.expect("put 100 MiB");
     assert_eq!(meta.size, LEN);

@@ -17,6 +17,7 @@ mod local;
 mod location;
 pub mod retry;
 mod s3;
+mod sync_io;
 mod webdav;
 
 pub use config::{S3Config, StorageConfig, WebDavConfig};
@@ -24,6 +25,7 @@ pub use key::Key;
 pub use local::LocalStore;
 pub use location::Location;
 pub use s3::{S3Credentials, S3Store};
+pub use sync_io::{RangeReader, UploadWriter};
 pub use webdav::WebDavStore;
 
 use async_trait::async_trait;
@@ -182,5 +184,54 @@ pub fn open_with(location: &Location, config: &StorageConfig) -> Result<Arc<dyn 
         Location::File(root) => Ok(Arc::new(LocalStore::new(root.clone()))),
         Location::S3 { bucket, prefix } => Ok(Arc::new(S3Store::open(bucket, prefix, &config.s3)?)),
         Location::WebDav { url } => Ok(Arc::new(WebDavStore::open(url, location, &config.webdav)?)),
+    }
+}
+
+/// Splits the location of one object (an archive: `s3://bucket/dir/name.zip`) into the store
+/// of its folder and its key there. `None` for a location with no object name (a bucket, a
+/// host's root).
+pub fn split_object(location: &Location) -> Option<(Location, Key)> {
+    match location {
+        Location::File(p) => {
+            let name = p.file_name()?.to_str()?;
+            Some((Location::File(p.parent()?.to_path_buf()), Key::parse(name).ok()?))
+        }
+        Location::S3 { bucket, prefix } => {
+            let (dir, name) = prefix.rsplit_once('/').unwrap_or(("", prefix.as_str()));
+            let key = Key::parse(name).ok()?;
+            Some((Location::S3 { bucket: bucket.clone(), prefix: dir.to_string() }, key))
+        }
+        Location::WebDav { url } => {
+            let path = url.path().trim_end_matches('/');
+            let (dir, name) = path.rsplit_once('/')?;
+            let name = url::Url::parse(&format!("http://x/{name}")).ok()?;
+            let name = name.path_segments()?.next()?.to_string();
+            let key = Key::parse(&webdav_decode(&name)?).ok()?;
+            let mut u = url.clone();
+            u.set_path(if dir.is_empty() { "/" } else { dir });
+            Some((Location::WebDav { url: u }, key))
+        }
+    }
+}
+
+fn webdav_decode(s: &str) -> Option<String> {
+    webdav::percent_decode(s)
+}
+
+#[cfg(test)]
+mod split_tests {
+    use super::*;
+
+    #[test]
+    fn splits_an_object_location_into_folder_and_name() {
+        let (d, k) = split_object(&Location::parse("s3://b/x/y/a.zip").unwrap()).unwrap();
+        assert_eq!((d.to_string(), k.as_str()), ("s3://b/x/y".into(), "a.zip"));
+        let (d, k) = split_object(&Location::parse("s3://b/a.zip").unwrap()).unwrap();
+        assert_eq!((d.to_string(), k.as_str()), ("s3://b".into(), "a.zip"));
+        let (d, k) = split_object(&Location::parse("webdav://h:1/dav/a%20b.zip").unwrap()).unwrap();
+        assert_eq!((d.to_string(), k.as_str()), ("webdav://h:1/dav".into(), "a b.zip"));
+        let (d, k) = split_object(&Location::parse("/var/b/a.zip").unwrap()).unwrap();
+        assert_eq!((d.to_string(), k.as_str()), ("file:///var/b".into(), "a.zip"));
+        assert!(split_object(&Location::parse("s3://b").unwrap()).is_none());
     }
 }

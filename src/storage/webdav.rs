@@ -734,7 +734,7 @@ fn attempt_error(a: Attempt) -> StorageError {
 }
 
 /// Decodes `%XX` escapes; `None` if the result is not UTF-8 or an escape is malformed.
-fn percent_decode(s: &str) -> Option<String> {
+pub(crate) fn percent_decode(s: &str) -> Option<String> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
