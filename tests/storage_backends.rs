@@ -130,3 +130,63 @@ async fn webdav_abandoned_upload_leaves_nothing() {
     let Some(base) = server_env("RECLIFE_TEST_WEBDAV") else { return };
     abandoned_upload_leaves_nothing(fresh_location(&base)).await;
 }
+
+/// A create-only write whose answer is lost (the connection reset as the answer starts)
+/// succeeded on the server: the retry must recognise its own object, not report it taken.
+async fn lost_answer_of_a_create_only_write_is_recognised(store: std::sync::Arc<dyn MediaStore>) {
+    let key = Key::parse("lost/answer.bin").unwrap();
+    let started = std::time::Instant::now();
+    let meta = store
+        .put_new(&key, Box::pin(futures::stream::once(async { Ok(bytes::Bytes::from_static(b"only once")) })))
+        .await
+        .expect("a create-only write whose answer was lost is ours");
+    assert_eq!(meta.size, 9);
+    assert_eq!(store.get_bytes(&key).await.unwrap(), b"only once");
+    let again =
+        store.put_new(&key, Box::pin(futures::stream::once(async { Ok(bytes::Bytes::from_static(b"x")) }))).await;
+    assert!(matches!(again, Err(StorageError::AlreadyExists { .. })), "{again:?}");
+    eprintln!("{}: recovered in {:.1} s", store.describe(), started.elapsed().as_secs_f64());
+}
+
+fn lose_first(only: &'static str) -> storage_support::faults::Plan {
+    use storage_support::faults::{Fault, Plan};
+    Plan { only: Some(only), max_faults: Some(1), ..Plan::share(1.0, vec![Fault::ResetAfter(0)], 7) }
+}
+
+fn net(cfg: &mut reclife::storage::NetConfig) {
+    cfg.backoff_ms = 20;
+    cfg.max_backoff_ms = 200;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s3_lost_answer_of_a_create_only_put_is_recognised() {
+    let Some(base) = server_env("RECLIFE_TEST_S3") else { return };
+    let loc = fresh_location(&base);
+    let Location::S3 { bucket, prefix } = &loc else { panic!() };
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap();
+    let up = url::Url::parse(&endpoint).unwrap();
+    let upstream = format!("{}:{}", up.host_str().unwrap(), up.port().unwrap()).parse().unwrap();
+    let proxy = storage_support::faults::Proxy::start(upstream, lose_first("PUT ")).await;
+    let mut cfg = reclife::storage::S3Config { endpoint: Some(format!("http://{}", proxy.addr)), ..Default::default() };
+    net(&mut cfg.net);
+    let store = reclife::storage::S3Store::open(bucket, prefix, &cfg).unwrap();
+    lost_answer_of_a_create_only_write_is_recognised(std::sync::Arc::new(store)).await;
+    assert_eq!(proxy.faulted(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn webdav_lost_answer_of_a_claim_is_recognised() {
+    let Some(base) = server_env("RECLIFE_TEST_WEBDAV") else { return };
+    let loc = fresh_location(&base);
+    let Location::WebDav { url } = &loc else { panic!() };
+    let upstream = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap()).parse().unwrap();
+    let proxy = storage_support::faults::Proxy::start(upstream, lose_first(".reclife-claim")).await;
+    let mut via = url.clone();
+    via.set_port(Some(proxy.addr.port())).unwrap();
+    let via_loc = Location::parse(&format!("webdav{}", &via.as_str()[4..])).unwrap();
+    let mut cfg = reclife::storage::WebDavConfig::default();
+    net(&mut cfg.net);
+    let store = reclife::storage::WebDavStore::open(&via, &via_loc, &cfg).unwrap();
+    lost_answer_of_a_create_only_write_is_recognised(std::sync::Arc::new(store)).await;
+    assert_eq!(proxy.faulted(), 1);
+}

@@ -183,9 +183,9 @@ async fn backups_to_s3_of_media_on_webdav_round_trip() {
 }
 
 fn faults() -> Plan {
-    Plan {
-        share: 0.10,
-        kinds: vec![
+    Plan::share(
+        0.10,
+        vec![
             Fault::Latency(Duration::from_millis(150)),
             Fault::Bandwidth(2_000_000),
             Fault::ResetAfter(700),
@@ -193,8 +193,8 @@ fn faults() -> Plan {
             Fault::Status(503),
             Fault::Status(429),
         ],
-        seed: 0x5eed_0010,
-    }
+        0x5eed_0010,
+    )
 }
 
 /// Short timeouts so that stalls are noticed quickly; enough attempts for a 10% fault rate.

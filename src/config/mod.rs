@@ -223,6 +223,14 @@ mod tests {
         let c = Config::parse("contact_center_id = \"cc1\"\nregion = \"us\"\n").unwrap();
         assert_eq!(c.contact_center_id, "cc1");
         assert_eq!(c.region.as_deref(), Some("us"));
+        let c = Config::parse(include_str!("../../deploy/reclife.example.toml")).expect("the example config parses");
+        assert_eq!((c.s3.part_size_mib, c.webdav.net.max_attempts), (8, 8));
+        let c =
+            Config::parse("media_store = \"s3://b/p\"\n[s3]\nendpoint = \"http://127.0.0.1:1\"\nmax_attempts = 2\n")
+                .unwrap();
+        assert_eq!(c.media_location.as_deref(), Some("s3://b/p"));
+        assert_eq!((c.s3.endpoint.as_deref(), c.s3.net.max_attempts), (Some("http://127.0.0.1:1"), 2));
+        assert!(Config::parse("[s3]\naccess_key = \"AKIA\"\n").is_err(), "keys do not go in the file");
         let e = Config::parse("tenant = \"x\"\nscan_intervals = 3\n").unwrap_err();
         assert!(e.starts_with("line 2:") && e.contains("scan_intervals"), "{e}");
     }

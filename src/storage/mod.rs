@@ -20,7 +20,7 @@ mod s3;
 mod sync_io;
 mod webdav;
 
-pub use config::{S3Config, StorageConfig, WebDavConfig};
+pub use config::{NetConfig, S3Config, StorageConfig, WebDavConfig};
 pub use key::Key;
 pub use local::LocalStore;
 pub use location::Location;

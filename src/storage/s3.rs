@@ -289,20 +289,22 @@ impl Inner {
         token: &str,
     ) -> Result<u64, StorageError> {
         let mut done: Vec<CompletedPart> = Vec::new();
-        let mut in_flight = FuturesUnordered::new();
+        // Parts upload as tasks of their own, so they keep going while the next part is read
+        // from the body; dropped (an error, a cancel), the guard stops them.
+        let mut in_flight = AbortOnDrop(FuturesUnordered::new());
         let mut next: Option<Bytes> = Some(first);
         let mut number = 0i32;
         let mut size = 0u64;
         loop {
-            while in_flight.len() < self.concurrency {
+            while in_flight.0.len() < self.concurrency {
                 let Some(data) = next.take() else { break };
                 number += 1;
                 size += data.len() as u64;
-                in_flight.push(self.upload_part(okey, upload_id, number, data));
+                in_flight.0.push(tokio::spawn(self.upload_part(okey, upload_id, number, data)));
                 next = pending.next_part(self.part_size).await?;
             }
-            match in_flight.next().await {
-                Some(part) => done.push(part?),
+            match in_flight.0.next().await {
+                Some(part) => done.push(part.map_err(|e| self.backend("put", okey, format!("upload task: {e}")))??),
                 None => break,
             }
         }
@@ -505,6 +507,17 @@ impl Inner {
         })
         .await?;
         Ok(ObjectMeta { key: key.clone(), size })
+    }
+}
+
+/// Upload tasks that are aborted when the upload is given up.
+struct AbortOnDrop(FuturesUnordered<tokio::task::JoinHandle<Result<CompletedPart, StorageError>>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for h in self.0.iter() {
+            h.abort();
+        }
     }
 }
 

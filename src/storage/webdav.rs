@@ -30,6 +30,8 @@ use std::time::Duration;
 const RESERVED: &str = ".reclife-";
 /// A claim older than this was left by a crashed writer.
 const STALE_CLAIM: Duration = Duration::from_secs(120);
+/// A claim that stays this long after an attempt of ours went unanswered is ours.
+const OWN_CLAIM: Duration = Duration::from_secs(10);
 /// Bodies up to this size are sent in one PUT; bigger ones in parts of this size.
 const PART: usize = 8 * 1024 * 1024;
 
@@ -232,7 +234,7 @@ impl Inner {
                         // Apache answers 403 to the losers of a race to create one folder
                         // (and the winner's folder may not show yet): look, else try again.
                         Ok(resp) if resp.status() == StatusCode::FORBIDDEN => {
-                            if me.exists(&u).await {
+                            if me.age(&u).await.is_some() {
                                 Ok(())
                             } else {
                                 Err(Attempt::retry(attempt_error(
@@ -252,11 +254,6 @@ impl Inner {
             }
         }
         Ok(())
-    }
-
-    /// True if something answers a HEAD at `url` with success.
-    async fn exists(&self, url: &url::Url) -> bool {
-        self.send(Method::HEAD, url, Some(self.request_timeout), |b| b).await.is_ok_and(|r| r.status().is_success())
     }
 
     /// PUTs `data` to `url` (optionally one `Content-Range` part at `offset`), retried.
@@ -399,11 +396,28 @@ impl Inner {
     async fn claim(self: &Arc<Self>, key: &Key) -> Result<url::Url, StorageError> {
         let claim = self.sibling(key, "claim", true);
         let mkcol = Method::from_bytes(b"MKCOL").expect("valid");
+        // An attempt whose answer was lost may have made the claim: then it is ours.
+        let mut unanswered = false;
         for attempt in 1..=self.policy.max_attempts.max(3) * 4 {
             let r = self.send(mkcol.clone(), &claim, Some(self.request_timeout), |b| b).await;
             match r {
                 Ok(resp) if resp.status() == StatusCode::CREATED => return Ok(claim),
-                // Taken: by a writer publishing now (wait for it), or by a crashed one.
+                // Taken: by a writer publishing now (wait for it), by a crashed one, or by
+                // our own unanswered attempt. A live writer holds a claim only for a check
+                // and a publish; one that stays for OWN_CLAIM after our unanswered attempt is
+                // taken as ours.
+                Ok(resp) if resp.status().as_u16() == 405 && unanswered => {
+                    let started = std::time::Instant::now();
+                    while self.age(&claim).await.is_some() {
+                        if started.elapsed() > OWN_CLAIM {
+                            tracing::debug!(store = %self.describe, key = %key, "taking a claim made by an unanswered attempt as ours");
+                            return Ok(claim);
+                        }
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                    }
+                    unanswered = false;
+                    continue;
+                }
                 Ok(resp) if matches!(resp.status().as_u16(), 405 | 403) => {
                     if let Some(age) = self.age(&claim).await {
                         if age > STALE_CLAIM {
@@ -417,6 +431,7 @@ impl Inner {
                     }
                 }
                 r => {
+                    unanswered |= r.is_err();
                     if let Err(Attempt::Fail(e)) = self.classify("claim", key.as_str(), r) {
                         return Err(e);
                     }
@@ -427,7 +442,8 @@ impl Inner {
         Err(self.backend("put", key.as_str(), "the name stayed claimed by another writer".into()))
     }
 
-    /// How long ago the collection at `url` was last modified (`None`: not there).
+    /// How long ago the collection at `url` was last modified (`None`: not there). PROPFIND,
+    /// since Apache answers HEAD on a collection with 404.
     async fn age(&self, url: &url::Url) -> Option<Duration> {
         let list = self.dav.list(url.path(), reqwest_dav::Depth::Number(0)).await.ok()?;
         let modified = match list.first()? {

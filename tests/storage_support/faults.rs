@@ -32,6 +32,17 @@ pub struct Plan {
     pub share: f64,
     pub kinds: Vec<Fault>,
     pub seed: u64,
+    /// Only requests whose head contains this are faulted (`None`: any).
+    pub only: Option<&'static str>,
+    /// At most this many faults in all (`None`: no limit).
+    pub max_faults: Option<u64>,
+}
+
+impl Plan {
+    /// `share` of all requests faulted with one of `kinds`.
+    pub fn share(share: f64, kinds: Vec<Fault>, seed: u64) -> Plan {
+        Plan { share, kinds, seed, only: None, max_faults: None }
+    }
 }
 
 /// Counts of what happened, for the test's report.
@@ -110,10 +121,15 @@ struct Shared {
 }
 
 impl Shared {
-    fn draw(&self) -> Option<Fault> {
+    fn draw(&self, head: &str) -> Option<Fault> {
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         let mut r = self.rng.lock().unwrap();
         if self.plan.kinds.is_empty() || r.unit() >= self.plan.share {
+            return None;
+        }
+        if self.plan.only.is_some_and(|o| !head.contains(o))
+            || self.plan.max_faults.is_some_and(|m| self.stats.faulted.load(Ordering::Relaxed) >= m)
+        {
             return None;
         }
         self.stats.faulted.fetch_add(1, Ordering::Relaxed);
@@ -159,13 +175,14 @@ async fn serve(client: TcpStream, upstream: SocketAddr, shared: Arc<Shared>) -> 
                     }
                     buf.extend_from_slice(&tmp[..n]);
                 };
-                let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                let raw_head = String::from_utf8_lossy(&buf[..end]).to_string();
+                let head = raw_head.to_ascii_lowercase();
                 let length = head
                     .lines()
                     .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse::<u64>().unwrap_or(0)))
                     .unwrap_or(0);
                 let chunked = head.contains("transfer-encoding: chunked");
-                let fault = shared.draw();
+                let fault = shared.draw(&raw_head);
                 match fault {
                     Some(Fault::Status(code)) => {
                         // Answered in the server's place (the earlier answer on this
