@@ -187,6 +187,20 @@ pub fn open_with(location: &Location, config: &StorageConfig) -> Result<Arc<dyn 
     }
 }
 
+/// Keeps big transfer buffers (upload parts and download windows of MiBs) out of glibc's heap
+/// arenas. With glibc's dynamic mmap threshold, once the first such buffer is freed later ones
+/// come from the arenas of whichever threads touch them, and peak RSS grew with the archive size
+/// (measured: a 2 GB backup to S3 peaked at 275 MiB, 131 MiB with a fixed threshold). A fixed
+/// 256 KiB threshold maps them and gives them back to the system when freed. Call once, at
+/// process start, before other threads run.
+pub fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; it is called before other threads start.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+    }
+}
+
 /// Splits the location of one object (an archive: `s3://bucket/dir/name.zip`) into the store
 /// of its folder and its key there. `None` for a location with no object name (a bucket, a
 /// host's root).

@@ -530,6 +530,10 @@ struct Parts {
 
 impl Parts {
     async fn next_part(&mut self, size: usize) -> Result<Option<Bytes>, StorageError> {
+        // One allocation per part (growing by doubling would copy and briefly hold 1.5 parts).
+        if !self.ended && self.buf.capacity() < size {
+            self.buf.reserve(size - self.buf.len());
+        }
         while self.buf.len() < size && !self.ended {
             match self.body.try_next().await? {
                 Some(c) => self.buf.extend_from_slice(&c),
