@@ -190,3 +190,32 @@ async fn webdav_lost_answer_of_a_claim_is_recognised() {
     lost_answer_of_a_create_only_write_is_recognised(std::sync::Arc::new(store)).await;
     assert_eq!(proxy.faulted(), 1);
 }
+
+#[tokio::test]
+async fn s3_abandoned_multipart_uploads_are_aborted() {
+    let Some(base) = server_env("RECLIFE_TEST_S3") else { return };
+    let loc = fresh_location(&base);
+    let Location::S3 { bucket, prefix } = &loc else { panic!() };
+    // A writer that died mid-upload: a multipart upload begun and never completed.
+    let conf = aws_sdk_s3::Config::builder()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .endpoint_url(std::env::var("AWS_ENDPOINT_URL").unwrap())
+        .force_path_style(true)
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            std::env::var("AWS_ACCESS_KEY_ID").unwrap(),
+            std::env::var("AWS_SECRET_ACCESS_KEY").unwrap(),
+            None,
+            None,
+            "test",
+        ))
+        .build();
+    let client = aws_sdk_s3::Client::from_conf(conf);
+    let key = format!("{prefix}/dead.zip");
+    client.create_multipart_upload().bucket(bucket).key(&key).send().await.unwrap();
+    let store = reclife::storage::open(&loc).unwrap();
+    assert_eq!(store.clean_up_abandoned(std::time::Duration::from_secs(3600)).await.unwrap(), 0, "young ones stay");
+    assert_eq!(store.clean_up_abandoned(std::time::Duration::ZERO).await.unwrap(), 1);
+    let left = client.list_multipart_uploads().bucket(bucket).prefix(format!("{prefix}/")).send().await.unwrap();
+    assert!(left.uploads().is_empty(), "{:?}", left.uploads());
+}

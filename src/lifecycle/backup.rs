@@ -490,6 +490,12 @@ pub async fn run_backup(
                 });
             }
             let store = crate::storage::open_with(&remote, &ctx.config.storage())?;
+            // Like remove_dead_parts for folders: uploads of backups that died a day ago or more.
+            match store.clean_up_abandoned(std::time::Duration::from_secs(24 * 3600)).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(location = %remote, n, "removed abandoned uploads of earlier backups"),
+                Err(e) => tracing::warn!(location = %remote, error = %e, "could not look for abandoned uploads"),
+            }
             (PathBuf::new(), Some((store, remote)))
         }
     };

@@ -102,6 +102,13 @@ pub trait MediaStore: Send + Sync + std::fmt::Debug {
     /// in no particular order.
     async fn list(&self, prefix: Option<&Key>) -> Result<Vec<ObjectMeta>, StorageError>;
 
+    /// Removes what writers that died left behind and that no key names: S3 multipart uploads
+    /// never completed nor aborted, WebDAV temporaries and claims at the top level, started
+    /// more than `older_than` ago. Returns how many. Backups call it before they write.
+    async fn clean_up_abandoned(&self, _older_than: std::time::Duration) -> Result<u64, StorageError> {
+        Ok(0)
+    }
+
     /// The local file that holds `key`, for backends that keep objects as plain files (the local
     /// disk): lets bulk readers such as backup read it directly. `None` elsewhere.
     fn local_path(&self, _key: &Key) -> Option<std::path::PathBuf> {

@@ -613,6 +613,52 @@ impl MediaStore for S3Store {
         .await
     }
 
+    async fn clean_up_abandoned(&self, older_than: Duration) -> Result<u64, StorageError> {
+        let inner = &self.inner;
+        let base = if inner.prefix.is_empty() { String::new() } else { format!("{}/", inner.prefix) };
+        let cutoff = std::time::SystemTime::now() - older_than;
+        let (mut key_marker, mut id_marker) = (None::<String>, None::<String>);
+        let mut aborted = 0;
+        loop {
+            let me = inner.clone();
+            let (b, km, im) = (base.clone(), key_marker.clone(), id_marker.clone());
+            let page = retry::run(&inner.policy, "ListMultipartUploads", move |_| {
+                let me = me.clone();
+                let (b, km, im) = (b.clone(), km.clone(), im.clone());
+                Box::pin(async move {
+                    let r = me
+                        .client
+                        .list_multipart_uploads()
+                        .bucket(&me.bucket)
+                        .prefix(&b)
+                        .set_key_marker(km)
+                        .set_upload_id_marker(im)
+                        .send()
+                        .await;
+                    r.map_err(|e| me.classify("list uploads", &b, e))
+                })
+            })
+            .await?;
+            for u in page.uploads() {
+                let (Some(k), Some(id)) = (u.key(), u.upload_id()) else { continue };
+                let started = u.initiated().and_then(|t| std::time::SystemTime::try_from(*t).ok());
+                if started.is_some_and(|t| t <= cutoff) {
+                    tracing::info!(store = %inner.describe, key = k, "aborting an abandoned multipart upload");
+                    inner.abort(k, id).await;
+                    aborted += 1;
+                }
+            }
+            match (page.is_truncated(), page.next_key_marker(), page.next_upload_id_marker()) {
+                (Some(true), Some(k), i) => {
+                    key_marker = Some(k.to_string());
+                    id_marker = i.map(str::to_string);
+                }
+                _ => break,
+            }
+        }
+        Ok(aborted)
+    }
+
     async fn list(&self, prefix: Option<&Key>) -> Result<Vec<ObjectMeta>, StorageError> {
         let inner = &self.inner;
         let base = if inner.prefix.is_empty() { String::new() } else { format!("{}/", inner.prefix) };

@@ -802,6 +802,41 @@ impl MediaStore for WebDavStore {
         self.inner.delete_url(key.as_str(), &self.inner.key_url(key)).await
     }
 
+    async fn clean_up_abandoned(&self, older_than: Duration) -> Result<u64, StorageError> {
+        let inner = &self.inner;
+        let older_than = older_than.max(STALE_CLAIM);
+        let entries = match inner.dav.list(inner.base.path(), reqwest_dav::Depth::Number(1)).await {
+            Ok(e) => e,
+            // No store folder yet: nothing to clean.
+            Err(reqwest_dav::Error::Decode(reqwest_dav::DecodeError::StatusMismatched(s)))
+                if s.response_code == 404 =>
+            {
+                return Ok(0)
+            }
+            Err(e) => return Err(inner.backend("clean up", "", format!("{e:?}"))),
+        };
+        let mut removed = 0;
+        for e in entries {
+            let (href, modified) = match &e {
+                reqwest_dav::list_cmd::ListEntity::File(f) => (f.href.clone(), f.last_modified),
+                reqwest_dav::list_cmd::ListEntity::Folder(f) => (f.href.clone(), f.last_modified),
+            };
+            let path = url::Url::parse(&href).map(|u| u.path().to_string()).unwrap_or(href);
+            let Some(name) = percent_decode(path.trim_end_matches('/').rsplit('/').next().unwrap_or("")) else {
+                continue;
+            };
+            let old = (chrono::Utc::now() - modified).to_std().is_ok_and(|age| age > older_than);
+            if name.starts_with(RESERVED) && old {
+                let mut u = inner.base.clone();
+                u.set_path(&path);
+                tracing::info!(store = %inner.describe, name = %name, "removing what a crashed writer left");
+                inner.delete_url(&name, &u).await?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
     async fn list(&self, prefix: Option<&Key>) -> Result<Vec<ObjectMeta>, StorageError> {
         let mut out = Vec::new();
         match prefix {
