@@ -18,13 +18,34 @@ fn reclife(data: &Path, args: &[&str], failpoint: Option<&str>) -> std::process:
     c.output().unwrap()
 }
 
+/// A recording older than the samples (so it goes first into the archive) with 20 MiB of
+/// media: the upload is past its first part (multipart on S3, a temporary on WebDAV) when the
+/// backup dies.
+fn big_recording(root: &Path) {
+    let id = "BIG0000000000000000000000000001";
+    let dir = root.join(format!("cc1/Environment/2024/01/01/{id}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let media: Vec<u8> = (0..20u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    std::fs::write(dir.join(format!("{id}.mp3")), media).unwrap();
+    let doc = format!(
+        r#"{{"recording":{{"id":"{id}","startTime":"2024-01-01T10:00:00.000+0000","stopTime":"2024-01-01T10:01:00.000+0000","callType":"Inbound","region":"us","mediaFiles":[{{"mediaId":"{id}.mp3","type":"audio/mp3","size":"{}"}}]}}}}"#,
+        20u32 << 20
+    );
+    std::fs::write(dir.join("meta-data.json"), doc).unwrap();
+}
+
 async fn killed_backup_leaves_nothing(backups: Location) {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/recordings");
+    let big = tmp.path().join("big");
+    big_recording(&big);
     let d = data.clone();
-    let o =
-        tokio::task::spawn_blocking(move || reclife(&d, &["ingest", samples.to_str().unwrap()], None)).await.unwrap();
+    let o = tokio::task::spawn_blocking(move || {
+        reclife(&d, &["ingest", samples.to_str().unwrap(), big.to_str().unwrap()], None)
+    })
+    .await
+    .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let loc = backups.to_string();
     let args = ["backup", "--type", "voice", "--min-age", "1", "--include-screen", "--location", loc.as_str()]
@@ -41,6 +62,11 @@ async fn killed_backup_leaves_nothing(backups: Location) {
     let store = reclife::storage::open(&backups).unwrap();
     let listed = store.list(None).await.unwrap();
     assert!(listed.is_empty(), "a killed backup leaves nothing under any name: {listed:?}");
+    if matches!(backups, Location::S3 { .. }) {
+        // What it did leave, a multipart upload never completed, is swept.
+        let swept = store.clean_up_abandoned(std::time::Duration::ZERO).await.unwrap();
+        assert_eq!(swept, 1, "the dead backup's multipart upload");
+    }
     // The next run writes the archive whole, under its own name, once.
     let o = tokio::task::spawn_blocking(move || {
         let a: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -55,6 +81,10 @@ async fn killed_backup_leaves_nothing(backups: Location) {
     let bytes = store.get_bytes(&listed[0].key).await.unwrap();
     let za = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
     assert!(za.len() > 4, "the archive holds the samples: {} entries", za.len());
+    assert!(
+        za.file_names().any(|n| n.is_ok_and(|n| n.ends_with("BIG0000000000000000000000000001.mp3"))),
+        "and the big one"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
