@@ -32,6 +32,8 @@ const RESERVED: &str = ".reclife-";
 const STALE_CLAIM: Duration = Duration::from_secs(120);
 /// A claim that stays this long after an attempt of ours went unanswered is ours.
 const OWN_CLAIM: Duration = Duration::from_secs(10);
+/// Folders listed at once by a walk.
+const LIST_CONCURRENCY: usize = 8;
 /// Bodies up to this size are sent in one PUT; bigger ones in parts of this size.
 const PART: usize = 8 * 1024 * 1024;
 
@@ -660,80 +662,103 @@ impl Inner {
     }
 
     /// Every object beneath the collection `dir` (relative names), walked with `Depth: 1`.
+    /// Walks breadth first, up to [`LIST_CONCURRENCY`] folders at once (a store of recordings
+    /// has one folder per recording, so a sequential walk would pay one round trip each).
     async fn walk(self: &Arc<Self>, start: Vec<String>, out: &mut Vec<ObjectMeta>) -> Result<(), StorageError> {
-        let mut todo = vec![start];
-        while let Some(dir) = todo.pop() {
-            let url = self.url_of(dir.iter().map(String::as_str), true);
-            let me = self.clone();
-            let u = url.clone();
-            let shown = dir.join("/");
-            let entries = retry::run(&self.policy, "PROPFIND", move |_| {
-                let me = me.clone();
-                let u = u.clone();
-                let shown = shown.clone();
-                Box::pin(async move {
-                    match me.dav.list(u.path(), reqwest_dav::Depth::Number(1)).await {
-                        Ok(l) => Ok(l),
-                        Err(reqwest_dav::Error::Decode(reqwest_dav::DecodeError::StatusMismatched(s))) => {
-                            let err = me.backend("list", &shown, format!("HTTP {}", s.response_code));
-                            Err(match s.response_code {
-                                404 => Attempt::Fail(StorageError::NotFound { store: me.describe.clone(), key: shown }),
-                                401 | 403 => Attempt::Fail(StorageError::Auth {
-                                    store: me.describe.clone(),
-                                    op: "list",
-                                    key: shown,
-                                    message: format!("HTTP {}", s.response_code),
-                                }),
-                                429 | 500..=599 => Attempt::retry(err),
-                                _ => Attempt::Fail(err),
-                            })
-                        }
-                        Err(reqwest_dav::Error::Reqwest(e)) => {
-                            Err(Attempt::retry(me.backend("list", &shown, e.without_url().to_string())))
-                        }
-                        Err(e) => Err(Attempt::Fail(me.backend("list", &shown, format!("{e:?}")))),
-                    }
+        use futures::StreamExt;
+        let mut frontier = vec![start];
+        while !frontier.is_empty() {
+            let mut results = futures::stream::iter(std::mem::take(&mut frontier))
+                .map(|dir| {
+                    let me = self.clone();
+                    async move { me.list_folder(dir).await }
                 })
-            })
-            .await;
-            let entries = match entries {
-                Ok(e) => e,
-                Err(StorageError::NotFound { .. }) => continue,
-                Err(e) => return Err(e),
-            };
-            // Servers encode hrefs their own way (Apache: lowercase hex), so compare decoded.
-            let own = percent_decode(url.path().trim_end_matches('/')).unwrap_or_default();
-            for e in entries {
-                let (href, file) = match &e {
-                    reqwest_dav::list_cmd::ListEntity::File(f) => (f.href.as_str(), Some(f.content_length)),
-                    reqwest_dav::list_cmd::ListEntity::Folder(f) => (f.href.as_str(), None),
-                };
-                // Hrefs are paths or full URLs, percent-encoded.
-                let path = match url::Url::parse(href) {
-                    Ok(u) => u.path().to_string(),
-                    Err(_) => href.to_string(),
-                };
-                let Some(path) = percent_decode(path.trim_end_matches('/')) else { continue };
-                if path == own {
-                    continue;
-                }
-                let Some(name) = path.strip_prefix(&format!("{own}/")).map(str::to_string) else { continue };
-                if name.contains('/') || name.starts_with(RESERVED) {
-                    continue;
-                }
-                let mut rel = dir.clone();
-                rel.push(name);
-                match file {
-                    Some(size) => {
-                        if let Ok(key) = Key::from_names(&rel) {
-                            out.push(ObjectMeta { key, size: size.max(0) as u64 });
-                        }
-                    }
-                    None => todo.push(rel),
-                }
+                .buffer_unordered(LIST_CONCURRENCY);
+            while let Some(r) = results.next().await {
+                let (files, folders) = r?;
+                out.extend(files);
+                frontier.extend(folders);
             }
         }
         Ok(())
+    }
+
+    /// One folder's objects and subfolders (`Depth: 1`); a folder gone meanwhile is empty.
+    async fn list_folder(
+        self: Arc<Self>,
+        dir: Vec<String>,
+    ) -> Result<(Vec<ObjectMeta>, Vec<Vec<String>>), StorageError> {
+        let url = self.url_of(dir.iter().map(String::as_str), true);
+        let me = self.clone();
+        let u = url.clone();
+        let shown = dir.join("/");
+        let entries = retry::run(&self.policy, "PROPFIND", move |_| {
+            let me = me.clone();
+            let u = u.clone();
+            let shown = shown.clone();
+            Box::pin(async move {
+                match me.dav.list(u.path(), reqwest_dav::Depth::Number(1)).await {
+                    Ok(l) => Ok(l),
+                    Err(reqwest_dav::Error::Decode(reqwest_dav::DecodeError::StatusMismatched(s))) => {
+                        let err = me.backend("list", &shown, format!("HTTP {}", s.response_code));
+                        Err(match s.response_code {
+                            404 => Attempt::Fail(StorageError::NotFound { store: me.describe.clone(), key: shown }),
+                            401 | 403 => Attempt::Fail(StorageError::Auth {
+                                store: me.describe.clone(),
+                                op: "list",
+                                key: shown,
+                                message: format!("HTTP {}", s.response_code),
+                            }),
+                            429 | 500..=599 => Attempt::retry(err),
+                            _ => Attempt::Fail(err),
+                        })
+                    }
+                    Err(reqwest_dav::Error::Reqwest(e)) => {
+                        Err(Attempt::retry(me.backend("list", &shown, e.without_url().to_string())))
+                    }
+                    Err(e) => Err(Attempt::Fail(me.backend("list", &shown, format!("{e:?}")))),
+                }
+            })
+        })
+        .await;
+        let entries = match entries {
+            Ok(e) => e,
+            Err(StorageError::NotFound { .. }) => return Ok((Vec::new(), Vec::new())),
+            Err(e) => return Err(e),
+        };
+        let (mut files, mut folders) = (Vec::new(), Vec::new());
+        // Servers encode hrefs their own way (Apache: lowercase hex), so compare decoded.
+        let own = percent_decode(url.path().trim_end_matches('/')).unwrap_or_default();
+        for e in entries {
+            let (href, file) = match &e {
+                reqwest_dav::list_cmd::ListEntity::File(f) => (f.href.as_str(), Some(f.content_length)),
+                reqwest_dav::list_cmd::ListEntity::Folder(f) => (f.href.as_str(), None),
+            };
+            // Hrefs are paths or full URLs, percent-encoded.
+            let path = match url::Url::parse(href) {
+                Ok(u) => u.path().to_string(),
+                Err(_) => href.to_string(),
+            };
+            let Some(path) = percent_decode(path.trim_end_matches('/')) else { continue };
+            if path == own {
+                continue;
+            }
+            let Some(name) = path.strip_prefix(&format!("{own}/")).map(str::to_string) else { continue };
+            if name.contains('/') || name.starts_with(RESERVED) {
+                continue;
+            }
+            let mut rel = dir.clone();
+            rel.push(name);
+            match file {
+                Some(size) => {
+                    if let Ok(key) = Key::from_names(&rel) {
+                        files.push(ObjectMeta { key, size: size.max(0) as u64 });
+                    }
+                }
+                None => folders.push(rel),
+            }
+        }
+        Ok((files, folders))
     }
 }
 
