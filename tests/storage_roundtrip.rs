@@ -148,6 +148,13 @@ async fn round_trip_via(
 
     ok(&n, &["restore", &archive]).await;
     assert_eq!(stored_media(check_with).await, want, "restore brings back every media file, byte for byte, once");
+    // export reads through the store too.
+    let c = "CALLC0000000000000000000000000003";
+    let out = n.data.parent().unwrap().join("export");
+    ok(&n, &["recordings", "export", c, "--out", out.to_str().unwrap()]).await;
+    let exported = std::fs::read(out.join(format!("{c}_0001.mp3"))).unwrap();
+    let sample = std::fs::read(testdata().join(format!("cc1/Environment/2025/06/24/{c}/{c}_0001.mp3"))).unwrap();
+    assert_eq!(exported, sample, "export gives the stored bytes");
     let check = reclife(&n, &["check"]).await;
     assert!(check.status.success(), "reclife check: {}", String::from_utf8_lossy(&check.stdout));
 }
