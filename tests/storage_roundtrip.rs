@@ -257,3 +257,72 @@ async fn the_round_trip_survives_faults_between_reclife_and_webdav() {
     );
     assert!(proxy.faulted() > 0, "the proxy injected faults");
 }
+
+/// The muxer reads the call's voice and the screen video from the remote store and stores its
+/// output there: ffprobe reads the muxed file fetched back from the store.
+async fn mux_through(media: &Location) {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let keys = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/keys");
+    let config = tmp.path().join("reclife.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "media_store = \"{media}\"\nkeys_dir = {:?}\n[muxer]\ntemp_dir = {:?}\nscreen_certs = [{:?}]\n",
+            keys.display().to_string(),
+            tmp.path().join("mux-tmp").display().to_string(),
+            keys.join("recording-cert.pem").display().to_string()
+        ),
+    )
+    .unwrap();
+    let run = |args: Vec<String>| {
+        let (data, config) = (data.clone(), config.clone());
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_reclife"))
+                .arg("--data-dir")
+                .arg(&data)
+                .arg("--config")
+                .arg(&config)
+                .arg("--quiet")
+                .args(&args)
+                .env_remove("RECLIFE_CONFIG")
+                .env_remove("RECLIFE_NOW")
+                .output()
+                .unwrap()
+        })
+    };
+    let o = run(vec!["ingest".into(), testdata().display().to_string()]).await.unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = run(["mux", "--json", "--once", "--now", "2024-03-10T12:00:00Z"].map(String::from).to_vec()).await.unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let screen = "CALLA0000000000000000000000000001_2024-03-10_09-15-02";
+    assert_eq!(report["muxed"][0]["screenId"], screen, "{report}");
+    let store = reclife::storage::open(media).unwrap();
+    let prefix = reclife::storage::Key::parse(screen).unwrap();
+    let objects = store.list(Some(&prefix)).await.unwrap();
+    assert_eq!(objects.len(), 2, "the screen video and the muxed file: {objects:?}");
+    let sample_video = "Jz0Vt5zQ55mcnS8ibDzFsA_CALLA0000000000000000000000000001_2024-03-10_09-15-02.mp4";
+    let muxed = objects.iter().find(|m| !m.key.as_str().ends_with(sample_video)).unwrap();
+    let local = tmp.path().join("muxed.mp4");
+    store.get_to_file(&muxed.key, &local).await.unwrap();
+    let probe = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0"])
+        .arg(&local)
+        .output()
+        .unwrap();
+    let codecs = String::from_utf8_lossy(&probe.stdout).to_string();
+    assert!(probe.status.success() && codecs.contains("h264") && codecs.lines().count() == 2, "{codecs}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_muxer_works_with_media_on_s3() {
+    let Some(base) = server_env("RECLIFE_TEST_S3") else { return };
+    mux_through(&fresh_location(&base)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_muxer_works_with_media_on_webdav() {
+    let Some(base) = server_env("RECLIFE_TEST_WEBDAV") else { return };
+    mux_through(&fresh_location(&base)).await;
+}
