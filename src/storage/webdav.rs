@@ -338,18 +338,24 @@ impl Inner {
         .await
     }
 
-    async fn head_url(&self, key: &str, url: &url::Url) -> Result<u64, StorageError> {
-        let r = self.send(Method::HEAD, url, Some(self.request_timeout), |b| b).await;
-        match r {
-            // A redirect: a collection sits at that name, not an object.
-            Ok(resp) if resp.status().is_redirection() => {
-                Err(StorageError::NotFound { store: self.describe.clone(), key: key.to_string() })
-            }
-            r => match self.classify("head", key, r) {
-                Ok(resp) => Ok(header_length(&resp)),
-                Err(Attempt::Fail(e)) | Err(Attempt::Retry { error: e, .. }) => Err(e),
-            },
-        }
+    /// The size of the object at `url` (retried like every request).
+    async fn head_url(self: &Arc<Self>, key: &str, url: &url::Url) -> Result<u64, StorageError> {
+        let me = self.clone();
+        let (k, u) = (key.to_string(), url.clone());
+        retry::run(&self.policy, "HEAD", move |_| {
+            let me = me.clone();
+            let (k, u) = (k.clone(), u.clone());
+            Box::pin(async move {
+                match me.send(Method::HEAD, &u, Some(me.request_timeout), |b| b).await {
+                    // A redirect: a collection sits at that name, not an object.
+                    Ok(resp) if resp.status().is_redirection() => {
+                        Err(Attempt::Fail(StorageError::NotFound { store: me.describe.clone(), key: k }))
+                    }
+                    r => me.classify("head", &k, r).map(|resp| header_length(&resp)),
+                }
+            })
+        })
+        .await
     }
 
     async fn head(self: &Arc<Self>, key: &Key) -> Result<ObjectMeta, StorageError> {
@@ -444,15 +450,28 @@ impl Inner {
         Err(self.backend("put", key.as_str(), "the name stayed claimed by another writer".into()))
     }
 
-    /// How long ago the collection at `url` was last modified (`None`: not there). PROPFIND,
-    /// since Apache answers HEAD on a collection with 404.
+    /// How long ago the collection at `url` was last modified (`None`: not there, or not
+    /// learnt after the policy's attempts). PROPFIND, since Apache answers HEAD on a collection
+    /// with 404.
     async fn age(&self, url: &url::Url) -> Option<Duration> {
-        let list = self.dav.list(url.path(), reqwest_dav::Depth::Number(0)).await.ok()?;
-        let modified = match list.first()? {
-            reqwest_dav::list_cmd::ListEntity::Folder(f) => f.last_modified,
-            reqwest_dav::list_cmd::ListEntity::File(f) => f.last_modified,
-        };
-        (chrono::Utc::now() - modified).to_std().ok().or(Some(Duration::ZERO))
+        for attempt in 1..=self.policy.max_attempts {
+            match self.dav.list(url.path(), reqwest_dav::Depth::Number(0)).await {
+                Ok(list) => {
+                    let modified = match list.first()? {
+                        reqwest_dav::list_cmd::ListEntity::Folder(f) => f.last_modified,
+                        reqwest_dav::list_cmd::ListEntity::File(f) => f.last_modified,
+                    };
+                    return (chrono::Utc::now() - modified).to_std().ok().or(Some(Duration::ZERO));
+                }
+                // Temporary: a transport failure, 5xx or 429; anything else means not there.
+                Err(reqwest_dav::Error::Reqwest(_)) => {}
+                Err(reqwest_dav::Error::Decode(reqwest_dav::DecodeError::StatusMismatched(s)))
+                    if s.response_code == 429 || s.response_code >= 500 => {}
+                Err(_) => return None,
+            }
+            tokio::time::sleep(retry::backoff(&self.policy, attempt, None)).await;
+        }
+        None
     }
 
     async fn put(
