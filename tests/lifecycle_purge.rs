@@ -162,10 +162,11 @@ async fn an_unavailable_backend_is_reported_not_a_crash() {
     let ctx = context(&tmp.path().join("data"), &tmp.path().join("backups"));
     add_call(&ctx, "OLD1", 400, false, false, 100).await;
     let mut b = task(Op::Backup, Some(365), None, false);
-    b.location = Some("s3://bucket/backups".into());
+    // Nothing listens on loopback port 9: every request is refused (and retried, then reported).
+    b.location = Some("webdav://127.0.0.1:9/backups".into());
     let job = run(&ctx, &[b, task(Op::Purge, Some(365), None, false)]).await;
     assert_eq!(job.state, JobState::Failed);
-    assert!(job.failed[0].reason.contains("not available"), "{:?}", job.failed);
+    assert!(job.failed[0].reason.contains("webdav://127.0.0.1:9/backups"), "{:?}", job.failed);
     assert!(ctx.catalog.get("OLD1").unwrap().is_some());
 }
 

@@ -87,7 +87,7 @@ fn problems_name_file_and_line() {
             5,
             "cannot create",
         ),
-        ("s3.toml", "name = \"h\"\nschedule = \"0 0 2 * * *\"\n[[tasks]]\ntype = \"backup\"\n\nlocation = \"s3://b/p\"\n", 6, "not available"),
+        ("ftp.toml", "name = \"h\"\nschedule = \"0 0 2 * * *\"\n[[tasks]]\ntype = \"backup\"\n\nlocation = \"ftp://b/p\"\n", 6, "unknown scheme"),
         ("type.toml", "name = \"i\"\nschedule = \"0 0 2 * * *\"\n[[tasks]]\ntype = \"archive\"\n", 4, "archive"),
         (
             "huge.toml",

@@ -7,20 +7,41 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Example:\n  reclife restore /var/backups/Environment-voice-0-365-20250625030000.zip")]
+#[command(
+    after_help = "Examples:\n  reclife restore /var/backups/Environment-voice-0-365-20250625030000.zip\n  reclife restore s3://backups/recordings/Environment-voice-0-365-20250625030000.zip"
+)]
 pub struct Args {
-    /// Backup archives: GIR MLM zips or unzipped backup folders.
+    /// Backup archives: GIR MLM zips or unzipped backup folders; zips also as s3://bucket/…/NAME.zip
+    /// or webdav(s)://host/…/NAME.zip (fetched first, with the node's [s3]/[webdav] settings).
     #[arg(required = true)]
     pub archives: Vec<PathBuf>,
 }
 
 pub async fn run(cli: &Cli, a: &Args) -> Result<ExitCode> {
+    // Remote archives are fetched first into an owner-only temporary folder of the data dir.
+    let mut fetched: Option<tempfile::TempDir> = None;
+    let mut archives = Vec::with_capacity(a.archives.len());
     for p in &a.archives {
-        anyhow::ensure!(p.exists(), "{}: no such archive", p.display());
+        let s = p.to_string_lossy();
+        if ["s3://", "webdav://", "webdavs://"].iter().any(|x| s.starts_with(x)) {
+            let ctx = cli.context()?;
+            let dir = match &fetched {
+                Some(d) => d.path().to_path_buf(),
+                None => fetched
+                    .insert(tempfile::Builder::new().prefix(".restore-").tempdir_in(&ctx.data_dir)?)
+                    .path()
+                    .to_path_buf(),
+            };
+            archives.push(fetch(&ctx, &s, &dir).await?);
+        } else {
+            anyhow::ensure!(p.exists(), "{}: no such archive", p.display());
+            archives.push(p.clone());
+        }
     }
     let (code, report) =
-        super::ingest::ingest_with_report(cli, &a.archives, "restore", ["restored", "updated", "already present"])
+        super::ingest::ingest_with_report(cli, &archives, "restore", ["restored", "updated", "already present"])
             .await?;
+    drop(fetched);
     // Restored recordings that an enabled purge rule selects would be purged again at its
     // next fire: say so, so that the operator can hold them.
     let ctx = cli.context()?;
@@ -31,4 +52,16 @@ pub async fn run(cli: &Cli, a: &Args) -> Result<ExitCode> {
         );
     }
     Ok(code)
+}
+
+/// Copies a remote archive into `dir` (0600) and returns the local path.
+async fn fetch(ctx: &reclife::config::Context, uri: &str, dir: &std::path::Path) -> Result<PathBuf> {
+    use reclife::storage::{self, Location, MediaStoreExt};
+    let loc = Location::parse(uri)?;
+    let (folder, key) =
+        storage::split_object(&loc).ok_or_else(|| anyhow::anyhow!("{uri}: not the location of an archive"))?;
+    let store = storage::open_with(&folder, &ctx.config.storage())?;
+    let local = dir.join(key.as_str());
+    store.get_to_file(&key, &local).await?;
+    Ok(local)
 }

@@ -47,8 +47,15 @@ pub struct Config {
     pub key_password_file: Option<PathBuf>,
     /// CA bundle to check recipient certificates against when sealing.
     pub ca_bundle: Option<PathBuf>,
-    /// Where media lives (default: `file://<data dir>/media`).
+    /// Where media lives (default: `file://<data dir>/media`): `file:///…`, `s3://bucket/prefix`,
+    /// `webdav://host:port/path` or `webdavs://…`. Also accepted as `media_store`.
+    #[serde(alias = "media_store")]
     pub media_location: Option<String>,
+    /// S3 settings (`[s3]`): endpoint, region, path style, checksums, parts, timeouts, retries.
+    /// Credentials come from the AWS environment variables, never from this file.
+    pub s3: crate::storage::S3Config,
+    /// WebDAV settings (`[webdav]`): username, password_file, timeouts, retries.
+    pub webdav: crate::storage::WebDavConfig,
     /// Folder of rule files (one TOML file per rule).
     pub rules_dir: PathBuf,
     /// Backup location for tasks that name none.
@@ -82,6 +89,8 @@ impl Default for Config {
             key_password_file: None,
             ca_bundle: None,
             media_location: None,
+            s3: Default::default(),
+            webdav: Default::default(),
             rules_dir: PathBuf::from("rules"),
             default_backup_location: None,
             schedule_polling_interval: 60,
@@ -108,6 +117,11 @@ impl Config {
         Ok(c)
     }
 
+    /// The `[s3]` and `[webdav]` sections, as the storage backends take them.
+    pub fn storage(&self) -> storage::StorageConfig {
+        storage::StorageConfig { s3: self.s3.clone(), webdav: self.webdav.clone() }
+    }
+
     /// Makes every relative path absolute against `base`.
     pub fn resolve_against(&mut self, base: &Path) {
         let fix = |p: &mut PathBuf| {
@@ -124,6 +138,7 @@ impl Config {
             &mut self.api.users_file,
             &mut self.api.tls_cert,
             &mut self.api.tls_key,
+            &mut self.webdav.password_file,
         ]
         .into_iter()
         .flatten()
@@ -187,7 +202,7 @@ impl Context {
             Some(uri) => Location::parse(uri)?,
             None => Location::File(data_dir.join("media")),
         };
-        let media = storage::open(&media_loc)?;
+        let media = storage::open_with(&media_loc, &config.storage())?;
         Ok(Context { config, data_dir: data_dir.to_path_buf(), clock, catalog, media })
     }
 
@@ -211,6 +226,14 @@ mod tests {
         let c = Config::parse("contact_center_id = \"cc1\"\nregion = \"us\"\n").unwrap();
         assert_eq!(c.contact_center_id, "cc1");
         assert_eq!(c.region.as_deref(), Some("us"));
+        let c = Config::parse(include_str!("../../deploy/reclife.example.toml")).expect("the example config parses");
+        assert_eq!((c.s3.part_size_mib, c.webdav.net.max_attempts), (8, 8));
+        let c =
+            Config::parse("media_store = \"s3://b/p\"\n[s3]\nendpoint = \"http://127.0.0.1:1\"\nmax_attempts = 2\n")
+                .unwrap();
+        assert_eq!(c.media_location.as_deref(), Some("s3://b/p"));
+        assert_eq!((c.s3.endpoint.as_deref(), c.s3.net.max_attempts), (Some("http://127.0.0.1:1"), 2));
+        assert!(Config::parse("[s3]\naccess_key = \"AKIA\"\n").is_err(), "keys do not go in the file");
         let e = Config::parse("tenant = \"x\"\nscan_intervals = 3\n").unwrap_err();
         assert!(e.starts_with("line 2:") && e.contains("scan_intervals"), "{e}");
     }

@@ -10,6 +10,15 @@
 //! planned → written (in the unpublished archive) → archived (published) in the catalog, so
 //! nothing is held in memory per recording, and a purge sees only what a verified archive holds.
 //!
+//! Remote destinations (`s3://`, `webdav://`; zip only) get the same archive, streamed: the zip
+//! writer's bytes go through a small bounded channel into the store's create-only `put_new`
+//! (multipart on S3), so no local copy exists and memory stays flat. The upload is published
+//! under a free name (checked first; a name taken meanwhile fails the backup, never replaces),
+//! then verified with ranged reads (size, and the central directory's CRC and size of every
+//! entry against those computed while writing) and deleted if that fails. A backup that fails
+//! or is cancelled mid-way drops its writer, which fails the upload: the multipart upload is
+//! aborted (or the WebDAV temporary removed), and nothing appears under the final name.
+//!
 //! Guarantees: zip entries are stored, not deflated (media is already compressed), Zip64 where
 //! needed. The archive is written under a hidden temporary name, fsynced, verified (central
 //! directory re-read, every entry read back and its CRC checked), and only then linked to its
@@ -21,7 +30,7 @@ use crate::archive::{media_name, recording_dir, screen_dir, META_FILE};
 use crate::catalog::{Doom, Entry, RowState};
 use crate::config::Context;
 use crate::progress::Progress;
-use crate::storage::{Key, MediaStore};
+use crate::storage::{Key, Location, MediaStore, RangeReader, UploadWriter};
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use serde::Serialize;
@@ -58,10 +67,22 @@ struct Written {
 enum Sink {
     Zip(Box<ZipWriter<BufWriter<File>>>),
     Dir(PathBuf),
+    /// A zip streamed to a remote store, published create-only when the upload completes.
+    Remote(Box<ZipWriter<zip::write::StreamWriter<UploadWriter>>>, Remote),
+}
+
+/// Where a remote archive goes.
+struct Remote {
+    handle: tokio::runtime::Handle,
+    store: Arc<dyn MediaStore>,
+    key: Key,
+    /// `s3://bucket/prefix/<name>.zip`: what the outcome and the manifest record.
+    uri: String,
 }
 
 struct Writer {
     sink: Sink,
+    /// The temporary path (local), or the final URI (remote), for errors.
     tmp: PathBuf,
     written: Vec<Written>,
     /// Every zip entry's modification time: the backup's time in UTC, as GIR's writer stamps it.
@@ -115,6 +136,18 @@ impl Writer {
         Ok(Writer { sink, tmp, written: Vec::new(), stamp: zip_time(at) })
     }
 
+    /// A zip streamed straight into `remote` (create-only): no local copy of the archive.
+    fn create_remote(remote: Remote, at: DateTime<Utc>) -> Writer {
+        let up = UploadWriter::start(&remote.handle, remote.store.clone(), remote.key.clone(), true);
+        let tmp = PathBuf::from(&remote.uri);
+        Writer {
+            sink: Sink::Remote(Box::new(ZipWriter::new_stream(up)), remote),
+            tmp,
+            written: Vec::new(),
+            stamp: zip_time(at),
+        }
+    }
+
     /// Adds one file; `fill` writes its bytes.
     fn add(
         &mut self,
@@ -124,17 +157,10 @@ impl Writer {
     ) -> Result<(), LifecycleError> {
         let tmp = self.tmp.clone();
         let io = |e: std::io::Error| LifecycleError::io(tmp.join(name), e);
+        let stamp = self.stamp;
         let (crc, size) = match &mut self.sink {
-            Sink::Zip(zw) => {
-                let opts = SimpleFileOptions::default()
-                    .compression_method(CompressionMethod::Stored)
-                    .last_modified_time(self.stamp)
-                    .large_file(size_hint >= u64::from(u32::MAX));
-                zw.start_file(name, opts).map_err(|e| io(std::io::Error::other(e)))?;
-                let mut w = CrcWrite { inner: zw.as_mut(), crc: crc32fast::Hasher::new(), n: 0 };
-                fill(&mut w)?;
-                (w.crc.finalize(), w.n)
-            }
+            Sink::Zip(zw) => zip_entry(zw.as_mut(), name, size_hint, stamp, fill).map_err(|e| e.map_io(&io))?,
+            Sink::Remote(zw, _) => zip_entry(zw.as_mut(), name, size_hint, stamp, fill).map_err(|e| e.map_io(&io))?,
             Sink::Dir(root) => {
                 let path = root.join(name);
                 if let Some(p) = path.parent() {
@@ -169,9 +195,94 @@ impl Writer {
                 sync_tree(&root).map_err(io)?;
                 verify_dir(&root, &self.written)?;
             }
+            Sink::Remote(zw, remote) => {
+                let up = zw.finish().map_err(|e| io(std::io::Error::other(e)))?.into_inner();
+                let sent = up.written();
+                let stored = up.finish().map_err(|e| remote_error(&remote, e))?;
+                if let Err(e) = verify_remote(&remote, &self.written, sent, stored.size) {
+                    // Unverified: it must not stay under the final name.
+                    if let Err(d) = remote.handle.block_on(remote.store.delete(&remote.key)) {
+                        tracing::error!(archive = %remote.uri, error = %d, "could not remove an archive that failed verification");
+                    }
+                    return Err(e);
+                }
+            }
         }
         Ok(tmp)
     }
+}
+
+/// One stored zip entry; returns (CRC, size).
+fn zip_entry<W: Write + std::io::Seek>(
+    zw: &mut ZipWriter<W>,
+    name: &str,
+    size_hint: u64,
+    stamp: zip::DateTime,
+    fill: &mut dyn FnMut(&mut dyn Write) -> Result<(), LifecycleError>,
+) -> Result<(u32, u64), EntryError> {
+    let opts = SimpleFileOptions::default()
+        .compression_method(CompressionMethod::Stored)
+        .last_modified_time(stamp)
+        .large_file(size_hint >= u64::from(u32::MAX));
+    zw.start_file(name, opts).map_err(|e| EntryError::Io(std::io::Error::other(e)))?;
+    let mut w = CrcWrite { inner: zw, crc: crc32fast::Hasher::new(), n: 0 };
+    fill(&mut w).map_err(EntryError::Fill)?;
+    Ok((w.crc.finalize(), w.n))
+}
+
+enum EntryError {
+    Io(std::io::Error),
+    Fill(LifecycleError),
+}
+
+impl EntryError {
+    fn map_io(self, io: &dyn Fn(std::io::Error) -> LifecycleError) -> LifecycleError {
+        match self {
+            EntryError::Io(e) => io(e),
+            EntryError::Fill(e) => e,
+        }
+    }
+}
+
+fn remote_error(remote: &Remote, e: crate::storage::StorageError) -> LifecycleError {
+    match e {
+        crate::storage::StorageError::AlreadyExists { .. } => LifecycleError::Other(format!(
+            "{}: another backup took this archive name while this one was being written; nothing was replaced, run the backup again",
+            remote.uri
+        )),
+        e => LifecycleError::Other(format!("{}: {e}", remote.uri)),
+    }
+}
+
+/// Verifies a stored archive with ranged reads, without downloading it: the object has the
+/// size streamed, and its central directory lists exactly the entries written, each with the
+/// CRC-32 and size computed while writing, stored. (The entries' bytes were checksummed in
+/// transit by the store's protocol; reading them all back would double the transfer.)
+fn verify_remote(remote: &Remote, written: &[Written], sent: u64, stored: u64) -> Result<(), LifecycleError> {
+    let bad = |why: String| LifecycleError::Verify { path: PathBuf::from(&remote.uri), why };
+    if stored != sent {
+        return Err(bad(format!("{stored} bytes stored, {sent} sent")));
+    }
+    let reader = RangeReader::open(&remote.handle, remote.store.clone(), remote.key.clone(), 1 << 20)
+        .map_err(|e| bad(format!("read back: {e}")))?;
+    if reader.size() != sent {
+        return Err(bad(format!("{} bytes stored, {sent} sent", reader.size())));
+    }
+    let za = ZipArchive::new(reader).map_err(|e| bad(format!("central directory: {e}")))?;
+    if za.len() != written.len() {
+        return Err(bad(format!("{} entries in the central directory, {} written", za.len(), written.len())));
+    }
+    for w in written {
+        let Some(i) = za.index_for_name(&w.name) else {
+            return Err(bad(format!("{}: missing from the central directory", w.name)));
+        };
+        // The central directory's record alone: no read of the entry itself.
+        let e = za.by_index_data(i).map_err(|e| bad(format!("{}: {e}", w.name)))?;
+        if e.crc32() != w.crc || e.size() != w.size || e.compression() != CompressionMethod::Stored {
+            return Err(bad(format!("{}: CRC, size or method differs from what was written", w.name)));
+        }
+    }
+    Ok(())
 }
 
 /// A new file, 0600, created exclusively (`O_EXCL`), never through a symlink.
@@ -327,6 +438,33 @@ fn publish(tmp: &Path, dir: &Path, name: &str, zip: bool) -> Result<(PathBuf, Op
     Err(LifecycleError::Other(format!("{}: no free archive name", dir.join(name).display())))
 }
 
+/// The first free archive name in a remote store: `<name>.zip`, else `<name>-2.zip`, …; and the
+/// name that was taken, if any. (The upload itself is create-only, so a name taken meanwhile
+/// fails the backup rather than replacing anything.)
+fn free_remote_name(
+    handle: &tokio::runtime::Handle,
+    store: &dyn MediaStore,
+    name: &str,
+) -> Result<(Key, Option<String>), LifecycleError> {
+    for n in 1..10_000u32 {
+        let candidate = if n == 1 { format!("{name}.zip") } else { format!("{name}-{n}.zip") };
+        let key = Key::parse(&candidate)?;
+        match handle.block_on(store.head(&key)) {
+            Err(crate::storage::StorageError::NotFound { .. }) => {
+                let taken = (n > 1).then(|| format!("{name}.zip"));
+                if let Some(t) = &taken {
+                    tracing::warn!(taken = %t, written = %candidate,
+                        "archive name already taken (another rule or run wrote it); writing under a new name");
+                }
+                return Ok((key, taken));
+            }
+            Ok(_) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(LifecycleError::Other(format!("{}/{name}: no free archive name", store.describe())))
+}
+
 /// Runs a backup task that started at `started` over the planned rows of `(job, n)`.
 /// Progress counts recordings. Cancelling stops at the next recording: nothing is published.
 #[allow(clippy::too_many_arguments)]
@@ -339,7 +477,28 @@ pub async fn run_backup(
     cancel: &tokio_util::sync::CancellationToken,
     progress: Arc<dyn Progress>,
 ) -> Result<BackupOutcome, LifecycleError> {
-    let (dir, name) = super::plan::destination(ctx, task, started)?;
+    let (dest, name) = super::plan::destination(ctx, task, started)?;
+    // A remote destination: its store, opened with the node's [s3]/[webdav] settings.
+    let (dir, remote_store) = match dest {
+        Location::File(dir) => (dir, None),
+        remote => {
+            if !task.zip {
+                return Err(LifecycleError::Location {
+                    location: remote.to_string(),
+                    why: "folder backups (zip = false) go to file:// locations only; s3:// and webdav:// take zip archives"
+                        .into(),
+                });
+            }
+            let store = crate::storage::open_with(&remote, &ctx.config.storage())?;
+            // Like remove_dead_parts for folders: uploads of backups that died a day ago or more.
+            match store.clean_up_abandoned(std::time::Duration::from_secs(24 * 3600)).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(location = %remote, n, "removed abandoned uploads of earlier backups"),
+                Err(e) => tracing::warn!(location = %remote, error = %e, "could not look for abandoned uploads"),
+            }
+            (PathBuf::new(), Some((store, remote)))
+        }
+    };
     let catalog = ctx.catalog.clone();
     let media = ctx.media.clone();
     let cc = ctx.config.contact_center_id.clone();
@@ -349,8 +508,10 @@ pub async fn run_backup(
     let cancel = cancel.clone();
     let handle = tokio::runtime::Handle::current();
     super::blocking(move || {
-        std::fs::create_dir_all(&dir).map_err(|e| LifecycleError::io(&dir, e))?;
-        super::check::remove_dead_parts(&dir);
+        if remote_store.is_none() {
+            std::fs::create_dir_all(&dir).map_err(|e| LifecycleError::io(&dir, e))?;
+            super::check::remove_dead_parts(&dir);
+        }
         let ext = if task.zip { ".zip" } else { "" };
         let tmp = dir.join(format!(".{name}{ext}.{}.part", std::process::id()));
         let mut out = BackupOutcome::default();
@@ -394,7 +555,18 @@ pub async fn run_backup(
                     }
                     let w = match &mut writer {
                         Some(w) => w,
-                        None => writer.insert(Writer::create(tmp.clone(), task.zip, started)?),
+                        None => writer.insert(match &remote_store {
+                            None => Writer::create(tmp.clone(), task.zip, started)?,
+                            Some((store, loc)) => {
+                                let (key, taken) = free_remote_name(&handle, store.as_ref(), &name)?;
+                                out.name_taken = taken;
+                                let uri = format!("{}/{key}", loc.to_string().trim_end_matches('/'));
+                                Writer::create_remote(
+                                    Remote { handle: handle.clone(), store: store.clone(), key, uri },
+                                    started,
+                                )
+                            }
+                        }),
                     };
                     let call = &items[0].0.recording;
                     let call_dir = recording_dir(&cc, &tenant, call.start, &call.id)
@@ -424,8 +596,12 @@ pub async fn run_backup(
             }
             Ok(())
         })();
+        let remote = remote_store.is_some();
+        // A remote upload cleans up after itself when its writer is dropped unfinished.
         let cleanup = |tmp: &Path| {
-            let _ = if task.zip { std::fs::remove_file(tmp) } else { std::fs::remove_dir_all(tmp) };
+            if !remote {
+                let _ = if task.zip { std::fs::remove_file(tmp) } else { std::fs::remove_dir_all(tmp) };
+            }
         };
         if let Err(e) = result {
             cleanup(&tmp);
@@ -441,6 +617,19 @@ pub async fn run_backup(
                 return Err(e);
             }
         };
+        if remote {
+            // Streamed, published create-only and verified by `finish`: `tmp` is its URI.
+            failpoint::hit("backup.after_rename");
+            catalog.manifest_promote(
+                &job,
+                n,
+                RowState::Written,
+                RowState::Archived,
+                Some(&tmp.display().to_string()),
+            )?;
+            out.archive = Some(tmp);
+            return Ok(out);
+        }
         if cancel.is_cancelled() {
             cleanup(&tmp);
             return Err(LifecycleError::Cancelled);

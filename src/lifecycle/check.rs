@@ -271,7 +271,7 @@ fn temp_places(ctx: &Context) -> Vec<PathBuf> {
     let mut locs: Vec<String> = rules.iter().flat_map(|r| r.tasks.iter().filter_map(|t| t.location.clone())).collect();
     locs.extend(ctx.config.default_backup_location.clone());
     for l in locs {
-        if let Ok(p) = super::rules::check_location(&l, false) {
+        if let Some(p) = super::rules::local_dir(&l) {
             out.push(p);
         }
     }

@@ -48,19 +48,20 @@ pub struct Plan {
     pub tasks: Vec<TaskPlan>,
 }
 
-/// The archive a backup task started at `started` writes: `(folder, name without .zip)`.
+/// The archive a backup task started at `started` writes: `(location of its folder, name
+/// without .zip)`.
 pub fn destination(
     ctx: &Context,
     task: &Task,
     started: DateTime<Utc>,
-) -> Result<(std::path::PathBuf, String), LifecycleError> {
+) -> Result<(crate::storage::Location, String), LifecycleError> {
     let uri = task.location.as_deref().or(ctx.config.default_backup_location.as_deref()).ok_or_else(|| {
         LifecycleError::Location { location: "(none)".into(), why: "no location and no default_backup_location".into() }
     })?;
-    let dir = super::rules::check_location(uri, false)
+    let dest = super::rules::check_location(uri, false)
         .map_err(|why| LifecycleError::Location { location: uri.to_string(), why })?;
     let f = &task.filter;
-    Ok((dir, archive_name(&ctx.config.tenant, f.recording_type, f.max_age, f.min_age, started)))
+    Ok((dest, archive_name(&ctx.config.tenant, f.recording_type, f.max_age, f.min_age, started)))
 }
 
 /// The catalog query of a task on this node at `now`.
@@ -83,8 +84,12 @@ pub async fn plan_task(
 ) -> Result<TaskPlan, LifecycleError> {
     let destination = match task.op {
         Op::Backup => {
-            let (dir, name) = destination(ctx, task, now)?;
-            Some(dir.join(if task.zip { format!("{name}.zip") } else { name }).display().to_string())
+            let (dest, name) = destination(ctx, task, now)?;
+            let file = if task.zip { format!("{name}.zip") } else { name };
+            Some(match dest {
+                crate::storage::Location::File(dir) => dir.join(file).display().to_string(),
+                remote => format!("{}/{file}", remote.to_string().trim_end_matches('/')),
+            })
         }
         Op::Purge => None,
     };

@@ -318,9 +318,7 @@ pub fn parse_rule(
             // A purge after a backup deletes what the backup archived: the archive must sit in
             // a folder other local users cannot write (they could replace or unlink it).
             if let Some(b) = tasks.iter().rev().find(|b: &&Task| b.op == Op::Backup) {
-                if let Some(dir) =
-                    b.location.as_deref().or(default_location).and_then(|u| check_location(u, false).ok())
-                {
+                if let Some(dir) = b.location.as_deref().or(default_location).and_then(local_dir) {
                     if world_writable(&dir) {
                         problems.push(problem(
                             task_line,
@@ -394,8 +392,6 @@ pub fn parse_rule(
     })
 }
 
-/// A backup location this build can write: `file://` only for now. With `probe`, the folder
-/// is created if missing and a file is written and removed in it.
 /// The location the shipped example rules carry until someone sets a real one.
 pub const PLACEHOLDER: &str = "file:///CHANGE-ME";
 
@@ -405,7 +401,10 @@ pub fn world_writable(dir: &Path) -> bool {
     std::fs::metadata(dir).is_ok_and(|m| m.permissions().mode() & 0o002 != 0)
 }
 
-pub fn check_location(uri: &str, probe: bool) -> Result<std::path::PathBuf, String> {
+/// A backup location this build can write: a local folder (`file://`), or an S3 or WebDAV
+/// location (zip archives). With `probe`, a folder is created if missing and a file is written
+/// and removed in it; a remote store is opened (its credentials must be set).
+pub fn check_location(uri: &str, probe: bool) -> Result<Location, String> {
     match Location::parse(uri).map_err(|e| e.to_string())? {
         Location::File(p) => {
             if probe {
@@ -415,15 +414,22 @@ pub fn check_location(uri: &str, probe: bool) -> Result<std::path::PathBuf, Stri
                     .tempfile_in(&p)
                     .map_err(|e| format!("cannot write in {}: {e}", p.display()))?;
             }
-            Ok(p)
+            Ok(Location::File(p))
         }
-        other => Err(format!(
-            "{} backup locations are not available in this build yet (only file:// is)",
-            match other {
-                Location::S3 { .. } => "s3://",
-                _ => "webdav",
+        remote => {
+            if probe {
+                crate::storage::open(&remote).map_err(|e| e.to_string())?;
             }
-        )),
+            Ok(remote)
+        }
+    }
+}
+
+/// The local folder of a backup location, if it is one.
+pub fn local_dir(uri: &str) -> Option<std::path::PathBuf> {
+    match check_location(uri, false) {
+        Ok(Location::File(p)) => Some(p),
+        _ => None,
     }
 }
 
@@ -609,9 +615,11 @@ include_screen = true
         );
         let p = parse_rule(Path::new("d.toml"), &ages, None, false).unwrap_err();
         assert!(p.iter().any(|p| p.line == Some(6) && p.message.contains("min_age")), "{p:?}");
+        let ftp = EXAMPLE.replace("file:///tmp/reclife-rules-test", "ftp://bucket/x");
+        let p = parse_rule(Path::new("e.toml"), &ftp, None, false).unwrap_err();
+        assert!(p[0].line == Some(8) && p[0].message.contains("unknown scheme"), "{p:?}");
         let s3 = EXAMPLE.replace("file:///tmp/reclife-rules-test", "s3://bucket/x");
-        let p = parse_rule(Path::new("e.toml"), &s3, None, false).unwrap_err();
-        assert!(p[0].line == Some(8) && p[0].message.contains("not available"), "{p:?}");
+        assert!(parse_rule(Path::new("f.toml"), &s3, None, false).is_ok(), "s3:// backup locations are valid");
     }
 
     #[test]

@@ -15,6 +15,23 @@ pub async fn run(store: &dyn MediaStore) {
     delete_semantics(store).await;
     list_by_prefix(store).await;
     failed_put_leaves_nothing(store).await;
+    create_only(store).await;
+    create_only_race(store).await;
+    awkward_names(store).await;
+    ranged_reads(store).await;
+    listing_past_a_thousand(store).await;
+    very_large_object(store).await;
+}
+
+/// The object of `len` bytes the large checks write: byte `i` is `(i * 7 + i / 4093) % 256`,
+/// generated chunk by chunk so that nothing holds it whole.
+fn pattern(len: u64, chunk: usize) -> crate::storage::ByteStream {
+    let chunks = len.div_ceil(chunk as u64);
+    Box::pin(futures::stream::iter(0..chunks).map(move |c| {
+        let start = c * chunk as u64;
+        let end = (start + chunk as u64).min(len);
+        Ok::<Bytes, StorageError>((start..end).map(|i| ((i * 7 + i / 4093) % 256) as u8).collect::<Vec<u8>>().into())
+    }))
 }
 
 fn k(s: &str) -> Key {
@@ -106,4 +123,157 @@ async fn failed_put_leaves_nothing(store: &dyn MediaStore) {
     assert!(matches!(store.head(&key).await, Err(StorageError::NotFound { .. })), "a failed put leaves no object");
     let listed = store.list(Some(&k("conf-fail"))).await.expect("list");
     assert!(listed.is_empty(), "a failed put leaves nothing listed: {listed:?}");
+}
+
+async fn create_only(store: &dyn MediaStore) {
+    let key = k("conf-new/a");
+    let one = || Box::pin(futures::stream::once(async { Ok(Bytes::from_static(b"first")) }));
+    let two = || Box::pin(futures::stream::once(async { Ok(Bytes::from_static(b"second")) }));
+    store.put_new(&key, one()).await.expect("put_new of a free name");
+    let again = store.put_new(&key, two()).await;
+    assert!(matches!(again, Err(StorageError::AlreadyExists { .. })), "put_new over an object: {again:?}");
+    assert_eq!(store.get_bytes(&key).await.expect("get"), b"first", "a refused put_new leaves the object alone");
+    // A big body too (multipart or parts on the remote backends).
+    let big = k("conf-new/big");
+    store.put_new(&big, pattern(11 * 1024 * 1024, 1 << 20)).await.expect("big put_new");
+    let again = store.put_new(&big, pattern(3, 3)).await;
+    assert!(matches!(again, Err(StorageError::AlreadyExists { .. })), "big put_new over an object: {again:?}");
+    assert_eq!(store.head(&big).await.expect("head").size, 11 * 1024 * 1024);
+}
+
+async fn create_only_race(store: &dyn MediaStore) {
+    for round in 0..5 {
+        let key = k(&format!("conf-race/r{round}"));
+        let writers = (0..3u8).map(|w| {
+            let key = key.clone();
+            async move {
+                let body = Bytes::from(vec![w; 64 * 1024 + w as usize]);
+                (w, store.put_new(&key, Box::pin(futures::stream::once(async move { Ok(body) }))).await)
+            }
+        });
+        let results = futures::future::join_all(writers).await;
+        let winners: Vec<u8> = results.iter().filter(|(_, r)| r.is_ok()).map(|(w, _)| *w).collect();
+        assert_eq!(winners.len(), 1, "round {round}: exactly one of three racing writers wins: {results:?}");
+        for (_, r) in &results {
+            if let Err(e) = r {
+                assert!(
+                    matches!(e, StorageError::AlreadyExists { .. }),
+                    "round {round}: a loser sees AlreadyExists: {e}"
+                );
+            }
+        }
+        let w = winners[0];
+        assert_eq!(store.get_bytes(&key).await.expect("get"), vec![w; 64 * 1024 + w as usize], "the winner's bytes");
+    }
+}
+
+async fn awkward_names(store: &dyn MediaStore) {
+    let names = [
+        "conf-names/a+b",
+        "conf-names/with space/x y.mp3",
+        "conf-names/ünï cödé/日本.wav",
+        "conf-names/100%/a&b=c?d#e",
+    ];
+    for (i, n) in names.iter().enumerate() {
+        store.put_bytes(&k(n), Bytes::from(vec![i as u8; 10 + i])).await.unwrap_or_else(|e| panic!("put {n}: {e}"));
+    }
+    for (i, n) in names.iter().enumerate() {
+        assert_eq!(
+            store.get_bytes(&k(n)).await.unwrap_or_else(|e| panic!("get {n}: {e}")),
+            vec![i as u8; 10 + i],
+            "{n}"
+        );
+        assert_eq!(store.head(&k(n)).await.expect("head").size, 10 + i as u64, "{n}");
+    }
+    let mut listed: Vec<String> =
+        store.list(Some(&k("conf-names"))).await.expect("list").into_iter().map(|m| m.key.to_string()).collect();
+    listed.sort();
+    let mut want: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+    want.sort();
+    assert_eq!(listed, want, "listing gives the names back unchanged");
+    // `a+b` is not `a b`.
+    assert!(matches!(store.head(&k("conf-names/a b")).await, Err(StorageError::NotFound { .. })), "+ is not a space");
+    for n in names {
+        store.delete(&k(n)).await.unwrap_or_else(|e| panic!("delete {n}: {e}"));
+    }
+}
+
+async fn ranged_reads(store: &dyn MediaStore) {
+    let key = k("conf-range/m");
+    let data: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
+    store.put_bytes(&key, Bytes::from(data.clone())).await.expect("put");
+    let read = |r: std::ops::Range<u64>| {
+        let key = key.clone();
+        async move {
+            let mut s = store.get_range(&key, r.clone()).await.unwrap_or_else(|e| panic!("get_range {r:?}: {e}"));
+            let mut out = Vec::new();
+            while let Some(c) = s.next().await {
+                out.extend_from_slice(&c.expect("chunk"));
+            }
+            out
+        }
+    };
+    assert_eq!(read(0..10).await, data[0..10]);
+    assert_eq!(read(99_990..100_000).await, data[99_990..]);
+    assert_eq!(read(5_000..70_001).await, data[5_000..70_001]);
+    assert_eq!(read(99_990..200_000).await, data[99_990..], "a range past the end is clamped");
+    assert!(read(100_000..100_100).await.is_empty(), "a range beyond the end is empty");
+    assert!(read(7..7).await.is_empty(), "an empty range");
+    let missing = k("conf-range/missing");
+    assert!(
+        matches!(store.get_range(&missing, 0..5).await, Err(StorageError::NotFound { .. })),
+        "range of a missing key"
+    );
+}
+
+async fn listing_past_a_thousand(store: &dyn MediaStore) {
+    const N: usize = 1_030;
+    futures::stream::iter(0..N)
+        .map(|i| async move {
+            store.put_bytes(&k(&format!("conf-many/o{i:05}")), Bytes::from_static(b"m")).await.expect("put many")
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<_>>()
+        .await;
+    let listed = store.list(Some(&k("conf-many"))).await.expect("list many");
+    let mut names: Vec<String> = listed.iter().map(|m| m.key.to_string()).collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), N, "every key listed once, past the 1,000 of one page");
+    assert_eq!(listed.len(), N, "no key listed twice");
+}
+
+async fn very_large_object(store: &dyn MediaStore) {
+    use sha2::{Digest, Sha256};
+    const LEN: u64 = 100 * 1024 * 1024 + 12_345;
+    let key = k("conf-huge/video.mp4");
+    let mut want = Sha256::new();
+    let mut src = pattern(LEN, 4 << 20);
+    while let Some(c) = src.next().await {
+        want.update(c.expect("pattern"));
+    }
+    let meta = store.put(&key, pattern(LEN, 1 << 20)).await.expect("put 100 MiB");
+    assert_eq!(meta.size, LEN);
+    assert_eq!(store.head(&key).await.expect("head").size, LEN);
+    let mut got = Sha256::new();
+    let mut n = 0u64;
+    let mut s = store.get(&key).await.expect("get 100 MiB");
+    while let Some(c) = s.next().await {
+        let c = c.expect("chunk");
+        n += c.len() as u64;
+        got.update(&c);
+    }
+    assert_eq!(n, LEN);
+    assert_eq!(got.finalize(), want.finalize(), "the 100 MiB object reads back byte for byte");
+    let tail = {
+        let mut s = store.get_range(&key, LEN - 100..LEN).await.expect("range");
+        let mut out = Vec::new();
+        while let Some(c) = s.next().await {
+            out.extend_from_slice(&c.expect("chunk"));
+        }
+        out
+    };
+    let expect: Vec<u8> = (LEN - 100..LEN).map(|i| ((i * 7 + i / 4093) % 256) as u8).collect();
+    assert_eq!(tail, expect, "a range at the end of a multipart object");
+    store.delete(&key).await.expect("delete huge");
 }

@@ -37,25 +37,7 @@ impl LocalStore {
         Ok(p)
     }
 
-    fn io(&self, op: &'static str, key: &Key, source: std::io::Error) -> StorageError {
-        if source.kind() == std::io::ErrorKind::NotFound && matches!(op, "open" | "stat" | "remove") {
-            return StorageError::NotFound { store: self.describe(), key: key.to_string() };
-        }
-        StorageError::Io { store: self.describe(), op, key: key.to_string(), source }
-    }
-}
-
-#[async_trait]
-impl MediaStore for LocalStore {
-    fn describe(&self) -> String {
-        format!("file://{}", self.root.display())
-    }
-
-    fn local_path(&self, key: &Key) -> Option<PathBuf> {
-        self.path_of(key).ok()
-    }
-
-    async fn put(&self, key: &Key, mut body: ByteStream) -> Result<ObjectMeta, StorageError> {
+    async fn write(&self, key: &Key, mut body: ByteStream, create_only: bool) -> Result<ObjectMeta, StorageError> {
         let dest = self.path_of(key)?;
         let tmp_dir = self.root.join(TMP_DIR);
         tokio::fs::create_dir_all(&tmp_dir).await.map_err(|e| self.io("create folder", key, e))?;
@@ -83,13 +65,65 @@ impl MediaStore for LocalStore {
         tokio::fs::create_dir_all(&parent).await.map_err(|e| self.io("create folder", key, e))?;
         let dest2 = dest.clone();
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            tmp_path.persist(&dest2).map_err(|e| e.error)?;
+            // Create-only: link(2) fails if the name exists, so of racing writers one wins.
+            if create_only {
+                tmp_path.persist_noclobber(&dest2).map_err(|e| e.error)?;
+            } else {
+                tmp_path.persist(&dest2).map_err(|e| e.error)?;
+            }
             std::fs::File::open(&parent)?.sync_all()
         })
         .await
         .map_err(|e| self.io("rename", key, std::io::Error::other(e)))?
-        .map_err(|e| self.io("rename", key, e))?;
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => {
+                StorageError::AlreadyExists { store: self.describe(), key: key.to_string() }
+            }
+            _ => self.io("rename", key, e),
+        })?;
         Ok(ObjectMeta { key: key.clone(), size })
+    }
+
+    fn io(&self, op: &'static str, key: &Key, source: std::io::Error) -> StorageError {
+        if source.kind() == std::io::ErrorKind::NotFound && matches!(op, "open" | "stat" | "remove") {
+            return StorageError::NotFound { store: self.describe(), key: key.to_string() };
+        }
+        StorageError::Io { store: self.describe(), op, key: key.to_string(), source }
+    }
+}
+
+#[async_trait]
+impl MediaStore for LocalStore {
+    fn describe(&self) -> String {
+        format!("file://{}", self.root.display())
+    }
+
+    fn local_path(&self, key: &Key) -> Option<PathBuf> {
+        self.path_of(key).ok()
+    }
+
+    async fn put(&self, key: &Key, body: ByteStream) -> Result<ObjectMeta, StorageError> {
+        self.write(key, body, false).await
+    }
+
+    async fn put_new(&self, key: &Key, body: ByteStream) -> Result<ObjectMeta, StorageError> {
+        self.write(key, body, true).await
+    }
+
+    async fn get_range(&self, key: &Key, range: std::ops::Range<u64>) -> Result<ByteStream, StorageError> {
+        use tokio::io::{AsyncReadExt, AsyncSeekExt};
+        let p = self.path_of(key)?;
+        let mut f = tokio::fs::File::open(&p).await.map_err(|e| self.io("open", key, e))?;
+        f.seek(std::io::SeekFrom::Start(range.start)).await.map_err(|e| self.io("seek", key, e))?;
+        let store = self.describe();
+        let k = key.to_string();
+        let s = tokio_util::io::ReaderStream::with_capacity(f.take(range.end.saturating_sub(range.start)), 256 * 1024);
+        Ok(Box::pin(s.map_err(move |source| StorageError::Io {
+            store: store.clone(),
+            op: "read",
+            key: k.clone(),
+            source,
+        })))
     }
 
     async fn get(&self, key: &Key) -> Result<ByteStream, StorageError> {

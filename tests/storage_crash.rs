@@ -1,0 +1,100 @@
+//! A backup to S3 or WebDAV killed mid-way (at a failpoint, after some recordings went into the
+//! archive) leaves nothing under the archive's name; the next backup publishes it whole, once.
+//! Needs the `failpoints` feature and the servers of `deploy/servers.sh start`.
+
+mod storage_support;
+
+use reclife::storage::{Location, MediaStoreExt};
+use std::path::Path;
+use storage_support::{fresh_location, server_env};
+
+fn reclife(data: &Path, args: &[&str], failpoint: Option<&str>) -> std::process::Output {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_reclife"));
+    c.arg("--data-dir").arg(data).args(["--now", "2026-06-01T00:00:00Z", "--quiet"]).args(args);
+    c.env_remove("RECLIFE_CONFIG").env_remove("RECLIFE_FAILPOINT");
+    if let Some(f) = failpoint {
+        c.env("RECLIFE_FAILPOINT", f);
+    }
+    c.output().unwrap()
+}
+
+/// A recording older than the samples (so it goes first into the archive) with 20 MiB of
+/// media: the upload is past its first part (multipart on S3, a temporary on WebDAV) when the
+/// backup dies.
+fn big_recording(root: &Path) {
+    let id = "BIG0000000000000000000000000001";
+    let dir = root.join(format!("cc1/Environment/2024/01/01/{id}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let media: Vec<u8> = (0..20u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    std::fs::write(dir.join(format!("{id}.mp3")), media).unwrap();
+    let doc = format!(
+        r#"{{"recording":{{"id":"{id}","startTime":"2024-01-01T10:00:00.000+0000","stopTime":"2024-01-01T10:01:00.000+0000","callType":"Inbound","region":"us","mediaFiles":[{{"mediaId":"{id}.mp3","type":"audio/mp3","size":"{}"}}]}}}}"#,
+        20u32 << 20
+    );
+    std::fs::write(dir.join("meta-data.json"), doc).unwrap();
+}
+
+async fn killed_backup_leaves_nothing(backups: Location) {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/recordings");
+    let big = tmp.path().join("big");
+    big_recording(&big);
+    let d = data.clone();
+    let o = tokio::task::spawn_blocking(move || {
+        reclife(&d, &["ingest", samples.to_str().unwrap(), big.to_str().unwrap()], None)
+    })
+    .await
+    .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let loc = backups.to_string();
+    let args = ["backup", "--type", "voice", "--min-age", "1", "--include-screen", "--location", loc.as_str()]
+        .map(str::to_string);
+    let (d, a) = (data.clone(), args.clone());
+    let o = tokio::task::spawn_blocking(move || {
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        reclife(&d, &a, Some("backup.after_entry:2"))
+    })
+    .await
+    .unwrap();
+    assert!(!o.status.success(), "the failpoint killed the backup");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("failpoint backup.after_entry:2: aborting"));
+    let store = reclife::storage::open(&backups).unwrap();
+    let listed = store.list(None).await.unwrap();
+    assert!(listed.is_empty(), "a killed backup leaves nothing under any name: {listed:?}");
+    if matches!(backups, Location::S3 { .. }) {
+        // What it did leave, a multipart upload never completed, is swept.
+        let swept = store.clean_up_abandoned(std::time::Duration::ZERO).await.unwrap();
+        assert_eq!(swept, 1, "the dead backup's multipart upload");
+    }
+    // The next run writes the archive whole, under its own name, once.
+    let o = tokio::task::spawn_blocking(move || {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        reclife(&data, &a, None)
+    })
+    .await
+    .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let listed = store.list(None).await.unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].key.as_str(), "Environment-voice-0-1-20260601000000.zip");
+    let bytes = store.get_bytes(&listed[0].key).await.unwrap();
+    let za = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    assert!(za.len() > 4, "the archive holds the samples: {} entries", za.len());
+    assert!(
+        za.file_names().any(|n| n.is_ok_and(|n| n.ends_with("BIG0000000000000000000000000001.mp3"))),
+        "and the big one"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_backup_to_s3_leaves_nothing_under_its_name() {
+    let Some(base) = server_env("RECLIFE_TEST_S3") else { return };
+    killed_backup_leaves_nothing(fresh_location(&base)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_backup_to_webdav_leaves_nothing_under_its_name() {
+    let Some(base) = server_env("RECLIFE_TEST_WEBDAV") else { return };
+    killed_backup_leaves_nothing(fresh_location(&base)).await;
+}
