@@ -6,14 +6,12 @@ use api_support::{Node, USER};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-#[test]
-fn run_serves_the_api_and_stops_on_sigterm() {
-    let node = Node::new(0);
+/// The node's config with an empty rules folder (the daemon then schedules nothing).
+fn config_without_rules(node: &Node) -> String {
     let empty = node.dir.path().join("no-rules");
     std::fs::create_dir_all(&empty).unwrap();
     let cfg = std::fs::read_to_string(node.config()).unwrap();
-    let cfg: String = cfg
-        .lines()
+    cfg.lines()
         .map(|l| {
             if l.starts_with("rules_dir") {
                 format!("rules_dir = \"{}\"\n", empty.display())
@@ -21,7 +19,13 @@ fn run_serves_the_api_and_stops_on_sigterm() {
                 format!("{l}\n")
             }
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn run_serves_the_api_and_stops_on_sigterm() {
+    let node = Node::new(0);
+    let cfg = config_without_rules(&node);
     std::fs::write(node.config(), format!("{cfg}listen = \"127.0.0.1:0\"\n")).unwrap();
     let mut child = node.cmd().arg("run").stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
     let mut line = String::new();
@@ -45,20 +49,8 @@ fn run_serves_the_api_and_stops_on_sigterm() {
 #[test]
 fn run_with_the_muxer_enabled_muxes_and_stops_on_sigterm() {
     let node = Node::new(0);
-    let empty = node.dir.path().join("no-rules");
-    std::fs::create_dir_all(&empty).unwrap();
     let keys = api_support::repo().join("testdata/keys");
-    let cfg = std::fs::read_to_string(node.config()).unwrap();
-    let cfg: String = cfg
-        .lines()
-        .map(|l| {
-            if l.starts_with("rules_dir") {
-                format!("rules_dir = \"{}\"\n", empty.display())
-            } else {
-                format!("{l}\n")
-            }
-        })
-        .collect();
+    let cfg = config_without_rules(&node);
     let text = format!(
         "keys_dir = \"{}\"\n{cfg}listen = \"127.0.0.1:0\"\n\n[muxer]\nenabled = true\nmin_poll_interval = 1\nscreen_certs = [\"{}\"]\ntemp_dir = \"{}\"\n",
         keys.display(),
