@@ -329,34 +329,53 @@ impl SqliteCatalog {
         Ok((if old.is_some() { Upsert::Updated } else { Upsert::Inserted }, version))
     }
 
+    /// The columns [`Self::entry_of`] reads, after the id.
+    const ENTRY_COLS: &'static str =
+        "r.id, d.doc, r.call_recording_id, d.encrypted_media, r.hold_reason, r.hold_ms, r.version";
+
     fn get_in(conn: &Connection, id: &str) -> Result<Option<Entry>, CatalogError> {
-        let row = conn
-            .prepare_cached(
-                "SELECT d.doc, r.call_recording_id, d.encrypted_media, r.hold_reason, r.hold_ms, r.version
-                 FROM recordings r JOIN docs d ON d.id = r.id WHERE r.id = ?1",
-            )
-            .map_err(db)?
-            .query_row([id], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, Option<String>>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, Option<String>>(3)?,
-                    r.get::<_, Option<i64>>(4)?,
-                    r.get::<_, Version>(5)?,
-                ))
-            })
-            .optional()
-            .map_err(db)?;
-        let Some((doc, call, enc, reason, hold_ms, version)) = row else { return Ok(None) };
-        let mut recording = Recording::parse_in(&doc, call.as_deref())
-            .map_err(|source| CatalogError::Corrupt { id: id.to_string(), source })?;
+        let sql = format!("SELECT {} FROM recordings r JOIN docs d ON d.id = r.id WHERE r.id = ?1", Self::ENTRY_COLS);
+        let mut st = conn.prepare_cached(&sql).map_err(db)?;
+        let mut rows = st.query([id]).map_err(db)?;
+        match rows.next().map_err(db)? {
+            Some(r) => Self::entry_of(r).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The recordings of `ids` that exist, in that order, in one statement (a listing page: one
+    /// prepare for the page, not one per row).
+    fn get_many_in(conn: &Connection, ids: &[String]) -> Result<Vec<Entry>, CatalogError> {
+        let list = serde_json::to_string(ids).map_err(|e| CatalogError::Db(e.to_string()))?;
+        let sql = format!(
+            "SELECT {} FROM json_each(?1) j JOIN recordings r ON r.id = j.value JOIN docs d ON d.id = r.id ORDER BY j.key",
+            Self::ENTRY_COLS
+        );
+        let mut st = conn.prepare_cached(&sql).map_err(db)?;
+        let mut rows = st.query([list]).map_err(db)?;
+        let mut out = Vec::with_capacity(ids.len());
+        while let Some(r) = rows.next().map_err(db)? {
+            out.push(Self::entry_of(r)?);
+        }
+        Ok(out)
+    }
+
+    fn entry_of(r: &rusqlite::Row<'_>) -> Result<Entry, CatalogError> {
+        let id: String = r.get(0).map_err(db)?;
+        let doc: String = r.get(1).map_err(db)?;
+        let call: Option<String> = r.get(2).map_err(db)?;
+        let enc: String = r.get(3).map_err(db)?;
+        let reason: Option<String> = r.get(4).map_err(db)?;
+        let hold_ms: Option<i64> = r.get(5).map_err(db)?;
+        let version: Version = r.get(6).map_err(db)?;
+        let mut recording =
+            Recording::parse_in(&doc, call.as_deref()).map_err(|source| CatalogError::Corrupt { id, source })?;
         let enc: Vec<String> = serde_json::from_str(&enc).unwrap_or_default();
         for m in &mut recording.media {
             m.encrypted |= enc.contains(&m.media_id);
         }
         let hold = reason.map(|reason| Hold { reason, at: from_ms(hold_ms.unwrap_or(0)) });
-        Ok(Some(Entry { recording, hold, version }))
+        Ok(Entry { recording, hold, version })
     }
 
     fn edit_labels(&self, id: &str, f: impl FnOnce(&mut Vec<serde_json::Value>)) -> Result<(), CatalogError> {
@@ -537,15 +556,7 @@ impl Catalog for SqliteCatalog {
     }
 
     fn get_many(&self, ids: &[String]) -> Result<Vec<Entry>, CatalogError> {
-        // One lock and one cached statement for the whole page.
-        let conn = self.lock();
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(e) = Self::get_in(&conn, id)? {
-                out.push(e);
-            }
-        }
-        Ok(out)
+        Self::get_many_in(&self.lock(), ids)
     }
 
     fn delete(&self, id: &str, with_screens: bool) -> Result<Vec<String>, CatalogError> {
