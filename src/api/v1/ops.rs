@@ -11,40 +11,42 @@ use serde_json::{json, Value};
 use std::convert::Infallible;
 use std::time::Duration;
 
-/// A rule as the API shows it: the parsed rule (with `enabled` as in force), whether the file's
-/// flag is overridden by an operator, and whether this node runs it.
+/// The rules of `rules_dir` with the operators' overrides applied (`rules::apply_overrides`, as
+/// the scheduler does), the files' problems, and which rules are overridden.
+type Loaded = (Vec<rules::Rule>, Vec<rules::RuleProblem>, std::collections::BTreeMap<String, bool>);
+
+async fn load(s: &Shared) -> Result<Loaded, ApiFailure> {
+    let (cfg, catalog) = (s.ctx.config.clone(), s.ctx.catalog.clone());
+    blocking(move || {
+        let (mut rs, problems) = rules::load_dir(&cfg.rules_dir, cfg.default_backup_location.as_deref(), false);
+        rules::apply_overrides(catalog.as_ref(), &mut rs)?;
+        Ok((rs, problems, rules::overrides(catalog.as_ref())?))
+    })
+    .await
+}
+
+/// A rule as the API shows it: the rule (with `enabled` as in force), the operator's override if
+/// any, and whether this node runs it.
 fn rule_json(s: &Shared, r: &rules::Rule, overrides: &std::collections::BTreeMap<String, bool>) -> Value {
-    let mut r = r.clone();
-    let overridden = overrides.get(&r.name).copied();
-    if let Some(on) = overridden {
-        r.enabled = on;
-    }
-    json!({ "rule": r, "override": overridden, "runs_here": r.runs_on(s.ctx.config.node_path.as_deref()) })
+    let runs_here = r.runs_on(s.ctx.config.node_path.as_deref());
+    json!({ "rule": r, "override": overrides.get(&r.name), "runs_here": runs_here })
 }
 
 /// Every rule of `rules_dir` with its override, and the files' problems.
 pub async fn list_rules(State(s): State<Shared>) -> Result<Json<Value>, ApiFailure> {
-    let (cfg, catalog) = (s.ctx.config.clone(), s.ctx.catalog.clone());
-    let (rs, problems, o) = blocking(move || {
-        let (rs, problems) = rules::load_dir(&cfg.rules_dir, cfg.default_backup_location.as_deref(), false);
-        Ok((rs, problems, rules::overrides(catalog.as_ref())?))
-    })
-    .await?;
+    let (rs, problems, o) = load(&s).await?;
     let list: Vec<Value> = rs.iter().map(|r| rule_json(&s, r, &o)).collect();
     Ok(Json(json!({ "statusCode": 0, "rules": list, "problems": problems })))
 }
 
 /// `GET /api/v1/rules/{name}`.
 pub async fn show_rule(State(s): State<Shared>, Path(name): Path<String>) -> Result<Json<Value>, ApiFailure> {
-    let (cfg, catalog) = (s.ctx.config.clone(), s.ctx.catalog.clone());
-    let n = name.clone();
-    let (rule, o) = blocking(move || {
-        let (rs, _) = rules::load_dir(&cfg.rules_dir, cfg.default_backup_location.as_deref(), false);
-        Ok((rs.into_iter().find(|r| r.name == n), rules::overrides(catalog.as_ref())?))
-    })
-    .await?;
-    let rule = rule.ok_or_else(|| ApiFailure::not_found(format!("no rule named {name} in the rules folder")))?;
-    let mut body = rule_json(&s, &rule, &o);
+    let (rs, _, o) = load(&s).await?;
+    let rule = rs
+        .iter()
+        .find(|r| r.name == name)
+        .ok_or_else(|| ApiFailure::not_found(format!("no rule named {name} in the rules folder")))?;
+    let mut body = rule_json(&s, rule, &o);
     body["statusCode"] = json!(0);
     Ok(Json(body))
 }
