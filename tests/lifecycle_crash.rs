@@ -246,7 +246,8 @@ fn fifty_random_kills_over_two_thousand_recordings() {
         let audit = std::fs::read_to_string(data.join("audit/deletions.jsonl")).unwrap_or_default();
         let mut seen = HashSet::new();
         for l in audit.lines() {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let v: serde_json::Value =
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("{when}: a broken audit line ({e}): {l}"));
             let id = v["recording"].as_str().unwrap().to_string();
             assert!(!id.starts_with("YOUNG"), "{when}: a young recording was purged");
             assert!(seen.insert(id.clone()), "{when}: {id} audited twice");

@@ -11,7 +11,9 @@
 //! - `stale-lease`: an expired lease;
 //! - `temp-file`: a leftover temporary file (media store puts, backup `.part` files of dead
 //!   processes);
-//! - `outbox`: purge notifications not yet delivered.
+//! - `outbox`: purge notifications not yet delivered;
+//! - `audit-line`: a line of `audit/deletions.jsonl` that is not a whole audit record (a write
+//!   torn by a crash; the interrupted purge's recovery cuts it off and writes it whole).
 //!
 //! Repair removes an orphan only after re-reading the catalog right before deleting it (and
 //! never while a purge journal names it), finishes open journal entries, marks stale jobs,
@@ -58,6 +60,7 @@ pub async fn run(ctx: &Context, repair: bool) -> Result<CheckReport, LifecycleEr
     let mut rep = CheckReport::default();
     // Journals first: a repair finishes them, which may remove media the other checks see.
     check_journal(ctx, repair, &mut rep).await?;
+    check_audit(ctx, &mut rep).await?;
     check_jobs(ctx, repair, &mut rep).await?;
     let pending = pending_media(ctx).await?;
     check_media(ctx, repair, &pending, &mut rep).await?;
@@ -99,6 +102,16 @@ async fn check_journal(ctx: &Context, repair: bool, rep: &mut CheckReport) -> Re
     for k in open {
         let fixed = repair && !still.contains(&k);
         rep.add("open-journal", k, "a purge batch was interrupted (the next task finishes it)", fixed);
+    }
+    Ok(())
+}
+
+async fn check_audit(ctx: &Context, rep: &mut CheckReport) -> Result<(), LifecycleError> {
+    let path = journal::audit_path(ctx);
+    let p = path.clone();
+    let broken = blocking(move || journal::broken_audit_lines(&p)).await?;
+    for n in broken {
+        rep.add("audit-line", format!("{}:{n}", path.display()), "not a whole audit record (torn by a crash)", false);
     }
     Ok(())
 }

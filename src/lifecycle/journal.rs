@@ -260,10 +260,12 @@ fn append_audit(
     }
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new().create(true).append(true).read(true).mode(0o600).open(path).map_err(io)?;
-    // A line torn by a crash mid-write is closed first, so it cannot swallow the next one.
-    if ends_torn(&mut f).map_err(io)? {
-        buf.insert(0, b'\n');
-    }
+    // Appenders (of every process) take the file's lock, so a line without its newline at the
+    // end is never another writer's line in progress: it is one torn by a crash mid-write, whose
+    // journal entry is still open and is being finished now. It is cut off, and written whole
+    // again below (recovery finds it not audited), so the log never holds a broken line.
+    f.lock().map_err(io)?;
+    cut_torn_tail(&mut f).map_err(io)?;
     // One write per batch: O_APPEND keeps concurrent purges' lines whole.
     f.write_all(&buf).map_err(io)?;
     f.sync_data().map_err(io)?;
@@ -280,15 +282,58 @@ fn append_audit(
     Ok(())
 }
 
-fn ends_torn(f: &mut std::fs::File) -> std::io::Result<bool> {
+/// Cuts a last line that has no newline (a write torn by a crash) off the file. The caller
+/// holds the file's lock. Returns the number of bytes cut.
+fn cut_torn_tail(f: &mut std::fs::File) -> std::io::Result<u64> {
     use std::io::{Read, Seek, SeekFrom};
-    if f.metadata()?.len() == 0 {
-        return Ok(false);
+    let len = f.metadata()?.len();
+    let mut end = len;
+    let mut chunk = vec![0u8; 64 * 1024];
+    while end > 0 {
+        let n = chunk.len().min(end as usize);
+        let start = end - n as u64;
+        f.seek(SeekFrom::Start(start))?;
+        f.read_exact(&mut chunk[..n])?;
+        if let Some(i) = chunk[..n].iter().rposition(|&b| b == b'\n') {
+            let keep = start + i as u64 + 1;
+            if keep < len {
+                f.set_len(keep)?;
+            }
+            return Ok(len - keep);
+        }
+        end = start;
     }
-    f.seek(SeekFrom::End(-1))?;
-    let mut last = [0u8];
-    f.read_exact(&mut last)?;
-    Ok(last[0] != b'\n')
+    if len > 0 {
+        f.set_len(0)?;
+    }
+    Ok(len)
+}
+
+/// Line numbers (from 1) of lines of the audit log at `path` that are not whole audit lines.
+pub fn broken_audit_lines(path: &std::path::Path) -> Result<Vec<usize>, LifecycleError> {
+    let f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(LifecycleError::io(path, e)),
+    };
+    // Shared with other readers, exclusive of appenders: a line being written is not torn.
+    f.lock_shared().map_err(|e| LifecycleError::io(path, e))?;
+    let mut out = Vec::new();
+    let mut r = std::io::BufReader::new(f);
+    let mut line = Vec::new();
+    let mut n = 0;
+    loop {
+        line.clear();
+        if r.read_until(b'\n', &mut line).map_err(|e| LifecycleError::io(path, e))? == 0 {
+            break;
+        }
+        n += 1;
+        let whole = line.last() == Some(&b'\n');
+        if !whole || serde_json::from_slice::<AuditLine>(&line).is_err() {
+            out.push(n);
+        }
+    }
+    Ok(out)
 }
 
 /// Recording ids already audited under journal entry `journal` (used when recovering).
@@ -343,4 +388,81 @@ pub async fn recover(ctx: &Context) -> Result<Executed, LifecycleError> {
     }
     super::outbox::deliver(ctx).await;
     Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(ids: &[&str]) -> JournalEntry {
+        JournalEntry {
+            id: "j1".into(),
+            job: "rule:r".into(),
+            rule: Some("r".into()),
+            task: 1,
+            archive: None,
+            at: Utc::now(),
+            items: ids
+                .iter()
+                .map(|id| Doomed {
+                    id: id.to_string(),
+                    version: 1,
+                    kind: Kind::Voice,
+                    call: None,
+                    media: vec![DoomedMedia { media_id: format!("{id}-m"), size: Some(3) }],
+                })
+                .collect(),
+        }
+    }
+
+    /// A crash mid-write leaves a line without its newline; recovery cuts it off and writes the
+    /// record whole, so the log never holds a broken line and no recording is audited twice.
+    #[test]
+    fn a_torn_last_line_is_cut_and_written_whole_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit").join("deletions.jsonl");
+        let e = entry(&["A", "B", "C"]);
+        append_audit(&path, &e, &e.items[..1], Utc::now(), false).unwrap();
+        // B's line torn half-way by a kill.
+        let mut whole = Vec::new();
+        serde_json::to_writer(
+            &mut whole,
+            &AuditLine {
+                time: Utc::now(),
+                journal: "j1".into(),
+                job: e.job.clone(),
+                rule: e.rule.clone(),
+                task: 1,
+                recording: "B".into(),
+                kind: Kind::Voice,
+                call: None,
+                media: e.items[1].media.clone(),
+                archive: None,
+            },
+        )
+        .unwrap();
+        let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(&whole[..whole.len() / 2]).unwrap();
+        drop(f);
+        assert_eq!(broken_audit_lines(&path).unwrap(), vec![2]);
+        // Recovery: A is audited already, B and C are not.
+        append_audit(&path, &e, &e.items, Utc::now(), true).unwrap();
+        assert!(broken_audit_lines(&path).unwrap().is_empty());
+        let ids: Vec<String> = std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<AuditLine>(l).unwrap().recording)
+            .collect();
+        assert_eq!(ids, ["A", "B", "C"]);
+    }
+
+    #[test]
+    fn a_file_that_is_one_torn_line_is_emptied_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("deletions.jsonl");
+        std::fs::write(&path, b"{\"time\":\"20").unwrap();
+        let mut f = std::fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
+        assert_eq!(cut_torn_tail(&mut f).unwrap(), 11);
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+    }
 }
