@@ -14,6 +14,7 @@
 //! - [`lifecycle`]: rules, plans, backup, purge, the schedule and on-demand jobs (GIR MLM).
 //! - [`progress`]: progress reporting shared by the CLI and the API.
 //! - [`api`]: the HTTP faces (RWS-compatible recordings, jobs and rules, metrics), over these calls.
+//! - [`web`]: the operators' pages, served by the API's router from the same calls.
 //!
 //! The binary (`src/main.rs`, `src/cli/`) is a thin face over these calls.
 
@@ -29,3 +30,4 @@ pub mod model;
 pub mod muxer;
 pub mod progress;
 pub mod storage;
+pub mod web;

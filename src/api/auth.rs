@@ -3,7 +3,8 @@
 //! Entries are `user:hash`, as `htpasswd -B` (bcrypt, `$2y$`) or `htpasswd -s` (`{SHA}`, base64
 //! SHA-1) write them; other schemes (`$apr1$` MD5, crypt) are refused when the file is loaded,
 //! naming the line. Users listed in `[api] ops_users` have the `ops` role, everyone else `user`.
-//! `user` may read and play (GET/HEAD outside `/api/v2/ops`); `ops` may do everything.
+//! `user` may read and play (GET/HEAD outside `/api/v2/ops`); `ops` may do everything. The
+//! operators' pages ([`crate::web`]) get the same checks, with refusals as pages.
 //!
 //! A successful check is remembered in memory under a salted SHA-256 of the credentials, so
 //! bcrypt's cost is paid once per client rather than once per request. Failed logins are
@@ -197,10 +198,17 @@ fn basic(req: &Request) -> Option<(String, String)> {
     Some((u.to_string(), p.to_string()))
 }
 
-fn unauthorized(message: &str) -> Response {
-    let mut r =
-        ApiFailure { status: StatusCode::UNAUTHORIZED, code: ApiFailure::UNAUTHORIZED, message: message.into() }
-            .into_response();
+/// A refusal: the RWS envelope for the API, a page for the operators' pages.
+fn refuse(page: bool, status: StatusCode, message: String) -> Response {
+    if page {
+        crate::web::error_page(status, &message)
+    } else {
+        ApiFailure { status, code: ApiFailure::UNAUTHORIZED, message }.into_response()
+    }
+}
+
+fn unauthorized(page: bool, message: &str) -> Response {
+    let mut r = refuse(page, StatusCode::UNAUTHORIZED, message.into());
     r.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Basic realm=\"reclife\""));
     r
 }
@@ -213,6 +221,7 @@ pub async fn require(
     next: Next,
 ) -> Response {
     let ip = peer.ip();
+    let page = crate::web::is_page(req.uri().path());
     if s.users.blocked(ip) {
         return ApiFailure {
             status: StatusCode::TOO_MANY_REQUESTS,
@@ -222,21 +231,16 @@ pub async fn require(
         .into_response();
     }
     let Some((user, password)) = basic(&req) else {
-        return unauthorized("authentication required (HTTP Basic)");
+        return unauthorized(page, "authentication required (HTTP Basic)");
     };
     let Some(role) = s.users.check(&user, &password).await else {
         s.users.failed(ip);
         s.metrics.auth_failure();
         tracing::warn!(%user, %ip, "failed login");
-        return unauthorized("wrong user name or password");
+        return unauthorized(page, "wrong user name or password");
     };
     if role < needed(req.method(), req.uri().path()) {
-        return ApiFailure {
-            status: StatusCode::FORBIDDEN,
-            code: ApiFailure::UNAUTHORIZED,
-            message: format!("user {user} has the user role; this needs the ops role"),
-        }
-        .into_response();
+        return refuse(page, StatusCode::FORBIDDEN, format!("user {user} has the user role; this needs the ops role"));
     }
     req.extensions_mut().insert(Caller { user, role });
     next.run(req).await

@@ -4,9 +4,11 @@
 //! Out: the GIR-compatible Interaction Recording Web Services endpoints ([`rws`], under
 //! `/api/v2` and `/internal-api`), reclife's own jobs and rules API ([`v1`], under `/api/v1`),
 //! its OpenAPI document ([`openapi`]), Prometheus metrics ([`metrics`], `/metrics`), `/healthz`
-//! and `/readyz`; over plain HTTP or TLS ([`tls`]).
+//! and `/readyz`, and the operators' pages ([`crate::web`], at `/`); over plain HTTP or TLS
+//! ([`tls`]).
 //!
-//! Guarantees: every request but `/healthz`, `/readyz` and the OpenAPI document is authenticated ([`auth`]: HTTP Basic against an
+//! Guarantees: every request but `/healthz`, `/readyz`, the OpenAPI document and the pages'
+//! stylesheet and script is authenticated ([`auth`]: HTTP Basic against an
 //! htpasswd file; role `user` reads and plays, role `ops` may also act); passwords never reach
 //! logs or errors; every error is an RWS envelope `{"statusCode":N,"statusMessage":"…"}` with a
 //! non-zero `statusCode` and the matching HTTP status ([`ApiFailure`]). The handlers only call
@@ -68,6 +70,8 @@ pub enum ApiError {
     Tls { path: PathBuf, why: String },
     #[error("TLS needs both [api] tls_cert and tls_key")]
     TlsHalf,
+    #[error("no random key for the web pages' forms: {0}")]
+    Random(String),
 }
 
 /// What every handler shares.
@@ -80,6 +84,8 @@ pub struct AppState {
     pub stop: tokio_util::sync::CancellationToken,
     /// Jobs started through the API, waited for at shutdown.
     pub jobs: tokio_util::task::TaskTracker,
+    /// Signs the operators' pages' form tokens (CSRF); new at every start.
+    pub csrf: crate::web::CsrfKey,
 }
 
 pub type Shared = Arc<AppState>;
@@ -179,6 +185,7 @@ pub fn state(ctx: Context) -> Result<Shared, ApiError> {
         metrics: metrics::Metrics::new(),
         stop: Default::default(),
         jobs: Default::default(),
+        csrf: crate::web::CsrfKey::random().map_err(ApiError::Random)?,
     }))
 }
 
@@ -187,8 +194,10 @@ pub fn router(state: Shared) -> Router {
     Router::new()
         .merge(rws::routes())
         .merge(v1::routes())
+        .merge(crate::web::routes())
         .route("/metrics", axum::routing::get(metrics::render))
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require))
+        .merge(crate::web::assets())
         .route("/api/v1/openapi.json", axum::routing::get(openapi::document))
         .route("/healthz", axum::routing::get(|| async { "ok\n" }))
         .route("/readyz", axum::routing::get(ready))

@@ -34,6 +34,31 @@ impl Drop for RunningMark {
 /// Catalog state namespace of each rule's last run (RFC 3339).
 pub const LAST_RUN: &str = "lifecycle.last-run";
 
+/// Catalog state namespace of each scheduler's last tick (key: node path, or `-` for a node
+/// without one; value: RFC 3339, system clock), for the operators' health page.
+pub const TICKS: &str = "lifecycle.scheduler-ticks";
+
+fn tick_key(ctx: &Context) -> String {
+    ctx.config.node_path.clone().unwrap_or_else(|| "-".into())
+}
+
+/// Records that this node's scheduler is alive now. Uses the system clock even under `--now`:
+/// it tells operators about the process, not about rule ages.
+pub async fn record_tick(ctx: &Context) -> Result<(), LifecycleError> {
+    let (catalog, key) = (ctx.catalog.clone(), tick_key(ctx));
+    blocking(move || Ok(catalog.state_put(TICKS, &key, &Utc::now().to_rfc3339())?)).await
+}
+
+/// Every scheduler's last tick, by node path (`-`: a node without one), in node order.
+pub async fn last_ticks(ctx: &Context) -> Result<Vec<(String, DateTime<Utc>)>, LifecycleError> {
+    let catalog = ctx.catalog.clone();
+    let all = blocking(move || Ok(catalog.state_list(TICKS)?)).await?;
+    Ok(all
+        .into_iter()
+        .filter_map(|(k, v)| DateTime::parse_from_rfc3339(&v).ok().map(|t| (k, t.with_timezone(&Utc))))
+        .collect())
+}
+
 /// Called with each finished run and its completion line.
 pub type OnDone = dyn Fn(&JobRecord, &str) + Send + Sync;
 
@@ -207,6 +232,9 @@ pub async fn run_daemon(
     let mut ids = schedule_all(&sched, &tx, &rules).await;
     sched.start().await.map_err(sched_err)?;
     tracing::info!(rules = rules.len(), "scheduler started");
+    if let Err(e) = record_tick(ctx).await {
+        tracing::warn!(error = %e, "scheduler tick not recorded");
+    }
 
     let poll = std::time::Duration::from_secs(ctx.config.schedule_polling_interval.max(1));
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + poll, poll);
@@ -244,6 +272,9 @@ pub async fn run_daemon(
                 });
             }
             _ = tick.tick() => {
+                if let Err(e) = record_tick(ctx).await {
+                    tracing::warn!(error = %e, "scheduler tick not recorded");
+                }
                 // A long-running daemon retries what it left open, not only at start-up.
                 if let Err(e) = housekeeping(ctx).await {
                     tracing::warn!(error = %e, "housekeeping failed; retrying at the next tick");

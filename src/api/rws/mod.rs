@@ -20,7 +20,7 @@
 mod delete;
 mod ingest;
 mod media;
-mod recordings;
+pub(crate) mod recordings;
 
 use super::{ApiFailure, Shared};
 use axum::extract::State;

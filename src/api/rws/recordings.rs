@@ -32,12 +32,12 @@ const PARAMS: &[&str] = &[
 
 /// A parsed listing request: the catalog query, where to resume, and the page size.
 #[derive(Debug)]
-struct Listing {
-    query: Query,
-    cursor: Cursor,
-    limit: usize,
+pub(crate) struct Listing {
+    pub query: Query,
+    pub cursor: Cursor,
+    pub limit: usize,
     /// The filter parameters as given, repeated in `nextUri`.
-    echo: Vec<(String, String)>,
+    pub echo: Vec<(String, String)>,
 }
 
 fn epoch_ms(name: &str, v: &str) -> Result<DateTime<Utc>, ApiFailure> {
@@ -60,7 +60,8 @@ fn terms(v: &str) -> Vec<String> {
     v.split_whitespace().map(str::to_string).collect()
 }
 
-fn parse_listing(raw: Option<&str>, kind: Kind, intervals: u32) -> Result<Listing, ApiFailure> {
+/// Parses the RWS search parameters (also the operators' search form, which uses the same names).
+pub(crate) fn parse_listing(raw: Option<&str>, kind: Kind, intervals: u32) -> Result<Listing, ApiFailure> {
     let mut q = Query { kind: Some(kind), scan_intervals_per_day: intervals, ..Query::default() };
     let mut cursor = Cursor::start();
     let mut limit = DEFAULT_LIMIT;
@@ -157,7 +158,7 @@ pub(crate) fn render(e: &Entry, base: &str, store: &str) -> Value {
 }
 
 /// One page: fills up to `limit` rows across empty slices, then reads their documents.
-fn page(catalog: &dyn Catalog, l: &Listing) -> Result<(Vec<Entry>, Option<Cursor>), ApiFailure> {
+pub(crate) fn page(catalog: &dyn Catalog, l: &Listing) -> Result<(Vec<Entry>, Option<Cursor>), ApiFailure> {
     let mut rows = Vec::new();
     let mut cursor = Some(l.cursor.clone());
     while let Some(c) = cursor.take() {
@@ -306,18 +307,39 @@ where
 }
 
 async fn label(s: Shared, id: String, kind: Kind, b: String) -> Result<Json<Value>, ApiFailure> {
-    let label = body::<LabelBody>(&b)?.label;
+    add_label(s, id, kind, body::<LabelBody>(&b)?.label).await?;
+    Ok(Json(json!({ "statusCode": 0 })))
+}
+
+/// Labels a recording of `kind` (the API and the operators' pages): the label must be a safe name.
+pub(crate) async fn add_label(s: Shared, id: String, kind: Kind, label: String) -> Result<(), ApiFailure> {
     crate::model::check_name(&label).map_err(|e| ApiFailure::bad_request(format!("label {label:?}: {e}")))?;
-    edit(s, id, kind, move |c, id| c.label(id, &label)).await
+    edit(s, id, kind, move |c, id| c.label(id, &label)).await.map(drop)
+}
+
+/// Removes a label from a recording of `kind`.
+pub(crate) async fn remove_label(s: Shared, id: String, kind: Kind, label: String) -> Result<(), ApiFailure> {
+    edit(s, id, kind, move |c, id| c.unlabel(id, &label)).await.map(drop)
 }
 
 async fn hold(s: Shared, id: String, kind: Kind, b: String) -> Result<Json<Value>, ApiFailure> {
-    let reason = body::<HoldBody>(&b)?.reason;
+    place_hold(s, id, kind, body::<HoldBody>(&b)?.reason).await?;
+    Ok(Json(json!({ "statusCode": 0 })))
+}
+
+/// Holds a recording of `kind` with a reason (the API and the operators' pages); an empty reason
+/// is refused.
+pub(crate) async fn place_hold(s: Shared, id: String, kind: Kind, reason: String) -> Result<(), ApiFailure> {
     if reason.trim().is_empty() {
         return Err(ApiFailure::bad_request("hold: reason is empty"));
     }
     let now = s.ctx.clock.now();
-    edit(s, id, kind, move |c, id| c.hold(id, &reason, now)).await
+    edit(s, id, kind, move |c, id| c.hold(id, &reason, now)).await.map(drop)
+}
+
+/// Releases the hold of a recording of `kind`.
+pub(crate) async fn release_hold(s: Shared, id: String, kind: Kind) -> Result<(), ApiFailure> {
+    edit(s, id, kind, |c, id| c.unhold(id)).await.map(drop)
 }
 
 pub async fn label_call(State(s): State<Shared>, Path(id): Path<String>, b: String) -> Result<Json<Value>, ApiFailure> {
@@ -334,13 +356,15 @@ pub async fn unlabel_call(
     State(s): State<Shared>,
     Path((id, l)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiFailure> {
-    edit(s, id, Kind::Voice, move |c, id| c.unlabel(id, &l)).await
+    remove_label(s, id, Kind::Voice, l).await?;
+    Ok(Json(json!({ "statusCode": 0 })))
 }
 pub async fn unlabel_screen(
     State(s): State<Shared>,
     Path((id, l)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiFailure> {
-    edit(s, id, Kind::Screen, move |c, id| c.unlabel(id, &l)).await
+    remove_label(s, id, Kind::Screen, l).await?;
+    Ok(Json(json!({ "statusCode": 0 })))
 }
 pub async fn hold_call(State(s): State<Shared>, Path(id): Path<String>, b: String) -> Result<Json<Value>, ApiFailure> {
     hold(s, id, Kind::Voice, b).await
@@ -353,10 +377,12 @@ pub async fn hold_screen(
     hold(s, id, Kind::Screen, b).await
 }
 pub async fn unhold_call(State(s): State<Shared>, Path(id): Path<String>) -> Result<Json<Value>, ApiFailure> {
-    edit(s, id, Kind::Voice, |c, id| c.unhold(id)).await
+    release_hold(s, id, Kind::Voice).await?;
+    Ok(Json(json!({ "statusCode": 0 })))
 }
 pub async fn unhold_screen(State(s): State<Shared>, Path(id): Path<String>) -> Result<Json<Value>, ApiFailure> {
-    edit(s, id, Kind::Screen, |c, id| c.unhold(id)).await
+    release_hold(s, id, Kind::Screen).await?;
+    Ok(Json(json!({ "statusCode": 0 })))
 }
 
 #[cfg(test)]

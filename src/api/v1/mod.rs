@@ -27,7 +27,7 @@
 //!
 //! Every answer is `{"statusCode":0, …}` like the RWS endpoints, and errors share their envelope.
 
-mod ops;
+pub(crate) mod ops;
 
 use super::{ApiFailure, Shared};
 use crate::lifecycle::{jobs, rules, runner, Filter, OnFailure, Op, Task};
@@ -103,29 +103,30 @@ async fn validate_rule(State(s): State<Shared>, text: String) -> Result<Json<Val
     }))
 }
 
-/// A task as a client posts it: a rule file's task fields.
+/// A task as a client posts it: a rule file's task fields. The operators' pages build one from
+/// their form.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NewTask {
+pub(crate) struct NewTask {
     #[serde(rename = "type")]
-    op: Op,
+    pub op: Op,
     #[serde(default)]
-    filter: Filter,
+    pub filter: Filter,
     #[serde(default)]
-    include_screen: bool,
+    pub include_screen: bool,
     #[serde(default)]
-    on_failure: OnFailure,
-    location: Option<String>,
-    zip: Option<bool>,
+    pub on_failure: OnFailure,
+    pub location: Option<String>,
+    pub zip: Option<bool>,
     #[serde(default)]
-    use_full_path: bool,
+    pub use_full_path: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NewJob {
-    rule: Option<String>,
-    tasks: Option<Vec<NewTask>>,
+pub(crate) struct NewJob {
+    pub rule: Option<String>,
+    pub tasks: Option<Vec<NewTask>>,
 }
 
 /// The tasks of a posted job, checked as the command line checks them.
@@ -185,6 +186,16 @@ async fn create_job(State(s): State<Shared>, body: String) -> Result<Json<Value>
     // `curl -d` sends) is a 400 in the envelope, naming the problem.
     let body: NewJob =
         serde_json::from_str(&body).map_err(|e| ApiFailure::bad_request(format!("request body: {e}")))?;
+    let (job, plan) = plan_new(&s, body).await?;
+    Ok(Json(json!({ "statusCode": 0, "job": job, "plan": plan })))
+}
+
+/// Checks a posted job, plans it and keeps it `planned` (`POST /api/v1/jobs`, and the
+/// operators' plan form). Returns the job and its plan (a sample of 20 ids per task).
+pub(crate) async fn plan_new(
+    s: &Shared,
+    body: NewJob,
+) -> Result<(jobs::JobRecord, crate::lifecycle::plan::Plan), ApiFailure> {
     let s2 = s.clone();
     let (rule, tasks) = super::blocking(move || job_tasks(&s2, body)).await?;
     let kind = match (&rule, tasks.as_slice()) {
@@ -196,14 +207,22 @@ async fn create_job(State(s): State<Shared>, body: String) -> Result<Json<Value>
     let mut job = jobs::JobRecord::new(kind, rule.as_deref(), s.ctx.clock.now());
     job.spec = tasks;
     let plan = runner::plan_job(&s.ctx, &mut job, 20).await?;
-    Ok(Json(json!({ "statusCode": 0, "job": job, "plan": plan })))
+    Ok((job, plan))
 }
 
 async fn start_job(
     State(s): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<(axum::http::StatusCode, Json<Value>), ApiFailure> {
-    let job = jobs::load(&s.ctx, &id).await?;
+    start_planned(&s, &id).await?;
+    Ok((axum::http::StatusCode::ACCEPTED, Json(json!({ "statusCode": 0, "job": id, "state": "running" }))))
+}
+
+/// Executes exactly the plan of the planned job `id` in the background, as a job this server
+/// waits for at shutdown (`POST /api/v1/jobs/{id}/start`, and the operators' Start button).
+/// Refused (409) unless the job is `planned`.
+pub(crate) async fn start_planned(s: &Shared, id: &str) -> Result<(), ApiFailure> {
+    let job = jobs::load(&s.ctx, id).await?;
     if job.state != jobs::JobState::Planned {
         return Err(ApiFailure::conflict(format!("job {id} is {}: only a planned job can be started", job.state)));
     }
@@ -217,7 +236,7 @@ async fn start_job(
             Err(e) => tracing::error!(error = %e, "job started through the API failed"),
         }
     });
-    Ok((axum::http::StatusCode::ACCEPTED, Json(json!({ "statusCode": 0, "job": id, "state": "running" }))))
+    Ok(())
 }
 
 async fn cancel_job(State(s): State<Shared>, Path(id): Path<String>) -> Result<Json<Value>, ApiFailure> {

@@ -13,9 +13,9 @@ use std::time::Duration;
 
 /// The rules of `rules_dir` with the operators' overrides applied (`rules::apply_overrides`, as
 /// the scheduler does), the files' problems, and which rules are overridden.
-type Loaded = (Vec<rules::Rule>, Vec<rules::RuleProblem>, std::collections::BTreeMap<String, bool>);
+pub(crate) type Loaded = (Vec<rules::Rule>, Vec<rules::RuleProblem>, std::collections::BTreeMap<String, bool>);
 
-async fn load(s: &Shared) -> Result<Loaded, ApiFailure> {
+pub(crate) async fn load(s: &Shared) -> Result<Loaded, ApiFailure> {
     let (cfg, catalog) = (s.ctx.config.clone(), s.ctx.catalog.clone());
     blocking(move || {
         let (mut rs, problems) = rules::load_dir(&cfg.rules_dir, cfg.default_backup_location.as_deref(), false);
@@ -52,11 +52,17 @@ pub async fn show_rule(State(s): State<Shared>, Path(name): Path<String>) -> Res
 }
 
 async fn set(s: Shared, name: String, on: Option<bool>) -> Result<Json<Value>, ApiFailure> {
-    let rule = rules::set_enabled(&s.ctx, &name, on).await.map_err(|e| match e {
+    let rule = set_override(&s, &name, on).await?;
+    Ok(Json(json!({ "statusCode": 0, "rule": rule, "override": on })))
+}
+
+/// Sets or drops a rule's operator override (`rules::set_enabled`); a rule that does not
+/// validate cannot be enabled (409). Shared by the API and the operators' pages.
+pub(crate) async fn set_override(s: &Shared, name: &str, on: Option<bool>) -> Result<rules::Rule, ApiFailure> {
+    rules::set_enabled(&s.ctx, name, on).await.map_err(|e| match e {
         crate::lifecycle::LifecycleError::Rule { .. } => ApiFailure::conflict(e.to_string()),
         e => e.into(),
-    })?;
-    Ok(Json(json!({ "statusCode": 0, "rule": rule, "override": on })))
+    })
 }
 
 /// `POST /api/v1/rules/{name}/enable` (`ops`): runs the rule on every node that has it, whatever

@@ -1,0 +1,162 @@
+//! Cross-site request forgery protection for the pages' forms.
+//!
+//! Basic credentials go with every request a browser sends to this origin, whichever site made
+//! it, so a POST must prove it comes from one of our pages: it carries a token (field
+//! [`FIELD`]) that is HMAC-SHA-256 of the user's name under a key made at start, and its
+//! `Origin` (else its `Referer`) names this server. A request with neither header is refused:
+//! every browser sends `Origin` with a form POST. The token is the same for every page a user
+//! loads until the server restarts; another user's token, or one from before a restart, is
+//! refused (the page says to reload).
+
+use super::WebError;
+use crate::api::auth::Caller;
+use crate::api::Shared;
+use axum::extract::{FromRequest, Request};
+use axum::http::{header, HeaderMap};
+use openssl::pkey::PKey;
+use openssl::sign::Signer;
+
+/// The form field holding the token.
+pub const FIELD: &str = "_csrf";
+/// Largest form body accepted.
+const MAX_FORM: usize = 1 << 20;
+
+/// The key tokens are derived from. Random per process; never shown.
+pub struct CsrfKey([u8; 32]);
+
+impl std::fmt::Debug for CsrfKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CsrfKey(..)")
+    }
+}
+
+impl CsrfKey {
+    pub fn random() -> Result<CsrfKey, String> {
+        let mut k = [0u8; 32];
+        openssl::rand::rand_bytes(&mut k).map_err(|e| e.to_string())?;
+        Ok(CsrfKey(k))
+    }
+
+    /// The token of `user`: hex HMAC-SHA-256 under the key, of a purpose tag and the name.
+    pub fn token(&self, user: &str) -> String {
+        let mac = || -> Result<Vec<u8>, openssl::error::ErrorStack> {
+            let key = PKey::hmac(&self.0)?;
+            let mut s = Signer::new(openssl::hash::MessageDigest::sha256(), &key)?;
+            s.update(b"reclife web form\0")?;
+            s.update(user.as_bytes())?;
+            s.sign_to_vec()
+        };
+        // HMAC over a fixed digest does not fail; if OpenSSL ever did, no token would match.
+        mac().map(hex::encode).unwrap_or_default()
+    }
+
+    /// True when `given` is `user`'s token (compared in constant time).
+    pub fn verify(&self, user: &str, given: &str) -> bool {
+        let want = self.token(user);
+        !want.is_empty() && want.len() == given.len() && openssl::memcmp::eq(want.as_bytes(), given.as_bytes())
+    }
+}
+
+/// The origins a form may come from: `[api] public_url`, and the scheme and `Host` the request
+/// came to.
+fn allowed_origins(s: &Shared, headers: &HeaderMap) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(u) = &s.ctx.config.api.public_url {
+        if let Ok(u) = url::Url::parse(u) {
+            out.push(u.origin().ascii_serialization());
+        }
+    }
+    if let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
+        let scheme = if s.ctx.config.api.tls_cert.is_some() { "https" } else { "http" };
+        out.push(format!("{scheme}://{host}"));
+    }
+    out
+}
+
+/// Checks that a POST comes from one of this server's pages.
+pub fn check_origin(s: &Shared, headers: &HeaderMap) -> Result<(), WebError> {
+    let allowed = allowed_origins(s, headers);
+    let get = |h| headers.get(h).and_then(|v: &header::HeaderValue| v.to_str().ok());
+    let from = if let Some(o) = get(header::ORIGIN) {
+        o.to_string()
+    } else if let Some(r) = get(header::REFERER) {
+        match url::Url::parse(r) {
+            Ok(u) => u.origin().ascii_serialization(),
+            Err(_) => return Err(WebError::forbidden("the form's Referer is not a URL")),
+        }
+    } else {
+        return Err(WebError::forbidden("a form must come from this server's pages (no Origin or Referer header)"));
+    };
+    if allowed.iter().any(|a| a.eq_ignore_ascii_case(&from)) {
+        Ok(())
+    } else {
+        Err(WebError::forbidden(format!("a form from {from} is refused: only this server's pages may post")))
+    }
+}
+
+/// A posted form, checked: same origin, the caller's token. Handlers that change anything take
+/// this, so none can forget the check.
+#[derive(Debug)]
+pub struct Form {
+    pub caller: Caller,
+    fields: Vec<(String, String)>,
+}
+
+impl Form {
+    /// The first value of `name`, trimmed; `None` when absent or blank.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim()).filter(|v| !v.is_empty())
+    }
+
+    /// The value of `name` as given (untrimmed), or empty.
+    pub fn raw(&self, name: &str) -> &str {
+        self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or("")
+    }
+
+    pub fn checked(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+}
+
+impl FromRequest<Shared> for Form {
+    type Rejection = WebError;
+
+    async fn from_request(req: Request, s: &Shared) -> Result<Self, Self::Rejection> {
+        let caller = req
+            .extensions()
+            .get::<Caller>()
+            .cloned()
+            .ok_or_else(|| WebError::forbidden("not signed in"))?;
+        check_origin(s, req.headers())?;
+        let body = axum::body::to_bytes(req.into_body(), MAX_FORM)
+            .await
+            .map_err(|e| WebError::bad_request(format!("form body: {e}")))?;
+        let fields: Vec<(String, String)> =
+            url::form_urlencoded::parse(&body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+        let token = fields.iter().find(|(k, _)| k == FIELD).map(|(_, v)| v.as_str()).unwrap_or("");
+        if !s.csrf.verify(&caller.user, token) {
+            return Err(WebError::forbidden(
+                "the form's token is missing or stale (the server restarted, or the form is not from this server): reload the page and try again",
+            ));
+        }
+        Ok(Form { caller, fields })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_per_user_and_per_key() {
+        let (k1, k2) = (CsrfKey::random().unwrap(), CsrfKey::random().unwrap());
+        let t = k1.token("ops");
+        assert_eq!(t.len(), 64);
+        assert!(k1.verify("ops", &t));
+        assert!(!k1.verify("alice", &t), "another user's token");
+        assert!(!k2.verify("ops", &t), "a token from before a restart");
+        assert!(!k1.verify("ops", ""));
+        assert!(!k1.verify("ops", &t[..63]));
+        assert!(!format!("{k1:?}").contains(&t[..8]));
+    }
+}

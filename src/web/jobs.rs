@@ -1,0 +1,348 @@
+//! Plans and jobs: a filter form builds a plan and shows its preview before anything runs;
+//! "Start" executes exactly that plan (`POST /api/v1/jobs` and `…/start` underneath, the same
+//! functions); a job's page follows its progress live (the API's server-sent events), lists
+//! failed and skipped items with their reasons, and cancels; the history pages by job id.
+
+use super::csrf::Form;
+use super::rules::{filter_text, op_name, state_badge, tasks_table};
+use super::{bytes, csrf_field, layout, notice, opt_time, seg, see_other, time, Section, WebError};
+use crate::api::auth::{Caller, Role};
+use crate::api::v1::{plan_new, start_planned, NewJob, NewTask};
+use crate::api::Shared;
+use crate::lifecycle::jobs::{self, JobRecord, JobState};
+use crate::lifecycle::plan::Plan;
+use crate::lifecycle::{runner, Filter, OnFailure, Op};
+use crate::model::Kind;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use axum::Extension;
+use maud::{html, Markup};
+
+/// Jobs per history page.
+const PAGE: usize = 50;
+
+#[derive(Debug, serde::Deserialize)]
+pub struct HistoryParams {
+    after: Option<String>,
+    done: Option<String>,
+}
+
+/// `GET /jobs`: running jobs, then the history (oldest first, by job id, as the API pages it).
+pub async fn history(
+    State(s): State<Shared>,
+    Extension(who): Extension<Caller>,
+    Query(p): Query<HistoryParams>,
+) -> Result<Markup, WebError> {
+    let mut page = jobs::page(&s.ctx, p.after.as_deref(), PAGE + 1).await?;
+    let more = page.len() > PAGE;
+    page.truncate(PAGE);
+    let catalog = s.ctx.catalog.clone();
+    let running_ids = crate::api::blocking(move || Ok(catalog.state_list(jobs::RUNNING)?)).await?;
+    let mut running = Vec::new();
+    for (id, _) in running_ids {
+        if let Ok(j) = jobs::load(&s.ctx, &id).await {
+            running.push(j);
+        }
+    }
+    let body = html! {
+        (notice(p.done.as_deref()))
+        @if who.role >= Role::Ops { p { a class="button" href="/jobs/new" { "Plan a job" } } }
+        section aria-labelledby="running" {
+            h2 id="running" { "Running now" }
+            @if running.is_empty() { p class="muted" { "No job is running." } } @else { (job_table(&running)) }
+        }
+        section aria-labelledby="history" {
+            h2 id="history" { "History" }
+            p class="muted" { "Oldest first; jobs older than " (s.ctx.config.job_retention_days) " days are forgotten." }
+            @if page.is_empty() { p { "No jobs." } } @else { (job_table(&page)) }
+            nav aria-label="History pages" class="pager" {
+                @if p.after.is_some() { a href="/jobs" { "First page" } }
+                @if more { @if let Some(last) = page.last() {
+                    a href={ "/jobs?after=" (seg(&last.id)) } rel="next" { "Next page" }
+                } }
+            }
+        }
+    };
+    Ok(layout("Plans and jobs", &who, Section::Jobs, body))
+}
+
+fn job_table(list: &[JobRecord]) -> Markup {
+    html! {
+        table {
+            thead { tr { th scope="col" { "Job" } th scope="col" { "Kind" } th scope="col" { "State" }
+                th scope="col" { "Created" } th scope="col" { "Finished" } th scope="col" { "Recordings" } th scope="col" { "Failed" } } }
+            tbody {
+                @for j in list {
+                    tr {
+                        td { a href={ "/jobs/" (seg(&j.id)) } { (j.id) } }
+                        td { (j.kind) @if let Some(r) = &j.rule { " " (r) } }
+                        td { (state_badge(j.state)) }
+                        td { (time(j.created)) }
+                        td { (opt_time(j.finished)) }
+                        td { (j.tasks.iter().map(|t| t.recordings).sum::<u64>()) }
+                        td { (j.failed_total) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct NewParams {
+    rule: Option<String>,
+}
+
+fn plan_form(s: &Shared, who: &Caller) -> Markup {
+    let default_loc = s.ctx.config.default_backup_location.as_deref().unwrap_or("");
+    html! {
+        form method="post" action="/jobs" class="stack" {
+            (csrf_field(s, who))
+            fieldset {
+                legend { "Task" }
+                label { input type="radio" name="type" value="backup" checked; " Back up" }
+                label { input type="radio" name="type" value="purge"; " Purge (needs a minimum age)" }
+            }
+            div class="grid" {
+                div { label for="recording_type" { "Recording type" }
+                    select id="recording_type" name="recording_type" {
+                        option value="voice" selected { "voice (calls)" } option value="screen" { "screen" } } }
+                div { label for="min_age" { "Minimum age (days)" }
+                    input id="min_age" name="min_age" type="number" min="0" max=(crate::lifecycle::rules::MAX_AGE_DAYS) inputmode="numeric"; }
+                div { label for="max_age" { "Maximum age (days, exclusive)" }
+                    input id="max_age" name="max_age" type="number" min="1" max=(crate::lifecycle::rules::MAX_AGE_DAYS) inputmode="numeric"; }
+                div { label for="call_type" { "Call type" }
+                    input id="call_type" name="call_type" type="text" placeholder="inbound, outbound, internal, consult"; }
+                div { label for="labels_include" { "With every label (space-separated)" }
+                    input id="labels_include" name="labels_include" type="text"; }
+                div { label for="labels_exclude" { "Without any label (space-separated)" }
+                    input id="labels_exclude" name="labels_exclude" type="text"; }
+                div { label for="region" { "Region" }
+                    input id="region" type="text" readonly value=(s.ctx.config.region.as_deref().unwrap_or("all regions"))
+                        aria-describedby="region-help";
+                    small id="region-help" { "This node acts only on its own region (" code { "region" } " in its config)." } }
+                div { label for="location" { "Backup location" }
+                    input id="location" name="location" type="text" placeholder=(default_loc) aria-describedby="location-help";
+                    small id="location-help" { "Empty: the node's default_backup_location." } }
+            }
+            label { input type="checkbox" name="include_screen" value="1" checked; " Include the calls' screen recordings" }
+            label { input type="checkbox" name="zip" value="1" checked; " Zip the backup" }
+            button type="submit" { "Build the plan" }
+            p class="muted" { "Nothing runs yet: the next page shows what the plan would do, and Start executes exactly that plan." }
+        }
+    }
+}
+
+/// `GET /jobs/new[?rule=NAME]`: the plan form, or a rule's plan button.
+pub async fn form(
+    State(s): State<Shared>,
+    Extension(who): Extension<Caller>,
+    Query(p): Query<NewParams>,
+) -> Result<Markup, WebError> {
+    let body = html! {
+        @if who.role < Role::Ops {
+            p class="muted" { "Planning writes the plan into the catalog: the ops role may." }
+        } @else if let Some(rule) = &p.rule {
+            form method="post" action="/jobs" {
+                (csrf_field(&s, &who))
+                input type="hidden" name="rule" value=(rule);
+                p { "Plan rule " strong { (rule) } " now, with its own tasks." }
+                button type="submit" { "Build the plan" }
+            }
+        } @else {
+            (plan_form(&s, &who))
+        }
+    };
+    Ok(layout("Plan a job", &who, Section::Jobs, body))
+}
+
+fn age(f: &Form, name: &str) -> Result<Option<u32>, WebError> {
+    f.get(name)
+        .map(|v| v.parse::<u32>().map_err(|_| WebError::bad_request(format!("{name} {v:?}: expected a whole number of days"))))
+        .transpose()
+}
+
+fn words(f: &Form, name: &str) -> Vec<String> {
+    f.get(name).map(|v| v.split([' ', ',']).filter(|w| !w.is_empty()).map(str::to_string).collect()).unwrap_or_default()
+}
+
+/// The form as the API's job body: one task, or a rule.
+fn new_job(f: &Form) -> Result<NewJob, WebError> {
+    if let Some(rule) = f.get("rule") {
+        return Ok(NewJob { rule: Some(rule.to_string()), tasks: None });
+    }
+    let op = match f.get("type") {
+        Some("backup") => Op::Backup,
+        Some("purge") => Op::Purge,
+        other => return Err(WebError::bad_request(format!("task type {other:?}: expected backup or purge"))),
+    };
+    let recording_type: Kind =
+        f.get("recording_type").unwrap_or("voice").parse().map_err(|e: String| WebError::bad_request(e))?;
+    let filter = Filter {
+        recording_type,
+        min_age: age(f, "min_age")?,
+        max_age: age(f, "max_age")?,
+        call_type: f.get("call_type").map(str::to_string),
+        labels_include: words(f, "labels_include"),
+        labels_exclude: words(f, "labels_exclude"),
+        ..Filter::default()
+    };
+    let task = NewTask {
+        op,
+        filter,
+        include_screen: f.checked("include_screen"),
+        on_failure: OnFailure::Stop,
+        location: if op == Op::Backup { f.get("location").map(str::to_string) } else { None },
+        zip: Some(f.checked("zip")),
+        use_full_path: false,
+    };
+    Ok(NewJob { rule: None, tasks: Some(vec![task]) })
+}
+
+fn preview(s: &Shared, who: &Caller, job: &JobRecord, plan: &Plan) -> Markup {
+    html! {
+        p { "Job " a href={ "/jobs/" (seg(&job.id)) } { (job.id) } " is planned at " (time(plan.now))
+            ". Nothing has run: held recordings are left alone, and Start executes exactly this plan (its list of recordings is kept in the catalog)." }
+        @for t in &plan.tasks {
+            section class="card" aria-labelledby={ "task-" (t.task) } {
+                h2 id={ "task-" (t.task) } { "Task " (t.task) ": " (op_name(t.op)) }
+                p { (filter_text(&t.filter)) @if t.include_screen { ", with screen recordings" } }
+                dl class="facts plan" {
+                    dt { "Recordings" } dd data-plan="recordings" { (t.recordings) }
+                    dt { "Screen recordings" } dd data-plan="screens" { (t.screens) }
+                    dt { "Media files" } dd { (t.media) }
+                    dt { "Bytes" } dd { (bytes(t.bytes)) }
+                    dt { "Held, left alone" } dd data-plan="held" { (t.held) }
+                    @if let Some(d) = &t.destination { dt { "Archive" } dd { code { (d) } } }
+                    @if let Some(b) = t.after_backup { dt { "Deletes" } dd { "only what task " (b) " archives and verifies" } }
+                }
+                @if !t.sample.is_empty() {
+                    details open {
+                        summary { "Sample of ids (" (t.sample.len()) ")" }
+                        ul class="ids" { @for id in &t.sample { li { a href={ "/recordings/" (seg(id)) } { code { (id) } } } } }
+                    }
+                }
+            }
+        }
+        div class="actions" {
+            form method="post" action={ "/jobs/" (seg(&job.id)) "/start" } {
+                (csrf_field(s, who))
+                button type="submit" class="primary" { "Start this plan" }
+            }
+            form method="post" action={ "/jobs/" (seg(&job.id)) "/cancel" } {
+                (csrf_field(s, who))
+                button type="submit" { "Discard the plan" }
+            }
+        }
+    }
+}
+
+/// `POST /jobs` (ops): plans the form's task (or a rule) and shows the preview.
+pub async fn plan(State(s): State<Shared>, form: Form) -> Result<Markup, WebError> {
+    let body = new_job(&form)?;
+    let (job, plan) = plan_new(&s, body).await?;
+    Ok(layout("Plan preview", &form.caller, Section::Jobs, preview(&s, &form.caller, &job, &plan)))
+}
+
+/// `POST /jobs/{id}/start` (ops).
+pub async fn start(State(s): State<Shared>, Path(id): Path<String>, _form: Form) -> Result<Response, WebError> {
+    start_planned(&s, &id).await?;
+    Ok(see_other(&format!("/jobs/{}", seg(&id)), "Started: the plan is executing."))
+}
+
+/// `POST /jobs/{id}/cancel` (ops): drops a planned job, or stops a running one at its next safe
+/// point.
+pub async fn cancel(State(s): State<Shared>, Path(id): Path<String>, _form: Form) -> Result<Response, WebError> {
+    let j = runner::request_cancel(&s.ctx, &id).await?;
+    let what = match j.state {
+        JobState::Cancelled => "Cancelled; its plan is dropped.",
+        JobState::Running => "Asked to stop at its next safe point.",
+        _ => "Already ended; nothing to cancel.",
+    };
+    Ok(see_other(&format!("/jobs/{}", seg(&id)), what))
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct ShowParams {
+    done: Option<String>,
+}
+
+/// The manifest states, in the order a row moves through them.
+const ROW_STATES: [&str; 6] = ["planned", "written", "archived", "deleted", "skipped", "failed"];
+
+/// `GET /jobs/{id}`: the job, live while it runs.
+pub async fn show(
+    State(s): State<Shared>,
+    Extension(who): Extension<Caller>,
+    Path(id): Path<String>,
+    Query(p): Query<ShowParams>,
+) -> Result<Markup, WebError> {
+    let prog = jobs::progress(&s.ctx, &id).await?;
+    let j = &prog.job;
+    let ops = who.role >= Role::Ops;
+    let live = !j.state.is_final();
+    let body = html! {
+        (notice(p.done.as_deref()))
+        div id="job" data-job=(j.id) data-live=(if live { "1" } else { "0" }) {
+            dl class="facts" {
+                dt { "State" } dd { span id="job-state" { (state_badge(j.state)) } }
+                dt { "Kind" } dd { (j.kind) @if let Some(r) = &j.rule { " of rule " (r) } }
+                dt { "Created" } dd { (time(j.created)) }
+                dt { "Started" } dd { (opt_time(j.started)) }
+                dt { "Finished" } dd { (opt_time(j.finished)) }
+                @if let Some(n) = &j.note { dt { "Note" } dd { (n) } }
+            }
+            p id="live-status" role="status" aria-live="polite" class="muted" {
+                @if live { "Following the job live… (without JavaScript, reload to update)" }
+            }
+            h2 { "Progress" }
+            table id="progress" {
+                thead { tr { th scope="col" { "Task" } @for st in ROW_STATES { th scope="col" { (st) } } th scope="col" { "Done" } } }
+                tbody {
+                    @for (i, row) in prog.rows.iter().enumerate() {
+                        @let total: u64 = row.values().sum();
+                        @let done = total - row.get("planned").copied().unwrap_or(0);
+                        tr data-task=(i) {
+                            th scope="row" { (i + 1) }
+                            @for st in ROW_STATES { td data-count=(st) { (row.get(st).copied().unwrap_or(0)) } }
+                            td { progress data-bar="" max=(total.max(1)) value=(done) aria-label={ "Task " (i + 1) " progress" } { (done) " of " (total) } }
+                        }
+                    }
+                }
+            }
+            @if !j.tasks.is_empty() {
+                h2 { "Outcome per task" }
+                table {
+                    thead { tr { th scope="col" { "Task" } th scope="col" { "State" } th scope="col" { "Recordings" } th scope="col" { "Screens" }
+                        th scope="col" { "Bytes" } th scope="col" { "Held" } th scope="col" { "Changed" } th scope="col" { "Failed" } th scope="col" { "Archive / note" } } }
+                    tbody { @for t in &j.tasks { tr {
+                        td { (t.task) " " (t.op.map(op_name).unwrap_or("")) } td { (t.state) } td { (t.recordings) } td { (t.screens) }
+                        td { (bytes(t.bytes)) } td { (t.held) } td { (t.changed) } td { (t.failed) }
+                        td { @if let Some(a) = &t.archive { code { (a) } " " } @if let Some(n) = &t.note { (n) } }
+                    } } }
+                }
+            }
+            h2 { "Tasks as planned" }
+            (tasks_table(&j.spec, s.ctx.config.default_backup_location.as_deref()))
+            @if j.failed_total > 0 {
+                h2 { "Failed items (" (j.failed_total) ")" }
+                ul class="failures" { @for f in &j.failed { li { code { (f.item) } ": " (f.reason) } } }
+            }
+            @if j.skipped_total > 0 {
+                h2 { "Left alone (" (j.skipped_total) ")" }
+                ul class="failures" { @for f in &j.skipped { li { code { (f.item) } ": " (f.reason) } } }
+            }
+            @if ops && live {
+                div class="actions" {
+                    @if j.state == JobState::Planned {
+                        form method="post" action={ "/jobs/" (seg(&j.id)) "/start" } {
+                            (csrf_field(&s, &who)) button type="submit" class="primary" { "Start this plan" } }
+                    }
+                    form method="post" action={ "/jobs/" (seg(&j.id)) "/cancel" } {
+                        (csrf_field(&s, &who)) button type="submit" { "Cancel" } }
+                }
+            }
+        }
+    };
+    Ok(layout(&format!("Job {}", j.id), &who, Section::Jobs, body))
+}

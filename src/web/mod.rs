@@ -1,0 +1,277 @@
+//! The operators' pages: HTML rendered on the server (maud), served by `reclife serve` and
+//! `reclife run` at `/`, beside the API.
+//!
+//! In: the API's shared state ([`Shared`]) and the caller the API's authentication found
+//! ([`Caller`]: HTTP Basic, role `user` sees, `ops` acts). Out: pages for rules, plans and jobs,
+//! recordings, the muxer and the node's health, with a stylesheet and a small script served from
+//! this binary (`/static/`, no build step, no CDN).
+//!
+//! Guarantees:
+//! - every page calls the same functions the API and the CLI call (catalog, `lifecycle`, the
+//!   API's own checks for posted jobs, holds and labels): no second copy of any logic;
+//! - every POST is a form carrying a token derived with HMAC-SHA-256 from a key made at start
+//!   and the user's name, and coming from this origin (`Origin`, else `Referer`); anything else
+//!   is refused with 403 before the handler runs ([`csrf`]). Basic credentials are sent by the
+//!   browser on any request to this origin, so `SameSite` cannot help: the token does;
+//! - `user` gets 403 on every POST (the API's role check), and the pages offer ops-only actions
+//!   to `ops` only;
+//! - without JavaScript everything but the live job progress works (the page then shows the
+//!   state at load, with a link to reload).
+
+mod csrf;
+mod jobs;
+mod ops;
+mod recordings;
+mod rules;
+
+pub use csrf::CsrfKey;
+
+use crate::api::auth::{Caller, Role};
+use crate::api::{ApiFailure, Shared};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use chrono::{DateTime, Utc};
+use maud::{html, Markup, DOCTYPE};
+
+/// The pages, behind the API's authentication.
+pub fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/", get(ops::overview))
+        .route("/rules", get(rules::list))
+        .route("/rules/validate", post(rules::validate))
+        .route("/rules/{name}/{action}", post(rules::set_override))
+        .route("/jobs", get(jobs::history).post(jobs::plan))
+        .route("/jobs/new", get(jobs::form))
+        .route("/jobs/{id}", get(jobs::show))
+        .route("/jobs/{id}/start", post(jobs::start))
+        .route("/jobs/{id}/cancel", post(jobs::cancel))
+        .route("/recordings", get(recordings::search))
+        .route("/recordings/{id}", get(recordings::show))
+        .route("/recordings/{id}/hold", post(recordings::hold))
+        .route("/recordings/{id}/unhold", post(recordings::unhold))
+        .route("/recordings/{id}/labels", post(recordings::label))
+        .route("/recordings/{id}/unlabel", post(recordings::unlabel))
+        .route("/muxer", get(ops::muxer))
+        .route("/muxer/{screen}/retry", post(ops::retry))
+}
+
+const CSS: &str = include_str!("static/web.css");
+const JS: &str = include_str!("static/web.js");
+
+/// The stylesheet and the script: public (nothing secret in them), cached for an hour.
+pub fn assets() -> Router<Shared> {
+    fn asset(kind: &'static str, body: &'static str) -> Response {
+        ([(header::CONTENT_TYPE, kind), (header::CACHE_CONTROL, "max-age=3600")], body).into_response()
+    }
+    Router::new()
+        .route("/static/web.css", get(|| async { asset("text/css; charset=utf-8", CSS) }))
+        .route("/static/web.js", get(|| async { asset("text/javascript; charset=utf-8", JS) }))
+}
+
+/// True for the paths the pages serve (the API's authentication answers these in HTML).
+pub fn is_page(path: &str) -> bool {
+    !(path.starts_with("/api/") || path.starts_with("/internal-api/") || path == "/metrics")
+}
+
+/// An error shown as a page, with the status the API would give.
+#[derive(Debug)]
+pub struct WebError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl WebError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        WebError { status, message: message.into() }
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, message)
+    }
+}
+
+impl From<ApiFailure> for WebError {
+    fn from(f: ApiFailure) -> Self {
+        WebError { status: f.status, message: f.message }
+    }
+}
+
+impl From<crate::lifecycle::LifecycleError> for WebError {
+    fn from(e: crate::lifecycle::LifecycleError) -> Self {
+        ApiFailure::from(e).into()
+    }
+}
+
+impl From<crate::catalog::CatalogError> for WebError {
+    fn from(e: crate::catalog::CatalogError) -> Self {
+        ApiFailure::from(e).into()
+    }
+}
+
+/// A plain page for an error (no navigation: the caller may not be known).
+pub fn error_page(status: StatusCode, message: &str) -> Response {
+    let reason = status.canonical_reason().unwrap_or("Error");
+    let body = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head { (head(reason)) }
+            body {
+                main id="main" class="narrow" {
+                    h1 { (status.as_u16()) " " (reason) }
+                    p class="error" role="alert" { (message) }
+                    p { a href="/" { "Back to the overview" } }
+                }
+            }
+        }
+    };
+    (status, body).into_response()
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        error_page(self.status, &self.message)
+    }
+}
+
+fn head(title: &str) -> Markup {
+    html! {
+        meta charset="utf-8";
+        meta name="viewport" content="width=device-width, initial-scale=1";
+        title { (title) " · reclife" }
+        link rel="stylesheet" href="/static/web.css";
+        script src="/static/web.js" defer {}
+    }
+}
+
+/// Where a page sits in the navigation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Section {
+    Overview,
+    Rules,
+    Jobs,
+    Recordings,
+    Muxer,
+}
+
+/// The frame of every page: skip link, navigation, who is signed in, then `body`.
+pub(crate) fn layout(title: &str, who: &Caller, at: Section, body: Markup) -> Markup {
+    let nav = [
+        (Section::Overview, "/", "Health"),
+        (Section::Rules, "/rules", "Rules"),
+        (Section::Jobs, "/jobs", "Plans and jobs"),
+        (Section::Recordings, "/recordings", "Recordings"),
+        (Section::Muxer, "/muxer", "Muxer"),
+    ];
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head { (head(title)) }
+            body {
+                a class="skip" href="#main" { "Skip to content" }
+                header class="top" {
+                    a class="brand" href="/" { "reclife" }
+                    nav aria-label="Sections" {
+                        ul {
+                            @for (s, href, label) in nav {
+                                li {
+                                    @if s == at {
+                                        a href=(href) aria-current="page" { (label) }
+                                    } @else {
+                                        a href=(href) { (label) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    p class="who" {
+                        "Signed in as " strong { (who.user) } " (" (role_name(who.role)) ")"
+                    }
+                }
+                main id="main" tabindex="-1" {
+                    h1 { (title) }
+                    (body)
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn role_name(r: Role) -> &'static str {
+    match r {
+        Role::User => "user: sees",
+        Role::Ops => "ops: acts",
+    }
+}
+
+/// The hidden field every form carries.
+pub(crate) fn csrf_field(s: &Shared, who: &Caller) -> Markup {
+    html! { input type="hidden" name=(csrf::FIELD) value=(s.csrf.token(&who.user)); }
+}
+
+/// A time in UTC; the script adds the browser's local time beside it.
+pub(crate) fn time(t: DateTime<Utc>) -> Markup {
+    html! {
+        time datetime=(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)) data-local="" {
+            (t.format("%Y-%m-%d %H:%M:%S UTC"))
+        }
+    }
+}
+
+pub(crate) fn opt_time(t: Option<DateTime<Utc>>) -> Markup {
+    match t {
+        Some(t) => time(t),
+        None => html! { span class="muted" { "never" } },
+    }
+}
+
+/// Bytes in binary units, as operators read sizes (`1.5 GiB`), with the exact count as a title.
+pub(crate) fn bytes(n: u64) -> Markup {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    let text = if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) };
+    html! { span title=(format!("{n} bytes")) { (text) } }
+}
+
+/// A flash message carried in the URL after a redirect (`?done=…`), shown once as a status.
+pub(crate) fn notice(done: Option<&str>) -> Markup {
+    html! {
+        @if let Some(d) = done.filter(|d| !d.is_empty()) {
+            p class="notice" role="status" { (d) }
+        }
+    }
+}
+
+/// A 303 to `to` (after a POST), with a message for the next page.
+pub(crate) fn see_other(to: &str, done: &str) -> Response {
+    let sep = if to.contains('?') { '&' } else { '?' };
+    let q: String = url::form_urlencoded::byte_serialize(done.as_bytes()).collect();
+    let loc = format!("{to}{sep}done={q}");
+    (StatusCode::SEE_OTHER, [(header::LOCATION, loc)]).into_response()
+}
+
+/// A path segment, percent-encoded (rule names have spaces, ids are safe names).
+pub(crate) fn seg(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace('+', "%20")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_segments() {
+        assert_eq!(bytes(512).into_string(), "<span title=\"512 bytes\">512 B</span>");
+        assert!(bytes(3 * 1024 * 1024 / 2).into_string().contains("1.5 MiB"));
+        assert_eq!(seg("Daily backup/x"), "Daily%20backup%2Fx");
+        assert!(is_page("/rules") && is_page("/") && !is_page("/api/v1/jobs") && !is_page("/metrics"));
+    }
+}

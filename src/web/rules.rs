@@ -1,0 +1,273 @@
+//! The rules page: each rule of `rules_dir` with its schedule, next fire time, last run and
+//! outcome, and its tasks; the operators' enable/disable override; validating a rule file's text.
+
+use super::csrf::Form;
+use super::{csrf_field, layout, notice, opt_time, seg, see_other, time, Section, WebError};
+use crate::api::auth::{Caller, Role};
+use crate::api::v1::ops::{load, set_override as api_set_override};
+use crate::api::Shared;
+use crate::lifecycle::jobs::JobRecord;
+use crate::lifecycle::{jobs, rules, schedule, Filter, Op, Rule, RuleProblem, Task};
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use axum::Extension;
+use chrono::{DateTime, Utc};
+use maud::{html, Markup};
+use std::collections::{BTreeMap, HashMap};
+
+#[derive(Debug, serde::Deserialize)]
+pub struct Done {
+    done: Option<String>,
+}
+
+/// A filter in words: `voice, age ≥ 365 d, call type inbound, labels +a −b`.
+pub(crate) fn filter_text(f: &Filter) -> String {
+    let mut parts = vec![f.recording_type.to_string()];
+    match (f.min_age, f.max_age) {
+        (Some(a), Some(b)) => parts.push(format!("age {a} to {b} days")),
+        (Some(a), None) => parts.push(format!("age ≥ {a} days")),
+        (None, Some(b)) => parts.push(format!("age < {b} days")),
+        (None, None) => parts.push("any age".into()),
+    }
+    if let Some(c) = &f.call_type {
+        parts.push(format!("call type {c}"));
+    }
+    for l in &f.labels_include {
+        parts.push(format!("label {l}"));
+    }
+    for l in &f.labels_exclude {
+        parts.push(format!("without label {l}"));
+    }
+    for (k, v) in &f.attached_data {
+        parts.push(format!("{k} = {v}"));
+    }
+    if !f.partitions.is_empty() {
+        parts.push(format!("partitions {}", f.partitions.join(" ")));
+    }
+    parts.join(", ")
+}
+
+pub(crate) fn tasks_table(tasks: &[Task], default_location: Option<&str>) -> Markup {
+    html! {
+        table {
+            caption class="sr-only" { "Tasks" }
+            thead { tr { th scope="col" { "#" } th scope="col" { "Task" } th scope="col" { "Selects" }
+                th scope="col" { "Screens" } th scope="col" { "Where / on failure" } } }
+            tbody {
+                @for (i, t) in tasks.iter().enumerate() {
+                    tr {
+                        td { (i + 1) }
+                        td { (op_name(t.op)) }
+                        td { (filter_text(&t.filter)) }
+                        td { @if t.include_screen { "included" } @else { "not included" } }
+                        td {
+                            @if t.op == Op::Backup {
+                                code { (t.location.as_deref().or(default_location).unwrap_or("(no location)")) }
+                                @if t.zip { " (zip)" }
+                                ", "
+                            }
+                            "on failure: " (match t.on_failure { rules::OnFailure::Stop => "stop", rules::OnFailure::Continue => "continue" })
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn op_name(op: Op) -> &'static str {
+    match op {
+        Op::Backup => "backup",
+        Op::Purge => "purge",
+    }
+}
+
+/// The next fire time of a schedule after `now` (UTC), if the expression parses.
+fn next_fire(schedule: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    rules::parse_cron(schedule).ok()?.find_next_occurrence(&now, false).ok()
+}
+
+/// The latest job of each rule (the job ids sort by creation time).
+async fn last_jobs(s: &Shared) -> Result<HashMap<String, JobRecord>, WebError> {
+    let mut out = HashMap::new();
+    jobs::for_each(&s.ctx, |j| {
+        if let Some(r) = j.rule.clone() {
+            out.insert(r, j);
+        }
+    })
+    .await?;
+    Ok(out)
+}
+
+pub(crate) fn state_badge(state: jobs::JobState) -> Markup {
+    html! { span class={ "badge " (state) } { (state) } }
+}
+
+async fn page(s: &Shared, who: &Caller, done: Option<&str>, validated: Option<Markup>) -> Result<Markup, WebError> {
+    let (rs, problems, overrides) = load(s).await?;
+    let last = last_jobs(s).await?;
+    let now = s.ctx.clock.now();
+    let mut last_runs = BTreeMap::new();
+    for r in &rs {
+        last_runs.insert(r.name.clone(), schedule::last_run(&s.ctx, &r.name).await?);
+    }
+    let node = s.ctx.config.node_path.as_deref();
+    let ops = who.role >= Role::Ops;
+    let body = html! {
+        (notice(done))
+        p { "Schedules are cron expressions with seconds, always in UTC. Times show UTC and your browser's local time."
+            " This node's path: " code { (node.unwrap_or("(none)")) } "." }
+        @if rs.is_empty() { p { "No rules in " code { (s.ctx.config.rules_dir.display()) } "." } }
+        @for r in &rs {
+            (rule_card(s, who, r, overrides.get(&r.name).copied(), last_runs.get(&r.name).copied().flatten(), last.get(&r.name), now, ops))
+        }
+        @if !problems.is_empty() {
+            section aria-labelledby="problems" {
+                h2 id="problems" { "Rule files with problems (not run)" }
+                (problem_list(&problems))
+            }
+        }
+        section aria-labelledby="validate" {
+            h2 id="validate" { "Validate a rule before saving it" }
+            p { "Paste a rule file's text; reclife checks it as "
+                code { "reclife rules validate" } " does (backup locations are probed). "
+                "Save the file in the rules folder of the nodes that run it; the scheduler picks it up at its next reload." }
+            @if let Some(v) = validated { (v) }
+            @if ops {
+                form method="post" action="/rules/validate" {
+                    (csrf_field(s, who))
+                    label for="rule-text" { "Rule file (TOML)" }
+                    textarea id="rule-text" name="text" rows="10" required
+                        placeholder="name = \"Daily backup\"\nschedule = \"0 0 22 * * *\"\n[[tasks]]\ntype = \"backup\"\nfilter = { recording_type = \"voice\", min_age = 1, max_age = 2 }" {}
+                    button type="submit" { "Validate" }
+                }
+            } @else {
+                p class="muted" { "Validating probes backup locations: the ops role may." }
+            }
+        }
+    };
+    Ok(layout("Rules", who, Section::Rules, body))
+}
+
+fn problem_list(problems: &[RuleProblem]) -> Markup {
+    html! {
+        ul class="problems" {
+            @for p in problems { li { (p.to_string()) } }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn rule_card(
+    s: &Shared,
+    who: &Caller,
+    r: &Rule,
+    over: Option<bool>,
+    last_run: Option<DateTime<Utc>>,
+    last_job: Option<&JobRecord>,
+    now: DateTime<Utc>,
+    ops: bool,
+) -> Markup {
+    let id = format!("rule-{}", seg(&r.name).replace('%', "_"));
+    let runs_here = r.runs_on(s.ctx.config.node_path.as_deref());
+    html! {
+        section class="card rule" aria-labelledby=(id) {
+            h2 id=(id) { (r.name) " "
+                @if r.enabled { span class="badge succeeded" { "enabled" } } @else { span class="badge cancelled" { "disabled" } }
+            }
+            dl class="facts" {
+                dt { "Schedule" } dd { code { (r.schedule) } " (UTC)" }
+                dt { "Next fire" } dd {
+                    @if !r.enabled { span class="muted" { "none: disabled" } }
+                    @else if !runs_here { span class="muted" { "none on this node (node path " (r.node_path.as_deref().unwrap_or("")) ")" } }
+                    @else { (opt_time(next_fire(&r.schedule, now))) }
+                }
+                dt { "Last run" } dd { (opt_time(last_run)) }
+                dt { "Last outcome" } dd {
+                    @match last_job {
+                        Some(j) => { (state_badge(j.state)) " " a href={ "/jobs/" (seg(&j.id)) } { (j.id) }
+                            @if let Some(f) = j.finished { " ended " (time(f)) } }
+                        None => { span class="muted" { "no job on record" } }
+                    }
+                }
+                dt { "Override" } dd {
+                    @match over {
+                        Some(true) => "enabled by an operator",
+                        Some(false) => "disabled by an operator",
+                        None => "none (the file's flag applies)",
+                    }
+                }
+                @if let Some(f) = &r.file { dt { "File" } dd { code { (f.display()) } } }
+            }
+            (tasks_table(&r.tasks, s.ctx.config.default_backup_location.as_deref()))
+            @if ops {
+                div class="actions" {
+                    @for (action, label) in [("enable", "Enable"), ("disable", "Disable"), ("reset", "Reset to the file's flag")] {
+                        form method="post" action={ "/rules/" (seg(&r.name)) "/" (action) } {
+                            (csrf_field(s, who))
+                            button type="submit" aria-label={ (label) " rule " (r.name) } { (label) }
+                        }
+                    }
+                    a class="button" href={ "/jobs/new?rule=" (seg(&r.name)) } { "Plan a run now" }
+                }
+            }
+        }
+    }
+}
+
+/// `GET /rules`.
+pub async fn list(
+    State(s): State<Shared>,
+    Extension(who): Extension<Caller>,
+    Query(d): Query<Done>,
+) -> Result<Markup, WebError> {
+    page(&s, &who, d.done.as_deref(), None).await
+}
+
+/// `POST /rules/validate` (ops): the rules page with the validation's outcome.
+pub async fn validate(State(s): State<Shared>, form: Form) -> Result<Markup, WebError> {
+    let text = form.raw("text").to_string();
+    let default = s.ctx.config.default_backup_location.clone();
+    let res = crate::api::blocking(move || {
+        Ok(rules::parse_rule(std::path::Path::new("(pasted text)"), &text, default.as_deref(), true))
+    })
+    .await?;
+    let out = match res {
+        Ok(rule) => html! {
+            div class="notice" role="status" {
+                p { "Valid: rule " strong { (rule.name) } ", schedule " code { (rule.schedule) } ", "
+                    (rule.tasks.len()) " task(s)." }
+                (tasks_table(&rule.tasks, s.ctx.config.default_backup_location.as_deref()))
+                @for w in rule.warnings() { p class="warning" { (w) } }
+            }
+        },
+        Err(problems) => html! {
+            div class="error" role="alert" {
+                p { "Not valid: " (problems.len()) " problem(s)." }
+                (problem_list(&problems))
+            }
+        },
+    };
+    page(&s, &form.caller, None, Some(out)).await
+}
+
+/// `POST /rules/{name}/enable|disable|reset` (ops): `rules::set_enabled`, as the API does.
+pub async fn set_override(
+    State(s): State<Shared>,
+    Path((name, action)): Path<(String, String)>,
+    _form: Form,
+) -> Result<Response, WebError> {
+    let on = match action.as_str() {
+        "enable" => Some(true),
+        "disable" => Some(false),
+        "reset" => None,
+        _ => return Err(WebError::new(axum::http::StatusCode::NOT_FOUND, format!("no action {action}"))),
+    };
+    api_set_override(&s, &name, on).await?;
+    let what = match on {
+        Some(true) => "enabled",
+        Some(false) => "disabled",
+        None => "reset to its file's flag",
+    };
+    Ok(see_other("/rules", &format!("Rule {name} {what}.")))
+}

@@ -1,0 +1,78 @@
+// reclife operators' pages: the little that needs a browser. Plain JavaScript, no build step.
+// Everything but live job progress works without it.
+"use strict";
+
+// Times are rendered in UTC; add the browser's local time beside each.
+function showLocalTimes(root) {
+  for (const t of root.querySelectorAll("time[data-local]")) {
+    if (t.nextElementSibling && t.nextElementSibling.classList.contains("local")) continue;
+    const d = new Date(t.getAttribute("datetime"));
+    if (isNaN(d)) continue;
+    const s = document.createElement("span");
+    s.className = "local";
+    s.textContent = " (local: " + d.toLocaleString() + ")";
+    t.after(s);
+  }
+}
+
+// A job's page follows the job through the API's server-sent events until it ends.
+function followJob() {
+  const box = document.getElementById("job");
+  if (!box || box.dataset.live !== "1" || !window.EventSource) return;
+  const id = box.dataset.job;
+  const status = document.getElementById("live-status");
+  const badge = document.getElementById("job-state");
+  const es = new EventSource("/api/v1/jobs/" + encodeURIComponent(id) + "/events");
+  const apply = (p) => {
+    badge.innerHTML = "";
+    const b = document.createElement("span");
+    b.className = "badge " + p.job.state;
+    b.textContent = p.job.state;
+    badge.append(b);
+    p.rows.forEach((row, i) => {
+      const tr = document.querySelector('#progress tr[data-task="' + i + '"]');
+      if (!tr) return;
+      let total = 0;
+      for (const n of Object.values(row)) total += n;
+      for (const td of tr.querySelectorAll("td[data-count]")) td.textContent = row[td.dataset.count] || 0;
+      const bar = tr.querySelector("progress");
+      if (bar) {
+        bar.max = Math.max(total, 1);
+        bar.value = total - (row.planned || 0);
+        bar.textContent = bar.value + " of " + total;
+      }
+    });
+  };
+  es.addEventListener("progress", (e) => {
+    const p = JSON.parse(e.data);
+    apply(p);
+    status.textContent = "Live: " + p.job.state + ".";
+  });
+  es.addEventListener("end", (e) => {
+    const p = JSON.parse(e.data);
+    es.close();
+    apply(p);
+    status.textContent = "The job ended: " + p.job.state + ". Loading its outcome…";
+    // The server renders the outcome (failed items, archives): load it.
+    setTimeout(() => location.replace(location.pathname), 300);
+  });
+  es.addEventListener("error", () => {
+    if (es.readyState === EventSource.CLOSED) status.textContent = "Live updates stopped: reload the page.";
+    else status.textContent = "Reconnecting…";
+  });
+}
+
+// A form is sent once: its buttons are disabled while the next page loads.
+function sendOnce() {
+  document.addEventListener("submit", (e) => {
+    const f = e.target;
+    if (f.method.toLowerCase() !== "post") return;
+    setTimeout(() => { for (const b of f.querySelectorAll("button")) b.disabled = true; }, 0);
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  showLocalTimes(document);
+  followJob();
+  sendOnce();
+});
