@@ -122,11 +122,7 @@ impl FromRequest<Shared> for Form {
     type Rejection = WebError;
 
     async fn from_request(req: Request, s: &Shared) -> Result<Self, Self::Rejection> {
-        let caller = req
-            .extensions()
-            .get::<Caller>()
-            .cloned()
-            .ok_or_else(|| WebError::forbidden("not signed in"))?;
+        let caller = req.extensions().get::<Caller>().cloned().ok_or_else(|| WebError::forbidden("not signed in"))?;
         check_origin(s, req.headers())?;
         let body = axum::body::to_bytes(req.into_body(), MAX_FORM)
             .await

@@ -5,7 +5,7 @@
 
 use super::csrf::Form;
 use super::rules::{filter_text, op_name, state_badge, tasks_table};
-use super::{bytes, csrf_field, layout, notice, opt_time, seg, see_other, time, Section, WebError};
+use super::{bytes, csrf_field, layout, notice, opt_time, see_other, seg, time, Section, WebError};
 use crate::api::auth::{Caller, Role};
 use crate::api::v1::{plan_new, start_planned, NewJob, NewTask};
 use crate::api::Shared;
@@ -158,7 +158,10 @@ pub async fn form(
 
 fn age(f: &Form, name: &str) -> Result<Option<u32>, WebError> {
     f.get(name)
-        .map(|v| v.parse::<u32>().map_err(|_| WebError::bad_request(format!("{name} {v:?}: expected a whole number of days"))))
+        .map(|v| {
+            v.parse::<u32>()
+                .map_err(|_| WebError::bad_request(format!("{name} {v:?}: expected a whole number of days")))
+        })
         .transpose()
 }
 

@@ -1,7 +1,7 @@
 //! The overview (the node's health) and the muxer's pairs.
 
 use super::csrf::Form;
-use super::{csrf_field, layout, notice, seg, see_other, time, Section, WebError};
+use super::{csrf_field, layout, notice, see_other, seg, time, Section, WebError};
 use crate::api::auth::{Caller, Role};
 use crate::api::{blocking, Shared};
 use crate::lifecycle::{jobs, journal, schedule};

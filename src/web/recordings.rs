@@ -4,7 +4,7 @@
 //! cursor), plus the catalog's label and held filters; holds and labels are the API's functions.
 
 use super::csrf::Form;
-use super::{csrf_field, layout, notice, seg, see_other, time, Section, WebError};
+use super::{csrf_field, layout, notice, see_other, seg, time, Section, WebError};
 use crate::api::auth::{Caller, Role};
 use crate::api::rws::recordings::{add_label, page, parse_listing, place_hold, release_hold, remove_label};
 use crate::api::{blocking, Shared};
@@ -43,7 +43,9 @@ fn utc_input(name: &str, v: &str) -> Result<DateTime<Utc>, WebError> {
         .iter()
         .find_map(|f| NaiveDateTime::parse_from_str(v, f).ok())
         .map(|t| t.and_utc())
-        .ok_or_else(|| WebError::bad_request(format!("{name} {v:?}: expected a date and time such as 2025-06-01T10:30")))
+        .ok_or_else(|| {
+            WebError::bad_request(format!("{name} {v:?}: expected a date and time such as 2025-06-01T10:30"))
+        })
 }
 
 /// The form's fields as RWS listing parameters (without the cursor).

@@ -2,7 +2,7 @@
 //! outcome, and its tasks; the operators' enable/disable override; validating a rule file's text.
 
 use super::csrf::Form;
-use super::{csrf_field, layout, notice, opt_time, seg, see_other, time, Section, WebError};
+use super::{csrf_field, layout, notice, opt_time, see_other, seg, time, Section, WebError};
 use crate::api::auth::{Caller, Role};
 use crate::api::v1::ops::{load, set_override as api_set_override};
 use crate::api::Shared;

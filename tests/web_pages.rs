@@ -1,0 +1,290 @@
+//! The operators' pages, server-rendered, through `reclife serve` over the sample recordings:
+//! status codes, roles (`user` sees, gets 403 on every POST), CSRF (token, origin, a restart),
+//! and each action landing in the catalog as the API and the CLI see it.
+
+mod api_support;
+
+use api_support::{Node, Server, OPS, USER};
+use reqwest::blocking::{Client, Response};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+const CALL: &str = "CALLA0000000000000000000000000001";
+/// A sample call nobody holds.
+const OTHER: &str = "CALLD0000000000000000000000000004";
+
+fn client() -> Client {
+    Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+fn page(s: &Server, who: (&str, &str), path: &str) -> (u16, String) {
+    let r = client().get(format!("{}{path}", s.url)).basic_auth(who.0, Some(who.1)).send().unwrap();
+    let st = r.status().as_u16();
+    if st == 200 {
+        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"), "{path}");
+    }
+    (st, r.text().unwrap())
+}
+
+/// The form token a page carries.
+fn token(html: &str) -> String {
+    let at = html.find("name=\"_csrf\" value=\"").expect("a form token on the page") + 20;
+    html[at..].split('"').next().unwrap().to_string()
+}
+
+/// A form POST as a browser sends it from one of the server's pages (with `Origin`).
+fn post(s: &Server, who: (&str, &str), path: &str, fields: &[(&str, &str)]) -> Response {
+    post_from(s, who, path, fields, Some(("origin", s.url.clone())))
+}
+
+fn post_from(
+    s: &Server,
+    who: (&str, &str),
+    path: &str,
+    fields: &[(&str, &str)],
+    header: Option<(&str, String)>,
+) -> Response {
+    let body: String = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(fields).finish();
+    let mut r = client()
+        .post(format!("{}{path}", s.url))
+        .basic_auth(who.0, Some(who.1))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body);
+    if let Some((k, v)) = header {
+        r = r.header(k, v);
+    }
+    r.send().unwrap()
+}
+
+fn location(r: &Response) -> String {
+    r.headers()["location"].to_str().unwrap().to_string()
+}
+
+#[test]
+fn pages_render_for_both_roles_and_only_ops_may_act() {
+    let node = Node::new(0);
+    let s = node.serve(&[]);
+    // No credentials: the browser's login prompt, with a page behind it.
+    let r = client().get(format!("{}/rules", s.url)).send().unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers()["www-authenticate"].to_str().unwrap().starts_with("Basic"));
+    assert!(r.text().unwrap().contains("<html"), "a page, not the API's JSON");
+    // The stylesheet and the script are served by reclife itself, without credentials.
+    for (p, kind) in [("/static/web.css", "text/css"), ("/static/web.js", "text/javascript")] {
+        let r = client().get(format!("{}{p}", s.url)).send().unwrap();
+        assert_eq!(r.status(), 200, "{p}");
+        assert!(r.headers()["content-type"].to_str().unwrap().starts_with(kind), "{p}");
+    }
+
+    for who in [USER, OPS] {
+        let (st, html) = page(&s, who, "/");
+        assert_eq!(st, 200, "{html}");
+        for want in ["Contact center", "cc1", "Catalog", "Media store", "Scheduler", "href=\"/metrics\""] {
+            assert!(html.contains(want), "health page lacks {want:?}");
+        }
+        let (st, html) = page(&s, who, "/rules");
+        assert_eq!(st, 200);
+        for want in ["Daily backup", "0 0 22 * * *", "Next fire", "Last run", "age 1 to 2 days"] {
+            assert!(html.contains(want), "rules page lacks {want:?}");
+        }
+        let (st, html) = page(&s, who, "/recordings");
+        assert_eq!(st, 200);
+        assert!(html.contains(CALL), "{html}");
+        let (st, html) = page(&s, who, &format!("/recordings/{CALL}"));
+        assert_eq!(st, 200);
+        assert!(html.contains("<audio") && html.contains(&format!("/api/v2/recordings/{CALL}/play/")), "{html}");
+        assert_eq!(page(&s, who, "/muxer").0, 200);
+        assert_eq!(page(&s, who, "/jobs").0, 200);
+        assert_eq!(page(&s, who, "/recordings/NOPE").0, 404);
+        assert_eq!(page(&s, who, "/jobs/j-nope").0, 404);
+        // `user` is offered no action: no form token on any page.
+        let (_, html) = page(&s, who, "/rules");
+        assert_eq!(html.contains("name=\"_csrf\""), who == OPS, "{}", who.0);
+    }
+
+    // Every action is refused to `user` before anything is read, whatever it carries.
+    let tok = token(&page(&s, OPS, "/rules").1);
+    for path in [
+        "/rules/Daily%20backup/disable",
+        "/rules/validate",
+        "/jobs",
+        "/jobs/j-x/start",
+        "/jobs/j-x/cancel",
+        &format!("/recordings/{CALL}/hold"),
+        &format!("/recordings/{CALL}/unhold"),
+        &format!("/recordings/{CALL}/labels"),
+        &format!("/recordings/{CALL}/unlabel"),
+        "/muxer/S-1/retry",
+    ] {
+        let r = post(&s, USER, path, &[("_csrf", &tok), ("reason", "x"), ("label", "x")]);
+        assert_eq!(r.status(), 403, "POST {path} as user");
+        assert!(r.text().unwrap().contains("ops role"), "{path}");
+    }
+    let rule = s.json(USER, "/api/v1/rules/Daily%20backup");
+    assert_eq!(rule["override"], Value::Null, "nothing changed: {rule}");
+}
+
+#[test]
+fn forms_need_this_servers_token_and_origin() {
+    let node = Node::new(0);
+    let s = node.serve(&[]);
+    let tok = token(&page(&s, OPS, "/rules").1);
+    let path = "/rules/Daily%20backup/disable";
+    let refused = |r: Response, why: &str| {
+        assert_eq!(r.status(), 403, "{why}");
+        assert!(r.text().unwrap().contains("<html"), "{why}");
+    };
+    refused(post(&s, OPS, path, &[]), "no token");
+    refused(post(&s, OPS, path, &[("_csrf", "00ff")]), "a made-up token");
+    refused(post(&s, OPS, path, &[("_csrf", &tok[..63])]), "a cut token");
+    refused(
+        post_from(&s, OPS, path, &[("_csrf", &tok)], Some(("origin", "http://evil.example".into()))),
+        "cross origin",
+    );
+    refused(post_from(&s, OPS, path, &[("_csrf", &tok)], Some(("origin", "null".into()))), "opaque origin");
+    refused(post_from(&s, OPS, path, &[("_csrf", &tok)], None), "no Origin nor Referer");
+    refused(
+        post_from(&s, OPS, path, &[("_csrf", &tok)], Some(("referer", "http://evil.example/rules".into()))),
+        "cross-site Referer",
+    );
+    assert_eq!(s.json(USER, "/api/v1/rules/Daily%20backup")["override"], Value::Null, "nothing changed");
+
+    // The page's own form, sent as the browser sends it: the override lands, as the API shows.
+    let r = post(&s, OPS, path, &[("_csrf", &tok)]);
+    assert_eq!(r.status(), 303);
+    assert!(location(&r).starts_with("/rules?done="), "{}", location(&r));
+    assert_eq!(s.json(USER, "/api/v1/rules/Daily%20backup")["override"], false);
+    let (_, html) = page(&s, OPS, "/rules");
+    assert!(html.contains("disabled by an operator"), "{html}");
+    // A same-origin Referer stands for a missing Origin.
+    let r = post_from(
+        &s,
+        OPS,
+        "/rules/Daily%20backup/reset",
+        &[("_csrf", &tok)],
+        Some(("referer", format!("{}/rules", s.url))),
+    );
+    assert_eq!(r.status(), 303);
+    assert_eq!(s.json(USER, "/api/v1/rules/Daily%20backup")["override"], Value::Null);
+
+    // Validation: problems with their lines, or the parsed rule.
+    let r = post(&s, OPS, "/rules/validate", &[("_csrf", &tok), ("text", "name = \"x\"\nschedule = \"bad\"\n")]);
+    assert_eq!(r.status(), 200);
+    let html = r.text().unwrap();
+    assert!(html.contains("Not valid") && html.contains("(pasted text):2"), "{html}");
+    let good = "name = \"Nightly\"\nschedule = \"0 0 3 * * *\"\n[[tasks]]\ntype = \"purge\"\nfilter = { recording_type = \"voice\", min_age = 30 }\n";
+    let html = post(&s, OPS, "/rules/validate", &[("_csrf", &tok), ("text", good)]).text().unwrap();
+    assert!(
+        html.contains("Valid: rule") && html.contains("Nightly") && html.contains("purges without backing up"),
+        "{html}"
+    );
+
+    // A restart makes a new key: an old page's token is refused, with a reason to reload.
+    drop(s);
+    let s = node.serve(&[]);
+    let r = post(&s, OPS, path, &[("_csrf", &tok)]);
+    assert_eq!(r.status(), 403);
+    assert!(r.text().unwrap().contains("reload the page"));
+}
+
+#[test]
+fn a_plan_is_previewed_then_exactly_it_runs_and_holds_and_labels_land() {
+    let node = Node::new(0);
+    let s = node.serve(&[]);
+    let tok = token(&page(&s, OPS, "/jobs/new").1);
+    // Held recordings are left alone by a purge: hold one through its page first.
+    let r = post(&s, OPS, &format!("/recordings/{CALL}/hold"), &[("_csrf", &tok), ("reason", "Case 2025-17")]);
+    assert_eq!(r.status(), 303);
+    assert_eq!(location(&r), format!("/recordings/{CALL}?done=Held."));
+    let (_, html) = page(&s, USER, &format!("/recordings/{CALL}"));
+    assert!(html.contains("Case 2025-17"), "{html}");
+    let api = s.json(USER, &format!("/api/v2/recordings/{CALL}"));
+    assert_eq!(api["recording"]["hold"]["reason"], "Case 2025-17", "{api}");
+    // An empty reason is the API's 400, as a page.
+    let r = post(&s, OPS, &format!("/recordings/{CALL}/hold"), &[("_csrf", &tok), ("reason", "  ")]);
+    assert_eq!(r.status(), 400);
+    assert!(r.text().unwrap().contains("reason is empty"));
+    // Search: held only, then by label.
+    let (_, html) = page(&s, USER, "/recordings?held=yes");
+    assert!(html.contains(CALL) && !html.contains(OTHER), "{html}");
+    let (_, html) = page(&s, USER, "/recordings?held=no");
+    assert!(!html.contains(CALL) && html.contains(OTHER), "{html}");
+    let r = post(&s, OPS, &format!("/recordings/{CALL}/labels"), &[("_csrf", &tok), ("label", "legal")]);
+    assert_eq!(r.status(), 303);
+    let (_, html) = page(&s, USER, "/recordings?label=legal");
+    assert!(html.contains(CALL) && !html.contains(OTHER), "{html}");
+    assert_eq!(
+        post(&s, OPS, &format!("/recordings/{CALL}/labels"), &[("_csrf", &tok), ("label", "../x")]).status(),
+        400
+    );
+
+    // The preview: counts as the API plans them, held ones counted and left alone.
+    let form = [
+        ("_csrf", tok.as_str()),
+        ("type", "purge"),
+        ("recording_type", "voice"),
+        ("min_age", "1"),
+        ("include_screen", "1"),
+    ];
+    let r = post(&s, OPS, "/jobs", &form);
+    assert_eq!(r.status(), 200);
+    let html = r.text().unwrap();
+    assert!(html.contains("Plan preview") && html.contains("Held, left alone"), "{html}");
+    let id = html.split("/jobs/").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let dd = |name: &str| -> u64 {
+        let at = html.find(&format!("data-plan=\"{name}\">")).unwrap() + name.len() + 13;
+        html[at..].split('<').next().unwrap().parse().unwrap()
+    };
+    let (planned, held) = (dd("recordings"), dd("held"));
+    // CALLA held here, CALLB by `nonDelete` in its metadata.
+    assert!(planned >= 2 && held >= 2, "{planned} {held}");
+    assert_eq!(s.json(USER, &format!("/api/v1/jobs/{id}"))["job"]["state"], "planned");
+    // A purge without a minimum age is the API's refusal.
+    let r = post(&s, OPS, "/jobs", &[("_csrf", &tok), ("type", "purge")]);
+    assert_eq!(r.status(), 400);
+    assert!(r.text().unwrap().contains("min_age"));
+
+    // Start runs that plan; the job's page shows it to its end.
+    let r = post(&s, OPS, &format!("/jobs/{id}/start"), &[("_csrf", &tok)]);
+    assert_eq!(r.status(), 303);
+    assert!(location(&r).starts_with(&format!("/jobs/{id}?done=")));
+    let t = Instant::now();
+    let html = loop {
+        let (st, html) = page(&s, USER, &format!("/jobs/{id}"));
+        assert_eq!(st, 200);
+        if html.contains("badge succeeded") || html.contains("badge failed") {
+            break html;
+        }
+        assert!(t.elapsed() < Duration::from_secs(60), "the job did not end: {html}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(html.contains("badge succeeded"), "{html}");
+    let job = s.json(USER, &format!("/api/v1/jobs/{id}"))["job"].clone();
+    assert_eq!(job["tasks"][0]["recordings"].as_u64(), Some(planned), "{job}");
+    assert_eq!(s.get(USER, &format!("/api/v2/recordings/{OTHER}")).status(), 404, "purged");
+    assert_eq!(s.get(USER, &format!("/api/v2/recordings/{CALL}")).status(), 200, "held: kept");
+    // A second start of the same plan is refused; so is an unknown job.
+    assert_eq!(post(&s, OPS, &format!("/jobs/{id}/start"), &[("_csrf", &tok)]).status(), 409);
+    assert_eq!(post(&s, OPS, "/jobs/j-nope/cancel", &[("_csrf", &tok)]).status(), 404);
+    // The history lists it.
+    let (_, html) = page(&s, USER, "/jobs");
+    assert!(html.contains(&id), "{html}");
+
+    // A planned job can be discarded.
+    let html = post(&s, OPS, "/jobs", &[("_csrf", &tok), ("type", "purge"), ("min_age", "1")]).text().unwrap();
+    let id2 = html.split("/jobs/").nth(1).unwrap().split('"').next().unwrap().to_string();
+    assert_ne!(id, id2);
+    assert_eq!(post(&s, OPS, &format!("/jobs/{id2}/cancel"), &[("_csrf", &tok)]).status(), 303);
+    assert_eq!(s.json(USER, &format!("/api/v1/jobs/{id2}"))["job"]["state"], "cancelled");
+
+    // Unhold and unlabel; the muxer knows no such pair.
+    assert_eq!(post(&s, OPS, &format!("/recordings/{CALL}/unhold"), &[("_csrf", &tok)]).status(), 303);
+    assert_eq!(
+        post(&s, OPS, &format!("/recordings/{CALL}/unlabel"), &[("_csrf", &tok), ("label", "legal")]).status(),
+        303
+    );
+    let api = s.json(USER, &format!("/api/v2/recordings/{CALL}"));
+    assert!(api["recording"].get("hold").is_none(), "{api}");
+    assert!(!api["recording"]["labels"].to_string().contains("legal"), "{api}");
+    assert_eq!(post(&s, OPS, "/muxer/S-none/retry", &[("_csrf", &tok)]).status(), 404);
+}
