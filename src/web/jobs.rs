@@ -298,6 +298,7 @@ pub async fn show(
             p id="live-status" role="status" aria-live="polite" class="muted" {
                 @if live { "Following the job live… (without JavaScript, reload to update)" }
             }
+            @if live {
             h2 { "Progress" }
             table id="progress" {
                 thead { tr { th scope="col" { "Task" } @for st in ROW_STATES { th scope="col" { (st) } } th scope="col" { "Done" } } }
@@ -312,6 +313,7 @@ pub async fn show(
                         }
                     }
                 }
+            }
             }
             @if !j.tasks.is_empty() {
                 h2 { "Outcome per task" }

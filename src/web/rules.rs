@@ -203,9 +203,13 @@ fn rule_card(
             @if ops {
                 div class="actions" {
                     @for (action, label) in [("enable", "Enable"), ("disable", "Disable"), ("reset", "Reset to the file's flag")] {
+                        // Only what would change something: enable a disabled rule, disable an
+                        // enabled one, reset an override.
+                        @if (action == "enable" && !r.enabled) || (action == "disable" && r.enabled) || (action == "reset" && over.is_some()) {
                         form method="post" action={ "/rules/" (seg(&r.name)) "/" (action) } {
                             (csrf_field(s, who))
                             button type="submit" aria-label={ (label) " rule " (r.name) } { (label) }
+                        }
                         }
                     }
                     a class="button" href={ "/jobs/new?rule=" (seg(&r.name)) } { "Plan a run now" }
