@@ -169,6 +169,19 @@ async fn folder_backup_killed_then_whole(backups: Location) {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
     let o = run(vec!["check".into()], None).await.unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+
+    // Purged, then restored from the remote folder: a new local folder backup is the same again.
+    let purge = ["purge", "--type", "voice", "--min-age", "1", "--include-screen"].map(str::to_string).to_vec();
+    let o = run(purge, None).await.unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = run(vec!["restore".into(), format!("{}/{name}", backups.to_string().trim_end_matches('/'))], None)
+        .await
+        .unwrap();
+    assert!(o.status.success(), "restore from the remote folder: {}", String::from_utf8_lossy(&o.stderr));
+    let again = tmp.path().join("again");
+    let o = run(backup(format!("file://{}", again.display())), None).await.unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(files_under(&again.join(name)) == want, "restored whole: the same folder backup, byte for byte");
 }
 
 #[tokio::test(flavor = "multi_thread")]
