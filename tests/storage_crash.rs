@@ -98,3 +98,100 @@ async fn a_killed_backup_to_webdav_leaves_nothing_under_its_name() {
     let Some(base) = server_env("RECLIFE_TEST_WEBDAV") else { return };
     killed_backup_leaves_nothing(fresh_location(&base)).await;
 }
+
+/// Every file under `root` (relative name → bytes).
+fn files_under(root: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    walkdir::WalkDir::new(root)
+        .into_iter()
+        .map(Result::unwrap)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| (e.path().strip_prefix(root).unwrap().display().to_string(), std::fs::read(e.path()).unwrap()))
+        .collect()
+}
+
+/// A folder backup (`--no-zip`) to S3 or WebDAV: killed mid-way it leaves its claimed, partial
+/// folder, which `reclife check` reports; the next backup removes it and uploads the folder
+/// whole, with the very files, names and bytes a folder backup to a local disk writes.
+async fn folder_backup_killed_then_whole(backups: Location) {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/recordings");
+    let local = tmp.path().join("local");
+    let run = |args: Vec<String>, fp: Option<&'static str>| {
+        let d = data.clone();
+        tokio::task::spawn_blocking(move || {
+            let a: Vec<&str> = args.iter().map(String::as_str).collect();
+            reclife(&d, &a, fp)
+        })
+    };
+    let o = run(vec!["ingest".into(), samples.display().to_string()], None).await.unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let backup = |loc: String| -> Vec<String> {
+        ["backup", "--type", "voice", "--min-age", "1", "--include-screen", "--no-zip", "--location", loc.as_str()]
+            .map(str::to_string)
+            .to_vec()
+    };
+    let o = run(backup(format!("file://{}", local.display())), None).await.unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let name = "Environment-voice-0-1-20260601000000";
+    let want = files_under(&local.join(name));
+    assert!(want.len() > 6, "the local folder backup holds the samples: {:?}", want.keys());
+
+    let o = run(backup(backups.to_string()), Some("backup.after_entry:2")).await.unwrap();
+    assert!(String::from_utf8_lossy(&o.stderr).contains("failpoint backup.after_entry:2: aborting"));
+    let store = reclife::storage::open(&backups).unwrap();
+    let left: Vec<String> = store.list(None).await.unwrap().into_iter().map(|m| m.key.to_string()).collect();
+    assert!(left.contains(&format!("{name}/.reclife.writing")), "the dead backup's claim stays: {left:?}");
+    let o = run(vec!["check".into()], None).await.unwrap();
+    assert!(!o.status.success(), "check reports the partial folder");
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("open-remote-folder"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+
+    let o = run(backup(backups.to_string()), None).await.unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut got = std::collections::BTreeMap::new();
+    for m in store.list(None).await.unwrap() {
+        let rel =
+            m.key.as_str().strip_prefix(&format!("{name}/")).unwrap_or_else(|| panic!("{} outside {name}/", m.key));
+        got.insert(rel.to_string(), store.get_bytes(&m.key).await.unwrap());
+    }
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>(),
+        "the same files as a local folder backup"
+    );
+    assert!(got == want, "byte for byte");
+    // The killed job's leftovers (its job record, manifest) are the check's to put right.
+    let o = run(vec!["check".into(), "--repair".into()], None).await.unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    let o = run(vec!["check".into()], None).await.unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+
+    // Purged, then restored from the remote folder: a new local folder backup is the same again.
+    let purge = ["purge", "--type", "voice", "--min-age", "1", "--include-screen"].map(str::to_string).to_vec();
+    let o = run(purge, None).await.unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = run(vec!["restore".into(), format!("{}/{name}", backups.to_string().trim_end_matches('/'))], None)
+        .await
+        .unwrap();
+    assert!(o.status.success(), "restore from the remote folder: {}", String::from_utf8_lossy(&o.stderr));
+    let again = tmp.path().join("again");
+    let o = run(backup(format!("file://{}", again.display())), None).await.unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(files_under(&again.join(name)) == want, "restored whole: the same folder backup, byte for byte");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_folder_backup_to_s3_is_removed_then_written_whole() {
+    let Some(base) = server_env("RECLIFE_TEST_S3") else { return };
+    folder_backup_killed_then_whole(fresh_location(&base)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_folder_backup_to_webdav_is_removed_then_written_whole() {
+    let Some(base) = server_env("RECLIFE_TEST_WEBDAV") else { return };
+    folder_backup_killed_then_whole(fresh_location(&base)).await;
+}

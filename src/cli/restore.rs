@@ -11,8 +11,8 @@ use std::process::ExitCode;
     after_help = "Examples:\n  reclife restore /var/backups/Environment-voice-0-365-20250625030000.zip\n  reclife restore s3://backups/recordings/Environment-voice-0-365-20250625030000.zip"
 )]
 pub struct Args {
-    /// Backup archives: GIR MLM zips or unzipped backup folders; zips also as s3://bucket/…/NAME.zip
-    /// or webdav(s)://host/…/NAME.zip (fetched first, with the node's [s3]/[webdav] settings).
+    /// Backup archives: GIR MLM zips or unzipped backup folders, local or as s3://bucket/…/NAME[.zip]
+    /// or webdav(s)://host/…/NAME[.zip] (fetched first, with the node's [s3]/[webdav] settings).
     #[arg(required = true)]
     pub archives: Vec<PathBuf>,
 }
@@ -54,14 +54,39 @@ pub async fn run(cli: &Cli, a: &Args) -> Result<ExitCode> {
     Ok(code)
 }
 
-/// Copies a remote archive into `dir` (0600) and returns the local path.
+/// Copies a remote archive (a zip, or a backup folder) into `dir` (0600 files, 0700 folders)
+/// and returns the local path.
 async fn fetch(ctx: &reclife::config::Context, uri: &str, dir: &std::path::Path) -> Result<PathBuf> {
-    use reclife::storage::{self, Location, MediaStoreExt};
+    use reclife::storage::{self, Location, MediaStoreExt, StorageError};
     let loc = Location::parse(uri)?;
     let (folder, key) =
         storage::split_object(&loc).ok_or_else(|| anyhow::anyhow!("{uri}: not the location of an archive"))?;
     let store = storage::open_with(&folder, &ctx.config.storage())?;
     let local = dir.join(key.as_str());
-    store.get_to_file(&key, &local).await?;
+    match store.head(&key).await {
+        Ok(_) => {
+            store.get_to_file(&key, &local).await?;
+            return Ok(local);
+        }
+        Err(StorageError::NotFound { .. }) => {}
+        Err(e) => return Err(e.into()),
+    }
+    // Not an object: a folder backup, one object per file.
+    let files = store.list(Some(&key)).await?;
+    anyhow::ensure!(!files.is_empty(), "{uri}: no such archive or backup folder");
+    let claim = reclife::lifecycle::remote_dir::CLAIM;
+    anyhow::ensure!(
+        !files.iter().any(|f| f.key.segments().nth(1) == Some(claim)),
+        "{uri}: a backup folder still being written (or left unfinished by a backup that died): not restored"
+    );
+    for f in files {
+        let rel = &f.key.as_str()[key.as_str().len() + 1..];
+        let path = local.join(rel);
+        if let Some(p) = path.parent() {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(p)?;
+        }
+        store.get_to_file(&f.key, &path).await?;
+    }
     Ok(local)
 }

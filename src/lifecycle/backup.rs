@@ -19,6 +19,10 @@
 //! or is cancelled mid-way drops its writer, which fails the upload: the multipart upload is
 //! aborted (or the WebDAV temporary removed), and nothing appears under the final name.
 //!
+//! Folder backups to remote destinations upload one object per file under a claimed folder name
+//! and publish by removing the claim once the listing matches what was written; see
+//! [`remote_dir`](super::remote_dir).
+//!
 //! Guarantees: zip entries are stored, not deflated (media is already compressed), Zip64 where
 //! needed. The archive is written under a hidden temporary name, fsynced, verified (central
 //! directory re-read, every entry read back and its CRC checked), and only then linked to its
@@ -69,6 +73,8 @@ enum Sink {
     Dir(PathBuf),
     /// A zip streamed to a remote store, published create-only when the upload completes.
     Remote(Box<ZipWriter<zip::write::StreamWriter<UploadWriter>>>, Remote),
+    /// A folder of objects in a remote store, published by removing its claim.
+    RemoteDir(Box<super::remote_dir::RemoteDir>),
 }
 
 /// Where a remote archive goes.
@@ -104,10 +110,10 @@ fn zip_time(t: DateTime<Utc>) -> zip::DateTime {
     .unwrap_or_default()
 }
 
-struct CrcWrite<'a, W: Write> {
-    inner: &'a mut W,
-    crc: crc32fast::Hasher,
-    n: u64,
+pub(super) struct CrcWrite<'a, W: Write> {
+    pub(super) inner: &'a mut W,
+    pub(super) crc: crc32fast::Hasher,
+    pub(super) n: u64,
 }
 
 impl<W: Write> Write for CrcWrite<'_, W> {
@@ -148,6 +154,20 @@ impl Writer {
         }
     }
 
+    /// A folder uploaded file by file into a remote store.
+    fn create_remote_dir(dir: super::remote_dir::RemoteDir, at: DateTime<Utc>) -> Writer {
+        let tmp = PathBuf::from(&dir.uri);
+        Writer { sink: Sink::RemoteDir(Box::new(dir)), tmp, written: Vec::new(), stamp: zip_time(at) }
+    }
+
+    /// Gives up an unfinished archive: a remote folder removes what it uploaded (local
+    /// temporaries and remote zips clean up on their own).
+    fn abandon(self) {
+        if let Sink::RemoteDir(d) = self.sink {
+            d.abandon();
+        }
+    }
+
     /// Adds one file; `fill` writes its bytes.
     fn add(
         &mut self,
@@ -161,6 +181,7 @@ impl Writer {
         let (crc, size) = match &mut self.sink {
             Sink::Zip(zw) => zip_entry(zw.as_mut(), name, size_hint, stamp, fill).map_err(|e| e.map_io(&io))?,
             Sink::Remote(zw, _) => zip_entry(zw.as_mut(), name, size_hint, stamp, fill).map_err(|e| e.map_io(&io))?,
+            Sink::RemoteDir(d) => d.add(name, fill)?,
             Sink::Dir(root) => {
                 let path = root.join(name);
                 if let Some(p) = path.parent() {
@@ -194,6 +215,10 @@ impl Writer {
             Sink::Dir(root) => {
                 sync_tree(&root).map_err(io)?;
                 verify_dir(&root, &self.written)?;
+            }
+            Sink::RemoteDir(d) => {
+                let written: Vec<(String, u64)> = self.written.iter().map(|w| (w.name.clone(), w.size)).collect();
+                d.finish(&written)?;
             }
             Sink::Remote(zw, remote) => {
                 let up = zw.finish().map_err(|e| io(std::io::Error::other(e)))?.into_inner();
@@ -482,19 +507,16 @@ pub async fn run_backup(
     let (dir, remote_store) = match dest {
         Location::File(dir) => (dir, None),
         remote => {
-            if !task.zip {
-                return Err(LifecycleError::Location {
-                    location: remote.to_string(),
-                    why: "folder backups (zip = false) go to file:// locations only; s3:// and webdav:// take zip archives"
-                        .into(),
-                });
-            }
             let store = crate::storage::open_with(&remote, &ctx.config.storage())?;
             // Like remove_dead_parts for folders: uploads of backups that died a day ago or more.
             match store.clean_up_abandoned(std::time::Duration::from_secs(24 * 3600)).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(location = %remote, n, "removed abandoned uploads of earlier backups"),
                 Err(e) => tracing::warn!(location = %remote, error = %e, "could not look for abandoned uploads"),
+            }
+            // Folders that backups killed mid-way left under their final names.
+            if let Err(e) = super::remote_dir::recover(ctx).await {
+                tracing::warn!(location = %remote, error = %e, "could not clean up unfinished backup folders");
             }
             (PathBuf::new(), Some((store, remote)))
         }
@@ -557,6 +579,17 @@ pub async fn run_backup(
                         Some(w) => w,
                         None => writer.insert(match &remote_store {
                             None => Writer::create(tmp.clone(), task.zip, started)?,
+                            Some((store, loc)) if !task.zip => {
+                                let (dir, taken) = super::remote_dir::RemoteDir::claim(
+                                    &handle,
+                                    catalog.clone(),
+                                    store.clone(),
+                                    loc,
+                                    &name,
+                                )?;
+                                out.name_taken = taken;
+                                Writer::create_remote_dir(dir, started)
+                            }
                             Some((store, loc)) => {
                                 let (key, taken) = free_remote_name(&handle, store.as_ref(), &name)?;
                                 out.name_taken = taken;
@@ -605,6 +638,9 @@ pub async fn run_backup(
         };
         if let Err(e) = result {
             cleanup(&tmp);
+            if let Some(w) = writer {
+                w.abandon();
+            }
             return Err(e);
         }
         let Some(w) = writer else {

@@ -12,6 +12,8 @@
 //! - `temp-file`: a leftover temporary file (media store puts, backup `.part` files of dead
 //!   processes);
 //! - `outbox`: purge notifications not yet delivered;
+//! - `open-remote-folder`: a folder backup to S3 or WebDAV whose process died mid-way, its
+//!   partial folder still under its final name (repair, or the next remote backup, removes it);
 //! - `audit-line`: a line of `audit/deletions.jsonl` that is not a whole audit record (a write
 //!   torn by a crash; the interrupted purge's recovery cuts it off and writes it whole).
 //!
@@ -61,6 +63,7 @@ pub async fn run(ctx: &Context, repair: bool) -> Result<CheckReport, LifecycleEr
     // Journals first: a repair finishes them, which may remove media the other checks see.
     check_journal(ctx, repair, &mut rep).await?;
     check_audit(ctx, &mut rep).await?;
+    check_remote_folders(ctx, repair, &mut rep).await?;
     check_jobs(ctx, repair, &mut rep).await?;
     let pending = pending_media(ctx).await?;
     check_media(ctx, repair, &pending, &mut rep).await?;
@@ -112,6 +115,26 @@ async fn check_audit(ctx: &Context, rep: &mut CheckReport) -> Result<(), Lifecyc
     let broken = blocking(move || journal::broken_audit_lines(&p)).await?;
     for n in broken {
         rep.add("audit-line", format!("{}:{n}", path.display()), "not a whole audit record (torn by a crash)", false);
+    }
+    Ok(())
+}
+
+async fn check_remote_folders(ctx: &Context, repair: bool, rep: &mut CheckReport) -> Result<(), LifecycleError> {
+    let open = super::remote_dir::abandoned(ctx).await?;
+    if open.is_empty() {
+        return Ok(());
+    }
+    if repair {
+        super::remote_dir::recover(ctx).await?;
+    }
+    let left: HashSet<String> = super::remote_dir::abandoned(ctx).await?.into_iter().map(|(k, _)| k).collect();
+    for (k, n) in open {
+        rep.add(
+            "open-remote-folder",
+            format!("{}/{}", n.location, n.folder),
+            "a folder backup died mid-way; its partial folder is removed by the next remote backup or --repair",
+            repair && !left.contains(&k),
+        );
     }
     Ok(())
 }

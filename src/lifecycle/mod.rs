@@ -35,6 +35,7 @@ pub mod notify;
 pub mod outbox;
 pub mod plan;
 pub mod purge;
+pub mod remote_dir;
 pub mod rules;
 pub mod runner;
 pub mod schedule;
