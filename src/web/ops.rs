@@ -115,7 +115,7 @@ pub async fn muxer(
     let all = blocking(move || Ok(pairs::list(catalog.as_ref())?)).await?;
     let max = s.ctx.config.muxer.max_retries;
     let (mut muxed, failed): (Vec<_>, Vec<_>) = all.into_iter().partition(|r| r.status == PairStatus::Muxed);
-    muxed.sort_by(|a, b| b.at.cmp(&a.at));
+    muxed.sort_by_key(|r| std::cmp::Reverse(r.at));
     let total_muxed = muxed.len();
     muxed.truncate(MUXED_SHOWN);
     let ops = who.role >= Role::Ops;
