@@ -362,3 +362,34 @@ fn the_daemon_shows_its_tick_its_muxed_pair_and_the_muxed_video() {
     Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(child.wait().unwrap().success());
 }
+
+/// The job history pages newest first (by job id), every job on exactly one page.
+#[test]
+fn the_job_history_pages_newest_first() {
+    let node = Node::new(0);
+    let s = node.serve(&[]);
+    let tok = token(&page(&s, OPS, "/jobs/new").1);
+    let mut made = Vec::new();
+    for _ in 0..53 {
+        let html = post(&s, OPS, "/jobs", &[("_csrf", &tok), ("type", "purge"), ("min_age", "400")]).text().unwrap();
+        made.push(html.split("/jobs/").nth(1).unwrap().split('"').next().unwrap().to_string());
+    }
+    made.sort();
+    let ids = |html: &str| -> Vec<String> {
+        html.split("<td><a href=\"/jobs/").skip(1).map(|p| p.split('"').next().unwrap().to_string()).collect()
+    };
+    let (st, first) = page(&s, USER, "/jobs");
+    assert_eq!(st, 200);
+    let p1 = ids(&first);
+    assert_eq!(p1.len(), 50, "{first}");
+    assert!(p1.windows(2).all(|w| w[0] > w[1]), "newest first: {p1:?}");
+    assert_eq!(p1[0], made[52]);
+    let older =
+        first.split("rel=\"next\"").next().unwrap().rsplit("href=\"").next().unwrap().split('"').next().unwrap();
+    let older = older.replace("&amp;", "&");
+    assert!(older.starts_with("/jobs?before="), "{older}");
+    let (_, second) = page(&s, USER, &older);
+    let p2 = ids(&second);
+    assert_eq!(p2, made[..3].iter().rev().cloned().collect::<Vec<_>>());
+    assert!(!second.contains("rel=\"next\""), "no page after the oldest");
+}

@@ -215,6 +215,23 @@ pub async fn page(ctx: &Context, after: Option<&str>, limit: usize) -> Result<Ve
     Ok(out)
 }
 
+/// Up to `limit` jobs with ids before `before` (all when `None`), newest first: the history as
+/// operators read it. The catalog pages ids forward only, so this reads every job record once
+/// (a few hundred bytes each, bounded by `job_retention_days`), keeping `limit` in memory.
+pub async fn page_before(ctx: &Context, before: Option<&str>, limit: usize) -> Result<Vec<JobRecord>, LifecycleError> {
+    let mut last = std::collections::VecDeque::with_capacity(limit + 1);
+    for_each(ctx, |j| {
+        if before.is_none_or(|b| j.id.as_str() < b) {
+            last.push_back(j);
+            if last.len() > limit {
+                last.pop_front();
+            }
+        }
+    })
+    .await?;
+    Ok(last.into_iter().rev().collect())
+}
+
 /// Every job, oldest first, one page at a time through `f`.
 pub async fn for_each(ctx: &Context, mut f: impl FnMut(JobRecord)) -> Result<(), LifecycleError> {
     let mut after: Option<String> = None;

@@ -23,17 +23,18 @@ const PAGE: usize = 50;
 
 #[derive(Debug, serde::Deserialize)]
 pub struct HistoryParams {
-    after: Option<String>,
+    before: Option<String>,
     done: Option<String>,
 }
 
-/// `GET /jobs`: running jobs, then the history (oldest first, by job id, as the API pages it).
+/// `GET /jobs[?before=ID]`: running jobs, then the history, newest first, [`PAGE`] at a time.
 pub async fn history(
     State(s): State<Shared>,
     Extension(who): Extension<Caller>,
     Query(p): Query<HistoryParams>,
 ) -> Result<Markup, WebError> {
-    let mut page = jobs::page(&s.ctx, p.after.as_deref(), PAGE + 1).await?;
+    // One more than shown tells whether there is an older page.
+    let mut page = jobs::page_before(&s.ctx, p.before.as_deref(), PAGE + 1).await?;
     let more = page.len() > PAGE;
     page.truncate(PAGE);
     let catalog = s.ctx.catalog.clone();
@@ -53,12 +54,12 @@ pub async fn history(
         }
         section aria-labelledby="history" {
             h2 id="history" { "History" }
-            p class="muted" { "Oldest first; jobs older than " (s.ctx.config.job_retention_days) " days are forgotten." }
+            p class="muted" { "Newest first; jobs older than " (s.ctx.config.job_retention_days) " days are forgotten." }
             @if page.is_empty() { p { "No jobs." } } @else { (job_table(&page)) }
             nav aria-label="History pages" class="pager" {
-                @if p.after.is_some() { a href="/jobs" { "First page" } }
+                @if p.before.is_some() { a href="/jobs" { "Newest" } }
                 @if more { @if let Some(last) = page.last() {
-                    a href={ "/jobs?after=" (seg(&last.id)) } rel="next" { "Next page" }
+                    a href={ "/jobs?before=" (seg(&last.id)) } rel="next" { "Older" }
                 } }
             }
         }
