@@ -99,7 +99,7 @@ pub enum Command {
     Restore(restore::Args),
     /// Verify the catalog, media and lifecycle invariants (--repair: fix what is safe).
     Check(check::Args),
-    /// The HTTP API: RWS-compatible recordings, jobs and rules, /metrics.
+    /// The HTTP API (RWS-compatible recordings, jobs and rules, /metrics) and the operators' pages at /.
     Serve(serve::Args),
 }
 

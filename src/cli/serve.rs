@@ -1,5 +1,5 @@
-//! `reclife serve`: the HTTP API alone (RWS-compatible recordings, jobs and rules, /metrics),
-//! until SIGTERM or Ctrl-C; requests in flight are finished first.
+//! `reclife serve`: the HTTP API alone (RWS-compatible recordings, jobs and rules, /metrics) and
+//! the operators' pages at `/`, until SIGTERM or Ctrl-C; requests in flight are finished first.
 
 use super::Cli;
 use anyhow::{Context as _, Result};
@@ -12,6 +12,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 #[command(after_help = "Examples:
   reclife serve --listen 127.0.0.1:8080 --config /etc/reclife/reclife.toml
   curl -u ops:PASSWORD 'http://127.0.0.1:8080/api/v2/recordings?startTime=0&limit=100'
+  open http://127.0.0.1:8080/ in a browser for the operators' pages (same users)
 
 The users file ([api] users_file) is an Apache htpasswd file: htpasswd -B -c users ops")]
 pub struct Args {
