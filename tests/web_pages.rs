@@ -76,6 +76,11 @@ fn pages_render_for_both_roles_and_only_ops_may_act() {
         assert!(r.headers()["content-type"].to_str().unwrap().starts_with(kind), "{p}");
     }
 
+    // Pages are never framed, never cached, and run only the server's own script.
+    let r = client().get(format!("{}/rules", s.url)).basic_auth(USER.0, Some(USER.1)).send().unwrap();
+    assert_eq!(r.headers()["x-frame-options"], "DENY");
+    assert!(r.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+    assert_eq!(r.headers()["cache-control"], "no-store");
     for who in [USER, OPS] {
         let (st, html) = page(&s, who, "/");
         assert_eq!(st, 200, "{html}");
@@ -195,7 +200,11 @@ fn a_plan_is_previewed_then_exactly_it_runs_and_holds_and_labels_land() {
     // Held recordings are left alone by a purge: hold one through its page first.
     let r = post(&s, OPS, &format!("/recordings/{CALL}/hold"), &[("_csrf", &tok), ("reason", "Case 2025-17")]);
     assert_eq!(r.status(), 303);
-    assert_eq!(location(&r), format!("/recordings/{CALL}?done=Held."));
+    assert!(location(&r).starts_with(&format!("/recordings/{CALL}?done=Held.&sig=")), "{}", location(&r));
+    // The message shows on the page the redirect leads to, and only if this server signed it.
+    assert!(page(&s, OPS, &location(&r)).1.contains("Held."));
+    let forged = page(&s, OPS, &format!("/recordings/{CALL}?done=Call+555+now&sig=00")).1;
+    assert!(!forged.contains("Call 555"), "{forged}");
     let (_, html) = page(&s, USER, &format!("/recordings/{CALL}"));
     assert!(html.contains("Case 2025-17"), "{html}");
     let api = s.json(USER, &format!("/api/v2/recordings/{CALL}"));
@@ -239,6 +248,9 @@ fn a_plan_is_previewed_then_exactly_it_runs_and_holds_and_labels_land() {
     // CALLA held here, CALLB by `nonDelete` in its metadata.
     assert!(planned >= 2 && held >= 2, "{planned} {held}");
     assert_eq!(s.json(USER, &format!("/api/v1/jobs/{id}"))["job"]["state"], "planned");
+    // A rule's own tasks can be planned too.
+    let html = post(&s, OPS, "/jobs", &[("_csrf", &tok), ("rule", "Daily backup")]).text().unwrap();
+    assert!(html.contains("Task 1: backup") && html.contains("Start this plan"), "{html}");
     // A purge without a minimum age is the API's refusal.
     let r = post(&s, OPS, "/jobs", &[("_csrf", &tok), ("type", "purge")]);
     assert_eq!(r.status(), 400);

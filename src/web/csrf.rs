@@ -37,17 +37,35 @@ impl CsrfKey {
         Ok(CsrfKey(k))
     }
 
-    /// The token of `user`: hex HMAC-SHA-256 under the key, of a purpose tag and the name.
-    pub fn token(&self, user: &str) -> String {
+    /// Hex HMAC-SHA-256 under the key of a purpose tag and `text`. HMAC over a fixed digest does
+    /// not fail; if OpenSSL ever did, the empty answer matches nothing.
+    fn mac(&self, purpose: &[u8], text: &str) -> String {
         let mac = || -> Result<Vec<u8>, openssl::error::ErrorStack> {
             let key = PKey::hmac(&self.0)?;
             let mut s = Signer::new(openssl::hash::MessageDigest::sha256(), &key)?;
-            s.update(b"reclife web form\0")?;
-            s.update(user.as_bytes())?;
+            s.update(purpose)?;
+            s.update(b"\0")?;
+            s.update(text.as_bytes())?;
             s.sign_to_vec()
         };
-        // HMAC over a fixed digest does not fail; if OpenSSL ever did, no token would match.
         mac().map(hex::encode).unwrap_or_default()
+    }
+
+    /// The form token of `user`.
+    pub fn token(&self, user: &str) -> String {
+        self.mac(b"reclife web form", user)
+    }
+
+    /// The signature of a message a redirect carries to the next page (`?done=…&sig=…`), so
+    /// that a link from elsewhere cannot put words on our pages.
+    pub fn sign_notice(&self, message: &str) -> String {
+        self.mac(b"reclife web notice", message)
+    }
+
+    /// True when `sig` is `message`'s signature.
+    pub fn notice_ok(&self, message: &str, sig: &str) -> bool {
+        let want = self.sign_notice(message);
+        !want.is_empty() && want.len() == sig.len() && openssl::memcmp::eq(want.as_bytes(), sig.as_bytes())
     }
 
     /// True when `given` is `user`'s token (compared in constant time).
@@ -154,5 +172,8 @@ mod tests {
         assert!(!k1.verify("ops", ""));
         assert!(!k1.verify("ops", &t[..63]));
         assert!(!format!("{k1:?}").contains(&t[..8]));
+        let sig = k1.sign_notice("Held.");
+        assert!(k1.notice_ok("Held.", &sig) && !k1.notice_ok("Call 555.", &sig) && !k2.notice_ok("Held.", &sig));
+        assert_ne!(sig, k1.token("Held."), "a notice's signature is no form token");
     }
 }

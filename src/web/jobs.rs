@@ -24,7 +24,8 @@ const PAGE: usize = 50;
 #[derive(Debug, serde::Deserialize)]
 pub struct HistoryParams {
     before: Option<String>,
-    done: Option<String>,
+    #[serde(flatten)]
+    notice: super::Notice,
 }
 
 /// `GET /jobs[?before=ID]`: running jobs, then the history, newest first, [`PAGE`] at a time.
@@ -46,7 +47,7 @@ pub async fn history(
         }
     }
     let body = html! {
-        (notice(p.done.as_deref()))
+        (notice(&s, &p.notice))
         @if who.role >= Role::Ops { p { a class="button" href="/jobs/new" { "Plan a job" } } }
         section aria-labelledby="running" {
             h2 id="running" { "Running now" }
@@ -251,7 +252,7 @@ pub async fn plan(State(s): State<Shared>, form: Form) -> Result<Markup, WebErro
 /// `POST /jobs/{id}/start` (ops).
 pub async fn start(State(s): State<Shared>, Path(id): Path<String>, _form: Form) -> Result<Response, WebError> {
     start_planned(&s, &id).await?;
-    Ok(see_other(&format!("/jobs/{}", seg(&id)), "Started: the plan is executing."))
+    Ok(see_other(&s, &format!("/jobs/{}", seg(&id)), "Started: the plan is executing."))
 }
 
 /// `POST /jobs/{id}/cancel` (ops): drops a planned job, or stops a running one at its next safe
@@ -263,12 +264,7 @@ pub async fn cancel(State(s): State<Shared>, Path(id): Path<String>, _form: Form
         JobState::Running => "Asked to stop at its next safe point.",
         _ => "Already ended; nothing to cancel.",
     };
-    Ok(see_other(&format!("/jobs/{}", seg(&id)), what))
-}
-
-#[derive(Debug, serde::Deserialize)]
-pub struct ShowParams {
-    done: Option<String>,
+    Ok(see_other(&s, &format!("/jobs/{}", seg(&id)), what))
 }
 
 /// The manifest states, in the order a row moves through them.
@@ -279,14 +275,14 @@ pub async fn show(
     State(s): State<Shared>,
     Extension(who): Extension<Caller>,
     Path(id): Path<String>,
-    Query(p): Query<ShowParams>,
+    Query(n): Query<super::Notice>,
 ) -> Result<Markup, WebError> {
     let prog = jobs::progress(&s.ctx, &id).await?;
     let j = &prog.job;
     let ops = who.role >= Role::Ops;
     let live = !j.state.is_final();
     let body = html! {
-        (notice(p.done.as_deref()))
+        (notice(&s, &n))
         div id="job" data-job=(j.id) data-live=(if live { "1" } else { "0" }) {
             dl class="facts" {
                 dt { "State" } dd { span id="job-state" { (state_badge(j.state)) } }

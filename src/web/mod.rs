@@ -55,6 +55,26 @@ pub fn routes() -> Router<Shared> {
         .route("/recordings/{id}/unlabel", post(recordings::unlabel))
         .route("/muxer", get(ops::muxer))
         .route("/muxer/{screen}/retry", post(ops::retry))
+        .layer(axum::middleware::map_response(guard_headers))
+}
+
+/// Headers every page carries: only this server's own script, styles, media and forms; never
+/// inside another site's frame (a framed page could be clicked into acting); a `Referer` to
+/// this origin only; pages (with their form tokens and recording data) never stored.
+async fn guard_headers(mut r: Response) -> Response {
+    use axum::http::HeaderValue;
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        ),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
 }
 
 const CSS: &str = include_str!("static/web.css");
@@ -241,21 +261,34 @@ pub(crate) fn bytes(n: u64) -> Markup {
     html! { span title=(format!("{n} bytes")) { (text) } }
 }
 
-/// A flash message carried in the URL after a redirect (`?done=…`), shown once as a status.
-pub(crate) fn notice(done: Option<&str>) -> Markup {
+/// What a redirect after a POST tells the next page (`?done=…&sig=…`).
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct Notice {
+    pub done: Option<String>,
+    pub sig: Option<String>,
+}
+
+/// The message a redirect carried, shown once as a status; only if this server signed it.
+pub(crate) fn notice(s: &Shared, n: &Notice) -> Markup {
+    let shown = match (&n.done, &n.sig) {
+        (Some(d), Some(sig)) if !d.is_empty() && s.csrf.notice_ok(d, sig) => Some(d.as_str()),
+        _ => None,
+    };
     html! {
-        @if let Some(d) = done.filter(|d| !d.is_empty()) {
+        @if let Some(d) = shown {
             p class="notice" role="status" { (d) }
         }
     }
 }
 
-/// A 303 to `to` (after a POST), with a message for the next page.
-pub(crate) fn see_other(to: &str, done: &str) -> Response {
+/// A 303 to `to` (after a POST), with a signed message for the next page.
+pub(crate) fn see_other(s: &Shared, to: &str, done: &str) -> Response {
+    let q = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("done", done)
+        .append_pair("sig", &s.csrf.sign_notice(done))
+        .finish();
     let sep = if to.contains('?') { '&' } else { '?' };
-    let q: String = url::form_urlencoded::byte_serialize(done.as_bytes()).collect();
-    let loc = format!("{to}{sep}done={q}");
-    (StatusCode::SEE_OTHER, [(header::LOCATION, loc)]).into_response()
+    (StatusCode::SEE_OTHER, [(header::LOCATION, format!("{to}{sep}{q}"))]).into_response()
 }
 
 /// A path segment, percent-encoded (rule names have spaces, ids are safe names).

@@ -17,11 +17,6 @@ use std::time::Instant;
 /// Muxed pairs listed, newest first.
 const MUXED_SHOWN: usize = 100;
 
-#[derive(Debug, serde::Deserialize)]
-pub struct Done {
-    done: Option<String>,
-}
-
 fn ok_or_problem(ok: bool, text: String) -> Markup {
     html! {
         @if ok { span class="badge succeeded" { "ok" } " " (text) }
@@ -109,7 +104,7 @@ pub async fn overview(State(s): State<Shared>, Extension(who): Extension<Caller>
 pub async fn muxer(
     State(s): State<Shared>,
     Extension(who): Extension<Caller>,
-    Query(d): Query<Done>,
+    Query(n): Query<super::Notice>,
 ) -> Result<Markup, WebError> {
     let catalog = s.ctx.catalog.clone();
     let all = blocking(move || Ok(pairs::list(catalog.as_ref())?)).await?;
@@ -120,7 +115,7 @@ pub async fn muxer(
     muxed.truncate(MUXED_SHOWN);
     let ops = who.role >= Role::Ops;
     let body = html! {
-        (notice(d.done.as_deref()))
+        (notice(&s, &n))
         section aria-labelledby="failed" {
             h2 id="failed" { "Failed pairs (" (failed.len()) ")" }
             p class="muted" { "A failed pair is tried again on later passes, up to " (max) " attempts; Retry forgets its failures." }
@@ -169,5 +164,5 @@ pub async fn retry(State(s): State<Shared>, Path(screen): Path<String>, _form: F
             format!("the muxer has no record of screen recording {screen}"),
         ));
     }
-    Ok(see_other("/muxer", &format!("Screen recording {screen} is retried at the next pass.")))
+    Ok(see_other(&s, "/muxer", &format!("Screen recording {screen} is retried at the next pass.")))
 }

@@ -185,17 +185,12 @@ fn media_path(r: &Recording, media_id: &str) -> String {
     }
 }
 
-#[derive(Debug, serde::Deserialize)]
-pub struct ShowParams {
-    done: Option<String>,
-}
-
 /// `GET /recordings/{id}`.
 pub async fn show(
     State(s): State<Shared>,
     Extension(who): Extension<Caller>,
     Path(id): Path<String>,
-    Query(p): Query<ShowParams>,
+    Query(n): Query<super::Notice>,
 ) -> Result<Markup, WebError> {
     let e = load(&s, &id).await?;
     let r = &e.recording;
@@ -205,7 +200,7 @@ pub async fn show(
     let ops = who.role >= Role::Ops;
     let pretty = serde_json::to_string_pretty(&doc).unwrap_or_default();
     let body = html! {
-        (notice(p.done.as_deref()))
+        (notice(&s, &n))
         dl class="facts" {
             dt { "Type" } dd { (r.kind) }
             dt { "Start" } dd { (time(r.start)) }
@@ -283,37 +278,37 @@ pub async fn show(
     Ok(layout(&format!("Recording {}", r.id), &who, Section::Recordings, body))
 }
 
-fn back(id: &str, done: &str) -> Response {
-    see_other(&format!("/recordings/{}", seg(id)), done)
+fn back(s: &Shared, id: &str, done: &str) -> Response {
+    see_other(s, &format!("/recordings/{}", seg(id)), done)
 }
 
 /// `POST /recordings/{id}/hold` (ops): a hold with its reason.
 pub async fn hold(State(s): State<Shared>, Path(id): Path<String>, form: Form) -> Result<Response, WebError> {
     let kind = load(&s, &id).await?.recording.kind;
     let reason = form.get("reason").unwrap_or("").to_string();
-    place_hold(s, id.clone(), kind, reason).await?;
-    Ok(back(&id, "Held."))
+    place_hold(s.clone(), id.clone(), kind, reason).await?;
+    Ok(back(&s, &id, "Held."))
 }
 
 /// `POST /recordings/{id}/unhold` (ops).
 pub async fn unhold(State(s): State<Shared>, Path(id): Path<String>, _form: Form) -> Result<Response, WebError> {
     let kind = load(&s, &id).await?.recording.kind;
-    release_hold(s, id.clone(), kind).await?;
-    Ok(back(&id, "Hold released."))
+    release_hold(s.clone(), id.clone(), kind).await?;
+    Ok(back(&s, &id, "Hold released."))
 }
 
 /// `POST /recordings/{id}/labels` (ops).
 pub async fn label(State(s): State<Shared>, Path(id): Path<String>, form: Form) -> Result<Response, WebError> {
     let kind = load(&s, &id).await?.recording.kind;
     let l = form.get("label").unwrap_or("").to_string();
-    add_label(s, id.clone(), kind, l.clone()).await?;
-    Ok(back(&id, &format!("Label {l} added.")))
+    add_label(s.clone(), id.clone(), kind, l.clone()).await?;
+    Ok(back(&s, &id, &format!("Label {l} added.")))
 }
 
 /// `POST /recordings/{id}/unlabel` (ops).
 pub async fn unlabel(State(s): State<Shared>, Path(id): Path<String>, form: Form) -> Result<Response, WebError> {
     let kind = load(&s, &id).await?.recording.kind;
     let l = form.get("label").unwrap_or("").to_string();
-    remove_label(s, id.clone(), kind, l.clone()).await?;
-    Ok(back(&id, &format!("Label {l} removed.")))
+    remove_label(s.clone(), id.clone(), kind, l.clone()).await?;
+    Ok(back(&s, &id, &format!("Label {l} removed.")))
 }

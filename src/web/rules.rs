@@ -15,11 +15,6 @@ use chrono::{DateTime, Utc};
 use maud::{html, Markup};
 use std::collections::{BTreeMap, HashMap};
 
-#[derive(Debug, serde::Deserialize)]
-pub struct Done {
-    done: Option<String>,
-}
-
 /// A filter in words: `voice, age ≥ 365 d, call type inbound, labels +a −b`.
 pub(crate) fn filter_text(f: &Filter) -> String {
     let mut parts = vec![f.recording_type.to_string()];
@@ -103,7 +98,7 @@ pub(crate) fn state_badge(state: jobs::JobState) -> Markup {
     html! { span class={ "badge " (state) } { (state) } }
 }
 
-async fn page(s: &Shared, who: &Caller, done: Option<&str>, validated: Option<Markup>) -> Result<Markup, WebError> {
+async fn page(s: &Shared, who: &Caller, n: &super::Notice, validated: Option<Markup>) -> Result<Markup, WebError> {
     let (rs, problems, overrides) = load(s).await?;
     let last = last_jobs(s).await?;
     let now = s.ctx.clock.now();
@@ -114,7 +109,7 @@ async fn page(s: &Shared, who: &Caller, done: Option<&str>, validated: Option<Ma
     let node = s.ctx.config.node_path.as_deref();
     let ops = who.role >= Role::Ops;
     let body = html! {
-        (notice(done))
+        (notice(s, n))
         p { "Schedules are cron expressions with seconds, always in UTC. Times show UTC and your browser's local time."
             " This node's path: " code { (node.unwrap_or("(none)")) } "." }
         @if rs.is_empty() { p { "No rules in " code { (s.ctx.config.rules_dir.display()) } "." } }
@@ -223,9 +218,9 @@ fn rule_card(
 pub async fn list(
     State(s): State<Shared>,
     Extension(who): Extension<Caller>,
-    Query(d): Query<Done>,
+    Query(n): Query<super::Notice>,
 ) -> Result<Markup, WebError> {
-    page(&s, &who, d.done.as_deref(), None).await
+    page(&s, &who, &n, None).await
 }
 
 /// `POST /rules/validate` (ops): the rules page with the validation's outcome.
@@ -252,7 +247,7 @@ pub async fn validate(State(s): State<Shared>, form: Form) -> Result<Markup, Web
             }
         },
     };
-    page(&s, &form.caller, None, Some(out)).await
+    page(&s, &form.caller, &super::Notice::default(), Some(out)).await
 }
 
 /// `POST /rules/{name}/enable|disable|reset` (ops): `rules::set_enabled`, as the API does.
@@ -273,5 +268,5 @@ pub async fn set_override(
         Some(false) => "disabled",
         None => "reset to its file's flag",
     };
-    Ok(see_other("/rules", &format!("Rule {name} {what}.")))
+    Ok(see_other(&s, "/rules", &format!("Rule {name} {what}.")))
 }
