@@ -37,7 +37,7 @@ pub async fn overview(State(s): State<Shared>, Extension(who): Extension<Caller>
         Ok((running, journals))
     })
     .await;
-    let cat_ms = t.elapsed().as_millis();
+    let cat_ms = format!("{:.1}", t.elapsed().as_secs_f64() * 1000.0);
     // The media store: a HEAD of a name nobody uses; "not found" means it answered.
     let t = Instant::now();
     let probe = match Key::media("reclife-health-probe", "none") {
@@ -47,7 +47,7 @@ pub async fn overview(State(s): State<Shared>, Extension(who): Extension<Caller>
         },
         Err(e) => Err(e.to_string()),
     };
-    let media_ms = t.elapsed().as_millis();
+    let media_ms = format!("{:.1}", t.elapsed().as_secs_f64() * 1000.0);
     let ticks = schedule::last_ticks(&s.ctx).await?;
     let stale_after = chrono::TimeDelta::seconds((cfg.schedule_polling_interval.max(1) * 3) as i64);
     let now = Utc::now();
@@ -82,7 +82,7 @@ pub async fn overview(State(s): State<Shared>, Extension(who): Extension<Caller>
         section class="card" aria-labelledby="scheduler" {
             h2 id="scheduler" { "Scheduler" }
             @if ticks.is_empty() {
-                p { (ok_or_problem(false, "no scheduler has ticked: is `reclife run` running on a node of this catalog?".into())) }
+                p { (ok_or_problem(false, "no scheduler has ticked: is reclife run running on a node of this catalog?".into())) }
             }
             ul {
                 @for (node, at) in &ticks {

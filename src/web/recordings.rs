@@ -150,14 +150,15 @@ pub async fn search(
                 tbody { @for e in &entries {
                     @let r = &e.recording;
                     @let doc = r.doc_value();
+                    // data-label: the column's name, shown beside each cell on a narrow screen.
                     tr {
                         td { a href={ "/recordings/" (seg(&r.id)) } { code { (r.id) } } }
-                        td { (time(r.start)) } td { (time(r.stop)) }
-                        td { (r.agent_user.as_deref().unwrap_or("")) }
-                        td { (doc_str(&doc, "callerPhoneNumber").unwrap_or("")) }
-                        td { (doc_str(&doc, "dialedPhoneNumber").unwrap_or("")) }
-                        td { (r.labels.join(", ")) }
-                        td { @if e.held() { span class="badge held" { "held" } } }
+                        td data-label="Start" { (time(r.start)) } td data-label="End" { (time(r.stop)) }
+                        td data-label="Agent" { (r.agent_user.as_deref().unwrap_or("")) }
+                        td data-label="Caller" { (doc_str(&doc, "callerPhoneNumber").unwrap_or("")) }
+                        td data-label="Dialed" { (doc_str(&doc, "dialedPhoneNumber").unwrap_or("")) }
+                        td data-label="Labels" { (r.labels.join(", ")) }
+                        td data-label="Held" { @if e.held() { span class="badge held" { "held" } } @else { "no" } }
                     }
                 } }
             }
