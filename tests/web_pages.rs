@@ -112,6 +112,7 @@ fn pages_render_for_both_roles_and_only_ops_may_act() {
     for path in [
         "/rules/Daily%20backup/disable",
         "/rules/validate",
+        "/rules/save",
         "/jobs",
         "/jobs/j-x/start",
         "/jobs/j-x/cancel",
@@ -183,6 +184,32 @@ fn forms_need_this_servers_token_and_origin() {
         html.contains("Valid: rule") && html.contains("Nightly") && html.contains("purges without backing up"),
         "{html}"
     );
+
+    // Save: a text that does not validate is shown again with its problems, and nothing is written.
+    let rules_dir = node.dir.path().join("rules");
+    let files = || std::fs::read_dir(&rules_dir).unwrap().count();
+    let before = files();
+    let r = post(&s, OPS, "/rules/save", &[("_csrf", &tok), ("text", "name = \"x\"\nschedule = \"bad\"\n")]);
+    assert_eq!(r.status(), 422);
+    let html = r.text().unwrap();
+    assert!(html.contains("Not valid") && html.contains("schedule = &quot;bad&quot;"), "the text is kept: {html}");
+    assert_eq!(files(), before);
+    // A valid one lands as a new file, and the API (the scheduler's loader) sees the rule.
+    let r = post(&s, OPS, "/rules/save", &[("_csrf", &tok), ("text", good)]);
+    assert_eq!(r.status(), 303);
+    assert!(page(&s, OPS, &location(&r)).1.contains("as a new file"));
+    assert!(rules_dir.join("nightly.toml").is_file());
+    let v = s.json(USER, "/api/v1/rules/Nightly");
+    assert_eq!(v["rule"]["schedule"], "0 0 3 * * *", "{v}");
+    // Edit starts from the rule's file; saving it again replaces that file.
+    let html = page(&s, OPS, "/rules?edit=Nightly").1;
+    assert!(html.contains("min_age = 30"), "{html}");
+    let changed = good.replace("min_age = 30", "min_age = 45");
+    let r = post(&s, OPS, "/rules/save", &[("_csrf", &tok), ("text", &changed)]);
+    assert!(page(&s, OPS, &location(&r)).1.contains("replacing its file"));
+    assert_eq!(files(), before + 1);
+    assert_eq!(s.json(USER, "/api/v1/rules/Nightly")["rule"]["tasks"][0]["filter"]["min_age"], 45);
+    assert_eq!(page(&s, OPS, "/rules?edit=Nope").0, 404);
 
     // A restart makes a new key: an old page's token is refused, with a reason to reload.
     drop(s);

@@ -41,6 +41,7 @@ pub fn routes() -> Router<Shared> {
         .route("/", get(ops::overview))
         .route("/rules", get(rules::list))
         .route("/rules/validate", post(rules::validate))
+        .route("/rules/save", post(rules::save))
         .route("/rules/{name}/{action}", post(rules::set_override))
         .route("/jobs", get(jobs::history).post(jobs::plan))
         .route("/jobs/new", get(jobs::form))

@@ -98,7 +98,13 @@ pub(crate) fn state_badge(state: jobs::JobState) -> Markup {
     html! { span class={ "badge " (state) } { (state) } }
 }
 
-async fn page(s: &Shared, who: &Caller, n: &super::Notice, validated: Option<Markup>) -> Result<Markup, WebError> {
+async fn page(
+    s: &Shared,
+    who: &Caller,
+    n: &super::Notice,
+    validated: Option<Markup>,
+    text: Option<String>,
+) -> Result<Markup, WebError> {
     let (rs, problems, overrides) = load(s).await?;
     let last = last_jobs(s).await?;
     let now = s.ctx.clock.now();
@@ -123,21 +129,28 @@ async fn page(s: &Shared, who: &Caller, n: &super::Notice, validated: Option<Mar
             }
         }
         section aria-labelledby="validate" {
-            h2 id="validate" { "Validate a rule before saving it" }
-            p { "Paste a rule file's text; reclife checks it as "
-                code { "reclife rules validate" } " does (backup locations are probed). "
-                "Save the file in the rules folder of the nodes that run it; the scheduler picks it up at its next reload." }
+            h2 id="validate" { "Write a rule: validate, then save" }
+            p { "Paste or edit a rule file's text. Validate checks it as "
+                code { "reclife rules validate" } " does (backup locations are probed); Save validates again and "
+                "writes it into " code { (s.ctx.config.rules_dir.display()) } ": over the file of the rule with that name, "
+                "or as a new file. The scheduler picks it up at its next reload of the folder. "
+                "Use Edit on a rule above to start from its file." }
             @if let Some(v) = validated { (v) }
             @if ops {
                 form method="post" action="/rules/validate" {
                     (csrf_field(s, who))
                     label for="rule-text" { "Rule file (TOML)" }
-                    textarea id="rule-text" name="text" rows="10" required
-                        placeholder="name = \"Daily backup\"\nschedule = \"0 0 22 * * *\"\n[[tasks]]\ntype = \"backup\"\nfilter = { recording_type = \"voice\", min_age = 1, max_age = 2 }" {}
-                    button type="submit" { "Validate" }
+                    textarea id="rule-text" name="text" rows="12" required
+                        placeholder="name = \"Daily backup\"\nschedule = \"0 0 22 * * *\"\n[[tasks]]\ntype = \"backup\"\nfilter = { recording_type = \"voice\", min_age = 1, max_age = 2 }" {
+                        (text.unwrap_or_default())
+                    }
+                    div class="actions" {
+                        button type="submit" { "Validate" }
+                        button type="submit" formaction="/rules/save" class="primary" { "Save" }
+                    }
                 }
             } @else {
-                p class="muted" { "Validating probes backup locations: the ops role may." }
+                p class="muted" { "Validating probes backup locations and saving writes rule files: the ops role may." }
             }
         }
     };
@@ -208,30 +221,67 @@ fn rule_card(
                         }
                     }
                     a class="button" href={ "/jobs/new?rule=" (seg(&r.name)) } { "Plan a run now" }
+                    a class="button" href={ "/rules?edit=" (seg(&r.name)) "#validate" } aria-label={ "Edit rule " (r.name) } { "Edit" }
                 }
             }
         }
     }
 }
 
-/// `GET /rules`.
+#[derive(Debug, serde::Deserialize)]
+pub struct ListParams {
+    /// A rule whose file's text fills the editor.
+    edit: Option<String>,
+    #[serde(flatten)]
+    notice: super::Notice,
+}
+
+/// `GET /rules[?edit=NAME]`.
 pub async fn list(
     State(s): State<Shared>,
     Extension(who): Extension<Caller>,
-    Query(n): Query<super::Notice>,
+    Query(p): Query<ListParams>,
 ) -> Result<Markup, WebError> {
-    page(&s, &who, &n, None).await
+    let text = match &p.edit {
+        None => None,
+        Some(name) => {
+            let (rs, _, _) = load(&s).await?;
+            let file = rs.into_iter().find(|r| &r.name == name).and_then(|r| r.file).ok_or_else(|| {
+                WebError::new(axum::http::StatusCode::NOT_FOUND, format!("no rule named {name} in the rules folder"))
+            })?;
+            let text = crate::api::blocking(move || {
+                std::fs::read_to_string(&file)
+                    .map_err(|e| crate::api::ApiFailure::internal(format!("{}: {e}", file.display())))
+            })
+            .await?;
+            Some(text)
+        }
+    };
+    page(&s, &who, &p.notice, None, text).await
 }
 
-/// `POST /rules/validate` (ops): the rules page with the validation's outcome.
-pub async fn validate(State(s): State<Shared>, form: Form) -> Result<Markup, WebError> {
-    let text = form.raw("text").to_string();
+/// Checks a rule file's text as `reclife rules validate` does (backup locations probed).
+async fn check(s: &Shared, text: String) -> Result<Result<Rule, Vec<RuleProblem>>, WebError> {
     let default = s.ctx.config.default_backup_location.clone();
-    let res = crate::api::blocking(move || {
+    Ok(crate::api::blocking(move || {
         Ok(rules::parse_rule(std::path::Path::new("(pasted text)"), &text, default.as_deref(), true))
     })
-    .await?;
-    let out = match res {
+    .await?)
+}
+
+fn problems_box(problems: &[RuleProblem]) -> Markup {
+    html! {
+        div class="error" role="alert" {
+            p { "Not valid: " (problems.len()) " problem(s)." }
+            (problem_list(problems))
+        }
+    }
+}
+
+/// `POST /rules/validate` (ops): the rules page with the validation's outcome, the text kept.
+pub async fn validate(State(s): State<Shared>, form: Form) -> Result<Markup, WebError> {
+    let text = form.raw("text").to_string();
+    let out = match check(&s, text.clone()).await? {
         Ok(rule) => html! {
             div class="notice" role="status" {
                 p { "Valid: rule " strong { (rule.name) } ", schedule " code { (rule.schedule) } ", "
@@ -240,14 +290,32 @@ pub async fn validate(State(s): State<Shared>, form: Form) -> Result<Markup, Web
                 @for w in rule.warnings() { p class="warning" { (w) } }
             }
         },
-        Err(problems) => html! {
-            div class="error" role="alert" {
-                p { "Not valid: " (problems.len()) " problem(s)." }
-                (problem_list(&problems))
-            }
-        },
+        Err(problems) => problems_box(&problems),
     };
-    page(&s, &form.caller, &super::Notice::default(), Some(out)).await
+    page(&s, &form.caller, &super::Notice::default(), Some(out), Some(text)).await
+}
+
+/// `POST /rules/save` (ops): validates, then writes the rule file (`rules::save_rule`); a text
+/// that does not validate is shown again with its problems (422) and nothing is written.
+pub async fn save(State(s): State<Shared>, form: Form) -> Result<Response, WebError> {
+    use axum::response::IntoResponse as _;
+    let text = form.raw("text").to_string();
+    if let Err(problems) = check(&s, text.clone()).await? {
+        let body = page(&s, &form.caller, &super::Notice::default(), Some(problems_box(&problems)), Some(text)).await?;
+        return Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, body).into_response());
+    }
+    let (dir, default) = (s.ctx.config.rules_dir.clone(), s.ctx.config.default_backup_location.clone());
+    let saved = crate::api::blocking(move || {
+        rules::save_rule(&dir, &text, default.as_deref()).map_err(|e| match e {
+            crate::lifecycle::LifecycleError::Rule { .. } => crate::api::ApiFailure::bad_request(e.to_string()),
+            e => e.into(),
+        })
+    })
+    .await?;
+    tracing::info!(user = %form.caller.user, rule = %saved.rule.name, file = %saved.file.display(),
+        replaced = saved.replaced, "rule file saved from the operators' pages");
+    let how = if saved.replaced { "replacing its file" } else { "as a new file" };
+    Ok(see_other(&s, "/rules", &format!("Rule {} saved in {}, {how}.", saved.rule.name, saved.file.display())))
 }
 
 /// `POST /rules/{name}/enable|disable|reset` (ops): `rules::set_enabled`, as the API does.
