@@ -337,10 +337,10 @@ pub async fn show(
             @if ops && live {
                 div class="actions" {
                     @if j.state == JobState::Planned {
-                        form method="post" action={ "/jobs/" (seg(&j.id)) "/start" } {
+                        form method="post" action={ "/jobs/" (seg(&j.id)) "/start" } data-stay="Started: following it live…" data-stay-hide="" {
                             (csrf_field(&s, &who)) button type="submit" class="primary" { "Start this plan" } }
                     }
-                    form method="post" action={ "/jobs/" (seg(&j.id)) "/cancel" } {
+                    form method="post" action={ "/jobs/" (seg(&j.id)) "/cancel" } data-stay="Cancel asked: a planned job is dropped, a running one stops at its next safe point." {
                         (csrf_field(&s, &who)) button type="submit" { "Cancel" } }
                 }
             }

@@ -50,8 +50,8 @@ test("a hold with a reason is placed from the recording's page and shows", async
   await snap(page, "recording-held");
 });
 
-test("keyboard only: tab to the plan form, submit, preview, then follow the job live to its end", async () => {
-  const { page, context, errors } = await as(ops());
+test("keyboard: tab to the plan form and submit; preview; Start; the job followed live to its end", async () => {
+  const { page, errors } = await as(ops());
   await page.goto("/jobs/new");
   // The skip link comes first and moves focus to the content.
   await page.keyboard.press("Tab");
@@ -79,12 +79,12 @@ test("keyboard only: tab to the plan form, submit, preview, then follow the job 
   await link.click();
   await page.waitForURL(`**/jobs/${id}`);
   await page.locator("#live-status").filter({ hasText: "Live: planned" }).waitFor();
-  // Started from elsewhere (the API, as another operator would): this page was not reloaded,
-  // so only the stream can tell it.
-  const r = await context.request.post(`/api/v1/jobs/${id}/start`);
-  assert.equal(r.status(), 202);
-  await page.locator("#live-status").filter({ hasText: /ended: succeeded|Live: succeeded/ }).or(
-    page.locator("#job-state .badge.succeeded")).first().waitFor({ timeout: 60_000 });
+  // Start on this page: sent by the script without leaving it, so the stream goes on, and the
+  // end is told by the stream alone (the page does not reload until then).
+  await page.evaluate(() => { window.stillHere = true; });
+  await page.getByRole("button", { name: "Start this plan" }).click();
+  await page.locator("#live-status").filter({ hasText: "The job ended: succeeded" }).waitFor({ timeout: 60_000 });
+  assert.equal(await page.evaluate(() => window.stillHere), true, "the page was not reloaded before the end");
   // At the end the page loads the outcome rendered by the server.
   await page.getByRole("heading", { name: "Outcome per task" }).waitFor({ timeout: 30_000 });
   assert.match(await page.locator("#job-state").innerText(), /succeeded/);

@@ -54,12 +54,38 @@ function followJob() {
     apply(p);
     status.textContent = "The job ended: " + p.job.state + ". Loading its outcome…";
     // The server renders the outcome (failed items, archives): load it.
-    setTimeout(() => location.replace(location.pathname), 300);
+    setTimeout(() => location.replace(location.pathname), 800);
   });
   es.addEventListener("error", () => {
     if (es.readyState === EventSource.CLOSED) status.textContent = "Live updates stopped: reload the page.";
     else status.textContent = "Reconnecting…";
   });
+}
+
+// Forms marked data-stay (Start and Cancel on a job's page) are sent without leaving the page,
+// so the live progress goes on; without this script they post and come back as usual.
+function stayOnPage() {
+  const status = document.getElementById("live-status");
+  for (const f of document.querySelectorAll("form[data-stay]")) {
+    f.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const buttons = f.querySelectorAll("button");
+      try {
+        const r = await fetch(f.action, {
+          method: "POST",
+          body: new URLSearchParams(new FormData(f)),
+          credentials: "same-origin",
+        });
+        if (!r.ok) throw new Error("the server answered " + r.status);
+        if (status) status.textContent = f.dataset.stay;
+        if (f.dataset.stayHide !== undefined) f.hidden = true;
+      } catch (err) {
+        if (status) status.textContent = "Not sent (" + err.message + "): reload the page and try again.";
+      } finally {
+        setTimeout(() => { for (const b of buttons) b.disabled = false; }, 0);
+      }
+    });
+  }
 }
 
 // A form is sent once: its buttons are disabled while the next page loads.
@@ -74,5 +100,6 @@ function sendOnce() {
 document.addEventListener("DOMContentLoaded", () => {
   showLocalTimes(document);
   followJob();
+  stayOnPage();
   sendOnce();
 });
