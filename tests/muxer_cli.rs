@@ -325,3 +325,46 @@ fn calls_of_other_regions_are_left_alone() {
     let r = mux_json(&data, &us, &window, 0);
     assert_eq!(muxed_screens(&r), [p.screen_id()], "{r}");
 }
+
+/// GIR's own muxer.cfg, as it is: its window and label options take effect; what does not
+/// apply is named; an option GIR does not have fails the run, naming it.
+#[test]
+fn gir_muxer_cfg_is_read_as_it_is() {
+    let (tmp, data, cfg) = samples();
+    let gir = tmp.path().join("muxer.cfg");
+    std::fs::write(
+        &gir,
+        "[htcc]\nbase_uri = https://gws:443/\npassword = ops\n\n[processing]\nffmpeg = C:\\ffmpeg\\ffmpeg.exe\n\
+         window_past = 1440\nwindow_past_older_than = 725\n\n[advanced]\nmark_screen_recording_label = 0\n",
+    )
+    .unwrap();
+    // Call A ended 2024-03-10T09:15:06Z: 12:30 later is inside 1440..725 minutes, outside 720..5.
+    let o = Command::new(env!("CARGO_BIN_EXE_reclife"))
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--config")
+        .arg(&cfg)
+        .args(["mux", "--once", "--json", "--gir-config", gir.to_str().unwrap(), "--now", "2024-03-10T21:45:06Z"])
+        .env_remove("RECLIFE_CONFIG")
+        .output()
+        .unwrap();
+    let out = expect(&o, 0);
+    let err = stderr(&o);
+    assert!(err.contains("3 option(s) applied"), "{err}");
+    assert!(err.contains("htcc.base_uri not applied") && err.contains("processing.ffmpeg not applied"), "{err}");
+    assert!(!err.contains("ops"), "a password value is never printed: {err}");
+    let r: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(muxed_screens(&r), [A_SCREEN], "{r}");
+    let call = show(&data, &cfg, A);
+    let labels = call["labels"].as_array().cloned().unwrap_or_default();
+    assert!(!labels.iter().any(|l| l == "screenRecording"), "label off: {call}");
+
+    std::fs::write(&gir, "[processing]\nwindow_pst = 10\n").unwrap();
+    let o = run(&data, &cfg, &["mux", "--once", "--gir-config", gir.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("[processing] window_pst: not an option of GIR's Recording Muxer Script"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -326,3 +326,101 @@ async fn the_muxer_works_with_media_on_webdav() {
     let Some(base) = server_env("RECLIFE_TEST_WEBDAV") else { return };
     mux_through(&fresh_location(&base)).await;
 }
+
+/// The samples as metadata only, each media file's `mediaDescriptor` naming where it was put in
+/// `remote` (`descriptor(recording, media)` gives it), and the media uploaded there.
+async fn samples_in_place(remote: &Location, out: &Path, descriptor: impl Fn(&str, &str) -> serde_json::Value) {
+    let store = reclife::storage::open(remote).unwrap();
+    for e in walkdir::WalkDir::new(testdata()) {
+        let e = e.unwrap();
+        if e.file_name() != "meta-data.json" {
+            continue;
+        }
+        let dir = e.path().parent().unwrap();
+        let rel = dir.strip_prefix(testdata()).unwrap();
+        let mut whole: serde_json::Value = serde_json::from_slice(&std::fs::read(e.path()).unwrap()).unwrap();
+        // Some documents are an RWS answer: `{"statusCode": 0, "recording": {…}}`.
+        let doc = if whole.get("recording").is_some() { &mut whole["recording"] } else { &mut whole };
+        let id = doc["id"].as_str().unwrap().to_string();
+        for m in doc["mediaFiles"].as_array_mut().unwrap() {
+            let media_id = m["mediaId"].as_str().unwrap().to_string();
+            let bytes = std::fs::read(dir.join(&media_id)).unwrap();
+            let key = reclife::storage::Key::media(&id, &media_id).unwrap();
+            store.put_bytes(&key, bytes.into()).await.unwrap();
+            m["mediaDescriptor"] = descriptor(&id, &media_id);
+        }
+        std::fs::create_dir_all(out.join(rel)).unwrap();
+        std::fs::write(out.join(rel).join("meta-data.json"), serde_json::to_vec_pretty(&whole).unwrap()).unwrap();
+    }
+}
+
+/// `ingest --in-place`: no media copied; export, backup and check read it where it is; the
+/// purge deletes it there; a restore brings it into the node's own store, byte for byte.
+async fn in_place_round_trip(remote: &Location, descriptor: impl Fn(&str, &str) -> serde_json::Value) {
+    let n = node(&Location::File(PathBuf::from("/nonexistent")), "");
+    // The node keeps its own media on its local disk (the default).
+    std::fs::write(&n.config, "contact_center_id = \"cc1\"\nrules_dir = \"rules\"\n").unwrap();
+    let meta = n.data.parent().unwrap().join("meta");
+    samples_in_place(remote, &meta, descriptor).await;
+    let want = sample_media();
+    let out = ok(&n, &["ingest", "--in-place", meta.to_str().unwrap()]).await;
+    assert!(out.contains("ingested 6, updated 0, unchanged 0, rejected 0 (0 media bytes copied)"), "{out}");
+    let own = Location::File(n.data.join("media"));
+    assert!(stored_media(&own).await.is_empty(), "nothing copied into the node's store");
+    assert_eq!(stored_media(remote).await, want, "the media stays where it was");
+    let out = ok(&n, &["ingest", "--in-place", meta.to_str().unwrap()]).await;
+    assert!(out.contains("ingested 0, updated 0, unchanged 6"), "a second run changes nothing: {out}");
+
+    let c = "CALLC0000000000000000000000000003";
+    let exp = n.data.parent().unwrap().join("export");
+    ok(&n, &["recordings", "export", c, "--out", exp.to_str().unwrap()]).await;
+    let sample = std::fs::read(testdata().join(format!("cc1/Environment/2025/06/24/{c}/{c}_0001.mp3"))).unwrap();
+    assert_eq!(std::fs::read(exp.join(format!("{c}_0001.mp3"))).unwrap(), sample, "export reads it in place");
+    let check = reclife(&n, &["check"]).await;
+    assert!(check.status.success(), "reclife check: {}", String::from_utf8_lossy(&check.stdout));
+
+    let backups = format!("file://{}", n.backups.display());
+    let filter = ["--type", "voice", "--min-age", "1", "--include-screen"];
+    let mut args = vec!["backup", "--location", backups.as_str()];
+    args.extend(filter);
+    ok(&n, &args).await;
+    let mut args = vec!["purge"];
+    args.extend(filter);
+    ok(&n, &args).await;
+    let left = stored_media(remote).await;
+    assert!(left.values().sum::<usize>() < want.values().sum::<usize>(), "the purge deleted media in place: {left:?}");
+    let check = reclife(&n, &["check"]).await;
+    assert!(check.status.success(), "reclife check after the purge: {}", String::from_utf8_lossy(&check.stdout));
+
+    let archive = std::fs::read_dir(&n.backups).unwrap().next().unwrap().unwrap().path();
+    ok(&n, &["restore", archive.to_str().unwrap()]).await;
+    let mut both = stored_media(&own).await;
+    for (h, k) in left {
+        *both.entry(h).or_insert(0) += k;
+    }
+    assert_eq!(both, want, "restored into the node's store, the rest still in place: every file once");
+    let check = reclife(&n, &["check"]).await;
+    assert!(check.status.success(), "reclife check after the restore: {}", String::from_utf8_lossy(&check.stdout));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn recordings_registered_in_place_on_s3_are_read_and_purged_there() {
+    let Some(base) = server_env("RECLIFE_TEST_S3") else { return };
+    let remote = fresh_location(&base);
+    let Location::S3 { bucket, prefix } = remote.clone() else { unreachable!() };
+    in_place_round_trip(&remote, move |id, media| {
+        serde_json::json!({"storage": "s3-recordings", "path": format!("{prefix}/{id}/{media}"), "data": {"bucket": bucket}})
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn recordings_registered_in_place_on_webdav_are_read_and_purged_there() {
+    let Some(base) = server_env("RECLIFE_TEST_WEBDAV") else { return };
+    let remote = fresh_location(&base);
+    let http = remote.to_string().replacen("webdav://", "http://", 1);
+    in_place_round_trip(&remote, move |id, media| {
+        serde_json::json!({"storage": "WebDAV", "path": format!("/{id}/{media}"), "data": {"storagePath": http}})
+    })
+    .await;
+}

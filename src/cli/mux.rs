@@ -14,6 +14,7 @@ Examples:
   reclife mux --once                            # one pass over the window, then exit
   reclife mux --since 2025-06-01T00:00:00Z --until 2025-06-02T00:00:00Z   # batch: calls that ended then
   reclife mux --once --muxer-id 0 --total-muxers 2 --muxer-type primary
+  reclife mux --gir-config /opt/genesys/muxer/muxer.cfg   # GIR's own muxer.cfg, as it is
   reclife mux --status                          # muxed count and failed pairs with reasons
   reclife mux --retry SCREEN_ID                 # forget a pair's failures so it is tried again
 
@@ -37,6 +38,10 @@ pub struct Args {
     /// JSON output (one object).
     #[arg(long)]
     pub json: bool,
+    /// GIR's Recording Muxer Script configuration (muxer.cfg, INI) as it is: its options override
+    /// the node's [muxer] section; options that do not apply here are listed with the reason.
+    #[arg(long, value_name = "MUXER_CFG")]
+    pub gir_config: Option<std::path::PathBuf>,
     /// Overrides muxer.muxer_id (GIR --muxer-id).
     #[arg(long, allow_negative_numbers = true)]
     pub muxer_id: Option<i64>,
@@ -59,6 +64,16 @@ fn parse_type(s: &str) -> Result<MuxerType, String> {
 pub async fn run(cli: &Cli, a: &Args) -> Result<ExitCode> {
     let mut ctx = cli.context()?;
     let m = &mut ctx.config.muxer;
+    if let Some(path) = &a.gir_config {
+        let mapped = muxer::gir_config::apply(path, m)?;
+        if !cli.quiet {
+            let applied = mapped.iter().filter(|o| o.ignored.is_none()).count();
+            eprintln!("{}: {applied} option(s) applied", path.display());
+            for o in mapped.iter().filter(|o| o.ignored.is_some()) {
+                eprintln!("  {} not applied: {}", o.option, o.ignored.unwrap_or_default());
+            }
+        }
+    }
     if let Some(id) = a.muxer_id {
         m.muxer_id = id;
     }

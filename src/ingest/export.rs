@@ -24,11 +24,12 @@ pub async fn export_recording(ctx: &Context, id: &str, out: &Path) -> Result<Vec
     write_atomic(&meta, entry.recording.doc().as_bytes()).await.map_err(|e| io(&meta, e))?;
     written.push(meta);
     for m in &entry.recording.media {
-        let key = Key::media(&entry.recording.id, &m.media_id)?;
+        Key::media(&entry.recording.id, &m.media_id)?;
+        let (store, key) = super::in_place::locate_async(ctx, &entry.recording.id, &m.media_id).await?;
         // The name was checked when the key was built, so it cannot leave `out`.
         let dest = out.join(&m.media_id);
         let tmp = out.join(format!(".{}.part", m.media_id));
-        ctx.media.get_to_file(&key, &tmp).await?;
+        store.get_to_file(&key, &tmp).await?;
         tokio::fs::rename(&tmp, &dest).await.map_err(|e| io(&dest, e))?;
         written.push(dest);
     }

@@ -11,6 +11,7 @@
 //! reason naming its file, and the rest go in.
 
 mod export;
+pub mod in_place;
 mod source;
 
 pub use export::export_recording;
@@ -70,6 +71,17 @@ pub async fn ingest_paths(
     paths: &[PathBuf],
     progress: &dyn Progress,
 ) -> Result<IngestReport, IngestError> {
+    ingest_paths_with(ctx, paths, progress, false).await
+}
+
+/// [`ingest_paths`]; with `in_place`, media is not copied: each recording's media is checked
+/// where its `mediaDescriptor` says it is and registered there ([`in_place`]).
+pub async fn ingest_paths_with(
+    ctx: &Context,
+    paths: &[PathBuf],
+    progress: &dyn Progress,
+    in_place: bool,
+) -> Result<IngestReport, IngestError> {
     let mut report = IngestReport::default();
     let mut sources = Vec::new();
     for p in paths {
@@ -84,7 +96,7 @@ pub async fn ingest_paths(
         let src = Arc::new(src);
         for i in 0..src.candidates.len() {
             let c = &src.candidates[i];
-            match ingest_one(ctx, &src, c).await {
+            match ingest_one(ctx, &src, c, in_place).await {
                 Ok((Upsert::Inserted, bytes, id)) => {
                     report.ingested += 1;
                     report.media_bytes += bytes;
@@ -110,7 +122,12 @@ pub async fn ingest_paths(
 }
 
 /// Ingests one recording. A returned `Err` is the reason it was rejected.
-async fn ingest_one(ctx: &Context, src: &Arc<Source>, c: &Candidate) -> Result<(Upsert, u64, String), String> {
+async fn ingest_one(
+    ctx: &Context,
+    src: &Arc<Source>,
+    c: &Candidate,
+    in_place: bool,
+) -> Result<(Upsert, u64, String), String> {
     let text = src.read_meta(c).await.map_err(|e| format!("cannot read metadata: {e}"))?;
     let mut rec = Recording::parse_in(&text, c.parent_call.as_deref()).map_err(|e| e.to_string())?;
     // Two media files with one mediaId would share a key in the store and a name in every
@@ -120,6 +137,9 @@ async fn ingest_one(ctx: &Context, src: &Arc<Source>, c: &Candidate) -> Result<(
         if !seen.insert(m.media_id.as_str()) {
             return Err(format!("recording {}: mediaId {} appears twice in mediaFiles", rec.id, m.media_id));
         }
+    }
+    if in_place {
+        return register_in_place(ctx, rec).await;
     }
     // Find every media file before touching anything.
     let mut refs = Vec::with_capacity(rec.media.len());
@@ -135,7 +155,7 @@ async fn ingest_one(ctx: &Context, src: &Arc<Source>, c: &Candidate) -> Result<(
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
     if let Some(e) = &existing {
-        if e.recording.doc() == rec.doc() && all_present(ctx.media.as_ref(), &refs).await {
+        if e.recording.doc() == rec.doc() && all_present(ctx, &rec.id, &refs).await {
             return Ok((Upsert::Unchanged, 0, rec.id));
         }
     }
@@ -146,6 +166,17 @@ async fn ingest_one(ctx: &Context, src: &Arc<Source>, c: &Candidate) -> Result<(
         bytes += meta.size;
         rec.media[i].encrypted |= encrypted;
     }
+    // Its media is in the node's store now: no longer where a descriptor said.
+    let (c2, id) = (ctx.clone(), rec.id.clone());
+    tokio::task::spawn_blocking(move || {
+        if !in_place::placed(&c2, &id)?.is_empty() {
+            in_place::forget(&c2, &id)?;
+        }
+        Ok::<_, StorageError>(())
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())?;
     let catalog = ctx.catalog.clone();
     let id = rec.id.clone();
     let outcome = tokio::task::spawn_blocking(move || catalog.upsert(&rec))
@@ -157,9 +188,37 @@ async fn ingest_one(ctx: &Context, src: &Arc<Source>, c: &Candidate) -> Result<(
     Ok((outcome, bytes, id))
 }
 
-async fn all_present(store: &dyn MediaStore, refs: &[(Key, MediaRef)]) -> bool {
+/// `ingest --in-place`: the media is checked where the descriptors say (present, and of the size
+/// the metadata gives), registered there, then the document is stored. Nothing is copied.
+async fn register_in_place(ctx: &Context, rec: Recording) -> Result<(Upsert, u64, String), String> {
+    let media: Vec<(String, Option<u64>)> = rec.media.iter().map(|m| (m.media_id.clone(), m.size)).collect();
+    let placed = in_place::find(ctx, rec.doc(), &media).await.map_err(|e| format!("recording {}: {e}", rec.id))?;
+    let (c, id) = (ctx.clone(), rec.id.clone());
+    let outcome = tokio::task::spawn_blocking(move || {
+        let existing = c.catalog.get(&rec.id).map_err(|e| e.to_string())?;
+        let same_place = in_place::placed(&c, &rec.id).map_err(|e| e.to_string())? == placed;
+        if same_place && existing.as_ref().is_some_and(|e| e.recording.doc() == rec.doc()) {
+            return Ok(Upsert::Unchanged);
+        }
+        // Where the media is, first: a stored document always finds its media.
+        in_place::register(&c, &rec.id, &placed).map_err(|e| e.to_string())?;
+        let o = c.catalog.upsert(&rec).map_err(|e| e.to_string())?;
+        Ok::<_, String>(if o == Upsert::Unchanged && existing.is_some() { Upsert::Updated } else { o })
+    })
+    .await
+    .map_err(|e| e.to_string())??;
+    Ok((outcome, 0, id))
+}
+
+/// Every media file is already stored, of the right size: in the node's store, or where the
+/// recording was registered in place.
+async fn all_present(ctx: &Context, id: &str, refs: &[(Key, MediaRef)]) -> bool {
+    let (c, i) = (ctx.clone(), id.to_string());
+    let Ok(Ok(placed)) = tokio::task::spawn_blocking(move || in_place::placed(&c, &i)).await else { return false };
     for (key, r) in refs {
-        match store.head(key).await {
+        let media_id = key.segments().last().unwrap_or_default();
+        let Ok((store, key)) = in_place::locate_in(ctx, &placed, id, media_id) else { return false };
+        match store.head(&key).await {
             Ok(meta) if meta.size == r.size() => {}
             _ => return false,
         }

@@ -33,6 +33,7 @@ use super::{failpoint, LifecycleError, Task};
 use crate::archive::{media_name, recording_dir, screen_dir, META_FILE};
 use crate::catalog::{Doom, Entry, RowState};
 use crate::config::Context;
+use crate::ingest::in_place;
 use crate::progress::Progress;
 use crate::storage::{Key, Location, MediaStore, RangeReader, UploadWriter};
 use chrono::{DateTime, Utc};
@@ -522,7 +523,7 @@ pub async fn run_backup(
         }
     };
     let catalog = ctx.catalog.clone();
-    let media = ctx.media.clone();
+    let ctx2 = ctx.clone();
     let cc = ctx.config.contact_center_id.clone();
     let tenant = ctx.config.tenant.clone();
     let task = task.clone();
@@ -565,7 +566,7 @@ pub async fn run_backup(
                             }
                         }
                     }
-                    if let Err(reason) = check_present(&handle, media.as_ref(), &items, task.use_full_path) {
+                    if let Err(reason) = check_present(&handle, &ctx2, &items, task.use_full_path) {
                         out.failed_total += 1;
                         if out.failed.len() < super::jobs::MAX_FAILED_KEPT {
                             out.failed.push(super::Failure { item: row.id.clone(), reason: reason.clone() });
@@ -612,7 +613,7 @@ pub async fn run_backup(
                             Some(s) => screen_dir(&call_dir, s)
                                 .map_err(|e| LifecycleError::Other(format!("screen recording {s}: {e}")))?,
                         };
-                        let (m, b) = write_recording(&handle, media.as_ref(), w, &folder, e, task.use_full_path)?;
+                        let (m, b) = write_recording(&handle, &ctx2, w, &folder, e, task.use_full_path)?;
                         out.media += m;
                         out.bytes += b;
                         if let Some(s) = screen_id {
@@ -709,20 +710,22 @@ pub async fn plan_and_backup(
 /// (a duplicate mediaId fails that recording only, not the archive).
 fn check_present(
     handle: &tokio::runtime::Handle,
-    media: &dyn MediaStore,
+    ctx: &Context,
     items: &[(Entry, Option<String>)],
     use_full_path: bool,
 ) -> Result<(), String> {
     for (e, _) in items {
         let mut names = std::collections::HashSet::new();
+        let placed = in_place::placed(ctx, &e.recording.id).map_err(|err| err.to_string())?;
         for m in &e.recording.media {
             let name = media_name(m, use_full_path).map_err(|err| format!("recording {}: {err}", e.recording.id))?;
             if !names.insert(name.clone()) {
                 return Err(format!("recording {}: two media files would both be named {name}", e.recording.id));
             }
-            let key = Key::media(&e.recording.id, &m.media_id).map_err(|err| err.to_string())?;
+            let (store, key) =
+                in_place::locate_in(ctx, &placed, &e.recording.id, &m.media_id).map_err(|err| err.to_string())?;
             handle
-                .block_on(media.head(&key))
+                .block_on(store.head(&key))
                 .map_err(|err| format!("recording {}: media {}: {err}", e.recording.id, m.media_id))?;
         }
     }
@@ -732,7 +735,7 @@ fn check_present(
 /// Writes one recording folder; returns (media files, media bytes).
 fn write_recording(
     handle: &tokio::runtime::Handle,
-    media: &dyn MediaStore,
+    ctx: &Context,
     w: &mut Writer,
     folder: &str,
     e: &Entry,
@@ -744,10 +747,11 @@ fn write_recording(
         out.write_all(doc).map_err(|err| LifecycleError::Other(format!("recording {}: {err}", rec.id)))
     })?;
     let (mut files, mut bytes) = (0, 0);
+    let placed = in_place::placed(ctx, &rec.id)?;
     for m in &rec.media {
         let name = media_name(m, use_full_path)
             .map_err(|err| LifecycleError::Other(format!("recording {}: media {}: {err}", rec.id, m.media_id)))?;
-        let key = Key::media(&rec.id, &m.media_id)?;
+        let (media, key) = in_place::locate_in(ctx, &placed, &rec.id, &m.media_id)?;
         let size = handle.block_on(media.head(&key))?.size;
         let local = media.local_path(&key);
         w.add(&format!("{folder}/{name}"), size, &mut |out| {

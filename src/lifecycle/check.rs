@@ -24,7 +24,6 @@
 
 use super::{blocking, jobs, journal, LifecycleError};
 use crate::config::Context;
-use crate::storage::Key;
 use serde::Serialize;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -249,6 +248,8 @@ async fn check_media(
 
 async fn check_documents(ctx: &Context, rep: &mut CheckReport) -> Result<(), LifecycleError> {
     let catalog = ctx.catalog.clone();
+    let c = ctx.clone();
+    let any_in_place = blocking(move || Ok(crate::ingest::in_place::any(&c)?)).await?;
     let q = crate::catalog::Query::default();
     let mut cursor = Some(crate::catalog::Cursor::start());
     while let Some(c) = cursor.take() {
@@ -260,15 +261,21 @@ async fn check_documents(ctx: &Context, rep: &mut CheckReport) -> Result<(), Lif
             let cat = catalog.clone();
             let id = row.id.clone();
             let Some(e) = blocking(move || Ok(cat.get(&id)?)).await? else { continue };
+            let placed = if any_in_place {
+                let (c, id) = (ctx.clone(), row.id.clone());
+                blocking(move || Ok(crate::ingest::in_place::placed(&c, &id)?)).await?
+            } else {
+                Default::default()
+            };
             for m in &e.recording.media {
-                let key = match Key::media(&row.id, &m.media_id) {
+                let (store, key) = match crate::ingest::in_place::locate_in(ctx, &placed, &row.id, &m.media_id) {
                     Ok(k) => k,
                     Err(err) => {
                         rep.add("missing-media", format!("{}/{}", row.id, m.media_id), err.to_string(), false);
                         continue;
                     }
                 };
-                if let Err(err) = ctx.media.head(&key).await {
+                if let Err(err) = store.head(&key).await {
                     rep.add("missing-media", key.to_string(), format!("the document points at it: {err}"), false);
                 }
             }

@@ -23,6 +23,7 @@ use super::lease::Held;
 use super::{failpoint, Failure, LifecycleError};
 use crate::catalog::{DeleteOutcome, Doom, Version};
 use crate::config::Context;
+use crate::ingest::in_place;
 use crate::model::Kind;
 use crate::storage::{Key, StorageError};
 use chrono::{DateTime, Utc};
@@ -148,13 +149,22 @@ pub async fn execute(ctx: &Context, entry: &JournalEntry, recovering: bool) -> R
         out.skipped.push(Failure { item: d.id.clone(), reason: why });
     }
 
-    let media = ctx.media.clone();
+    // Media registered in place is deleted where it is (`ingest --in-place`).
+    let c2 = ctx.clone();
+    let placed = super::blocking(move || Ok(in_place::any(&c2)?)).await?;
     let results: Vec<(usize, Result<(), String>)> = futures::stream::iter(gone.clone().into_iter().enumerate())
         .map(|(i, d)| {
-            let media = media.clone();
             async move {
+                let where_ = if placed {
+                    let (c, id) = (ctx.clone(), d.id.clone());
+                    super::blocking(move || Ok(in_place::placed(&c, &id)?)).await.map_err(|e| e.to_string())?
+                } else {
+                    Default::default()
+                };
                 for m in &d.media {
-                    let key = Key::media(&d.id, &m.media_id).map_err(|e| e.to_string())?;
+                    Key::media(&d.id, &m.media_id).map_err(|e| e.to_string())?;
+                    let (media, key) =
+                        in_place::locate_in(ctx, &where_, &d.id, &m.media_id).map_err(|e| e.to_string())?;
                     match media.delete(&key).await {
                         Ok(()) | Err(StorageError::NotFound { .. }) => {}
                         Err(e) => return Err(format!("media {}: {e}", m.media_id)),
@@ -181,6 +191,18 @@ pub async fn execute(ctx: &Context, entry: &JournalEntry, recovering: bool) -> R
         }
     }
     let deleted: Vec<Doomed> = gone.iter().zip(&done).filter(|(_, ok)| **ok).map(|(d, _)| d.clone()).collect();
+    if placed {
+        let (c, ids) = (ctx.clone(), deleted.iter().map(|d| d.id.clone()).collect::<Vec<_>>());
+        super::blocking(move || {
+            for id in ids {
+                if !in_place::placed(&c, &id)?.is_empty() {
+                    in_place::forget(&c, &id)?;
+                }
+            }
+            Ok(())
+        })
+        .await?;
+    }
 
     let path = audit_path(ctx);
     let now = ctx.clock.now();

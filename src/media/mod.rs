@@ -11,7 +11,7 @@
 //!   [`MuxReport::output_start`] is that first instant.
 //! - Every voice segment starts at its metadata offset from the output start, to the sample
 //!   (gapless MP3 decoding; the MP3 encoder delay is signalled with an edit list). Gaps are
-//!   silence. Overlaps follow [`MuxOptions::max_overlap_allowed_ms`] (see [`timeline`]).
+//!   silence. Overlapping segments are mixed, with headroom (see [`timeline`]).
 //! - Where the video starts later or ends earlier than the audio, the video track is padded with
 //!   held frames (see [`mux`](crate::media::mux()) and `video.rs`), so every player shows a picture
 //!   for the whole span.
@@ -108,8 +108,9 @@ pub struct ScreenVideo {
 /// Tuning, named after GIR's `[advanced]` muxer options where one exists.
 #[derive(Clone, Debug)]
 pub struct MuxOptions {
-    /// GIR `max_overlap_allowed`: overlaps between voice segments up to this many milliseconds are
-    /// mixed; longer overlaps are truncated (see [`timeline`]).
+    /// GIR `max_overlap_allowed` (milliseconds). In GIR it decides when the fill of an earlier
+    /// mux is truncated for a newly arrived recording; reclife re-muxes from every recording, so
+    /// fill never covers one and overlapping recordings are always mixed (see [`timeline`]).
     pub max_overlap_allowed_ms: u64,
     /// GIR `video_padding_slice_length_ms`: where the video starts after the audio, the held first
     /// frame is repeated as a sync sample every this many milliseconds of the lead-in.

@@ -216,8 +216,7 @@ fn reencode(
         segments.push((to_samples(us_between(start, v.start)), p.first().map_or(0, Vec::len) as u64));
         planes.push(p);
     }
-    let max_overlap = to_samples(opts.max_overlap_allowed_ms.min(i64::MAX as u64 / 1000) as i64 * 1000);
-    let plan = timeline::plan(&segments, max_overlap);
+    let plan = timeline::plan(&segments);
     let pcm = timeline::render(&plan, &planes, channels, total);
     drop(planes);
     let track = encode::encode(&pcm, rate, opts.audio_bitrate_kbps, out)?;

@@ -55,7 +55,8 @@ pub struct MuxerConfig {
     /// Label the call `screenRecording` after muxing.
     #[serde(deserialize_with = "flag")]
     pub mark_screen_recording_label: bool,
-    /// Milliseconds of voice overlap tolerated before truncating.
+    /// GIR `max_overlap_allowed`, milliseconds: accepted; reclife never truncates recordings (see
+    /// `media::timeline`).
     pub max_overlap_allowed: u64,
     /// Length of a padded video slice, milliseconds.
     pub video_padding_slice_length_ms: u64,

@@ -16,6 +16,7 @@
 //! [`shard`].
 
 mod config;
+pub mod gir_config;
 pub mod pairing;
 mod process;
 mod run;

@@ -79,10 +79,12 @@ struct Source {
 /// Fetches a media file into `dir`. Temporary files are named after the mediaId (a checked
 /// name), so an error about a file names the media it came from.
 async fn fetch(ctx: &Context, dir: &Path, rec: &str, m: &MediaFile, n: usize) -> Result<Source, String> {
-    let key = Key::media(rec, &m.media_id).map_err(|e| format!("media {}: {e}", m.media_id))?;
+    let (store, key) = crate::ingest::in_place::locate_async(ctx, rec, &m.media_id)
+        .await
+        .map_err(|e| format!("media {}: {e}", m.media_id))?;
     let plain = dir.join(format!("{n}-{}", m.media_id));
     let fetched = dir.join(format!("{n}-{}.fetched", m.media_id));
-    ctx.media.get_to_file(&key, &fetched).await.map_err(|e| format!("media {} of {rec}: {e}", m.media_id))?;
+    store.get_to_file(&key, &fetched).await.map_err(|e| format!("media {} of {rec}: {e}", m.media_id))?;
     let io = |e: std::io::Error| format!("media {}: {e}", m.media_id);
     let mut head = [0u8; 16];
     let read = {

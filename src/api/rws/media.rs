@@ -61,54 +61,31 @@ pub(crate) fn parse_range(h: Option<&str>, size: u64) -> Want {
 }
 
 /// `len` bytes of the object from `start`: from the file where the store keeps plain files,
-/// else by skipping through the stream.
-async fn read_range(s: &Shared, key: &Key, start: u64, len: u64) -> Result<ByteStream, StorageError> {
-    if let Some(path) = s.ctx.media.local_path(key) {
+/// else with a ranged read.
+async fn read_range(
+    media: &dyn crate::storage::MediaStore,
+    key: &Key,
+    start: u64,
+    len: u64,
+) -> Result<ByteStream, StorageError> {
+    if let Some(path) = media.local_path(key) {
         use tokio::io::{AsyncReadExt, AsyncSeekExt};
-        let io =
-            |op, source| StorageError::Io { store: s.ctx.media.describe(), op, key: key.as_str().to_string(), source };
+        let io = |op, source| StorageError::Io { store: media.describe(), op, key: key.as_str().to_string(), source };
         let mut f = tokio::fs::File::open(&path).await.map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => {
-                StorageError::NotFound { store: s.ctx.media.describe(), key: key.as_str().to_string() }
+                StorageError::NotFound { store: media.describe(), key: key.as_str().to_string() }
             }
             _ => io("open", e),
         })?;
         f.seek(std::io::SeekFrom::Start(start)).await.map_err(|e| io("seek", e))?;
-        let store = s.ctx.media.describe();
+        let store = media.describe();
         let k = key.as_str().to_string();
         let body = tokio_util::io::ReaderStream::with_capacity(f.take(len), 256 * 1024).map(move |r| {
             r.map_err(|source| StorageError::Io { store: store.clone(), op: "read", key: k.clone(), source })
         });
         return Ok(Box::pin(body));
     }
-    let stream = s.ctx.media.get(key).await?;
-    let mut skip = start;
-    let mut left = len;
-    let s = stream.filter_map(move |chunk| {
-        let out = match chunk {
-            Err(e) => Some(Err(e)),
-            Ok(mut c) => {
-                let n = c.len() as u64;
-                if skip >= n {
-                    skip -= n;
-                    None
-                } else {
-                    let c2 = c.split_off(skip as usize);
-                    skip = 0;
-                    let take = left.min(c2.len() as u64);
-                    left -= take;
-                    c = c2.slice(..take as usize);
-                    if c.is_empty() {
-                        None
-                    } else {
-                        Some(Ok(c))
-                    }
-                }
-            }
-        };
-        futures::future::ready(out)
-    });
-    Ok(Box::pin(s))
+    media.get_range(key, start..start + len).await
 }
 
 async fn play(s: Shared, headers: HeaderMap, id: String, media_id: String, kind: Kind) -> Result<Response, ApiFailure> {
@@ -116,8 +93,9 @@ async fn play(s: Shared, headers: HeaderMap, id: String, media_id: String, kind:
     let Some(m) = e.recording.media.iter().find(|m| m.media_id == media_id) else {
         return Err(ApiFailure::not_found(format!("recording {id} has no media file {media_id}")));
     };
-    let key = Key::media(&id, &media_id)?;
-    let size = s.ctx.media.head(&key).await?.size;
+    Key::media(&id, &media_id)?;
+    let (store, key) = crate::ingest::in_place::locate_async(&s.ctx, &id, &media_id).await?;
+    let size = store.head(&key).await?.size;
     let mime = HeaderValue::from_str(&m.mime).unwrap_or(HeaderValue::from_static("application/octet-stream"));
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     let (status, start, len) = match parse_range(range, size) {
@@ -139,7 +117,7 @@ async fn play(s: Shared, headers: HeaderMap, id: String, media_id: String, kind:
             return Ok(r);
         }
     };
-    let body = read_range(&s, &key, start, len).await?;
+    let body = read_range(store.as_ref(), &key, start, len).await?;
     let mut r = Response::new(Body::from_stream(body));
     *r.status_mut() = status;
     let h = r.headers_mut();
