@@ -3,7 +3,8 @@
 //! (installed by `deploy/install.sh` into `tests/browser/node_modules`).
 //!
 //! Without Chromium, node or playwright-core the test says so and passes, unless
-//! `RECLIFE_REQUIRE_SERVERS=1` (CI), where it fails. Screenshots go to
+//! `RECLIFE_REQUIRE_SERVERS=1` (CI), where it fails. `RECLIFE_CHROMIUM` names another browser
+//! build (default `/usr/bin/chromium`). Screenshots go to
 //! `$RECLIFE_ARTIFACTS` when set.
 
 mod api_support;
@@ -13,12 +14,16 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
+/// Debian's Chromium, unless `RECLIFE_CHROMIUM` names another build.
+fn chromium() -> String {
+    std::env::var("RECLIFE_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into())
+}
 
 /// What is missing to run the browser tests, if anything.
 fn missing(dir: &Path) -> Option<String> {
-    if !Path::new(CHROMIUM).exists() {
-        return Some(format!("{CHROMIUM} (Debian package chromium)"));
+    let chromium = chromium();
+    if !Path::new(&chromium).exists() {
+        return Some(format!("{chromium} (Debian package chromium)"));
     }
     match Command::new("node").arg("--version").output() {
         Ok(o) if o.status.success() => {}
@@ -51,7 +56,7 @@ fn the_pages_work_in_headless_chromium() {
         .env("RECLIFE_URL", &s.url)
         .env("RECLIFE_OPS", format!("{}:{}", OPS.0, OPS.1))
         .env("RECLIFE_USER", format!("{}:{}", USER.0, USER.1))
-        .env("RECLIFE_CHROMIUM", CHROMIUM);
+        .env("RECLIFE_CHROMIUM", chromium());
     let out = cmd.output().unwrap();
     let took = t.elapsed();
     let stdout = String::from_utf8_lossy(&out.stdout);
