@@ -432,3 +432,42 @@ fn the_job_history_pages_newest_first() {
     assert_eq!(p2, made[..3].iter().rev().cloned().collect::<Vec<_>>());
     assert!(!second.contains("rel=\"next\""), "no page after the oldest");
 }
+
+/// A job's page lists the items it set aside, with their reasons.
+#[test]
+fn a_jobs_failed_items_show_with_their_reasons() {
+    let node = Node::new(0);
+    let media = node.data().join("media").join(OTHER);
+    let gone = std::fs::read_dir(&media).unwrap().next().unwrap().unwrap().path();
+    std::fs::remove_file(&gone).unwrap();
+    let s = node.serve(&[]);
+    let tok = token(&page(&s, OPS, "/jobs/new").1);
+    let loc = format!("file://{}", node.dir.path().join("web-backups").display());
+    let html = post(
+        &s,
+        OPS,
+        "/jobs",
+        &[("_csrf", &tok), ("type", "backup"), ("min_age", "1"), ("location", &loc), ("zip", "1")],
+    )
+    .text()
+    .unwrap();
+    let id = html.split("/jobs/").nth(1).unwrap().split('"').next().unwrap().to_string();
+    assert_eq!(post(&s, OPS, &format!("/jobs/{id}/start"), &[("_csrf", &tok)]).status(), 303);
+    let t = Instant::now();
+    let html = loop {
+        let html = page(&s, USER, &format!("/jobs/{id}")).1;
+        if html.contains("Outcome per task") && !html.contains("badge running") {
+            break html;
+        }
+        assert!(t.elapsed() < Duration::from_secs(60), "the job did not end: {html}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let job = s.json(USER, &format!("/api/v1/jobs/{id}"))["job"].clone();
+    let reason = job["failed"][0]["reason"].as_str().unwrap_or_else(|| panic!("no failed item: {job}"));
+    assert!(html.contains("Failed items (1)"), "{html}");
+    assert!(html.contains(&format!("<code>{OTHER}</code>")), "{html}");
+    // maud escapes what it shows; the reason names the missing file.
+    let shown = reason.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+    assert!(html.contains(&shown), "{reason} not on the page: {html}");
+    assert!(reason.contains(gone.file_name().unwrap().to_str().unwrap()), "{reason}");
+}
