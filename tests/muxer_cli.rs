@@ -368,3 +368,60 @@ fn gir_muxer_cfg_is_read_as_it_is() {
         stderr(&o)
     );
 }
+
+/// A batch pass reports true totals first (pairs, and seconds of media), then each pair; and
+/// `--status` pages through the muxed pairs.
+#[test]
+fn progress_has_true_totals_and_status_pages() {
+    use reclife::progress::Progress;
+    use std::sync::Mutex;
+    #[derive(Default)]
+    struct Seen {
+        total: Mutex<Option<u64>>,
+        done: Mutex<u64>,
+        messages: Mutex<Vec<String>>,
+    }
+    impl Progress for Seen {
+        fn set_total(&self, t: u64) {
+            *self.total.lock().unwrap() = Some(t);
+        }
+        fn inc(&self, n: u64) {
+            *self.done.lock().unwrap() += n;
+        }
+        fn message(&self, m: &str) {
+            self.messages.lock().unwrap().push(m.to_string());
+        }
+    }
+    let (_tmp, data, cfg) = samples();
+    let mut config = reclife::config::Config::load(&cfg).unwrap();
+    config.resolve_against(cfg.parent().unwrap());
+    let ctx = reclife::config::Context::open(&data, config, reclife::config::Clock::system()).unwrap();
+    let seen = Seen::default();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let report = rt
+        .block_on(async {
+            let mx = reclife::muxer::Muxer::new(&ctx).unwrap();
+            let w = reclife::muxer::Window { from: t("2020-01-01T00:00:00Z"), to: t("2027-01-01T00:00:00Z") };
+            mx.pass_with(&ctx, w, &seen).await
+        })
+        .unwrap();
+    assert_eq!(report.muxed.len(), 2, "{report:?}");
+    assert_eq!(*seen.total.lock().unwrap(), Some(2), "the total is known before the first pair");
+    assert_eq!(*seen.done.lock().unwrap(), 2);
+    let messages = seen.messages.lock().unwrap();
+    let (first, last) = (messages.first().unwrap(), messages.last().unwrap());
+    let total_s: u64 = first.trim_start_matches("0/").split(' ').next().unwrap().parse().unwrap();
+    assert!(total_s >= 10, "{first}");
+    assert_eq!(last, &format!("{total_s}/{total_s} s of media"), "{messages:?}");
+    drop(ctx);
+
+    let one = expect(&run(&data, &cfg, &["mux", "--status", "--muxed", "--limit", "1"]), 0);
+    let lines: Vec<&str> = one.lines().collect();
+    assert_eq!(lines[0], "muxed 2, failed 0", "{one}");
+    assert!(lines[1].starts_with("muxed CALLA"), "{one}");
+    let after = lines[2].strip_prefix("more: reclife mux --status --muxed --after ").expect(&one);
+    let two = expect(&run(&data, &cfg, &["mux", "--status", "--muxed", "--limit", "1", "--after", after]), 0);
+    let lines: Vec<&str> = two.lines().collect();
+    assert!(lines[1].starts_with("muxed CALLC"), "{two}");
+    assert_eq!(lines.len(), 2, "the last page says no more: {two}");
+}
