@@ -425,3 +425,54 @@ fn progress_has_true_totals_and_status_pages() {
     assert!(lines[1].starts_with("muxed CALLC"), "{two}");
     assert_eq!(lines.len(), 2, "the last page says no more: {two}");
 }
+
+/// A voice segment that arrives after its call was muxed: the pair is muxed again with every
+/// segment, the new file replaces the old one in the document (one muxed file, never two) and
+/// the old file is removed from the store.
+#[test]
+fn a_late_voice_segment_remuxes_and_replaces_the_muxed_file() {
+    let (tmp, data, cfg) = samples();
+    let r = mux_json(&data, &cfg, &["--once", "--now", "2024-03-10T12:00:00Z"], 0);
+    assert_eq!(muxed_screens(&r), [A_SCREEN], "{r}");
+    let first = muxed_entries(&data, &cfg, A_SCREEN)[0]["mediaId"].as_str().unwrap().to_string();
+    assert!(data.join("media").join(A_SCREEN).join(&first).exists());
+
+    // The call again, with a second segment (7 s after the first began).
+    let src = testdata().join("recordings/cc1/Environment/2024/03/10").join(A);
+    let late = tmp.path().join("late").join(A);
+    std::fs::create_dir_all(&late).unwrap();
+    let one = format!("{A}_2024-03-10_09-15-00-0001.mp3");
+    let two = format!("{A}_2024-03-10_09-15-07-0002.mp3");
+    std::fs::copy(src.join(&one), late.join(&one)).unwrap();
+    std::fs::copy(src.join(&one), late.join(&two)).unwrap();
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(src.join("meta-data.json")).unwrap()).unwrap();
+    let rec = &mut doc["recording"];
+    let mut seg = rec["mediaFiles"][0].clone();
+    seg["mediaId"] = two.clone().into();
+    seg["startTime"] = "2024-03-10T09:15:07.000+0000".into();
+    seg["stopTime"] = "2024-03-10T09:15:13.000+0000".into();
+    rec["mediaFiles"].as_array_mut().unwrap().push(seg);
+    rec["stopTime"] = "2024-03-10T09:15:13.000+0000".into();
+    std::fs::write(late.join("meta-data.json"), serde_json::to_vec(&doc).unwrap()).unwrap();
+    let out = expect(&run(&data, &cfg, &["ingest", late.parent().unwrap().to_str().unwrap()]), 0);
+    assert!(out.contains("updated 1"), "{out}");
+
+    let r = mux_json(&data, &cfg, &["--once", "--now", "2024-03-10T12:05:00Z"], 0);
+    assert_eq!(muxed_screens(&r), [A_SCREEN], "muxed again: {r}");
+    let entries = muxed_entries(&data, &cfg, A_SCREEN);
+    assert_eq!(entries.len(), 1, "one muxed file, never two: {entries:?}");
+    let second = entries[0]["mediaId"].as_str().unwrap();
+    assert_ne!(second, first);
+    let sources: Vec<&str> =
+        entries[0]["parameters"]["muxed_mediaIds"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert!(sources.contains(&two.as_str()) && sources.contains(&one.as_str()), "{sources:?}");
+    assert!(!data.join("media").join(A_SCREEN).join(&first).exists(), "the replaced file is not left behind");
+    assert!(data.join("media").join(A_SCREEN).join(second).exists());
+    // The output now spans both segments: 09:15:00 .. 09:15:13.
+    assert_eq!(entries[0]["stopTime"], "2024-03-10T09:15:13.000+0000", "{}", entries[0]);
+    // Up to date now: a third pass does nothing.
+    let r = mux_json(&data, &cfg, &["--once", "--now", "2024-03-10T12:10:00Z"], 0);
+    assert!(muxed_screens(&r).is_empty(), "{r}");
+    expect(&run(&data, &cfg, &["check"]), 0);
+}

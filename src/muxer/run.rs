@@ -232,7 +232,7 @@ impl Muxer {
             }
             Ok(Some(Some(s))) => s,
         };
-        if super::pairing::is_muxed(&fresh) {
+        if super::pairing::is_current(&c.call, &fresh) {
             self.release(ctx, &c.screen.id).await?;
             return Ok(Outcome::AlreadyMuxed);
         }
@@ -260,10 +260,12 @@ impl Muxer {
         Ok(match result {
             Ok(done) => {
                 tracing::info!(call = %call_id, screen = %screen_id, output = %done.media_id, encrypted = done.encrypted, "pair muxed");
-                let out = done.media_id.clone();
+                let (out, sources) = (done.media_id.clone(), done.sources.clone());
                 let (ci, si) = (call_id.clone(), screen_id.clone());
-                blocking(move || state::mark_muxed(catalog.as_ref(), &ci, &si, &out, now).map_err(MuxerError::from))
-                    .await?;
+                blocking(move || {
+                    state::mark_muxed_from(catalog.as_ref(), &ci, &si, &out, &sources, now).map_err(MuxerError::from)
+                })
+                .await?;
                 Outcome::Muxed(Muxed { call_id, screen_id, output: done.media_id, encrypted: done.encrypted })
             }
             Err(reason) => {

@@ -31,6 +31,10 @@ pub struct PairRecord {
     pub reason: Option<String>,
     /// The muxed file's mediaId, once muxed.
     pub output: Option<String>,
+    /// The media the muxed file was made from (screen video, then voice segments): a call
+    /// with a voice segment not among them has to be muxed again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<String>,
     pub at: DateTime<Utc>,
 }
 
@@ -61,6 +65,18 @@ pub fn mark_muxed(
     output: &str,
     at: DateTime<Utc>,
 ) -> Result<(), CatalogError> {
+    mark_muxed_from(catalog, call_id, screen_id, output, &[], at)
+}
+
+/// [`mark_muxed`], naming the sources the muxed file was made from.
+pub fn mark_muxed_from(
+    catalog: &dyn Catalog,
+    call_id: &str,
+    screen_id: &str,
+    output: &str,
+    sources: &[String],
+    at: DateTime<Utc>,
+) -> Result<(), CatalogError> {
     let attempts = get(catalog, screen_id)?.map(|r| r.attempts).unwrap_or(0);
     put(
         catalog,
@@ -71,6 +87,7 @@ pub fn mark_muxed(
             attempts,
             reason: None,
             output: Some(output.into()),
+            sources: sources.to_vec(),
             at,
         },
     )
@@ -92,6 +109,7 @@ pub fn mark_failed(
         attempts: attempts.saturating_add(1),
         reason: Some(reason.into()),
         output: None,
+        sources: Vec::new(),
         at,
     };
     put(catalog, &r)?;
