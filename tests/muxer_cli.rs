@@ -368,3 +368,111 @@ fn gir_muxer_cfg_is_read_as_it_is() {
         stderr(&o)
     );
 }
+
+/// A batch pass reports true totals first (pairs, and seconds of media), then each pair; and
+/// `--status` pages through the muxed pairs.
+#[test]
+fn progress_has_true_totals_and_status_pages() {
+    use reclife::progress::Progress;
+    use std::sync::Mutex;
+    #[derive(Default)]
+    struct Seen {
+        total: Mutex<Option<u64>>,
+        done: Mutex<u64>,
+        messages: Mutex<Vec<String>>,
+    }
+    impl Progress for Seen {
+        fn set_total(&self, t: u64) {
+            *self.total.lock().unwrap() = Some(t);
+        }
+        fn inc(&self, n: u64) {
+            *self.done.lock().unwrap() += n;
+        }
+        fn message(&self, m: &str) {
+            self.messages.lock().unwrap().push(m.to_string());
+        }
+    }
+    let (_tmp, data, cfg) = samples();
+    let mut config = reclife::config::Config::load(&cfg).unwrap();
+    config.resolve_against(cfg.parent().unwrap());
+    let ctx = reclife::config::Context::open(&data, config, reclife::config::Clock::system()).unwrap();
+    let seen = Seen::default();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let report = rt
+        .block_on(async {
+            let mx = reclife::muxer::Muxer::new(&ctx).unwrap();
+            let w = reclife::muxer::Window { from: t("2020-01-01T00:00:00Z"), to: t("2027-01-01T00:00:00Z") };
+            mx.pass_with(&ctx, w, &seen).await
+        })
+        .unwrap();
+    assert_eq!(report.muxed.len(), 2, "{report:?}");
+    assert_eq!(*seen.total.lock().unwrap(), Some(2), "the total is known before the first pair");
+    assert_eq!(*seen.done.lock().unwrap(), 2);
+    let messages = seen.messages.lock().unwrap();
+    let (first, last) = (messages.first().unwrap(), messages.last().unwrap());
+    let total_s: u64 = first.trim_start_matches("0/").split(' ').next().unwrap().parse().unwrap();
+    assert!(total_s >= 10, "{first}");
+    assert_eq!(last, &format!("{total_s}/{total_s} s of media"), "{messages:?}");
+    drop(ctx);
+
+    let one = expect(&run(&data, &cfg, &["mux", "--status", "--muxed", "--limit", "1"]), 0);
+    let lines: Vec<&str> = one.lines().collect();
+    assert_eq!(lines[0], "muxed 2, failed 0", "{one}");
+    assert!(lines[1].starts_with("muxed CALLA"), "{one}");
+    let after = lines[2].strip_prefix("more: reclife mux --status --muxed --after ").expect(&one);
+    let two = expect(&run(&data, &cfg, &["mux", "--status", "--muxed", "--limit", "1", "--after", after]), 0);
+    let lines: Vec<&str> = two.lines().collect();
+    assert!(lines[1].starts_with("muxed CALLC"), "{two}");
+    assert_eq!(lines.len(), 2, "the last page says no more: {two}");
+}
+
+/// A voice segment that arrives after its call was muxed: the pair is muxed again with every
+/// segment, the new file replaces the old one in the document (one muxed file, never two) and
+/// the old file is removed from the store.
+#[test]
+fn a_late_voice_segment_remuxes_and_replaces_the_muxed_file() {
+    let (tmp, data, cfg) = samples();
+    let r = mux_json(&data, &cfg, &["--once", "--now", "2024-03-10T12:00:00Z"], 0);
+    assert_eq!(muxed_screens(&r), [A_SCREEN], "{r}");
+    let first = muxed_entries(&data, &cfg, A_SCREEN)[0]["mediaId"].as_str().unwrap().to_string();
+    assert!(data.join("media").join(A_SCREEN).join(&first).exists());
+
+    // The call again, with a second segment (7 s after the first began).
+    let src = testdata().join("recordings/cc1/Environment/2024/03/10").join(A);
+    let late = tmp.path().join("late").join(A);
+    std::fs::create_dir_all(&late).unwrap();
+    let one = format!("{A}_2024-03-10_09-15-00-0001.mp3");
+    let two = format!("{A}_2024-03-10_09-15-07-0002.mp3");
+    std::fs::copy(src.join(&one), late.join(&one)).unwrap();
+    std::fs::copy(src.join(&one), late.join(&two)).unwrap();
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(src.join("meta-data.json")).unwrap()).unwrap();
+    let rec = &mut doc["recording"];
+    let mut seg = rec["mediaFiles"][0].clone();
+    seg["mediaId"] = two.clone().into();
+    seg["startTime"] = "2024-03-10T09:15:07.000+0000".into();
+    seg["stopTime"] = "2024-03-10T09:15:13.000+0000".into();
+    rec["mediaFiles"].as_array_mut().unwrap().push(seg);
+    rec["stopTime"] = "2024-03-10T09:15:13.000+0000".into();
+    std::fs::write(late.join("meta-data.json"), serde_json::to_vec(&doc).unwrap()).unwrap();
+    let out = expect(&run(&data, &cfg, &["ingest", late.parent().unwrap().to_str().unwrap()]), 0);
+    assert!(out.contains("updated 1"), "{out}");
+
+    let r = mux_json(&data, &cfg, &["--once", "--now", "2024-03-10T12:05:00Z"], 0);
+    assert_eq!(muxed_screens(&r), [A_SCREEN], "muxed again: {r}");
+    let entries = muxed_entries(&data, &cfg, A_SCREEN);
+    assert_eq!(entries.len(), 1, "one muxed file, never two: {entries:?}");
+    let second = entries[0]["mediaId"].as_str().unwrap();
+    assert_ne!(second, first);
+    let sources: Vec<&str> =
+        entries[0]["parameters"]["muxed_mediaIds"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert!(sources.contains(&two.as_str()) && sources.contains(&one.as_str()), "{sources:?}");
+    assert!(!data.join("media").join(A_SCREEN).join(&first).exists(), "the replaced file is not left behind");
+    assert!(data.join("media").join(A_SCREEN).join(second).exists());
+    // The output now spans both segments: 09:15:00 .. 09:15:13.
+    assert_eq!(entries[0]["stopTime"], "2024-03-10T09:15:13.000+0000", "{}", entries[0]);
+    // Up to date now: a third pass does nothing.
+    let r = mux_json(&data, &cfg, &["--once", "--now", "2024-03-10T12:10:00Z"], 0);
+    assert!(muxed_screens(&r).is_empty(), "{r}");
+    expect(&run(&data, &cfg, &["check"]), 0);
+}

@@ -32,6 +32,15 @@ pub struct Args {
     /// Print what the muxer has done and which pairs failed, then exit.
     #[arg(long)]
     pub status: bool,
+    /// With --status: list muxed pairs (default: failed ones).
+    #[arg(long, requires = "status")]
+    pub muxed: bool,
+    /// With --status: pairs per page.
+    #[arg(long, requires = "status", default_value_t = 50)]
+    pub limit: usize,
+    /// With --status: the page after this screen recording id (printed as the next page's key).
+    #[arg(long, requires = "status", value_name = "SCREEN_ID")]
+    pub after: Option<String>,
     /// Forget the failures of this screen recording's pair (repeatable).
     #[arg(long, value_name = "SCREEN_ID")]
     pub retry: Vec<String>,
@@ -91,7 +100,7 @@ pub async fn run(cli: &Cli, a: &Args) -> Result<ExitCode> {
             println!("{id}: {}", if existed { "failures forgotten; it will be tried again" } else { "no record" });
         }
         if a.status {
-            print_status(&ctx, a.json)?;
+            print_status(&ctx, a)?;
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -100,12 +109,14 @@ pub async fn run(cli: &Cli, a: &Args) -> Result<ExitCode> {
         if until <= since {
             bail!("--until ({until}) must be after --since ({since})");
         }
-        let r = mx.pass(&ctx, Window { from: since, to: until }).await.context("muxer pass")?;
+        let bar = super::progress::Bar::new(cli.quiet, "mux");
+        let r = mx.pass_with(&ctx, Window { from: since, to: until }, &bar).await.context("muxer pass")?;
         return Ok(print_report(&r, a.json));
     }
     if a.once {
         let w = Window::polling(&ctx.config.muxer, ctx.clock.now());
-        let r = mx.pass(&ctx, w).await.context("muxer pass")?;
+        let bar = super::progress::Bar::new(cli.quiet, "mux");
+        let r = mx.pass_with(&ctx, w, &bar).await.context("muxer pass")?;
         return Ok(print_report(&r, a.json));
     }
     eprintln!("muxer polling every {} s; Ctrl-C stops it", ctx.config.muxer.min_poll_interval.max(1));
@@ -159,31 +170,50 @@ fn print_report(r: &PassReport, as_json: bool) -> ExitCode {
     }
 }
 
-fn print_status(ctx: &reclife::config::Context, as_json: bool) -> Result<()> {
+fn print_status(ctx: &reclife::config::Context, a: &Args) -> Result<()> {
+    use muxer::state::{self, PairStatus};
     let st = muxer::status(ctx)?;
-    if as_json {
-        let failed: Vec<_> = st
-            .failed
+    let only = if a.muxed { PairStatus::Muxed } else { PairStatus::Failed };
+    let (page, next) = state::page(ctx.catalog.as_ref(), a.after.as_deref(), a.limit, Some(only))?;
+    if a.json {
+        let pairs: Vec<_> = page
             .iter()
             .map(|r| {
-                json!({"screenId": r.screen_id, "callId": r.call_id, "attempts": r.attempts,
-                       "givenUp": r.given_up(st.max_retries), "reason": r.reason, "at": r.at.to_rfc3339()})
+                json!({"screenId": r.screen_id, "callId": r.call_id, "status": r.status, "attempts": r.attempts,
+                       "givenUp": r.given_up(st.max_retries), "reason": r.reason, "output": r.output,
+                       "at": r.at.to_rfc3339()})
             })
             .collect();
-        println!("{}", json!({"muxed": st.muxed, "maxRetries": st.max_retries, "failed": failed}));
+        let key = if a.muxed { "muxedPairs" } else { "failed" };
+        println!(
+            "{}",
+            json!({"muxed": st.muxed, "failedTotal": st.failed.len(), "maxRetries": st.max_retries, key: pairs, "next": next})
+        );
         return Ok(());
     }
     println!("muxed {}, failed {}", st.muxed, st.failed.len());
-    for r in &st.failed {
-        println!(
-            "failed {} (call {}): attempt {}/{}{}: {}",
-            r.screen_id,
-            r.call_id,
-            r.attempts,
-            st.max_retries,
-            if r.given_up(st.max_retries) { ", given up" } else { "" },
-            r.reason.as_deref().unwrap_or("")
-        );
+    for r in &page {
+        match r.status {
+            PairStatus::Muxed => println!(
+                "muxed {} (call {}) -> {} at {}",
+                r.screen_id,
+                r.call_id,
+                r.output.as_deref().unwrap_or(""),
+                r.at.to_rfc3339()
+            ),
+            PairStatus::Failed => println!(
+                "failed {} (call {}): attempt {}/{}{}: {}",
+                r.screen_id,
+                r.call_id,
+                r.attempts,
+                st.max_retries,
+                if r.given_up(st.max_retries) { ", given up" } else { "" },
+                r.reason.as_deref().unwrap_or("")
+            ),
+        }
+    }
+    if let Some(n) = next {
+        println!("more: reclife mux --status{} --after {n}", if a.muxed { " --muxed" } else { "" });
     }
     Ok(())
 }

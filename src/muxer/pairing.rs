@@ -10,7 +10,8 @@ use crate::model::{MediaFile, Recording};
 /// Why a linked screen recording is not muxed with its call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Skip {
-    /// A muxed file (with `muxed_mediaIds`) is already among its media files.
+    /// A muxed file (with `muxed_mediaIds`) made from the call's current voice segments is
+    /// already among its media files.
     AlreadyMuxed,
     /// The agent user names differ.
     UserMismatch { call: Vec<String>, screen: Vec<String> },
@@ -76,6 +77,17 @@ pub fn is_muxed(screen: &Recording) -> bool {
     screen.media.iter().any(is_muxed_file)
 }
 
+/// True when the screen recording carries a muxed file made from its video and every voice
+/// segment the call has now. A segment that arrived after the mux makes it stale: the pair is
+/// muxed again, and the new file replaces the old one.
+pub fn is_current(call: &Recording, screen: &Recording) -> bool {
+    let Some(video) = screen_video(screen) else { return is_muxed(screen) };
+    screen.media.iter().filter(|m| is_muxed_file(m)).any(|m| {
+        let has = |id: &str| m.muxed_media_ids.iter().any(|s| s == id);
+        has(&video.media_id) && voice_media(call).iter().all(|v| has(&v.media_id))
+    })
+}
+
 /// The screen video to mux: the first video file that is not itself a muxed output.
 pub fn screen_video(screen: &Recording) -> Option<&MediaFile> {
     screen.media.iter().find(|m| m.is_video() && !is_muxed_file(m))
@@ -90,7 +102,7 @@ pub fn voice_media(call: &Recording) -> Vec<&MediaFile> {
 
 /// Whether `screen` (already known to be linked) should be muxed with `call` now.
 pub fn check(call: &Recording, screen: &Recording, check_username: bool) -> Result<(), Skip> {
-    if is_muxed(screen) {
+    if is_current(call, screen) {
         return Err(Skip::AlreadyMuxed);
     }
     if screen_video(screen).is_none() {
@@ -168,6 +180,10 @@ mod tests {
         let c = call(&["agent1"], "U1");
         let s = screen(Some("C1"), "agent1", "", true);
         assert_eq!(check(&c, &s, true), Err(Skip::AlreadyMuxed));
+        // A voice segment that arrived after the mux: the muxed file is stale.
+        let late = call(&["agent1", "agent1"], "U1");
+        assert!(!is_current(&late, &s));
+        assert_eq!(check(&late, &s, true), Ok(()));
         assert_eq!(screen_video(&s).map(|m| m.media_id.as_str()), Some("s.mp4"));
         assert_eq!(
             voice_media(&call(&["a", "b"], "U")).iter().map(|m| m.media_id.as_str()).collect::<Vec<_>>(),

@@ -66,6 +66,8 @@ impl Env {
 pub struct Done {
     pub media_id: String,
     pub encrypted: bool,
+    /// The screen video and voice segments it was made from.
+    pub sources: Vec<String>,
 }
 
 /// A fetched source: where it is, and whether it must be opened first.
@@ -103,6 +105,17 @@ async fn fetch(ctx: &Context, dir: &Path, rec: &str, m: &MediaFile, n: usize) ->
 pub fn output_media_id(video: &MediaFile) -> String {
     let stem = video.media_id.strip_suffix(".mp4").unwrap_or(&video.media_id);
     format!("{stem}-muxed.mp4")
+}
+
+/// The mediaId of a re-mux (a voice segment arrived after the pair was muxed): derived from
+/// the screen video's and the sources', so that it differs from the file it replaces (the
+/// switch is one document write; the old file is removed after it) and a re-run after a crash
+/// overwrites rather than duplicates.
+fn remux_media_id(video: &MediaFile, sources: &[String]) -> String {
+    use sha2::Digest;
+    let stem = video.media_id.strip_suffix(".mp4").unwrap_or(&video.media_id);
+    let h = sha2::Sha256::digest(sources.join("\n").as_bytes());
+    format!("{stem}-muxed-{}.mp4", hex::encode(&h[..4]))
 }
 
 /// Muxes one pair; `Err` is the reason it failed.
@@ -152,7 +165,11 @@ async fn mux_in(
     } else {
         None
     };
-    let out_id = output_media_id(video);
+    let sources: Vec<String> = std::iter::once(video.media_id.clone())
+        .chain(pairing::voice_media(call).iter().map(|m| m.media_id.clone()))
+        .collect();
+    // A stale muxed file (made before a voice segment arrived) is replaced by a new one.
+    let out_id = if pairing::is_muxed(screen) { remux_media_id(video, &sources) } else { output_media_id(video) };
     let muxed = dir.join(&out_id);
     let sealed = dir.join(format!("{out_id}.cms"));
     let recipients = env.recipients.clone();
@@ -217,14 +234,11 @@ async fn mux_in(
     let meta = ctx.media.put_file(&key, upload).await.map_err(|e| format!("cannot store {key}: {e}"))?;
     crate::lifecycle::failpoint::hit("mux.after_store");
 
-    let sources: Vec<String> = std::iter::once(video.media_id.clone())
-        .chain(pairing::voice_media(call).iter().map(|m| m.media_id.clone()))
-        .collect();
     let entry =
         media_entry(&out_id, &report, meta.size, &sources, seal.then_some(&ctx.config.muxer.screen_certs), &key);
     let catalog = ctx.catalog.clone();
     let (screen_id, call_id, label) = (screen.id.clone(), call.id.clone(), cfg.mark_screen_recording_label);
-    let added = tokio::task::spawn_blocking(move || -> Result<(), String> {
+    let added = tokio::task::spawn_blocking(move || -> Result<Vec<String>, String> {
         // The muxed file joins the document in one conditional write: it fails if the screen
         // recording is gone or changed since it was read (then it is read again), so a
         // concurrent purge either sees the new version and skips the screen, or wins and the
@@ -233,7 +247,7 @@ async fn mux_in(
             let Some(current) = catalog.get(&screen_id).map_err(|e| e.to_string())? else {
                 return Err(format!("screen recording {screen_id} was purged while it was muxed"));
             };
-            let updated = add_media(&current.recording, entry.clone(), seal)?;
+            let (updated, replaced) = add_media(&current.recording, entry.clone(), seal)?;
             match catalog.upsert_if(&updated, current.version) {
                 Ok(_) => {
                     if label {
@@ -242,7 +256,7 @@ async fn mux_in(
                             Err(e) => return Err(format!("cannot label {call_id}: {e}")),
                         }
                     }
-                    return Ok(());
+                    return Ok(replaced);
                 }
                 Err(crate::catalog::CatalogError::Changed { .. }) => continue,
                 Err(crate::catalog::CatalogError::NotFound(_)) => {
@@ -255,16 +269,31 @@ async fn mux_in(
     })
     .await
     .map_err(|e| e.to_string())?;
-    if let Err(why) = added {
-        match ctx.media.delete(&key).await {
-            Ok(()) | Err(crate::storage::StorageError::NotFound { .. }) => {}
+    let replaced = match added {
+        Ok(r) => r,
+        Err(why) => {
+            match ctx.media.delete(&key).await {
+                Ok(()) | Err(crate::storage::StorageError::NotFound { .. }) => {}
+                Err(e) => {
+                    tracing::warn!(key = %key, error = %e, "cannot remove the muxed file after a failed add; `reclife check --repair` will")
+                }
+            }
+            return Err(why);
+        }
+    };
+    // The muxed files the new one replaced: no document lists them any more.
+    for old in replaced.iter().filter(|id| **id != out_id) {
+        let Ok(k) = Key::media(&screen.id, old) else { continue };
+        match ctx.media.delete(&k).await {
+            Ok(()) | Err(crate::storage::StorageError::NotFound { .. }) => {
+                tracing::info!(screen = %screen.id, old = %old, new = %out_id, "a late voice segment: the muxed file was replaced")
+            }
             Err(e) => {
-                tracing::warn!(key = %key, error = %e, "cannot remove the muxed file after a failed add; `reclife check --repair` will")
+                tracing::warn!(key = %k, error = %e, "cannot remove a replaced muxed file; `reclife check --repair` will")
             }
         }
-        return Err(why);
     }
-    Ok(Done { media_id: out_id, encrypted: seal })
+    Ok(Done { media_id: out_id, encrypted: seal, sources })
 }
 
 /// GIR's timestamp style: `2015-06-24T20:18:31.000+0000`.
@@ -300,8 +329,9 @@ fn media_entry(
     e
 }
 
-/// The screen recording with `entry` appended to its media files.
-fn add_media(screen: &Recording, entry: Value, encrypted: bool) -> Result<Recording, String> {
+/// The screen recording with `entry` as its one muxed file (any earlier muxed file, and any
+/// entry of the same mediaId, removed), and the mediaIds of the muxed files it replaced.
+fn add_media(screen: &Recording, entry: Value, encrypted: bool) -> Result<(Recording, Vec<String>), String> {
     let id = entry["mediaId"].as_str().unwrap_or_default().to_string();
     let mut doc = screen.doc_value();
     let obj = doc.as_object_mut().ok_or("the screen document is not an object")?;
@@ -309,7 +339,14 @@ fn add_media(screen: &Recording, entry: Value, encrypted: bool) -> Result<Record
         if obj.contains_key("mediaFiles") || !obj.contains_key("mediaFile") { "mediaFiles" } else { "mediaFile" };
     let files = obj.entry(field).or_insert_with(|| json!([]));
     let arr = files.as_array_mut().ok_or_else(|| format!("{field} of {} is not a list", screen.id))?;
-    arr.retain(|m| m.get("mediaId").and_then(Value::as_str) != Some(id.as_str()));
+    let muxed =
+        |m: &Value| m.pointer("/parameters/muxed_mediaIds").and_then(Value::as_array).is_some_and(|a| !a.is_empty());
+    let replaced: Vec<String> = arr
+        .iter()
+        .filter(|m| muxed(m))
+        .filter_map(|m| m.get("mediaId").and_then(Value::as_str).map(str::to_string))
+        .collect();
+    arr.retain(|m| m.get("mediaId").and_then(Value::as_str) != Some(id.as_str()) && !muxed(m));
     arr.push(entry);
     let mut rec = screen.with_doc(&doc).map_err(|e| format!("cannot edit {}: {e}", screen.id))?;
     for m in &mut rec.media {
@@ -317,5 +354,5 @@ fn add_media(screen: &Recording, entry: Value, encrypted: bool) -> Result<Record
             m.encrypted = encrypted;
         }
     }
-    Ok(rec)
+    Ok((rec, replaced))
 }

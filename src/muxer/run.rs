@@ -11,7 +11,7 @@ use super::MuxerError;
 use crate::config::Context;
 use crate::model::Recording;
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use std::sync::Arc;
 
 /// One muxed pair.
@@ -81,14 +81,72 @@ impl Muxer {
 
     /// One pass over `window` (its sub-intervals, oldest first).
     pub async fn pass(&self, ctx: &Context, window: Window) -> Result<PassReport, MuxerError> {
+        self.pass_with(ctx, window, &crate::progress::NoProgress).await
+    }
+
+    /// [`Muxer::pass`], reporting to `progress`: the true totals first (a counting scan of the
+    /// window: pairs, and seconds of media on the output timelines), then one item per pair
+    /// handled, with the seconds of media done so far as the message.
+    pub async fn pass_with(
+        &self,
+        ctx: &Context,
+        window: Window,
+        progress: &dyn crate::progress::Progress,
+    ) -> Result<PassReport, MuxerError> {
         let mut report = PassReport { windows: window.intervals(&ctx.config.muxer), ..PassReport::default() };
+        let (pairs, total_ms) = self.count(ctx, &report.windows).await?;
+        progress.set_total(pairs);
+        let total_s = total_ms / 1000;
+        progress.message(&format!("0/{total_s} s of media"));
+        let done = std::sync::atomic::AtomicU64::new(0);
+        let tick = |ms: u64| {
+            let d = done.fetch_add(ms, std::sync::atomic::Ordering::Relaxed) + ms;
+            progress.inc(1);
+            progress.message(&format!("{}/{total_s} s of media", d / 1000));
+        };
         for w in report.windows.clone() {
-            self.pass_interval(ctx, w, &mut report).await?;
+            self.pass_interval(ctx, w, &mut report, &tick).await?;
         }
+        progress.finish();
         Ok(report)
     }
 
-    async fn pass_interval(&self, ctx: &Context, w: Window, report: &mut PassReport) -> Result<(), MuxerError> {
+    /// Pairs in `windows` that a pass would try, and their output timelines' total length (ms).
+    async fn count(&self, ctx: &Context, windows: &[Window]) -> Result<(u64, u64), MuxerError> {
+        let catalog = ctx.catalog.clone();
+        let cfg = ctx.config.muxer.clone();
+        let region = ctx.config.region.clone();
+        let shard = self.shard;
+        let windows = windows.to_vec();
+        blocking(move || {
+            let (mut pairs, mut ms) = (0u64, 0u64);
+            for w in windows {
+                let spec = ScanSpec {
+                    window: w,
+                    region: region.clone(),
+                    shard,
+                    check_username: cfg.check_matching_username,
+                    page_size: cfg.pagination,
+                };
+                let mut counts = ScanCounts::default();
+                scan::scan(catalog.as_ref(), &spec, &mut counts, |batch| {
+                    pairs += batch.len() as u64;
+                    ms += batch.iter().map(timeline_ms).sum::<u64>();
+                    Ok(())
+                })?;
+            }
+            Ok((pairs, ms))
+        })
+        .await
+    }
+
+    async fn pass_interval(
+        &self,
+        ctx: &Context,
+        w: Window,
+        report: &mut PassReport,
+        tick: &(dyn Fn(u64) + Sync),
+    ) -> Result<(), MuxerError> {
         let (tx, rx) = tokio::sync::mpsc::channel::<Vec<Candidate>>(1);
         let catalog = ctx.catalog.clone();
         let cfg = ctx.config.muxer.clone();
@@ -118,9 +176,15 @@ impl Muxer {
                 |mut rx| async move { rx.recv().await.map(|b| (futures::stream::iter(b), rx)) },
             )
             .flatten();
-        let outcomes = candidates.map(|c| self.handle(ctx, c)).buffer_unordered(workers);
+        let outcomes = candidates
+            .map(|c| {
+                let ms = timeline_ms(&c);
+                self.handle(ctx, c).map(move |o| (o, ms))
+            })
+            .buffer_unordered(workers);
         futures::pin_mut!(outcomes);
-        while let Some(o) = outcomes.next().await {
+        while let Some((o, ms)) = outcomes.next().await {
+            tick(ms);
             match o? {
                 Outcome::Muxed(m) => report.muxed.push(m),
                 Outcome::Failed(f) => report.failed.push(f),
@@ -168,7 +232,7 @@ impl Muxer {
             }
             Ok(Some(Some(s))) => s,
         };
-        if super::pairing::is_muxed(&fresh) {
+        if super::pairing::is_current(&c.call, &fresh) {
             self.release(ctx, &c.screen.id).await?;
             return Ok(Outcome::AlreadyMuxed);
         }
@@ -196,10 +260,12 @@ impl Muxer {
         Ok(match result {
             Ok(done) => {
                 tracing::info!(call = %call_id, screen = %screen_id, output = %done.media_id, encrypted = done.encrypted, "pair muxed");
-                let out = done.media_id.clone();
+                let (out, sources) = (done.media_id.clone(), done.sources.clone());
                 let (ci, si) = (call_id.clone(), screen_id.clone());
-                blocking(move || state::mark_muxed(catalog.as_ref(), &ci, &si, &out, now).map_err(MuxerError::from))
-                    .await?;
+                blocking(move || {
+                    state::mark_muxed_from(catalog.as_ref(), &ci, &si, &out, &sources, now).map_err(MuxerError::from)
+                })
+                .await?;
                 Outcome::Muxed(Muxed { call_id, screen_id, output: done.media_id, encrypted: done.encrypted })
             }
             Err(reason) => {
@@ -239,6 +305,13 @@ impl Muxer {
             }
         }
     }
+}
+
+/// The length of a pair's output timeline, from the metadata: first start to last stop.
+fn timeline_ms(c: &Candidate) -> u64 {
+    let start = c.call.start.min(c.screen.start);
+    let stop = c.call.stop.max(c.screen.stop);
+    (stop - start).num_milliseconds().max(0) as u64
 }
 
 async fn blocking<T: Send + 'static>(

@@ -108,12 +108,19 @@ pub fn scan(
                 counts.other_shard += 1;
                 continue;
             }
-            // Screens recorded as muxed are counted without reading their documents: the
-            // record is written only after the muxed file is on the document. This keeps a
-            // poll over a window of finished calls cheap.
+            let Some(call) = load(catalog, &row.id)? else { continue };
+            // Screens recorded as muxed from every voice segment the call has now are counted
+            // without reading their documents: the record is written only after the muxed file
+            // is on the document. This keeps a poll over a window of finished calls cheap. A
+            // segment that arrived later makes the pair muxed again.
+            let voices: Vec<&str> = pairing::voice_media(&call).iter().map(|m| m.media_id.as_str()).collect();
             let mut screens = Vec::new();
             for s in catalog.screens_of(&row.id)? {
-                if state::get(catalog, &s.id)?.is_some_and(|r| r.status == PairStatus::Muxed) {
+                let current = |r: &state::PairRecord| {
+                    r.status == PairStatus::Muxed
+                        && (r.sources.is_empty() || voices.iter().all(|v| r.sources.iter().any(|s| s == v)))
+                };
+                if state::get(catalog, &s.id)?.is_some_and(|r| current(&r)) {
                     counts.already_muxed += 1;
                     continue;
                 }
@@ -121,7 +128,6 @@ pub fn scan(
                     screens.push(s);
                 }
             }
-            let Some(call) = load(catalog, &row.id)? else { continue };
             if let Some(list) = call.call_uuid.as_ref().and_then(|u| orphans.get(u)) {
                 // The catalog links uuid-only screens too; take each screen once.
                 for o in list {

@@ -31,6 +31,10 @@ pub struct PairRecord {
     pub reason: Option<String>,
     /// The muxed file's mediaId, once muxed.
     pub output: Option<String>,
+    /// The media the muxed file was made from (screen video, then voice segments): a call
+    /// with a voice segment not among them has to be muxed again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<String>,
     pub at: DateTime<Utc>,
 }
 
@@ -61,6 +65,18 @@ pub fn mark_muxed(
     output: &str,
     at: DateTime<Utc>,
 ) -> Result<(), CatalogError> {
+    mark_muxed_from(catalog, call_id, screen_id, output, &[], at)
+}
+
+/// [`mark_muxed`], naming the sources the muxed file was made from.
+pub fn mark_muxed_from(
+    catalog: &dyn Catalog,
+    call_id: &str,
+    screen_id: &str,
+    output: &str,
+    sources: &[String],
+    at: DateTime<Utc>,
+) -> Result<(), CatalogError> {
     let attempts = get(catalog, screen_id)?.map(|r| r.attempts).unwrap_or(0);
     put(
         catalog,
@@ -71,6 +87,7 @@ pub fn mark_muxed(
             attempts,
             reason: None,
             output: Some(output.into()),
+            sources: sources.to_vec(),
             at,
         },
     )
@@ -92,6 +109,7 @@ pub fn mark_failed(
         attempts: attempts.saturating_add(1),
         reason: Some(reason.into()),
         output: None,
+        sources: Vec::new(),
         at,
     };
     put(catalog, &r)?;
@@ -106,6 +124,39 @@ pub fn reset(catalog: &dyn Catalog, screen_id: &str) -> Result<bool, CatalogErro
 }
 
 /// Every pair record, in screen id order.
+/// At most `limit` records with screen ids after `after`, in screen id order, of `only` that
+/// status (or all); and the screen id to pass as `after` for the next page, if there is one.
+pub fn page(
+    catalog: &dyn Catalog,
+    after: Option<&str>,
+    limit: usize,
+    only: Option<PairStatus>,
+) -> Result<(Vec<PairRecord>, Option<String>), CatalogError> {
+    let limit = limit.clamp(1, 10_000);
+    let mut out = Vec::new();
+    let mut cursor = after.map(str::to_string);
+    loop {
+        let rows = catalog.state_page(NS, cursor.as_deref(), 1000)?;
+        let n = rows.len();
+        for (k, v) in rows {
+            cursor = Some(k);
+            let Ok(r) = serde_json::from_str::<PairRecord>(&v) else { continue };
+            if only.is_none_or(|s| s == r.status) {
+                out.push(r);
+                // One more than asked: there is a next page, after the last one shown.
+                if out.len() > limit {
+                    out.pop();
+                    let next = out.last().map(|r| r.screen_id.clone());
+                    return Ok((out, next));
+                }
+            }
+        }
+        if n < 1000 {
+            return Ok((out, None));
+        }
+    }
+}
+
 pub fn list(catalog: &dyn Catalog) -> Result<Vec<PairRecord>, CatalogError> {
     Ok(catalog.state_list(NS)?.into_iter().filter_map(|(_, v)| serde_json::from_str(&v).ok()).collect())
 }
