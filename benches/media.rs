@@ -116,6 +116,13 @@ fn pairs_mode(manifest: &Path) {
     println!("pairs_per_s={:.4}", n / wall);
     println!("cpu_s={cpu:.2}");
     println!("cpu_per_pair_s={:.4}", cpu / n);
+    // Peak resident memory of the process so far (the muxes above).
+    let hwm = std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:").map(|v| v.trim().trim_end_matches(" kB").trim().to_string()))
+        .unwrap_or_default();
+    println!("peak_rss_kib={hwm}");
 
     if std::env::var_os("MEDIA_BENCH_SKIP_REFERENCE").is_some() {
         return;

@@ -3,7 +3,7 @@
 //! of leading samples the decoder must drop (signalled to players by an MP4 edit list).
 
 use std::ops::Range;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use mp3lame_encoder::{Bitrate, Builder, FlushGap, Mode, MonoPcm, Quality};
 
@@ -13,11 +13,21 @@ use super::MediaError;
 /// LAME 3.100's fixed encoder delay (`ENCDELAY`), for every rate and mode.
 const LAME_ENCODER_DELAY: u32 = 576;
 
+/// Where an [`AudioTrack`]'s frames are.
+#[derive(Debug)]
+pub enum FrameStore {
+    /// In memory (the fast path's copied frames: a bounded file read whole).
+    Memory { data: Vec<u8>, frames: Vec<Range<usize>> },
+    /// In a file, frame `i` at `offsets[i]` with `lens[i]` bytes (the encoder's output, written
+    /// as it is produced: memory stays flat for any call length).
+    /// The file is removed when the track is dropped.
+    File { path: tempfile::TempPath, offsets: Vec<u64>, lens: Vec<u16> },
+}
+
 /// MP3 frames ready to become MP4 samples.
 #[derive(Debug)]
 pub struct AudioTrack {
-    pub data: Vec<u8>,
-    pub frames: Vec<Range<usize>>,
+    pub store: FrameStore,
     pub sample_rate: u32,
     pub channels: u8,
     /// PCM samples per channel per frame.
@@ -28,6 +38,55 @@ pub struct AudioTrack {
     /// Real samples (what the track must play before its padding).
     pub samples: u64,
     pub bitrate_kbps: u32,
+}
+
+impl AudioTrack {
+    pub fn frame_count(&self) -> usize {
+        match &self.store {
+            FrameStore::Memory { frames, .. } => frames.len(),
+            FrameStore::File { offsets, .. } => offsets.len(),
+        }
+    }
+
+    /// Bytes of MP3 frames.
+    pub fn bytes(&self) -> u64 {
+        match &self.store {
+            FrameStore::Memory { frames, .. } => frames.iter().map(|r| r.len() as u64).sum(),
+            FrameStore::File { lens, .. } => lens.iter().map(|&l| u64::from(l)).sum(),
+        }
+    }
+
+    /// A reader of the frames, in order.
+    pub fn reader(&self) -> std::io::Result<FrameReader<'_>> {
+        let file = match &self.store {
+            FrameStore::File { path, .. } => Some(std::fs::File::open(path)?),
+            FrameStore::Memory { .. } => None,
+        };
+        Ok(FrameReader { track: self, file, buf: Vec::new() })
+    }
+}
+
+/// Reads an [`AudioTrack`]'s frames one at a time.
+pub struct FrameReader<'a> {
+    track: &'a AudioTrack,
+    file: Option<std::fs::File>,
+    buf: Vec<u8>,
+}
+
+impl FrameReader<'_> {
+    /// The bytes of frame `i`.
+    pub fn frame(&mut self, i: usize) -> std::io::Result<&[u8]> {
+        match (&self.track.store, &self.file) {
+            (FrameStore::Memory { data, frames }, _) => Ok(&data[frames[i].clone()]),
+            (FrameStore::File { offsets, lens, .. }, Some(f)) => {
+                use std::os::unix::fs::FileExt;
+                self.buf.resize(usize::from(lens[i]), 0);
+                f.read_exact_at(&mut self.buf, offsets[i])?;
+                Ok(&self.buf)
+            }
+            (FrameStore::File { .. }, None) => Err(std::io::Error::other("frame file not open")),
+        }
+    }
 }
 
 fn lame_bitrate(kbps: u32, rate: u32) -> Bitrate {
@@ -53,14 +112,13 @@ fn lame_bitrate(kbps: u32, rate: u32) -> Bitrate {
     }
 }
 
-/// Encode planar PCM (one or two planes at `rate`, an MP4-legal MP3 rate) to MP3 at about
-/// `kbps`. `out` names the file being produced, for errors.
-pub fn encode(planes: &[Vec<f32>], rate: u32, kbps: u32, out: &Path) -> Result<AudioTrack, MediaError> {
-    let fail = |what: &str, e: &dyn std::fmt::Debug| MediaError::Encode {
-        path: out.to_path_buf(),
-        reason: format!("{what}: {e:?}"),
-    };
-    let channels = planes.len().clamp(1, 2) as u8;
+fn fail(out: &Path, what: &str, e: &dyn std::fmt::Debug) -> MediaError {
+    MediaError::Encode { path: out.to_path_buf(), reason: format!("{what}: {e:?}") }
+}
+
+/// A LAME encoder with the pipeline's settings.
+fn lame(channels: u8, rate: u32, kbps: u32, out: &Path) -> Result<mp3lame_encoder::Encoder, MediaError> {
+    let fail = |what: &str, e: &dyn std::fmt::Debug| fail(out, what, e);
     let mut b = Builder::new().ok_or_else(|| fail("LAME", &"cannot allocate an encoder"))?;
     b.set_num_channels(channels).map_err(|e| fail("channels", &e))?;
     b.set_sample_rate(rate).map_err(|e| fail("sample rate", &e))?;
@@ -72,7 +130,15 @@ pub fn encode(planes: &[Vec<f32>], rate: u32, kbps: u32, out: &Path) -> Result<A
     b.set_quality(Quality::Ok).map_err(|e| fail("quality", &e))?;
     // The Xing/LAME tag would be a silent frame inside MP4; the edit list carries the delay.
     b.set_to_write_vbr_tag(false).map_err(|e| fail("tag", &e))?;
-    let mut enc = b.build().map_err(|e| fail("init", &e))?;
+    b.build().map_err(|e| fail("init", &e))
+}
+
+/// Encode planar PCM (one or two planes at `rate`, an MP4-legal MP3 rate) to MP3 at about
+/// `kbps`, in memory. `out` names the file being produced, for errors.
+pub fn encode(planes: &[Vec<f32>], rate: u32, kbps: u32, out: &Path) -> Result<AudioTrack, MediaError> {
+    let fail = |what: &str, e: &dyn std::fmt::Debug| fail(out, what, e);
+    let channels = planes.len().clamp(1, 2) as u8;
+    let mut enc = lame(channels, rate, kbps, out)?;
 
     let total = planes.first().map_or(0, Vec::len);
     let mut data = Vec::with_capacity(total / 4 + 8192);
@@ -104,9 +170,120 @@ pub fn encode(planes: &[Vec<f32>], rate: u32, kbps: u32, out: &Path) -> Result<A
         priming: LAME_ENCODER_DELAY + DECODER_DELAY,
         samples: total as u64,
         bitrate_kbps: kbps,
-        frames,
-        data,
+        store: FrameStore::Memory { data, frames },
     })
+}
+
+/// LAME encoding as PCM arrives, its frames written to a file as they come out: memory stays
+/// flat for any call length.
+pub struct Streaming {
+    enc: mp3lame_encoder::Encoder,
+    out: PathBuf,
+    file: std::io::BufWriter<std::fs::File>,
+    path: tempfile::TempPath,
+    /// Encoder output not yet split into frames.
+    carry: Vec<u8>,
+    offsets: Vec<u64>,
+    lens: Vec<u16>,
+    written: u64,
+    header: Option<mp3::FrameHeader>,
+    samples: u64,
+    channels: u8,
+    kbps: u32,
+}
+
+impl Streaming {
+    /// Encodes `channels` channels at `rate` into a temporary file (0600) in `dir`; `out` names
+    /// the output being produced, for errors.
+    pub fn new(channels: u8, rate: u32, kbps: u32, dir: &Path, out: &Path) -> Result<Streaming, MediaError> {
+        let channels = channels.clamp(1, 2);
+        let enc = lame(channels, rate, kbps, out)?;
+        let (file, path) = tempfile::Builder::new()
+            .prefix(".reclife-audio-")
+            .suffix(".mp3")
+            .tempfile_in(dir)
+            .map_err(|source| MediaError::Io { path: dir.to_path_buf(), op: "create temporary file", source })?
+            .into_parts();
+        Ok(Streaming {
+            enc,
+            out: out.to_path_buf(),
+            file: std::io::BufWriter::with_capacity(1 << 16, file),
+            path,
+            carry: Vec::new(),
+            offsets: Vec::new(),
+            lens: Vec::new(),
+            written: 0,
+            header: None,
+            samples: 0,
+            channels,
+            kbps,
+        })
+    }
+
+    /// Encodes a block (one plane per channel).
+    pub fn push(&mut self, planes: &[Vec<f32>]) -> Result<(), MediaError> {
+        let n = planes.first().map_or(0, Vec::len);
+        if n == 0 {
+            return Ok(());
+        }
+        self.carry.reserve(mp3lame_encoder::max_required_buffer_size(n));
+        let r = if self.channels == 1 {
+            self.enc.encode_to_vec(MonoPcm(&planes[0]), &mut self.carry)
+        } else {
+            let right = planes.get(1).unwrap_or(&planes[0]);
+            self.enc.encode_to_vec(mp3lame_encoder::DualPcm { left: &planes[0], right }, &mut self.carry)
+        };
+        r.map_err(|e| fail(&self.out, "encode", &e))?;
+        self.samples += n as u64;
+        self.frames()
+    }
+
+    /// Moves the whole frames of `carry` to the file.
+    fn frames(&mut self) -> Result<(), MediaError> {
+        use std::io::Write;
+        let mut at = 0;
+        while let Some(h) = mp3::parse_header(&self.carry[at..]) {
+            if at + h.len > self.carry.len() {
+                break;
+            }
+            self.header.get_or_insert(h);
+            self.offsets.push(self.written);
+            self.lens.push(h.len as u16);
+            self.written += h.len as u64;
+            at += h.len;
+        }
+        if at > 0 {
+            self.file
+                .write_all(&self.carry[..at])
+                .map_err(|source| MediaError::Io { path: self.path.to_path_buf(), op: "write", source })?;
+            self.carry.drain(..at);
+        }
+        Ok(())
+    }
+
+    /// Flushes the encoder; the track reads its frames from the file.
+    pub fn finish(mut self) -> Result<AudioTrack, MediaError> {
+        self.carry.reserve(7200);
+        self.enc.flush_to_vec::<FlushGap>(&mut self.carry).map_err(|e| fail(&self.out, "flush", &e))?;
+        self.frames()?;
+        if !self.carry.is_empty() {
+            return Err(fail(&self.out, "encode", &format!("{} bytes of output are not a whole frame", self.carry.len())));
+        }
+        let header = self.header.ok_or_else(|| fail(&self.out, "encode", &"no frames produced"))?;
+        let path = self.path;
+        self.file
+            .into_inner()
+            .map_err(|e| MediaError::Io { path: path.to_path_buf(), op: "write", source: e.into_error() })?;
+        Ok(AudioTrack {
+            sample_rate: header.sample_rate,
+            channels: header.channels,
+            frame_samples: header.samples,
+            priming: LAME_ENCODER_DELAY + DECODER_DELAY,
+            samples: self.samples,
+            bitrate_kbps: self.kbps,
+            store: FrameStore::File { path, offsets: self.offsets, lens: self.lens },
+        })
+    }
 }
 
 fn ranges(data: &[u8], frames: &[&[u8]]) -> Vec<Range<usize>> {
@@ -142,7 +319,6 @@ pub fn copy_frames(data: Vec<u8>) -> Option<AudioTrack> {
         priming: tag.enc_delay + DECODER_DELAY,
         samples,
         bitrate_kbps: kbps,
-        frames,
-        data,
+        store: FrameStore::Memory { data, frames },
     })
 }

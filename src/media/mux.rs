@@ -136,49 +136,43 @@ pub fn write(
     let vtb = octx.stream(0).map(|s| s.time_base()).ok_or_else(|| mux_err("no video stream".into()))?;
     let atb = octx.stream(1).map(|s| s.time_base()).ok_or_else(|| mux_err("no audio stream".into()))?;
 
-    // Audio packets, all known up front (a few MB at most).
+    // Audio packets, made one at a time as the interleaving reaches them (the frames may be
+    // in a file: memory stays flat for any call length).
     // Frames that decode to nothing but end padding (they start after the last real sample) are
     // left out; MP3's bit reservoir only ever points backwards, so the rest decode the same.
-    let keep = audio
-        .frames
-        .iter()
-        .enumerate()
-        .take_while(|(i, _)| {
-            *i == 0 || (*i as i64 * i64::from(audio.frame_samples) - i64::from(audio.priming)) < audio.samples as i64
+    let keep = (0..audio.frame_count())
+        .take_while(|&i| {
+            i == 0 || (i as i64 * i64::from(audio.frame_samples) - i64::from(audio.priming)) < audio.samples as i64
         })
         .count();
-    let mut audio_q: std::collections::VecDeque<Pending> = audio.frames[..keep]
-        .iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let ts = i as i64 * i64::from(audio.frame_samples) - i64::from(audio.priming);
-            let mut p = Packet::copy(&audio.data[r.clone()]);
-            p.set_pts(Some(ts));
-            p.set_dts(Some(ts));
-            // The last frame ends where the real samples end: the muxer's edit list then cuts
-            // the encoder's end padding too.
-            let left = audio.samples as i64 - ts;
-            let dur = if i + 1 == keep && left > 0 {
-                left.min(i64::from(audio.frame_samples))
-            } else {
-                i64::from(audio.frame_samples)
-            };
-            p.set_duration(dur);
-            p.set_flags(ff::packet::Flags::KEY);
-            p.set_stream(1);
-            p.rescale_ts(Rational::new(1, audio.sample_rate as i32), atb);
-            Pending { us: ts * 1_000_000 / i64::from(audio.sample_rate), packet: p, stream: 1 }
-        })
-        .collect();
+    let mut frames = audio.reader().map_err(|e| mux_err(format!("audio frames: {e}")))?;
+    let mut next_audio = 0usize;
+    let mut audio_packet = |i: usize| -> Result<Pending, MediaError> {
+        let ts = i as i64 * i64::from(audio.frame_samples) - i64::from(audio.priming);
+        let mut p = Packet::copy(frames.frame(i).map_err(|e| mux_err(format!("audio frame {i}: {e}")))?);
+        p.set_pts(Some(ts));
+        p.set_dts(Some(ts));
+        // The last frame ends where the real samples end: the muxer's edit list then cuts
+        // the encoder's end padding too.
+        let left = audio.samples as i64 - ts;
+        let dur =
+            if i + 1 == keep && left > 0 { left.min(i64::from(audio.frame_samples)) } else { i64::from(audio.frame_samples) };
+        p.set_duration(dur);
+        p.set_flags(ff::packet::Flags::KEY);
+        p.set_stream(1);
+        p.rescale_ts(Rational::new(1, audio.sample_rate as i32), atb);
+        Ok(Pending { us: ts * 1_000_000 / i64::from(audio.sample_rate), packet: p, stream: 1 })
+    };
+    let audio_us = |i: usize| {
+        (i as i64 * i64::from(audio.frame_samples) - i64::from(audio.priming)) * 1_000_000
+            / i64::from(audio.sample_rate)
+    };
 
     let mut write = |pending: Pending, octx: &mut format::context::Output| -> Result<(), MediaError> {
-        while let Some(a) = audio_q.front() {
-            if a.us > pending.us {
-                break;
-            }
-            if let Some(a) = audio_q.pop_front() {
-                a.packet.write_interleaved(octx).map_err(|e| mux_err(format!("audio packet: {e}")))?;
-            }
+        while next_audio < keep && audio_us(next_audio) <= pending.us {
+            let a = audio_packet(next_audio)?;
+            next_audio += 1;
+            a.packet.write_interleaved(octx).map_err(|e| mux_err(format!("audio packet: {e}")))?;
         }
         let what = if pending.stream == 0 { "video packet" } else { "audio packet" };
         pending.packet.write_interleaved(octx).map_err(|e| mux_err(format!("{what}: {e}")))
@@ -258,7 +252,9 @@ pub fn write(
     let us = to_us(tail.dts().unwrap_or(0), in_tb);
     tail.rescale_ts(in_tb, vtb);
     write(Pending { us, packet: tail, stream: 0 }, &mut octx)?;
-    while let Some(a) = audio_q.pop_front() {
+    while next_audio < keep {
+        let a = audio_packet(next_audio)?;
+        next_audio += 1;
         a.packet.write_interleaved(&mut octx).map_err(|e| mux_err(format!("audio packet: {e}")))?;
     }
     octx.write_trailer().map_err(|e| mux_err(format!("trailer: {e}")))?;

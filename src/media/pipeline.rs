@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
-use super::decode::decode_voice;
+use super::decode::VoiceStream;
 use super::encode::{self, AudioTrack};
 use super::mux::{self, Screen};
-use super::resample::Resampler;
+use super::resample::Streaming;
 use super::timeline;
 use super::{MediaError, MuxOptions, MuxReport, ScreenVideo, VoiceSegment};
 
@@ -119,8 +119,11 @@ fn publish(tmp: tempfile::NamedTempFile, out: &Path) -> Result<(), MediaError> {
     Ok(())
 }
 
-/// Largest voice file read whole by the fast path (larger ones are far beyond any 4-hour call).
+/// Largest voice file accepted (larger ones are far beyond any 4-hour call).
 const MAX_VOICE_BYTES: u64 = 512 << 20;
+
+/// Largest voice file the fast path reads whole: about 70 minutes of 32 kbps voice.
+const FAST_PATH_MAX_BYTES: u64 = 16 << 20;
 
 /// The span the metadata times promise (video, and every voice from its start to its stop)
 /// must fit `max_span_ms`, before either path does any work.
@@ -161,6 +164,11 @@ fn fast_path(video_start: DateTime<Utc>, voices: &[VoiceSegment]) -> Result<Opti
             reason: format!("{}: {size} bytes of voice is more than any call holds", voice.path.display()),
         });
     }
+    // The fast path reads the file whole; a longer call streams through the re-encode instead,
+    // so memory stays flat for any call length.
+    if size > FAST_PATH_MAX_BYTES {
+        return Ok(None);
+    }
     let data =
         std::fs::read(&voice.path).map_err(|source| MediaError::Io { path: voice.path.clone(), op: "read", source })?;
     if data.starts_with(b"RIFF") {
@@ -169,7 +177,59 @@ fn fast_path(video_start: DateTime<Utc>, voices: &[VoiceSegment]) -> Result<Opti
     Ok(encode::copy_frames(data))
 }
 
-/// Decode every segment, resample to one rate, lay them on the timeline and encode.
+/// Output samples rendered and encoded at a time.
+const BLOCK: usize = 16_384;
+
+/// Longest stretch of overlapping segments held back to find its peak (seconds): a longer one is
+/// split there, each part with its own gain.
+const MAX_STRETCH_S: u64 = 10;
+
+/// One voice segment being streamed onto the timeline.
+struct Seg {
+    stream: VoiceStream,
+    rs: Streaming,
+    /// Output sample where the segment starts.
+    start: u64,
+    /// Resampled samples not yet placed; `pending[c][0]` is output sample `next`.
+    pending: Vec<Vec<f32>>,
+    next: u64,
+    ended: bool,
+    path: std::path::PathBuf,
+    /// Decoded input samples, for the length check.
+    decoded: u64,
+    in_rate: u32,
+}
+
+impl Seg {
+    /// Resampled output is available up to at least `until` (or the segment has ended).
+    fn fill(&mut self, until: u64) -> Result<(), MediaError> {
+        while !self.ended && self.next + self.pending[0].len() as u64 <= until {
+            let more = match self.stream.next_chunk()? {
+                Some(chunk) => {
+                    self.decoded += chunk.first().map_or(0, Vec::len) as u64;
+                    self.rs.push(&chunk)
+                }
+                None => {
+                    self.ended = true;
+                    self.rs.finish()
+                }
+            };
+            for (p, m) in self.pending.iter_mut().zip(more) {
+                p.extend(m);
+            }
+        }
+        Ok(())
+    }
+
+    fn end(&self) -> u64 {
+        self.next + self.pending[0].len() as u64
+    }
+}
+
+/// Decode, resample, lay on the timeline and encode, a block at a time: memory stays flat for
+/// any call length (the frames go to a file beside the output). Overlapping segments are mixed
+/// (see [`timeline`]); each stretch where two or more sound together gets one gain, 1 or
+/// 1/peak, found by holding the stretch back (at most [`MAX_STRETCH_S`] seconds).
 fn reencode(
     video_start: DateTime<Utc>,
     video_end: DateTime<Utc>,
@@ -177,50 +237,167 @@ fn reencode(
     out: &Path,
     opts: &MuxOptions,
 ) -> Result<(AudioTrack, DateTime<Utc>, DateTime<Utc>), MediaError> {
-    let decoded = voices.iter().map(|v| decode_voice(&v.path)).collect::<Result<Vec<_>, _>>()?;
-    let rate = decoded.iter().map(|d| output_rate(d.sample_rate)).max().unwrap_or(16000);
-    let channels = decoded.iter().map(|d| d.channels()).max().unwrap_or(1).clamp(1, 2);
+    let streams = voices.iter().map(|v| VoiceStream::open(&v.path)).collect::<Result<Vec<_>, _>>()?;
+    let rate = streams.iter().map(|d| output_rate(d.sample_rate)).max().unwrap_or(16000);
+    let channels = streams.iter().map(|d| d.channels).max().unwrap_or(1).clamp(1, 2);
+    let start = voices.iter().map(|v| v.start).fold(video_start, DateTime::min);
+    let to_samples = |us: i64| (i128::from(us) * i128::from(rate) + 500_000).div_euclid(1_000_000) as u64;
+    let video_len = to_samples(us_between(start, video_end));
+    let max_len = to_samples(MAX_SPAN_US);
+    let mut segs: Vec<Seg> = voices
+        .iter()
+        .zip(streams)
+        .map(|(v, stream)| {
+            let start = to_samples(us_between(start, v.start));
+            Seg {
+                rs: Streaming::new(stream.sample_rate, rate, stream.channels),
+                in_rate: stream.sample_rate,
+                pending: vec![Vec::new(); stream.channels],
+                stream,
+                start,
+                next: start,
+                ended: false,
+                path: v.path.clone(),
+                decoded: 0,
+            }
+        })
+        .collect();
+    segs.sort_by_key(|s| s.start);
 
-    let mut start = video_start;
-    let mut end = video_end;
-    for (v, d) in voices.iter().zip(&decoded) {
-        start = start.min(v.start);
-        let len_us = d.frames() as i64 * 1_000_000 / i64::from(d.sample_rate);
-        if let Some(stop) = v.stop {
-            let meta_us = us_between(v.start, stop);
-            if (meta_us - len_us).abs() > 2_000_000 {
-                tracing::warn!(
-                    file = %v.path.display(),
-                    metadata_ms = meta_us / 1000,
-                    decoded_ms = len_us / 1000,
-                    "voice length differs from its metadata; placed by start time, decoded length kept"
-                );
+    let dir = opts
+        .temp_dir
+        .clone()
+        .or_else(|| out.parent().filter(|p| !p.as_os_str().is_empty()).map(Path::to_path_buf))
+        .unwrap_or_else(|| Path::new(".").to_path_buf());
+    let mut enc = encode::Streaming::new(channels as u8, rate, opts.audio_bitrate_kbps, &dir, out)?;
+
+    let stretch_cap = MAX_STRETCH_S * u64::from(rate);
+    // Rendered samples not yet encoded, from output sample `held_from` on.
+    let mut held: Vec<Vec<f32>> = vec![Vec::new(); channels];
+    let mut held_from = 0u64;
+    // Closed overlap stretches within `held`, and the start of one still open at its end.
+    let mut stretches: Vec<(u64, u64)> = Vec::new();
+    let mut open: Option<u64> = None;
+    let mut t = 0u64;
+    let end = loop {
+        let t1 = t + BLOCK as u64;
+        let mut block = vec![vec![0f32; BLOCK]; channels];
+        let mut cover: Vec<timeline::Placement> = Vec::new();
+        for s in segs.iter_mut().filter(|s| s.start < t1) {
+            s.fill(t1)?;
+            let (a, b) = (s.next.max(t), s.end().min(t1));
+            if a >= b {
+                continue;
+            }
+            let (skip, n) = ((a - s.next) as usize, (b - a) as usize);
+            let at = (a - t) as usize;
+            for (c, dst) in block.iter_mut().enumerate() {
+                let src = &s.pending[c.min(s.pending.len() - 1)][skip..skip + n];
+                for (d, x) in dst[at..at + n].iter_mut().zip(src) {
+                    *d += x;
+                }
+            }
+            cover.push(timeline::Placement { index: cover.len(), start: a, len: b - a });
+            let used = (b - s.next) as usize;
+            for p in &mut s.pending {
+                p.drain(..used.min(p.len()));
+            }
+            s.next = b;
+        }
+        // Overlap stretches: this block's, joined to one left open at the previous block's end.
+        let mut edges = timeline::overlaps(&cover);
+        if let Some(from) = open.take() {
+            match edges.first_mut() {
+                Some(e) if e.0 == t => e.0 = from,
+                _ => stretches.push((from, t)),
             }
         }
-        end = end.max(plus_us(v.start, len_us));
+        if let Some(&(a, b)) = edges.last() {
+            if b == t1 {
+                edges.pop();
+                // A long stretch is cut here; each part gets its own gain.
+                if t1 - a >= stretch_cap {
+                    stretches.push((a, t1));
+                    open = Some(t1);
+                } else {
+                    open = Some(a);
+                }
+            }
+        }
+        stretches.extend(edges);
+        for (h, b) in held.iter_mut().zip(&block) {
+            h.extend_from_slice(b);
+        }
+        t = t1;
+        let ended = segs.iter().all(|s| s.ended && s.pending[0].is_empty());
+        // The timeline ends at the last voice sample or the video's end, whichever is later.
+        let end = ended.then(|| segs.iter().map(|s| s.next).max().unwrap_or(0).max(video_len));
+        if end.is_some_and(|e| e <= t) {
+            if let Some(from) = open.take() {
+                stretches.push((from, t));
+            }
+        }
+        // Everything before an open stretch is final: its stretches get their gains and it is
+        // encoded (never past the end).
+        let upto = open.unwrap_or(t).min(end.unwrap_or(u64::MAX));
+        if upto > held_from {
+            flush(&mut held, &mut held_from, &mut stretches, upto, &mut enc)?;
+        }
+        if let Some(e) = end.filter(|e| *e <= t) {
+            break e;
+        }
+        if t > max_len {
+            return Err(MediaError::Timeline {
+                reason: format!("the audio runs past {} hours: a voice start time is wrong", MAX_SPAN_US / 3_600_000_000),
+            });
+        }
+    };
+    for s in &segs {
+        let len_us = s.decoded as i64 * 1_000_000 / i64::from(s.in_rate.max(1));
+        if let Some(v) = voices.iter().find(|v| v.path == s.path) {
+            if let Some(stop) = v.stop {
+                let meta_us = us_between(v.start, stop);
+                if (meta_us - len_us).abs() > 2_000_000 {
+                    tracing::warn!(
+                        file = %v.path.display(),
+                        metadata_ms = meta_us / 1000,
+                        decoded_ms = len_us / 1000,
+                        "voice length differs from its metadata; placed by start time, decoded length kept"
+                    );
+                }
+            }
+        }
     }
-    let span = us_between(start, end);
-    if span > MAX_SPAN_US {
-        return Err(MediaError::Timeline {
-            reason: format!("span {start} .. {end} is longer than 4 hours: a voice or screen start time is wrong"),
-        });
-    }
-    let to_samples = |us: i64| (i128::from(us) * i128::from(rate) + 500_000).div_euclid(1_000_000) as u64;
-    let total = to_samples(span);
+    let track = enc.finish()?;
+    let stop = plus_us(start, (i128::from(end) * 1_000_000 / i128::from(rate)) as i64);
+    Ok((track, start, stop.max(video_end)))
+}
 
-    let mut planes = Vec::with_capacity(decoded.len());
-    let mut segments = Vec::with_capacity(decoded.len());
-    for (v, d) in voices.iter().zip(decoded) {
-        let r = Resampler::new(d.sample_rate, rate);
-        let p: Vec<Vec<f32>> = d.planes.iter().map(|c| r.process(c)).collect();
-        segments.push((to_samples(us_between(start, v.start)), p.first().map_or(0, Vec::len) as u64));
-        planes.push(p);
+/// Gives the closed stretches in `held` their gains (1, or 1/peak where the sum leaves ±1),
+/// clamps, and encodes `held` up to output sample `upto`.
+fn flush(
+    held: &mut [Vec<f32>],
+    held_from: &mut u64,
+    stretches: &mut Vec<(u64, u64)>,
+    upto: u64,
+    enc: &mut encode::Streaming,
+) -> Result<(), MediaError> {
+    for &(a, b) in stretches.iter().filter(|(a, b)| a < b) {
+        let (a, b) = ((a - *held_from) as usize, (b - *held_from) as usize);
+        let peak = held.iter().flat_map(|p| p[a..b].iter()).fold(0f32, |m, x| m.max(x.abs()));
+        if peak > 1.0 {
+            let g = 1.0 / peak;
+            for p in held.iter_mut() {
+                p[a..b].iter_mut().for_each(|x| *x *= g);
+            }
+        }
     }
-    let plan = timeline::plan(&segments);
-    let pcm = timeline::render(&plan, &planes, channels, total);
-    drop(planes);
-    let track = encode::encode(&pcm, rate, opts.audio_bitrate_kbps, out)?;
-    Ok((track, start, end))
+    stretches.retain(|&(_, b)| b > upto);
+    let n = (upto - *held_from) as usize;
+    let ready: Vec<Vec<f32>> =
+        held.iter_mut().map(|p| p.drain(..n.min(p.len())).map(|x| x.clamp(-1.0, 1.0)).collect()).collect();
+    *held_from = upto;
+    enc.push(&ready)
 }
 
 #[cfg(test)]

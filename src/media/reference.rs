@@ -19,5 +19,5 @@ pub fn remux_copy(screen: &Path, out: &Path) -> Result<(), MediaError> {
 
 /// LAME-encode mono `pcm` at `rate` Hz with the pipeline's settings; returns the MP3 size.
 pub fn lame_encode(pcm: Vec<f32>, rate: u32, kbps: u32) -> Result<usize, MediaError> {
-    Ok(encode::encode(&[pcm], rate, kbps, Path::new("<reference>"))?.data.len())
+    Ok(encode::encode(&[pcm], rate, kbps, Path::new("<reference>"))?.bytes() as usize)
 }

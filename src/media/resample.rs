@@ -71,7 +71,8 @@ impl Resampler {
         ((n as u128 * self.l as u128 + self.m as u128 / 2) / self.m as u128) as usize
     }
 
-    /// Resample one channel.
+    /// Resample one channel, whole (the reference [`Streaming`] is tested against).
+    #[cfg(test)]
     pub fn process(&self, input: &[f32]) -> Vec<f32> {
         if self.l == self.m {
             return input.to_vec();
@@ -99,6 +100,99 @@ impl Resampler {
                 acc
             };
             out.push(acc);
+        }
+        out
+    }
+}
+
+/// [`Resampler`] over a stream: input arrives in chunks, output comes out as soon as the taps
+/// it needs are in, with exactly the samples [`Resampler::process`] gives for the whole input
+/// (zero latency, the same edges). Holds about one chunk plus the filter's span per channel.
+pub struct Streaming {
+    r: Resampler,
+    /// Per channel: input samples from index `base` on.
+    buf: Vec<Vec<f32>>,
+    base: u64,
+    /// Input samples pushed so far.
+    seen: u64,
+    /// The next output sample to produce.
+    next: u64,
+}
+
+impl Streaming {
+    pub fn new(from: u32, to: u32, channels: usize) -> Streaming {
+        Streaming { r: Resampler::new(from, to), buf: vec![Vec::new(); channels.max(1)], base: 0, seen: 0, next: 0 }
+    }
+
+    /// Adds input (one plane per channel, equal lengths); returns the output now complete.
+    pub fn push(&mut self, planes: &[Vec<f32>]) -> Vec<Vec<f32>> {
+        let n = planes.first().map_or(0, Vec::len);
+        for (c, b) in self.buf.iter_mut().enumerate() {
+            let src = &planes[c.min(planes.len().saturating_sub(1))];
+            b.extend_from_slice(&src[..n.min(src.len())]);
+        }
+        self.seen += n as u64;
+        self.drain(false)
+    }
+
+    /// The input has ended: the rest of the output (silence stands in beyond the end).
+    pub fn finish(&mut self) -> Vec<Vec<f32>> {
+        self.drain(true)
+    }
+
+    fn drain(&mut self, end: bool) -> Vec<Vec<f32>> {
+        let r = &self.r;
+        let mut out = vec![Vec::new(); self.buf.len()];
+        if r.l == r.m {
+            for (o, b) in out.iter_mut().zip(&mut self.buf) {
+                std::mem::swap(o, b);
+            }
+            self.base = self.seen;
+            self.next = self.seen;
+            return out;
+        }
+        let taps = 2 * r.half;
+        let total_out = if end { r.output_len(self.seen as usize) as u64 } else { u64::MAX };
+        loop {
+            if self.next >= total_out {
+                break;
+            }
+            let pos = self.next as u128 * r.m as u128;
+            let k = (pos / r.l as u128) as i64;
+            let p = (pos % r.l as u128) as usize;
+            let first = k - r.half as i64 + 1;
+            let last = first + taps as i64; // exclusive
+            if !end && last > self.seen as i64 {
+                break;
+            }
+            let row = &r.table[p * taps..(p + 1) * taps];
+            for (o, b) in out.iter_mut().zip(&self.buf) {
+                let lo = first - self.base as i64;
+                let acc = if lo >= 0 && (lo as usize + taps) <= b.len() {
+                    dot(&b[lo as usize..lo as usize + taps], row)
+                } else {
+                    let mut acc = 0f32;
+                    for (j, c) in row.iter().enumerate() {
+                        let idx = lo + j as i64;
+                        if idx >= 0 && (idx as usize) < b.len() {
+                            acc += b[idx as usize] * c;
+                        }
+                    }
+                    acc
+                };
+                o.push(acc);
+            }
+            self.next += 1;
+        }
+        // Input the next output no longer needs.
+        let pos = self.next as u128 * r.m as u128;
+        let need = ((pos / r.l as u128) as i64 - r.half as i64 + 1).max(0) as u64;
+        if need > self.base {
+            let drop = ((need - self.base) as usize).min(self.buf[0].len());
+            for b in &mut self.buf {
+                b.drain(..drop);
+            }
+            self.base += drop as u64;
         }
         out
     }
@@ -150,5 +244,22 @@ mod tests {
         let want = tone(1000.0, 16000, 16000);
         let err = out[500..15500].iter().zip(&want[500..15500]).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         assert!(err < 0.01, "max error {err}");
+    }
+
+    #[test]
+    fn streaming_gives_the_same_samples_as_whole() {
+        for (from, to) in [(8000, 16000), (44100, 16000), (11025, 22050), (16000, 16000)] {
+            let input = tone(440.0, from, 5000);
+            let whole = Resampler::new(from, to).process(&input);
+            let mut s = Streaming::new(from, to, 1);
+            let mut got = Vec::new();
+            for chunk in input.chunks(577) {
+                got.extend(s.push(&[chunk.to_vec()]).remove(0));
+            }
+            got.extend(s.finish().remove(0));
+            assert_eq!(got.len(), whole.len(), "{from} -> {to}");
+            let err = got.iter().zip(&whole).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+            assert!(err < 1e-6, "{from} -> {to}: max difference {err}");
+        }
     }
 }
