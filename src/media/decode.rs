@@ -76,7 +76,8 @@ pub struct VoiceStream {
 impl VoiceStream {
     pub fn open(path: &Path) -> Result<VoiceStream, MediaError> {
         let bad = |reason: String| MediaError::Audio { path: path.to_path_buf(), reason };
-        let file = File::open(path).map_err(|source| MediaError::Io { path: path.to_path_buf(), op: "open", source })?;
+        let file =
+            File::open(path).map_err(|source| MediaError::Io { path: path.to_path_buf(), op: "open", source })?;
         let mss = MediaSourceStream::new(Box::new(file), Default::default());
         let mut hint = Hint::new();
         if let Some(ext) = path.extension().and_then(|e| e.to_str()) {

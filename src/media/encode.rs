@@ -253,9 +253,11 @@ impl Streaming {
             at += h.len;
         }
         if at > 0 {
-            self.file
-                .write_all(&self.carry[..at])
-                .map_err(|source| MediaError::Io { path: self.path.to_path_buf(), op: "write", source })?;
+            self.file.write_all(&self.carry[..at]).map_err(|source| MediaError::Io {
+                path: self.path.to_path_buf(),
+                op: "write",
+                source,
+            })?;
             self.carry.drain(..at);
         }
         Ok(())
@@ -267,13 +269,19 @@ impl Streaming {
         self.enc.flush_to_vec::<FlushGap>(&mut self.carry).map_err(|e| fail(&self.out, "flush", &e))?;
         self.frames()?;
         if !self.carry.is_empty() {
-            return Err(fail(&self.out, "encode", &format!("{} bytes of output are not a whole frame", self.carry.len())));
+            return Err(fail(
+                &self.out,
+                "encode",
+                &format!("{} bytes of output are not a whole frame", self.carry.len()),
+            ));
         }
         let header = self.header.ok_or_else(|| fail(&self.out, "encode", &"no frames produced"))?;
         let path = self.path;
-        self.file
-            .into_inner()
-            .map_err(|e| MediaError::Io { path: path.to_path_buf(), op: "write", source: e.into_error() })?;
+        self.file.into_inner().map_err(|e| MediaError::Io {
+            path: path.to_path_buf(),
+            op: "write",
+            source: e.into_error(),
+        })?;
         Ok(AudioTrack {
             sample_rate: header.sample_rate,
             channels: header.channels,

@@ -155,8 +155,11 @@ pub fn write(
         // The last frame ends where the real samples end: the muxer's edit list then cuts
         // the encoder's end padding too.
         let left = audio.samples as i64 - ts;
-        let dur =
-            if i + 1 == keep && left > 0 { left.min(i64::from(audio.frame_samples)) } else { i64::from(audio.frame_samples) };
+        let dur = if i + 1 == keep && left > 0 {
+            left.min(i64::from(audio.frame_samples))
+        } else {
+            i64::from(audio.frame_samples)
+        };
         p.set_duration(dur);
         p.set_flags(ff::packet::Flags::KEY);
         p.set_stream(1);

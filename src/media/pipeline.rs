@@ -348,7 +348,10 @@ fn reencode(
         }
         if t > max_len {
             return Err(MediaError::Timeline {
-                reason: format!("the audio runs past {} hours: a voice start time is wrong", MAX_SPAN_US / 3_600_000_000),
+                reason: format!(
+                    "the audio runs past {} hours: a voice start time is wrong",
+                    MAX_SPAN_US / 3_600_000_000
+                ),
             });
         }
     };
