@@ -10,6 +10,7 @@
 //! - [`crypto`]: CMS envelopes and keys.
 //! - [`media`]: decode voice, lay it on the screen video's timeline, encode, mux (one MP4 out).
 //! - [`muxer`]: pairs calls with screen recordings and muxes them, sharded and idempotent.
+//! - [`download`]: the cloud backup downloader (GIR's RCBS): metadata from the API, media from S3.
 //! - [`config`]: node configuration, the clock, the [`config::Context`] commands run in.
 //! - [`lifecycle`]: rules, plans, backup, purge, the schedule and on-demand jobs (GIR MLM).
 //! - [`progress`]: progress reporting shared by the CLI and the API.
@@ -23,6 +24,7 @@ pub mod archive;
 pub mod catalog;
 pub mod config;
 pub mod crypto;
+pub mod download;
 pub mod ingest;
 pub mod lifecycle;
 pub mod media;

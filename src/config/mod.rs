@@ -75,6 +75,9 @@ pub struct Config {
     pub job_retention_days: u32,
     /// The HTTP API (`[api]`: listen address, users file, ops users, public URL).
     pub api: crate::api::ApiConfig,
+    /// `reclife download` (`[download]`): RCBS's config.properties keys in snake_case (or as
+    /// RCBS spells them); checked when the downloader runs.
+    pub download: crate::download::DownloadConfig,
 }
 
 impl Default for Config {
@@ -100,6 +103,7 @@ impl Default for Config {
             lease_seconds: 30,
             job_retention_days: 90,
             api: crate::api::ApiConfig::default(),
+            download: Default::default(),
         }
     }
 }

@@ -1,0 +1,204 @@
+//! Fetching one media file, never twice and never partial.
+//!
+//! A file already in place with the size the metadata states (or, where it states none, any
+//! file: only a complete download is ever renamed into place) is not fetched again. Otherwise
+//! the bytes go to `<name>.part` (0600), appended from where an earlier, interrupted run
+//! stopped (an S3 ranged GET, or `Range: bytes=n-` to the API), then fsynced and renamed.
+//! Recordings are immutable once written, so a resumed file is checked by its final size
+//! against the object's; a mismatch drops the `.part` and reports the file.
+
+use super::api::Api;
+use super::layout::PART_SUFFIX;
+use super::record::{MediaPlan, Source};
+use super::DownloadError;
+use crate::storage::{ByteStream, MediaStore, S3Config, S3Store, StorageError};
+use futures::TryStreamExt;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use tokio::io::AsyncWriteExt;
+
+/// What became of one media file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fetched {
+    /// Already there, complete.
+    Present(u64),
+    /// Downloaded now (bytes received in this run).
+    Downloaded(u64),
+}
+
+/// S3 stores by bucket and prefix, opened on first use.
+#[derive(Debug)]
+pub struct Stores {
+    cfg: S3Config,
+    open: Mutex<HashMap<(String, String), S3Store>>,
+}
+
+impl Stores {
+    pub fn new(cfg: S3Config) -> Stores {
+        Stores { cfg, open: Mutex::new(HashMap::new()) }
+    }
+
+    pub fn get(&self, bucket: &str, prefix: &str) -> Result<S3Store, DownloadError> {
+        let mut m = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let k = (bucket.to_string(), prefix.to_string());
+        if let Some(s) = m.get(&k) {
+            return Ok(s.clone());
+        }
+        let s = S3Store::open(bucket, prefix, &self.cfg).map_err(storage_fatal)?;
+        m.insert(k, s.clone());
+        Ok(s)
+    }
+}
+
+/// A store error that stops the whole run (credentials, configuration), or `None`.
+fn storage_fatal(e: StorageError) -> DownloadError {
+    match e {
+        StorageError::Auth { .. } => DownloadError::Auth(e.to_string()),
+        StorageError::Config { .. } => DownloadError::Config(e.to_string()),
+        other => DownloadError::Storage(other),
+    }
+}
+
+/// Called with the size of each chunk as it is written.
+pub type OnBytes<'a> = dyn Fn(u64) + Send + Sync + 'a;
+
+/// A failure of one file: `Err(fatal)` stops the run, `Ok(reason)` is reported and the run goes on.
+pub type FileResult = Result<Result<Fetched, String>, DownloadError>;
+
+/// Fetches `m` into `dir`. `bytes` counts what arrives, as it arrives (for progress).
+pub async fn fetch(m: &MediaPlan, dir: &Path, api: &Api, stores: &Stores, bytes: &OnBytes<'_>) -> FileResult {
+    let fin = dir.join(&m.name);
+    if let Ok(md) = tokio::fs::metadata(&fin).await {
+        match m.size {
+            Some(s) if s != md.len() => {
+                tracing::info!(file = %fin.display(), have = md.len(), want = s, "size differs from the metadata; fetching again")
+            }
+            _ => return Ok(Ok(Fetched::Present(md.len()))),
+        }
+    }
+    let part = part_path(&fin);
+    let mut have = tokio::fs::metadata(&part).await.map(|m| m.len()).unwrap_or(0);
+    if m.size.is_some_and(|s| have > s) {
+        have = 0;
+    }
+    let (body, restart) = match open(m, have, api, stores).await? {
+        Ok(x) => x,
+        Err(e) => return Ok(Err(e)),
+    };
+    if restart {
+        have = 0;
+    }
+    let received = match write_part(&part, have, body, bytes).await {
+        Ok(n) => n,
+        Err(WriteError::Fatal(e)) => return Err(e),
+        Err(WriteError::Source(e)) => return Ok(Err(e)),
+    };
+    let total = have + received;
+    if let Some(s) = m.size {
+        if s != total {
+            let _ = tokio::fs::remove_file(&part).await;
+            return Ok(Err(format!("received {total} bytes but the metadata states {s}")));
+        }
+    }
+    tokio::fs::rename(&part, &fin).await.map_err(|e| DownloadError::io(&fin, e))?;
+    Ok(Ok(Fetched::Downloaded(received)))
+}
+
+pub fn part_path(fin: &Path) -> PathBuf {
+    let mut s = fin.as_os_str().to_owned();
+    s.push(PART_SUFFIX);
+    PathBuf::from(s)
+}
+
+/// Opens the body from byte `from`; the flag says the source sends the whole object instead.
+async fn open(
+    m: &MediaPlan,
+    from: u64,
+    api: &Api,
+    stores: &Stores,
+) -> Result<Result<(ByteStream, bool), String>, DownloadError> {
+    match &m.source {
+        Source::S3 { bucket, prefix, key } => {
+            let store = stores.get(bucket, prefix)?;
+            let r = if from == 0 { store.get(key).await } else { store.get_range(key, from..u64::MAX).await };
+            match r {
+                Ok(s) => Ok(Ok((s, false))),
+                Err(e @ (StorageError::Auth { .. } | StorageError::Config { .. })) => Err(storage_fatal(e)),
+                Err(e) => Ok(Err(e.to_string())),
+            }
+        }
+        Source::Api { uri } => {
+            let r = api.get(uri, (from > 0).then_some(from)).await?;
+            let status = r.status().as_u16();
+            let restart = match status {
+                200 => from > 0,
+                206 => false,
+                416 => return Ok(Ok((Box::pin(futures::stream::empty()) as ByteStream, false))),
+                _ => return Ok(Err(format!("{}: HTTP {status}", super::api::redact(uri)))),
+            };
+            let what = super::api::redact(uri);
+            let s = futures::stream::try_unfold(r, move |mut r| {
+                let what = what.clone();
+                async move {
+                    match r.chunk().await {
+                        Ok(Some(c)) => Ok(Some((c, r))),
+                        Ok(None) => Ok(None),
+                        Err(e) => Err(StorageError::Backend {
+                            store: "api".into(),
+                            op: "read",
+                            key: what,
+                            message: e.to_string(),
+                        }),
+                    }
+                }
+            });
+            Ok(Ok((Box::pin(s) as ByteStream, restart)))
+        }
+    }
+}
+
+enum WriteError {
+    /// The local disk: stops the run.
+    Fatal(DownloadError),
+    /// The source broke off: this file fails (the `.part` stays for the next run to resume).
+    Source(String),
+}
+
+/// Appends the body to the `.part` file (truncated to `keep` bytes first), then fsyncs it.
+async fn write_part(part: &Path, keep: u64, mut body: ByteStream, bytes: &OnBytes<'_>) -> Result<u64, WriteError> {
+    let io = |e| WriteError::Fatal(DownloadError::io(part, e));
+    let mut f = tokio::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(part)
+        .await
+        .map_err(io)?;
+    f.set_len(keep).await.map_err(io)?;
+    use tokio::io::AsyncSeekExt;
+    f.seek(std::io::SeekFrom::Start(keep)).await.map_err(io)?;
+    let mut n = 0u64;
+    let mut failure = None;
+    loop {
+        match body.try_next().await {
+            Ok(Some(chunk)) => {
+                f.write_all(&chunk).await.map_err(io)?;
+                n += chunk.len() as u64;
+                bytes(chunk.len() as u64);
+            }
+            Ok(None) => break,
+            Err(e) => {
+                failure = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    f.flush().await.map_err(io)?;
+    f.sync_all().await.map_err(io)?;
+    match failure {
+        Some(e) => Err(WriteError::Source(e)),
+        None => Ok(n),
+    }
+}

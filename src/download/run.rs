@@ -1,0 +1,393 @@
+//! One run: lock, period, slices; per slice the listing spooled (totals), then the recordings
+//! downloaded `numThreads` at a time, then the checkpoint.
+
+use super::api::Api;
+use super::fetch::{fetch, Fetched, Stores};
+use super::lock::TargetLock;
+use super::period::{self, Period};
+use super::record::{self, Planned, Source};
+use super::{fsio, layout, DownloadError, DownloadProgress, Failure, Job, Report};
+use futures::StreamExt;
+use serde_json::value::RawValue;
+use std::io::{BufRead, BufWriter, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+/// Listing paths below the prefix: calls (`gwsRecordingsUri`) and screen recordings.
+pub const SCREEN_RECORDINGS_URI: &str = "/screen-recordings";
+/// Work files of a run (the spooled listing) live here, inside the target folder.
+pub const WORK_DIR: &str = ".reclife-download";
+
+pub(crate) fn target(job: &Job) -> Result<PathBuf, DownloadError> {
+    job.settings.target_dir.clone().ok_or_else(|| DownloadError::Config("targetDir is not set".into()))
+}
+
+pub(crate) fn api(job: &Job) -> Result<Api, DownloadError> {
+    let s = &job.settings;
+    let prefix = s.gws_uri_prefix.as_deref().ok_or_else(|| DownloadError::Config("gwsUriPrefix is not set".into()))?;
+    Api::new(prefix, job.credentials.clone(), s.gws_proxy.as_deref())
+}
+
+/// Downloads the period. Fails as a whole only on configuration, authentication, a held lock,
+/// an API that keeps failing, or the local disk; anything else is a [`Failure`] in the report.
+pub async fn run(job: &Job, progress: &dyn DownloadProgress) -> Result<Report, DownloadError> {
+    let s = &job.settings;
+    let target = target(job)?;
+    let api = api(job)?;
+    fsio::create_dirs(&target)?;
+    let _lock = TargetLock::acquire(&target)?;
+    let stores = Stores::new(job.s3.clone());
+    let existing = period::read_checkpoint(&target)?;
+    let period = Period::compute(s, job.now, existing);
+    let slices = period.slices(s.shard_by.approx());
+    tracing::info!(start = %period.start, end = %period.end, slices = slices.len(), "download period");
+    let mut report = Report { period: Some(period), slices: slices.len(), checkpoint: existing, ..Report::default() };
+    // The checkpoint may only advance over a stretch downloaded without a gap from it; a one-time
+    // run (maxDate) does not start one.
+    let mut contiguous = match existing {
+        Some(c) => period.start <= c,
+        None => s.max_date.is_none(),
+    };
+    let work = target.join(WORK_DIR);
+    fsio::create_dirs(&work)?;
+    let spool = work.join("listing.spool");
+    for (i, slice) in slices.iter().enumerate() {
+        let (recordings, bytes) = spool_slice(job, &api, slice, &period, &spool, &mut report).await?;
+        progress.slice(i, slices.len(), slice, recordings, bytes);
+        let failures_before = report.failures.len();
+        download_spool(job, &api, &stores, &target, &spool, progress, &mut report).await?;
+        progress.slice_done();
+        if report.failures.len() > failures_before {
+            contiguous = false;
+        }
+        if contiguous && report.checkpoint.is_none_or(|c| slice.end > c) {
+            period::write_checkpoint(&target, slice.end)?;
+            report.checkpoint = Some(slice.end);
+        }
+    }
+    let _ = std::fs::remove_file(&spool);
+    Ok(report)
+}
+
+/// Lists one slice into the spool file: the recordings of this instance that started in the
+/// slice and ended before the period's end. Returns their count and media bytes.
+async fn spool_slice(
+    job: &Job,
+    api: &Api,
+    slice: &Period,
+    period: &Period,
+    spool: &Path,
+    report: &mut Report,
+) -> Result<(u64, u64), DownloadError> {
+    let s = &job.settings;
+    let io = |e| DownloadError::io(spool, e);
+    let f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(spool).map_err(io)?;
+    let mut w = BufWriter::with_capacity(256 << 10, f);
+    let (mut count, mut bytes) = (0u64, 0u64);
+    for path in [s.recordings_uri.as_str(), SCREEN_RECORDINGS_URI] {
+        let mut url = Some(api.listing_url(path, slice.start, period.end));
+        let mut first = true;
+        while let Some(u) = url.take() {
+            let page = match api.page(&u).await {
+                // A server without screen recordings.
+                Err(DownloadError::Api(m)) if first && path == SCREEN_RECORDINGS_URI && m.contains("HTTP 404") => {
+                    tracing::debug!("no screen recordings listing: {m}");
+                    break;
+                }
+                other => other?,
+            };
+            first = false;
+            let mut past_slice = !page.recordings.is_empty();
+            for raw in page.recordings {
+                let doc: serde_json::Value = match serde_json::from_str(raw.get()) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        report.failures.push(Failure {
+                            recording: "?".into(),
+                            file: String::new(),
+                            reason: format!("malformed recording in the listing: {e}"),
+                        });
+                        continue;
+                    }
+                };
+                let (id, start) = match record::id_and_start(&doc) {
+                    Ok(x) => x,
+                    Err(e) => {
+                        report.failures.push(Failure { recording: "?".into(), file: String::new(), reason: e });
+                        continue;
+                    }
+                };
+                // Listings come in start order: a page wholly past the slice ends it.
+                if start >= slice.end {
+                    continue;
+                }
+                past_slice = false;
+                if start < slice.start {
+                    continue;
+                }
+                if layout::instance_of(&id, s.total_instances) != s.instance_id {
+                    report.other_instances += 1;
+                    continue;
+                }
+                if !s.metadata_only {
+                    if let Some(files) =
+                        doc.get("mediaFiles").or_else(|| doc.get("mediaFile")).and_then(|v| v.as_array())
+                    {
+                        for m in files {
+                            let mime = m.get("type").and_then(|v| v.as_str()).unwrap_or("");
+                            if s.media_type_pattern.is_match(mime) {
+                                bytes += m.get("size").and_then(crate::model::parse_u64).unwrap_or(0);
+                            }
+                        }
+                    }
+                }
+                let text = raw.get().as_bytes();
+                writeln!(w, "{}", text.len()).and_then(|_| w.write_all(text)).and_then(|_| writeln!(w)).map_err(io)?;
+                count += 1;
+            }
+            if past_slice {
+                break;
+            }
+            url = page.next_uri;
+        }
+    }
+    w.flush().map_err(io)?;
+    report.recordings += count;
+    Ok((count, bytes))
+}
+
+/// The spooled recordings, one at a time.
+struct SpoolReader {
+    r: std::io::BufReader<std::fs::File>,
+    path: PathBuf,
+}
+
+impl Iterator for SpoolReader {
+    type Item = Result<Box<RawValue>, DownloadError>;
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut line = String::new();
+        match self.r.read_line(&mut line) {
+            Ok(0) => return None,
+            Ok(_) => {}
+            Err(e) => return Some(Err(DownloadError::io(&self.path, e))),
+        }
+        let bad = |m: &str| Some(Err(DownloadError::io(&self.path, std::io::Error::other(m.to_string()))));
+        let Ok(n) = line.trim().parse::<usize>() else { return bad("damaged spool file") };
+        let mut buf = vec![0u8; n + 1];
+        if let Err(e) = self.r.read_exact(&mut buf) {
+            return Some(Err(DownloadError::io(&self.path, e)));
+        }
+        buf.pop();
+        let Ok(text) = String::from_utf8(buf) else { return bad("damaged spool file") };
+        Some(RawValue::from_string(text).map_err(|e| DownloadError::io(&self.path, std::io::Error::other(e))))
+    }
+}
+
+/// What one recording came to.
+#[derive(Default)]
+struct Outcome {
+    downloaded: u64,
+    bytes: u64,
+    present: u64,
+    meta_written: bool,
+    meta_unchanged: bool,
+    decrypted: u64,
+    failures: Vec<Failure>,
+}
+
+async fn download_spool(
+    job: &Job,
+    api: &Api,
+    stores: &Stores,
+    target: &Path,
+    spool: &Path,
+    progress: &dyn DownloadProgress,
+    report: &mut Report,
+) -> Result<(), DownloadError> {
+    let f = std::fs::File::open(spool).map_err(|e| DownloadError::io(spool, e))?;
+    let reader = SpoolReader { r: std::io::BufReader::with_capacity(256 << 10, f), path: spool.to_path_buf() };
+    let threads = job.settings.num_threads.max(1) as usize;
+    let mut results = futures::stream::iter(reader)
+        .map(|raw| async move {
+            match raw {
+                Ok(raw) => one_recording(job, api, stores, target, raw, progress).await,
+                Err(e) => Err(e),
+            }
+        })
+        .buffer_unordered(threads);
+    while let Some(r) = results.next().await {
+        let o = r?;
+        report.files_downloaded += o.downloaded;
+        report.bytes_downloaded += o.bytes;
+        report.files_present += o.present;
+        report.metadata_written += u64::from(o.meta_written);
+        report.metadata_unchanged += u64::from(o.meta_unchanged);
+        report.decrypted += o.decrypted;
+        report.failures.extend(o.failures);
+    }
+    Ok(())
+}
+
+async fn one_recording(
+    job: &Job,
+    api: &Api,
+    stores: &Stores,
+    target: &Path,
+    raw: Box<RawValue>,
+    progress: &dyn DownloadProgress,
+) -> Result<Outcome, DownloadError> {
+    let s = &job.settings;
+    let mut o = Outcome::default();
+    let p = match record::plan(raw, &s.folder_format, &s.media_type_pattern, s.metadata_only, job.via_api) {
+        Ok(p) => p,
+        Err(reason) => {
+            o.failures.push(Failure { recording: "?".into(), file: String::new(), reason });
+            progress.advance(1, 0);
+            return Ok(o);
+        }
+    };
+    let dir = p.dir(target);
+    fsio::create_dirs(&dir)?;
+    for (file, reason) in &p.bad_files {
+        o.failures.push(Failure { recording: p.id.clone(), file: file.clone(), reason: reason.clone() });
+    }
+    let mut renamed = false;
+    for m in &p.files {
+        let fail = |reason: String| Failure { recording: p.id.clone(), file: m.name.clone(), reason };
+        if let Some(d) = job.decrypt.as_ref().filter(|d| d.plain_only) {
+            if let Ok(md) = std::fs::metadata(d.plain_dir.join(&p.rel_dir).join(&m.name)) {
+                o.present += 1;
+                progress.advance(0, m.size.unwrap_or(md.len()));
+                continue;
+            }
+        }
+        let on_bytes = |n: u64| progress.advance(0, n);
+        match fetch(m, &dir, api, stores, &on_bytes).await? {
+            Ok(Fetched::Present(n)) => {
+                o.present += 1;
+                progress.advance(0, n);
+            }
+            Ok(Fetched::Downloaded(n)) => {
+                o.downloaded += 1;
+                o.bytes += n;
+                renamed = true;
+            }
+            Err(reason) => {
+                o.failures.push(fail(reason));
+                continue;
+            }
+        }
+        if let Some(d) = &job.decrypt {
+            match decrypt_one(d, &p, m, &dir).await? {
+                Ok(true) => o.decrypted += 1,
+                Ok(false) => {}
+                Err(reason) => o.failures.push(fail(reason)),
+            }
+        }
+    }
+    if renamed {
+        fsio::sync_dir(&dir)?;
+    }
+    // Metadata last: a folder with meta-data.json holds all its media.
+    if o.failures.is_empty() {
+        let meta = dir.join(layout::META_FILE);
+        let bytes = p.raw.get().as_bytes();
+        if fsio::same_content(&meta, bytes) {
+            o.meta_unchanged = true;
+        } else {
+            fsio::write_atomic(&meta, bytes)?;
+            o.meta_written = true;
+        }
+    }
+    progress.advance(1, 0);
+    Ok(o)
+}
+
+/// Decrypts a downloaded file into the plain folder; `Ok(false)`: the plain file was there.
+async fn decrypt_one(
+    d: &super::Decrypt,
+    p: &Planned,
+    m: &record::MediaPlan,
+    dir: &Path,
+) -> Result<Result<bool, String>, DownloadError> {
+    let plain_dir = d.plain_dir.join(&p.rel_dir);
+    let plain = plain_dir.join(&m.name);
+    let enc = dir.join(&m.name);
+    if plain.exists() {
+        if d.plain_only {
+            let _ = std::fs::remove_file(&enc);
+        }
+        return Ok(Ok(false));
+    }
+    fsio::create_dirs(&plain_dir)?;
+    let (keys, pkcs7, alias, enc2, plain2) =
+        (d.keys.clone(), m.pkcs7.clone(), m.cert_alias.clone(), enc.clone(), plain.clone());
+    let r = tokio::task::spawn_blocking(move || keys.decrypt_file(&enc2, &plain2, pkcs7.as_deref(), &alias))
+        .await
+        .map_err(|e| DownloadError::Config(format!("decrypt task: {e}")))?;
+    if let Err(e) = r {
+        return Ok(Err(format!("decrypting: {e}")));
+    }
+    fsio::sync_dir(&plain_dir)?;
+    if d.plain_only {
+        std::fs::remove_file(&enc).map_err(|e| DownloadError::io(&enc, e))?;
+    }
+    Ok(Ok(true))
+}
+
+/// `--verify api`: one listing request with the credentials. Returns what it found.
+pub async fn verify_api(job: &Job) -> Result<String, DownloadError> {
+    let api = api(job)?;
+    let now = job.now;
+    let url = api.listing_url(&job.settings.recordings_uri, chrono::DateTime::<chrono::Utc>::UNIX_EPOCH, now);
+    let page = api.page(&url).await?;
+    Ok(format!(
+        "API {}: credentials accepted, listing answered ({} recording(s) on the first page)",
+        api::redact(&url),
+        page.recordings.len()
+    ))
+}
+
+/// `--verify s3`: reads one media object the API names (HEAD), to check the S3 endpoint and
+/// credentials. The API is asked for one recording with an S3 descriptor in the period.
+pub async fn verify_s3(job: &Job) -> Result<String, DownloadError> {
+    let s = &job.settings;
+    let api = api(job)?;
+    let stores = Stores::new(job.s3.clone());
+    let period = Period::compute(s, job.now, None);
+    let mut url = Some(api.listing_url(&s.recordings_uri, period.start, period.end));
+    while let Some(u) = url.take() {
+        let page = api.page(&u).await?;
+        for raw in page.recordings {
+            let Ok(p) = record::plan(raw, &s.folder_format, &s.media_type_pattern, false, false) else { continue };
+            for m in &p.files {
+                if let Source::S3 { bucket, prefix, key } = &m.source {
+                    let store = stores.get(bucket, prefix)?;
+                    use crate::storage::MediaStore;
+                    return match store.head(key).await {
+                        Ok(meta) => Ok(format!(
+                            "S3 {}: credentials accepted, read {key} ({} bytes)",
+                            store.describe(),
+                            meta.size
+                        )),
+                        Err(e @ crate::storage::StorageError::NotFound { .. }) => {
+                            Ok(format!("S3 {}: credentials accepted ({e})", store.describe()))
+                        }
+                        Err(crate::storage::StorageError::Auth { message, .. }) => Err(DownloadError::Auth(format!(
+                            "S3 {} refused the credentials: {message}",
+                            store.describe()
+                        ))),
+                        Err(e) => Err(DownloadError::Storage(e)),
+                    };
+                }
+            }
+        }
+        url = page.next_uri;
+    }
+    Err(DownloadError::Config(format!(
+        "no recording with an S3 media descriptor between {} and {} to check S3 against",
+        period.start, period.end
+    )))
+}
+
+use super::api;
