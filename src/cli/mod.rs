@@ -5,6 +5,7 @@
 mod backup;
 mod check;
 mod decrypt;
+mod download;
 mod encrypt;
 mod ingest;
 mod jobs;
@@ -42,6 +43,7 @@ Examples:
   reclife restore /var/backups/Environment-voice-0-365-20250625030000.zip
   RECLIFE_NOW=2026-01-01T00:00:00Z reclife recordings list   # fix \"now\" for reproducible runs
   reclife mux --once                            # mux screen recordings with their calls
+  reclife download --properties config.properties   # RCBS: recordings to a local folder
 
 Exit status: 0 success; 1 error; 2 usage error; 3 finished, but some items were set aside.";
 
@@ -101,6 +103,8 @@ pub enum Command {
     Check(check::Args),
     /// The HTTP API (RWS-compatible recordings, jobs and rules, /metrics) and the operators' pages at /.
     Serve(serve::Args),
+    /// The cloud backup downloader (GIR's RCBS): metadata from the API, encrypted media from S3.
+    Download(Box<download::Args>),
 }
 
 fn parse_now(s: &str) -> Result<DateTime<Utc>, String> {
@@ -190,5 +194,6 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Restore(a) => restore::run(&cli, a).await,
         Command::Check(a) => check::run(&cli, a).await,
         Command::Serve(a) => serve::run(&cli, a).await,
+        Command::Download(a) => download::run(&cli, a).await,
     }
 }
