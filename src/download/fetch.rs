@@ -121,7 +121,16 @@ async fn open(
     match &m.source {
         Source::S3 { bucket, prefix, key } => {
             let store = stores.get(bucket, prefix)?;
-            let r = if from == 0 { store.get(key).await } else { store.get_range(key, from..u64::MAX).await };
+            let r = if from == 0 {
+                store.get(key).await
+            } else {
+                // A resumed read: up to the object's size (an open-ended range is not understood
+                // by every S3 server).
+                match store.head(key).await {
+                    Ok(meta) => store.get_range(key, from..meta.size.max(from)).await,
+                    Err(e) => Err(e),
+                }
+            };
             match r {
                 Ok(s) => Ok(Ok((s, false))),
                 Err(e @ (StorageError::Auth { .. } | StorageError::Config { .. })) => Err(storage_fatal(e)),

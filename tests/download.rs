@@ -1,0 +1,318 @@
+//! `reclife download` against real servers: `reclife serve` over recordings whose media is on
+//! SeaweedFS (deploy/servers.sh). Layout, never twice, resume, slices, checkpoint, overlap,
+//! patterns, instances, the lock, bad configs, a 401, a missing object.
+
+mod download_support;
+mod storage_support;
+
+use download_support::*;
+use std::path::Path;
+
+const NOW: &str = "2025-03-12T06:00:00Z";
+
+fn four() -> Vec<Rec> {
+    vec![
+        Rec::new(
+            "RECA",
+            "2025-03-10T09:15:00Z",
+            "2025-03-10T09:20:00Z",
+            vec![Media::new("A.mp3", "audio/mp3", content(1, 40_000))],
+        ),
+        // Crosses midnight: found with the slice it started in, once.
+        Rec::new(
+            "RECB",
+            "2025-03-10T23:58:00Z",
+            "2025-03-11T00:03:00Z",
+            vec![
+                Media::new("B.mp3", "audio/mp3", content(2, 30_000)),
+                Media::new("B.mp4", "video/mp4", content(3, 90_000)),
+            ],
+        ),
+        Rec::new(
+            "RECC",
+            "2025-03-11T12:00:00Z",
+            "2025-03-11T12:05:00Z",
+            vec![
+                Media::new("C.mp3", "audio/mp3", content(4, 20_000)),
+                Media::new("C.wav", "audio/wav", content(5, 10_000)),
+            ],
+        ),
+        Rec::new(
+            "RECD",
+            "2025-03-12T01:00:00Z",
+            "2025-03-12T01:10:00Z",
+            vec![Media::new("D.mp3", "audio/mp3", content(6, 50_000))],
+        ),
+    ]
+}
+
+fn node_with(recs: &[Rec]) -> Option<Node> {
+    let mut n = Node::new()?;
+    n.ingest(recs);
+    n.serve();
+    Some(n)
+}
+
+/// The tree a full download of [`four`] must leave, media only (metadata checked apart).
+fn expected_media(recs: &[Rec], pattern: &str) -> Vec<(String, Vec<u8>)> {
+    let re = regex::Regex::new(&format!("^(?:{pattern})$")).unwrap();
+    let mut out = Vec::new();
+    for r in recs {
+        let t = chrono::DateTime::parse_from_rfc3339(&r.start).unwrap();
+        let dir = format!("{}/{}", t.format("%Y/%m/%d/%H"), r.id);
+        for m in r.media.iter().filter(|m| re.is_match(&m.mime)) {
+            out.push((format!("{dir}/{}", m.id), m.bytes.clone()));
+        }
+    }
+    out
+}
+
+fn assert_complete(node: &Node, target: &Path, recs: &[Rec], pattern: &str) {
+    let got = tree(target);
+    let mut want: std::collections::BTreeMap<String, Vec<u8>> = expected_media(recs, pattern).into_iter().collect();
+    for r in recs {
+        let t = chrono::DateTime::parse_from_rfc3339(&r.start).unwrap();
+        let meta = format!("{}/{}/meta-data.json", t.format("%Y/%m/%d/%H"), r.id);
+        let doc: serde_json::Value =
+            serde_json::from_slice(got.get(&meta).unwrap_or_else(|| panic!("no {meta}"))).unwrap();
+        assert_eq!(doc, node.api_doc(&r.id), "{meta} is the API's document");
+        want.insert(meta.clone(), got[&meta].clone());
+    }
+    assert_eq!(got.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>(), "exactly the expected files");
+    for (k, v) in &want {
+        assert!(got[k] == *v, "{k}: content differs");
+    }
+}
+
+/// The `(N bytes)` figure of the summary line.
+fn bytes_downloaded(o: &std::process::Output) -> u64 {
+    let s = stdout(o);
+    let rest = s.split(" file(s) (").nth(1).unwrap_or_else(|| panic!("no summary: {s}"));
+    rest.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn layout_never_twice_resume_and_check() {
+    let recs = four();
+    let Some(node) = node_with(&recs) else { return };
+    let t = tempfile::tempdir().unwrap();
+    let target = t.path().join("target");
+    let args = ["--now", NOW, "--max-age", "3"];
+    let o = node.download(&target, &args);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    // 5 media files: the WAV does not match the default pattern; the midnight call's two once.
+    assert_eq!(downloaded(&o), 5, "{}", stdout(&o));
+    assert_complete(&node, &target, &recs, "audio/mp3|video/mp4");
+    assert_eq!(checkpoint(&target), Some(ms(NOW)), "the last slice's end");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&target.join("2025/03/10/23/RECB/B.mp4")), 0o600);
+    assert_eq!(mode(&target.join("2025/03/10/23/RECB/meta-data.json")), 0o600);
+    assert_eq!(mode(&target.join("2025/03/10/23/RECB")), 0o700);
+
+    // Never twice: a rerun fetches nothing and rewrites no metadata.
+    let o = node.download(&target, &args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(downloaded(&o), 0, "{}", stdout(&o));
+    assert!(stdout(&o).contains("5 already present, metadata 0 written / 4 unchanged"), "{}", stdout(&o));
+
+    // Resume: half of a file already in .part is not fetched again, from S3 and from the API.
+    for via in [&[][..], &["--via-api"][..]] {
+        let target2 = t.path().join(format!("resume{}", via.len()));
+        let dir = target2.join("2025/03/10/09/RECA");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("A.mp3.part"), &recs[0].media[0].bytes[..15_000]).unwrap();
+        let o = node.download(&target2, &[&args[..], via].concat());
+        assert!(o.status.success(), "{}", stderr(&o));
+        let total: u64 = expected_media(&recs, "audio/mp3|video/mp4").iter().map(|(_, b)| b.len() as u64).sum();
+        assert_eq!(bytes_downloaded(&o), total - 15_000, "{via:?}: {}", stdout(&o));
+        assert_complete(&node, &target2, &recs, "audio/mp3|video/mp4");
+    }
+
+    // --check: clean, then a missing file, a stray one and a wrong size are reported.
+    let o = node.download(&target, &["--now", NOW, "--max-age", "3", "--check"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    std::fs::remove_file(target.join("2025/03/11/12/RECC/C.mp3")).unwrap();
+    std::fs::write(target.join("2025/03/10/09/RECA/junk"), b"x").unwrap();
+    std::fs::write(target.join("2025/03/12/01/RECD/D.mp3"), b"short").unwrap();
+    let o = node.download(&target, &["--now", NOW, "--max-age", "3", "--check"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let out = stdout(&o);
+    assert!(out.contains("missing: RECC: C.mp3"), "{out}");
+    assert!(out.contains("extra: RECA: junk"), "{out}");
+    assert!(out.contains("mismatch: RECD: D.mp3: 5 bytes"), "{out}");
+    assert!(out.contains("1 missing, 1 extra, 1 mismatched"), "{out}");
+}
+
+#[test]
+fn checkpoint_catch_up_and_overlap() {
+    let e1 = Media::new("E1.mp3", "audio/mp3", content(10, 8_000));
+    let e = Rec::new("RECE", "2025-04-01T16:00:00Z", "2025-04-01T16:05:00Z", vec![e1.clone()]);
+    let Some(node) = node_with(std::slice::from_ref(&e)) else { return };
+    let t = tempfile::tempdir().unwrap();
+    let o = node.download(t.path(), &["--now", "2025-04-01T20:00:00Z", "--max-age", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(downloaded(&o), 1);
+    assert_eq!(checkpoint(t.path()), Some(ms("2025-04-01T20:00:00Z")));
+    // While the machine is off: late media for E (within the 6 h overlap), a call on a day the
+    // age window of the next run no longer covers, and a recent one.
+    let late = Rec::new("RECE", &e.start, &e.stop, vec![e1, Media::new("E2.mp3", "audio/mp3", content(11, 9_000))]);
+    let f = Rec::new(
+        "RECF",
+        "2025-04-02T10:00:00Z",
+        "2025-04-02T10:05:00Z",
+        vec![Media::new("F.mp3", "audio/mp3", content(12, 7_000))],
+    );
+    let g = Rec::new(
+        "RECG",
+        "2025-04-04T10:00:00Z",
+        "2025-04-04T10:05:00Z",
+        vec![Media::new("G.mp3", "audio/mp3", content(13, 7_000))],
+    );
+    node.ingest(&[late.clone(), f.clone(), g.clone()]);
+    let o = node.download(t.path(), &["--now", "2025-04-05T00:00:00Z", "--max-age", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(downloaded(&o), 3, "E2 (late, in the overlap), F (the gap), G: {}", stdout(&o));
+    assert_complete(&node, t.path(), &[late, f, g], "audio/mp3|video/mp4");
+    assert_eq!(checkpoint(t.path()), Some(ms("2025-04-05T00:00:00Z")));
+}
+
+#[test]
+fn properties_file_pattern_and_metadata_only() {
+    let recs = four();
+    let Some(node) = node_with(&recs) else { return };
+    let t = tempfile::tempdir().unwrap();
+    let props = t.path().join("config.properties");
+    let target = t.path().join("video");
+    std::fs::write(
+        &props,
+        format!(
+            "# an RCBS config.properties, unchanged\ngwsUriPrefix={}\ntargetDir={}\nmaxAge=P3D\nminAge=0\n\
+             mediaTypePattern=video\\/mp4\nrecordingFolderFormat=yyyy/MM/dd/HH\nshardBy=1\noverlap=6\n\
+             downloadMode=multithread\nnumThreads=4\nencryptionFormat=AES-128\nusePayloadSigning=false\n",
+            node.prefix(),
+            target.display()
+        ),
+    )
+    .unwrap();
+    let run = |extra: &[&str]| {
+        std::process::Command::new(bin())
+            .args(["--quiet", "download", "--properties"])
+            .arg(&props)
+            .args(["--now", NOW])
+            .args(extra)
+            .env("GWS_USERNAME", USER.0)
+            .env("GWS_PASSWORD", USER.1)
+            .output()
+            .unwrap()
+    };
+    let o = run(&[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(downloaded(&o), 1);
+    assert_complete(&node, &target, &recs, "video/mp4");
+    let meta_only = t.path().join("meta");
+    let o = run(&["--metadata-only", "true", "--target-dir", meta_only.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(downloaded(&o), 0);
+    assert_complete(&node, &meta_only, &recs, "none");
+}
+
+#[test]
+fn one_download_per_folder() {
+    let Some(node) = node_with(&four()) else { return };
+    let t = tempfile::tempdir().unwrap();
+    let held = reclife::download::lock::TargetLock::acquire(t.path()).unwrap();
+    let started = std::time::Instant::now();
+    let o = node.download(t.path(), &["--now", NOW]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(stderr(&o).contains("is in use by process"), "{}", stderr(&o));
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "exits at once");
+    drop(held);
+    assert!(node.download(t.path(), &["--now", NOW, "--max-age", "3"]).status.success());
+}
+
+#[test]
+fn instances_split_the_work_exactly_once() {
+    let recs: Vec<Rec> = (0..24)
+        .map(|i| {
+            let start = format!("2025-03-11T{:02}:00:00Z", i);
+            let stop = format!("2025-03-11T{:02}:30:00Z", i);
+            Rec::new(
+                &format!("SPLIT{i:03}"),
+                &start,
+                &stop,
+                vec![Media::new(&format!("S{i}.mp3"), "audio/mp3", content(100 + i, 3000))],
+            )
+        })
+        .collect();
+    let Some(node) = node_with(&recs) else { return };
+    let t = tempfile::tempdir().unwrap();
+    let mut seen = std::collections::BTreeMap::new();
+    for i in 0..3 {
+        let target = t.path().join(format!("i{i}"));
+        let o = node.download(
+            &target,
+            &["--now", NOW, "--max-age", "3", "--total-rcbs-instances", "3", "--rcbs-instance-id", &i.to_string()],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        for k in tree(&target).keys().filter(|k| k.ends_with(".mp3")) {
+            assert!(seen.insert(k.clone(), i).is_none(), "{k} downloaded by two instances");
+        }
+    }
+    assert_eq!(seen.len(), recs.len(), "every recording by some instance");
+    let per: Vec<usize> = (0..3).map(|i| seen.values().filter(|&&v| v == i).count()).collect();
+    assert!(per.iter().all(|&n| n > 0), "{per:?}");
+}
+
+#[test]
+fn bad_config_lines_exit_2() {
+    let t = tempfile::tempdir().unwrap();
+    let props = t.path().join("config.properties");
+    for (text, want) in [
+        ("gwsUriPrefix=http://127.0.0.1:9/api/v2\nmaxAge=2\nfooBar=1\n", "line 3: unknown key \"fooBar\""),
+        ("minAge=soon\n", "line 1: minAge"),
+        ("mediaTypePattern=audio/(mp3\n", "line 1: mediaTypePattern"),
+        ("minDate=2018-01-02\nmaxDate=2018-01-04\n", "minDate"),
+        ("recordingFolderFormat=yyyy/../MM\n", "line 1: recordingFolderFormat"),
+    ] {
+        std::fs::write(&props, text).unwrap();
+        let o = std::process::Command::new(bin())
+            .args(["download", "--properties"])
+            .arg(&props)
+            .env("GWS_USERNAME", "u")
+            .env("GWS_PASSWORD", "p")
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{text}: {}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{text}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn wrong_password_is_401_exit_2() {
+    let Some(node) = node_with(&four()) else { return };
+    let t = tempfile::tempdir().unwrap();
+    let o = node.download_cmd(t.path(), &["--now", NOW]).env("GWS_PASSWORD", "wrong-pw-5150").output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("HTTP 401") && err.contains("GWS_PASSWORD"), "{err}");
+    assert!(!err.contains("wrong-pw-5150") && !stdout(&o).contains("wrong-pw-5150"), "the password is never shown");
+}
+
+#[test]
+fn missing_object_is_reported_and_the_rest_go_on() {
+    let recs = four();
+    let Some(node) = node_with(&recs) else { return };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(node.store().delete(&reclife::storage::Key::media("RECB", "B.mp4").unwrap())).unwrap();
+    let t = tempfile::tempdir().unwrap();
+    let o = node.download(t.path(), &["--now", NOW, "--max-age", "3"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("failed: recording RECB file B.mp4"), "{}", stderr(&o));
+    assert_eq!(downloaded(&o), 4, "{}", stdout(&o));
+    let got = tree(t.path());
+    assert!(got.contains_key("2025/03/10/23/RECB/B.mp3"));
+    assert!(!got.contains_key("2025/03/10/23/RECB/meta-data.json"), "metadata only with all its media");
+    assert!(got.contains_key("2025/03/12/01/RECD/meta-data.json"));
+    assert_eq!(checkpoint(t.path()), Some(ms("2025-03-10T00:00:00Z")), "not past the slice that failed");
+}
