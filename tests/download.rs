@@ -316,3 +316,166 @@ fn missing_object_is_reported_and_the_rest_go_on() {
     assert!(got.contains_key("2025/03/12/01/RECD/meta-data.json"));
     assert_eq!(checkpoint(t.path()), Some(ms("2025-03-10T00:00:00Z")), "not past the slice that failed");
 }
+
+#[test]
+fn kill_9_at_random_moments_then_rerun_leaves_exactly_the_set() {
+    // Small data, a few bigger files so that kills land inside transfers too.
+    let mut recs: Vec<Rec> = (0..16)
+        .map(|i| {
+            let start = format!("2025-03-11T{:02}:{:02}:00Z", i / 2, (i % 2) * 30);
+            let stop = format!("2025-03-11T{:02}:{:02}:10Z", i / 2, (i % 2) * 30);
+            Rec::new(
+                &format!("KILL{i:03}"),
+                &start,
+                &stop,
+                vec![Media::new(&format!("K{i}.mp3"), "audio/mp3", content(200 + i, 64 * 1024))],
+            )
+        })
+        .collect();
+    for i in 0..2u64 {
+        let start = format!("2025-03-11T2{i}:00:00Z");
+        let stop = format!("2025-03-11T2{i}:10:00Z");
+        recs.push(Rec::new(
+            &format!("KILLBIG{i}"),
+            &start,
+            &stop,
+            vec![Media::new(&format!("big{i}.mp4"), "video/mp4", content(300 + i, 3 << 20))],
+        ));
+    }
+    let Some(node) = node_with(&recs) else { return };
+    let t = tempfile::tempdir().unwrap();
+    let args = ["--now", NOW, "--max-age", "3", "--num-threads", "4"];
+    let started = std::time::Instant::now();
+    let o = node.download(&t.path().join("full"), &args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let full = started.elapsed();
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let mut rng = seed | 1;
+    let mut delays = Vec::new();
+    let (mut parts_left, mut done_before) = (0, 0);
+    for trial in 0..20 {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        // Anywhere from process start to a little past a whole run.
+        let delay = std::time::Duration::from_micros(rng % (full.as_micros() as u64 * 12 / 10 + 1));
+        delays.push(delay.as_millis());
+        let target = t.path().join(format!("trial{trial}"));
+        let mut child = node
+            .download_cmd(&target, &args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        let _ = child.kill();
+        let _ = child.wait();
+        let left = tree(&target);
+        if left.keys().any(|k| k.ends_with(".part")) {
+            parts_left += 1;
+        }
+        done_before += left.keys().filter(|k| !k.ends_with(".part")).count();
+        let o = node.download(&target, &args);
+        assert!(o.status.success(), "trial {trial} (seed {seed}, kill after {delay:?}): {}", stderr(&o));
+        assert_complete(&node, &target, &recs, "audio/mp3|video/mp4");
+        assert_eq!(checkpoint(&target), Some(ms(NOW)), "trial {trial}");
+    }
+    eprintln!(
+        "kill -9 after (ms): {delays:?}; a full run took {full:?}; {parts_left} kill(s) left a .part to resume; \
+         {done_before} finished file(s) found after the kills in all"
+    );
+}
+
+#[test]
+fn decrypt_while_downloading_matches_openssl() {
+    let keys = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/keys");
+    let work = tempfile::tempdir().unwrap();
+    let mut recs = Vec::new();
+    let mut plain = std::collections::BTreeMap::new();
+    for i in 0..3u64 {
+        let p = work.path().join(format!("p{i}"));
+        let bytes = content(400 + i, 50_000 + i as usize * 1000);
+        std::fs::write(&p, &bytes).unwrap();
+        let e = work.path().join(format!("e{i}"));
+        let st = std::process::Command::new("openssl")
+            .args(["cms", "-encrypt", "-binary", "-outform", "DER", "-aes-128-cbc", "-in"])
+            .arg(&p)
+            .arg("-out")
+            .arg(&e)
+            .arg(keys.join("recording-cert.pem"))
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let id = format!("ENC{i}");
+        plain.insert(id.clone(), bytes);
+        let start = format!("2025-03-11T1{i}:00:00Z");
+        let stop = format!("2025-03-11T1{i}:05:00Z");
+        recs.push(Rec::new(
+            &id,
+            &start,
+            &stop,
+            vec![Media::new(&format!("{id}.mp3"), "audio/mp3", std::fs::read(&e).unwrap())],
+        ));
+    }
+    let Some(node) = node_with(&recs) else { return };
+    let target = work.path().join("target");
+    let plain_dir = work.path().join("plain");
+    let key_dir = keys.to_str().unwrap();
+    let o = node.download(
+        &target,
+        &[
+            "--now",
+            NOW,
+            "--max-age",
+            "3",
+            "--decrypt",
+            "--key-dir",
+            key_dir,
+            "--plain-dir",
+            plain_dir.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("3 decrypted"), "{}", stdout(&o));
+    assert_complete(&node, &target, &recs, "audio/mp3|video/mp4");
+    for r in &recs {
+        let rel = format!("2025/03/11/{}/{}/{}.mp3", &r.start[11..13], r.id, r.id);
+        let oracle = work.path().join(format!("{}.oracle", r.id));
+        let st = std::process::Command::new("openssl")
+            .args(["cms", "-decrypt", "-inform", "DER", "-binary", "-in"])
+            .arg(target.join(&rel))
+            .arg("-inkey")
+            .arg(keys.join("recording-key.pem"))
+            .arg("-out")
+            .arg(&oracle)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let got = std::fs::read(plain_dir.join(&rel)).unwrap();
+        assert!(got == std::fs::read(&oracle).unwrap(), "{rel}: equals openssl cms -decrypt");
+        assert!(got == plain[&r.id], "{rel}: equals the original");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(plain_dir.join(&rel)).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    // --plain-only: the encrypted copies go once decrypted, and a rerun fetches nothing.
+    let target2 = work.path().join("target2");
+    let plain2 = work.path().join("plain2");
+    let args = [
+        "--now",
+        NOW,
+        "--max-age",
+        "3",
+        "--decrypt",
+        "--plain-only",
+        "--key-dir",
+        key_dir,
+        "--plain-dir",
+        plain2.to_str().unwrap(),
+    ];
+    let o = node.download(&target2, &args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(tree(&target2).keys().all(|k| k.ends_with("meta-data.json")), "{:?}", tree(&target2).keys());
+    assert_eq!(tree(&plain2).len(), 3);
+    let o = node.download(&target2, &args);
+    assert_eq!(downloaded(&o), 0, "{}", stdout(&o));
+}

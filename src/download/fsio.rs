@@ -20,8 +20,7 @@ pub fn sync_dir(dir: &Path) -> Result<(), DownloadError> {
 /// Replaces `path` with `data`, atomically; the folder is synced.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), DownloadError> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let tmp = temp_path(path);
     let io = |e| DownloadError::io(path, e);
     let mut f =
         std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(io)?;
@@ -29,6 +28,20 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), DownloadError> {
     drop(f);
     std::fs::rename(&tmp, path).map_err(io)?;
     sync_dir(dir)
+}
+
+/// The temporary file [`write_atomic`] uses for `path`: one fixed name (the target folder's lock
+/// makes this process its only writer), so what a killed run left is reused, or removed by
+/// [`remove_temp`].
+pub fn temp_path(path: &Path) -> std::path::PathBuf {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    dir.join(format!(".{name}.tmp"))
+}
+
+/// Removes what a killed run may have left of a [`write_atomic`] of `path`.
+pub fn remove_temp(path: &Path) {
+    let _ = std::fs::remove_file(temp_path(path));
 }
 
 /// True if `path` holds exactly `data` (a missing file does not).

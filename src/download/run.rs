@@ -37,6 +37,7 @@ pub async fn run(job: &Job, progress: &dyn DownloadProgress) -> Result<Report, D
     fsio::create_dirs(&target)?;
     let _lock = TargetLock::acquire(&target)?;
     let stores = Stores::new(job.s3.clone());
+    fsio::remove_temp(&target.join(period::CHECKPOINT_FILE));
     let existing = period::read_checkpoint(&target)?;
     let period = Period::compute(s, job.now, existing);
     let slices = period.slices(s.shard_by.approx());
@@ -248,6 +249,7 @@ async fn one_recording(
     };
     let dir = p.dir(target);
     fsio::create_dirs(&dir)?;
+    fsio::remove_temp(&dir.join(layout::META_FILE));
     for (file, reason) in &p.bad_files {
         o.failures.push(Failure { recording: p.id.clone(), file: file.clone(), reason: reason.clone() });
     }
@@ -320,6 +322,15 @@ async fn decrypt_one(
         return Ok(Ok(false));
     }
     fsio::create_dirs(&plain_dir)?;
+    // What a killed run left half-decrypted (the key store's temporaries) goes.
+    if let Ok(rd) = std::fs::read_dir(&plain_dir) {
+        for e in rd.flatten() {
+            let n = e.file_name().to_string_lossy().into_owned();
+            if n.starts_with(".reclife-") && n.ends_with(".tmp") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
     let (keys, pkcs7, alias, enc2, plain2) =
         (d.keys.clone(), m.pkcs7.clone(), m.cert_alias.clone(), enc.clone(), plain.clone());
     let r = tokio::task::spawn_blocking(move || keys.decrypt_file(&enc2, &plain2, pkcs7.as_deref(), &alias))

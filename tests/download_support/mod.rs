@@ -125,16 +125,21 @@ impl Node {
         self.download_cmd(target, args).output().unwrap()
     }
 
-    /// The recording document the API serves.
+    /// The recording document the API serves (a call, else a screen recording: a recording
+    /// with only video is a screen recording).
     pub fn api_doc(&self, id: &str) -> serde_json::Value {
-        let r = reqwest::blocking::Client::new()
-            .get(format!("{}/recordings/{id}", self.prefix()))
-            .basic_auth(USER.0, Some(USER.1))
-            .send()
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        let v: serde_json::Value = r.json().unwrap();
-        v["recording"].clone()
+        for kind in ["recordings", "screen-recordings"] {
+            let r = reqwest::blocking::Client::new()
+                .get(format!("{}/{kind}/{id}", self.prefix()))
+                .basic_auth(USER.0, Some(USER.1))
+                .send()
+                .unwrap();
+            if r.status() == 200 {
+                let v: serde_json::Value = r.json().unwrap();
+                return v["recording"].clone();
+            }
+        }
+        panic!("the API has no recording {id}")
     }
 
     /// The media store (for removing an object under the API's feet).
