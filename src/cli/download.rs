@@ -372,11 +372,7 @@ impl Bar {
 
 fn percent(st: &State) -> u64 {
     let (done, total) = if st.bytes.1 > 0 { st.bytes } else { st.recordings };
-    if total == 0 {
-        100
-    } else {
-        (done.min(total) * 100) / total
-    }
+    (done.min(total) * 100).checked_div(total).unwrap_or(100)
 }
 
 impl DownloadProgress for Bar {

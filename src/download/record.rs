@@ -4,7 +4,8 @@
 //!
 //! Where a media file comes from: its `mediaDescriptor`, in either of the two shapes in use:
 //! reclife's (`{"storage": "s3://bucket/prefix", "key": "<id>/<mediaId>"}`) and GIR's
-//! (`{"storage": "…", "path": "prefix/name.mp3", "data": {"bucket": "…"}}`). A descriptor that
+//! (`{"storage": "…", "path": "prefix/name.mp3", "data": {"bucket": "…"}}`, or a `path` that is
+//! an `s3://bucket/key` URI). A descriptor that
 //! names no S3 bucket (local or WebDAV storage), or `--via-api`, means the API's play URL
 //! (`mediaUri`, else `mediaPath` below the prefix).
 
@@ -136,8 +137,18 @@ fn s3_source(d: &Value) -> Option<Source> {
             return Some(Source::S3 { bucket, prefix, key: Key::parse(key).ok()? });
         }
     }
+    let path = d.get("path").and_then(Value::as_str)?;
+    // A path that is itself an S3 URI names its bucket.
+    if let Some(rest) = path.strip_prefix("s3://") {
+        let (bucket, key) = rest.split_once('/')?;
+        return Some(Source::S3 {
+            bucket: bucket.to_string(),
+            prefix: String::new(),
+            key: Key::parse(&relative_path(key).ok()?).ok()?,
+        });
+    }
     let bucket = d.get("data").and_then(|x| x.get("bucket")).and_then(Value::as_str)?;
-    let path = relative_path(d.get("path").and_then(Value::as_str)?).ok()?;
+    let path = relative_path(path).ok()?;
     Some(Source::S3 { bucket: bucket.to_string(), prefix: String::new(), key: Key::parse(&path).ok()? })
 }
 
