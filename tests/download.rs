@@ -297,6 +297,19 @@ fn wrong_password_is_401_exit_2() {
     let err = stderr(&o);
     assert!(err.contains("HTTP 401") && err.contains("GWS_PASSWORD"), "{err}");
     assert!(!err.contains("wrong-pw-5150") && !stdout(&o).contains("wrong-pw-5150"), "the password is never shown");
+    // --verify: the API alone, S3 alone (its credentials checked on one object the API names).
+    let o = node.download(t.path(), &["--now", NOW, "--max-age", "3", "--verify", "api"]);
+    assert!(o.status.success() && stdout(&o).contains("credentials accepted"), "{}{}", stdout(&o), stderr(&o));
+    let o = node.download(t.path(), &["--now", NOW, "--max-age", "3", "--verify", "s3"]);
+    assert!(o.status.success() && stdout(&o).contains("read RECA/A.mp3"), "{}{}", stdout(&o), stderr(&o));
+    let o = node
+        .download_cmd(t.path(), &["--now", NOW, "--max-age", "3", "--verify", "s3"])
+        .env("AWS_SECRET_ACCESS_KEY", "not-the-secret-77")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}{}", stdout(&o), stderr(&o));
+    assert!(!stderr(&o).contains("not-the-secret-77"), "{}", stderr(&o));
+    assert!(tree(t.path()).is_empty(), "verify and a refused run download nothing");
 }
 
 #[test]
