@@ -205,7 +205,7 @@ async fn write_part(part: &Path, keep: u64, mut body: ByteStream, bytes: &OnByte
         }
     }
     f.flush().await.map_err(io)?;
-    f.sync_all().await.map_err(io)?;
+    f.sync_data().await.map_err(io)?;
     match failure {
         Some(e) => Err(WriteError::Source(e)),
         None => Ok(n),

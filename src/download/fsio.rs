@@ -19,15 +19,20 @@ pub fn sync_dir(dir: &Path) -> Result<(), DownloadError> {
 
 /// Replaces `path` with `data`, atomically; the folder is synced.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), DownloadError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
+    replace(path, data)?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+/// [`write_atomic`] without the folder sync, for a caller that syncs the folder once after
+/// several renames into it.
+pub fn replace(path: &Path, data: &[u8]) -> Result<(), DownloadError> {
     let tmp = temp_path(path);
     let io = |e| DownloadError::io(path, e);
     let mut f =
         std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(io)?;
-    f.write_all(data).and_then(|_| f.sync_all()).map_err(io)?;
+    f.write_all(data).and_then(|_| f.sync_data()).map_err(io)?;
     drop(f);
-    std::fs::rename(&tmp, path).map_err(io)?;
-    sync_dir(dir)
+    std::fs::rename(&tmp, path).map_err(io)
 }
 
 /// The temporary file [`write_atomic`] uses for `path`: one fixed name (the target folder's lock

@@ -287,20 +287,32 @@ async fn one_recording(
             }
         }
     }
-    if renamed {
-        fsio::sync_dir(&dir)?;
-    }
-    // Metadata last: a folder with meta-data.json holds all its media.
-    if o.failures.is_empty() {
-        let meta = dir.join(layout::META_FILE);
-        let bytes = p.raw.get().as_bytes();
-        if fsio::same_content(&meta, bytes) {
-            o.meta_unchanged = true;
-        } else {
-            fsio::write_atomic(&meta, bytes)?;
-            o.meta_written = true;
+    // Metadata last: a folder with meta-data.json holds all its media. Then one folder sync
+    // for every rename into it. Off the async workers: fsync blocks.
+    let complete = o.failures.is_empty();
+    let raw = p.raw;
+    let (written, unchanged) = tokio::task::spawn_blocking(move || -> Result<(bool, bool), DownloadError> {
+        let mut written = false;
+        let mut unchanged = false;
+        if complete {
+            let meta = dir.join(layout::META_FILE);
+            let bytes = raw.get().as_bytes();
+            if fsio::same_content(&meta, bytes) {
+                unchanged = true;
+            } else {
+                fsio::replace(&meta, bytes)?;
+                written = true;
+            }
         }
-    }
+        if renamed || written {
+            fsio::sync_dir(&dir)?;
+        }
+        Ok((written, unchanged))
+    })
+    .await
+    .map_err(|e| DownloadError::Config(format!("metadata task: {e}")))??;
+    o.meta_written = written;
+    o.meta_unchanged = unchanged;
     progress.advance(1, 0);
     Ok(o)
 }
