@@ -51,12 +51,34 @@ pub async fn run(job: &Job, progress: &dyn DownloadProgress) -> Result<Report, D
     };
     let work = target.join(WORK_DIR);
     fsio::create_dirs(&work)?;
-    let spool = work.join("listing.spool");
+    // Two spool files: the next slice is listed while the current one downloads.
+    let spools = [work.join("listing-0.spool"), work.join("listing-1.spool")];
+    let list = |i: usize| {
+        let (api, spools, slices, period) = (&api, &spools, &slices, &period);
+        async move {
+            match slices.get(i) {
+                Some(slice) => {
+                    let mut listed = Report::default();
+                    let totals = spool_slice(job, api, slice, period, &spools[i % 2], &mut listed).await?;
+                    Ok(Some((totals, listed)))
+                }
+                None => Ok::<_, DownloadError>(None),
+            }
+        }
+    };
+    let mut next = list(0).await?;
     for (i, slice) in slices.iter().enumerate() {
-        let (recordings, bytes) = spool_slice(job, &api, slice, &period, &spool, &mut report).await?;
-        progress.slice(i, slices.len(), slice, recordings, bytes);
+        let Some(((recordings, bytes), listed)) = next.take() else { break };
         let failures_before = report.failures.len();
-        download_spool(job, &api, &stores, &target, &spool, progress, &mut report).await?;
+        report.recordings += listed.recordings;
+        report.other_instances += listed.other_instances;
+        report.failures.extend(listed.failures);
+        progress.slice(i, slices.len(), slice, recordings, bytes);
+        let (downloaded, listed_next) = tokio::join!(
+            download_spool(job, &api, &stores, &target, &spools[i % 2], progress, &mut report),
+            list(i + 1)
+        );
+        downloaded?;
         progress.slice_done();
         if report.failures.len() > failures_before {
             contiguous = false;
@@ -65,8 +87,11 @@ pub async fn run(job: &Job, progress: &dyn DownloadProgress) -> Result<Report, D
             period::write_checkpoint(&target, slice.end)?;
             report.checkpoint = Some(slice.end);
         }
+        next = listed_next?;
     }
-    let _ = std::fs::remove_file(&spool);
+    for s in &spools {
+        let _ = std::fs::remove_file(s);
+    }
     Ok(report)
 }
 
