@@ -19,7 +19,7 @@ if [ -z "$BIN" ]; then
   BIN=${CARGO_TARGET_DIR:-target}/release/reclife
 fi
 dir=$(mktemp -d); server=
-cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"; }
+cleanup() { if [ -n "$server" ]; then kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true; fi; rm -rf "$dir"; }
 trap cleanup EXIT
 bucket=$(echo "$RECLIFE_TEST_S3" | sed -E 's#^s3://([^/]+).*#\1#')
 run=bench-dl-$$-$(date +%s)

@@ -5,6 +5,8 @@
 mod download_support;
 mod storage_support;
 
+use reclife::storage::MediaStoreExt as _;
+
 use download_support::*;
 use std::path::Path;
 
@@ -128,6 +130,13 @@ fn layout_never_twice_resume_and_check() {
         assert_eq!(bytes_downloaded(&o), total - 15_000, "{via:?}: {}", stdout(&o));
         assert_complete(&node, &target2, &recs, "audio/mp3|video/mp4");
     }
+
+    // maxAge=0 (no limit): the period starts in 1970, but slicing begins at the first recording.
+    let target3 = t.path().join("all");
+    let o = node.download(&target3, &["--now", NOW, "--max-age", "0"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("4 recording(s) in 3 slice(s) from 1970-01-01"), "{}", stdout(&o));
+    assert_complete(&node, &target3, &recs, "audio/mp3|video/mp4");
 
     // --check: clean, then a missing file, a stray one and a wrong size are reported.
     let o = node.download(&target, &["--now", NOW, "--max-age", "3", "--check"]);
@@ -327,7 +336,19 @@ fn missing_object_is_reported_and_the_rest_go_on() {
     assert!(got.contains_key("2025/03/10/23/RECB/B.mp3"));
     assert!(!got.contains_key("2025/03/10/23/RECB/meta-data.json"), "metadata only with all its media");
     assert!(got.contains_key("2025/03/12/01/RECD/meta-data.json"));
-    assert_eq!(checkpoint(t.path()), Some(ms("2025-03-10T00:00:00Z")), "not past the slice that failed");
+    // The first slice (10 March, where slicing starts: the first recording) failed: no checkpoint.
+    assert_eq!(checkpoint(t.path()), None, "not past the slice that failed");
+    // Once the object is back, a rerun finishes the recording and the checkpoint goes to the end.
+    let b4 = &recs[1].media[1];
+    rt.block_on(
+        node.store().put_bytes(&reclife::storage::Key::media("RECB", "B.mp4").unwrap(), b4.bytes.clone().into()),
+    )
+    .unwrap();
+    let o = node.download(t.path(), &["--now", NOW, "--max-age", "3"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(downloaded(&o), 1, "only the missing one: {}", stdout(&o));
+    assert_complete(&node, t.path(), &recs, "audio/mp3|video/mp4");
+    assert_eq!(checkpoint(t.path()), Some(ms(NOW)));
 }
 
 #[test]

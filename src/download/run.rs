@@ -37,10 +37,11 @@ pub async fn run(job: &Job, progress: &dyn DownloadProgress) -> Result<Report, D
     fsio::create_dirs(&target)?;
     let _lock = TargetLock::acquire(&target)?;
     let stores = Stores::new(job.s3.clone());
+    warn_aws_proxy(job);
     fsio::remove_temp(&target.join(period::CHECKPOINT_FILE));
     let existing = period::read_checkpoint(&target)?;
     let period = Period::compute(s, job.now, existing);
-    let slices = period.slices(s.shard_by.approx());
+    let slices = skip_empty_start(job, &api, &period).await?.slices(s.shard_by.approx());
     tracing::info!(start = %period.start, end = %period.end, slices = slices.len(), "download period");
     let mut report = Report { period: Some(period), slices: slices.len(), checkpoint: existing, ..Report::default() };
     // The checkpoint may only advance over a stretch downloaded without a gap from it; a one-time
@@ -93,6 +94,45 @@ pub async fn run(job: &Job, progress: &dyn DownloadProgress) -> Result<Report, D
         let _ = std::fs::remove_file(s);
     }
     Ok(report)
+}
+
+/// The period from the slice edge before its first recording: with `maxAge=0` the period starts
+/// in 1970, and decades of empty slices would cost two requests each.
+async fn skip_empty_start(job: &Job, api: &Api, period: &Period) -> Result<Period, DownloadError> {
+    if period.is_empty() {
+        return Ok(*period);
+    }
+    let mut first: Option<chrono::DateTime<chrono::Utc>> = None;
+    for path in [job.settings.recordings_uri.as_str(), SCREEN_RECORDINGS_URI] {
+        let url =
+            api.listing_url(path, period.start, period.end).replace(&format!("limit={}", super::api::PAGE), "limit=1");
+        let page = match api.page(&url).await {
+            Err(DownloadError::Api(m)) if path == SCREEN_RECORDINGS_URI && m.contains("HTTP 404") => continue,
+            other => other?,
+        };
+        for raw in page.recordings {
+            if let Ok(doc) = serde_json::from_str::<serde_json::Value>(raw.get()) {
+                if let Ok((_, start)) = record::id_and_start(&doc) {
+                    first = Some(first.map_or(start, |f| f.min(start)));
+                }
+            }
+        }
+    }
+    let Some(first) = first else { return Ok(*period) };
+    // Back to the slice edge at or before the first recording, so slices keep their edges.
+    let step = job.settings.shard_by.approx().num_milliseconds().max(60_000);
+    let edge = first.timestamp_millis().div_euclid(step) * step;
+    let edge = chrono::DateTime::from_timestamp_millis(edge).unwrap_or(period.start);
+    Ok(Period { start: period.start.max(edge), end: period.end })
+}
+
+/// awsProxyHost is read and checked, but the S3 client does not route through it yet.
+fn warn_aws_proxy(job: &Job) {
+    if let Some(p) = &job.settings.aws_proxy {
+        if !job.settings.metadata_only && !job.via_api {
+            tracing::warn!(proxy = %p, "awsProxyHost is not applied: S3 requests go direct (use --via-api to fetch media through the API and gwsProxyHost)");
+        }
+    }
 }
 
 /// Lists one slice into the spool file: the recordings of this instance that started in the
@@ -402,6 +442,7 @@ pub async fn verify_s3(job: &Job) -> Result<String, DownloadError> {
     let s = &job.settings;
     let api = api(job)?;
     let stores = Stores::new(job.s3.clone());
+    warn_aws_proxy(job);
     let period = Period::compute(s, job.now, None);
     let mut url = Some(api.listing_url(&s.recordings_uri, period.start, period.end));
     while let Some(u) = url.take() {
