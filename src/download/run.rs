@@ -259,6 +259,8 @@ struct Outcome {
     meta_unchanged: bool,
     decrypted: u64,
     failures: Vec<Failure>,
+    /// The recording folder, whose ancestors are synced at the end of the slice.
+    dir: Option<PathBuf>,
 }
 
 async fn download_spool(
@@ -281,8 +283,18 @@ async fn download_spool(
             }
         })
         .buffer_unordered(threads);
+    // The folders above the recording folders: their new entries are made durable before the
+    // checkpoint may cover the slice.
+    let mut parents = std::collections::BTreeSet::new();
     while let Some(r) = results.next().await {
         let o = r?;
+        if let Some(d) = &o.dir {
+            for a in d.ancestors().skip(1) {
+                if !a.starts_with(target) || !parents.insert(a.to_path_buf()) {
+                    break;
+                }
+            }
+        }
         report.files_downloaded += o.downloaded;
         report.bytes_downloaded += o.bytes;
         report.files_present += o.present;
@@ -291,7 +303,10 @@ async fn download_spool(
         report.decrypted += o.decrypted;
         report.failures.extend(o.failures);
     }
-    Ok(())
+    drop(results);
+    tokio::task::spawn_blocking(move || parents.iter().rev().try_for_each(|d| fsio::sync_dir(d)))
+        .await
+        .map_err(|e| DownloadError::Config(format!("folder sync task: {e}")))?
 }
 
 async fn one_recording(
@@ -313,6 +328,7 @@ async fn one_recording(
         }
     };
     let dir = p.dir(target);
+    o.dir = Some(dir.clone());
     fsio::create_dirs(&dir)?;
     fsio::remove_temp(&dir.join(layout::META_FILE));
     for (file, reason) in &p.bad_files {
