@@ -370,9 +370,10 @@ impl Bar {
     }
 }
 
+/// The smaller of the two shares (bytes, recordings): 100% only when both are done.
 fn percent(st: &State) -> u64 {
-    let (done, total) = if st.bytes.1 > 0 { st.bytes } else { st.recordings };
-    (done.min(total) * 100).checked_div(total).unwrap_or(100)
+    let share = |(done, total): (u64, u64)| (done.min(total) * 100).checked_div(total).unwrap_or(100);
+    share(st.bytes).min(share(st.recordings))
 }
 
 impl DownloadProgress for Bar {

@@ -304,9 +304,14 @@ async fn download_spool(
         report.failures.extend(o.failures);
     }
     drop(results);
-    tokio::task::spawn_blocking(move || parents.iter().rev().try_for_each(|d| fsio::sync_dir(d)))
-        .await
-        .map_err(|e| DownloadError::Config(format!("folder sync task: {e}")))?
+    // Concurrently: the file system commits concurrent syncs together.
+    let mut syncs = futures::stream::iter(parents)
+        .map(|d| tokio::task::spawn_blocking(move || fsio::sync_dir(&d)))
+        .buffer_unordered(threads.min(16));
+    while let Some(r) = syncs.next().await {
+        r.map_err(|e| DownloadError::Config(format!("folder sync task: {e}")))??;
+    }
+    Ok(())
 }
 
 async fn one_recording(
