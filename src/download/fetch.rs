@@ -231,6 +231,8 @@ async fn write_part(part: &Path, keep: u64, mut body: ByteStream, bytes: &OnByte
     f.set_len(keep).await.map_err(io)?;
     use tokio::io::AsyncSeekExt;
     f.seek(std::io::SeekFrom::Start(keep)).await.map_err(io)?;
+    // Each write to a tokio file is a trip to the blocking pool: write a MiB at a time.
+    let mut f = tokio::io::BufWriter::with_capacity(1 << 20, f);
     let mut n = 0u64;
     let mut failure = None;
     loop {
@@ -248,7 +250,7 @@ async fn write_part(part: &Path, keep: u64, mut body: ByteStream, bytes: &OnByte
         }
     }
     f.flush().await.map_err(io)?;
-    f.sync_data().await.map_err(io)?;
+    f.get_mut().sync_data().await.map_err(io)?;
     match failure {
         Some(e) => Err(WriteError::Source(e)),
         None => Ok(n),
