@@ -320,11 +320,13 @@ struct State {
     last_tenth: u64,
 }
 
-/// A bar in bytes on a terminal; elsewhere a plain line per slice at every 10%.
+/// A bar in bytes on a terminal (the newest slice); elsewhere a plain line per slice at every
+/// 10%. Slices overlap briefly (the next starts while the last files of one finish), so each
+/// keeps its own counts until it is done.
 struct Bar {
     bar: Option<ProgressBar>,
     lines: bool,
-    state: Mutex<State>,
+    state: Mutex<(usize, std::collections::BTreeMap<usize, State>)>,
 }
 
 impl Bar {
@@ -341,7 +343,7 @@ impl Bar {
             );
             pb
         });
-        Bar { bar, lines: !quiet && !tty, state: Mutex::new(State::default()) }
+        Bar { bar, lines: !quiet && !tty, state: Mutex::new((0, Default::default())) }
     }
 
     fn finish(&self) {
@@ -378,15 +380,19 @@ fn percent(st: &State) -> u64 {
 
 impl DownloadProgress for Bar {
     fn slice(&self, index: usize, count: usize, slice: &Period, recordings: u64, bytes: u64) {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        *st = State {
+        let mut g = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        g.0 = index;
+        g.1.insert(
             index,
-            count,
-            range: format!("{} .. {}", slice.start.format("%Y-%m-%d %H:%M"), slice.end.format("%Y-%m-%d %H:%M")),
-            recordings: (0, recordings),
-            bytes: (0, bytes),
-            last_tenth: 0,
-        };
+            State {
+                index,
+                count,
+                range: format!("{} .. {}", slice.start.format("%Y-%m-%d %H:%M"), slice.end.format("%Y-%m-%d %H:%M")),
+                recordings: (0, recordings),
+                bytes: (0, bytes),
+                last_tenth: 0,
+            },
+        );
         if let Some(b) = &self.bar {
             b.set_prefix(format!("slice {}/{count}", index + 1));
             b.set_length(bytes);
@@ -395,21 +401,26 @@ impl DownloadProgress for Bar {
         }
     }
 
-    fn advance(&self, recordings: u64, bytes: u64) {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+    fn advance(&self, index: usize, recordings: u64, bytes: u64) {
+        let mut g = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let current = g.0 == index;
+        let Some(st) = g.1.get_mut(&index) else { return };
         st.recordings.0 += recordings;
         st.bytes.0 += bytes;
-        if let Some(b) = &self.bar {
+        if let (Some(b), true) = (&self.bar, current) {
             b.inc(bytes);
             if recordings > 0 {
                 b.set_message(format!("{}/{} recordings", st.recordings.0, st.recordings.1));
             }
         }
+        let mut st = std::mem::take(st);
         self.print_line(&mut st, false);
+        g.1.insert(index, st);
     }
 
-    fn slice_done(&self) {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+    fn slice_done(&self, index: usize) {
+        let mut g = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(mut st) = g.1.remove(&index) else { return };
         st.bytes.0 = st.bytes.0.max(st.bytes.1);
         st.recordings.0 = st.recordings.0.max(st.recordings.1);
         if st.last_tenth < 10 {

@@ -133,9 +133,11 @@ pub struct Report {
 pub trait DownloadProgress: Send + Sync {
     /// Slice `index` (from 0) of `count` starts: `recordings` to handle, `bytes` of media in them.
     fn slice(&self, _index: usize, _count: usize, _slice: &Period, _recordings: u64, _bytes: u64) {}
-    /// More recordings done / media bytes done (downloaded or found in place).
-    fn advance(&self, _recordings: u64, _bytes: u64) {}
-    fn slice_done(&self) {}
+    /// More recordings done / media bytes done (downloaded or found in place) in slice `index`.
+    /// Slices overlap: the next one starts while the last files of this one finish.
+    fn advance(&self, _index: usize, _recordings: u64, _bytes: u64) {}
+    /// Slice `index` is finished (they finish in order).
+    fn slice_done(&self, _index: usize) {}
 }
 
 /// Progress nobody watches.

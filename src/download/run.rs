@@ -52,48 +52,136 @@ pub async fn run(job: &Job, progress: &dyn DownloadProgress) -> Result<Report, D
     };
     let work = target.join(WORK_DIR);
     fsio::create_dirs(&work)?;
-    // Two spool files: the next slice is listed while the current one downloads.
-    let spools = [work.join("listing-0.spool"), work.join("listing-1.spool")];
+    let spool_of = |i: usize| work.join(format!("listing-{i}.spool"));
     let list = |i: usize| {
-        let (api, spools, slices, period) = (&api, &spools, &slices, &period);
+        let (api, slices, period, path) = (&api, &slices, &period, spool_of(i));
         async move {
-            match slices.get(i) {
-                Some(slice) => {
-                    let mut listed = Report::default();
-                    let totals = spool_slice(job, api, slice, period, &spools[i % 2], &mut listed).await?;
-                    Ok(Some((totals, listed)))
-                }
-                None => Ok::<_, DownloadError>(None),
-            }
+            let mut listed = Report::default();
+            let totals = spool_slice(job, api, &slices[i], period, &path, &mut listed).await?;
+            Ok::<_, DownloadError>((i, totals, listed))
         }
     };
-    let mut next = list(0).await?;
-    for (i, slice) in slices.iter().enumerate() {
-        let Some(((recordings, bytes), listed)) = next.take() else { break };
-        let failures_before = report.failures.len();
-        report.recordings += listed.recordings;
-        report.other_instances += listed.other_instances;
-        report.failures.extend(listed.failures);
-        progress.slice(i, slices.len(), slice, recordings, bytes);
-        let (downloaded, listed_next) = tokio::join!(
-            download_spool(job, &api, &stores, &target, &spools[i % 2], progress, &mut report),
-            list(i + 1)
-        );
-        downloaded?;
-        progress.slice_done();
-        if report.failures.len() > failures_before {
-            contiguous = false;
-        }
-        if contiguous && report.checkpoint.is_none_or(|c| slice.end > c) {
-            period::write_checkpoint(&target, slice.end)?;
-            report.checkpoint = Some(slice.end);
-        }
-        next = listed_next?;
+    // One pipeline over every slice: the next slice is listed while this one downloads, and its
+    // recordings start as soon as this one's are all under way, so no slice waits for another's
+    // slowest file. Slices are finished (folders synced, checkpoint) in order.
+    #[derive(Default)]
+    struct Slice {
+        listed: bool,
+        read: bool,
+        in_flight: u64,
+        failed: bool,
+        parents: std::collections::BTreeSet<PathBuf>,
     }
-    for s in &spools {
-        let _ = std::fs::remove_file(s);
+    let n = slices.len();
+    let threads = s.num_threads.max(1) as usize;
+    let mut state: Vec<Slice> = (0..n).map(|_| Slice::default()).collect();
+    let mut next_list = 0;
+    let mut listing = None;
+    let mut ready = std::collections::VecDeque::new();
+    let mut reader: Option<(usize, SpoolReader)> = None;
+    let mut in_flight = futures::stream::FuturesUnordered::new();
+    let mut finished = 0;
+    while finished < n {
+        if listing.is_none() && next_list < n && ready.is_empty() {
+            listing = Some(Box::pin(list(next_list)));
+            next_list += 1;
+        }
+        if reader.is_none() {
+            if let Some((i, (recordings, bytes))) = ready.pop_front() {
+                progress.slice(i, n, &slices[i], recordings, bytes);
+                let path = spool_of(i);
+                let f = std::fs::File::open(&path).map_err(|e| DownloadError::io(&path, e))?;
+                reader = Some((i, SpoolReader { r: std::io::BufReader::with_capacity(256 << 10, f), path }));
+            }
+        }
+        while in_flight.len() < threads {
+            let Some((i, r)) = reader.as_mut() else { break };
+            let i = *i;
+            match r.next() {
+                Some(raw) => {
+                    let raw = raw?;
+                    state[i].in_flight += 1;
+                    let target = &target;
+                    let stores = &stores;
+                    let api = &api;
+                    in_flight.push(async move { (i, one_recording(job, api, stores, target, raw, progress, i).await) });
+                }
+                None => {
+                    state[i].read = true;
+                    let _ = std::fs::remove_file(spool_of(i));
+                    reader = None;
+                }
+            }
+        }
+        // Finish slices in order once everything of theirs is done.
+        while finished < n && state[finished].listed && state[finished].read && state[finished].in_flight == 0 {
+            let i = finished;
+            sync_dirs(std::mem::take(&mut state[i].parents), threads).await?;
+            progress.slice_done(i);
+            if state[i].failed {
+                contiguous = false;
+            }
+            if contiguous && report.checkpoint.is_none_or(|c| slices[i].end > c) {
+                period::write_checkpoint(&target, slices[i].end)?;
+                report.checkpoint = Some(slices[i].end);
+            }
+            finished += 1;
+        }
+        // Nothing to wait for but more to start: go round again.
+        let idle = in_flight.is_empty() && listing.is_none();
+        if finished >= n || (reader.is_none() && !ready.is_empty()) || (idle && (next_list < n || reader.is_some())) {
+            continue;
+        }
+        tokio::select! {
+            Some((i, r)) = in_flight.next(), if !in_flight.is_empty() => {
+                let o = r?;
+                let slice = &mut state[i];
+                slice.in_flight -= 1;
+                if !o.failures.is_empty() {
+                    slice.failed = true;
+                }
+                if let Some(d) = &o.dir {
+                    // The folders above the recording folder: their new entries are made durable
+                    // before the checkpoint may cover the slice.
+                    for a in d.ancestors().skip(1) {
+                        if !a.starts_with(&target) || !slice.parents.insert(a.to_path_buf()) {
+                            break;
+                        }
+                    }
+                }
+                report.files_downloaded += o.downloaded;
+                report.bytes_downloaded += o.bytes;
+                report.files_present += o.present;
+                report.metadata_written += u64::from(o.meta_written);
+                report.metadata_unchanged += u64::from(o.meta_unchanged);
+                report.decrypted += o.decrypted;
+                report.failures.extend(o.failures);
+            }
+            listed = async { listing.as_mut().expect("guarded").await }, if listing.is_some() => {
+                listing = None;
+                let (i, totals, listed) = listed?;
+                state[i].listed = true;
+                state[i].failed |= !listed.failures.is_empty();
+                report.recordings += listed.recordings;
+                report.other_instances += listed.other_instances;
+                report.failures.extend(listed.failures);
+                ready.push_back((i, totals));
+            }
+            else => return Err(DownloadError::Config("internal: the download pipeline stalled (a bug)".into())),
+        }
     }
     Ok(report)
+}
+
+/// fsyncs folders, concurrently (the file system commits concurrent syncs together).
+async fn sync_dirs(dirs: std::collections::BTreeSet<PathBuf>, threads: usize) -> Result<(), DownloadError> {
+    let mut syncs = futures::stream::iter(dirs)
+        .map(|d| tokio::task::spawn_blocking(move || fsio::sync_dir(&d)))
+        .buffer_unordered(threads.clamp(1, 16));
+    while let Some(r) = syncs.next().await {
+        r.map_err(|e| DownloadError::Config(format!("folder sync task: {e}")))??;
+    }
+    Ok(())
 }
 
 /// The period from the slice edge before its first recording: with `maxAge=0` the period starts
@@ -263,57 +351,6 @@ struct Outcome {
     dir: Option<PathBuf>,
 }
 
-async fn download_spool(
-    job: &Job,
-    api: &Api,
-    stores: &Stores,
-    target: &Path,
-    spool: &Path,
-    progress: &dyn DownloadProgress,
-    report: &mut Report,
-) -> Result<(), DownloadError> {
-    let f = std::fs::File::open(spool).map_err(|e| DownloadError::io(spool, e))?;
-    let reader = SpoolReader { r: std::io::BufReader::with_capacity(256 << 10, f), path: spool.to_path_buf() };
-    let threads = job.settings.num_threads.max(1) as usize;
-    let mut results = futures::stream::iter(reader)
-        .map(|raw| async move {
-            match raw {
-                Ok(raw) => one_recording(job, api, stores, target, raw, progress).await,
-                Err(e) => Err(e),
-            }
-        })
-        .buffer_unordered(threads);
-    // The folders above the recording folders: their new entries are made durable before the
-    // checkpoint may cover the slice.
-    let mut parents = std::collections::BTreeSet::new();
-    while let Some(r) = results.next().await {
-        let o = r?;
-        if let Some(d) = &o.dir {
-            for a in d.ancestors().skip(1) {
-                if !a.starts_with(target) || !parents.insert(a.to_path_buf()) {
-                    break;
-                }
-            }
-        }
-        report.files_downloaded += o.downloaded;
-        report.bytes_downloaded += o.bytes;
-        report.files_present += o.present;
-        report.metadata_written += u64::from(o.meta_written);
-        report.metadata_unchanged += u64::from(o.meta_unchanged);
-        report.decrypted += o.decrypted;
-        report.failures.extend(o.failures);
-    }
-    drop(results);
-    // Concurrently: the file system commits concurrent syncs together.
-    let mut syncs = futures::stream::iter(parents)
-        .map(|d| tokio::task::spawn_blocking(move || fsio::sync_dir(&d)))
-        .buffer_unordered(threads.min(16));
-    while let Some(r) = syncs.next().await {
-        r.map_err(|e| DownloadError::Config(format!("folder sync task: {e}")))??;
-    }
-    Ok(())
-}
-
 async fn one_recording(
     job: &Job,
     api: &Api,
@@ -321,6 +358,7 @@ async fn one_recording(
     target: &Path,
     raw: Box<RawValue>,
     progress: &dyn DownloadProgress,
+    slice: usize,
 ) -> Result<Outcome, DownloadError> {
     let s = &job.settings;
     let mut o = Outcome::default();
@@ -328,7 +366,7 @@ async fn one_recording(
         Ok(p) => p,
         Err(reason) => {
             o.failures.push(Failure { recording: "?".into(), file: String::new(), reason });
-            progress.advance(1, 0);
+            progress.advance(slice, 1, 0);
             return Ok(o);
         }
     };
@@ -351,15 +389,15 @@ async fn one_recording(
         if let Some(d) = job.decrypt.as_ref().filter(|d| d.plain_only) {
             if let Ok(md) = std::fs::metadata(d.plain_dir.join(&p.rel_dir).join(&m.name)) {
                 o.present += 1;
-                progress.advance(0, m.size.unwrap_or(md.len()));
+                progress.advance(slice, 0, m.size.unwrap_or(md.len()));
                 continue;
             }
         }
-        let on_bytes = |n: u64| progress.advance(0, n);
+        let on_bytes = |n: u64| progress.advance(slice, 0, n);
         match fetch(m, &dir, api, stores, &on_bytes).await? {
             Ok(Fetched::Present(n)) => {
                 o.present += 1;
-                progress.advance(0, n);
+                progress.advance(slice, 0, n);
             }
             Ok(Fetched::Downloaded(n)) => {
                 o.downloaded += 1;
@@ -405,7 +443,7 @@ async fn one_recording(
     .map_err(|e| DownloadError::Config(format!("metadata task: {e}")))??;
     o.meta_written = written;
     o.meta_unchanged = unchanged;
-    progress.advance(1, 0);
+    progress.advance(slice, 1, 0);
     Ok(o)
 }
 
