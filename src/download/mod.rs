@@ -14,7 +14,9 @@
 //! only covers slices whose every recording is done ([`period`]). After a kill at any moment, a
 //! rerun leaves exactly the expected set. Memory: one listing page and `numThreads` transfers;
 //! a slice's listing is spooled to a file in the target folder, so totals are known before the
-//! slice downloads whatever its size.
+//! slice downloads whatever its size. The slices run as one pipeline: the next is listed while
+//! one downloads, and its recordings start as soon as the last of the previous one are under
+//! way; slices finish (folder syncs, checkpoint) in order.
 
 pub mod api;
 pub mod check;

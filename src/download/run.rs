@@ -1,5 +1,6 @@
-//! One run: lock, period, slices; per slice the listing spooled (totals), then the recordings
-//! downloaded `numThreads` at a time, then the checkpoint.
+//! One run: lock, period, slices; each slice's listing spooled (totals), the recordings of all
+//! slices downloaded `numThreads` at a time in one pipeline, slices finished in order (folder
+//! syncs, checkpoint).
 
 use super::api::Api;
 use super::fetch::{fetch, Fetched, Stores};
