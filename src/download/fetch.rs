@@ -60,6 +60,23 @@ fn storage_fatal(e: StorageError) -> DownloadError {
     }
 }
 
+/// What of a media file is already on disk: the finished file's size, the `.part`'s.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Local {
+    pub done: Option<u64>,
+    pub part: u64,
+}
+
+impl Local {
+    /// Looks at `fin` and its `.part` (blocking: two stats).
+    pub fn of(fin: &Path) -> Local {
+        Local {
+            done: std::fs::metadata(fin).ok().map(|m| m.len()),
+            part: std::fs::metadata(part_path(fin)).map(|m| m.len()).unwrap_or(0),
+        }
+    }
+}
+
 /// Called with the size of each chunk as it is written.
 pub type OnBytes<'a> = dyn Fn(u64) + Send + Sync + 'a;
 
@@ -67,18 +84,25 @@ pub type OnBytes<'a> = dyn Fn(u64) + Send + Sync + 'a;
 pub type FileResult = Result<Result<Fetched, String>, DownloadError>;
 
 /// Fetches `m` into `dir`. `bytes` counts what arrives, as it arrives (for progress).
-pub async fn fetch(m: &MediaPlan, dir: &Path, api: &Api, stores: &Stores, bytes: &OnBytes<'_>) -> FileResult {
+pub async fn fetch(
+    m: &MediaPlan,
+    dir: &Path,
+    local: Local,
+    api: &Api,
+    stores: &Stores,
+    bytes: &OnBytes<'_>,
+) -> FileResult {
     let fin = dir.join(&m.name);
-    if let Ok(md) = tokio::fs::metadata(&fin).await {
+    if let Some(len) = local.done {
         match m.size {
-            Some(s) if s != md.len() => {
-                tracing::info!(file = %fin.display(), have = md.len(), want = s, "size differs from the metadata; fetching again")
+            Some(s) if s != len => {
+                tracing::info!(file = %fin.display(), have = len, want = s, "size differs from the metadata; fetching again")
             }
-            _ => return Ok(Ok(Fetched::Present(md.len()))),
+            _ => return Ok(Ok(Fetched::Present(len))),
         }
     }
     let part = part_path(&fin);
-    let mut have = tokio::fs::metadata(&part).await.map(|m| m.len()).unwrap_or(0);
+    let mut have = local.part;
     if m.size.is_some_and(|s| have > s) {
         have = 0;
     }

@@ -3,7 +3,7 @@
 //! syncs, checkpoint).
 
 use super::api::Api;
-use super::fetch::{fetch, Fetched, Stores};
+use super::fetch::{fetch, Fetched, Local, Stores};
 use super::lock::TargetLock;
 use super::period::{self, Period};
 use super::record::{self, Planned, Source};
@@ -257,6 +257,8 @@ async fn spool_slice(
                 let doc: serde_json::Value = match serde_json::from_str(raw.get()) {
                     Ok(d) => d,
                     Err(e) => {
+                        // Where it belongs is unknown: it does not end the slice's paging.
+                        past_slice = false;
                         report.failures.push(Failure {
                             recording: "?".into(),
                             file: String::new(),
@@ -268,6 +270,7 @@ async fn spool_slice(
                 let (id, start) = match record::id_and_start(&doc) {
                     Ok(x) => x,
                     Err(e) => {
+                        past_slice = false;
                         report.failures.push(Failure { recording: "?".into(), file: String::new(), reason: e });
                         continue;
                     }
@@ -373,11 +376,13 @@ async fn one_recording(
     };
     let dir = p.dir(target);
     o.dir = Some(dir.clone());
+    // The folder, and what of each file is already there, in one trip to the blocking pool.
     let d2 = dir.clone();
-    tokio::task::spawn_blocking(move || {
+    let names: Vec<String> = p.files.iter().map(|m| m.name.clone()).collect();
+    let local = tokio::task::spawn_blocking(move || {
         fsio::create_dirs(&d2)?;
         fsio::remove_temp(&d2.join(layout::META_FILE));
-        Ok::<_, DownloadError>(())
+        Ok::<_, DownloadError>(names.iter().map(|n| Local::of(&d2.join(n))).collect::<Vec<_>>())
     })
     .await
     .map_err(|e| DownloadError::Config(format!("folder task: {e}")))??;
@@ -385,7 +390,7 @@ async fn one_recording(
         o.failures.push(Failure { recording: p.id.clone(), file: file.clone(), reason: reason.clone() });
     }
     let mut renamed = false;
-    for m in &p.files {
+    for (m, local) in p.files.iter().zip(local) {
         let fail = |reason: String| Failure { recording: p.id.clone(), file: m.name.clone(), reason };
         if let Some(d) = job.decrypt.as_ref().filter(|d| d.plain_only) {
             if let Ok(md) = std::fs::metadata(d.plain_dir.join(&p.rel_dir).join(&m.name)) {
@@ -395,7 +400,7 @@ async fn one_recording(
             }
         }
         let on_bytes = |n: u64| progress.advance(slice, 0, n);
-        match fetch(m, &dir, api, stores, &on_bytes).await? {
+        match fetch(m, &dir, local, api, stores, &on_bytes).await? {
             Ok(Fetched::Present(n)) => {
                 o.present += 1;
                 progress.advance(slice, 0, n);
