@@ -42,7 +42,8 @@ pub async fn run(job: &Job, progress: &dyn DownloadProgress) -> Result<Report, D
     fsio::remove_temp(&target.join(period::CHECKPOINT_FILE));
     let existing = period::read_checkpoint(&target)?;
     let period = Period::compute(s, job.now, existing);
-    let slices = skip_empty_start(job, &api, &period).await?.slices(s.shard_by.approx());
+    let effective = skip_empty_start(job, &api, &period).await?;
+    let slices = effective.slices(s.shard_by.approx());
     tracing::info!(start = %period.start, end = %period.end, slices = slices.len(), "download period");
     let mut report = Report { period: Some(period), slices: slices.len(), checkpoint: existing, ..Report::default() };
     // The checkpoint may only advance over a stretch downloaded without a gap from it; a one-time
@@ -54,14 +55,7 @@ pub async fn run(job: &Job, progress: &dyn DownloadProgress) -> Result<Report, D
     let work = target.join(WORK_DIR);
     fsio::create_dirs(&work)?;
     let spool_of = |i: usize| work.join(format!("listing-{i}.spool"));
-    let list = |i: usize| {
-        let (api, slices, period, path) = (&api, &slices, &period, spool_of(i));
-        async move {
-            let mut listed = Report::default();
-            let totals = spool_slice(job, api, &slices[i], period, &path, &mut listed).await?;
-            Ok::<_, DownloadError>((i, totals, listed))
-        }
-    };
+    let mut lister = Some(Lister::new(job, &api, &effective));
     // One pipeline over every slice: the next slice is listed while this one downloads, and its
     // recordings start as soon as this one's are all under way, so no slice waits for another's
     // slowest file. Slices are finished (folders synced, checkpoint) in order.
@@ -84,7 +78,14 @@ pub async fn run(job: &Job, progress: &dyn DownloadProgress) -> Result<Report, D
     let mut finished = 0;
     while finished < n {
         if listing.is_none() && next_list < n && ready.is_empty() {
-            listing = Some(Box::pin(list(next_list)));
+            // The lister goes into the listing and comes back with its result.
+            let mut l = lister.take().expect("the lister is back between listings");
+            let (i, path, slice, api) = (next_list, spool_of(next_list), slices[next_list], &api);
+            listing = Some(Box::pin(async move {
+                let mut listed = Report::default();
+                let r = l.spool(job, api, &slice, &path, &mut listed).await;
+                (l, r.map(|totals| (i, totals, listed)))
+            }));
             next_list += 1;
         }
         if reader.is_none() {
@@ -158,8 +159,9 @@ pub async fn run(job: &Job, progress: &dyn DownloadProgress) -> Result<Report, D
                 report.decrypted += o.decrypted;
                 report.failures.extend(o.failures);
             }
-            listed = async { listing.as_mut().expect("guarded").await }, if listing.is_some() => {
+            (l, listed) = async { listing.as_mut().expect("guarded").await }, if listing.is_some() => {
                 listing = None;
+                lister = Some(l);
                 let (i, totals, listed) = listed?;
                 state[i].listed = true;
                 state[i].failed |= !listed.failures.is_empty();
@@ -224,94 +226,110 @@ fn warn_aws_proxy(job: &Job) {
     }
 }
 
-/// Lists one slice into the spool file: the recordings of this instance that started in the
-/// slice and ended before the period's end. Returns their count and media bytes.
-async fn spool_slice(
-    job: &Job,
-    api: &Api,
-    slice: &Period,
-    period: &Period,
-    spool: &Path,
-    report: &mut Report,
-) -> Result<(u64, u64), DownloadError> {
-    let s = &job.settings;
-    let io = |e| DownloadError::io(spool, e);
-    let f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(spool).map_err(io)?;
-    let mut w = BufWriter::with_capacity(256 << 10, f);
-    let (mut count, mut bytes) = (0u64, 0u64);
-    for path in [s.recordings_uri.as_str(), SCREEN_RECORDINGS_URI] {
-        let mut url = Some(api.listing_url(path, slice.start, period.end));
-        let mut first = true;
-        while let Some(u) = url.take() {
-            let page = match api.page(&u).await {
-                // A server without screen recordings.
-                Err(DownloadError::Api(m)) if first && path == SCREEN_RECORDINGS_URI && m.contains("HTTP 404") => {
-                    tracing::debug!("no screen recordings listing: {m}");
-                    break;
-                }
-                other => other?,
-            };
-            first = false;
-            let mut past_slice = !page.recordings.is_empty();
-            for raw in page.recordings {
-                let doc: serde_json::Value = match serde_json::from_str(raw.get()) {
-                    Ok(d) => d,
-                    Err(e) => {
-                        // Where it belongs is unknown: it does not end the slice's paging.
-                        past_slice = false;
-                        report.failures.push(Failure {
-                            recording: "?".into(),
-                            file: String::new(),
-                            reason: format!("malformed recording in the listing: {e}"),
-                        });
+/// Pages through the period once per listing path (calls, screen recordings), in start order,
+/// and cuts what comes into slices: what a page holds past the slice being listed is kept for the
+/// next. So every page is read once, whatever the slices.
+struct Lister {
+    pagers: Vec<Pager>,
+}
+
+struct Pager {
+    path: String,
+    next: Option<String>,
+    first: bool,
+    /// Listed, not yet spooled: (start, document, raw text).
+    carry: std::collections::VecDeque<(chrono::DateTime<chrono::Utc>, serde_json::Value, Box<RawValue>)>,
+}
+
+impl Lister {
+    fn new(job: &Job, api: &Api, period: &Period) -> Lister {
+        let pagers = [job.settings.recordings_uri.as_str(), SCREEN_RECORDINGS_URI]
+            .into_iter()
+            .map(|path| Pager {
+                path: path.to_string(),
+                next: (!period.is_empty()).then(|| api.listing_url(path, period.start, period.end)),
+                first: true,
+                carry: Default::default(),
+            })
+            .collect();
+        Lister { pagers }
+    }
+
+    /// Spools the recordings of this instance that started before the slice's end (and were not
+    /// spooled before). Returns their count and media bytes.
+    async fn spool(
+        &mut self,
+        job: &Job,
+        api: &Api,
+        slice: &Period,
+        spool: &Path,
+        report: &mut Report,
+    ) -> Result<(u64, u64), DownloadError> {
+        let s = &job.settings;
+        let io = |e| DownloadError::io(spool, e);
+        let f =
+            std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(spool).map_err(io)?;
+        let mut w = BufWriter::with_capacity(256 << 10, f);
+        let (mut count, mut bytes) = (0u64, 0u64);
+        for pager in &mut self.pagers {
+            loop {
+                while pager.carry.front().is_some_and(|(start, _, _)| *start < slice.end) {
+                    let Some((_, doc, raw)) = pager.carry.pop_front() else { break };
+                    let id = doc.get("id").and_then(|v| v.as_str()).unwrap_or_default();
+                    if layout::instance_of(id, s.total_instances) != s.instance_id {
+                        report.other_instances += 1;
                         continue;
                     }
-                };
-                let (id, start) = match record::id_and_start(&doc) {
-                    Ok(x) => x,
-                    Err(e) => {
-                        past_slice = false;
-                        report.failures.push(Failure { recording: "?".into(), file: String::new(), reason: e });
-                        continue;
-                    }
-                };
-                // Listings come in start order: a page wholly past the slice ends it.
-                if start >= slice.end {
-                    continue;
-                }
-                past_slice = false;
-                if start < slice.start {
-                    continue;
-                }
-                if layout::instance_of(&id, s.total_instances) != s.instance_id {
-                    report.other_instances += 1;
-                    continue;
-                }
-                if !s.metadata_only {
-                    if let Some(files) =
-                        doc.get("mediaFiles").or_else(|| doc.get("mediaFile")).and_then(|v| v.as_array())
-                    {
-                        for m in files {
+                    if !s.metadata_only {
+                        let files = doc.get("mediaFiles").or_else(|| doc.get("mediaFile")).and_then(|v| v.as_array());
+                        for m in files.into_iter().flatten() {
                             let mime = m.get("type").and_then(|v| v.as_str()).unwrap_or("");
                             if s.media_type_pattern.is_match(mime) {
                                 bytes += m.get("size").and_then(crate::model::parse_u64).unwrap_or(0);
                             }
                         }
                     }
+                    let text = raw.get().as_bytes();
+                    writeln!(w, "{}", text.len())
+                        .and_then(|_| w.write_all(text))
+                        .and_then(|_| writeln!(w))
+                        .map_err(io)?;
+                    count += 1;
                 }
-                let text = raw.get().as_bytes();
-                writeln!(w, "{}", text.len()).and_then(|_| w.write_all(text)).and_then(|_| writeln!(w)).map_err(io)?;
-                count += 1;
+                // What is left belongs to a later slice; or the listing is at its end.
+                if !pager.carry.is_empty() {
+                    break;
+                }
+                let Some(u) = pager.next.take() else { break };
+                let page = match api.page(&u).await {
+                    // A server without screen recordings.
+                    Err(DownloadError::Api(m))
+                        if pager.first && pager.path == SCREEN_RECORDINGS_URI && m.contains("HTTP 404") =>
+                    {
+                        tracing::debug!("no screen recordings listing: {m}");
+                        break;
+                    }
+                    other => other?,
+                };
+                pager.first = false;
+                for raw in page.recordings {
+                    let parsed = serde_json::from_str::<serde_json::Value>(raw.get())
+                        .map_err(|e| format!("malformed recording in the listing: {e}"))
+                        .and_then(|doc| record::id_and_start(&doc).map(|(_, start)| (start, doc)));
+                    match parsed {
+                        Ok((start, doc)) => pager.carry.push_back((start, doc, raw)),
+                        Err(reason) => {
+                            report.failures.push(Failure { recording: "?".into(), file: String::new(), reason })
+                        }
+                    }
+                }
+                pager.next = page.next_uri;
             }
-            if past_slice {
-                break;
-            }
-            url = page.next_uri;
         }
+        w.flush().map_err(io)?;
+        report.recordings += count;
+        Ok((count, bytes))
     }
-    w.flush().map_err(io)?;
-    report.recordings += count;
-    Ok((count, bytes))
 }
 
 /// The spooled recordings, one at a time.
