@@ -23,7 +23,12 @@ if [ -z "$BIN" ]; then
   BIN=${CARGO_TARGET_DIR:-target}/release/reclife
 fi
 dir=$(mktemp -d -p "${BENCH_TMP:-${TMPDIR:-/tmp}}"); server=
-cleanup() { if [ -n "$server" ]; then kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true; fi; rm -rf "$dir"; }
+cleanup() {
+  if [ -n "$server" ]; then kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true; fi
+  rm -rf "$dir"
+  # The bench's objects go too (SeaweedFS frees the space at its next vacuum).
+  if [ -n "${media:-}" ]; then s5cmd --endpoint-url "$AWS_ENDPOINT_URL" rm "$media/*" >/dev/null 2>&1 || true; fi
+}
 trap cleanup EXIT
 bucket=$(echo "$RECLIFE_TEST_S3" | sed -E 's#^s3://([^/]+).*#\1#')
 run=bench-dl-$$-$(date +%s)
