@@ -18,10 +18,12 @@
 pub mod conformance;
 mod cursor;
 pub mod manifest;
+mod postgres;
 mod query;
 mod sqlite;
 pub mod synth;
 
+pub use self::postgres::{is_postgres_url, PgCatalog, PgOptions};
 pub use cursor::Cursor;
 pub use manifest::{DeleteOutcome, Doom, Lease, ManifestRow, RowState};
 pub use query::Query;
