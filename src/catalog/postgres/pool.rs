@@ -46,6 +46,24 @@ impl std::fmt::Debug for Pool {
     }
 }
 
+impl Drop for Pool {
+    /// Closing a client blocks on its runtime too, so a pool dropped in async code closes its
+    /// connections on a helper thread.
+    fn drop(&mut self) {
+        let idle = std::mem::take(&mut self.lock().idle);
+        if idle.is_empty() {
+            return;
+        }
+        if tokio::runtime::Handle::try_current().is_ok() {
+            std::thread::scope(|s| {
+                s.spawn(move || drop(idle));
+            });
+        } else {
+            drop(idle);
+        }
+    }
+}
+
 /// True for errors after which the same work may succeed on another try.
 fn retryable(e: &postgres::Error) -> bool {
     use postgres::error::SqlState;
