@@ -59,9 +59,13 @@ pub struct FireMark {
 }
 
 /// The fire a rule answers now: its latest scheduled time at or before the real clock.
+/// Whole seconds: cron has no finer unit, and every node must name a fire alike (croner keeps
+/// the clock's fraction of a second in the occurrence it finds).
 pub fn current_fire(rule: &Rule) -> DateTime<Utc> {
     let now = Utc::now();
-    rules::parse_cron(&rule.schedule).ok().and_then(|c| c.find_previous_occurrence(&now, true).ok()).unwrap_or(now)
+    let t =
+        rules::parse_cron(&rule.schedule).ok().and_then(|c| c.find_previous_occurrence(&now, true).ok()).unwrap_or(now);
+    DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
 }
 
 pub async fn fire_mark(ctx: &Context, rule: &str) -> Result<Option<FireMark>, LifecycleError> {
@@ -435,6 +439,19 @@ async fn schedule_all(
 #[cfg(test)]
 mod mark_tests {
     use super::*;
+
+    #[test]
+    fn every_node_names_a_fire_alike() {
+        let text =
+            "name = \"r\"\nschedule = \"*/3 * * * * *\"\n[[tasks]]\ntype = \"purge\"\nfilter = { min_age = 1 }\n";
+        let rule = rules::parse_rule(std::path::Path::new("r.toml"), text, None, false).expect("parses");
+        let a = current_fire(&rule);
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let b = current_fire(&rule);
+        assert_eq!(a.timestamp_subsec_nanos(), 0, "{a}");
+        assert!(a.timestamp() % 3 == 0 && (b - a).num_seconds() <= 3, "{a} {b}");
+        assert!(a <= Utc::now());
+    }
 
     #[test]
     fn the_running_mark_is_released_even_when_the_run_panics() {
