@@ -22,6 +22,7 @@ pub fn run(fresh: &dyn Fn() -> Box<dyn Catalog>) {
     screens_by_call_uuid(&*fresh());
     manifests(&*fresh());
     state_pages_and_lease_lists(&*fresh());
+    import_keeps_versions_and_holds(&*fresh(), &*fresh());
 }
 
 fn t0() -> DateTime<Utc> {
@@ -445,4 +446,26 @@ fn state_pages_and_lease_lists(c: &dyn Catalog) {
     // Told on the caller's clock; a backend on a server's clock may differ by the time a call takes.
     let off = (l[1].until - (now + Duration::minutes(2))).num_milliseconds().abs();
     assert!(off < 5_000, "lease end {} is {off} ms from the one asked for", l[1].until);
+}
+
+fn import_keeps_versions_and_holds(from: &dyn Catalog, to: &dyn Catalog) {
+    from.upsert(&call_doc("i1", t0(), json!({}))).unwrap();
+    from.upsert(&call_doc("i2", t0(), json!({}))).unwrap();
+    from.label("i1", "x").unwrap();
+    from.hold("i1", "legal", t0()).unwrap();
+    let entries = from.get_many(&["i1".to_string(), "i2".to_string()]).unwrap();
+    assert_eq!(to.import(&entries).unwrap(), vec![Upsert::Inserted, Upsert::Inserted]);
+    let got = to.get("i1").unwrap().unwrap();
+    assert_eq!((got.version, got.hold.clone()), (entries[0].version, entries[0].hold.clone()), "version and hold kept");
+    assert_eq!(got.recording.doc(), entries[0].recording.doc());
+    assert_eq!(to.import(&entries).unwrap(), vec![Upsert::Unchanged, Upsert::Unchanged], "a second import skips");
+    to.label("i2", "newer").unwrap();
+    let newer = to.get("i2").unwrap().unwrap();
+    assert_eq!(to.import(&entries[1..]).unwrap(), vec![Upsert::Unchanged], "a newer version here is kept");
+    assert_eq!(to.get("i2").unwrap().unwrap().recording.labels, newer.recording.labels);
+    from.unhold("i1").unwrap();
+    let later = from.get_many(&["i1".to_string()]).unwrap();
+    assert_eq!(to.import(&later).unwrap(), vec![Upsert::Updated]);
+    assert!(to.get("i1").unwrap().unwrap().hold.is_none(), "an unhold in the source is carried over");
+    assert_eq!(to.count(&Query { held: Some(true), ..Query::default() }).unwrap(), 0);
 }

@@ -16,6 +16,7 @@
 //! [`manifest`]s keyed by job id, written while scrolling and consumed page by page.
 
 pub mod conformance;
+pub mod copy;
 mod cursor;
 pub mod manifest;
 mod postgres;
@@ -49,6 +50,9 @@ pub enum CatalogError {
     BadCursor(String),
     #[error("bad query: {0}")]
     BadQuery(String),
+    /// A catalog copy (`reclife catalog migrate`) found the target unlike the source.
+    #[error("catalog copy: {0}")]
+    Copy(String),
     /// A conditional write found another version than the one it was read at.
     #[error("recording {id} changed since it was read (version {expected}, now {found})")]
     Changed { id: String, expected: Version, found: Version },
@@ -137,6 +141,12 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
         }
         Ok(out)
     }
+
+    /// Writes recordings as another catalog holds them (document, hold and version), in one
+    /// transaction: copying a catalog. A recording already here at the entry's version or a
+    /// newer one is left alone (`Unchanged`), so a copy that is run again skips what it
+    /// copied and never undoes a later edit.
+    fn import(&self, entries: &[Entry]) -> Result<Vec<Upsert>, CatalogError>;
 
     /// Replaces a recording only if it is still at version `expected`, in one transaction.
     /// Gone: `NotFound`; edited since: `Changed`. Returns the new version.

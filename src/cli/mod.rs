@@ -3,6 +3,7 @@
 //! and the API call.
 
 mod backup;
+mod catalog;
 mod check;
 mod decrypt;
 mod encrypt;
@@ -99,6 +100,9 @@ pub enum Command {
     Restore(restore::Args),
     /// Verify the catalog, media and lifecycle invariants (--repair: fix what is safe).
     Check(check::Args),
+    /// Catalog administration: migrate (copy) a catalog into another, e.g. SQLite → PostgreSQL.
+    #[command(subcommand)]
+    Catalog(catalog::Cmd),
     /// The HTTP API: RWS-compatible recordings, jobs and rules, /metrics.
     Serve(serve::Args),
 }
@@ -189,6 +193,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Jobs(c) => jobs::run(&cli, c).await,
         Command::Restore(a) => restore::run(&cli, a).await,
         Command::Check(a) => check::run(&cli, a).await,
+        Command::Catalog(c) => catalog::run(&cli, c).await,
         Command::Serve(a) => serve::run(&cli, a).await,
     }
 }

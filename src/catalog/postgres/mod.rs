@@ -480,6 +480,52 @@ impl Catalog for PgCatalog {
         })
     }
 
+    fn import(&self, entries: &[Entry]) -> Result<Vec<Upsert>, CatalogError> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.pool.run(|c| {
+            let mut tx = c.transaction().map_err(pg)?;
+            let ids: Vec<&str> = entries.iter().map(|e| e.recording.id.as_str()).collect();
+            let have: HashMap<String, Version> = tx
+                .query("SELECT id, version FROM recordings WHERE id = ANY($1) ORDER BY id FOR UPDATE", &[&ids])
+                .map_err(pg)?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect();
+            let mut out = Vec::with_capacity(entries.len());
+            let mut recs = Vec::new();
+            let mut take = Vec::new();
+            for e in entries {
+                match have.get(&e.recording.id) {
+                    Some(v) if *v >= e.version => out.push(Upsert::Unchanged),
+                    h => {
+                        out.push(if h.is_some() { Upsert::Updated } else { Upsert::Inserted });
+                        recs.push(e.recording.clone());
+                        take.push(e);
+                    }
+                }
+            }
+            if !recs.is_empty() {
+                Self::upsert_in(&mut tx, &recs)?;
+                let id: Vec<&str> = take.iter().map(|e| e.recording.id.as_str()).collect();
+                let version: Vec<i64> = take.iter().map(|e| e.version).collect();
+                let reason: Vec<Option<&str>> =
+                    take.iter().map(|e| e.hold.as_ref().map(|h| h.reason.as_str())).collect();
+                let at: Vec<Option<i64>> = take.iter().map(|e| e.hold.as_ref().map(|h| ms(h.at))).collect();
+                tx.execute(
+                    "UPDATE recordings r SET version = u.version, hold_reason = u.reason, hold_ms = u.at
+                     FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[]) AS u(id, version, reason, at)
+                     WHERE r.id = u.id",
+                    &[&id, &version, &reason, &at],
+                )
+                .map_err(pg)?;
+            }
+            tx.commit().map_err(pg)?;
+            Ok(out)
+        })
+    }
+
     fn upsert_if(&self, rec: &Recording, expected: Version) -> Result<Version, CatalogError> {
         self.pool.run(|c| {
             let mut tx = c.transaction().map_err(pg)?;
