@@ -863,85 +863,52 @@ impl Catalog for PgCatalog {
         self.edit_labels(id, &|labels| labels.retain(|l| l.as_str() != Some(label)))
     }
 
+    /// One statement per page. Slices are consecutive and each is walked in `(start, id)`
+    /// order, so walking them one by one (as SQLite does, in process) returns exactly the
+    /// rows of one keyset range scan over `(start_ms, id)`; over the network the one query
+    /// saves a round trip per slice. The cursor names the slice of the last row, as SQLite's.
     fn scroll_page(&self, q: &Query, cursor: &Cursor, limit: usize) -> Result<Page, CatalogError> {
         if limit == 0 {
             return Err(CatalogError::BadQuery("page size 0".into()));
         }
-        // The slice bounds carry start_from/start_to (see the SQLite scroll for why they are
-        // not repeated in the filter).
         let mut f = query::Filter::default();
         let filter = query::filter_sql(&Query { start_from: None, start_to: None, ..q.clone() }, &mut f);
-        let n = f.params.len();
-        let sql_first = format!(
-            "SELECT {ROW_COLS} FROM recordings r WHERE {filter} AND r.start_ms >= ${} AND r.start_ms < ${} \
-             ORDER BY r.start_ms, r.id LIMIT ${}",
-            n + 1,
-            n + 2,
-            n + 3
-        );
-        let sql_after = format!(
-            "SELECT {ROW_COLS} FROM recordings r WHERE {filter} AND r.start_ms >= ${} AND r.start_ms < ${} \
-             AND (r.start_ms, r.id) > (${}, ${}) ORDER BY r.start_ms, r.id LIMIT ${}",
-            n + 1,
-            n + 2,
-            n + 4,
-            n + 5,
-            n + 3
-        );
-        let slice_len = q.slice_ms();
         let lower = q.start_from.map(ms);
         let upper = q.start_to.map(ms);
-        self.pool.run(|c| {
-            let next_start = |c: &mut postgres::Client, from: i64| -> Result<Option<i64>, Failure> {
-                Ok(c.query_one("SELECT min(start_ms) FROM recordings WHERE start_ms >= $1", &[&from])
-                    .map_err(pg)?
-                    .get(0))
-            };
-            let mut slice = match cursor.slice_start_ms {
-                Some(s) => s,
-                None => match next_start(c, lower.unwrap_or(i64::MIN))? {
-                    Some(first) => q.slice_of(first),
-                    None => return Ok(Page { rows: Vec::new(), next: None }),
-                },
-            };
-            let st_first = c.prepare(&sql_first).map_err(pg)?;
-            let st_after = c.prepare(&sql_after).map_err(pg)?;
-            let mut after = cursor.after.clone();
-            let mut rows = Vec::with_capacity(limit.min(4096));
-            loop {
-                if upper.is_some_and(|u| slice >= u) {
-                    return Ok(Page { rows, next: None });
-                }
-                let lo = lower.map_or(slice, |l| l.max(slice));
-                let hi = upper.map_or(slice.saturating_add(slice_len), |u| u.min(slice.saturating_add(slice_len)));
-                let want = (limit - rows.len()) as i64;
-                let mut params = f.refs();
-                params.push(&lo);
-                params.push(&hi);
-                params.push(&want);
-                let got = match &after {
-                    Some((t, id)) => {
-                        params.push(t);
-                        params.push(id);
-                        c.query(&st_after, &params).map_err(pg)?
-                    }
-                    None => c.query(&st_first, &params).map_err(pg)?,
-                };
-                let n_got = got.len() as i64;
-                rows.extend(got.iter().map(read_row));
-                if n_got == want {
-                    let last = rows.last().expect("got rows");
-                    let next = Cursor { slice_start_ms: Some(slice), after: Some((ms(last.start), last.id.clone())) };
-                    return Ok(Page { rows, next: Some(next) });
-                }
-                let slice_end = slice.saturating_add(slice_len);
-                after = None;
-                match next_start(c, slice_end)? {
-                    Some(t) if upper.is_none_or(|u| t < u) => slice = q.slice_of(t),
-                    _ => return Ok(Page { rows, next: None }),
-                }
-            }
-        })
+        // Where this page starts: after the cursor's row, else at its slice (or the query's
+        // start, whichever is later).
+        let from = match (cursor.slice_start_ms, lower) {
+            (Some(s), Some(l)) => Some(s.max(l)),
+            (s, l) => s.or(l),
+        };
+        let mut w = vec![filter];
+        if let Some(v) = from {
+            w.push(format!("r.start_ms >= {}", f.bind(v)));
+        }
+        if let Some(v) = upper {
+            w.push(format!("r.start_ms < {}", f.bind(v)));
+        }
+        if let Some((t, id)) = &cursor.after {
+            let (bt, bi) = (f.bind(*t), f.bind(id.clone()));
+            w.push(format!("(r.start_ms, r.id) > ({bt}, {bi})"));
+        }
+        let lim = f.bind(limit as i64);
+        let sql = format!(
+            "SELECT {ROW_COLS} FROM recordings r WHERE {} ORDER BY r.start_ms, r.id LIMIT {lim}",
+            w.join(" AND ")
+        );
+        let rows: Vec<Row> =
+            self.pool.run(|c| Ok(c.query(&sql, &f.refs()).map_err(pg)?.iter().map(read_row).collect()))?;
+        let next = if rows.len() == limit {
+            let last = rows.last().expect("a full page");
+            Some(Cursor {
+                slice_start_ms: Some(q.slice_of(ms(last.start))),
+                after: Some((ms(last.start), last.id.clone())),
+            })
+        } else {
+            None
+        };
+        Ok(Page { rows, next })
     }
 
     fn count(&self, q: &Query) -> Result<u64, CatalogError> {
