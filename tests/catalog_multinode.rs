@@ -103,8 +103,21 @@ fn rule_jobs(ctx: &Context) -> Vec<JobRecord> {
         .collect()
 }
 
+/// A is killed after its purge deleted from the catalog, before media and audit: B deletes
+/// the media and audits, in its own log.
 #[test]
-fn two_nodes_run_each_fire_once_and_finish_a_killed_nodes_purge() {
+fn a_node_killed_after_the_catalog_delete_is_finished_by_the_other() {
+    two_nodes("purge.after_catalog_delete");
+}
+
+/// A is killed after it appended the audit lines, before the journal entry ended: B finishes
+/// the entry without auditing those recordings again in its own log.
+#[test]
+fn a_node_killed_after_its_audit_is_finished_without_auditing_twice() {
+    two_nodes("purge.after_audit");
+}
+
+fn two_nodes(point: &str) {
     let Some(server) = catalog_support::pg_server() else { return };
     let schemas = catalog_support::Schemas::new(&server);
     let seed = schemas.fresh();
@@ -125,10 +138,9 @@ fn two_nodes_run_each_fire_once_and_finish_a_killed_nodes_purge() {
     });
     let ctx = context(&b);
 
-    // Node A takes the first fire and stops in its purge, after the catalog delete and
-    // before media, audit and the journal's end.
+    // Node A takes the first fire and stops in its purge at `point`.
     let flag = tmp.path().join("go");
-    let node_a = start(&a, Some(format!("purge.after_catalog_delete:1:pause={}", flag.display())));
+    let node_a = start(&a, Some(format!("{point}:1:pause={}", flag.display())));
     wait_reached(&flag);
     let node_b = start(&b, None);
     // B sees the fire taken and the journal entry claimed: nothing may happen meanwhile.
