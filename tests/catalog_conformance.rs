@@ -47,3 +47,22 @@ fn postgres_refuses_a_password_in_the_url_and_never_shows_one() {
     assert!(e.contains("password authentication failed"), "a wrong password is refused: {e}");
     assert!(!e.contains("wrong-password-xyz"), "the error does not show the password: {e}");
 }
+
+#[test]
+fn postgres_nodes_starting_together_migrate_once() {
+    let Some(server) = catalog_support::pg_server() else { return };
+    let schemas = catalog_support::Schemas::new(&server);
+    let name = catalog_support::unique_schema("m");
+    let opened: Vec<_> = std::thread::scope(|s| {
+        let hs: Vec<_> =
+            (0..4).map(|_| s.spawn(|| reclife::catalog::PgCatalog::open(&schemas.options(&name)))).collect();
+        hs.into_iter().map(|h| h.join().unwrap().expect("every node opens the catalog")).collect()
+    });
+    let applied = opened[0].migrations().unwrap();
+    assert_eq!(applied.len(), 1, "each migration applied once: {applied:?}");
+    assert_eq!(applied[0].0, 1);
+    drop(opened);
+    let again = reclife::catalog::PgCatalog::open(&schemas.options(&name)).unwrap();
+    assert_eq!(again.migrations().unwrap(), applied, "reopening applies nothing");
+    again.drop_schema().unwrap();
+}

@@ -1,8 +1,8 @@
 //! Where recording metadata lives and how it is scanned.
 //!
 //! [`Catalog`] is one trait with an embedded SQLite implementation ([`SqliteCatalog`], the
-//! default, at `<data dir>/catalog.db`); a PostgreSQL one passes the same [`conformance`]
-//! suite. Queries are answered page by page through a resumable keyset [`Cursor`] (never
+//! default, at `<data dir>/catalog.db`) and a PostgreSQL one ([`PgCatalog`], shared by several
+//! nodes); both pass the same [`conformance`] suite, and [`copy`] moves a catalog between them. Queries are answered page by page through a resumable keyset [`Cursor`] (never
 //! OFFSET): the start-time range is cut into `scan_intervals_per_day` slices as GIR MLM does,
 //! and each slice is walked in `(startTime, id)` order, so memory stays flat however many
 //! recordings match. Besides recordings, the catalog keeps small named state
@@ -262,7 +262,9 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<(String, String)>, CatalogError>;
 
     /// Takes the lease `name` for `holder` until `until`, if it is free, expired at `now`,
-    /// or already held by `holder` (which extends it). True when `holder` has it.
+    /// or already held by `holder` (which extends it). True when `holder` has it. `now` is the
+    /// caller's clock: a backend on a shared server may instead judge on the server's clock,
+    /// taking `until - now` as the lease's length, so nodes with skewed clocks still agree.
     fn lease_acquire(
         &self,
         name: &str,

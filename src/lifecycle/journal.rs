@@ -197,10 +197,8 @@ pub async fn execute(ctx: &Context, entry: &JournalEntry, recovering: bool) -> R
         }
         // Name this node's audit log before writing to it, so that whoever finishes the entry
         // after a crash here knows where its lines may already be.
-        let mut logs: Vec<String> = catalog
-            .state_get(AUDIT_LOGS, &e2.id)?
-            .and_then(|v| serde_json::from_str(&v).ok())
-            .unwrap_or_default();
+        let mut logs: Vec<String> =
+            catalog.state_get(AUDIT_LOGS, &e2.id)?.and_then(|v| serde_json::from_str(&v).ok()).unwrap_or_default();
         let mine = path.display().to_string();
         if !logs.contains(&mine) {
             logs.push(mine);

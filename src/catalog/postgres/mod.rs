@@ -203,6 +203,17 @@ impl PgCatalog {
         self.pool.run(|c| c.batch_execute(&format!("DROP SCHEMA IF EXISTS {s} CASCADE")).map_err(pg))
     }
 
+    /// The migrations applied, as `(version, name)` in order.
+    pub fn migrations(&self) -> Result<Vec<(i32, String)>, CatalogError> {
+        self.pool.run(|c| {
+            Ok(c.query("SELECT version, name FROM reclife_migrations ORDER BY version", &[])
+                .map_err(pg)?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect())
+        })
+    }
+
     /// The database's clock.
     pub fn server_now(&self) -> Result<DateTime<Utc>, CatalogError> {
         self.pool.run(|c| Ok(c.query_one("SELECT now()", &[]).map_err(pg)?.get::<_, DateTime<Utc>>(0)))

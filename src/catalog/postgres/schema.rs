@@ -91,13 +91,19 @@ pub fn migrate(client: &mut Client, schema: &str) -> Result<(), postgres::Error>
     let mut tx = client.transaction()?;
     // One key per schema: nodes of different catalogs on one server do not wait for each other.
     tx.execute("SELECT pg_advisory_xact_lock(hashtextextended('reclife-migrate:' || $1, 0))", &[&schema])?;
-    tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(schema)))?;
-    tx.batch_execute(
-        "CREATE TABLE IF NOT EXISTS reclife_migrations (
-             version integer PRIMARY KEY,
-             name text NOT NULL,
-             applied_at timestamptz NOT NULL DEFAULT now())",
-    )?;
+    // Checked first rather than `IF NOT EXISTS`, which logs a notice at every start.
+    if tx.query_opt("SELECT 1 FROM pg_namespace WHERE nspname = $1", &[&schema])?.is_none() {
+        tx.batch_execute(&format!("CREATE SCHEMA {}", quote_ident(schema)))?;
+    }
+    let table: Option<String> = tx.query_one("SELECT to_regclass('reclife_migrations')::text", &[])?.get(0);
+    if table.is_none() {
+        tx.batch_execute(
+            "CREATE TABLE reclife_migrations (
+                 version integer PRIMARY KEY,
+                 name text NOT NULL,
+                 applied_at timestamptz NOT NULL DEFAULT now())",
+        )?;
+    }
     let have: i32 = tx.query_one("SELECT coalesce(max(version), 0) FROM reclife_migrations", &[])?.get(0);
     for (v, name, sql) in MIGRATIONS.iter().filter(|(v, _, _)| *v > have) {
         tracing::info!(version = v, migration = name, "applying catalog migration");
