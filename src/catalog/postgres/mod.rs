@@ -196,8 +196,8 @@ impl PgCatalog {
         &self.schema
     }
 
-    /// Drops the catalog's schema and everything in it (tests, and `reclife catalog migrate`
-    /// never calls it).
+    /// Drops the catalog's schema and everything in it. For tests and benchmarks: no command
+    /// of reclife calls it.
     pub fn drop_schema(self) -> Result<(), CatalogError> {
         let s = schema::quote_ident(&self.schema);
         self.pool.run(|c| c.batch_execute(&format!("DROP SCHEMA IF EXISTS {s} CASCADE")).map_err(pg))
@@ -212,11 +212,6 @@ impl PgCatalog {
                 .map(|r| (r.get(0), r.get(1)))
                 .collect())
         })
-    }
-
-    /// The database's clock.
-    pub fn server_now(&self) -> Result<DateTime<Utc>, CatalogError> {
-        self.pool.run(|c| Ok(c.query_one("SELECT now()", &[]).map_err(pg)?.get::<_, DateTime<Utc>>(0)))
     }
 
     /// Upserts a batch in one transaction's worth of statements; returns each outcome and version.
