@@ -233,6 +233,8 @@ fn main() {
                 let t = Instant::now();
                 generate_into(cat.as_ref(), &data, n, 0);
                 generate_screens(cat.as_ref(), n, screens);
+                // As `reclife catalog migrate` does after a bulk load.
+                cat.refresh_statistics().unwrap();
                 let gen_s = t.elapsed().as_secs_f64();
                 let args_of = |a: &[&str]| -> Vec<String> {
                     cfg.iter().cloned().chain(a.iter().map(|s| s.to_string())).collect()

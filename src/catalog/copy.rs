@@ -115,6 +115,10 @@ pub fn copy(
         cursor = page.next;
     }
 
+    // A freshly filled PostgreSQL catalog has no planner statistics until autovacuum comes
+    // by: its first scrolls (this check's, the first rule's) would run on plans made for
+    // empty tables.
+    to.refresh_statistics()?;
     report.verified = verify(from, to, spec.page.max(1))?;
     Ok(report)
 }

@@ -276,6 +276,13 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
     fn lease_release(&self, name: &str, holder: &str) -> Result<(), CatalogError>;
     /// Leases whose name starts with `prefix`, live or expired, in name order.
     fn lease_list(&self, prefix: &str) -> Result<Vec<Lease>, CatalogError>;
+
+    /// Refreshes the query planner's statistics after a bulk write (a copy, a large ingest),
+    /// so the first scrolls after it do not run on plans made for empty tables. Backends
+    /// whose plans do not depend on gathered statistics have nothing to do.
+    fn refresh_statistics(&self) -> Result<(), CatalogError> {
+        Ok(())
+    }
 }
 
 /// Conveniences on any catalog.

@@ -1002,6 +1002,10 @@ impl Catalog for PgCatalog {
         })
     }
 
+    fn refresh_statistics(&self) -> Result<(), CatalogError> {
+        self.pool.run(|c| c.batch_execute("ANALYZE recordings, docs, tags").map_err(pg))
+    }
+
     /// `until` is told on this node's clock: the time left on the server's clock, added to
     /// this node's now, so callers compare it with their own clock as with any backend.
     fn lease_list(&self, prefix: &str) -> Result<Vec<Lease>, CatalogError> {
