@@ -124,17 +124,16 @@ pub async fn run_fire(
     let started = ctx.clock.now();
     let mut job = JobRecord::new("rule", Some(&rule.name), started);
     job.fire = Some(fire);
-    set_fire_mark(ctx, &rule.name, &FireMark { fire, job: job.id.clone(), done: false }).await?;
+    let claim = FireMark { fire, job: job.id.clone(), done: false };
+    set_fire_mark(ctx, &rule.name, &claim).await?;
     let r = run_job(ctx, rule, job, guard, progress, on_done, shutdown).await;
     // A run stopped by a shutdown is not done: another node (or this one, restarted) runs
-    // the fire again. One that ended otherwise, even failed, is this fire's run.
+    // the fire again. One that ended otherwise, even failed, is this fire's run. The mark is
+    // only ended if it is still this run's (a lease lost to a long outage lets another node
+    // claim a later fire meanwhile; its claim must stand).
     let stopped = matches!(&r, Ok(j) if j.state == JobState::Cancelled && shutdown.is_cancelled());
-    if !stopped {
-        let job = match &r {
-            Ok(j) => j.id.clone(),
-            Err(_) => fire_mark(ctx, &rule.name).await?.map(|m| m.job).unwrap_or_default(),
-        };
-        set_fire_mark(ctx, &rule.name, &FireMark { fire, job, done: true }).await?;
+    if !stopped && fire_mark(ctx, &rule.name).await?.as_ref() == Some(&claim) {
+        set_fire_mark(ctx, &rule.name, &FireMark { done: true, ..claim }).await?;
     }
     r.map(Some)
 }

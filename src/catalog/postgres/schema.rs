@@ -12,10 +12,11 @@
 use postgres::Client;
 
 /// The migrations, in order; `reclife_migrations` records the ones applied.
-pub const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "recordings, documents, tags, state, leases, tombstones, manifests",
-    r#"
+pub const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "recordings, documents, tags, state, leases, tombstones, manifests",
+        r#"
 CREATE TABLE recordings (
     id text COLLATE "C" PRIMARY KEY,
     start_ms bigint NOT NULL,
@@ -84,7 +85,19 @@ CREATE TABLE manifest (
     PRIMARY KEY (job, task, seq)
 );
 "#,
-)];
+    ),
+    (
+        2,
+        "the callUuid index holds screens only",
+        // Calls carry a callUuid too: probing an index that holds them found each call of a
+        // page and fetched its row only to drop it (kind 0), 0.1 ms a call on a cold cache.
+        r#"
+DROP INDEX rec_uuid;
+CREATE INDEX rec_screen_uuid ON recordings (call_uuid)
+    WHERE kind = 1 AND call_uuid IS NOT NULL AND call_recording_id IS NULL;
+"#,
+    ),
+];
 
 /// Brings the schema of `client`'s search path up to date. `schema` is created if missing.
 pub fn migrate(client: &mut Client, schema: &str) -> Result<(), postgres::Error> {
