@@ -223,9 +223,13 @@ fn main() {
             let dry = ["purge", "--type", "voice", "--min-age", "1", "--dry-run", "--json"];
             let mut with_args = dry.to_vec();
             with_args.push("--include-screen");
-            let mut backends: Vec<(&str, Box<dyn Catalog>, Vec<String>)> =
-                vec![("sqlite", Box::new(SqliteCatalog::open(&data.join("catalog.db")).unwrap()), vec![])];
-            if let Some(p) = pg(root, "screens") {
+            // BENCH_BACKENDS=postgres (or sqlite) measures one backend only.
+            let only = std::env::var("BENCH_BACKENDS").unwrap_or_default();
+            let mut backends: Vec<(&str, Box<dyn Catalog>, Vec<String>)> = Vec::new();
+            if only.is_empty() || only.contains("sqlite") {
+                backends.push(("sqlite", Box::new(SqliteCatalog::open(&data.join("catalog.db")).unwrap()), vec![]));
+            }
+            if let Some(p) = pg(root, "screens").filter(|_| only.is_empty() || only.contains("postgres")) {
                 let cfg = vec!["--config".to_string(), p.config.display().to_string()];
                 backends.push(("postgres", Box::new(p.catalog), cfg));
             }

@@ -581,12 +581,13 @@ impl Catalog for PgCatalog {
             );
             Ok(c.query(&sql, &[&ids, &uuids]).map_err(pg)?.iter().map(read_row).collect::<Vec<_>>())
         })?;
+        let by_id: std::collections::HashSet<&str> = ids.iter().copied().collect();
         let by_uuid: HashMap<&str, &str> =
             calls.iter().filter_map(|c| c.call_uuid.as_deref().map(|u| (u, c.id.as_str()))).collect();
         let mut by_call: HashMap<&str, Vec<Row>> = HashMap::new();
         for r in rows {
             let owner = match r.call_recording_id.as_deref() {
-                Some(id) => ids.iter().find(|c| **c == id).copied(),
+                Some(id) => by_id.get(id).copied(),
                 None => r.call_uuid.as_deref().and_then(|u| by_uuid.get(u).copied()),
             };
             if let Some(o) = owner {
