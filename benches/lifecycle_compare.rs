@@ -4,12 +4,13 @@
 //!   cargo bench --bench lifecycle_compare -- plan N...       # plan time and max RSS at each N
 //!   cargo bench --bench lifecycle_compare -- purge N         # reclife purge vs rm -rf
 //!   cargo bench --bench lifecycle_compare -- screens N S     # plan of N calls, S screens: with vs without
+//!                                                            # (SQLite, and PostgreSQL when RECLIFE_TEST_PG is set)
 //!   cargo bench --bench lifecycle_compare -- rule-rss N...   # backup-then-purge rule: time, max RSS
 //!
 //! Data is generated straight into a data directory (catalog rows in batches, media files in the
 //! local store's layout) under $BENCH_DIR (default: a temporary folder).
 
-use reclife::catalog::{Catalog, SqliteCatalog};
+use reclife::catalog::{Catalog, PgCatalog, PgOptions, SqliteCatalog};
 use reclife::model::Recording;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -38,8 +39,7 @@ fn doc(i: usize, size: usize) -> (String, String) {
 
 /// `screens` screen recordings (metadata only), spread evenly over the first `n` calls: every
 /// other one linked by callRecordingId, the rest by callUuid alone.
-fn generate_screens(data: &Path, n: usize, screens: usize) {
-    let cat = SqliteCatalog::open(&data.join("catalog.db")).unwrap();
+fn generate_screens(cat: &dyn Catalog, n: usize, screens: usize) {
     let step = (n / screens.max(1)).max(1);
     let mut batch = Vec::with_capacity(10_000);
     for k in 0..screens.min(n) {
@@ -63,7 +63,25 @@ fn generate_screens(data: &Path, n: usize, screens: usize) {
 
 /// `n` recordings in `data`, each with one media file of `size` bytes (none with `size` 0).
 fn generate(data: &Path, n: usize, size: usize) {
-    let cat = SqliteCatalog::open(&data.join("catalog.db")).unwrap();
+    generate_into(&SqliteCatalog::open(&data.join("catalog.db")).unwrap(), data, n, size)
+}
+
+/// A PostgreSQL catalog in a schema of its own, and a config file that points reclife at it.
+struct Pg {
+    catalog: PgCatalog,
+    config: PathBuf,
+}
+
+fn pg(root: &Path, name: &str) -> Option<Pg> {
+    let url = std::env::var("RECLIFE_TEST_PG").ok().filter(|u| !u.is_empty())?;
+    let schema = format!("bench_{name}_{}", std::process::id());
+    let catalog = PgCatalog::open(&PgOptions::new(&url, None).unwrap().with_schema(&schema)).unwrap();
+    let config = root.join(format!("{name}-pg.toml"));
+    std::fs::write(&config, format!("catalog = \"{url}\"\n[postgres]\nschema = \"{schema}\"\n")).unwrap();
+    Some(Pg { catalog, config })
+}
+
+fn generate_into(cat: &dyn Catalog, data: &Path, n: usize, size: usize) {
     let body: Vec<u8> = (0..size).map(|i| (i * 7 + 13) as u8).collect();
     let mut batch = Vec::with_capacity(10_000);
     for i in 0..n {
@@ -202,21 +220,46 @@ fn main() {
             let n: usize = args.get(1).and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
             let screens: usize = args.get(2).and_then(|v| v.parse().ok()).unwrap_or(n * 3 / 10);
             let data = fresh(root, "screens");
-            let t = Instant::now();
-            generate(&data, n, 0);
-            generate_screens(&data, n, screens);
-            let gen_s = t.elapsed().as_secs_f64();
             let dry = ["purge", "--type", "voice", "--min-age", "1", "--dry-run", "--json"];
-            let (without, rss0) = reclife(&data, &dry);
             let mut with_args = dry.to_vec();
             with_args.push("--include-screen");
-            let (with, rss1) = reclife(&data, &with_args);
-            println!(
-                "plan of {n} calls with {screens} screens (durable manifest written) [generated in {gen_s:.0} s]:"
-            );
-            println!("  without screens {without:7.2} s  max RSS {:6.1} MiB", rss0 as f64 / 1024.0);
-            println!("  with screens    {with:7.2} s  max RSS {:6.1} MiB", rss1 as f64 / 1024.0);
-            println!("  with / without = {:.2}x (target <= 2x; with <= 10 s)", with / without);
+            // BENCH_BACKENDS=postgres (or sqlite) measures one backend only.
+            let only = std::env::var("BENCH_BACKENDS").unwrap_or_default();
+            let mut backends: Vec<(&str, Box<dyn Catalog>, Vec<String>)> = Vec::new();
+            if only.is_empty() || only.contains("sqlite") {
+                backends.push(("sqlite", Box::new(SqliteCatalog::open(&data.join("catalog.db")).unwrap()), vec![]));
+            }
+            if let Some(p) = pg(root, "screens").filter(|_| only.is_empty() || only.contains("postgres")) {
+                let cfg = vec!["--config".to_string(), p.config.display().to_string()];
+                backends.push(("postgres", Box::new(p.catalog), cfg));
+            }
+            for (name, cat, cfg) in &backends {
+                let t = Instant::now();
+                generate_into(cat.as_ref(), &data, n, 0);
+                generate_screens(cat.as_ref(), n, screens);
+                // As `reclife catalog migrate` does after a bulk load.
+                cat.refresh_statistics().unwrap();
+                let gen_s = t.elapsed().as_secs_f64();
+                let args_of = |a: &[&str]| -> Vec<String> {
+                    cfg.iter().cloned().chain(a.iter().map(|s| s.to_string())).collect()
+                };
+                let without_args = args_of(&dry);
+                let with_args = args_of(&with_args);
+                let (without, rss0) = reclife(&data, &without_args.iter().map(String::as_str).collect::<Vec<_>>());
+                let (with, rss1) = reclife(&data, &with_args.iter().map(String::as_str).collect::<Vec<_>>());
+                println!(
+                    "{name}: plan of {n} calls with {screens} screens (durable manifest written) [generated in {gen_s:.0} s]:"
+                );
+                println!("  without screens {without:7.2} s  max RSS {:6.1} MiB", rss0 as f64 / 1024.0);
+                println!("  with screens    {with:7.2} s  max RSS {:6.1} MiB", rss1 as f64 / 1024.0);
+                println!("  with / without = {:.2}x (target <= 2x; with <= 10 s)", with / without);
+            }
+            for (_, cat, _) in backends {
+                drop(cat);
+            }
+            if let Some(p) = pg(root, "screens") {
+                p.catalog.drop_schema().unwrap();
+            }
         }
         Some("rule-rss") => {
             let ns: Vec<usize> = args[1..].iter().filter_map(|v| v.parse().ok()).collect();

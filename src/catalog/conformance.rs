@@ -22,6 +22,7 @@ pub fn run(fresh: &dyn Fn() -> Box<dyn Catalog>) {
     screens_by_call_uuid(&*fresh());
     manifests(&*fresh());
     state_pages_and_lease_lists(&*fresh());
+    import_keeps_versions_and_holds(&*fresh(), &*fresh());
 }
 
 fn t0() -> DateTime<Utc> {
@@ -263,22 +264,29 @@ fn state_and_leases(c: &dyn Catalog) {
     c.state_delete("ns", "k").unwrap();
     assert_eq!(c.state_get("ns", "k").unwrap(), None);
 
-    let now = t0();
+    // Leases are about real time passing: a backend on a shared server may judge expiry on
+    // the server's clock, using `until - now` as the lease's length. So these checks use the
+    // real clock, and let a short lease really expire.
+    let now = Utc::now();
     let later = now + Duration::minutes(10);
     assert!(c.lease_acquire("pair-1", "muxer-a", now, later).unwrap());
     assert!(!c.lease_acquire("pair-1", "muxer-b", now, later).unwrap(), "a live lease is exclusive");
-    assert!(c.lease_acquire("pair-1", "muxer-a", now, later + Duration::minutes(1)).unwrap(), "the holder may extend");
     assert!(
-        c.lease_acquire("pair-1", "muxer-b", later + Duration::minutes(2), later + Duration::minutes(9)).unwrap(),
-        "an expired lease can be taken"
+        c.lease_acquire("pair-1", "muxer-a", Utc::now(), Utc::now() + Duration::milliseconds(300)).unwrap(),
+        "the holder may extend (or shorten) its lease"
     );
+    assert!(!c.lease_acquire("pair-1", "muxer-b", Utc::now(), later).unwrap(), "still live");
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    assert!(c.lease_acquire("pair-1", "muxer-b", Utc::now(), later).unwrap(), "an expired lease can be taken");
     c.lease_release("pair-1", "muxer-a").unwrap();
-    assert!(
-        !c.lease_acquire("pair-1", "muxer-a", now + Duration::minutes(12), later).unwrap(),
-        "release by a non-holder does nothing"
-    );
+    assert!(!c.lease_acquire("pair-1", "muxer-a", Utc::now(), later).unwrap(), "release by a non-holder does nothing");
     c.lease_release("pair-1", "muxer-b").unwrap();
     assert!(c.lease_acquire("pair-1", "muxer-a", now, later).unwrap());
+    // The length counts, not the caller's clock: a caller whose clock is an hour ahead still
+    // gets a lease of the length it asked for.
+    let skewed = Utc::now() + Duration::hours(1);
+    assert!(c.lease_acquire("skew", "n1", skewed, skewed + Duration::minutes(5)).unwrap());
+    assert!(!c.lease_acquire("skew", "n2", Utc::now(), Utc::now() + Duration::minutes(5)).unwrap());
 }
 
 fn versions(c: &dyn Catalog) {
@@ -427,12 +435,37 @@ fn state_pages_and_lease_lists(c: &dyn Catalog) {
     assert_eq!(c.state_list("many").unwrap().len(), 2500, "state_list pages past 1000 keys");
     let p = c.state_page("many", Some("k00010"), 3).unwrap();
     assert_eq!(p.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), vec!["k00011", "k00012", "k00013"]);
-    let now = t0();
+    let now = Utc::now();
     c.lease_acquire("guard/a", "n1", now, now + Duration::minutes(1)).unwrap();
     c.lease_acquire("guard/b", "n2", now, now + Duration::minutes(2)).unwrap();
     c.lease_acquire("other/c", "n3", now, now + Duration::minutes(3)).unwrap();
+    c.lease_acquire("guard_x", "n4", now, now + Duration::minutes(3)).unwrap();
     let l = c.lease_list("guard/").unwrap();
     assert_eq!(l.iter().map(|x| x.name.as_str()).collect::<Vec<_>>(), vec!["guard/a", "guard/b"]);
     assert_eq!(l[1].holder, "n2");
-    assert_eq!(l[1].until, now + Duration::minutes(2));
+    // Told on the caller's clock; a backend on a server's clock may differ by the time a call takes.
+    let off = (l[1].until - (now + Duration::minutes(2))).num_milliseconds().abs();
+    assert!(off < 5_000, "lease end {} is {off} ms from the one asked for", l[1].until);
+}
+
+fn import_keeps_versions_and_holds(from: &dyn Catalog, to: &dyn Catalog) {
+    from.upsert(&call_doc("i1", t0(), json!({}))).unwrap();
+    from.upsert(&call_doc("i2", t0(), json!({}))).unwrap();
+    from.label("i1", "x").unwrap();
+    from.hold("i1", "legal", t0()).unwrap();
+    let entries = from.get_many(&["i1".to_string(), "i2".to_string()]).unwrap();
+    assert_eq!(to.import(&entries).unwrap(), vec![Upsert::Inserted, Upsert::Inserted]);
+    let got = to.get("i1").unwrap().unwrap();
+    assert_eq!((got.version, got.hold.clone()), (entries[0].version, entries[0].hold.clone()), "version and hold kept");
+    assert_eq!(got.recording.doc(), entries[0].recording.doc());
+    assert_eq!(to.import(&entries).unwrap(), vec![Upsert::Unchanged, Upsert::Unchanged], "a second import skips");
+    to.label("i2", "newer").unwrap();
+    let newer = to.get("i2").unwrap().unwrap();
+    assert_eq!(to.import(&entries[1..]).unwrap(), vec![Upsert::Unchanged], "a newer version here is kept");
+    assert_eq!(to.get("i2").unwrap().unwrap().recording.labels, newer.recording.labels);
+    from.unhold("i1").unwrap();
+    let later = from.get_many(&["i1".to_string()]).unwrap();
+    assert_eq!(to.import(&later).unwrap(), vec![Upsert::Updated]);
+    assert!(to.get("i1").unwrap().unwrap().hold.is_none(), "an unhold in the source is carried over");
+    assert_eq!(to.count(&Query { held: Some(true), ..Query::default() }).unwrap(), 0);
 }

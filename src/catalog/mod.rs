@@ -1,8 +1,8 @@
 //! Where recording metadata lives and how it is scanned.
 //!
 //! [`Catalog`] is one trait with an embedded SQLite implementation ([`SqliteCatalog`], the
-//! default, at `<data dir>/catalog.db`); a PostgreSQL one passes the same [`conformance`]
-//! suite. Queries are answered page by page through a resumable keyset [`Cursor`] (never
+//! default, at `<data dir>/catalog.db`) and a PostgreSQL one ([`PgCatalog`], shared by several
+//! nodes); both pass the same [`conformance`] suite, and [`copy`] moves a catalog between them. Queries are answered page by page through a resumable keyset [`Cursor`] (never
 //! OFFSET): the start-time range is cut into `scan_intervals_per_day` slices as GIR MLM does,
 //! and each slice is walked in `(startTime, id)` order, so memory stays flat however many
 //! recordings match. Besides recordings, the catalog keeps small named state
@@ -16,12 +16,15 @@
 //! [`manifest`]s keyed by job id, written while scrolling and consumed page by page.
 
 pub mod conformance;
+pub mod copy;
 mod cursor;
 pub mod manifest;
+mod postgres;
 mod query;
 mod sqlite;
 pub mod synth;
 
+pub use self::postgres::{is_postgres_url, PgCatalog, PgOptions};
 pub use cursor::Cursor;
 pub use manifest::{DeleteOutcome, Doom, Lease, ManifestRow, RowState};
 pub use query::Query;
@@ -47,6 +50,9 @@ pub enum CatalogError {
     BadCursor(String),
     #[error("bad query: {0}")]
     BadQuery(String),
+    /// A catalog copy (`reclife catalog migrate`) found the target unlike the source.
+    #[error("catalog copy: {0}")]
+    Copy(String),
     /// A conditional write found another version than the one it was read at.
     #[error("recording {id} changed since it was read (version {expected}, now {found})")]
     Changed { id: String, expected: Version, found: Version },
@@ -135,6 +141,12 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
         }
         Ok(out)
     }
+
+    /// Writes recordings as another catalog holds them (document, hold and version), in one
+    /// transaction: copying a catalog. A recording already here at the entry's version or a
+    /// newer one is left alone (`Unchanged`), so a copy that is run again skips what it
+    /// copied and never undoes a later edit.
+    fn import(&self, entries: &[Entry]) -> Result<Vec<Upsert>, CatalogError>;
 
     /// Replaces a recording only if it is still at version `expected`, in one transaction.
     /// Gone: `NotFound`; edited since: `Changed`. Returns the new version.
@@ -250,7 +262,9 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<(String, String)>, CatalogError>;
 
     /// Takes the lease `name` for `holder` until `until`, if it is free, expired at `now`,
-    /// or already held by `holder` (which extends it). True when `holder` has it.
+    /// or already held by `holder` (which extends it). True when `holder` has it. `now` is the
+    /// caller's clock: a backend on a shared server may instead judge on the server's clock,
+    /// taking `until - now` as the lease's length, so nodes with skewed clocks still agree.
     fn lease_acquire(
         &self,
         name: &str,
@@ -262,6 +276,13 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
     fn lease_release(&self, name: &str, holder: &str) -> Result<(), CatalogError>;
     /// Leases whose name starts with `prefix`, live or expired, in name order.
     fn lease_list(&self, prefix: &str) -> Result<Vec<Lease>, CatalogError>;
+
+    /// Refreshes the query planner's statistics after a bulk write (a copy, a large ingest),
+    /// so the first scrolls after it do not run on plans made for empty tables. Backends
+    /// whose plans do not depend on gathered statistics have nothing to do.
+    fn refresh_statistics(&self) -> Result<(), CatalogError> {
+        Ok(())
+    }
 }
 
 /// Conveniences on any catalog.

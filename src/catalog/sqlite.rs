@@ -805,6 +805,37 @@ impl Catalog for SqliteCatalog {
         rows.collect::<Result<Vec<_>, _>>().map_err(db)
     }
 
+    fn import(&self, entries: &[Entry]) -> Result<Vec<Upsert>, CatalogError> {
+        let mut conn = self.lock();
+        let tx = Self::write_tx(&mut conn)?;
+        let mut out = Vec::with_capacity(entries.len());
+        for e in entries {
+            let have: Option<Version> = tx
+                .prepare_cached("SELECT version FROM recordings WHERE id = ?1")
+                .map_err(db)?
+                .query_row([&e.recording.id], |r| r.get(0))
+                .optional()
+                .map_err(db)?;
+            if have.is_some_and(|v| v >= e.version) {
+                out.push(Upsert::Unchanged);
+                continue;
+            }
+            Self::upsert_in(&tx, &e.recording)?;
+            tx.prepare_cached("UPDATE recordings SET version = ?2, hold_reason = ?3, hold_ms = ?4 WHERE id = ?1")
+                .map_err(db)?
+                .execute(params![
+                    e.recording.id,
+                    e.version,
+                    e.hold.as_ref().map(|h| h.reason.as_str()),
+                    e.hold.as_ref().map(|h| ms(h.at))
+                ])
+                .map_err(db)?;
+            out.push(if have.is_some() { Upsert::Updated } else { Upsert::Inserted });
+        }
+        tx.commit().map_err(db)?;
+        Ok(out)
+    }
+
     fn upsert_if(&self, rec: &Recording, expected: Version) -> Result<Version, CatalogError> {
         let mut conn = self.lock();
         let tx = Self::write_tx(&mut conn)?;

@@ -3,6 +3,7 @@
 //! and the API call.
 
 mod backup;
+mod catalog;
 mod check;
 mod decrypt;
 mod download;
@@ -101,6 +102,9 @@ pub enum Command {
     Restore(restore::Args),
     /// Verify the catalog, media and lifecycle invariants (--repair: fix what is safe).
     Check(check::Args),
+    /// Catalog administration: migrate (copy) a catalog into another, e.g. SQLite → PostgreSQL.
+    #[command(subcommand)]
+    Catalog(catalog::Cmd),
     /// The HTTP API (RWS-compatible recordings, jobs and rules, /metrics) and the operators' pages at /.
     Serve(serve::Args),
     /// The cloud backup downloader (GIR's RCBS): metadata from the API, encrypted media from S3.
@@ -193,6 +197,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Jobs(c) => jobs::run(&cli, c).await,
         Command::Restore(a) => restore::run(&cli, a).await,
         Command::Check(a) => check::run(&cli, a).await,
+        Command::Catalog(c) => catalog::run(&cli, c).await,
         Command::Serve(a) => serve::run(&cli, a).await,
         Command::Download(a) => download::run(&cli, a).await,
     }

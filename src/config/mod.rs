@@ -3,7 +3,7 @@
 //! Every key is documented in `deploy/reclife.example.toml`. Unknown keys are errors, so a
 //! misspelt option is reported rather than silently ignored.
 
-use crate::catalog::{Catalog, SqliteCatalog};
+use crate::catalog::{is_postgres_url, Catalog, PgCatalog, PgOptions, SqliteCatalog};
 use crate::storage::{self, Location, MediaStore};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -78,6 +78,50 @@ pub struct Config {
     /// `reclife download` (`[download]`): RCBS's config.properties keys in snake_case (or as
     /// RCBS spells them); checked when the downloader runs.
     pub download: crate::download::DownloadConfig,
+    /// Where the catalog lives: unset (or `sqlite:PATH`, or a path) for SQLite, by default
+    /// `<data dir>/catalog.db`; `postgres://user@host:port/db` for a catalog shared by several
+    /// nodes. Env `RECLIFE_CATALOG` overrides it. Never holds a password.
+    pub catalog: Option<String>,
+    /// The PostgreSQL catalog's settings (`[postgres]`): password_file, schema, pool_size.
+    pub postgres: PostgresConfig,
+}
+
+/// `[postgres]`: how a `postgres://` catalog is reached. The password comes from
+/// `password_file` (its first line) or env `PGPASSWORD`, never from this file itself.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PostgresConfig {
+    pub password_file: Option<PathBuf>,
+    /// Schema holding the catalog's tables.
+    pub schema: String,
+    /// Connections per process.
+    pub pool_size: usize,
+}
+
+impl Default for PostgresConfig {
+    fn default() -> Self {
+        PostgresConfig { password_file: None, schema: "public".into(), pool_size: 8 }
+    }
+}
+
+/// Opens the catalog `spec` names (see [`Config::catalog`]); `data_dir` places the default.
+pub fn open_catalog(
+    spec: Option<&str>,
+    pg: &PostgresConfig,
+    data_dir: &Path,
+) -> Result<Arc<dyn Catalog>, crate::catalog::CatalogError> {
+    Ok(match spec.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(url) if is_postgres_url(url) => {
+            let opts =
+                PgOptions::new(url, pg.password_file.as_ref())?.with_schema(&pg.schema).with_pool_size(pg.pool_size);
+            Arc::new(PgCatalog::open(&opts)?)
+        }
+        Some(path) => {
+            let path = path.strip_prefix("sqlite://").or_else(|| path.strip_prefix("sqlite:")).unwrap_or(path);
+            Arc::new(SqliteCatalog::open(Path::new(path))?)
+        }
+        None => Arc::new(SqliteCatalog::open(&data_dir.join("catalog.db"))?),
+    })
 }
 
 impl Default for Config {
@@ -104,6 +148,8 @@ impl Default for Config {
             job_retention_days: 90,
             api: crate::api::ApiConfig::default(),
             download: Default::default(),
+            catalog: None,
+            postgres: PostgresConfig::default(),
         }
     }
 }
@@ -143,6 +189,7 @@ impl Config {
             &mut self.api.tls_cert,
             &mut self.api.tls_key,
             &mut self.webdav.password_file,
+            &mut self.postgres.password_file,
         ]
         .into_iter()
         .flatten()
@@ -198,10 +245,12 @@ pub struct Context {
 }
 
 impl Context {
-    /// Opens the data directory: `<data dir>/catalog.db` and the media store.
+    /// Opens the data directory, the catalog (env `RECLIFE_CATALOG`, else the config's
+    /// `catalog`, else `<data dir>/catalog.db`) and the media store.
     pub fn open(data_dir: &Path, config: Config, clock: Clock) -> Result<Context, ConfigError> {
         std::fs::create_dir_all(data_dir).map_err(|source| ConfigError::Read { path: data_dir.into(), source })?;
-        let catalog = Arc::new(SqliteCatalog::open(&data_dir.join("catalog.db"))?);
+        let env = std::env::var("RECLIFE_CATALOG").ok().filter(|s| !s.trim().is_empty());
+        let catalog = open_catalog(env.as_deref().or(config.catalog.as_deref()), &config.postgres, data_dir)?;
         let media_loc = match &config.media_location {
             Some(uri) => Location::parse(uri)?,
             None => Location::File(data_dir.join("media")),

@@ -91,6 +91,10 @@ pub struct JobRecord {
     /// Why the job ended as it did, when that is not obvious (cancelled, interrupted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// For a scheduled rule run: the fire time (real clock) it answers. Nodes sharing a
+    /// catalog run each fire of a rule once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fire: Option<DateTime<Utc>>,
 }
 
 impl JobRecord {
@@ -112,6 +116,7 @@ impl JobRecord {
             planned_at: None,
             planned_tasks: Vec::new(),
             note: None,
+            fire: None,
         }
     }
 

@@ -35,6 +35,10 @@ use std::path::PathBuf;
 
 /// Catalog state namespace of open journal entries.
 pub const NAMESPACE: &str = "lifecycle.purge-journal";
+/// Catalog state namespace of the audit logs an open entry may have been audited to (key: the
+/// entry's id; value: a JSON list of paths). Nodes sharing a catalog each keep their own audit
+/// log: a node finishing another's entry reads these too, so it does not audit twice.
+pub const AUDIT_LOGS: &str = "lifecycle.audit-logs";
 
 /// One media file about to be deleted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -208,7 +212,25 @@ pub async fn execute(ctx: &Context, entry: &JournalEntry, recovering: bool) -> R
     let now = ctx.clock.now();
     let e2 = entry.clone();
     let to_audit = deleted.clone();
-    super::blocking(move || append_audit(&path, &e2, &to_audit, now, recovering)).await?;
+    let catalog = ctx.catalog.clone();
+    super::blocking(move || {
+        if to_audit.is_empty() {
+            return Ok(());
+        }
+        // Name this node's audit log before writing to it, so that whoever finishes the entry
+        // after a crash here knows where its lines may already be.
+        let mut logs: Vec<String> =
+            catalog.state_get(AUDIT_LOGS, &e2.id)?.and_then(|v| serde_json::from_str(&v).ok()).unwrap_or_default();
+        let mine = path.display().to_string();
+        if !logs.contains(&mine) {
+            logs.push(mine);
+            let text = serde_json::to_string(&logs).map_err(|e| LifecycleError::Other(e.to_string()))?;
+            catalog.state_put(AUDIT_LOGS, &e2.id, &text)?;
+        }
+        let others: Vec<PathBuf> = logs.iter().map(PathBuf::from).filter(|p| *p != path).collect();
+        append_audit(&path, &others, &e2, &to_audit, now, recovering)
+    })
+    .await?;
     failpoint::hit("purge.after_audit");
 
     // The notification is queued durably before the entry ends, and delivered (at least once)
@@ -234,6 +256,7 @@ pub async fn execute(ctx: &Context, entry: &JournalEntry, recovering: bool) -> R
             None => {
                 catalog.state_delete(NAMESPACE, &id)?;
                 catalog.tombstones_clear(&id)?;
+                catalog.state_delete(AUDIT_LOGS, &id)?;
             }
             Some(text) => catalog.state_put(NAMESPACE, &id, &text)?,
         }
@@ -244,8 +267,11 @@ pub async fn execute(ctx: &Context, entry: &JournalEntry, recovering: bool) -> R
     Ok(out)
 }
 
+/// Appends the audit lines of `items` to `path`. When recovering, lines already in `path` or
+/// in `others` (other nodes' logs this entry was audited to, where readable) are not repeated.
 fn append_audit(
     path: &std::path::Path,
+    others: &[PathBuf],
     entry: &JournalEntry,
     items: &[Doomed],
     now: DateTime<Utc>,
@@ -262,7 +288,16 @@ fn append_audit(
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(io)?;
     }
     let new_file = !path.exists();
-    let already = if recovering { audited(path, &entry.id)? } else { HashSet::new() };
+    let mut already = if recovering { audited(path, &entry.id)? } else { HashSet::new() };
+    if recovering {
+        for o in others {
+            match audited(o, &entry.id) {
+                Ok(a) => already.extend(a),
+                Err(e) => tracing::warn!(journal = %entry.id, error = %e,
+                    "cannot read another node's audit log: recordings it audited may be audited again here"),
+            }
+        }
+    }
     let mut buf = Vec::new();
     for d in items.iter().filter(|d| !already.contains(&d.id)) {
         let line = AuditLine {
@@ -444,7 +479,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit").join("deletions.jsonl");
         let e = entry(&["A", "B", "C"]);
-        append_audit(&path, &e, &e.items[..1], Utc::now(), false).unwrap();
+        append_audit(&path, &[], &e, &e.items[..1], Utc::now(), false).unwrap();
         // B's line torn half-way by a kill.
         let mut whole = Vec::new();
         serde_json::to_writer(
@@ -468,7 +503,7 @@ mod tests {
         drop(f);
         assert_eq!(broken_audit_lines(&path).unwrap(), vec![2]);
         // Recovery: A is audited already, B and C are not.
-        append_audit(&path, &e, &e.items, Utc::now(), true).unwrap();
+        append_audit(&path, &[], &e, &e.items, Utc::now(), true).unwrap();
         assert!(broken_audit_lines(&path).unwrap().is_empty());
         let ids: Vec<String> = std::fs::read_to_string(&path)
             .unwrap()

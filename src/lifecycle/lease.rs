@@ -58,8 +58,17 @@ fn rand32() -> u32 {
     h.finish() as u32
 }
 
+/// Names of the leases held through a [`Held`] in this process. The catalog knows holders by
+/// process, so without this two tasks of one process would both "take" a lease (the second
+/// one extending the first's): a daemon's housekeeping would then recover the purge batch its
+/// own running purge is executing.
+fn held_here() -> std::sync::MutexGuard<'static, std::collections::HashSet<String>> {
+    static HELD: OnceLock<std::sync::Mutex<std::collections::HashSet<String>>> = OnceLock::new();
+    HELD.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Leases this process holds and renews every third of `secs` until dropped; dropping
-/// releases them.
+/// releases them. A lease is held by one `Held` at a time within a process too.
 #[derive(Debug)]
 pub struct Held {
     catalog: Arc<dyn Catalog>,
@@ -68,13 +77,18 @@ pub struct Held {
 }
 
 impl Held {
-    /// Tries once to take `name` for `secs` seconds; `None` when someone else holds it.
+    /// Tries once to take `name` for `secs` seconds; `None` when someone else (another
+    /// process, or another task of this one) holds it.
     pub async fn take(catalog: Arc<dyn Catalog>, name: &str, secs: u64) -> Result<Option<Held>, LifecycleError> {
+        if !held_here().insert(name.to_string()) {
+            return Ok(None);
+        }
         let (c, n) = (catalog.clone(), name.to_string());
         let secs = secs.max(3);
-        let got = blocking(move || Ok(acquire(c.as_ref(), &n, secs)?)).await?;
-        if !got {
-            return Ok(None);
+        let got = blocking(move || Ok(acquire(c.as_ref(), &n, secs)?)).await;
+        if !matches!(got, Ok(true)) {
+            held_here().remove(name);
+            return got.map(|_| None);
         }
         let (c, n, me) = (catalog.clone(), name.to_string(), holder());
         let renew = tokio::spawn(async move {
@@ -124,8 +138,23 @@ impl Drop for Held {
             if let Err(e) = self.catalog.lease_release(n, &me) {
                 tracing::warn!(lease = %n, error = %e, "cannot release a lease; it expires by itself");
             }
+            held_here().remove(n);
         }
     }
+}
+
+/// Releases every lease held by a process of this host that no longer exists (killed, or
+/// crashed): what it was doing is void, and its claims would otherwise linger until they
+/// expire and show up in `reclife check` as stale. Returns how many.
+pub fn sweep_dead(catalog: &dyn Catalog) -> Result<usize, crate::catalog::CatalogError> {
+    let mut n = 0;
+    for l in catalog.lease_list("")? {
+        if holder_dead(&l.holder) {
+            catalog.lease_release(&l.name, &l.holder)?;
+            n += 1;
+        }
+    }
+    Ok(n)
 }
 
 /// Removes an expired (or dead holder's) lease (used by `reclife check --repair`). False

@@ -176,6 +176,8 @@ async fn run_inner(
         // Recovery runs at the start of every task, on every process, not only at start-up.
         let recovered = super::journal::recover(ctx).await?;
         jobs::reap(ctx).await?;
+        let catalog = ctx.catalog.clone();
+        super::blocking(move || Ok(super::lease::sweep_dead(catalog.as_ref())?)).await?;
         if !recovered.deleted.is_empty() {
             tracing::warn!(recordings = recovered.deleted.len(), "finished interrupted purges before this task");
         }

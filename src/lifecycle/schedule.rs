@@ -8,9 +8,20 @@
 //! at a time, and the [`OverlapGuard`] keeps purges apart from overlapping tasks. The rules
 //! folder is re-read every `schedule_polling_interval` seconds. Each run ends with GIR's line
 //! `Scheduled rule [<name>] at location [<node path>] completed`, plus counts.
+//!
+//! Nodes that share a catalog share the work: each fire of a rule runs on one node. A fire is
+//! the rule's latest scheduled time at or before the real clock (never `--now`: which fire it
+//! is, like a lease, is about real time). The node that takes the lease
+//! `lifecycle/fire/<rule>` checks the rule's fire mark (state [`FIRES`]) under it, skips a fire
+//! already done (or overtaken by a later one), marks the fire claimed with its job id, runs,
+//! and marks it done. A node that dies mid-run leaves a claimed, unfinished mark whose lease
+//! expires (at once when its pid is gone on the same host); at its next poll tick any node
+//! finds that mark and runs the fire again, after recovery has finished the dead node's purge
+//! batches.
 
 use super::guard::OverlapGuard;
 use super::jobs::{JobRecord, JobState};
+use super::lease::Held;
 use super::runner::{completion_line, run_tasks, ProgressFactory};
 use super::{blocking, journal, rules, LifecycleError, Rule, RuleProblem};
 use crate::config::Context;
@@ -57,6 +68,99 @@ pub async fn last_ticks(ctx: &Context) -> Result<Vec<(String, DateTime<Utc>)>, L
         .into_iter()
         .filter_map(|(k, v)| DateTime::parse_from_rfc3339(&v).ok().map(|t| (k, t.with_timezone(&Utc))))
         .collect())
+}
+
+/// Catalog state namespace of each rule's latest claimed fire (key: rule name).
+pub const FIRES: &str = "lifecycle.fires";
+/// Prefix of the lease a node holds while it runs a fire of a rule.
+pub const FIRE_LEASE: &str = "lifecycle/fire/";
+
+/// The latest fire of a rule that a node claimed, and whether its run ended.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FireMark {
+    pub fire: DateTime<Utc>,
+    pub job: String,
+    pub done: bool,
+}
+
+/// The fire a rule answers now: its latest scheduled time at or before the real clock.
+/// Whole seconds: cron has no finer unit, and every node must name a fire alike (croner keeps
+/// the clock's fraction of a second in the occurrence it finds).
+pub fn current_fire(rule: &Rule) -> DateTime<Utc> {
+    let now = Utc::now();
+    let t =
+        rules::parse_cron(&rule.schedule).ok().and_then(|c| c.find_previous_occurrence(&now, true).ok()).unwrap_or(now);
+    DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
+}
+
+pub async fn fire_mark(ctx: &Context, rule: &str) -> Result<Option<FireMark>, LifecycleError> {
+    let (catalog, r) = (ctx.catalog.clone(), rule.to_string());
+    let v = blocking(move || Ok(catalog.state_get(FIRES, &r)?)).await?;
+    Ok(v.and_then(|s| serde_json::from_str(&s).ok()))
+}
+
+async fn set_fire_mark(ctx: &Context, rule: &str, m: &FireMark) -> Result<(), LifecycleError> {
+    let text = serde_json::to_string(m).map_err(|e| LifecycleError::Other(e.to_string()))?;
+    let (catalog, r) = (ctx.catalog.clone(), rule.to_string());
+    blocking(move || Ok(catalog.state_put(FIRES, &r, &text)?)).await
+}
+
+/// Rules whose claimed fire never finished and whose claim is no longer held: the node that
+/// ran them stopped. Returns them with the fire to run again.
+pub async fn orphaned_fires(ctx: &Context, rules: &[Rule]) -> Result<Vec<(Rule, DateTime<Utc>)>, LifecycleError> {
+    let catalog = ctx.catalog.clone();
+    let leases = blocking(move || Ok(catalog.lease_list(FIRE_LEASE)?)).await?;
+    let now = Utc::now();
+    let mut out = Vec::new();
+    for r in rules {
+        let Some(m) = fire_mark(ctx, &r.name).await? else { continue };
+        let name = format!("{FIRE_LEASE}{}", r.name);
+        let held = leases.iter().any(|l| l.name == name && super::lease::is_live(l, now));
+        if !m.done && !held {
+            out.push((r.clone(), m.fire));
+        }
+    }
+    Ok(out)
+}
+
+/// Runs `rule` for `fire` (default: its current fire) unless another node runs or ran that
+/// fire; see the module doc. `None` when it was not this node's to run.
+pub async fn run_fire(
+    ctx: &Context,
+    rule: &Rule,
+    fire: Option<DateTime<Utc>>,
+    guard: &OverlapGuard,
+    progress: &ProgressFactory,
+    on_done: &OnDone,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> Result<Option<JobRecord>, LifecycleError> {
+    let fire = fire.unwrap_or_else(|| current_fire(rule));
+    let lease = format!("{FIRE_LEASE}{}", rule.name);
+    let Some(_claim) = Held::take(ctx.catalog.clone(), &lease, ctx.config.lease_seconds).await? else {
+        tracing::info!(rule = %rule.name, fire = %fire, "another node runs this rule now: skipped here");
+        return Ok(None);
+    };
+    if let Some(m) = fire_mark(ctx, &rule.name).await? {
+        if m.fire > fire || (m.fire == fire && m.done) {
+            tracing::info!(rule = %rule.name, fire = %fire, "this fire already ran (here or on another node): skipped");
+            return Ok(None);
+        }
+    }
+    let started = ctx.clock.now();
+    let mut job = JobRecord::new("rule", Some(&rule.name), started);
+    job.fire = Some(fire);
+    let claim = FireMark { fire, job: job.id.clone(), done: false };
+    set_fire_mark(ctx, &rule.name, &claim).await?;
+    let r = run_job(ctx, rule, job, guard, progress, on_done, shutdown).await;
+    // A run stopped by a shutdown is not done: another node (or this one, restarted) runs
+    // the fire again. One that ended otherwise, even failed, is this fire's run. The mark is
+    // only ended if it is still this run's (a lease lost to a long outage lets another node
+    // claim a later fire meanwhile; its claim must stand).
+    let stopped = matches!(&r, Ok(j) if j.state == JobState::Cancelled && shutdown.is_cancelled());
+    if !stopped && fire_mark(ctx, &rule.name).await?.as_ref() == Some(&claim) {
+        set_fire_mark(ctx, &rule.name, &FireMark { done: true, ..claim }).await?;
+    }
+    r.map(Some)
 }
 
 /// Called with each finished run and its completion line.
@@ -113,8 +217,20 @@ pub async fn run_rule(
     on_done: &OnDone,
     shutdown: &tokio_util::sync::CancellationToken,
 ) -> Result<JobRecord, LifecycleError> {
-    let started = ctx.clock.now();
-    let mut job = JobRecord::new("rule", Some(&rule.name), started);
+    let job = JobRecord::new("rule", Some(&rule.name), ctx.clock.now());
+    run_job(ctx, rule, job, guard, progress, on_done, shutdown).await
+}
+
+async fn run_job(
+    ctx: &Context,
+    rule: &Rule,
+    mut job: JobRecord,
+    guard: &OverlapGuard,
+    progress: &ProgressFactory,
+    on_done: &OnDone,
+    shutdown: &tokio_util::sync::CancellationToken,
+) -> Result<JobRecord, LifecycleError> {
+    let started = job.created;
     job.spec = rule.tasks.clone();
     job.planned_at = Some(started);
     // A child token: `reclife jobs cancel` stops this run only; a shutdown stops every run.
@@ -175,10 +291,12 @@ pub async fn run_once(
 }
 
 /// What every start and every poll tick does: finish interrupted purges, mark jobs whose
-/// process died, deliver queued notifications, forget old jobs and old muxer pair records.
+/// process died, release the leases of dead processes, deliver queued notifications, forget old jobs and old muxer pair records.
 pub async fn housekeeping(ctx: &Context) -> Result<(), LifecycleError> {
     journal::recover(ctx).await?;
     super::jobs::reap(ctx).await?;
+    let catalog = ctx.catalog.clone();
+    blocking(move || Ok(super::lease::sweep_dead(catalog.as_ref())?)).await?;
     super::jobs::prune(ctx, ctx.config.job_retention_days).await?;
     let (catalog, before) = (ctx.catalog.clone(), rules::days_before(ctx.clock.now(), ctx.config.job_retention_days));
     blocking(move || Ok(crate::muxer::state::prune(catalog.as_ref(), before)?)).await?;
@@ -219,14 +337,17 @@ pub async fn run_daemon(
     // At shutdown, running rules stop at their next safe point and are waited for.
     let stop = tokio_util::sync::CancellationToken::new();
     let tracker = tokio_util::task::TaskTracker::new();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Rule>();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Rule, Option<DateTime<Utc>>)>();
 
     let (mut rules, problems) = node_rules(ctx);
     for p in &problems {
         tracing::error!("rule left out: {p}");
     }
     for r in catch_up_list(ctx, &rules).await? {
-        let _ = tx.send(r);
+        let _ = tx.send((r, None));
+    }
+    for (r, fire) in orphaned_fires(ctx, &rules).await? {
+        let _ = tx.send((r, Some(fire)));
     }
     let sched = JobScheduler::new().await.map_err(sched_err)?;
     let mut ids = schedule_all(&sched, &tx, &rules).await;
@@ -242,7 +363,7 @@ pub async fn run_daemon(
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
-            Some(rule) = rx.recv() => {
+            Some((rule, fire)) = rx.recv() => {
                 let name = rule.name.clone();
                 // An operator's disable takes effect at once, not at the next rules reload.
                 if let Ok(o) = rules::overrides(ctx.catalog.as_ref()) {
@@ -266,7 +387,8 @@ pub async fn run_daemon(
                     if stop.is_cancelled() {
                         return;
                     }
-                    if let Err(e) = run_rule(&ctx, &rule, &guard, progress.as_ref(), on_done.as_ref(), &stop).await {
+                    let r = run_fire(&ctx, &rule, fire, &guard, progress.as_ref(), on_done.as_ref(), &stop).await;
+                    if let Err(e) = r {
                         tracing::error!(rule = %rule.name, error = %e, "rule run failed");
                     }
                 });
@@ -278,6 +400,21 @@ pub async fn run_daemon(
                 // A long-running daemon retries what it left open, not only at start-up.
                 if let Err(e) = housekeeping(ctx).await {
                     tracing::warn!(error = %e, "housekeeping failed; retrying at the next tick");
+                }
+                // Fires claimed by a node that stopped mid-run (this one before a restart, or
+                // another node): run them again here.
+                match orphaned_fires(ctx, &rules).await {
+                    Ok(list) => {
+                        for (r, fire) in list {
+                            let busy = running.lock().unwrap_or_else(|p| p.into_inner()).contains(&r.name);
+                            if !busy {
+                                tracing::warn!(rule = %r.name, fire = %fire,
+                                    "a fire claimed by a node that stopped mid-run: running it here");
+                                let _ = tx.send((r, Some(fire)));
+                            }
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot read the rules' fire marks; retrying at the next tick"),
                 }
                 let (fresh, problems) = node_rules(ctx);
                 if fresh != rules {
@@ -307,7 +444,7 @@ pub async fn run_daemon(
 
 async fn schedule_all(
     sched: &tokio_cron_scheduler::JobScheduler,
-    tx: &tokio::sync::mpsc::UnboundedSender<Rule>,
+    tx: &tokio::sync::mpsc::UnboundedSender<(Rule, Option<DateTime<Utc>>)>,
     rules: &[Rule],
 ) -> HashMap<String, uuid::Uuid> {
     let mut ids = HashMap::new();
@@ -315,7 +452,7 @@ async fn schedule_all(
         let tx = tx.clone();
         let rule = r.clone();
         let job = tokio_cron_scheduler::Job::new_async(r.schedule.as_str(), move |_, _| {
-            let _ = tx.send(rule.clone());
+            let _ = tx.send((rule.clone(), None));
             Box::pin(async {})
         });
         match job {
@@ -334,6 +471,19 @@ async fn schedule_all(
 #[cfg(test)]
 mod mark_tests {
     use super::*;
+
+    #[test]
+    fn every_node_names_a_fire_alike() {
+        let text =
+            "name = \"r\"\nschedule = \"*/3 * * * * *\"\n[[tasks]]\ntype = \"purge\"\nfilter = { min_age = 1 }\n";
+        let rule = rules::parse_rule(std::path::Path::new("r.toml"), text, None, false).expect("parses");
+        let a = current_fire(&rule);
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let b = current_fire(&rule);
+        assert_eq!(a.timestamp_subsec_nanos(), 0, "{a}");
+        assert!(a.timestamp() % 3 == 0 && (b - a).num_seconds() <= 3, "{a} {b}");
+        assert!(a <= Utc::now());
+    }
 
     #[test]
     fn the_running_mark_is_released_even_when_the_run_panics() {
