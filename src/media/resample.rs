@@ -287,7 +287,7 @@ mod tests {
     fn doubling_keeps_every_input_sample_exactly() {
         let input = tone(440.0, 8000, 3000);
         let mut s = Streaming::new(8000, 16000, 1);
-        let mut out = s.push(&[input.clone()]).remove(0);
+        let mut out = s.push(std::slice::from_ref(&input)).remove(0);
         out.extend(s.finish().remove(0));
         assert_eq!(out.len(), 6000);
         for (i, x) in input.iter().enumerate() {
