@@ -10,25 +10,10 @@
 
 use chrono::{Duration, TimeZone, Utc};
 use reclife::media::{self, MuxOptions, ScreenVideo, VoiceSegment};
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn chromium() -> String {
-    std::env::var("RECLIFE_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into())
-}
-
-fn missing(dir: &Path) -> Option<String> {
-    if !Path::new(&chromium()).exists() {
-        return Some(format!("{} (Debian package chromium)", chromium()));
-    }
-    if !Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success()) {
-        return Some("node (Debian package nodejs)".into());
-    }
-    if !dir.join("node_modules/playwright-core/package.json").exists() {
-        return Some("tests/browser/node_modules/playwright-core (npm ci in tests/browser)".into());
-    }
-    None
-}
+mod browser_support;
+use browser_support::chromium;
 
 fn ffmpeg(args: &[&str]) {
     let o = Command::new("ffmpeg").args(["-hide_banner", "-loglevel", "error", "-y"]).args(args).output().unwrap();
@@ -37,15 +22,10 @@ fn ffmpeg(args: &[&str]) {
 
 #[test]
 fn a_muxed_file_plays_in_chromium_with_tones_and_frames_at_their_times() {
-    let browser: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    if let Some(what) = missing(&browser) {
-        assert!(
-            std::env::var("RECLIFE_REQUIRE_SERVERS").as_deref() != Ok("1"),
-            "RECLIFE_REQUIRE_SERVERS=1 and {what} is missing: run deploy/install.sh"
-        );
-        eprintln!("browser test skipped: {what} is missing (deploy/install.sh installs it)");
+    if !browser_support::available() {
         return;
     }
+    let browser = browser_support::dir();
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     let p = |n: &str| d.join(n).to_str().unwrap().to_string();

@@ -8,44 +8,18 @@
 //! `$RECLIFE_ARTIFACTS` when set.
 
 mod api_support;
+mod browser_support;
 
 use api_support::{Node, OPS, USER};
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// Debian's Chromium, unless `RECLIFE_CHROMIUM` names another build.
-fn chromium() -> String {
-    std::env::var("RECLIFE_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into())
-}
-
-/// What is missing to run the browser tests, if anything.
-fn missing(dir: &Path) -> Option<String> {
-    let chromium = chromium();
-    if !Path::new(&chromium).exists() {
-        return Some(format!("{chromium} (Debian package chromium)"));
-    }
-    match Command::new("node").arg("--version").output() {
-        Ok(o) if o.status.success() => {}
-        _ => return Some("node (Debian package nodejs)".into()),
-    }
-    if !dir.join("node_modules/playwright-core/package.json").exists() {
-        return Some("tests/browser/node_modules/playwright-core (npm ci in tests/browser)".into());
-    }
-    None
-}
-
 #[test]
 fn the_pages_work_in_headless_chromium() {
-    let dir: PathBuf = api_support::repo().join("tests/browser");
-    if let Some(what) = missing(&dir) {
-        assert!(
-            std::env::var("RECLIFE_REQUIRE_SERVERS").as_deref() != Ok("1"),
-            "RECLIFE_REQUIRE_SERVERS=1 and {what} is missing: run deploy/install.sh"
-        );
-        eprintln!("browser test skipped: {what} is missing (deploy/install.sh installs it)");
+    if !browser_support::available() {
         return;
     }
+    let dir = browser_support::dir();
     let node = Node::new(0);
     let s = node.serve(&[]);
     let t = Instant::now();
@@ -56,7 +30,7 @@ fn the_pages_work_in_headless_chromium() {
         .env("RECLIFE_URL", &s.url)
         .env("RECLIFE_OPS", format!("{}:{}", OPS.0, OPS.1))
         .env("RECLIFE_USER", format!("{}:{}", USER.0, USER.1))
-        .env("RECLIFE_CHROMIUM", chromium());
+        .env("RECLIFE_CHROMIUM", browser_support::chromium());
     let out = cmd.output().unwrap();
     let took = t.elapsed();
     let stdout = String::from_utf8_lossy(&out.stdout);

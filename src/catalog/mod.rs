@@ -118,6 +118,22 @@ pub struct Page {
     pub next: Option<Cursor>,
 }
 
+/// `(call id, screen)` pairs grouped by call in the order of `calls`, each call's screens by
+/// (start, id): how `screens_of_calls` answers, whatever query found the screens.
+pub(crate) fn in_call_order(
+    calls: &[Row],
+    mut by_call: std::collections::HashMap<&str, Vec<Row>>,
+) -> Vec<(String, Row)> {
+    let mut out = Vec::new();
+    for c in calls {
+        if let Some(mut v) = by_call.remove(c.id.as_str()) {
+            v.sort_by(|a, b| (a.start, &a.id).cmp(&(b.start, &b.id)));
+            out.extend(v.into_iter().map(|s| (c.id.clone(), s)));
+        }
+    }
+    out
+}
+
 /// The metadata store. Implementations are shared across threads (`Arc<dyn Catalog>`); calls
 /// block, so async code calls them from `spawn_blocking`.
 pub trait Catalog: Send + Sync + std::fmt::Debug {

@@ -918,14 +918,7 @@ impl Catalog for SqliteCatalog {
                 }
             }
         }
-        let mut out = Vec::new();
-        for c in calls {
-            if let Some(mut v) = by_call.remove(c.id.as_str()) {
-                v.sort_by(|a, b| (a.start, &a.id).cmp(&(b.start, &b.id)));
-                out.extend(v.into_iter().map(|s| (c.id.clone(), s)));
-            }
-        }
-        Ok(out)
+        Ok(super::in_call_order(calls, by_call))
     }
 
     fn delete_checked(&self, items: &[Doom], tombstone: &str) -> Result<Vec<DeleteOutcome>, CatalogError> {
