@@ -7,7 +7,9 @@
 //! With `MEDIA_BENCH_MANIFEST=FILE` set it instead runs the pairs of that manifest (written by
 //! `benches/media_vs_ffmpeg.sh`) through `reclife::media::mux` on a rayon pool of
 //! `MEDIA_BENCH_THREADS` (default: all cores), then times the yardstick for each pair on one
-//! thread, and prints the figures as `key=value` lines for the script.
+//! thread, and prints the figures as `key=value` lines for the script. With `MEDIA_BENCH_KEYS=DIR`
+//! the manifest's voice files are CMS envelopes: each pair first decrypts its voices with the key
+//! store of `DIR` into temporary files (as the muxer does), inside the timed work.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,7 +18,8 @@ use std::time::Instant;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use criterion::{criterion_group, Criterion};
 use rayon::prelude::*;
-use reclife::media::{self, decode_voice, MuxOptions, ScreenVideo, VoiceSegment};
+use reclife::crypto::KeyStore;
+use reclife::media::{self, decode_voice, MuxOptions, MuxReport, ScreenVideo, VoiceSegment};
 
 fn epoch() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 6, 1, 0, 0, 0).unwrap()
@@ -81,8 +84,24 @@ fn reference_pcm(pair: &Pair) -> Vec<f32> {
     pcm
 }
 
+/// One pair as the muxer does it: decrypt the voices (when `keys` is given) into `tmp`, mux.
+fn mux_pair(p: &Pair, keys: Option<&KeyStore>, tmp: &Path, out: &Path, opts: &MuxOptions) -> Result<MuxReport, String> {
+    let Some(keys) = keys else {
+        return media::mux(&p.screen, &p.voices, out, opts).map_err(|e| e.to_string());
+    };
+    let dir = tempfile::tempdir_in(tmp).map_err(|e| e.to_string())?;
+    let mut plain = Vec::with_capacity(p.voices.len());
+    for (i, v) in p.voices.iter().enumerate() {
+        let path = dir.path().join(format!("{i}.mp3"));
+        keys.decrypt_file(&v.path, &path, None, &[]).map_err(|e| e.to_string())?;
+        plain.push(VoiceSegment { path, ..v.clone() });
+    }
+    media::mux(&p.screen, &plain, out, opts).map_err(|e| e.to_string())
+}
+
 fn pairs_mode(manifest: &Path) {
-    let pairs = read_manifest(manifest);
+    let mut pairs = read_manifest(manifest);
+    let keys = std::env::var_os("MEDIA_BENCH_KEYS").map(|d| KeyStore::load(Path::new(&d), None).expect("keys"));
     let out_dir =
         PathBuf::from(std::env::var("MEDIA_BENCH_OUT").unwrap_or_else(|_| "/tmp/reclife-media-bench/reclife".into()));
     std::fs::create_dir_all(&out_dir).unwrap();
@@ -95,7 +114,7 @@ fn pairs_mode(manifest: &Path) {
     let results: Vec<_> = pool.install(|| {
         pairs
             .par_iter()
-            .map(|p| media::mux(&p.screen, &p.voices, &out_dir.join(format!("{}.mp4", p.id)), &opts))
+            .map(|p| mux_pair(p, keys.as_ref(), &out_dir, &out_dir.join(format!("{}.mp4", p.id)), &opts))
             .collect()
     });
     let wall = t0.elapsed().as_secs_f64();
@@ -127,8 +146,18 @@ fn pairs_mode(manifest: &Path) {
     if std::env::var_os("MEDIA_BENCH_SKIP_REFERENCE").is_some() {
         return;
     }
-    // The yardstick, per pair, on this thread: stream-copy remux + LAME encode of the call audio.
+    // The yardstick, per pair, on this thread: stream-copy remux + LAME encode of the call audio
+    // (of the decrypted voices; the decryption is not part of it).
     let tmp = tempfile::tempdir().unwrap();
+    if let Some(keys) = &keys {
+        for (n, p) in pairs.iter_mut().enumerate() {
+            for (i, v) in p.voices.iter_mut().enumerate() {
+                let plain = tmp.path().join(format!("{n}-{i}.mp3"));
+                keys.decrypt_file(&v.path, &plain, None, &[]).expect("decrypt");
+                v.path = plain;
+            }
+        }
+    }
     let mut ref_cpu = 0.0;
     for p in &pairs {
         let pcm = reference_pcm(p);

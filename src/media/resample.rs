@@ -157,56 +157,32 @@ impl Streaming {
             self.next = self.seen;
             return out;
         }
-        let taps = 2 * r.half;
-        let total_out = if end { r.output_len(self.seen as usize) as u64 } else { u64::MAX };
-        // The input position of the next output, `next * m / l`, as integer part and phase,
-        // stepped without a division per sample.
-        let pos = self.next as u128 * r.m as u128;
-        let (mut k, mut p) = ((pos / r.l as u128) as i64, (pos % r.l as u128) as usize);
-        let (step_k, step_p) = ((r.m / r.l) as i64, r.m % r.l);
-        loop {
-            if self.next >= total_out {
-                break;
+        let (l, m, half) = (r.l as u128, r.m as u128, r.half as u128);
+        // Outputs that can be made now: all of them at the end; before it, those whose last tap
+        // (input `floor(n * m / l) + half`) has arrived, i.e. `n * m < (seen - half) * l`.
+        let stop = if end {
+            r.output_len(self.seen as usize) as u64
+        } else {
+            let seen = u128::from(self.seen);
+            if seen > half {
+                ((seen - half) * l).div_ceil(m) as u64
+            } else {
+                0
             }
-            let first = k - r.half as i64 + 1;
-            let last = first + taps as i64; // exclusive
-            if !end && last > self.seen as i64 {
-                break;
-            }
-            let row = &r.table[p * taps..(p + 1) * taps];
-            let copy = r.halfband && p == 0;
+        };
+        if stop > self.next {
+            let pos = u128::from(self.next) * m;
+            let (k, p) = ((pos / l) as i64, (pos % l) as usize);
+            let count = (stop - self.next) as usize;
             for (o, b) in out.iter_mut().zip(&self.buf) {
-                if copy {
-                    let at = k - self.base as i64;
-                    o.push(if at >= 0 && (at as usize) < b.len() { b[at as usize] } else { 0.0 });
-                    continue;
-                }
-                let lo = first - self.base as i64;
-                let acc = if lo >= 0 && (lo as usize + taps) <= b.len() {
-                    dot(&b[lo as usize..lo as usize + taps], row)
-                } else {
-                    let mut acc = 0f32;
-                    for (j, c) in row.iter().enumerate() {
-                        let idx = lo + j as i64;
-                        if idx >= 0 && (idx as usize) < b.len() {
-                            acc += b[idx as usize] * c;
-                        }
-                    }
-                    acc
-                };
-                o.push(acc);
+                o.reserve(count);
+                r.run(b, k - self.base as i64, p, count, o);
             }
-            self.next += 1;
-            k += step_k;
-            p += step_p;
-            if p >= r.l {
-                p -= r.l;
-                k += 1;
-            }
+            self.next = stop;
         }
         // Input the next output no longer needs.
-        let pos = self.next as u128 * r.m as u128;
-        let need = ((pos / r.l as u128) as i64 - r.half as i64 + 1).max(0) as u64;
+        let pos = u128::from(self.next) * m;
+        let need = ((pos / l) as i64 - r.half as i64 + 1).max(0) as u64;
         if need > self.base {
             let drop = ((need - self.base) as usize).min(self.buf[0].len());
             for b in &mut self.buf {
@@ -218,9 +194,106 @@ impl Streaming {
     }
 }
 
-/// Dot product in eight independent lanes: a plain iterator sum is one serial dependency chain
-/// (float addition is not associative, so the compiler may not reorder it); lanes let it
-/// vectorise. This loop is most of the resampler's time.
+impl Resampler {
+    /// Appends `count` outputs of one channel to `out`: the first at input position `k` (an
+    /// index into `b`, which may be negative or past its end: silence there) and phase `p`.
+    fn run(&self, b: &[f32], mut k: i64, mut p: usize, count: usize, out: &mut Vec<f32>) {
+        let taps = 2 * self.half;
+        let mut left = count;
+        while left > 0 {
+            let lo = k - self.half as i64 + 1;
+            let inside = lo >= 0 && (lo as usize + taps) <= b.len();
+            if inside && self.halfband {
+                // The bulk of 8 → 16 kHz: input sample, then the half-way tap sum, in turn,
+                // for as long as the taps stay inside the buffer.
+                let lo = lo as usize;
+                let room = (b.len() - taps - lo) as u64; // further input steps that stay inside
+                let odd = &self.table[taps..2 * taps];
+                let mut i = lo;
+                let mut n = 0usize;
+                if p == 1 {
+                    out.push(dot(&b[i..i + taps], odd));
+                    n += 1;
+                    i += 1;
+                    k += 1;
+                    p = 0;
+                }
+                let pairs = ((left - n) / 2).min((room + 1).saturating_sub((i - lo) as u64) as usize);
+                if let Ok(odd) = <&[f32; HALFBAND_TAPS]>::try_from(odd) {
+                    // The usual filter: a fixed length the compiler unrolls into vector code.
+                    for _ in 0..pairs {
+                        out.push(b[i + self.half - 1]);
+                        let x: &[f32; HALFBAND_TAPS] = b[i..i + HALFBAND_TAPS].try_into().expect("taps");
+                        out.push(dot_fixed(x, odd));
+                        i += 1;
+                    }
+                } else {
+                    for _ in 0..pairs {
+                        out.push(b[i + self.half - 1]);
+                        out.push(dot(&b[i..i + taps], odd));
+                        i += 1;
+                    }
+                }
+                n += 2 * pairs;
+                k += pairs as i64;
+                left -= n;
+                if n == 0 {
+                    // Not even one pair fits: fall through to the one-at-a-time path below.
+                    self.one(b, &mut k, &mut p, out);
+                    left -= 1;
+                }
+                continue;
+            }
+            self.one(b, &mut k, &mut p, out);
+            left -= 1;
+        }
+    }
+
+    /// One output at input position `k`, phase `p` (edges: samples outside `b` are silence);
+    /// steps the position.
+    fn one(&self, b: &[f32], k: &mut i64, p: &mut usize, out: &mut Vec<f32>) {
+        let taps = 2 * self.half;
+        let lo = *k - self.half as i64 + 1;
+        let row = &self.table[*p * taps..(*p + 1) * taps];
+        let v = if self.halfband && *p == 0 {
+            usize::try_from(*k).ok().and_then(|i| b.get(i)).copied().unwrap_or(0.0)
+        } else if lo >= 0 && (lo as usize + taps) <= b.len() {
+            dot(&b[lo as usize..lo as usize + taps], row)
+        } else {
+            let mut acc = 0f32;
+            for (j, c) in row.iter().enumerate() {
+                let idx = lo + j as i64;
+                if idx >= 0 && (idx as usize) < b.len() {
+                    acc += b[idx as usize] * c;
+                }
+            }
+            acc
+        };
+        out.push(v);
+        *k += (self.m / self.l) as i64;
+        *p += self.m % self.l;
+        if *p >= self.l {
+            *p -= self.l;
+            *k += 1;
+        }
+    }
+}
+
+/// Taps of the half-band filter (12 zero crossings a side).
+const HALFBAND_TAPS: usize = 2 * ZERO_CROSSINGS;
+
+fn dot_fixed<const N: usize>(a: &[f32; N], b: &[f32; N]) -> f32 {
+    let mut lanes = [0f32; 8];
+    for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+        for ((l, x), y) in lanes.iter_mut().zip(x).zip(y) {
+            *l += x * y;
+        }
+    }
+    let n = N - N % 8;
+    let tail: f32 = a[n..].iter().zip(&b[n..]).map(|(x, y)| x * y).sum();
+    lanes.iter().sum::<f32>() + tail
+}
+
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut lanes = [0f32; 8];
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
@@ -264,6 +337,41 @@ mod tests {
         let want = tone(1000.0, 16000, 16000);
         let err = out[500..15500].iter().zip(&want[500..15500]).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
         assert!(err < 0.01, "max error {err}");
+    }
+
+    #[test]
+    fn streaming_in_any_chunking_equals_whole_exactly() {
+        // Chunks shorter than the filter, of odd and even lengths, tiny inputs, two channels.
+        for (from, to) in [(8000, 16000), (11025, 22050), (44100, 16000)] {
+            for len in [0usize, 1, 5, 23, 24, 25, 49, 1000, 4097] {
+                let left = tone(440.0, from, len);
+                let right: Vec<f32> = left.iter().map(|x| -0.5 * x).collect();
+                let run = |chunk: usize| {
+                    let mut s = Streaming::new(from, to, 2);
+                    let (mut gl, mut gr) = (Vec::new(), Vec::new());
+                    for (a, b) in left.chunks(chunk.max(1)).zip(right.chunks(chunk.max(1))) {
+                        let mut o = s.push(&[a.to_vec(), b.to_vec()]);
+                        gr.extend(o.pop().unwrap());
+                        gl.extend(o.pop().unwrap());
+                    }
+                    let mut o = s.finish();
+                    gr.extend(o.pop().unwrap());
+                    gl.extend(o.pop().unwrap());
+                    (gl, gr)
+                };
+                // One push: the samples of the whole resampler (the half-band filter's even
+                // outputs are copies there, filtered with a delta in `process`).
+                let (wl, wr) = run(usize::MAX);
+                let whole = Resampler::new(from, to).process(&left);
+                assert_eq!(wl.len(), whole.len());
+                assert!(wl.iter().zip(&whole).all(|(a, b)| (a - b).abs() < 1e-6), "{from} -> {to}, {len}");
+                for chunk in [1usize, 2, 3, 7, 24, 25, 577, 4096] {
+                    let (gl, gr) = run(chunk);
+                    assert_eq!(gl, wl, "{from} -> {to}, {len} samples in chunks of {chunk}");
+                    assert_eq!(gr, wr, "{from} -> {to}, {len} samples in chunks of {chunk} (right)");
+                }
+            }
+        }
     }
 
     #[test]
