@@ -467,7 +467,6 @@ fn write_mp4(
     };
     let ftyp = mp4::ftyp(brand);
     let moov = mp4::placed_moov(&tracks, ftyp.len() as u64, mdat).map_err(|e| mux_err(format!("moov: {e}")))?;
-    drop(tracks);
     drop((video, sound, vchunks, achunks));
 
     // Pass 2: write.
