@@ -739,6 +739,35 @@ pub fn placed_moov(tracks: &[Track<'_>], ftyp_len: u64, mdat_payload: u64) -> Re
     Ok(m)
 }
 
+/// The leaf boxes of an MP4 file in memory, each with its path (`moov/trak/mdia/…`) and payload
+/// (for comparing outputs in tests).
+#[cfg(test)]
+pub(super) fn leaf_boxes(data: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> {
+    fn walk(
+        r: &mut std::io::Cursor<&[u8]>,
+        at: u64,
+        end: u64,
+        path: &str,
+        out: &mut Vec<(String, Vec<u8>)>,
+    ) -> Result<(), String> {
+        let mut at = at;
+        while at < end {
+            let b = read_box(r, at, end)?;
+            let p = if path.is_empty() { kind_str(&b.kind) } else { format!("{path}/{}", kind_str(&b.kind)) };
+            if [b"moov", b"trak", b"mdia", b"minf", b"stbl", b"dinf", b"edts"].contains(&&b.kind) {
+                walk(r, b.body, b.end, &p, out)?;
+            } else {
+                out.push((p, payload(r, &b, u64::MAX)?));
+            }
+            at = b.end;
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(&mut std::io::Cursor::new(data), 0, data.len() as u64, "", &mut out)?;
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,24 @@
 //! The container: the screen video's packets copied, the audio track's MP3 frames added, written
 //! as MP4 with `moov` first.
 //!
+//! Two writers, one timing:
+//! - An ISO BMFF screen (MP4, MOV: what GIR's screen recorder writes) goes through our own
+//!   writer ([`mp4`]). Its video sample entry is the input's `stsd`, copied verbatim (FFmpeg's
+//!   mov demuxer hands the packets out as the file's own samples, so any codec an MP4 holds,
+//!   `avc1`, `hvc1`, …, is copied as it is). Pass 1 reads the video packets through FFmpeg's
+//!   demuxer for their sizes and times only; the sample tables and the `moov` are built from
+//!   those and from the audio track's frame lengths; pass 2 reads the packets again and streams
+//!   them, with the audio frames, into the `mdat`, about half a second of each track per chunk.
+//!   What stays in memory is 4 bytes per video sample and 2 per audio frame (the encoder's
+//!   lengths), plus run-length tables: flat, where FFmpeg's muxer keeps ~50 bytes per sample of
+//!   either track until its trailer (15 MB and more for a 3-hour call).
+//! - Anything else (WebM, Matroska, …) goes through FFmpeg's mov muxer with `+faststart`
+//!   ([`write_ffmpeg`]): same timing, but memory that grows with the call's length.
+//!
+//! The output boxes are those FFmpeg's muxer writes for the same packets (same timestamps,
+//! durations, flags, edit lists, `tkhd`/`mdhd`/`mvhd` durations, `mp4a`/`esds`); only the chunk
+//! layout differs, and the video `stsd`, which is the input's own rather than one FFmpeg rebuilt.
+//!
 //! Padding where the video starts after the audio: the video's first key frame is repeated as a
 //! sync sample every `video_padding_slice_length_ms` from time zero until the video begins, so
 //! the lead-in shows the first screen image ("held frame"). Where the video ends before the
@@ -14,9 +32,15 @@
 //!   decodes them; the video track really spans the whole output and its timestamps start at 0,
 //!   and the repeated sync samples keep seeking into the lead-in instant.
 //!
+//! The held frames start at the video's first decode time. A B-frame video whose offset is
+//! shorter than its reorder delay (its first decode time before zero, its first presentation
+//! after it) gets no held frame; its edit list then starts with an empty edit, as FFmpeg's muxer
+//! writes it (an edge Chromium plays early by that offset, a few hundred milliseconds at most).
+//!
 //! The audio track's first frame has a negative timestamp (minus the encoder + decoder delay);
-//! the MP4 muxer turns that into an edit list whose `media_time` skips the priming samples.
-//! Chromium and FFmpeg both honour that `media_time` (it is how AAC priming works everywhere).
+//! the edit list's `media_time` skips the priming samples, and its duration ends at the last
+//! real sample. Chromium and FFmpeg both honour that `media_time` (it is how AAC priming works
+//! everywhere).
 
 use std::io::Write;
 use std::path::Path;
@@ -707,4 +731,122 @@ fn write_ffmpeg(
     }
     octx.write_trailer().map_err(|e| mux_err(format!("trailer: {e}")))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::encode;
+
+    fn screen_path() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/media/screen.mp4")
+    }
+
+    /// Every packet as FFmpeg's demuxer reads it (edit lists applied): stream, dts, pts,
+    /// duration, key flag and a hash of the bytes, in decode order per stream.
+    fn packets(path: &Path) -> Vec<(usize, Option<i64>, Option<i64>, i64, bool, u64)> {
+        use std::hash::{Hash, Hasher};
+        let mut ictx = format::input(path).unwrap();
+        let mut out = Vec::new();
+        let mut p = Packet::empty();
+        while p.read(&mut ictx).is_ok() {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            p.data().unwrap_or_default().hash(&mut h);
+            out.push((p.stream(), p.dts(), p.pts(), p.duration(), p.is_key(), h.finish()));
+        }
+        out.sort_by_key(|&(s, dts, ..)| (s, dts));
+        out
+    }
+
+    /// An audio track of `secs` seconds of a tone at 16 kHz: in memory, or in a file as the
+    /// re-encode path makes it.
+    fn audio(secs: f64, streamed: bool, dir: &Path) -> AudioTrack {
+        let pcm: Vec<f32> = (0..(secs * 16000.0) as usize).map(|i| (i as f32 * 0.2).sin() * 0.3).collect();
+        if streamed {
+            let mut enc = encode::Streaming::new(1, 16000, 32, dir, &dir.join("out.mp4")).unwrap();
+            for block in pcm.chunks(10_000) {
+                enc.push(&[block.to_vec()]).unwrap();
+            }
+            enc.finish().unwrap()
+        } else {
+            encode::encode(&[pcm], 16000, 32, &dir.join("out.mp4")).unwrap()
+        }
+    }
+
+    /// Our writer and FFmpeg's muxer, given the same packets, write the same boxes (but for the
+    /// chunk layout and the copied video sample description) and the same samples: lead-in held
+    /// frames, a B-frame video from zero, one whose offset is shorter than its reorder delay (an
+    /// empty edit), the tail held to the end, audio from a file and from memory.
+    #[test]
+    fn our_writer_matches_ffmpegs_muxer() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let opts = MuxOptions::default();
+        for (offset_us, total_us, streamed) in [
+            (0, 10_000_000, true),
+            (0, 12_000_000, false),
+            (2_000_000, 12_500_000, true),
+            (200_000, 11_000_000, false),
+            (7_300_000, 17_300_000, true),
+        ] {
+            let case = format!("offset {offset_us} µs, total {total_us} µs");
+            let track = audio(total_us as f64 / 1e6, streamed, d);
+            let (ours, theirs) = (d.join("ours.mp4"), d.join("theirs.mp4"));
+            let screen = Screen::open(&screen_path()).unwrap();
+            let stsd = sample_description(&screen).unwrap().expect("an MP4 screen takes our writer");
+            write_mp4(screen, stsd, offset_us, total_us, &track, &ours, &ours, &opts).unwrap();
+            let screen = Screen::open(&screen_path()).unwrap();
+            write_ffmpeg(screen, offset_us, total_us, &track, &theirs, &theirs, &opts).unwrap();
+            assert_eq!(packets(&ours), packets(&theirs), "{case}");
+            let layout = |p: &str| {
+                p.ends_with("/stsc") || p.ends_with("/stco") || p.ends_with("/co64") || p == "free" || p == "mdat"
+            };
+            let boxes = |path: &Path| -> Vec<(String, Vec<u8>)> {
+                let data = std::fs::read(path).unwrap();
+                let mut b = mp4::leaf_boxes(&data).unwrap();
+                b.retain(|(p, _)| !layout(p) && !p.starts_with("moov/udta"));
+                b
+            };
+            let (a, b) = (boxes(&ours), boxes(&theirs));
+            assert_eq!(
+                a.len(),
+                b.len(),
+                "{case}: {:?} vs {:?}",
+                a.iter().map(|x| &x.0).collect::<Vec<_>>(),
+                b.iter().map(|x| &x.0).collect::<Vec<_>>()
+            );
+            let mut stsd = 0;
+            for ((pa, da), (pb, db)) in a.iter().zip(&b) {
+                assert_eq!(pa, pb, "{case}");
+                if pa.ends_with("/stsd") && stsd == 0 {
+                    // The video's: the input's own (FFmpeg rebuilds it, without the encoder name).
+                    stsd += 1;
+                    continue;
+                }
+                assert_eq!(da, db, "{case}: {pa}");
+            }
+            let data = std::fs::read(&ours).unwrap();
+            assert_eq!(&data[4..8], b"ftyp");
+            let moov = u32::from_be_bytes(data[32..36].try_into().unwrap()) as usize;
+            assert_eq!(&data[36..40], b"moov");
+            assert_eq!(&data[32 + moov + 4..32 + moov + 8], b"mdat", "{case}: moov, then mdat");
+        }
+    }
+
+    #[test]
+    fn damaged_mp4_boxes_are_a_video_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        // A screen FFmpeg's demuxer opens but whose video sample entry does not fit its stsd
+        // (copied verbatim, it would make a broken output): a bad input, not a crash.
+        let mut data = std::fs::read(screen_path()).unwrap();
+        let at = data.windows(4).position(|w| w == b"stsd").unwrap();
+        data[at + 15] = data[at + 15].wrapping_add(1);
+        let bad = dir.path().join("bad-stsd.mp4");
+        std::fs::write(&bad, &data).unwrap();
+        let screen = Screen::open(&bad).expect("FFmpeg's demuxer opens it");
+        match sample_description(&screen) {
+            Err(e @ MediaError::Video { .. }) => assert!(e.to_string().contains("bad-stsd.mp4"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+    }
 }
