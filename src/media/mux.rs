@@ -742,9 +742,11 @@ mod tests {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/media/screen.mp4")
     }
 
-    /// Every packet as FFmpeg's demuxer reads it (edit lists applied): stream, dts, pts,
-    /// duration, key flag and a hash of the bytes, in decode order per stream.
-    fn packets(path: &Path) -> Vec<(usize, Option<i64>, Option<i64>, i64, bool, u64)> {
+    /// (stream, dts, pts, duration, key, hash of the bytes).
+    type PacketSummary = (usize, Option<i64>, Option<i64>, i64, bool, u64);
+
+    /// Every packet as FFmpeg's demuxer reads it (edit lists applied), in decode order per stream.
+    fn packets(path: &Path) -> Vec<PacketSummary> {
         use std::hash::{Hash, Hasher};
         let mut ictx = format::input(path).unwrap();
         let mut out = Vec::new();
