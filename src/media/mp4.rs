@@ -10,14 +10,16 @@
 //! `ctts` and `stsc` tables (a few entries for a steady stream).
 //!
 //! Layout: `ftyp`, `moov`, then one `mdat`. The caller first feeds every sample's timing to a
-//! [`SampleTable`] and every chunk to a [`Chunks`] (sizes and offsets are then all known), builds
-//! the `moov` in memory with [`moov`] (its size is exact, so the chunk offsets are rebased onto
-//! `ftyp + moov + mdat header` in place with [`Moov::rebase`]), writes `ftyp`, `moov` and the
-//! [`mdat_header`], and then streams the samples in the planned order.
+//! [`SampleTable`] and every chunk (its offset in the `mdat` payload and sample count) to a
+//! [`Chunks`], so that all sizes and offsets are known; [`placed_moov`] then builds the `moov` in
+//! memory (its size is exact, so the chunk offsets are rebased in place onto
+//! `ftyp + moov + mdat header`, in `co64` boxes only if some offset needs 64 bits); the caller
+//! writes `ftyp`, `moov` and the [`mdat_header`] and streams the samples in the planned order.
 //!
 //! The boxes match what FFmpeg 5.1's mov muxer writes for the same streams (checked against its
 //! output box by box): movie timescale 1000; `tkhd` flags enabled | in movie, zero times, the
-//! audio track in alternate group 1 at full volume; `mdhd` language `und`; `hdlr` named
+//! audio track in alternate group 1 at full volume, its duration the edit list's; `mdhd` in the
+//! track's timescale, language `und`, its duration the presentation span; `hdlr` named
 //! `VideoHandler`/`SoundHandler`; `dinf` with a self-contained `url `; `stss` only when some
 //! sample is not a sync sample; `ctts` only when some composition offset is not zero; `stsz` in
 //! its constant form when all sizes are equal; `co64` only when an offset needs it; and the edit
