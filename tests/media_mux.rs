@@ -421,3 +421,41 @@ fn a_span_beyond_max_span_fails_before_any_work() {
     let opts = MuxOptions { max_span_ms: 1000, ..MuxOptions::default() };
     assert!(mux(&video, &[voice(early, 0)], &out, &opts).unwrap_err().to_string().contains("max_span"));
 }
+
+/// A screen that is not MP4 (here WebM/VP9) goes through FFmpeg's muxer, the fallback: same
+/// timing (held first frame for the lead-in, last frame held to the end, the voice at its
+/// offset), moov first.
+#[test]
+fn a_webm_screen_goes_through_the_fallback_with_the_same_timing() {
+    let dir = workdir();
+    let d = dir.path();
+    let path = d.join("screen.webm");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc=size=320x240:rate=5:duration=3",
+        "-c:v",
+        "libvpx-vp9",
+        "-deadline",
+        "realtime",
+        "-b:v",
+        "200k",
+        path.to_str().unwrap(),
+    ]);
+    let video = ScreenVideo { path, start: at(1500), stop: None };
+    let voices = vec![voice(tone(d, "a.wav", 1300, 5.0, 16000, 1, 0), 0)];
+    let out = d.join("m.mp4");
+    let report = mux(&video, &voices, &out, &MuxOptions::default()).unwrap();
+    assert_eq!(report.duration_ms, 5000);
+    let p = probe(&out);
+    let v = stream(&p, "video");
+    assert_eq!(v["codec_name"], "vp9");
+    assert_near("video start", num(&v["start_time"]), 0.0, 0.001);
+    assert_eq!(v["nb_read_packets"], "16", "15 frames plus the held first frame");
+    assert_near("file duration", num(&p["format"]["duration"]), 5.0, 0.05);
+    assert!(moov_first(&out));
+    decodes_cleanly(&out);
+    let pcm = decoded_audio(&out);
+    assert_near("onset (ms)", onset(&pcm, 1300.0, 0.0, 1000.0), 0.0, 20.0);
+}

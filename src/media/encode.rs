@@ -18,10 +18,11 @@ const LAME_ENCODER_DELAY: u32 = 576;
 pub enum FrameStore {
     /// In memory (the fast path's copied frames: a bounded file read whole).
     Memory { data: Vec<u8>, frames: Vec<Range<usize>> },
-    /// In a file, frame `i` at `offsets[i]` with `lens[i]` bytes (the encoder's output, written
-    /// as it is produced: memory stays flat for any call length).
+    /// In a file, the frames back to back, frame `i` of `lens[i]` bytes (the encoder's output,
+    /// written as it is produced). Two bytes a frame is all that stays in memory: a frame's
+    /// offset is the sum of the lengths before it, and the frames are only ever read in order.
     /// The file is removed when the track is dropped.
-    File { path: tempfile::TempPath, offsets: Vec<u64>, lens: Vec<u16> },
+    File { path: tempfile::TempPath, lens: Vec<u16> },
 }
 
 /// MP3 frames ready to become MP4 samples.
@@ -44,7 +45,15 @@ impl AudioTrack {
     pub fn frame_count(&self) -> usize {
         match &self.store {
             FrameStore::Memory { frames, .. } => frames.len(),
-            FrameStore::File { offsets, .. } => offsets.len(),
+            FrameStore::File { lens, .. } => lens.len(),
+        }
+    }
+
+    /// Bytes of frame `i` (`i < frame_count()`).
+    pub fn frame_len(&self, i: usize) -> u32 {
+        match &self.store {
+            FrameStore::Memory { frames, .. } => frames[i].len() as u32,
+            FrameStore::File { lens, .. } => u32::from(lens[i]),
         }
     }
 
@@ -59,30 +68,39 @@ impl AudioTrack {
     /// A reader of the frames, in order.
     pub fn reader(&self) -> std::io::Result<FrameReader<'_>> {
         let file = match &self.store {
-            FrameStore::File { path, .. } => Some(std::fs::File::open(path)?),
+            FrameStore::File { path, .. } => {
+                Some(std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(path)?))
+            }
             FrameStore::Memory { .. } => None,
         };
-        Ok(FrameReader { track: self, file, buf: Vec::new() })
+        Ok(FrameReader { track: self, file, next: 0, buf: Vec::new() })
     }
 }
 
-/// Reads an [`AudioTrack`]'s frames one at a time.
+/// Reads an [`AudioTrack`]'s frames one after the other, from the first.
 pub struct FrameReader<'a> {
     track: &'a AudioTrack,
-    file: Option<std::fs::File>,
+    file: Option<std::io::BufReader<std::fs::File>>,
+    /// Index of the frame the next call returns.
+    next: usize,
     buf: Vec<u8>,
 }
 
 impl FrameReader<'_> {
-    /// The bytes of frame `i`.
-    pub fn frame(&mut self, i: usize) -> std::io::Result<&[u8]> {
-        match (&self.track.store, &self.file) {
-            (FrameStore::Memory { data, frames }, _) => Ok(&data[frames[i].clone()]),
-            (FrameStore::File { offsets, lens, .. }, Some(f)) => {
-                use std::os::unix::fs::FileExt;
+    /// The bytes of the next frame; `None` after the last one.
+    pub fn next_frame(&mut self) -> std::io::Result<Option<&[u8]>> {
+        let i = self.next;
+        if i >= self.track.frame_count() {
+            return Ok(None);
+        }
+        self.next += 1;
+        match (&self.track.store, &mut self.file) {
+            (FrameStore::Memory { data, frames }, _) => Ok(Some(&data[frames[i].clone()])),
+            (FrameStore::File { lens, .. }, Some(f)) => {
+                use std::io::Read;
                 self.buf.resize(usize::from(lens[i]), 0);
-                f.read_exact_at(&mut self.buf, offsets[i])?;
-                Ok(&self.buf)
+                f.read_exact(&mut self.buf)?;
+                Ok(Some(&self.buf))
             }
             (FrameStore::File { .. }, None) => Err(std::io::Error::other("frame file not open")),
         }
@@ -183,9 +201,7 @@ pub struct Streaming {
     path: tempfile::TempPath,
     /// Encoder output not yet split into frames.
     carry: Vec<u8>,
-    offsets: Vec<u64>,
     lens: Vec<u16>,
-    written: u64,
     header: Option<mp3::FrameHeader>,
     samples: u64,
     channels: u8,
@@ -210,9 +226,7 @@ impl Streaming {
             file: std::io::BufWriter::with_capacity(1 << 16, file),
             path,
             carry: Vec::new(),
-            offsets: Vec::new(),
             lens: Vec::new(),
-            written: 0,
             header: None,
             samples: 0,
             channels,
@@ -247,9 +261,7 @@ impl Streaming {
                 break;
             }
             self.header.get_or_insert(h);
-            self.offsets.push(self.written);
             self.lens.push(h.len as u16);
-            self.written += h.len as u64;
             at += h.len;
         }
         if at > 0 {
@@ -277,6 +289,8 @@ impl Streaming {
         }
         let header = self.header.ok_or_else(|| fail(&self.out, "encode", &"no frames produced"))?;
         let path = self.path;
+        // The lengths grew by doubling; what stays for the mux is the lengths themselves.
+        self.lens.shrink_to_fit();
         self.file.into_inner().map_err(|e| MediaError::Io {
             path: path.to_path_buf(),
             op: "write",
@@ -289,7 +303,7 @@ impl Streaming {
             priming: LAME_ENCODER_DELAY + DECODER_DELAY,
             samples: self.samples,
             bitrate_kbps: self.kbps,
-            store: FrameStore::File { path, offsets: self.offsets, lens: self.lens },
+            store: FrameStore::File { path, lens: self.lens },
         })
     }
 }

@@ -25,6 +25,7 @@
 mod decode;
 mod encode;
 mod mp3;
+mod mp4;
 mod mux;
 mod pipeline;
 #[doc(hidden)]
