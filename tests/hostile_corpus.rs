@@ -1,6 +1,7 @@
 //! Every input of the fuzz corpora (`fuzz/corpus/<target>`, where `bash fuzz/run.sh` keeps what
 //! the fuzzers found interesting, crashes included once fixed) through the real binary: each
-//! gets an answer or an error naming it, never a panic.
+//! gets an answer or an error naming it, never a panic (the `media_bytes` parsers, which have no
+//! command of their own, run in this process).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -73,4 +74,18 @@ fn every_corpus_input_gets_an_answer_not_a_panic() {
         n += 1;
     }
     assert!(n >= 10, "the corpora are there ({n} inputs)");
+}
+
+/// The muxer's own byte parsers (MP4 boxes up to the screen's sample description, MP3 frames and
+/// the LAME tag) over the `media_bytes` corpus, in this process: a panic fails the test naming
+/// the input.
+#[test]
+fn media_corpus_inputs_parse_without_a_panic() {
+    let inputs = corpus("media_bytes");
+    assert!(inputs.len() >= 5, "the media_bytes corpus is there ({} inputs)", inputs.len());
+    for f in inputs {
+        let data = std::fs::read(&f).unwrap();
+        let r = std::panic::catch_unwind(|| reclife::media::parse_untrusted(&data));
+        assert!(r.is_ok(), "{}: the media parsers panicked", f.display());
+    }
 }

@@ -39,6 +39,19 @@ use chrono::{DateTime, Utc};
 
 pub use decode::{decode_voice, DecodedVoice};
 
+/// The byte parsers of the pipeline that read untrusted files directly (the screen's MP4 boxes
+/// up to its sample description; MP3 frame headers and the Xing/LAME tag of the fast path), run
+/// over `data` as one would run them over a file. For the fuzz target `media_bytes` and
+/// tests/hostile_corpus.rs: any answer but a panic, a hang or a huge allocation is fine.
+#[doc(hidden)]
+pub fn parse_untrusted(data: &[u8]) {
+    for track in [1, 2] {
+        let _ = mp4::video_sample_description(&mut std::io::Cursor::new(data), data.len() as u64, track);
+    }
+    let _ = mp4::sample_entry_type(data);
+    let _ = encode::copy_frames(data.to_vec());
+}
+
 /// Why a mux failed. Every variant that concerns a file names it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
