@@ -219,20 +219,11 @@ impl Resampler {
                     p = 0;
                 }
                 let pairs = ((left - n) / 2).min((room + 1).saturating_sub((i - lo) as u64) as usize);
-                if let Ok(odd) = <&[f32; HALFBAND_TAPS]>::try_from(odd) {
-                    // The usual filter: a fixed length the compiler unrolls into vector code.
-                    for _ in 0..pairs {
-                        out.push(b[i + self.half - 1]);
-                        let x: &[f32; HALFBAND_TAPS] = b[i..i + HALFBAND_TAPS].try_into().expect("taps");
-                        out.push(dot_fixed(x, odd));
-                        i += 1;
-                    }
-                } else {
-                    for _ in 0..pairs {
-                        out.push(b[i + self.half - 1]);
-                        out.push(dot(&b[i..i + taps], odd));
-                        i += 1;
-                    }
+                let at = out.len();
+                out.resize(at + 2 * pairs, 0.0);
+                for (o, x) in out[at..].chunks_exact_mut(2).zip(b[i..].windows(taps)) {
+                    o[0] = x[self.half - 1];
+                    o[1] = dot(x, odd);
                 }
                 n += 2 * pairs;
                 k += pairs as i64;
@@ -277,21 +268,6 @@ impl Resampler {
             *k += 1;
         }
     }
-}
-
-/// Taps of the half-band filter (12 zero crossings a side).
-const HALFBAND_TAPS: usize = 2 * ZERO_CROSSINGS;
-
-fn dot_fixed<const N: usize>(a: &[f32; N], b: &[f32; N]) -> f32 {
-    let mut lanes = [0f32; 8];
-    for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
-        for ((l, x), y) in lanes.iter_mut().zip(x).zip(y) {
-            *l += x * y;
-        }
-    }
-    let n = N - N % 8;
-    let tail: f32 = a[n..].iter().zip(&b[n..]).map(|(x, y)| x * y).sum();
-    lanes.iter().sum::<f32>() + tail
 }
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
