@@ -31,6 +31,30 @@ impl KeyStore {
         detached_pkcs7: Option<&str>,
         cert_alias: &[String],
     ) -> Result<(), CryptoError> {
+        self.decrypt_file_as(input, output, detached_pkcs7, cert_alias, true)
+    }
+
+    /// [`decrypt_file`](Self::decrypt_file) for a scratch copy that is deleted after use (the
+    /// muxer's plaintext inputs): written and renamed the same way, but not synced to disk,
+    /// since a crash loses nothing that the encrypted source does not still hold.
+    pub fn decrypt_scratch(
+        &self,
+        input: &Path,
+        output: &Path,
+        detached_pkcs7: Option<&str>,
+        cert_alias: &[String],
+    ) -> Result<(), CryptoError> {
+        self.decrypt_file_as(input, output, detached_pkcs7, cert_alias, false)
+    }
+
+    fn decrypt_file_as(
+        &self,
+        input: &Path,
+        output: &Path,
+        detached_pkcs7: Option<&str>,
+        cert_alias: &[String],
+        durable: bool,
+    ) -> Result<(), CryptoError> {
         let file = File::open(input).map_err(CryptoError::io(input))?;
         let reader = BufReader::with_capacity(CHUNK, file);
         match detached_pkcs7 {
@@ -44,7 +68,9 @@ impl KeyStore {
                     });
                 };
                 let key = self.session_key(&p, input, cert_alias)?;
-                decrypt_stream(&p, key, input, output, |buf, sink| s.stream_octets(h, buf, sink, 0).map(|_| ()))
+                decrypt_stream(&p, key, input, output, durable, |buf, sink| {
+                    s.stream_octets(h, buf, sink, 0).map(|_| ())
+                })
             }
             Some(pkcs7) => {
                 let der = decode_pkcs7(pkcs7).map_err(|e| e.at(input))?;
@@ -57,7 +83,7 @@ impl KeyStore {
                 }
                 let key = self.session_key(&p, input, cert_alias)?;
                 let mut reader = reader;
-                decrypt_stream(&p, key, input, output, |buf, sink| loop {
+                decrypt_stream(&p, key, input, output, durable, |buf, sink| loop {
                     let n = match reader.read(buf) {
                         Ok(0) => return Ok(()),
                         Ok(n) => n,
@@ -123,6 +149,7 @@ fn decrypt_stream(
     mut key: Vec<u8>,
     input: &Path,
     output: &Path,
+    durable: bool,
     feed: impl FnOnce(&mut [u8], &mut dyn FnMut(&[u8]) -> Result<(), Bad>) -> Result<(), Bad>,
 ) -> Result<(), CryptoError> {
     let crypter = Crypter::new(p.cipher.symm(), Mode::Decrypt, &key, Some(&p.iv));
@@ -138,7 +165,7 @@ fn decrypt_stream(
     feed(&mut buf, &mut sink).map_err(|e| e.at(input))?;
     let n = crypter.finalize(&mut plain).map_err(|_| decrypt_err(input))?;
     out.write(&plain[..n], output)?;
-    out.commit(output)
+    out.commit(output, durable)
 }
 
 fn decrypt_err(input: &Path) -> CryptoError {

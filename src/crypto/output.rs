@@ -42,10 +42,12 @@ impl Output {
         self.w.write_all(b).map_err(CryptoError::io(output))
     }
 
-    /// Flushes, syncs and renames into place.
-    pub fn commit(self, output: &Path) -> Result<(), CryptoError> {
+    /// Flushes, syncs (when `durable`: a scratch copy skips it) and renames into place.
+    pub fn commit(self, output: &Path, durable: bool) -> Result<(), CryptoError> {
         let tmp = self.w.into_inner().map_err(|e| CryptoError::Io { file: output.into(), source: e.into_error() })?;
-        tmp.as_file().sync_data().map_err(CryptoError::io(output))?;
+        if durable {
+            tmp.as_file().sync_data().map_err(CryptoError::io(output))?;
+        }
         tmp.persist(output).map_err(|e| CryptoError::Io { file: output.into(), source: e.error })?;
         // The data is synced before the rename, so a crash never leaves a short file under the
         // final name. The directory is not synced per file (it costs as much again on ext4): a

@@ -193,7 +193,7 @@ pub fn seal_file(
     })?;
     let m = crypter.finalize(&mut enc).map_err(CryptoError::ssl(input, "AES"))?;
     out.write(&enc[..m], output)?;
-    out.commit(output)
+    out.commit(output, true)
 }
 
 /// Reads `file` (opened from `input`) to its end in `CHUNK` pieces, handing each to `each`, and
@@ -253,7 +253,7 @@ pub fn attach_file(input: &Path, output: &Path, pkcs7: &str) -> Result<(), Crypt
     let mut out = Output::create(Some(input), output)?;
     out.write(&prefix, output)?;
     stream_exact(input, file, len, |chunk| out.write(chunk, output))?;
-    out.commit(output)
+    out.commit(output, true)
 }
 
 /// The reverse of [`attach_file`]: writes the raw ciphertext of the attached envelope `input`
@@ -272,7 +272,7 @@ pub fn detach_file(input: &Path, output: &Path) -> Result<String, CryptoError> {
     let eci = tlv(0x30, &[&p.raw_content_type[..], &p.raw_algorithm].concat());
     let env = [&p.raw_version[..], p.raw_originator.as_deref().unwrap_or_default(), &p.raw_recipients, &eci].concat();
     let ci = tlv(0x30, &[tlv(0x06, OID_ENVELOPED), tlv(0xA0, &tlv(0x30, &env))].concat());
-    out.commit(output)?;
+    out.commit(output, true)?;
     let b64 = openssl::base64::encode_block(&ci);
     let mut pem = String::from("-----BEGIN PKCS7-----\n");
     for line in b64.as_bytes().chunks(64) {

@@ -136,6 +136,9 @@ pub struct MuxOptions {
     /// Longest output span accepted, checked on the metadata times before any path is chosen
     /// (a start time off by a year would otherwise fill the disk with held frames).
     pub max_span_ms: u64,
+    /// Sync the output to disk before and after its rename (the default). The muxer turns it off:
+    /// its output is a scratch file that it seals or stores durably afterwards.
+    pub durable: bool,
 }
 
 impl Default for MuxOptions {
@@ -146,6 +149,7 @@ impl Default for MuxOptions {
             audio_bitrate_kbps: 32,
             temp_dir: None,
             max_span_ms: 4 * 3600 * 1000,
+            durable: true,
         }
     }
 }

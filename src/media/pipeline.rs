@@ -83,15 +83,17 @@ pub fn run(
         .tempfile_in(&dir)
         .map_err(io(&dir, "create temporary file"))?;
     mux::write(video, video_offset_us, total_us, &audio, tmp.path(), out, opts)?;
-    File::open(tmp.path()).and_then(|f| f.sync_all()).map_err(io(tmp.path(), "fsync"))?;
-    publish(tmp, out)?;
+    if opts.durable {
+        File::open(tmp.path()).and_then(|f| f.sync_all()).map_err(io(tmp.path(), "fsync"))?;
+    }
+    publish(tmp, out, opts.durable)?;
     let bytes = std::fs::metadata(out).map_err(io(out, "stat"))?.len();
     Ok(MuxReport { output_start, duration_ms: (total_us.max(0) / 1000) as u64, audio_reencoded: reencoded, bytes })
 }
 
 /// Rename into place (copying first when the temporary directory is on another file system),
-/// then fsync the directory so the rename survives a crash.
-fn publish(tmp: tempfile::NamedTempFile, out: &Path) -> Result<(), MediaError> {
+/// then (when `durable`) fsync the directory so the rename survives a crash.
+fn publish(tmp: tempfile::NamedTempFile, out: &Path, durable: bool) -> Result<(), MediaError> {
     let io = |path: &Path, op: &'static str| {
         let path = path.to_path_buf();
         move |source| MediaError::Io { path, op, source }
@@ -106,7 +108,9 @@ fn publish(tmp: tempfile::NamedTempFile, out: &Path) -> Result<(), MediaError> {
                 .tempfile_in(&parent)
                 .map_err(io(&parent, "create temporary file"))?;
             std::fs::copy(tmp.path(), local.path()).map_err(io(local.path(), "copy"))?;
-            File::open(local.path()).and_then(|f| f.sync_all()).map_err(io(local.path(), "fsync"))?;
+            if durable {
+                File::open(local.path()).and_then(|f| f.sync_all()).map_err(io(local.path(), "fsync"))?;
+            }
             local.persist(out).map_err(|e| MediaError::Io {
                 path: out.to_path_buf(),
                 op: "rename",
@@ -115,7 +119,9 @@ fn publish(tmp: tempfile::NamedTempFile, out: &Path) -> Result<(), MediaError> {
         }
         Err(e) => return Err(MediaError::Io { path: out.to_path_buf(), op: "rename", source: e.error }),
     }
-    File::open(&parent).and_then(|d| d.sync_all()).map_err(io(&parent, "fsync directory"))?;
+    if durable {
+        File::open(&parent).and_then(|d| d.sync_all()).map_err(io(&parent, "fsync directory"))?;
+    }
     Ok(())
 }
 

@@ -186,7 +186,7 @@ async fn mux_in(
                     return Ok(());
                 }
                 let k = keys.as_ref().ok_or("no key store")?;
-                k.decrypt_file(&s.fetched, &s.plain, s.media.pkcs7.as_deref(), &s.media.cert_alias)
+                k.decrypt_scratch(&s.fetched, &s.plain, s.media.pkcs7.as_deref(), &s.media.cert_alias)
                     .map_err(|e| format!("cannot decrypt {}: {e}", s.media.media_id))
             };
             open(&screen_src)?;
@@ -205,6 +205,8 @@ async fn mux_in(
                 max_span_ms: cfg.max_span_minutes.saturating_mul(60_000),
                 video_padding_slice_length_ms: cfg.video_padding_slice_length_ms,
                 temp_dir: Some(m2.parent().map(Path::to_path_buf).unwrap_or_default()),
+                // A scratch file: sealed or stored (durably) next.
+                durable: false,
                 ..MuxOptions::default()
             };
             let report = media::mux(&sv, &segs, &m2, &opts).map_err(|e| format!("mux failed: {e}"))?;
