@@ -32,10 +32,16 @@
 //!   decodes them; the video track really spans the whole output and its timestamps start at 0,
 //!   and the repeated sync samples keep seeking into the lead-in instant.
 //!
-//! The held frames start at the video's first decode time. A B-frame video whose offset is
-//! shorter than its reorder delay (its first decode time before zero, its first presentation
-//! after it) gets no held frame; its edit list then starts with an empty edit, as FFmpeg's muxer
-//! writes it (an edge Chromium plays early by that offset, a few hundred milliseconds at most).
+//! The held frames are presented from time zero until the video's first presentation time, and
+//! are decoded with the first packet's own composition offset (its decode time before its
+//! presentation): for a B-frame video they come before it in decode order at decode times below
+//! its own, even where the video's offset is shorter than its reorder delay (the first decode
+//! time then falls before zero, which the edit list's `media_time` absorbs as it does for a
+//! B-frame video without a lead-in). So the video track's presentation always starts at zero
+//! with a real sample, never with an empty edit (which players that ignore empty edits would
+//! play early). Chromium 156 plays such a B-frame video in sync either way
+//! (tests/muxer_browser.rs checks it 0.1 s either side of each colour change); the rule is for
+//! the other players, and for one shape of file whatever the video.
 //!
 //! The audio track's first frame has a negative timestamp (minus the encoder + decoder delay);
 //! the edit list's `media_time` skips the priming samples, and its duration ends at the last
@@ -210,8 +216,11 @@ struct VideoSamples<'a> {
     end_ts: i64,
     slice: i64,
     seen: i64,
-    /// Held copies of the first packet still to come: from `held.start` to `held.end`.
+    /// Held copies of the first packet still to come: presented from `held.start` to `held.end`.
     held: std::ops::Range<i64>,
+    /// Their decode times are this much before their presentation times (the first packet's
+    /// composition offset).
+    held_offset: i64,
     /// The packet read last, not yet given out (the first packet while held copies remain).
     last: Option<Packet>,
     ready: Option<Packet>,
@@ -230,6 +239,7 @@ impl<'a> VideoSamples<'a> {
             screen,
             seen: 0,
             held: 0..0,
+            held_offset: 0,
             last: None,
             ready: None,
             max_end: i64::MIN,
@@ -270,7 +280,7 @@ impl<'a> VideoSamples<'a> {
                 let ts = t.rescale(tb, out);
                 let size = self.last.as_ref().map_or(0, Packet::size);
                 return Ok(Some(VideoSample {
-                    dts: ts,
+                    dts: (t - self.held_offset).rescale(tb, out),
                     pts: ts,
                     duration: (next - t).rescale(tb, out),
                     key: true,
@@ -325,7 +335,10 @@ impl<'a> VideoSamples<'a> {
             p.set_position(-1);
             self.max_end = self.max_end.max(pts + self.shift + p.duration().max(0));
             if self.seen == 1 && self.shift > 0 && p.is_key() {
-                self.held = 0..(dts + self.shift).max(0);
+                // Presented from zero to the first presentation, decoded with the first packet's
+                // composition offset (see the module doc).
+                self.held = 0..(pts + self.shift).max(0);
+                self.held_offset = (pts - dts).max(0);
             }
             self.ready = self.last.replace(p);
         }
@@ -685,17 +698,19 @@ fn write_ffmpeg(
         if first {
             first = false;
             // Lead-in: the first key frame held from time zero until the video's first packet.
-            if shift > 0 && p.is_key() {
-                let d0 = dts + shift;
+            // Presented from zero to the first presentation, decoded with the first packet's
+            // composition offset (see the module doc).
+            let (p0, offset) = (pts + shift, (pts - dts).max(0));
+            if shift > 0 && p.is_key() && p0 > 0 {
                 let mut t = 0;
-                while t < d0 {
-                    let next = (t + slice).min(d0);
+                while t < p0 {
+                    let next = (t + slice).min(p0);
                     let mut held = p.clone();
                     held.set_pts(Some(t));
-                    held.set_dts(Some(t));
+                    held.set_dts(Some(t - offset));
                     held.set_duration(next - t);
                     held.rescale_ts(in_tb, vtb);
-                    write(Pending { us: to_us(t, in_tb), packet: held, stream: 0 }, &mut octx)?;
+                    write(Pending { us: to_us(t - offset, in_tb), packet: held, stream: 0 }, &mut octx)?;
                     t = next;
                 }
             }
@@ -777,8 +792,9 @@ mod tests {
 
     /// Our writer and FFmpeg's muxer, given the same packets, write the same boxes (but for the
     /// chunk layout and the copied video sample description) and the same samples: lead-in held
-    /// frames, a B-frame video from zero, one whose offset is shorter than its reorder delay (an
-    /// empty edit), the tail held to the end, audio from a file and from memory.
+    /// frames, a B-frame video from zero, one whose offset is shorter than its reorder delay (held
+    /// frames decoded before zero), the tail held to the end, audio from a file and from memory.
+    /// No edit list starts with an empty edit (Chromium ignores those).
     #[test]
     fn our_writer_matches_ffmpegs_muxer() {
         let dir = tempfile::tempdir().unwrap();
@@ -826,6 +842,16 @@ mod tests {
                     continue;
                 }
                 assert_eq!(da, db, "{case}: {pa}");
+            }
+            for (path, elst) in a.iter().filter(|(p, _)| p.ends_with("/elst")) {
+                // version/flags, entry count, then (duration, media_time, rate) per entry.
+                let wide = elst[0] == 1;
+                let first_time = if wide {
+                    i64::from_be_bytes(elst[16..24].try_into().unwrap())
+                } else {
+                    i64::from(i32::from_be_bytes(elst[12..16].try_into().unwrap()))
+                };
+                assert_ne!(first_time, -1, "{case}: {path} starts with an empty edit");
             }
             let data = std::fs::read(&ours).unwrap();
             assert_eq!(&data[4..8], b"ftyp");
