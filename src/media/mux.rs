@@ -626,7 +626,9 @@ fn write_ffmpeg(
     let mut next_audio = 0usize;
     // Called for i = 0, 1, 2, … in order: the reader reads the frames sequentially.
     let mut audio_packet = |i: usize| -> Result<Pending, MediaError> {
-        let ts = i as i64 * i64::from(audio.frame_samples) - i64::from(audio.priming);
+        // The last frame ends where the real samples end: the muxer's edit list then cuts
+        // the encoder's end padding too.
+        let (ts, dur) = audio_frame_timing(audio, i, keep);
         let frame = frames
             .next_frame()
             .map_err(|e| mux_err(format!("audio frame {i}: {e}")))?
@@ -634,14 +636,6 @@ fn write_ffmpeg(
         let mut p = Packet::copy(frame);
         p.set_pts(Some(ts));
         p.set_dts(Some(ts));
-        // The last frame ends where the real samples end: the muxer's edit list then cuts
-        // the encoder's end padding too.
-        let left = audio.samples as i64 - ts;
-        let dur = if i + 1 == keep && left > 0 {
-            left.min(i64::from(audio.frame_samples))
-        } else {
-            i64::from(audio.frame_samples)
-        };
         p.set_duration(dur);
         p.set_flags(ff::packet::Flags::KEY);
         p.set_stream(1);
@@ -663,82 +657,26 @@ fn write_ffmpeg(
         pending.packet.write_interleaved(octx).map_err(|e| mux_err(format!("{what}: {e}")))
     };
 
-    let in_tb = screen.tb;
-    let shift = from_us(video_offset_us, in_tb);
-    let end_ts = from_us(total_us, in_tb);
-    let slice = from_us(opts.video_padding_slice_length_ms.max(1) as i64 * 1000, in_tb).max(1);
-    let mut seen = 0i64;
-    let mut first = true;
-    let mut last: Option<Packet> = None;
-    let mut max_end = i64::MIN;
-    let mut packet = Packet::empty();
-    loop {
-        match packet.read(&mut screen.ictx) {
-            Ok(()) => {}
-            Err(ff::Error::Eof) => break,
-            Err(e) => {
-                return Err(video_err(&screen.path, format!("reading packet {seen}: {e} (truncated or damaged)")))
+    // The video samples, the same sequence as our writer's (held lead-in, shifted packets,
+    // stretched tail), in the track's timescale, which FFmpeg's muxer also picks.
+    let out_tb = Rational::new(1, video_timescale(screen.tb));
+    let mut samples = VideoSamples::new(&mut screen, video_offset_us, total_us, opts);
+    while let Some(sample) = samples.next()? {
+        let mut p = match sample.packet {
+            Some(p) => p,
+            None => {
+                let mut held = Packet::copy(samples.held_data());
+                held.set_pts(Some(sample.pts));
+                held.set_dts(Some(sample.dts));
+                held.set_duration(sample.duration);
+                held.set_flags(ff::packet::Flags::KEY);
+                held
             }
-        }
-        if packet.stream() != screen.index {
-            continue;
-        }
-        seen += 1;
-        if packet.is_corrupt() {
-            return Err(video_err(&screen.path, format!("packet {seen} is corrupt (truncated or damaged)")));
-        }
-        let mut p = std::mem::replace(&mut packet, Packet::empty());
-        let pts = p.pts().or(p.dts()).ok_or_else(|| video_err(&screen.path, "packet without timestamps".into()))?;
-        let dts = p.dts().unwrap_or(pts);
-        p.set_pts(Some(pts + shift));
-        p.set_dts(Some(dts + shift));
-        p.set_position(-1);
+        };
         p.set_stream(0);
-        max_end = max_end.max(pts + shift + p.duration().max(0));
-        if first {
-            first = false;
-            // Lead-in: the first key frame held from time zero until the video's first packet.
-            // Presented from zero to the first presentation, decoded with the first packet's
-            // composition offset (see the module doc).
-            let (p0, offset) = (pts + shift, (pts - dts).max(0));
-            if shift > 0 && p.is_key() && p0 > 0 {
-                let mut t = 0;
-                while t < p0 {
-                    let next = (t + slice).min(p0);
-                    let mut held = p.clone();
-                    held.set_pts(Some(t));
-                    held.set_dts(Some(t - offset));
-                    held.set_duration(next - t);
-                    held.rescale_ts(in_tb, vtb);
-                    write(Pending { us: to_us(t - offset, in_tb), packet: held, stream: 0 }, &mut octx)?;
-                    t = next;
-                }
-            }
-        }
-        if let Some(prev) = last.replace(p) {
-            let us = to_us(prev.dts().unwrap_or(0), in_tb);
-            let mut prev = prev;
-            prev.rescale_ts(in_tb, vtb);
-            write(Pending { us, packet: prev, stream: 0 }, &mut octx)?;
-        }
+        p.rescale_ts(out_tb, vtb);
+        write(Pending { us: to_us(sample.dts, out_tb), packet: p, stream: 0 }, &mut octx)?;
     }
-    if screen.expected_frames > 0 && seen < screen.expected_frames {
-        return Err(video_err(&screen.path, format!("truncated: {seen} of {} frames present", screen.expected_frames)));
-    }
-    let Some(mut tail) = last else {
-        return Err(video_err(&screen.path, "no video frames".into()));
-    };
-    // Trailer: the last image stays until the audio ends. The MP4 muxer ends the presentation
-    // (the edit list) at the latest pts + duration, so the last packet in decode order is
-    // stretched until its pts + duration reaches the end. (With B-frames that packet is not the
-    // last image shown; the last image shown stays on screen until the presentation ends.)
-    let tail_pts = tail.pts().unwrap_or(0);
-    if end_ts > max_end {
-        tail.set_duration(end_ts - tail_pts);
-    }
-    let us = to_us(tail.dts().unwrap_or(0), in_tb);
-    tail.rescale_ts(in_tb, vtb);
-    write(Pending { us, packet: tail, stream: 0 }, &mut octx)?;
     while next_audio < keep {
         let a = audio_packet(next_audio)?;
         next_audio += 1;
