@@ -6,26 +6,10 @@ use api_support::{Node, USER};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-/// The node's config with an empty rules folder (the daemon then schedules nothing).
-fn config_without_rules(node: &Node) -> String {
-    let empty = node.dir.path().join("no-rules");
-    std::fs::create_dir_all(&empty).unwrap();
-    let cfg = std::fs::read_to_string(node.config()).unwrap();
-    cfg.lines()
-        .map(|l| {
-            if l.starts_with("rules_dir") {
-                format!("rules_dir = \"{}\"\n", empty.display())
-            } else {
-                format!("{l}\n")
-            }
-        })
-        .collect()
-}
-
 #[test]
 fn run_serves_the_api_and_stops_on_sigterm() {
     let node = Node::new(0);
-    let cfg = config_without_rules(&node);
+    let cfg = node.config_without_rules();
     std::fs::write(node.config(), format!("{cfg}listen = \"127.0.0.1:0\"\n")).unwrap();
     let mut child = node.cmd().arg("run").stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
     let mut line = String::new();
@@ -49,36 +33,8 @@ fn run_serves_the_api_and_stops_on_sigterm() {
 #[test]
 fn run_with_the_muxer_enabled_muxes_and_stops_on_sigterm() {
     let node = Node::new(0);
-    let keys = api_support::repo().join("testdata/keys");
-    let cfg = config_without_rules(&node);
-    let text = format!(
-        "keys_dir = \"{}\"\n{cfg}listen = \"127.0.0.1:0\"\n\n[muxer]\nenabled = true\nmin_poll_interval = 1\nscreen_certs = [\"{}\"]\ntemp_dir = \"{}\"\n",
-        keys.display(),
-        keys.join("recording-cert.pem").display(),
-        node.dir.path().join("mux-tmp").display()
-    );
-    std::fs::write(node.config(), text).unwrap();
-    // Call A ended 2024-03-10T09:15:06Z: inside the muxer's window (720..5 minutes) at noon.
-    let mut child = node
-        .cmd()
-        .args(["--now", "2024-03-10T12:00:00Z", "run"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut url = None;
-    let mut muxer = false;
-    for _ in 0..2 {
-        let mut line = String::new();
-        out.read_line(&mut line).unwrap();
-        if let Some(u) = line.trim().strip_prefix("API listening on ") {
-            url = Some(u.to_string());
-        }
-        muxer |= line.starts_with("muxer polling");
-    }
-    let url = url.expect("the API listens");
-    assert!(muxer, "the muxer runs");
+    let (mut child, url, lines) = node.run_with_muxer();
+    assert!(lines.iter().any(|l| l.starts_with("muxer polling")), "the muxer runs: {lines:?}");
     let c = reqwest::blocking::Client::new();
     let t = std::time::Instant::now();
     loop {

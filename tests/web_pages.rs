@@ -332,48 +332,9 @@ fn a_plan_is_previewed_then_exactly_it_runs_and_holds_and_labels_land() {
 /// muxed pair, and the screen recording's page a video player for the muxed file.
 #[test]
 fn the_daemon_shows_its_tick_its_muxed_pair_and_the_muxed_video() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
+    use std::process::Command;
     let node = Node::new(0);
-    let keys = api_support::repo().join("testdata/keys");
-    let empty = node.dir.path().join("no-rules");
-    std::fs::create_dir_all(&empty).unwrap();
-    let cfg: String = std::fs::read_to_string(node.config())
-        .unwrap()
-        .lines()
-        .map(|l| {
-            if l.starts_with("rules_dir") {
-                format!("rules_dir = \"{}\"\n", empty.display())
-            } else {
-                format!("{l}\n")
-            }
-        })
-        .collect();
-    let text = format!(
-        "keys_dir = \"{}\"\n{cfg}listen = \"127.0.0.1:0\"\n\n[muxer]\nenabled = true\nmin_poll_interval = 1\nscreen_certs = [\"{}\"]\ntemp_dir = \"{}\"\n",
-        keys.display(),
-        keys.join("recording-cert.pem").display(),
-        node.dir.path().join("mux-tmp").display()
-    );
-    std::fs::write(node.config(), text).unwrap();
-    // Call A ended 2024-03-10T09:15:06Z: inside the muxer's window at noon.
-    let mut child = node
-        .cmd()
-        .args(["--now", "2024-03-10T12:00:00Z", "run"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut url = None;
-    for _ in 0..2 {
-        let mut line = String::new();
-        out.read_line(&mut line).unwrap();
-        if let Some(u) = line.trim().strip_prefix("API listening on ") {
-            url = Some(u.to_string());
-        }
-    }
-    let url = url.expect("the API listens");
+    let (mut child, url, _) = node.run_with_muxer();
     let get = |path: &str| -> String {
         let r = client().get(format!("{url}{path}")).basic_auth(USER.0, Some(USER.1)).send().unwrap();
         assert_eq!(r.status(), 200, "{path}");

@@ -97,6 +97,55 @@ impl Node {
             line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("serve said {line:?}")).to_string();
         Server { child: Some(child), url, stderr }
     }
+
+    /// The node's config with `rules_dir` pointed at an empty folder (no rule fires).
+    pub fn config_without_rules(&self) -> String {
+        let empty = self.dir.path().join("no-rules");
+        std::fs::create_dir_all(&empty).unwrap();
+        let cfg = std::fs::read_to_string(self.config()).unwrap();
+        cfg.lines()
+            .map(|l| {
+                if l.starts_with("rules_dir") {
+                    format!("rules_dir = \"{}\"\n", empty.display())
+                } else {
+                    format!("{l}\n")
+                }
+            })
+            .collect()
+    }
+
+    /// `reclife run` at 2024-03-10T12:00:00Z (sample call A, ended 09:15:06, is inside the
+    /// muxer's window) with no rules, the API on a free loopback port and `[muxer] enabled`
+    /// (the test keys, sealed to the test certificate). Returns the daemon, the API's URL and
+    /// its first two lines of output.
+    pub fn run_with_muxer(&self) -> (Child, String, Vec<String>) {
+        let keys = repo().join("testdata/keys");
+        let text = format!(
+            "keys_dir = \"{}\"\n{}listen = \"127.0.0.1:0\"\n\n[muxer]\nenabled = true\nmin_poll_interval = 1\nscreen_certs = [\"{}\"]\ntemp_dir = \"{}\"\n",
+            keys.display(),
+            self.config_without_rules(),
+            keys.join("recording-cert.pem").display(),
+            self.dir.path().join("mux-tmp").display()
+        );
+        std::fs::write(self.config(), text).unwrap();
+        let mut child = self
+            .cmd()
+            .args(["--now", "2024-03-10T12:00:00Z", "run"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let lines: Vec<String> = (0..2)
+            .map(|_| {
+                let mut line = String::new();
+                out.read_line(&mut line).unwrap();
+                line.trim().to_string()
+            })
+            .collect();
+        let url = lines.iter().find_map(|l| l.strip_prefix("API listening on ")).expect("the API listens").to_string();
+        (child, url, lines)
+    }
 }
 
 fn rand_suffix() -> u128 {
