@@ -206,10 +206,8 @@ impl Resampler {
             if inside && self.halfband {
                 // The bulk of 8 → 16 kHz: input sample, then the half-way tap sum, in turn,
                 // for as long as the taps stay inside the buffer.
-                let lo = lo as usize;
-                let room = (b.len() - taps - lo) as u64; // further input steps that stay inside
                 let odd = &self.table[taps..2 * taps];
-                let mut i = lo;
+                let mut i = lo as usize;
                 let mut n = 0usize;
                 if p == 1 {
                     out.push(dot(&b[i..i + taps], odd));
@@ -218,7 +216,8 @@ impl Resampler {
                     k += 1;
                     p = 0;
                 }
-                let pairs = ((left - n) / 2).min((room + 1).saturating_sub((i - lo) as u64) as usize);
+                // Pairs whose taps start at i, i + 1, … and stay inside the buffer.
+                let pairs = ((left - n) / 2).min((b.len() + 1).saturating_sub(i + taps));
                 let at = out.len();
                 out.resize(at + 2 * pairs, 0.0);
                 for (o, x) in out[at..].chunks_exact_mut(2).zip(b[i..].windows(taps)) {
