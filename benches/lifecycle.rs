@@ -45,6 +45,7 @@ fn task(op: Op, location: Option<String>) -> Task {
         location,
         zip: true,
         use_full_path: false,
+        all_ages: false,
     }
 }
 

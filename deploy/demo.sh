@@ -4,19 +4,35 @@
 # with the example rules in rules/: a backup archive in the GIR layout, then a purge of exactly
 # what it archived (the nonDelete recording stays), with its audit lines.
 #
-#   bash deploy/demo.sh            # data goes to ./reclife-data (removed first)
+#   bash deploy/demo.sh            # everything goes to ./demo-run (made anew, untracked)
+#
+# It touches nothing but its own scratch folder ./demo-run: a real node's RECLIFE_DATA_DIR,
+# RECLIFE_CONFIG or RECLIFE_CATALOG in the environment are ignored (never used, never removed),
+# and ./demo-run is removed only when an earlier demo made it (it holds the demo's marker file).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/install.sh
 cargo build --release --locked
-export RECLIFE_DATA_DIR="${RECLIFE_DATA_DIR:-./reclife-data}"
-export RECLIFE_NOW="${RECLIFE_NOW:-2025-06-25T18:00:00Z}"
+unset RECLIFE_DATA_DIR RECLIFE_CONFIG RECLIFE_CATALOG
+export RECLIFE_NOW="2025-06-25T18:00:00Z"
+run="$PWD/demo-run"
+marker="$run/.reclife-demo-scratch"
+if [ -e "$run" ]; then
+  if [ ! -f "$marker" ]; then
+    echo "deploy/demo.sh: $run exists but was not made by this demo (no $marker); move it away first" >&2
+    exit 1
+  fi
+  rm -rf "$run"
+fi
+mkdir -p -m 700 "$run"
+touch "$marker"
 # The demo's own rules (deploy/demo-rules: the examples of rules/, enabled) back up into a
-# private folder beside the data; archives never replace one another, so both are made anew.
-backups="$PWD/reclife-backups"
-rm -rf "$RECLIFE_DATA_DIR" "$backups"
-mkdir -p -m 700 "$RECLIFE_DATA_DIR" "$backups"
-export RECLIFE_CONFIG="$RECLIFE_DATA_DIR/demo.toml"
+# private folder beside the data.
+data="$run/data"
+backups="$run/backups"
+mkdir -p -m 700 "$data" "$backups"
+export RECLIFE_DATA_DIR="$data"
+export RECLIFE_CONFIG="$run/demo.toml"
 cat > "$RECLIFE_CONFIG" <<EOF
 contact_center_id = "cc1"
 rules_dir = "$PWD/deploy/demo-rules"

@@ -175,3 +175,76 @@ fn a_plan_runs_end_to_end_through_the_jobs_api() {
     assert_eq!((st, v["state"].as_str()), (200, Some("cancelled")), "{v}");
     assert_eq!(s.json(USER, &format!("/api/v1/jobs/{id2}"))["job"]["state"], "cancelled");
 }
+
+/// Issue 20, sequences 1 and 6 (the start race): a posted job is checked by the same rules as a
+/// rule file (a purge is last and alone, with its backup's filter; `min_age = 0` needs
+/// `"all_ages": true`), so it never purges what its plan did not show; and of concurrent starts
+/// of one planned job exactly one is accepted.
+#[test]
+fn a_posted_job_is_checked_like_a_rule_and_starts_once() {
+    let node = Node::new(0);
+    let s = node.serve(&[]);
+    let c = s.client();
+    let post = |path: &str, body: Value| {
+        let r = c.post(format!("{}{path}", s.url)).basic_auth(OPS.0, Some(OPS.1)).json(&body).send().unwrap();
+        let status = r.status().as_u16();
+        (status, r.json::<Value>().unwrap_or(Value::Null))
+    };
+    let loc = format!("file://{}", node.dir.path().join("api-backups").display());
+    let jobs_before = s.json(USER, "/api/v1/jobs")["jobs"].as_array().unwrap().len();
+    let task = |op: &str, min: u32| {
+        let mut t = serde_json::json!({ "type": op, "filter": { "recording_type": "voice", "min_age": min } });
+        if op == "backup" {
+            t["location"] = Value::String(loc.clone());
+        }
+        t
+    };
+    for (body, want) in [
+        (serde_json::json!({ "tasks": [task("backup", 30), task("purge", 365)] }), "must equal"),
+        (serde_json::json!({ "tasks": [task("purge", 365), task("backup", 365)] }), "last"),
+        (serde_json::json!({ "tasks": [task("purge", 365), task("purge", 365)] }), "only one purge"),
+        (serde_json::json!({ "tasks": [task("purge", 0)] }), "all_ages"),
+        (serde_json::json!({ "tasks": [{ "type": "purge", "filter": { "recording_type": "screen" } }] }), "all_ages"),
+    ] {
+        let (st, v) = post("/api/v1/jobs", body.clone());
+        assert_eq!(st, 400, "{body} was accepted: {v}");
+        let msg = v["statusMessage"].as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+        assert!(msg.contains(want), "{body}: {msg}");
+    }
+    assert_eq!(s.json(USER, "/api/v1/jobs")["jobs"].as_array().unwrap().len(), jobs_before, "a refused job was kept");
+    // Confirmed, a purge of every age is planned.
+    let (st, v) = post("/api/v1/jobs", serde_json::json!({ "tasks": [task("purge", 0)], "all_ages": true }));
+    assert_eq!(st, 200, "{v}");
+    let (st, _) = post(&format!("/api/v1/jobs/{}/cancel", v["job"]["id"].as_str().unwrap()), Value::Null);
+    assert_eq!(st, 200);
+
+    // Four concurrent starts of one plan: one 202, three 409; the job runs once.
+    let (st, v) = post("/api/v1/jobs", serde_json::json!({ "tasks": [task("backup", 365), task("purge", 365)] }));
+    assert_eq!(st, 200, "{v}");
+    let id = v["job"]["id"].as_str().unwrap().to_string();
+    let planned = v["plan"]["tasks"][0]["recordings"].as_u64().unwrap();
+    let codes: Vec<u16> = std::thread::scope(|sc| {
+        let hs: Vec<_> =
+            (0..4).map(|_| sc.spawn(|| post(&format!("/api/v1/jobs/{id}/start"), Value::Null).0)).collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut sorted = codes.clone();
+    sorted.sort();
+    assert_eq!(sorted, [202, 409, 409, 409], "{codes:?}");
+    let t = std::time::Instant::now();
+    let job = loop {
+        let j = s.json(USER, &format!("/api/v1/jobs/{id}"));
+        let state = j["job"]["state"].as_str().unwrap().to_string();
+        if state != "planned" && state != "running" {
+            break j;
+        }
+        assert!(t.elapsed() < std::time::Duration::from_secs(60), "the job never ended: {j}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(job["job"]["state"], "succeeded", "{job}");
+    let purged =
+        job["job"]["tasks"][1]["recordings"].as_u64().unwrap() + job["job"]["tasks"][1]["held"].as_u64().unwrap();
+    assert_eq!(purged, planned, "the purge acted on other recordings than the plan showed: {job}");
+    let (st, _) = post(&format!("/api/v1/jobs/{id}/cancel"), Value::Null);
+    assert_eq!(st, 200, "cancelling an ended job is a no-op");
+}

@@ -23,6 +23,7 @@ fn backup_task(zip: bool, use_full_path: bool) -> Task {
         location: None,
         zip,
         use_full_path,
+        all_ages: false,
     }
 }
 

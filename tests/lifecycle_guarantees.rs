@@ -388,3 +388,128 @@ fn ctrl_c_during_a_backup_stops_it_and_publishes_nothing() {
     assert!(jobs.lines().any(|l| l.contains("\tbackup\t") && l.contains("cancelled")), "{jobs}");
     check_clean(&n);
 }
+
+fn fails(n: &Node, args: &[&str]) -> String {
+    let o = cmd(n, args).output().unwrap();
+    assert!(!o.status.success(), "reclife {args:?} should have been refused: {}", text(&o.stdout));
+    text(&o.stderr)
+}
+
+fn job_ids(n: &Node) -> Vec<String> {
+    ok(n, &["jobs", "list"]).lines().map(|l| l.split('\t').next().unwrap_or("").to_string()).collect()
+}
+
+/// Issue 20, sequence 8 (and the `min_age = 0` half of 1): no face plans or starts a purge of
+/// every age without the explicit confirmation. A dry run is checked like a run; a plan that
+/// fails leaves no job; a planned job is checked again when it starts, so a plan stored by an
+/// older build (or written by hand) that skipped the age rule cannot run.
+#[test]
+fn no_side_door_to_a_purge_of_every_age() {
+    let n = node(3);
+    for args in [
+        &["purge", "--type", "voice", "--dry-run"][..],
+        &["purge", "--type", "voice", "--all-ages", "--dry-run"],
+        &["purge", "--type", "voice", "--min-age", "0"],
+        &["purge", "--type", "voice", "--min-age", "0", "--dry-run"],
+        &["purge", "--type", "screen", "--min-age", "0", "--dry-run", "--json"],
+        &["purge", "--type", "voice", "--all-ages", "--yes", "--min-age", "30", "--dry-run"],
+    ] {
+        let err = fails(&n, args);
+        assert!(err.contains("--all-ages") || err.contains("all_ages"), "{args:?}: {err}");
+    }
+    // A failed plan (a location this build cannot write to) leaves no job to start.
+    fails(&n, &["backup", "--type", "voice", "--min-age", "1", "--location", "ftp://nowhere/x", "--dry-run"]);
+    assert_eq!(job_ids(&n), Vec::<String>::new(), "a refused or failed plan left a job");
+    for id in ["OLD000", "OLD001", "OLD002", "NEW1", "NEW2"] {
+        assert!(present(&n, id), "{id} was purged by a refused command");
+    }
+
+    // A planned purge of every age without the confirmation, as an older build's dry run
+    // stored it: `jobs start` refuses it and deletes nothing.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let old_id = rt.block_on(async {
+        let ctx = context(&n.data, &n.backups);
+        let task = reclife::lifecycle::Task {
+            op: reclife::lifecycle::Op::Purge,
+            filter: reclife::lifecycle::Filter::default(),
+            include_screen: true,
+            on_failure: reclife::lifecycle::OnFailure::Stop,
+            location: None,
+            zip: true,
+            use_full_path: false,
+            all_ages: false,
+        };
+        let mut job = reclife::lifecycle::jobs::JobRecord::for_tasks("purge", None, now(), &[task]);
+        job.planned_tasks = vec![1];
+        reclife::lifecycle::jobs::save(&ctx, &job).await.unwrap();
+        job.id
+    });
+    let err = fails(&n, &["jobs", "start", &old_id]);
+    assert!(err.contains("min_age") && err.contains("--all-ages --yes"), "{err}");
+    assert!(ok(&n, &["jobs", "show", &old_id]).contains("planned"), "a refused start changed the job");
+    for id in ["OLD000", "NEW1", "NEW2"] {
+        assert!(present(&n, id), "{id} was purged by a job that skipped the age rule");
+    }
+
+    // Confirmed, the purge of every age is planned, shown and started as planned.
+    let v: serde_json::Value = serde_json::from_str(&ok(
+        &n,
+        &["purge", "--type", "voice", "--all-ages", "--yes", "--include-screen", "--dry-run", "--json"],
+    ))
+    .unwrap();
+    assert_eq!(v["plan"]["tasks"][0]["recordings"], 5, "{v}");
+    let id = v["job"].as_str().unwrap().to_string();
+    ok(&n, &["jobs", "start", &id]);
+    for id in ["OLD000", "OLD001", "OLD002", "NEW1", "NEW2"] {
+        assert!(!present(&n, id), "{id} was planned and confirmed but not purged");
+    }
+    ok(&n, &["jobs", "cancel", &old_id]);
+    check_clean(&n);
+}
+
+/// Issue 20, sequence 7: GIR's selective recording. `keep_recording = "no"` is attached to every
+/// call and an agent changes it to "yes" to keep one; the shipped rule (rules/
+/// selective-recording.toml, enabled) purges the calls whose value is "no" now, and a rule with
+/// `attached_data_not = { keep_recording = "yes" }` purges every call unless it says "yes" now.
+#[test]
+fn attached_data_filters_read_the_value_the_key_has_now() {
+    let n = node(0);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let add = |id: &str, events: &str| {
+        rt.block_on(async {
+            let ctx = context(&n.data, &n.backups);
+            add_call(&ctx, id, 30, false, false, 100).await;
+            let e = ctx.catalog.get(id).unwrap().unwrap();
+            let mut doc = e.recording.doc_value();
+            doc["eventHistory"] = serde_json::from_str(events).unwrap();
+            let rec = reclife::model::Recording::parse(&doc.to_string()).unwrap();
+            ctx.catalog.upsert(&rec).unwrap();
+        })
+    };
+    let ev = |part: &str, v: &str| format!(r#"{{"event":"Data","data":{{"{part}":{{"keep_recording":"{v}"}}}}}}"#);
+    add("DROP1", &format!("[{}]", ev("added", "no")));
+    add("KEPT1", &format!("[{},{}]", ev("added", "no"), ev("updated", "yes")));
+    add("DROP2", &format!("[{},{}]", ev("added", "yes"), ev("updated", "no")));
+    add("NOKEY", "[]");
+    let shipped = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/rules/selective-recording.toml"))
+        .unwrap()
+        .replace("enabled = false", "enabled = true");
+    let rules = n.root.join("rules");
+    std::fs::remove_file(rules.join("bp.toml")).unwrap();
+    write_rule(&rules, "selective.toml", &shipped);
+    ok(&n, &["rules", "validate"]);
+    ok(&n, &["run", "--once"]);
+    let gone: Vec<&str> = ["DROP1", "KEPT1", "DROP2", "NOKEY"].into_iter().filter(|id| !present(&n, id)).collect();
+    assert_eq!(gone, ["DROP1", "DROP2"], "the shipped selective-recording rule");
+    // Purge unless "yes" now: calls without the key go too; the kept call stays.
+    let unless = shipped
+        .replace("name = \"Selective recording\"", "name = \"Unless kept\"")
+        .replace("attached_data = { keep_recording = \"no\" }", "attached_data_not = { keep_recording = \"yes\" }");
+    assert!(unless.contains("attached_data_not"), "{unless}");
+    std::fs::remove_file(rules.join("selective.toml")).unwrap();
+    write_rule(&rules, "unless.toml", &unless);
+    ok(&n, &["run", "--once"]);
+    assert!(present(&n, "KEPT1"), "the call the agent asked to keep was purged");
+    assert!(!present(&n, "NOKEY"));
+    check_clean(&n);
+}

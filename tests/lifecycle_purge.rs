@@ -22,6 +22,7 @@ fn task(op: Op, min: Option<u32>, max: Option<u32>, screens: bool) -> Task {
         location: None,
         zip: true,
         use_full_path: false,
+        all_ages: op == Op::Purge && min.is_none_or(|d| d == 0),
     }
 }
 
@@ -141,8 +142,14 @@ async fn the_purge_deletes_only_what_the_backup_archived() {
     let ctx = context(&data, &tmp.path().join("backups"));
     add_call(&ctx, "OLD1", 400, false, true, 100).await;
     add_call(&ctx, "NEW1", 3, false, false, 100).await;
-    // The purge's own filter would also take NEW1; after the backup it may not.
-    let job = run(&ctx, &[task(Op::Backup, Some(365), None, true), task(Op::Purge, None, None, true)]).await;
+    // A purge whose filter differs from its backup's (it would also take NEW1) is refused
+    // before anything runs: its plan could not show what it deletes.
+    let mismatched = [task(Op::Backup, Some(365), None, true), task(Op::Purge, None, None, true)];
+    let job = JobRecord::for_tasks("rule", Some("test"), ctx.clock.now(), &mismatched);
+    let err = run_tasks(&ctx, job, &OverlapGuard::new(), no_progress().as_ref(), Default::default()).await.unwrap_err();
+    assert!(err.to_string().contains("must equal"), "{err}");
+    assert!(ctx.catalog.get("OLD1").unwrap().is_some() && ctx.catalog.get("NEW1").unwrap().is_some());
+    let job = run(&ctx, &[task(Op::Backup, Some(365), None, true), task(Op::Purge, Some(365), None, true)]).await;
     assert_eq!(job.state, JobState::Succeeded, "{job:?}");
     assert!(ctx.catalog.get("OLD1").unwrap().is_none());
     assert!(ctx.catalog.get("OLD1_scr").unwrap().is_none());

@@ -21,10 +21,13 @@ fn the_shipped_rules_validate() {
     let flagged: Vec<&str> = err.lines().filter(|l| l.contains("is the shipped placeholder")).collect();
     assert_eq!(flagged.len(), 2, "{err}");
     assert!(
-        err.lines().all(|l| l.is_empty() || l.contains("placeholder") || l.contains("warning: rule [Purge old files]")),
+        err.lines().all(|l| l.is_empty()
+            || l.contains("placeholder")
+            || l.contains("warning: rule [Purge old files]")
+            || l.contains("warning: rule [Selective recording]")),
         "only the placeholder is flagged: {err}"
     );
-    for f in ["backup-and-purge.toml", "daily-backup.toml", "purge-old.toml"] {
+    for f in ["backup-and-purge.toml", "daily-backup.toml", "purge-old.toml", "selective-recording.toml"] {
         let text =
             std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules").join(f)).unwrap();
         assert!(text.lines().any(|l| l.starts_with("enabled = false")), "{f} ships enabled");
@@ -131,7 +134,7 @@ fn a_purge_without_an_age_bound_is_refused() {
     };
     let (code, err) = run(&["purge", "--type", "voice"]);
     assert_eq!(code, Some(1), "{err}");
-    assert!(err.contains("a purge needs --min-age") && err.contains("--all-ages --yes"), "{err}");
+    assert!(err.contains("a purge needs min_age") && err.contains("--all-ages --yes"), "{err}");
     let (code, err) = run(&["purge", "--type", "voice", "--all-ages"]);
     assert_eq!(code, Some(1), "--all-ages alone is not enough: {err}");
     let (code, err) = run(&["purge", "--type", "voice", "--all-ages", "--yes"]);

@@ -161,6 +161,8 @@ impl From<crate::lifecycle::LifecycleError> for ApiFailure {
             crate::lifecycle::LifecycleError::NoJob(_) | crate::lifecycle::LifecycleError::NoRule(_) => {
                 ApiFailure::not_found(e.to_string())
             }
+            crate::lifecycle::LifecycleError::Invalid(_) => ApiFailure::bad_request(e.to_string()),
+            crate::lifecycle::LifecycleError::Conflict(_) => ApiFailure::conflict(e.to_string()),
             e => ApiFailure::internal(e),
         }
     }

@@ -117,12 +117,13 @@ fn task_schema() -> Value {
         "additionalProperties": false,
         "properties": {
             "type": { "type": "string", "enum": ["backup", "purge"] },
-            "filter": { "type": "object", "description": "a rule file's [tasks.filter] fields (recording_type, min_age, max_age, region, labels, …)" },
+            "filter": { "type": "object", "description": "a rule file's [tasks.filter] fields (recording_type, min_age, max_age, call_type, labels_include, labels_exclude, attached_data, attached_data_not, partitions)" },
             "include_screen": { "type": "boolean" },
             "on_failure": { "type": "string", "enum": ["stop", "continue"] },
             "location": { "type": "string" },
             "zip": { "type": "boolean" },
-            "use_full_path": { "type": "boolean" }
+            "use_full_path": { "type": "boolean" },
+            "all_ages": { "type": "boolean", "description": "confirms a purge of every age (min_age unset or 0)" }
         }
     })
 }
@@ -293,7 +294,7 @@ pub fn document_value() -> Value {
             vec![],
             Some(json!({
                 "type": "object", "additionalProperties": false,
-                "properties": { "rule": { "type": "string" }, "tasks": { "type": "array", "items": task_schema() } }
+                "properties": { "rule": { "type": "string" }, "tasks": { "type": "array", "items": task_schema() }, "all_ages": { "type": "boolean" } }
             })),
             &[("200", "the planned job and its plan")],
             &[("400", "bad tasks"), ("404", "no such rule")],

@@ -13,6 +13,7 @@ pub fn run(fresh: &dyn Fn() -> Box<dyn Catalog>) {
     holds(&*fresh());
     labels(&*fresh());
     every_filter(&*fresh());
+    attached_data_now(&*fresh());
     scroll_covers_everything_once(&*fresh());
     cursor_resume(&*fresh());
     state_and_leases(&*fresh());
@@ -184,6 +185,36 @@ fn every_filter(c: &dyn Catalog) {
     check(Query { has_screen: Some(false), kind: Some(Kind::Voice), ..Query::default() }, &["b", "c"]);
     check(Query { partitions: vec!["support".into(), "nope".into()], ..Query::default() }, &["c"]);
     check(Query { call_recording_id: Some("a".into()), ..Query::default() }, &["s"]);
+}
+
+/// Attached-data filters mean each key's value now (its last added/updated, none after a
+/// deleted), as GIR's selective recording changes `keep_recording` during a call.
+fn attached_data_now(c: &dyn Catalog) {
+    let ev = |events: serde_json::Value| json!({ "eventHistory": events });
+    let set = |part: &str, v: &str| json!({"event": "Data", "data": {part: {"keep_recording": v}}});
+    let deleted = json!({"event": "Data", "data": {"deleted": {"keep_recording": ""}}});
+    // no: "no" all along; kept: "no" then updated to "yes"; back: yes, then no again;
+    // gone: "no", then the key deleted; none: never had the key.
+    c.upsert(&call_doc("no", t0(), ev(json!([set("added", "no")])))).unwrap();
+    c.upsert(&call_doc("kept", t0(), ev(json!([set("added", "no"), set("updated", "yes")])))).unwrap();
+    c.upsert(&call_doc("back", t0(), ev(json!([set("added", "yes"), set("updated", "no")])))).unwrap();
+    c.upsert(&call_doc("gone", t0(), ev(json!([set("added", "no"), deleted])))).unwrap();
+    c.upsert(&call_doc("none", t0(), json!({}))).unwrap();
+    let q = |attached: &[(&str, &str)], not: &[(&str, &str)]| Query {
+        attached: attached.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        attached_not: not.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        ..Query::default()
+    };
+    let check = |q: Query, want: &[&str]| {
+        let mut got = ids(c, &q, 2);
+        got.sort();
+        assert_eq!(got, want, "query {q:?}");
+        assert_eq!(c.count(&q).unwrap(), want.len() as u64, "count of {q:?}");
+    };
+    check(q(&[("keep_recording", "no")], &[]), &["back", "no"]);
+    check(q(&[("keep_recording", "yes")], &[]), &["kept"]);
+    check(q(&[], &[("keep_recording", "yes")]), &["back", "gone", "no", "none"]);
+    check(q(&[("Segment", "gold")], &[("keep_recording", "yes")]), &["none"]);
 }
 
 fn scroll_covers_everything_once(c: &dyn Catalog) {

@@ -25,8 +25,10 @@ pub struct Query {
     pub labels_exclude: Vec<String>,
     /// Held (nonDelete or a hold), or not.
     pub held: Option<bool>,
-    /// Attached data: has every one of these key = value pairs.
+    /// Attached data: has every one of these key = value pairs (the key's current value).
     pub attached: Vec<(String, String)>,
+    /// Attached data: none of these keys has this value now (a missing key matches).
+    pub attached_not: Vec<(String, String)>,
     /// An agent of this user name took part.
     pub agent_user: Option<String>,
     /// Has screen recordings in the catalog, or not.

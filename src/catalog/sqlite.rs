@@ -86,6 +86,9 @@ const MIGRATIONS: &[&str] = &[
     // 1: versions and callUuid links (catalogs made before issue 8).
     "ALTER TABLE recordings ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
      ALTER TABLE recordings ADD COLUMN call_uuid TEXT;",
+    // 2: attached data is each key's current value, not every value it ever had (issue 20):
+    // the tags are derived again from the documents ([`SqliteCatalog::rederive_attached`]).
+    "SELECT 1;",
 ];
 
 /// Indexes on columns that migrations add.
@@ -191,6 +194,9 @@ impl SqliteCatalog {
                 if have < 1 {
                     Self::backfill_uuids(conn)?;
                 }
+                if have < 2 {
+                    Self::rederive_attached(conn)?;
+                }
             }
             conn.execute_batch(INDEXES).map_err(db)?;
             conn.pragma_update(None, "user_version", MIGRATIONS.len() as i64).map_err(db)?;
@@ -219,6 +225,35 @@ impl SqliteCatalog {
             if let Ok(rec) = Recording::parse_in(&doc, call.as_deref()) {
                 if rec.call_uuid.is_some() {
                     set.execute(params![id, rec.call_uuid]).map_err(db)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Derives the attached-data tags of every recording again from its document (catalogs
+    /// made before attached data meant the current value).
+    fn rederive_attached(conn: &Connection) -> Result<(), CatalogError> {
+        let mut st = conn
+            .prepare(
+                "SELECT r.id, d.doc, r.call_recording_id FROM recordings r JOIN docs d ON d.id = r.id
+                 WHERE EXISTS (SELECT 1 FROM tags t WHERE t.rec_id = r.id AND t.tag = ?1)",
+            )
+            .map_err(db)?;
+        let rows = st
+            .query_map([TAG_ATTACHED], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?))
+            })
+            .map_err(db)?;
+        let mut del = conn.prepare("DELETE FROM tags WHERE rec_id = ?1 AND tag = ?2").map_err(db)?;
+        let mut ins =
+            conn.prepare("INSERT OR IGNORE INTO tags (tag, k, v, rec_id) VALUES (?1, ?2, ?3, ?4)").map_err(db)?;
+        for row in rows {
+            let (id, doc, call) = row.map_err(db)?;
+            if let Ok(rec) = Recording::parse_in(&doc, call.as_deref()) {
+                del.execute(params![id, TAG_ATTACHED]).map_err(db)?;
+                for (k, v) in &rec.attached_data {
+                    ins.execute(params![TAG_ATTACHED, k, v, id]).map_err(db)?;
                 }
             }
         }
@@ -443,6 +478,11 @@ impl SqliteCatalog {
             let bk = bind(&mut p, SqlValue::Text(k.clone()));
             let bv = bind(&mut p, SqlValue::Text(v.clone()));
             w.push(format!("EXISTS (SELECT 1 FROM tags t WHERE t.tag = {TAG_ATTACHED} AND t.k = {bk} AND t.v = {bv} AND t.rec_id = r.id)"));
+        }
+        for (k, v) in &q.attached_not {
+            let bk = bind(&mut p, SqlValue::Text(k.clone()));
+            let bv = bind(&mut p, SqlValue::Text(v.clone()));
+            w.push(format!("NOT EXISTS (SELECT 1 FROM tags t WHERE t.tag = {TAG_ATTACHED} AND t.k = {bk} AND t.v = {bv} AND t.rec_id = r.id)"));
         }
         if let Some(u) = &q.agent_user {
             let b = bind(&mut p, SqlValue::Text(u.clone()));
@@ -1134,4 +1174,45 @@ fn rws_glob(pat: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A catalog made when attached data meant every value a key ever had: opening it derives
+    /// the tags again, so a filter on `keep_recording = "no"` no longer matches a call whose
+    /// agent changed it to "yes".
+    #[test]
+    fn opening_an_older_catalog_derives_attached_data_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalog.db");
+        let doc = r#"{"id":"K1","startTime":"2024-01-01T00:00:00.000+0000","stopTime":"2024-01-01T00:01:00.000+0000",
+            "mediaFiles":[{"mediaId":"K1.mp3","type":"audio/mp3","size":"1"}],
+            "eventHistory":[{"event":"Data","data":{"added":{"keep_recording":"no"}}},
+                            {"event":"Data","data":{"updated":{"keep_recording":"yes"}}}]}"#;
+        let q = Query { attached: vec![("keep_recording".into(), "no".into())], ..Query::default() };
+        {
+            let c = SqliteCatalog::open(&path).unwrap();
+            c.upsert(&Recording::parse(doc).unwrap()).unwrap();
+            // As an older build wrote it: the history's value too, and schema version 1.
+            let conn = c.lock();
+            conn.execute(
+                "INSERT INTO tags (tag, k, v, rec_id) VALUES (?1, 'keep_recording', 'no', 'K1')",
+                [TAG_ATTACHED],
+            )
+            .unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+        }
+        {
+            let conn = Connection::open(&path).unwrap();
+            let n: i64 =
+                conn.query_row("SELECT count(*) FROM tags WHERE k = 'keep_recording'", [], |r| r.get(0)).unwrap();
+            assert_eq!(n, 2, "the older catalog holds both values");
+        }
+        let c = SqliteCatalog::open(&path).unwrap();
+        assert_eq!(c.count(&q).unwrap(), 0, "the value the key no longer has still matches");
+        let yes = Query { attached: vec![("keep_recording".into(), "yes".into())], ..Query::default() };
+        assert_eq!(c.count(&yes).unwrap(), 1);
+    }
 }

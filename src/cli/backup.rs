@@ -30,7 +30,7 @@ pub struct FilterArgs {
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
-    /// Purge: select every age (no --min-age). Needs --yes.
+    /// Purge: select every age (no --min-age, or --min-age 0). Needs --yes, with --dry-run too.
     #[arg(long)]
     pub all_ages: bool,
     /// Confirms --all-ages.
@@ -39,22 +39,14 @@ pub struct FilterArgs {
 }
 
 impl FilterArgs {
+    /// The task these flags describe. Whether it may run (ages, the every-age confirmation)
+    /// is decided by the one task check of every face (`lifecycle::validate`), not here.
     pub fn task(&self, op: Op) -> Result<Task> {
-        if let (Some(a), Some(b)) = (self.min_age, self.max_age) {
-            anyhow::ensure!(a < b, "--min-age ({a}) must be less than --max-age ({b})");
-        }
-        let max = reclife::lifecycle::rules::MAX_AGE_DAYS;
-        for (what, v) in [("--min-age", self.min_age), ("--max-age", self.max_age)] {
-            anyhow::ensure!(v.is_none_or(|d| d <= max), "{what} ({}) is more than {max} days", v.unwrap_or(0));
-        }
-        if op == Op::Purge && self.min_age.is_none() && !self.dry_run {
-            anyhow::ensure!(
-                self.all_ages && self.yes,
-                "a purge needs --min-age DAYS (without it every non-held {} recording is deleted, the newest too); \
-                 to mean that, say --all-ages --yes",
-                self.kind
-            );
-        }
+        anyhow::ensure!(
+            !self.all_ages || self.yes,
+            "--all-ages purges every non-held {} recording, the newest too: confirm it with --yes",
+            self.kind
+        );
         Ok(Task {
             op,
             filter: Filter {
@@ -69,6 +61,7 @@ impl FilterArgs {
             location: None,
             zip: true,
             use_full_path: false,
+            all_ages: self.all_ages && self.yes,
         })
     }
 }

@@ -129,12 +129,8 @@ pub async fn run(cli: &Cli, cmd: &Cmd) -> Result<ExitCode> {
             }
         }
         Cmd::Start { id, json } => {
+            // `execute` claims the job (lease, fresh read, planned, the task check again).
             let j = jobs::load(&ctx, id).await?;
-            anyhow::ensure!(
-                j.state == jobs::JobState::Planned,
-                "job {id} is {}: only a planned job (from --dry-run) can be started",
-                j.state
-            );
             return super::purge::execute(cli, &ctx, j, *json).await;
         }
         Cmd::Cancel { id } => {

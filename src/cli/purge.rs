@@ -27,16 +27,12 @@ pub async fn run(cli: &Cli, a: &Args) -> Result<ExitCode> {
 pub async fn run_job(cli: &Cli, kind: &str, task: Task, f: &FilterArgs) -> Result<ExitCode> {
     let ctx = cli.context()?;
     let now = ctx.clock.now();
-    if kind == "backup" {
-        if let Some(uri) = task.location.as_deref().or(ctx.config.default_backup_location.as_deref()) {
-            reclife::lifecycle::rules::check_location(uri, !f.dry_run)
-                .map_err(|why| anyhow::anyhow!("location {uri}: {why}"))?;
-        }
-    }
     let mut job = jobs::JobRecord::new(kind, None, now);
     job.spec = vec![task];
+    // The one task check of every face (a dry run plans, and is checked, like a run).
+    runner::check(&ctx, &job.spec, !f.dry_run)?;
     if f.dry_run {
-        let p = runner::plan_job(&ctx, &mut job, 20).await?;
+        let p = runner::plan_job(&ctx, &mut job, 20, false).await?;
         if f.json {
             println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "job": job.id, "plan": p }))?);
         } else {

@@ -205,6 +205,17 @@ pub async fn load(ctx: &Context, id: &str) -> Result<JobRecord, LifecycleError> 
     serde_json::from_str(&text).map_err(|e| LifecycleError::Other(format!("job {id}: {e}")))
 }
 
+/// Removes a job that never ran (a plan that failed half-way): its record and its manifest.
+pub async fn forget(ctx: &Context, id: &str) -> Result<(), LifecycleError> {
+    let (catalog, id) = (ctx.catalog.clone(), id.to_string());
+    blocking(move || {
+        catalog.manifest_drop(&id)?;
+        catalog.state_delete(NAMESPACE, &id)?;
+        Ok(())
+    })
+    .await
+}
+
 /// Up to `limit` jobs with ids after `after`, oldest first (ids sort by creation time).
 pub async fn page(ctx: &Context, after: Option<&str>, limit: usize) -> Result<Vec<JobRecord>, LifecycleError> {
     let catalog = ctx.catalog.clone();

@@ -39,6 +39,7 @@ pub mod remote_dir;
 pub mod rules;
 pub mod runner;
 pub mod schedule;
+pub mod validate;
 
 pub use rules::{Filter, OnFailure, Op, Rule, RuleProblem, Task};
 
@@ -87,6 +88,12 @@ pub enum LifecycleError {
     NoRule(String),
     #[error("cancelled")]
     Cancelled,
+    /// The tasks break a rule of [`validate`] (every problem, one per line).
+    #[error("{}", validate::describe(.0))]
+    Invalid(Vec<validate::TaskProblem>),
+    /// The job is not in a state that allows this (started twice, cancelled while starting).
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0}")]
     Other(String),
 }

@@ -64,8 +64,14 @@ pub struct Filter {
     pub labels_include: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub labels_exclude: Vec<String>,
+    /// Attached data: the key's current value (its last `added`/`updated` in `eventHistory`,
+    /// none after a `deleted`) equals this, for every key.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub attached_data: BTreeMap<String, String>,
+    /// Attached data: the key's current value is not this (a key without a value matches), for
+    /// every key. GIR's selective recording: `attached_data_not = { keep_recording = "yes" }`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attached_data_not: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub partitions: Vec<String>,
 }
@@ -84,6 +90,7 @@ impl Default for Filter {
             labels_include: Vec::new(),
             labels_exclude: Vec::new(),
             attached_data: BTreeMap::new(),
+            attached_data_not: BTreeMap::new(),
             partitions: Vec::new(),
         }
     }
@@ -110,6 +117,7 @@ impl Filter {
             labels_include: self.labels_include.clone(),
             labels_exclude: self.labels_exclude.clone(),
             attached: self.attached_data.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            attached_not: self.attached_data_not.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             partitions: self.partitions.clone(),
             scan_intervals_per_day,
             ..Query::default()
@@ -130,6 +138,9 @@ pub struct Task {
     pub zip: bool,
     /// GIR `useFullPathInMediaFileBackup`.
     pub use_full_path: bool,
+    /// A purge of every age (`min_age` unset or 0), confirmed (see [`super::validate`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub all_ages: bool,
 }
 
 /// A rule: a schedule and ordered tasks.
@@ -224,6 +235,8 @@ struct RawTask {
     zip: Option<bool>,
     #[serde(default, alias = "useFullPathInMediaFileBackup")]
     use_full_path: bool,
+    #[serde(default)]
+    all_ages: bool,
 }
 
 /// Parses the cron expression the way tokio-cron-scheduler does (seconds required).
@@ -272,112 +285,42 @@ pub fn parse_rule(
         problems.push(problem(None, "the rule has no tasks".into()));
     }
     let mut tasks = Vec::new();
-    let mut purges = 0;
-    let n = raw.tasks.len();
+    // Per task: the lines of the task, its filter and its location, for the problems' lines.
+    let mut lines = Vec::new();
     for (i, st) in raw.tasks.into_iter().enumerate() {
         let task_line = Some(line_of(text, st.span().start));
         let t = st.into_inner();
         let filter_line = t.filter.as_ref().map(|f| line_of(text, f.span().start)).or(task_line);
-        let filter = t.filter.map(Spanned::into_inner).unwrap_or_default();
-        for (what, v) in [("min_age", filter.min_age), ("max_age", filter.max_age)] {
-            if v.is_some_and(|d| d > MAX_AGE_DAYS) {
-                problems.push(problem(
-                    filter_line,
-                    format!("task {}: {what} ({}) is more than {MAX_AGE_DAYS} days", i + 1, v.unwrap_or(0)),
-                ));
-            }
-        }
-        if t.op == Op::Purge && filter.min_age.is_none() {
+        let loc_line = t.location.as_ref().map(|l| line_of(text, l.span().start)).or(task_line);
+        lines.push((task_line, filter_line, loc_line));
+        if t.op == Op::Purge && t.zip.is_some() && t.location.is_none() && !t.use_full_path {
             problems.push(problem(
-                filter_line,
-                format!(
-                    "task {}: a purge needs min_age (without it, every recording of its type is purged, the newest too)",
-                    i + 1
-                ),
+                task_line,
+                format!("task {}: location, zip and use_full_path apply to backup tasks only", i + 1),
             ));
-        }
-        if let (Some(min), Some(max)) = (filter.min_age, filter.max_age) {
-            if min >= max {
-                problems.push(problem(
-                    filter_line,
-                    format!("task {}: min_age ({min}) must be less than max_age ({max})", i + 1),
-                ));
-            }
-        }
-        if t.op == Op::Purge {
-            purges += 1;
-            if purges == 2 {
-                problems.push(problem(task_line, format!("task {}: a rule may have only one purge task", i + 1)));
-            }
-            if i + 1 != n {
-                problems.push(problem(
-                    task_line,
-                    format!("task {}: the purge task must be the last task of the rule", i + 1),
-                ));
-            }
-            // A purge after a backup deletes what the backup archived: the archive must sit in
-            // a folder other local users cannot write (they could replace or unlink it).
-            if let Some(b) = tasks.iter().rev().find(|b: &&Task| b.op == Op::Backup) {
-                if let Some(dir) = b.location.as_deref().or(default_location).and_then(local_dir) {
-                    if world_writable(&dir) {
-                        problems.push(problem(
-                            task_line,
-                            format!(
-                                "task {}: the backup before this purge writes to {}, which every local user can write; \
-                                 a purge never follows a backup there (choose a private folder)",
-                                i + 1,
-                                dir.display()
-                            ),
-                        ));
-                    }
-                }
-            }
-            // A purge after a backup deletes what the backup archived: their filters must agree.
-            if let Some(b) = tasks.iter().rev().find(|b: &&Task| b.op == Op::Backup) {
-                if b.filter != filter || b.include_screen != t.include_screen {
-                    problems.push(problem(
-                        filter_line,
-                        format!(
-                            "task {}: the purge's filter and include_screen must equal those of the backup before it",
-                            i + 1
-                        ),
-                    ));
-                }
-            }
-            if t.location.is_some() || t.zip.is_some() || t.use_full_path {
-                problems.push(problem(
-                    task_line,
-                    format!("task {}: location, zip and use_full_path apply to backup tasks only", i + 1),
-                ));
-            }
-        } else {
-            let loc_line = t.location.as_ref().map(|l| line_of(text, l.span().start)).or(task_line);
-            let loc = t.location.as_ref().map(|l| l.get_ref().as_str()).or(default_location);
-            match loc {
-                None => problems.push(problem(
-                    task_line,
-                    format!("task {}: no location, and the node has no default_backup_location", i + 1),
-                )),
-                Some(uri) if uri.starts_with(PLACEHOLDER) => problems.push(problem(
-                    loc_line,
-                    format!("task {}: location {uri} is the shipped placeholder: set the folder backups go to", i + 1),
-                )),
-                Some(uri) => {
-                    if let Err(why) = check_location(uri, check_locations) {
-                        problems.push(problem(loc_line, format!("task {}: location {uri}: {why}", i + 1)));
-                    }
-                }
-            }
         }
         tasks.push(Task {
             op: t.op,
-            filter,
+            filter: t.filter.map(Spanned::into_inner).unwrap_or_default(),
             include_screen: t.include_screen,
             on_failure: t.on_failure,
             location: t.location.map(Spanned::into_inner),
             zip: t.zip.unwrap_or(true),
             use_full_path: t.use_full_path,
+            all_ages: t.all_ages,
         });
+    }
+    if !tasks.is_empty() {
+        let how = super::validate::Checking { default_location, probe_locations: check_locations };
+        for p in super::validate::check_tasks(&tasks, how).err().unwrap_or_default() {
+            let (task_line, filter_line, loc_line) = lines.get(p.task.wrapping_sub(1)).copied().unwrap_or_default();
+            let line = match p.part {
+                super::validate::Part::Task => task_line,
+                super::validate::Part::Filter => filter_line,
+                super::validate::Part::Location => loc_line,
+            };
+            problems.push(problem(line, p.to_string()));
+        }
     }
     if !problems.is_empty() {
         return Err(problems);

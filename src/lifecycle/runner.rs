@@ -33,10 +33,16 @@ pub fn no_progress() -> Arc<ProgressFactory> {
 pub const CANCEL: &str = "lifecycle.cancel";
 
 /// Asks a job to stop at its next safe point (a planned job is cancelled at once).
+///
+/// A planned job is cancelled under its lease (the one a start takes), after reading it again,
+/// so a cancel and a start of one job never both win: a job being started is asked to stop
+/// instead, and one that ended is left as it is.
 pub async fn request_cancel(ctx: &Context, id: &str) -> Result<JobRecord, LifecycleError> {
+    jobs::load(ctx, id).await?;
+    let lease = Held::take(ctx.catalog.clone(), &jobs::lease_name(id), ctx.config.lease_seconds).await?;
     let mut job = jobs::load(ctx, id).await?;
-    match job.state {
-        JobState::Planned => {
+    match (job.state, lease) {
+        (JobState::Planned, Some(_lease)) => {
             job.state = JobState::Cancelled;
             job.finished = Some(ctx.clock.now());
             job.note = Some("cancelled before it started; its plan is dropped".into());
@@ -44,7 +50,8 @@ pub async fn request_cancel(ctx: &Context, id: &str) -> Result<JobRecord, Lifecy
             let (catalog, id) = (ctx.catalog.clone(), id.to_string());
             blocking(move || Ok(catalog.manifest_drop(&id)?)).await?;
         }
-        JobState::Running => {
+        // Running, or being started right now (its lease is taken): ask it to stop.
+        (JobState::Running, _) | (JobState::Planned, None) => {
             let (catalog, id) = (ctx.catalog.clone(), id.to_string());
             blocking(move || Ok(catalog.state_put(CANCEL, &id, "requested")?)).await?;
         }
@@ -54,13 +61,44 @@ pub async fn request_cancel(ctx: &Context, id: &str) -> Result<JobRecord, Lifecy
 }
 
 /// Plans every task of a job that needs its own manifest (backups, and purges with no backup
-/// before them) and saves the job as `planned`. Returns the plan for review.
-pub async fn plan_job(ctx: &Context, job: &mut JobRecord, sample: usize) -> Result<super::plan::Plan, LifecycleError> {
+/// before them) and saves the job as `planned`. Returns the plan for review. The tasks are
+/// checked first ([`super::validate::check_tasks`]; `probe_locations` probes backup folders);
+/// a plan that fails leaves no job behind.
+pub async fn plan_job(
+    ctx: &Context,
+    job: &mut JobRecord,
+    sample: usize,
+    probe_locations: bool,
+) -> Result<super::plan::Plan, LifecycleError> {
+    check(ctx, &job.spec, probe_locations)?;
     let now = job.planned_at.unwrap_or_else(|| ctx.clock.now());
     job.planned_at = Some(now);
+    jobs::save(ctx, job).await?;
+    match plan_tasks(ctx, job, now, sample).await {
+        Ok(plan) => Ok(plan),
+        Err(e) => {
+            // No half-planned job stays behind to be started.
+            jobs::forget(ctx, &job.id).await?;
+            Err(e)
+        }
+    }
+}
+
+/// The one task check of every face, with this node's default backup location.
+pub fn check(ctx: &Context, tasks: &[super::Task], probe_locations: bool) -> Result<(), LifecycleError> {
+    let how =
+        super::validate::Checking { default_location: ctx.config.default_backup_location.as_deref(), probe_locations };
+    super::validate::check_tasks(tasks, how).map_err(LifecycleError::Invalid)
+}
+
+async fn plan_tasks(
+    ctx: &Context,
+    job: &mut JobRecord,
+    now: chrono::DateTime<chrono::Utc>,
+    sample: usize,
+) -> Result<super::plan::Plan, LifecycleError> {
     let mut tasks = Vec::new();
     let mut last_backup = None;
-    jobs::save(ctx, job).await?;
     for (i, t) in job.spec.clone().iter().enumerate() {
         let n = i + 1;
         let after = if t.op == Op::Purge { last_backup } else { None };
@@ -84,23 +122,68 @@ pub async fn plan_job(ctx: &Context, job: &mut JobRecord, sample: usize) -> Resu
     })
 }
 
-/// Runs the tasks of `job` (its `spec`) in order. The record is saved as it moves from planned
-/// to running to its end state. Tasks not planned yet are planned at their start (a rule);
-/// planned ones execute exactly their manifest (a reviewed job). `cancel` stops the job at
-/// its next safe point; so does `reclife jobs cancel` from any process.
+/// A planned job, claimed for execution: its lease is held, its record was read again under
+/// the lease and is `planned`, and its tasks pass the task check. Only [`claim`] makes one.
+pub struct Claimed {
+    job: JobRecord,
+    lease: Held,
+}
+
+impl Claimed {
+    pub fn job(&self) -> &JobRecord {
+        &self.job
+    }
+}
+
+/// Claims job `job` for execution: takes its lease, reads its stored record again (a job
+/// never saved, such as a rule's fresh run, is taken as given), and refuses
+/// ([`LifecycleError::Conflict`]) unless it is `planned`; then checks its tasks again, so a
+/// plan made by any face (an old dry run too) cannot skip the age or order rules
+/// ([`LifecycleError::Invalid`]). Two starts of one job: one claims it, the other is refused.
+pub async fn claim(ctx: &Context, job: JobRecord) -> Result<Claimed, LifecycleError> {
+    let lease =
+        Held::take(ctx.catalog.clone(), &jobs::lease_name(&job.id), ctx.config.lease_seconds).await?.ok_or_else(
+            || LifecycleError::Conflict(format!("job {} is being started or run by another process", job.id)),
+        )?;
+    let job = match jobs::load(ctx, &job.id).await {
+        Ok(stored) => stored,
+        Err(LifecycleError::NoJob(_)) => job,
+        Err(e) => return Err(e),
+    };
+    if job.state != JobState::Planned {
+        return Err(LifecycleError::Conflict(format!(
+            "job {} is {}: only a planned job can be started",
+            job.id, job.state
+        )));
+    }
+    check(ctx, &job.spec, false)?;
+    Ok(Claimed { job, lease })
+}
+
+/// Runs the tasks of `job` (its `spec`) in order: [`claim`], then [`run_claimed`].
 pub async fn run_tasks(
     ctx: &Context,
-    mut job: JobRecord,
+    job: JobRecord,
     guard: &OverlapGuard,
     progress: &ProgressFactory,
     cancel: CancellationToken,
 ) -> Result<JobRecord, LifecycleError> {
-    let _claim = Held::take(ctx.catalog.clone(), &jobs::lease_name(&job.id), ctx.config.lease_seconds)
-        .await?
-        .ok_or_else(|| LifecycleError::Other(format!("job {} is running in another process", job.id)))?;
-    if job.state != JobState::Planned {
-        return Err(LifecycleError::Other(format!("job {} is {}, not planned", job.id, job.state)));
-    }
+    let claimed = claim(ctx, job).await?;
+    run_claimed(ctx, claimed, guard, progress, cancel).await
+}
+
+/// Runs the tasks of a claimed job in order. The record is saved as it moves from planned
+/// to running to its end state. Tasks not planned yet are planned at their start (a rule);
+/// planned ones execute exactly their manifest (a reviewed job). `cancel` stops the job at
+/// its next safe point; so does `reclife jobs cancel` from any process.
+pub async fn run_claimed(
+    ctx: &Context,
+    claimed: Claimed,
+    guard: &OverlapGuard,
+    progress: &ProgressFactory,
+    cancel: CancellationToken,
+) -> Result<JobRecord, LifecycleError> {
+    let Claimed { mut job, lease: _claim } = claimed;
     let (catalog, id) = (ctx.catalog.clone(), job.id.clone());
     blocking(move || Ok(catalog.state_put(jobs::RUNNING, &id, "")?)).await?;
     let watcher = watch_cancel(ctx, &job.id, cancel.clone());

@@ -119,7 +119,9 @@ pub struct Recording {
     pub call_recording_id: Option<String>,
     pub call_uuid: Option<String>,
     pub partitions: Vec<String>,
-    /// Attached data (`eventHistory[].data.added/updated`), key and value.
+    /// Attached data as it is now: each key with its last `added`/`updated` value in
+    /// `eventHistory` order, and no key whose last event `deleted` it (GIR's selective
+    /// recording flow changes `keep_recording` during a call; filters mean the final value).
     pub attached_data: Vec<(String, String)>,
     /// The call's `screenRecording` flag.
     pub screen_flag: bool,
@@ -246,12 +248,12 @@ impl Recording {
                 }
             }
             if let Some(data) = ev.get("data").and_then(Value::as_object) {
-                for part in ["added", "updated"] {
+                for part in ["added", "updated", "deleted"] {
                     for (k, val) in data.get(part).and_then(Value::as_object).into_iter().flatten() {
-                        if let Some(s) = scalar_string(val) {
-                            let pair = (k.clone(), s);
-                            if !attached_data.contains(&pair) {
-                                attached_data.push(pair);
+                        attached_data.retain(|(key, _): &(String, String)| key != k);
+                        if part != "deleted" {
+                            if let Some(s) = scalar_string(val) {
+                                attached_data.push((k.clone(), s));
                             }
                         }
                     }

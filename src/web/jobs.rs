@@ -129,6 +129,7 @@ fn plan_form(s: &Shared, who: &Caller) -> Markup {
             }
             label { input type="checkbox" name="include_screen" value="1" checked; " Include the calls' screen recordings" }
             label { input type="checkbox" name="zip" value="1" checked; " Zip the backup" }
+            label { input type="checkbox" name="all_ages" value="1"; " Purge: every age (no minimum age; the newest recordings too)" }
             button type="submit" { "Build the plan" }
             p class="muted" { "Nothing runs yet: the next page shows what the plan would do, and Start executes exactly that plan." }
         }
@@ -174,7 +175,7 @@ fn words(f: &Form, name: &str) -> Vec<String> {
 /// The form as the API's job body: one task, or a rule.
 fn new_job(f: &Form) -> Result<NewJob, WebError> {
     if let Some(rule) = f.get("rule") {
-        return Ok(NewJob { rule: Some(rule.to_string()), tasks: None });
+        return Ok(NewJob { rule: Some(rule.to_string()), tasks: None, all_ages: false });
     }
     let op = match f.get("type") {
         Some("backup") => Op::Backup,
@@ -198,10 +199,11 @@ fn new_job(f: &Form) -> Result<NewJob, WebError> {
         include_screen: f.checked("include_screen"),
         on_failure: OnFailure::Stop,
         location: if op == Op::Backup { f.get("location").map(str::to_string) } else { None },
-        zip: Some(f.checked("zip")),
+        zip: if op == Op::Backup { Some(f.checked("zip")) } else { None },
         use_full_path: false,
+        all_ages: op == Op::Purge && f.checked("all_ages"),
     };
-    Ok(NewJob { rule: None, tasks: Some(vec![task]) })
+    Ok(NewJob { rule: None, tasks: Some(vec![task]), all_ages: false })
 }
 
 fn preview(s: &Shared, who: &Caller, job: &JobRecord, plan: &Plan) -> Markup {

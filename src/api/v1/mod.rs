@@ -8,7 +8,10 @@
 //!   catalog), answering the plan (counts, bytes, held left alone, a sample of ids). The body is
 //!   `{"rule":"<name>"}` (that rule's tasks) or `{"tasks":[{"type":"backup"|"purge",
 //!   "filter":{…}, "include_screen":…, "location":…, "zip":…, "on_failure":…}]}`, the fields of
-//!   a rule file's tasks. A purge needs `min_age`, as on the command line;
+//!   a rule file's tasks, checked by the one check of every face (`lifecycle::validate`): a
+//!   purge is last and alone, has the filter of the backup before it, and needs `min_age` of 1
+//!   or more unless `"all_ages": true` (in the task, or in the body for every purge) confirms a
+//!   purge of every age;
 //! - `POST /api/v1/jobs/{id}/start` (`ops`): executes exactly that plan in the background (202);
 //!   follow it with `GET /api/v1/jobs/{id}`;
 //! - `POST /api/v1/jobs/{id}/cancel` (`ops`): drops a planned job, or stops a running one at its
@@ -120,6 +123,9 @@ pub(crate) struct NewTask {
     pub zip: Option<bool>,
     #[serde(default)]
     pub use_full_path: bool,
+    /// Confirms a purge of every age (`min_age` unset or 0).
+    #[serde(default)]
+    pub all_ages: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -127,9 +133,13 @@ pub(crate) struct NewTask {
 pub(crate) struct NewJob {
     pub rule: Option<String>,
     pub tasks: Option<Vec<NewTask>>,
+    /// Confirms a purge of every age for every purge task of the job.
+    #[serde(default)]
+    pub all_ages: bool,
 }
 
-/// The tasks of a posted job, checked as the command line checks them.
+/// The tasks of a posted job, checked by the one check every face uses
+/// ([`crate::lifecycle::validate::check_tasks`], inside [`runner::plan_job`]).
 fn job_tasks(s: &Shared, body: NewJob) -> Result<(Option<String>, Vec<Task>), ApiFailure> {
     let tasks = match (body.rule, body.tasks) {
         (Some(name), None) => {
@@ -146,27 +156,11 @@ fn job_tasks(s: &Shared, body: NewJob) -> Result<(Option<String>, Vec<Task>), Ap
     };
     let mut out = Vec::with_capacity(tasks.len());
     for (i, t) in tasks.into_iter().enumerate() {
-        let n = i + 1;
-        for v in [t.filter.min_age, t.filter.max_age].into_iter().flatten() {
-            if v > rules::MAX_AGE_DAYS {
-                return Err(ApiFailure::bad_request(format!(
-                    "task {n}: age {v} is more than {} days",
-                    rules::MAX_AGE_DAYS
-                )));
-            }
-        }
-        if let (Some(a), Some(b)) = (t.filter.min_age, t.filter.max_age) {
-            if a >= b {
-                return Err(ApiFailure::bad_request(format!("task {n}: min_age must be less than max_age")));
-            }
-        }
-        if t.op == Op::Purge && t.filter.min_age.is_none() {
-            return Err(ApiFailure::bad_request(format!("task {n}: a purge needs min_age")));
-        }
-        if t.op == Op::Backup {
-            let uri = t.location.as_deref().or(s.ctx.config.default_backup_location.as_deref());
-            let uri = uri.ok_or_else(|| ApiFailure::bad_request(format!("task {n}: no location and no default")))?;
-            rules::check_location(uri, true).map_err(|why| ApiFailure::bad_request(format!("task {n}: {why}")))?;
+        if t.op == Op::Purge && t.zip.is_some() {
+            return Err(ApiFailure::bad_request(format!(
+                "task {}: location, zip and use_full_path apply to backup tasks only",
+                i + 1
+            )));
         }
         out.push(Task {
             op: t.op,
@@ -176,6 +170,7 @@ fn job_tasks(s: &Shared, body: NewJob) -> Result<(Option<String>, Vec<Task>), Ap
             location: t.location,
             zip: t.zip.unwrap_or(true),
             use_full_path: t.use_full_path,
+            all_ages: t.all_ages || (body.all_ages && t.op == Op::Purge),
         });
     }
     Ok((None, out))
@@ -206,7 +201,7 @@ pub(crate) async fn plan_new(
     };
     let mut job = jobs::JobRecord::new(kind, rule.as_deref(), s.ctx.clock.now());
     job.spec = tasks;
-    let plan = runner::plan_job(&s.ctx, &mut job, 20).await?;
+    let plan = runner::plan_job(&s.ctx, &mut job, 20, true).await?;
     Ok((job, plan))
 }
 
@@ -220,18 +215,18 @@ async fn start_job(
 
 /// Executes exactly the plan of the planned job `id` in the background, as a job this server
 /// waits for at shutdown (`POST /api/v1/jobs/{id}/start`, and the operators' Start button).
-/// Refused (409) unless the job is `planned`.
+/// The job is claimed before the answer ([`runner::claim`]: its lease taken, its record read
+/// again), so of concurrent starts one answers 202 and the others 409, and a job that is not
+/// `planned` (or whose tasks fail the task check) is refused here, not in the background.
 pub(crate) async fn start_planned(s: &Shared, id: &str) -> Result<(), ApiFailure> {
     let job = jobs::load(&s.ctx, id).await?;
-    if job.state != jobs::JobState::Planned {
-        return Err(ApiFailure::conflict(format!("job {id} is {}: only a planned job can be started", job.state)));
-    }
+    let claimed = runner::claim(&s.ctx, job).await?;
     let ctx = s.ctx.clone();
     let cancel = s.stop.child_token();
     s.jobs.spawn(async move {
         let guard = crate::lifecycle::guard::OverlapGuard::new();
         let progress = runner::no_progress();
-        match runner::run_tasks(&ctx, job, &guard, progress.as_ref(), cancel).await {
+        match runner::run_claimed(&ctx, claimed, &guard, progress.as_ref(), cancel).await {
             Ok(j) => tracing::info!(job = %j.id, state = %j.state, "job started through the API ended"),
             Err(e) => tracing::error!(error = %e, "job started through the API failed"),
         }

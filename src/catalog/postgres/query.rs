@@ -83,6 +83,10 @@ pub fn filter_sql(q: &Query, f: &mut Filter) -> String {
         let (bk, bv) = (f.bind(k.clone()), f.bind(v.clone()));
         w.push(tag(TAG_ATTACHED, format!("t.k = {bk} AND t.v = {bv}")));
     }
+    for (k, v) in &q.attached_not {
+        let (bk, bv) = (f.bind(k.clone()), f.bind(v.clone()));
+        w.push(format!("NOT {}", tag(TAG_ATTACHED, format!("t.k = {bk} AND t.v = {bv}"))));
+    }
     if let Some(u) = &q.agent_user {
         let b = f.bind(u.clone());
         w.push(tag(TAG_AGENT, format!("t.k = {b} AND t.v = ''")));

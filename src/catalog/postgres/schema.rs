@@ -97,6 +97,35 @@ CREATE INDEX rec_screen_uuid ON recordings (call_uuid)
     WHERE kind = 1 AND call_uuid IS NOT NULL AND call_recording_id IS NULL;
 "#,
     ),
+    (
+        3,
+        "attached data is each key's current value",
+        // Each key's last added/updated value in eventHistory order, none after a deleted (as
+        // `model::Recording::parse` derives it); before, every value the key ever had.
+        r#"
+DELETE FROM tags WHERE tag = 2;
+INSERT INTO tags (tag, k, v, rec_id)
+SELECT 2, last.k, last.v, last.id FROM (
+    SELECT DISTINCT ON (d.id, kv.key) d.id, kv.key AS k, p.part,
+        CASE jsonb_typeof(kv.value)
+            WHEN 'string' THEN kv.value #>> '{}'
+            WHEN 'number' THEN kv.value::text
+            WHEN 'boolean' THEN kv.value::text
+        END AS v
+    FROM docs d
+    CROSS JOIN LATERAL jsonb_array_elements(
+        CASE WHEN jsonb_typeof(d.doc -> 'eventHistory') = 'array' THEN d.doc -> 'eventHistory' ELSE '[]'::jsonb END
+    ) WITH ORDINALITY AS e(ev, i)
+    CROSS JOIN (VALUES (1, 'added'), (2, 'updated'), (3, 'deleted')) AS p(ord, part)
+    CROSS JOIN LATERAL jsonb_each(
+        CASE WHEN jsonb_typeof(e.ev -> 'data' -> p.part) = 'object' THEN e.ev -> 'data' -> p.part ELSE '{}'::jsonb END
+    ) AS kv
+    ORDER BY d.id, kv.key, e.i DESC, p.ord DESC
+) last
+WHERE last.part <> 'deleted' AND last.v IS NOT NULL
+ON CONFLICT DO NOTHING;
+"#,
+    ),
 ];
 
 /// Brings the schema of `client`'s search path up to date. `schema` is created if missing.
