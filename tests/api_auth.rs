@@ -101,18 +101,21 @@ fn unknown_user_names_cost_what_known_ones_do() {
         assert_eq!(st, 401, "{user}");
         t.elapsed()
     };
-    let (mut known, mut unknown) = (Vec::new(), Vec::new());
+    let (mut known, mut sha, mut unknown) = (Vec::new(), Vec::new(), Vec::new());
     // Seven tries each: below the ten failures after which one name's guesses slow down.
     for i in 0..7 {
         known.push(timed("carol", &format!("wrong-{i}")));
+        sha.push(timed(USER.0, &format!("wrong-{i}")));
         unknown.push(timed(&format!("nobody-{i}"), "wrong"));
     }
     let median = |v: &mut Vec<Duration>| {
         v.sort();
         v[v.len() / 2]
     };
-    let (k, u) = (median(&mut known), median(&mut unknown));
+    let (k, h, u) = (median(&mut known), median(&mut sha), median(&mut unknown));
     assert!(u * 2 >= k, "unknown users answer in {u:?}, known ones in {k:?}: the time tells which names exist");
+    // A `{SHA}` user (alice) is no faster either.
+    assert!(h * 2 >= u, "a {{SHA}} user answers in {h:?}, unknown ones in {u:?}: the time tells which names exist");
 }
 
 #[test]

@@ -476,7 +476,8 @@ fn listing_parameters_are_bounded() {
         (format!("callerPhoneNumber={}", "1".repeat(3000)), "callerPhoneNumber"),
         (format!("cursor={long}"), "cursor"),
     ];
-    for path in ["/api/v2/recordings", "/api/v2/screen-recordings", &format!("/api/v2/ops/contact-centers/{CCID}/recordings")]
+    for path in
+        ["/api/v2/recordings", "/api/v2/screen-recordings", &format!("/api/v2/ops/contact-centers/{CCID}/recordings")]
     {
         for (q, word) in &cases {
             let r = s.get(OPS, &format!("{path}?{q}"));
@@ -504,8 +505,11 @@ fn writes_are_json_from_this_origin_only() {
     let call = "CALLA0000000000000000000000000001";
     let hold_path = format!("/api/v2/recordings/{call}/hold");
     let send = |method: reqwest::Method, path: &str, ct: Option<&str>, hdr: Option<(&str, &str)>, body: &str| {
-        let mut r =
-            s.client().request(method, format!("{}{path}", s.url)).basic_auth(OPS.0, Some(OPS.1)).body(body.to_string());
+        let mut r = s
+            .client()
+            .request(method, format!("{}{path}", s.url))
+            .basic_auth(OPS.0, Some(OPS.1))
+            .body(body.to_string());
         if let Some(ct) = ct {
             r = r.header("content-type", ct);
         }
@@ -531,7 +535,10 @@ fn writes_are_json_from_this_origin_only() {
         let code = if want == 415 { 2 } else { 5 };
         assert_eq!(v["statusCode"], code, "{v}");
     }
-    assert!(s.json(USER, &format!("/api/v2/recordings/{call}"))["recording"].get("hold").is_none(), "a refused hold held");
+    assert!(
+        s.json(USER, &format!("/api/v2/recordings/{call}"))["recording"].get("hold").is_none(),
+        "a refused hold held"
+    );
     // A rule enabled, a check repaired, a recording deleted, a document written: refused alike.
     for (method, path) in [
         (reqwest::Method::POST, "/api/v1/rules/Purge%20old%20files/enable".to_string()),
@@ -541,7 +548,8 @@ fn writes_are_json_from_this_origin_only() {
     ] {
         assert_eq!(send(method.clone(), &path, Some("text/plain"), None, "{}").status(), 415, "{method} {path}");
         assert_eq!(
-            send(method.clone(), &path, Some("application/json"), Some(("origin", "http://evil.example")), "{}").status(),
+            send(method.clone(), &path, Some("application/json"), Some(("origin", "http://evil.example")), "{}")
+                .status(),
             403,
             "{method} {path}"
         );

@@ -104,7 +104,8 @@ fn api_query_corpus_inputs_get_a_page_or_a_client_error() {
     let s = node.serve(&[]);
     let listings = ["/api/v2/recordings", "/api/v2/screen-recordings", "/api/v2/ops/contact-centers/cc1/recordings"];
     for f in &inputs {
-        let q = std::fs::read_to_string(f).unwrap_or_else(|_| String::from_utf8_lossy(&std::fs::read(f).unwrap()).into());
+        let q =
+            std::fs::read_to_string(f).unwrap_or_else(|_| String::from_utf8_lossy(&std::fs::read(f).unwrap()).into());
         for path in listings {
             let url = format!("{}{path}?{}", s.url, q.trim_end());
             let r = s.client().get(&url).basic_auth(api_support::OPS.0, Some(api_support::OPS.1)).send();

@@ -9,7 +9,8 @@
 //! A successful check is remembered in memory under a salted SHA-256 of the credentials, so
 //! bcrypt's cost is paid once per client rather than once per request. An unknown user name
 //! costs what a known one does: its password is checked against a dummy bcrypt hash of the
-//! file's highest cost, so the answer's time does not tell which names exist.
+//! file's highest cost (and a `{SHA}` user's check pays that bcrypt too), so the answer's time
+//! does not tell which names exist (as long as the file's bcrypt entries share one cost).
 //!
 //! Failed logins are counted per user name and client address. Past [`MAX_FAILURES`] in
 //! [`WINDOW`], that pair's attempts whose credentials are not already known good are slowed
@@ -149,15 +150,23 @@ impl Users {
             Some((h, r)) => (h.clone(), Some(*r)),
             None => (self.dummy.clone(), None),
         };
+        let bcrypt_check = |h: String| {
+            let pw = password.to_string();
+            async move {
+                tokio::task::spawn_blocking(move || bcrypt::verify(pw, &h).unwrap_or(false)).await.unwrap_or(false)
+            }
+        };
         let ok = match hash {
             Hash::Sha1(want) => {
                 let got: [u8; 20] = sha1::Sha1::digest(password.as_bytes()).into();
+                // A `{SHA}` user pays the dummy's bcrypt too, so that a fast answer does not say
+                // which names exist (the result is the SHA-1 comparison's).
+                if let Hash::Bcrypt(d) = &self.dummy {
+                    bcrypt_check(d.clone()).await;
+                }
                 got.iter().zip(want.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
             }
-            Hash::Bcrypt(h) => {
-                let pw = password.to_string();
-                tokio::task::spawn_blocking(move || bcrypt::verify(pw, &h).unwrap_or(false)).await.unwrap_or(false)
-            }
+            Hash::Bcrypt(h) => bcrypt_check(h).await,
         };
         let role = role?;
         if !ok {

@@ -61,11 +61,9 @@ fn raw(summary: &str, params: Vec<Value>, content: &[&str], codes: &[(&str, &str
         }
         responses.insert(code.to_string(), json!({ "description": what, "content": c }));
     }
-    for (code, what) in [
-        ("400", "a bad parameter"),
-        ("401", "no or wrong credentials"),
-        ("403", "the user role may not do this"),
-    ] {
+    for (code, what) in
+        [("400", "a bad parameter"), ("401", "no or wrong credentials"), ("403", "the user role may not do this")]
+    {
         responses.entry(code.to_string()).or_insert_with(|| error(what));
     }
     json!({ "summary": summary, "parameters": params, "responses": responses })

@@ -479,6 +479,9 @@ mod tests {
             assert!(e.message.starts_with(name) && e.message.contains("terms"), "{}", e.message);
         }
         let long = "x".repeat(MAX_VALUE_BYTES + 1);
-        assert!(parse_listing(Some(&format!("region={long}")), Kind::Voice, 24).unwrap_err().message.contains("region"));
+        assert!(parse_listing(Some(&format!("region={long}")), Kind::Voice, 24)
+            .unwrap_err()
+            .message
+            .contains("region"));
     }
 }
