@@ -55,7 +55,8 @@ fn jobs_rules_and_metrics() {
     let r = s.get(USER, "/api/v1/jobs/j-nope");
     assert_eq!(r.status(), 404);
     assert_eq!(r.json::<Value>().unwrap()["statusCode"], 3);
-    for bad in ["limit=0", "limit=1001", "limit=x", "colour=red"] {
+    let long_after = format!("after={}", "j".repeat(300));
+    for bad in ["limit=0", "limit=1001", "limit=x", "colour=red", "limit=99999999999999999999999", &long_after] {
         let r = s.get(USER, &format!("/api/v1/jobs?{bad}"));
         assert_eq!(r.status(), 400, "{bad}");
         assert_eq!(r.json::<Value>().unwrap()["statusCode"], 2, "{bad}");

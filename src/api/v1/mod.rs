@@ -77,6 +77,9 @@ async fn list_jobs(
         Some(n @ 1..=1000) => n,
         Some(n) => return Err(ApiFailure::bad_request(format!("limit={n}: expected 1 to 1000"))),
     };
+    if let Some(a) = p.after.as_deref().filter(|a| a.len() > 256) {
+        return Err(ApiFailure::bad_request(format!("after is {} bytes long; a job id is at most 256", a.len())));
+    }
     // Job ids sort by creation time; the catalog pages them in id order (one more than asked
     // tells whether there is a next page).
     let mut page = jobs::page(&s.ctx, p.after.as_deref(), limit + 1).await?;
