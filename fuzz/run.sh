@@ -14,7 +14,7 @@ secs="${1:-120}"
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 rustup toolchain list | grep -q nightly || { echo "fuzz/run.sh: needs the nightly toolchain (rustup)"; exit 1; }
 targets=("${@:2}")
-[ ${#targets[@]} -gt 0 ] || targets=(envelope metadata rule config zip_ingest media_bytes)
+[ ${#targets[@]} -gt 0 ] || targets=(envelope metadata rule config zip_ingest media_bytes api_query)
 # Build first, so a build failure is reported as one, not as a crash.
 for t in "${targets[@]}"; do
   cargo +nightly fuzz build "$t" || { echo "fuzz/run.sh: building $t failed"; exit 2; }

@@ -32,7 +32,11 @@ fn source_routes() -> BTreeSet<String> {
 }
 
 fn post(s: &api_support::Server, who: (&str, &str), path: &str, body: Option<Value>) -> (u16, Value) {
-    let mut r = s.client().post(format!("{}{path}", s.url)).basic_auth(who.0, Some(who.1));
+    let mut r = s
+        .client()
+        .post(format!("{}{path}", s.url))
+        .basic_auth(who.0, Some(who.1))
+        .header("content-type", "application/json");
     if let Some(b) = body {
         r = r.json(&b);
     }
@@ -250,8 +254,21 @@ fn check_and_the_muxer_through_the_api() {
     let f = &v["report"]["findings"][0];
     assert_eq!(f["kind"], "orphan-media", "{v}");
     assert!(f["item"].as_str().unwrap().contains("ORPHAN"), "{v}");
-    assert_eq!(s.get(OPS, "/api/v1/check?repair=maybe").status(), 400);
-    let v = s.json(OPS, "/api/v1/check?repair=true");
+    // A GET never repairs, whatever it asks; the repair is a JSON POST.
+    for q in ["repair=maybe", "repair=true"] {
+        let r = s.get(OPS, &format!("/api/v1/check?{q}"));
+        assert_eq!(r.status(), 400, "{q}");
+        let v: Value = r.json().unwrap();
+        assert!(v["statusMessage"].as_str().unwrap().contains("POST /api/v1/check/repair"), "{v}");
+    }
+    assert!(orphan.exists(), "a GET repaired");
+    let r = s.client().post(format!("{}/api/v1/check/repair", s.url)).basic_auth(OPS.0, Some(OPS.1)).send().unwrap();
+    assert_eq!(r.status(), 415, "a repair without a JSON Content-Type");
+    assert!(orphan.exists());
+    let (st, v) = post(&s, USER, "/api/v1/check/repair", None);
+    assert_eq!(st, 403, "{v}");
+    let (st, v) = post(&s, OPS, "/api/v1/check/repair", None);
+    assert_eq!(st, 200, "{v}");
     assert_eq!(v["ok"], true, "{v}");
     assert!(!orphan.exists());
 

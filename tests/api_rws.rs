@@ -263,9 +263,7 @@ fn recordings_media_labels_holds_and_errors() {
             .send()
             .unwrap()
     };
-    let del = |who: (&str, &str), path: &str| {
-        c.delete(format!("{}{path}", s.url)).basic_auth(who.0, Some(who.1)).send().unwrap()
-    };
+    let del = |who: (&str, &str), path: &str| s.send(who, reqwest::Method::DELETE, path, None);
     assert_eq!(err(post(USER, &format!("/api/v2/recordings/{id}/labels"), r#"{"label":"vip"}"#)).0, 403);
     assert_eq!(post(OPS, &format!("/api/v2/recordings/{id}/labels"), r#"{"label":"vip"}"#).status(), 200);
     let labels =
@@ -290,11 +288,14 @@ fn delete_is_journaled_audited_and_refused_when_held_and_internal_ingest() {
     let node = Node::new(0);
     let s = node.serve(&[]);
     let c = s.client();
-    let del = |who: (&str, &str), path: &str| {
-        c.delete(format!("{}{path}", s.url)).basic_auth(who.0, Some(who.1)).send().unwrap()
-    };
+    let del = |who: (&str, &str), path: &str| s.send(who, reqwest::Method::DELETE, path, None);
     let post = |who: (&str, &str), path: &str, body: String| {
-        c.post(format!("{}{path}", s.url)).basic_auth(who.0, Some(who.1)).body(body).send().unwrap()
+        c.post(format!("{}{path}", s.url))
+            .basic_auth(who.0, Some(who.1))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .unwrap()
     };
     let (calls, _) = walk(&s, USER, "/api/v2/recordings");
     let (screens, _) = walk(&s, USER, "/api/v2/screen-recordings");
@@ -370,4 +371,197 @@ fn delete_is_journaled_audited_and_refused_when_held_and_internal_ingest() {
     assert_eq!(v["result"], "unchanged");
     let got = s.get(USER, &format!("/api/v2/recordings/{new_id}/play/{media_id}")).bytes().unwrap();
     assert_eq!(got.as_ref(), &bytes[..]);
+}
+
+/// A call whose metadata says its media is a web page, with a script in it.
+const HTML_CALL: &str = "CALLHTML0000000000000000000000001";
+
+/// Media is never a page: an allow-listed audio type is served as itself, anything else as an
+/// attachment of no type a browser renders; every media answer is sandboxed and every answer
+/// says nosniff.
+#[test]
+fn media_is_served_as_audio_video_or_an_attachment_never_as_a_page() {
+    let node = Node::new(0);
+    node.add_call(HTML_CALL, "page.html", "text/html", b"<!doctype html><script>document.title='ran'</script>");
+    let s = node.serve(&[]);
+    let doc = s.json(OPS, &format!("/api/v2/recordings/{HTML_CALL}"));
+    let uri = doc["recording"]["mediaFiles"][0]["mediaUri"].as_str().unwrap().to_string();
+    for who in [OPS, USER] {
+        let r = s.get(who, &uri);
+        assert_eq!(r.status(), 200);
+        let h = r.headers();
+        assert_eq!(h["content-type"], "application/octet-stream", "{h:?}");
+        assert!(h["content-disposition"].to_str().unwrap().starts_with("attachment"), "{h:?}");
+        assert_eq!(h["content-security-policy"], "sandbox", "{h:?}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{h:?}");
+    }
+    // A range of it too.
+    let r = s.client().get(&uri).basic_auth(OPS.0, Some(OPS.1)).header("Range", "bytes=0-4").send().unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(r.headers()["content-type"], "application/octet-stream");
+    assert_eq!(r.headers()["content-security-policy"], "sandbox");
+
+    // An audio file keeps its type, sandboxed all the same.
+    let call = s.json(USER, "/api/v2/recordings/CALLA0000000000000000000000000001");
+    let m = &call["recording"]["mediaFiles"][0];
+    let r = s.get(USER, m["mediaUri"].as_str().unwrap());
+    assert_eq!(r.headers()["content-type"], m["type"].as_str().unwrap());
+    assert_eq!(r.headers()["content-security-policy"], "sandbox");
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    // JSON answers and errors are not sniffed either.
+    assert_eq!(s.get(USER, "/api/v2/recordings").headers()["x-content-type-options"], "nosniff");
+    assert_eq!(s.get(USER, "/api/v2/recordings/NOPE").headers()["x-content-type-options"], "nosniff");
+}
+
+/// Documents served to the `user` role name no store: no `mediaDescriptor.storage`, no path of
+/// this server's data directory, none of GIR's own descriptors; `ops` sees where media lives.
+#[test]
+fn user_role_documents_carry_no_store_paths() {
+    let node = Node::new(0);
+    node.add_call(HTML_CALL, "a.mp3", "audio/mp3", b"ID3 not really");
+    let s = node.serve(&[]);
+    let data = node.data().display().to_string();
+    let secret = |text: &str| {
+        ["\"storage\"", data.as_str(), "/srv/gir-store", "secret-bucket", "originalMediaDescriptor"]
+            .into_iter()
+            .filter(|w| text.contains(w))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let call = "CALLA0000000000000000000000000001";
+    let screens = s.json(USER, "/api/v2/screen-recordings");
+    let sid = screens["recordings"][0]["id"].as_str().unwrap().to_string();
+    for path in [
+        "/api/v2/recordings".to_string(),
+        "/api/v2/screen-recordings".to_string(),
+        format!("/api/v2/recordings/{call}"),
+        format!("/api/v2/recordings/{HTML_CALL}"),
+        format!("/api/v2/screen-recordings/{sid}"),
+    ] {
+        let r = s.get(USER, &path);
+        assert_eq!(r.status(), 200, "{path}");
+        let text = r.text().unwrap();
+        assert!(secret(&text).is_empty(), "{path} shows the user role {:?}: {text}", secret(&text));
+        assert!(text.contains("\"mediaDescriptor\":{\"key\":"), "{path}: the media's key stays: {text}");
+    }
+    // The recording's page shows its metadata the same way (quotes escaped in HTML).
+    let page = s.get(USER, &format!("/recordings/{HTML_CALL}")).text().unwrap().replace("&quot;", "\"");
+    assert!(page.contains("mediaId"), "{page}");
+    assert!(secret(&page).is_empty(), "the page shows the user role {:?}", secret(&page));
+    // ops sees where media lives.
+    let v = s.json(OPS, &format!("/api/v2/recordings/{call}"));
+    assert!(v["recording"]["mediaFiles"][0]["mediaDescriptor"]["storage"].as_str().is_some(), "{v}");
+    let v = s.json(OPS, &format!("/api/v2/ops/contact-centers/{CCID}/recordings/{call}"));
+    assert!(v["recording"]["mediaFiles"][0]["mediaDescriptor"]["storage"].as_str().is_some(), "{v}");
+}
+
+/// Every listing parameter is bounded: a time past what a date can hold, too many terms or too
+/// long a value is a 400 in the envelope naming the parameter, never a panic or a 500 with the
+/// database's words, and the server goes on.
+#[test]
+fn listing_parameters_are_bounded() {
+    let node = Node::new(0);
+    let s = node.serve(&[]);
+    let terms = |n: usize| vec!["gold*"; n].join("%20");
+    let long = "x".repeat(5000);
+    let cases = [
+        ("endTime=8210266876799999".to_string(), "endTime"),
+        ("startTime=0&endTime=8210266876799999".into(), "endTime"),
+        ("startTime=9223372036854775807".into(), "startTime"),
+        (format!("userData={}", terms(1000)), "userData"),
+        (format!("userData={}", terms(100)), "userData"),
+        (format!("userName={}", terms(100)), "userName"),
+        (format!("userName={}%20AND", terms(40)), "userName"),
+        (format!("region={long}"), "region"),
+        (format!("callerPhoneNumber={}", "1".repeat(3000)), "callerPhoneNumber"),
+        (format!("cursor={long}"), "cursor"),
+    ];
+    for path in
+        ["/api/v2/recordings", "/api/v2/screen-recordings", &format!("/api/v2/ops/contact-centers/{CCID}/recordings")]
+    {
+        for (q, word) in &cases {
+            let r = s.get(OPS, &format!("{path}?{q}"));
+            let (st, v) = err(r);
+            assert_eq!((st, v["statusCode"].as_i64()), (400, Some(2)), "{path}?{q:.60}: {v}");
+            let m = v["statusMessage"].as_str().unwrap();
+            assert!(m.starts_with(word) || m.contains(&format!("{word}=")), "{q:.60}: {m}");
+            assert!(!m.to_lowercase().contains("sql") && m.len() < 400, "{q:.60}: {m}");
+        }
+    }
+    // Within the bounds, the same searches answer.
+    let v = s.json(USER, &format!("/api/v2/recordings?userData={}&endTime=8210266876799998", terms(32)));
+    assert!(v["recordings"].is_array(), "{v}");
+    assert_eq!(s.json(USER, "/api/v2/diagnostics/version")["statusCode"], 0);
+    let log = api_support::read(&s.stderr);
+    assert!(!log.contains("panicked"), "{log}");
+}
+
+/// The API's writes are JSON, from this origin or from no browser page: a cross-site form
+/// (text/plain, form-encoded, no body) or a request naming another origin changes nothing.
+#[test]
+fn writes_are_json_from_this_origin_only() {
+    let node = Node::new(0);
+    let s = node.serve(&[]);
+    let call = "CALLA0000000000000000000000000001";
+    let hold_path = format!("/api/v2/recordings/{call}/hold");
+    let send = |method: reqwest::Method, path: &str, ct: Option<&str>, hdr: Option<(&str, &str)>, body: &str| {
+        let mut r = s
+            .client()
+            .request(method, format!("{}{path}", s.url))
+            .basic_auth(OPS.0, Some(OPS.1))
+            .body(body.to_string());
+        if let Some(ct) = ct {
+            r = r.header("content-type", ct);
+        }
+        if let Some((k, v)) = hdr {
+            r = r.header(k, v);
+        }
+        r.send().unwrap()
+    };
+    let own = s.url.clone();
+    let post = reqwest::Method::POST;
+    for (ct, hdr, want) in [
+        (Some("text/plain"), None, 415),
+        (Some("application/x-www-form-urlencoded"), None, 415),
+        (Some("multipart/form-data; boundary=x"), None, 415),
+        (None, None, 415),
+        (Some("application/json"), Some(("origin", "http://127.0.0.1:1")), 403),
+        (Some("application/json"), Some(("origin", "null")), 403),
+        (Some("text/plain"), Some(("origin", "http://evil.example")), 403),
+        (Some("application/json"), Some(("referer", "http://evil.example/page")), 403),
+    ] {
+        let (st, v) = err(send(post.clone(), &hold_path, ct, hdr, r#"{"reason":"forged"}"#));
+        assert_eq!(st, want, "{ct:?} {hdr:?}: {v}");
+        let code = if want == 415 { 2 } else { 5 };
+        assert_eq!(v["statusCode"], code, "{v}");
+    }
+    assert!(
+        s.json(USER, &format!("/api/v2/recordings/{call}"))["recording"].get("hold").is_none(),
+        "a refused hold held"
+    );
+    // A rule enabled, a check repaired, a recording deleted, a document written: refused alike.
+    for (method, path) in [
+        (reqwest::Method::POST, "/api/v1/rules/Purge%20old%20files/enable".to_string()),
+        (reqwest::Method::POST, "/api/v1/check/repair".into()),
+        (reqwest::Method::DELETE, format!("/api/v2/recordings/{call}")),
+        (reqwest::Method::POST, format!("/internal-api/contact-centers/{CCID}/recordings")),
+    ] {
+        assert_eq!(send(method.clone(), &path, Some("text/plain"), None, "{}").status(), 415, "{method} {path}");
+        assert_eq!(
+            send(method.clone(), &path, Some("application/json"), Some(("origin", "http://evil.example")), "{}")
+                .status(),
+            403,
+            "{method} {path}"
+        );
+    }
+    assert_eq!(s.json(USER, "/api/v1/rules/Purge%20old%20files")["rule"]["enabled"], false);
+    assert_eq!(s.get(USER, &format!("/api/v2/recordings/{call}")).status(), 200);
+    // This server's own origin (or Referer), and clients that name none, may write.
+    for hdr in [Some(("origin", own.as_str())), Some(("referer", &format!("{own}/recordings/{call}"))), None] {
+        let r = send(post.clone(), &hold_path, Some("application/json; charset=utf-8"), hdr, r#"{"reason":"case 3"}"#);
+        assert_eq!(r.status(), 200, "{hdr:?}");
+    }
+    assert_eq!(s.json(USER, &format!("/api/v2/recordings/{call}"))["recording"]["hold"]["reason"], "case 3");
+    // Reads need nothing of the kind.
+    assert_eq!(s.get(USER, "/api/v2/recordings").status(), 200);
 }

@@ -32,7 +32,12 @@ fn sigterm_stops_an_api_job_at_a_safe_point_and_says_so() {
     let v: Value =
         c.post(format!("{url}/api/v1/jobs")).basic_auth(OPS.0, Some(OPS.1)).json(&body).send().unwrap().json().unwrap();
     let id = v["job"]["id"].as_str().unwrap().to_string();
-    let r = c.post(format!("{url}/api/v1/jobs/{id}/start")).basic_auth(OPS.0, Some(OPS.1)).send().unwrap();
+    let r = c
+        .post(format!("{url}/api/v1/jobs/{id}/start"))
+        .basic_auth(OPS.0, Some(OPS.1))
+        .header("content-type", "application/json")
+        .send()
+        .unwrap();
     assert_eq!(r.status(), 202);
     let reached = std::path::PathBuf::from(format!("{}.reached", flag.display()));
     let t = Instant::now();

@@ -55,7 +55,8 @@ fn jobs_rules_and_metrics() {
     let r = s.get(USER, "/api/v1/jobs/j-nope");
     assert_eq!(r.status(), 404);
     assert_eq!(r.json::<Value>().unwrap()["statusCode"], 3);
-    for bad in ["limit=0", "limit=1001", "limit=x", "colour=red"] {
+    let long_after = format!("after={}", "j".repeat(300));
+    for bad in ["limit=0", "limit=1001", "limit=x", "colour=red", "limit=99999999999999999999999", &long_after] {
         let r = s.get(USER, &format!("/api/v1/jobs?{bad}"));
         assert_eq!(r.status(), 400, "{bad}");
         assert_eq!(r.json::<Value>().unwrap()["statusCode"], 2, "{bad}");
@@ -69,13 +70,18 @@ fn jobs_rules_and_metrics() {
     assert!(rules["rules"][0]["runs_here"].as_bool().unwrap());
     let good = std::fs::read_to_string(api_support::repo().join("rules/purge-old.toml")).unwrap();
     let post = |body: &str| {
-        s.client()
-            .post(format!("{}/api/v1/rules/validate", s.url))
-            .basic_auth(OPS.0, Some(OPS.1))
-            .body(body.to_string())
-            .send()
-            .unwrap()
+        s.send(OPS, reqwest::Method::POST, "/api/v1/rules/validate", Some(serde_json::json!({ "text": body })))
     };
+    // A POST like any other: JSON only (the rule's text is a field).
+    let r = s
+        .client()
+        .post(format!("{}/api/v1/rules/validate", s.url))
+        .basic_auth(OPS.0, Some(OPS.1))
+        .header("content-type", "text/plain")
+        .body(good.clone())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 415);
     let v: Value = post(&good).json().unwrap();
     assert_eq!(v["valid"], true, "{v}");
     let bad = good.replacen("schedule", "schedul", 1);

@@ -1,7 +1,10 @@
 //! Every input of the fuzz corpora (`fuzz/corpus/<target>`, where `bash fuzz/run.sh` keeps what
 //! the fuzzers found interesting, crashes included once fixed) through the real binary: each
 //! gets an answer or an error naming it, never a panic (the `media_bytes` parsers, which have no
-//! command of their own, run in this process).
+//! command of their own, run in this process; the `api_query` inputs go to a real `reclife
+//! serve` as the query strings of its listings).
+
+mod api_support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -88,4 +91,31 @@ fn media_corpus_inputs_parse_without_a_panic() {
         let r = std::panic::catch_unwind(|| reclife::media::parse_untrusted(&data));
         assert!(r.is_ok(), "{}: the media parsers panicked", f.display());
     }
+}
+
+/// Every `api_query` input as the query string of each RWS listing of a real `reclife serve`:
+/// a page, or a client error in the envelope; never a server error, a dropped connection or a
+/// panic in the log.
+#[test]
+fn api_query_corpus_inputs_get_a_page_or_a_client_error() {
+    let inputs = corpus("api_query");
+    assert!(inputs.len() >= 10, "the api_query corpus is there ({} inputs)", inputs.len());
+    let node = api_support::Node::new(0);
+    let s = node.serve(&[]);
+    let listings = ["/api/v2/recordings", "/api/v2/screen-recordings", "/api/v2/ops/contact-centers/cc1/recordings"];
+    for f in &inputs {
+        let q =
+            std::fs::read_to_string(f).unwrap_or_else(|_| String::from_utf8_lossy(&std::fs::read(f).unwrap()).into());
+        for path in listings {
+            let url = format!("{}{path}?{}", s.url, q.trim_end());
+            let r = s.client().get(&url).basic_auth(api_support::OPS.0, Some(api_support::OPS.1)).send();
+            let r = r.unwrap_or_else(|e| panic!("{}: {path}: no answer: {e}", f.display()));
+            let st = r.status();
+            let v: serde_json::Value = r.json().unwrap_or_else(|e| panic!("{}: {path}: not JSON: {e}", f.display()));
+            assert!(st.is_success() || st.is_client_error(), "{}: {path}: {st} {v}", f.display());
+            assert_eq!(st.is_success(), v["statusCode"] == 0, "{}: {path}: {st} {v}", f.display());
+        }
+    }
+    let log = api_support::read(&s.stderr);
+    assert!(!log.contains("panicked"), "{log}");
 }

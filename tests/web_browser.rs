@@ -46,3 +46,72 @@ fn the_pages_work_in_headless_chromium() {
     eprintln!("browser tests: {took:?}");
     assert!(took < Duration::from_secs(180), "the browser tests took {took:?}");
 }
+
+/// Origin safety in headless Chromium (tests/browser/origin.test.mjs): an HTML-typed media file
+/// with a script that reads a form token from /rules, enables a rule and holds a call, opened by
+/// ops, runs nothing; a page on another loopback port posting forms and no-cors requests to the
+/// API (a hold, an /internal-api document clearing nonDelete, a rule enabled) changes nothing.
+#[test]
+fn hostile_media_and_cross_site_pages_change_nothing_in_headless_chromium() {
+    if !browser_support::available() {
+        return;
+    }
+    let node = Node::new(0);
+    let (call, guarded, rule) =
+        ("CALLA0000000000000000000000000001", "CALLB0000000000000000000000000002", "Purge old files");
+    let html_call = "CALLHTML0000000000000000000000001";
+    let script = format!(
+        r#"<!doctype html><html><head><title>media</title></head><body><script>
+document.title = "script ran";
+(async () => {{
+  const rules = await (await fetch("/rules")).text();
+  const token = (rules.match(/name="_csrf" value="([0-9a-f]+)"/) || [])[1];
+  await fetch("/rules/{rule_seg}/enable", {{ method: "POST",
+    headers: {{ "Content-Type": "application/x-www-form-urlencoded" }}, body: "_csrf=" + token }});
+  await fetch("/api/v2/recordings/{call}/hold", {{ method: "POST",
+    headers: {{ "Content-Type": "application/json" }}, body: JSON.stringify({{ reason: "by a script" }}) }});
+  document.title = "script done";
+}})();
+</script></body></html>"#,
+        rule_seg = rule.replace(' ', "%20")
+    );
+    node.add_call(html_call, "page.html", "text/html", script.as_bytes());
+    let s = node.serve(&[]);
+    let mut doc = s.json(OPS, &format!("/api/v2/recordings/{guarded}"))["recording"].clone();
+    assert_eq!(doc["nonDelete"], true);
+    doc["nonDelete"] = serde_json::Value::Bool(false);
+    let media = s.json(OPS, &format!("/api/v2/recordings/{html_call}"))["recording"]["mediaFiles"][0]["mediaPath"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = Command::new("node")
+        .current_dir(browser_support::dir())
+        .args(["--test", "--test-concurrency=1", "--test-timeout=120000"])
+        .arg("origin.test.mjs")
+        .env("RECLIFE_URL", &s.url)
+        .env("RECLIFE_OPS", format!("{}:{}", OPS.0, OPS.1))
+        .env("RECLIFE_USER", format!("{}:{}", USER.0, USER.1))
+        .env("RECLIFE_CHROMIUM", browser_support::chromium())
+        .env("RECLIFE_HTML_MEDIA", format!("/api/v2{media}"))
+        .env("RECLIFE_CALL", call)
+        .env("RECLIFE_GUARDED", guarded)
+        .env("RECLIFE_GUARDED_DOC", doc.to_string())
+        .env("RECLIFE_RULE", rule)
+        .env("RECLIFE_CCID", api_support::CCID)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let log = api_support::read(&s.stderr);
+    assert!(
+        out.status.success() && stdout.contains("# pass 2") && stdout.contains("# fail 0"),
+        "node --test failed ({:?}):\n{stdout}\n{}\nserver log:\n{log}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The forged requests reached the server and were refused there, by their origin.
+    assert!(log.contains("cross-origin write refused"), "{log}");
+    // And, read back here too: nothing changed.
+    assert!(s.json(USER, &format!("/api/v2/recordings/{call}"))["recording"].get("hold").is_none());
+    assert_eq!(s.json(USER, &format!("/api/v2/recordings/{guarded}"))["recording"]["nonDelete"], true);
+    assert_eq!(s.json(USER, "/api/v1/rules/Purge%20old%20files")["rule"]["enabled"], false);
+}

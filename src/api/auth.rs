@@ -7,9 +7,16 @@
 //! operators' pages ([`crate::web`]) get the same checks, with refusals as pages.
 //!
 //! A successful check is remembered in memory under a salted SHA-256 of the credentials, so
-//! bcrypt's cost is paid once per client rather than once per request. Failed logins are
-//! counted per client address: past [`MAX_FAILURES`] in [`WINDOW`], the address gets 429 until
-//! the window ends. Passwords and hashes never reach logs or error messages.
+//! bcrypt's cost is paid once per client rather than once per request. An unknown user name
+//! costs what a known one does: its password is checked against a dummy bcrypt hash of the
+//! file's highest cost (and a `{SHA}` user's check pays that bcrypt too), so the answer's time
+//! does not tell which names exist (as long as the file's bcrypt entries share one cost).
+//!
+//! Failed logins are counted per user name and client address. Past [`MAX_FAILURES`] in
+//! [`WINDOW`], that pair's attempts whose credentials are not already known good are slowed
+//! down, never refused: one at a time, each after a delay that doubles from [`FIRST_DELAY`] up
+//! to [`MAX_DELAY`]. Right credentials always succeed (a guesser behind the same proxy or NAT
+//! cannot lock anyone out). Passwords and hashes never reach logs or error messages.
 
 use super::{ApiError, ApiFailure, Shared};
 use axum::extract::{ConnectInfo, Request, State};
@@ -21,12 +28,20 @@ use sha2::Digest as _;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Failed logins allowed per client address in [`WINDOW`].
+/// Failed logins per user name and client address in [`WINDOW`] before attempts slow down.
 pub const MAX_FAILURES: u32 = 10;
 pub const WINDOW: Duration = Duration::from_secs(60);
+/// The delay of the first slowed-down attempt; it doubles with each failure after.
+pub const FIRST_DELAY: Duration = Duration::from_millis(250);
+pub const MAX_DELAY: Duration = Duration::from_secs(4);
+/// A user name is counted by at most this many bytes (names are the client's to choose).
+const NAME_KEY_MAX: usize = 128;
+/// The dummy hash's cost is the file's highest, capped here (a typo in a file must not make
+/// every start take minutes).
+const DUMMY_COST_MAX: u32 = 15;
 /// Remembered successful logins; the cache is cleared when it grows past this.
 const CACHE_MAX: usize = 4096;
 
@@ -61,13 +76,29 @@ impl std::fmt::Debug for Hash {
     }
 }
 
+/// Failed logins of one user name from one address.
+#[derive(Debug)]
+struct Failures {
+    count: u32,
+    since: Instant,
+    /// Held by the attempt being slowed down, so that parallel guesses wait in line.
+    gate: Arc<tokio::sync::Mutex<()>>,
+}
+
 /// The users file, loaded once, and the login bookkeeping.
 #[derive(Debug)]
 pub struct Users {
     users: HashMap<String, (Hash, Role)>,
     salt: [u8; 32],
+    /// What an unknown user's password is checked against.
+    dummy: Hash,
     verified: Mutex<HashMap<[u8; 32], (String, Role)>>,
-    failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+    failures: Mutex<HashMap<(String, IpAddr), Failures>>,
+}
+
+/// The cost of a bcrypt hash (`$2y$10$…`: 10).
+fn bcrypt_cost(h: &str) -> Option<u32> {
+    h.get(4..6)?.parse().ok()
 }
 
 impl Users {
@@ -86,36 +117,62 @@ impl Users {
         }
         let mut salt = [0u8; 32];
         openssl::rand::rand_bytes(&mut salt).map_err(|e| bad(format!("no random salt: {e}")))?;
-        Ok(Users { users, salt, verified: Mutex::new(HashMap::new()), failures: Mutex::new(HashMap::new()) })
+        let dummy = dummy_hash(&users).map_err(bad)?;
+        Ok(Users { users, salt, dummy, verified: Mutex::new(HashMap::new()), failures: Mutex::new(HashMap::new()) })
     }
 
-    /// The role of `user` if `password` is right.
-    pub async fn check(&self, user: &str, password: &str) -> Option<Role> {
-        let (hash, role) = self.users.get(user)?.clone();
+    /// The salted tag under which right credentials are remembered.
+    fn tag(&self, user: &str, password: &str) -> [u8; 32] {
         let mut h = sha2::Sha256::new();
         h.update(self.salt);
         h.update(user.as_bytes());
         h.update([0]);
         h.update(password.as_bytes());
-        let tag: [u8; 32] = h.finalize().into();
-        if let Some((u, r)) = self.verified.lock().ok()?.get(&tag) {
-            if u == user {
-                return Some(*r);
-            }
+        h.finalize().into()
+    }
+
+    /// The role of `user` if these credentials were found right before (no hashing).
+    fn remembered(&self, user: &str, password: &str) -> Option<Role> {
+        let tag = self.tag(user, password);
+        match self.verified.lock().ok()?.get(&tag) {
+            Some((u, r)) if u == user => Some(*r),
+            _ => None,
         }
-        let ok = match hash {
-            Hash::Sha1(want) => {
-                let got: [u8; 20] = sha1::Sha1::digest(password.as_bytes()).into();
-                got.iter().zip(want.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
-            }
-            Hash::Bcrypt(h) => {
-                let pw = password.to_string();
+    }
+
+    /// The role of `user` if `password` is right. An unknown user costs a check against the
+    /// dummy hash, as a known one costs a check against theirs.
+    pub async fn check(&self, user: &str, password: &str) -> Option<Role> {
+        if let Some(r) = self.remembered(user, password) {
+            return Some(r);
+        }
+        let (hash, role) = match self.users.get(user) {
+            Some((h, r)) => (h.clone(), Some(*r)),
+            None => (self.dummy.clone(), None),
+        };
+        let bcrypt_check = |h: String| {
+            let pw = password.to_string();
+            async move {
                 tokio::task::spawn_blocking(move || bcrypt::verify(pw, &h).unwrap_or(false)).await.unwrap_or(false)
             }
         };
+        let ok = match hash {
+            Hash::Sha1(want) => {
+                let got: [u8; 20] = sha1::Sha1::digest(password.as_bytes()).into();
+                // A `{SHA}` user pays the dummy's bcrypt too, so that a fast answer does not say
+                // which names exist (the result is the SHA-1 comparison's).
+                if let Hash::Bcrypt(d) = &self.dummy {
+                    bcrypt_check(d.clone()).await;
+                }
+                got.iter().zip(want.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+            }
+            Hash::Bcrypt(h) => bcrypt_check(h).await,
+        };
+        let role = role?;
         if !ok {
             return None;
         }
+        let tag = self.tag(user, password);
         if let Ok(mut v) = self.verified.lock() {
             if v.len() >= CACHE_MAX {
                 v.clear();
@@ -125,22 +182,84 @@ impl Users {
         Some(role)
     }
 
-    fn blocked(&self, ip: IpAddr) -> bool {
-        let Ok(f) = self.failures.lock() else { return false };
-        matches!(f.get(&ip), Some((n, since)) if *n >= MAX_FAILURES && since.elapsed() < WINDOW)
+    /// Checks credentials as a login: right ones always give the role; attempts of a user name
+    /// from an address that failed [`MAX_FAILURES`] times in [`WINDOW`] wait their turn and
+    /// their delay first, unless the credentials are already known good.
+    pub async fn login(&self, user: &str, password: &str, ip: IpAddr) -> Option<Role> {
+        if let Some(r) = self.remembered(user, password) {
+            return Some(r);
+        }
+        let key = (name_key(user), ip);
+        let slowed = self.slowed(&key);
+        let _turn = match slowed {
+            Some((gate, delay)) => {
+                let turn = gate.lock_owned().await;
+                tokio::time::sleep(delay).await;
+                Some(turn)
+            }
+            None => None,
+        };
+        let role = self.check(user, password).await;
+        if role.is_none() {
+            self.failed(key);
+        }
+        role
     }
 
-    fn failed(&self, ip: IpAddr) {
+    /// The gate and the delay of a pair past its allowance, if it is.
+    fn slowed(&self, key: &(String, IpAddr)) -> Option<(Arc<tokio::sync::Mutex<()>>, Duration)> {
+        let f = self.failures.lock().ok()?;
+        let e = f.get(key).filter(|e| e.count >= MAX_FAILURES && e.since.elapsed() < WINDOW)?;
+        Some((e.gate.clone(), delay_after(e.count)))
+    }
+
+    fn failed(&self, key: (String, IpAddr)) {
         let Ok(mut f) = self.failures.lock() else { return };
         if f.len() > CACHE_MAX {
-            f.retain(|_, (_, since)| since.elapsed() < WINDOW);
+            f.retain(|_, e| e.since.elapsed() < WINDOW);
         }
-        let e = f.entry(ip).or_insert((0, Instant::now()));
-        if e.1.elapsed() >= WINDOW {
-            *e = (0, Instant::now());
+        let e = f.entry(key).or_insert_with(|| Failures { count: 0, since: Instant::now(), gate: Default::default() });
+        if e.since.elapsed() >= WINDOW {
+            e.count = 0;
+            e.since = Instant::now();
         }
-        e.0 += 1;
+        e.count = e.count.saturating_add(1);
     }
+}
+
+/// The delay of an attempt after `failures` failures (at least [`MAX_FAILURES`]).
+fn delay_after(failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(MAX_FAILURES).min(16);
+    FIRST_DELAY.saturating_mul(1 << doublings).min(MAX_DELAY)
+}
+
+/// A user name as the failure count keys it: at most [`NAME_KEY_MAX`] bytes.
+fn name_key(user: &str) -> String {
+    let mut end = user.len().min(NAME_KEY_MAX);
+    while !user.is_char_boundary(end) {
+        end -= 1;
+    }
+    user[..end].to_string()
+}
+
+/// A bcrypt hash of a random password at the file's highest bcrypt cost, or a `{SHA}` one when
+/// the file has no bcrypt entry: what an unknown user's password is checked against.
+fn dummy_hash(users: &HashMap<String, (Hash, Role)>) -> Result<Hash, String> {
+    let mut secret = [0u8; 16];
+    openssl::rand::rand_bytes(&mut secret).map_err(|e| format!("no random bytes: {e}"))?;
+    let cost = users
+        .values()
+        .filter_map(|(h, _)| match h {
+            Hash::Bcrypt(h) => bcrypt_cost(h),
+            Hash::Sha1(_) => None,
+        })
+        .max();
+    let Some(cost) = cost else { return Ok(Hash::Sha1(sha1::Sha1::digest(secret).into())) };
+    let mut salt = [0u8; 16];
+    openssl::rand::rand_bytes(&mut salt).map_err(|e| format!("no random bytes: {e}"))?;
+    let parts = bcrypt::hash_with_salt(hex::encode(secret), cost.clamp(4, DUMMY_COST_MAX), salt)
+        .map_err(|e| format!("no dummy hash: {e}"))?;
+    Ok(Hash::Bcrypt(parts.format_for_version(bcrypt::Version::TwoY)))
 }
 
 fn parse(text: &str, ops_users: &[String]) -> Result<HashMap<String, (Hash, Role)>, String> {
@@ -222,19 +341,10 @@ pub async fn require(
 ) -> Response {
     let ip = peer.ip();
     let page = crate::web::is_page(req.uri().path());
-    if s.users.blocked(ip) {
-        return ApiFailure {
-            status: StatusCode::TOO_MANY_REQUESTS,
-            code: ApiFailure::TOO_MANY,
-            message: format!("too many failed logins from {ip}; wait {} s", WINDOW.as_secs()),
-        }
-        .into_response();
-    }
     let Some((user, password)) = basic(&req) else {
         return unauthorized(page, "authentication required (HTTP Basic)");
     };
-    let Some(role) = s.users.check(&user, &password).await else {
-        s.users.failed(ip);
+    let Some(role) = s.users.login(&user, &password, ip).await else {
         s.metrics.auth_failure();
         tracing::warn!(%user, %ip, "failed login");
         return unauthorized(page, "wrong user name or password");
@@ -261,6 +371,16 @@ mod tests {
         assert!(e.contains("line 1") && e.contains("htpasswd -B") && !e.contains("xyz"), "{e}");
         assert!(parse("a:{SHA}!!\n", &[]).unwrap_err().contains("line 1"));
         assert!(parse("a:{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=\na:{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=\n", &[]).is_err());
+    }
+
+    #[test]
+    fn delays_double_up_to_the_cap() {
+        assert_eq!(delay_after(MAX_FAILURES), FIRST_DELAY);
+        assert_eq!(delay_after(MAX_FAILURES + 1), FIRST_DELAY * 2);
+        assert_eq!(delay_after(MAX_FAILURES + 40), MAX_DELAY);
+        assert_eq!(delay_after(u32::MAX), MAX_DELAY);
+        assert_eq!(name_key(&"é".repeat(100)).len(), 128);
+        assert_eq!(bcrypt_cost("$2y$12$abc"), Some(12));
     }
 
     #[test]

@@ -11,12 +11,18 @@
 //! stylesheet and script is authenticated ([`auth`]: HTTP Basic against an
 //! htpasswd file; role `user` reads and plays, role `ops` may also act); passwords never reach
 //! logs or errors; every error is an RWS envelope `{"statusCode":N,"statusMessage":"…"}` with a
-//! non-zero `statusCode` and the matching HTTP status ([`ApiFailure`]). The handlers only call
+//! non-zero `statusCode` and the matching HTTP status ([`ApiFailure`]). The API is safe on the
+//! pages' origin ([`origin`]): every write under `/api/` and `/internal-api/` is JSON and comes
+//! from this origin or from no browser page; every answer carries `nosniff`; media is served
+//! with `Content-Security-Policy: sandbox` and an audio or video type from an allow-list, or as
+//! an `application/octet-stream` attachment ([`rws::served_media_type`]); documents served to
+//! the `user` role carry no store paths. The handlers only call
 //! library functions (catalog, storage, lifecycle); no logic another face needs lives here.
 
 pub mod auth;
 pub mod metrics;
 pub mod openapi;
+pub mod origin;
 pub mod rws;
 pub mod tls;
 pub mod v1;
@@ -110,7 +116,8 @@ impl ApiFailure {
     pub const UNAUTHORIZED: i32 = 5;
     /// The request conflicts with the recording's state (a held recording).
     pub const CONFLICT: i32 = 6;
-    /// Too many failed logins from this address.
+    /// Too many failed logins from this address. No longer answered: failed logins are slowed
+    /// down, never refused ([`auth`]); the code stays reserved.
     pub const TOO_MANY: i32 = 7;
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -198,11 +205,14 @@ pub fn router(state: Shared) -> Router {
         .merge(v1::routes())
         .merge(crate::web::routes())
         .route("/metrics", axum::routing::get(metrics::render))
+        // Runs after authentication (a `user`'s write is a 403 whatever it carries).
+        .layer(axum::middleware::from_fn_with_state(state.clone(), origin::require))
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::require))
         .merge(crate::web::assets())
         .route("/api/v1/openapi.json", axum::routing::get(openapi::document))
         .route("/healthz", axum::routing::get(|| async { "ok\n" }))
         .route("/readyz", axum::routing::get(ready))
+        .layer(axum::middleware::from_fn(origin::nosniff))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .with_state(state)
 }

@@ -40,8 +40,7 @@ fn op(summary: &str, params: Vec<Value>, body: Option<Value>, ok: &[(&str, &str)
     }
     responses.insert("400".into(), error("a bad parameter or body"));
     responses.insert("401".into(), error("no or wrong credentials"));
-    responses.insert("403".into(), error("the user role may not do this"));
-    responses.insert("429".into(), error("too many failed logins from this address"));
+    responses.insert("403".into(), error("the user role may not do this, or a write from another origin"));
     responses.insert("500".into(), error("the catalog or the store failed"));
     for (code, what) in errors {
         responses.insert(code.to_string(), error(what));
@@ -62,12 +61,9 @@ fn raw(summary: &str, params: Vec<Value>, content: &[&str], codes: &[(&str, &str
         }
         responses.insert(code.to_string(), json!({ "description": what, "content": c }));
     }
-    for (code, what) in [
-        ("400", "a bad parameter"),
-        ("401", "no or wrong credentials"),
-        ("403", "the user role may not do this"),
-        ("429", "too many failed logins from this address"),
-    ] {
+    for (code, what) in
+        [("400", "a bad parameter"), ("401", "no or wrong credentials"), ("403", "the user role may not do this")]
+    {
         responses.entry(code.to_string()).or_insert_with(|| error(what));
     }
     json!({ "summary": summary, "parameters": params, "responses": responses })
@@ -86,16 +82,20 @@ fn listing_params() -> Vec<Value> {
             "recordings that ended at or before it (epoch ms)",
         ),
         query_param("limit", json!({ "type": "integer", "minimum": 1, "maximum": 1000 }), "page size, default 100"),
-        query_param("cursor", json!({ "type": "string" }), "opaque; as given in nextUri"),
-        query_param("region", json!({ "type": "string" }), "the recording's region"),
-        query_param("userName", json!({ "type": "string" }), "an agent's user name (* wildcard)"),
+        query_param("cursor", json!({ "type": "string", "maxLength": 1024 }), "opaque; as given in nextUri"),
+        query_param("region", json!({ "type": "string", "maxLength": 1024 }), "the recording's region"),
+        query_param(
+            "userName",
+            json!({ "type": "string", "maxLength": 1024 }),
+            "agents' user names (* wildcard), any of at most 32 terms, all with AND",
+        ),
         query_param(
             "userData",
-            json!({ "type": "string" }),
-            "attached data: key=value terms, OR by default, AND with a leading +",
+            json!({ "type": "string", "maxLength": 1024 }),
+            "attached data values (* wildcard), any of at most 32 terms",
         ),
-        query_param("callerPhoneNumber", json!({ "type": "string" }), "ANI (* wildcard)"),
-        query_param("dialedPhoneNumber", json!({ "type": "string" }), "DNIS (* wildcard)"),
+        query_param("callerPhoneNumber", json!({ "type": "string", "maxLength": 1024 }), "ANI (* wildcard)"),
+        query_param("dialedPhoneNumber", json!({ "type": "string", "maxLength": 1024 }), "DNIS (* wildcard)"),
         query_param("scanAndScroll", json!({ "type": "boolean" }), "accepted; every listing scrolls"),
     ]
 }
@@ -135,7 +135,9 @@ pub fn document_value() -> Value {
     let ccid = || path_param("ccid", "contact center id ([api]'s node contact_center_id)");
     let job = || path_param("id", "job id");
     let rule = || path_param("name", "rule name");
-    let media_types = ["audio/mpeg", "audio/wav", "video/mp4", "application/octet-stream", "application/pkcs7-mime"];
+    // What media is served as: an allow-listed audio or video type, else an attachment.
+    let media_types: Vec<&str> =
+        super::rws::media_served_types().iter().copied().chain(["application/octet-stream"]).collect();
     let play_codes = [
         ("200", "the stored bytes"),
         ("206", "the requested range"),
@@ -143,7 +145,16 @@ pub fn document_value() -> Value {
         ("416", "range not satisfiable"),
     ];
     let mut paths = Map::new();
-    let mut add = |path: &str, method: &str, o: Value| {
+    // Every write is JSON (`api::origin`): 415 otherwise; one that reads no body takes any JSON
+    // (an empty body too), and says so.
+    let mut add = |path: &str, method: &str, mut o: Value| {
+        if method != "get" {
+            o["responses"]["415"] = error("not Content-Type: application/json");
+            if o.get("requestBody").is_none() {
+                o["requestBody"] = json!({ "required": false, "content": { "application/json": {
+                    "schema": { "type": "object", "description": "ignored" } } } });
+            }
+        }
         let e = paths.entry(path.to_string()).or_insert_with(|| json!({}));
         e[method] = o;
     };
@@ -279,7 +290,7 @@ pub fn document_value() -> Value {
                     json!({ "type": "integer", "minimum": 1, "maximum": 1000 }),
                     "page size, default 100",
                 ),
-                query_param("after", json!({ "type": "string" }), "the next page after this job id"),
+                query_param("after", json!({ "type": "string", "maxLength": 256 }), "the next page after this job id"),
             ],
             None,
             &[("200", "jobs and, unless last, next")],
@@ -342,10 +353,14 @@ pub fn document_value() -> Value {
     events["responses"]["404"] = error("no such job");
     add("/api/v1/jobs/{id}/events", "get", events);
     add("/api/v1/rules", "get", op("rules, overrides, problems", vec![], None, &[("200", "rules")], &[]));
-    let mut validate =
-        op("validate a rule file (TOML text)", vec![], None, &[("200", "valid or problems with lines")], &[]);
-    validate["requestBody"] =
-        json!({ "required": true, "content": { "text/plain": { "schema": { "type": "string" } } } });
+    let validate = op(
+        "validate a rule file (ops)",
+        vec![],
+        Some(json!({ "type": "object", "required": ["text"], "additionalProperties": false,
+                     "properties": { "text": { "type": "string", "description": "a rule file's TOML" } } })),
+        &[("200", "valid or problems with lines")],
+        &[],
+    );
     add("/api/v1/rules/validate", "post", validate);
     add(
         "/api/v1/rules/{name}",
@@ -384,13 +399,12 @@ pub fn document_value() -> Value {
     add(
         "/api/v1/check",
         "get",
-        op(
-            "what reclife check finds (ops)",
-            vec![query_param("repair", json!({ "type": "boolean" }), "repair what is safe")],
-            None,
-            &[("200", "report")],
-            &[("400", "bad parameter")],
-        ),
+        op("what reclife check finds, repairing nothing (ops)", vec![], None, &[("200", "report")], &[]),
+    );
+    add(
+        "/api/v1/check/repair",
+        "post",
+        op("reclife check --repair: repair what is safe (ops)", vec![], None, &[("200", "report")], &[]),
     );
     add("/api/v1/openapi.json", "get", raw("this document", vec![], &["application/json"], &[("200", "OpenAPI 3.0")]));
     add("/metrics", "get", raw("Prometheus metrics", vec![], &["application/openmetrics-text"], &[("200", "metrics")]));
@@ -415,7 +429,7 @@ pub fn document_value() -> Value {
         "info": {
             "title": "reclife API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "GIR Interaction Recording Web Services compatible endpoints (/api/v2, /internal-api) and reclife's own (/api/v1). HTTP Basic; role user reads and plays, role ops may do everything."
+            "description": "GIR Interaction Recording Web Services compatible endpoints (/api/v2, /internal-api) and reclife's own (/api/v1). HTTP Basic; role user reads and plays, role ops may do everything. Every write (POST, PUT, PATCH, DELETE) says Content-Type: application/json (415 otherwise) and, when it carries Origin or Referer, comes from this server's origin (403 otherwise)."
         },
         "components": {
             "securitySchemes": { "basic": { "type": "http", "scheme": "basic" } },

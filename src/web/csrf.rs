@@ -12,7 +12,7 @@ use super::WebError;
 use crate::api::auth::Caller;
 use crate::api::Shared;
 use axum::extract::{FromRequest, Request};
-use axum::http::{header, HeaderMap};
+use axum::http::HeaderMap;
 use openssl::pkey::PKey;
 use openssl::sign::Signer;
 
@@ -75,40 +75,18 @@ impl CsrfKey {
     }
 }
 
-/// The origins a form may come from: `[api] public_url`, and the scheme and `Host` the request
-/// came to.
-fn allowed_origins(s: &Shared, headers: &HeaderMap) -> Vec<String> {
-    let mut out = Vec::new();
-    if let Some(u) = &s.ctx.config.api.public_url {
-        if let Ok(u) = url::Url::parse(u) {
-            out.push(u.origin().ascii_serialization());
-        }
-    }
-    if let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) {
-        let scheme = if s.ctx.config.api.tls_cert.is_some() { "https" } else { "http" };
-        out.push(format!("{scheme}://{host}"));
-    }
-    out
-}
-
-/// Checks that a POST comes from one of this server's pages.
+/// Checks that a POST comes from one of this server's pages ([`crate::api::origin::same_origin`],
+/// the API's own check), and refuses one that says nothing of where it comes from.
 pub fn check_origin(s: &Shared, headers: &HeaderMap) -> Result<(), WebError> {
-    let allowed = allowed_origins(s, headers);
-    let get = |h| headers.get(h).and_then(|v: &header::HeaderValue| v.to_str().ok());
-    let from = if let Some(o) = get(header::ORIGIN) {
-        o.to_string()
-    } else if let Some(r) = get(header::REFERER) {
-        match url::Url::parse(r) {
-            Ok(u) => u.origin().ascii_serialization(),
-            Err(_) => return Err(WebError::forbidden("the form's Referer is not a URL")),
+    use crate::api::origin::{same_origin, Source};
+    match same_origin(s, headers) {
+        Source::Here => Ok(()),
+        Source::Unknown => {
+            Err(WebError::forbidden("a form must come from this server's pages (no Origin or Referer header)"))
         }
-    } else {
-        return Err(WebError::forbidden("a form must come from this server's pages (no Origin or Referer header)"));
-    };
-    if allowed.iter().any(|a| a.eq_ignore_ascii_case(&from)) {
-        Ok(())
-    } else {
-        Err(WebError::forbidden(format!("a form from {from} is refused: only this server's pages may post")))
+        Source::Elsewhere(from) => {
+            Err(WebError::forbidden(format!("a form from {from} is refused: only this server's pages may post")))
+        }
     }
 }
 

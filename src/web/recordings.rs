@@ -1,12 +1,17 @@
 //! Recordings: search (time range, caller or dialed number, agent, label, held), a recording's
-//! page (metadata, media with an audio or video player, its screens or its call), and holds and
-//! labels. The search is the RWS listing's own parser and pager (same parameters, same keyset
-//! cursor), plus the catalog's label and held filters; holds and labels are the API's functions.
+//! page (metadata, without store paths for `user` as the API shows it; media with an audio or
+//! video player when its type is on the API's allow-list, else a download link; its screens or
+//! its call), and holds and labels. The search is the RWS listing's own parser and pager (same
+//! parameters, same keyset cursor), plus the catalog's label and held filters; holds and labels
+//! are the API's functions.
 
 use super::csrf::Form;
 use super::{csrf_field, layout, notice, see_other, seg, time, Section, WebError};
 use crate::api::auth::{Caller, Role};
-use crate::api::rws::recordings::{add_label, page, parse_listing, place_hold, release_hold, remove_label};
+use crate::api::rws::recordings::{
+    add_label, page, parse_listing, place_hold, release_hold, remove_label, without_store_paths,
+};
+use crate::api::rws::served_media_type;
 use crate::api::{blocking, Shared};
 use crate::catalog::Entry;
 use crate::model::{Kind, Recording};
@@ -199,7 +204,9 @@ pub async fn show(
     let screens = if r.kind == Kind::Voice { blocking(move || Ok(catalog.screens_of(&i)?)).await? } else { Vec::new() };
     let doc = r.doc_value();
     let ops = who.role >= Role::Ops;
-    let pretty = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    let mut shown = doc.clone();
+    without_store_paths(&mut shown, who.role);
+    let pretty = serde_json::to_string_pretty(&shown).unwrap_or_default();
     let body = html! {
         (notice(&s, &n))
         dl class="facts" {
@@ -229,10 +236,10 @@ pub async fn show(
                 @if m.encrypted {
                     p class="muted" { "Encrypted: the browser cannot play it. " code { "reclife decrypt" } " opens it with the node's keys." }
                     p { a href=(media_path(r, &m.media_id)) download { "Download the envelope" } }
-                } @else if m.is_video() {
+                } @else if served_media_type(&m.mime).is_some_and(|t| t.starts_with("video/")) {
                     video controls preload="metadata" src=(media_path(r, &m.media_id)) aria-label={ "Video " (m.media_id) } {
                         a href=(media_path(r, &m.media_id)) { "Download the video" } }
-                } @else if m.mime.starts_with("audio/") {
+                } @else if served_media_type(&m.mime).is_some_and(|t| t.starts_with("audio/")) {
                     audio controls preload="metadata" src=(media_path(r, &m.media_id)) aria-label={ "Audio " (m.media_id) } {
                         a href=(media_path(r, &m.media_id)) { "Download the audio" } }
                 } @else {

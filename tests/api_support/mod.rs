@@ -98,6 +98,26 @@ impl Node {
         Server { child: Some(child), url, stderr }
     }
 
+    /// Ingests, with the real binary, one call `id` (2024-03-11 10:00 to 10:01 UTC) whose one
+    /// media file `media_id` has the metadata type `mime` and the bytes `bytes`; the metadata
+    /// also gives it a GIR `mediaDescriptor` naming a server path.
+    pub fn add_call(&self, id: &str, media_id: &str, mime: &str, bytes: &[u8]) {
+        let src = tempfile::tempdir().unwrap();
+        let dir = src.path().join(id);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(media_id), bytes).unwrap();
+        let (start, stop) = ("2024-03-11T10:00:00.000+0000", "2024-03-11T10:01:00.000+0000");
+        let doc = serde_json::json!({"id": id, "callerPhoneNumber": "100", "dialedPhoneNumber": "200",
+            "startTime": start, "stopTime": stop, "callType": "Inbound", "region": "us",
+            "mediaFiles": [{"mediaId": media_id, "type": mime, "startTime": start, "stopTime": stop,
+                "size": bytes.len().to_string(), "tenant": "Environment", "duration": "60000",
+                "mediaDescriptor": {"storage": "WebDAV", "path": format!("/srv/gir-store/2024/03/11/{media_id}")},
+                "originalMediaDescriptor": {"storage": "s3", "path": format!("/secret-bucket/{media_id}")}}]});
+        std::fs::write(dir.join("meta-data.json"), serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+        let out = self.cmd().arg("ingest").arg(src.path()).output().unwrap();
+        assert!(out.status.success(), "ingest: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
     /// The node's config with `rules_dir` pointed at an empty folder (no rule fires).
     pub fn config_without_rules(&self) -> String {
         let empty = self.dir.path().join("no-rules");
@@ -167,6 +187,27 @@ impl Server {
     pub fn get(&self, who: (&str, &str), path: &str) -> reqwest::blocking::Response {
         let url = if path.starts_with("http") { path.to_string() } else { format!("{}{path}", self.url) };
         self.client().get(url).basic_auth(who.0, Some(who.1)).send().unwrap()
+    }
+
+    /// A write as a client that is not a browser sends it: JSON, no `Origin`.
+    pub fn send(
+        &self,
+        who: (&str, &str),
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> reqwest::blocking::Response {
+        let r = self
+            .client()
+            .request(method, format!("{}{path}", self.url))
+            .basic_auth(who.0, Some(who.1))
+            .header("content-type", "application/json");
+        match body {
+            Some(b) => r.body(b.to_string()),
+            None => r,
+        }
+        .send()
+        .unwrap()
     }
 
     /// GET, expecting 200 and a JSON body with `statusCode` 0.

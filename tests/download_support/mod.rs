@@ -64,8 +64,11 @@ impl Node {
         std::fs::write(
             dir.path().join("reclife.toml"),
             format!(
-                "contact_center_id = \"cc1\"\nrules_dir = \"rules\"\nmedia_location = \"{media}\"\n\n[api]\nusers_file = \"{}\"\n",
-                users.display()
+                // The downloader's user is `ops`: the `user` role is served no store paths, so
+                // it would fetch every file through the API rather than straight from S3.
+                "contact_center_id = \"cc1\"\nrules_dir = \"rules\"\nmedia_location = \"{media}\"\n\n[api]\nusers_file = \"{}\"\nops_users = [\"{}\"]\n",
+                users.display(),
+                USER.0
             ),
         )
         .unwrap();

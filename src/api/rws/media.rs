@@ -4,6 +4,13 @@
 //! `-n` give 206 with `Content-Range`; a range past the end gives 416; several ranges at once are
 //! answered with the whole object (200), as RFC 9110 allows. The bytes are the stored ones
 //! (still enveloped when the media is encrypted): decryption is the caller's, as in GIR.
+//!
+//! The bytes and their type come from whoever wrote the recording, and they are served on the
+//! operators' origin, so a media answer can never be a page: its `Content-Type` is the
+//! metadata's only when [`served_media_type`] allows it (audio and video), else
+//! `application/octet-stream` with `Content-Disposition: attachment`; every answer carries
+//! `X-Content-Type-Options: nosniff` and `Content-Security-Policy: sandbox` (no script runs,
+//! whatever a browser makes of the bytes).
 
 use super::super::{ApiFailure, Shared};
 use super::check_ccid;
@@ -15,6 +22,63 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
+
+/// The audio and video types media is served as; anything else is served as
+/// `application/octet-stream`, as an attachment.
+const SERVED_TYPES: &[&str] = &[
+    "audio/mp3",
+    "audio/mpeg",
+    "audio/mp4",
+    "audio/aac",
+    "audio/wav",
+    "audio/wave",
+    "audio/x-wav",
+    "audio/vnd.wave",
+    "audio/ogg",
+    "audio/opus",
+    "audio/webm",
+    "audio/flac",
+    "audio/x-flac",
+    "audio/basic",
+    "video/mp4",
+    "video/webm",
+    "video/ogg",
+    "video/quicktime",
+    "video/x-matroska",
+    "video/mpeg",
+];
+
+/// The allow-list itself (for the OpenAPI document).
+pub(crate) fn served_types() -> &'static [&'static str] {
+    SERVED_TYPES
+}
+
+/// The one allow-list of the types stored media is served as (the API's media answers, the
+/// pages' players): the metadata's `type` (case and parameters aside) when it is a known audio
+/// or video type, else `None` (serve `application/octet-stream`, as an attachment).
+pub fn served_media_type(mime: &str) -> Option<&'static str> {
+    let t = mime.split(';').next().unwrap_or("").trim();
+    SERVED_TYPES.iter().copied().find(|a| a.eq_ignore_ascii_case(t))
+}
+
+/// The headers of every media answer: its type, how a browser shows it, and the guards.
+fn media_headers(h: &mut HeaderMap, mime: &str, media_id: &str) {
+    let (kind, disposition) = match served_media_type(mime) {
+        Some(t) => (t, "inline".to_string()),
+        None => {
+            // Media ids are safe names already; the quoted name only ever holds these.
+            let plain = media_id.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+            let d = if plain { format!("attachment; filename=\"{media_id}\"") } else { "attachment".into() };
+            ("application/octet-stream", d)
+        }
+    };
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox"));
+}
 
 /// What a `Range` header asks for, against an object of `size` bytes.
 #[derive(Debug, PartialEq, Eq)]
@@ -96,7 +160,6 @@ async fn play(s: Shared, headers: HeaderMap, id: String, media_id: String, kind:
     Key::media(&id, &media_id)?;
     let (store, key) = crate::ingest::in_place::locate_async(&s.ctx, &id, &media_id).await?;
     let size = store.head(&key).await?.size;
-    let mime = HeaderValue::from_str(&m.mime).unwrap_or(HeaderValue::from_static("application/octet-stream"));
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     let (status, start, len) = match parse_range(range, size) {
         Want::All => (StatusCode::OK, 0, size),
@@ -121,7 +184,7 @@ async fn play(s: Shared, headers: HeaderMap, id: String, media_id: String, kind:
     let mut r = Response::new(Body::from_stream(body));
     *r.status_mut() = status;
     let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, mime);
+    media_headers(h, &m.mime, &media_id);
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     if status == StatusCode::PARTIAL_CONTENT {
@@ -175,5 +238,20 @@ mod tests {
         assert_eq!(parse_range(Some("bytes=5-2"), 10), Want::All);
         assert_eq!(parse_range(Some("items=0-1"), 10), Want::All);
         assert_eq!(parse_range(Some("bytes=0-0"), 0), Want::Unsatisfiable);
+    }
+
+    #[test]
+    fn only_audio_and_video_types_are_served_as_such() {
+        assert_eq!(served_media_type("audio/mp3"), Some("audio/mp3"));
+        assert_eq!(served_media_type("Video/MP4; codecs=avc1"), Some("video/mp4"));
+        for t in ["text/html", "image/svg+xml", "application/xhtml+xml", "audio/mp3\r\nx: y", "", "video/"] {
+            assert_eq!(served_media_type(t), None, "{t}");
+        }
+        let mut h = HeaderMap::new();
+        media_headers(&mut h, "text/html", "x.html");
+        assert_eq!(h[header::CONTENT_TYPE], "application/octet-stream");
+        assert_eq!(h[header::CONTENT_DISPOSITION], "attachment; filename=\"x.html\"");
+        assert_eq!(h[header::CONTENT_SECURITY_POLICY], "sandbox");
+        assert_eq!(h[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
     }
 }

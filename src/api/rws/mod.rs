@@ -7,7 +7,12 @@
 //! reclife chooses, and documents here:
 //! - paging: `nextUri` carries `cursor=<catalog keyset token>` and every original filter; the
 //!   token is opaque and never expires (it is a position, not a server-side session);
-//! - `limit` above 1000 is served as 1000; 0, negative or non-numeric is a bad request;
+//! - `limit` above 1000 is served as 1000; 0, negative or non-numeric is a bad request; every
+//!   parameter is bounded (times within what a date can hold, at most 1024 bytes a value, at most
+//!   32 terms in `userName` and in `userData`): anything past a bound is a 400 naming it;
+//! - documents served to the `user` role carry no store paths: `mediaDescriptor` is only the
+//!   media's `key`, and GIR's `originalMediaDescriptor` is left out; `ops` sees both;
+//! - media answers never act as pages ([`served_media_type`]);
 //! - labels: `POST {recording}/labels` `{"label":"…"}`, `DELETE {recording}/labels/{label}`;
 //! - holds: `POST {recording}/hold` `{"reason":"…"}`, `DELETE {recording}/hold`;
 //! - `DELETE /api/v2/recordings/{id}` deletes the call with its screens, journaled and audited
@@ -21,6 +26,9 @@ mod delete;
 mod ingest;
 mod media;
 pub(crate) mod recordings;
+
+pub use media::served_media_type;
+pub(crate) use media::served_types as media_served_types;
 
 use super::{ApiFailure, Shared};
 use axum::extract::State;
@@ -62,6 +70,20 @@ async fn contact_centers(State(s): State<Shared>, headers: HeaderMap) -> Json<Va
     let base = base_url(&s, &headers);
     let ccid = &s.ctx.config.contact_center_id;
     Json(json!({ "statusCode": 0, "uris": [format!("{base}/api/v2/ops/contact-centers/{ccid}")] }))
+}
+
+/// One listing page as the API answers `GET /api/v2/recordings?<raw>` (or, for
+/// [`Kind::Screen`], `/api/v2/screen-recordings`), outside HTTP: the parameters parsed and
+/// bounded as the API does, then one page scrolled on `catalog`. The ids on the page, or the
+/// failure the API would answer (the fuzz targets check that bad input never makes it a 5xx).
+pub fn list_ids(
+    catalog: &dyn crate::catalog::Catalog,
+    raw: &str,
+    kind: crate::model::Kind,
+) -> Result<Vec<String>, ApiFailure> {
+    let l = recordings::parse_listing(Some(raw), kind, 24)?;
+    let (entries, _) = recordings::page(catalog, &l)?;
+    Ok(entries.into_iter().map(|e| e.recording.id).collect())
 }
 
 /// The public base URL: `[api] public_url`, else `http(s)://<Host>`.

@@ -1,5 +1,6 @@
 //! Recording listings (scan and scroll), single recordings, labels and holds.
 
+use super::super::auth::{Caller, Role};
 use super::super::{blocking, ApiFailure, Shared};
 use super::{base_url, check_ccid};
 use crate::catalog::{Catalog, Cursor, Entry, Query};
@@ -7,7 +8,7 @@ use crate::model::Kind;
 use crate::storage::Key;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
-use axum::Json;
+use axum::{Extension, Json};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -16,6 +17,10 @@ use std::sync::Arc;
 /// Page size when the request names none, and the largest served.
 pub const DEFAULT_LIMIT: usize = 100;
 pub const MAX_LIMIT: usize = 1000;
+/// The longest value of any listing parameter, in bytes.
+pub const MAX_VALUE_BYTES: usize = 1024;
+/// The most terms `userName` or `userData` may hold.
+pub const MAX_TERMS: usize = 32;
 
 const PARAMS: &[&str] = &[
     "startTime",
@@ -56,8 +61,16 @@ fn phone_pattern(name: &str, v: &str) -> Result<String, ApiFailure> {
     Ok(p)
 }
 
-fn terms(v: &str) -> Vec<String> {
-    v.split_whitespace().map(str::to_string).collect()
+/// The space-separated terms of `name`: at least one, at most [`MAX_TERMS`].
+fn terms(name: &str, v: &str) -> Result<Vec<String>, ApiFailure> {
+    let t: Vec<String> = v.split_whitespace().map(str::to_string).collect();
+    if t.is_empty() {
+        return Err(ApiFailure::bad_request(format!("{name} is empty")));
+    }
+    if t.len() > MAX_TERMS {
+        return Err(ApiFailure::bad_request(format!("{name} has {} terms; at most {MAX_TERMS} are allowed", t.len())));
+    }
+    Ok(t)
 }
 
 /// Parses the RWS search parameters (also the operators' search form, which uses the same names).
@@ -75,12 +88,23 @@ pub(crate) fn parse_listing(raw: Option<&str>, kind: Kind, intervals: u32) -> Re
         if !seen.insert(k.clone()) {
             return Err(ApiFailure::bad_request(format!("parameter {k} given twice")));
         }
+        if v.len() > MAX_VALUE_BYTES {
+            return Err(ApiFailure::bad_request(format!(
+                "{k} is {} bytes long; at most {MAX_VALUE_BYTES} are allowed",
+                v.len()
+            )));
+        }
         match k.as_str() {
             // GIR: startTime matches recordings that started at or after it.
             "startTime" => q.start_from = Some(epoch_ms(&k, &v)?),
             // GIR: endTime matches recordings that ended at or before it (the catalog's bound is
             // exclusive, hence one millisecond more).
-            "endTime" => q.stop_to = Some(epoch_ms(&k, &v)? + TimeDelta::milliseconds(1)),
+            "endTime" => {
+                let t = epoch_ms(&k, &v)?.checked_add_signed(TimeDelta::milliseconds(1));
+                q.stop_to = Some(t.ok_or_else(|| {
+                    ApiFailure::bad_request(format!("{k}={v:?}: past the latest time this server can search"))
+                })?)
+            }
             "limit" => {
                 limit = match v.parse::<i64>() {
                     Ok(n) if n >= 1 => usize::try_from(n).unwrap_or(MAX_LIMIT).min(MAX_LIMIT),
@@ -104,15 +128,10 @@ pub(crate) fn parse_listing(raw: Option<&str>, kind: Kind, intervals: u32) -> Re
             }
             "callerPhoneNumber" => q.caller_phone = Some(phone_pattern(&k, &v)?),
             "dialedPhoneNumber" => q.dialed_phone = Some(phone_pattern(&k, &v)?),
-            "userData" => {
-                q.attached_value_any = terms(&v);
-                if q.attached_value_any.is_empty() {
-                    return Err(ApiFailure::bad_request("userData is empty"));
-                }
-            }
+            "userData" => q.attached_value_any = terms(&k, &v)?,
             "userName" => {
                 // GIR: terms separated by spaces match any; with the keyword AND, all.
-                let t = terms(&v);
+                let t = terms(&k, &v)?;
                 let all = t.iter().any(|x| x == "AND");
                 let t: Vec<String> = t.into_iter().filter(|x| x != "AND").collect();
                 if t.is_empty() {
@@ -129,11 +148,30 @@ pub(crate) fn parse_listing(raw: Option<&str>, kind: Kind, intervals: u32) -> Re
     Ok(Listing { query: q, cursor, limit, echo })
 }
 
-/// The recording document as RWS returns it: the stored metadata, with `mediaUri`, `mediaPath`
-/// and `mediaDescriptor` filled for every media file.
-pub(crate) fn render(e: &Entry, base: &str, store: &str) -> Value {
+/// Removes what names the server's stores from a document shown to `role`: for `user`, every
+/// media file's `mediaDescriptor` and `originalMediaDescriptor` (GIR's storage, bucket and
+/// path). The API and the operators' pages call it on every document they show.
+pub(crate) fn without_store_paths(doc: &mut Value, role: Role) {
+    if role >= Role::Ops {
+        return;
+    }
+    for field in ["mediaFiles", "mediaFile"] {
+        for f in doc.get_mut(field).and_then(Value::as_array_mut).into_iter().flatten() {
+            if let Some(o) = f.as_object_mut() {
+                o.remove("mediaDescriptor");
+                o.remove("originalMediaDescriptor");
+            }
+        }
+    }
+}
+
+/// The recording document as RWS returns it to `role`: the stored metadata, with `mediaUri`,
+/// `mediaPath` and `mediaDescriptor` filled for every media file (for `user`, without the store:
+/// [`without_store_paths`]).
+pub(crate) fn render(e: &Entry, base: &str, store: &str, role: Role) -> Value {
     let r = &e.recording;
     let mut doc = r.doc_value();
+    without_store_paths(&mut doc, role);
     let path_of = |media_id: &str| match r.kind {
         Kind::Voice => format!("/recordings/{}/play/{media_id}", r.id),
         Kind::Screen => format!("/screen-recordings/{}/content/{media_id}", r.id),
@@ -147,7 +185,12 @@ pub(crate) fn render(e: &Entry, base: &str, store: &str) -> Value {
             o.insert("mediaUri".into(), Value::String(format!("{base}/api/v2{path}")));
             o.insert("mediaPath".into(), Value::String(path));
             if let Ok(key) = Key::media(&r.id, &id) {
-                o.insert("mediaDescriptor".into(), json!({ "storage": store, "key": key.as_str() }));
+                let d = if role >= Role::Ops {
+                    json!({ "storage": store, "key": key.as_str() })
+                } else {
+                    json!({ "key": key.as_str() })
+                };
+                o.insert("mediaDescriptor".into(), d);
             }
         }
     }
@@ -176,6 +219,7 @@ pub(crate) fn page(catalog: &dyn Catalog, l: &Listing) -> Result<(Vec<Entry>, Op
 
 async fn list(
     s: Shared,
+    who: Caller,
     headers: HeaderMap,
     raw: Option<String>,
     kind: Kind,
@@ -187,7 +231,7 @@ async fn list(
     let store = s.ctx.media.describe();
     let body = blocking(move || {
         let (entries, next) = page(catalog.as_ref(), &listing)?;
-        let recs: Vec<Value> = entries.iter().map(|e| render(e, &base, &store)).collect();
+        let recs: Vec<Value> = entries.iter().map(|e| render(e, &base, &store, who.role)).collect();
         let mut body = json!({ "statusCode": 0, "recordings": recs });
         if let Some(next) = next {
             let mut qs = url::form_urlencoded::Serializer::new(String::new());
@@ -208,28 +252,31 @@ async fn list(
 
 pub async fn list_default(
     State(s): State<Shared>,
+    Extension(who): Extension<Caller>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Json<Value>, ApiFailure> {
-    list(s, headers, q, Kind::Voice, "/api/v2/recordings".into()).await
+    list(s, who, headers, q, Kind::Voice, "/api/v2/recordings".into()).await
 }
 
 pub async fn list_screens(
     State(s): State<Shared>,
+    Extension(who): Extension<Caller>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Json<Value>, ApiFailure> {
-    list(s, headers, q, Kind::Screen, "/api/v2/screen-recordings".into()).await
+    list(s, who, headers, q, Kind::Screen, "/api/v2/screen-recordings".into()).await
 }
 
 pub async fn list_ops(
     State(s): State<Shared>,
+    Extension(who): Extension<Caller>,
     Path(ccid): Path<String>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
 ) -> Result<Json<Value>, ApiFailure> {
     check_ccid(&s, &ccid)?;
-    list(s, headers, q, Kind::Voice, format!("/api/v2/ops/contact-centers/{ccid}/recordings")).await
+    list(s, who, headers, q, Kind::Voice, format!("/api/v2/ops/contact-centers/{ccid}/recordings")).await
 }
 
 /// The recording `id` of this kind, or 404.
@@ -247,35 +294,44 @@ pub(crate) async fn entry(s: &Shared, id: &str, kind: Kind) -> Result<Entry, Api
     }
 }
 
-async fn get_one(s: Shared, headers: HeaderMap, id: String, kind: Kind) -> Result<Json<Value>, ApiFailure> {
+async fn get_one(
+    s: Shared,
+    who: Caller,
+    headers: HeaderMap,
+    id: String,
+    kind: Kind,
+) -> Result<Json<Value>, ApiFailure> {
     let e = entry(&s, &id, kind).await?;
-    let doc = render(&e, &base_url(&s, &headers), &s.ctx.media.describe());
+    let doc = render(&e, &base_url(&s, &headers), &s.ctx.media.describe(), who.role);
     Ok(Json(json!({ "statusCode": 0, "recording": doc })))
 }
 
 pub async fn get_call(
     State(s): State<Shared>,
+    Extension(who): Extension<Caller>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiFailure> {
-    get_one(s, headers, id, Kind::Voice).await
+    get_one(s, who, headers, id, Kind::Voice).await
 }
 
 pub async fn get_screen(
     State(s): State<Shared>,
+    Extension(who): Extension<Caller>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiFailure> {
-    get_one(s, headers, id, Kind::Screen).await
+    get_one(s, who, headers, id, Kind::Screen).await
 }
 
 pub async fn get_ops(
     State(s): State<Shared>,
+    Extension(who): Extension<Caller>,
     headers: HeaderMap,
     Path((ccid, id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiFailure> {
     check_ccid(&s, &ccid)?;
-    get_one(s, headers, id, Kind::Voice).await
+    get_one(s, who, headers, id, Kind::Voice).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -290,7 +346,7 @@ pub struct HoldBody {
     reason: String,
 }
 
-/// A JSON request body, whatever its Content-Type says (`curl -d` sends a form type).
+/// A JSON request body (the API's writes are JSON: [`crate::api::origin`]).
 fn body<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ApiFailure> {
     serde_json::from_str(text).map_err(|e| ApiFailure::bad_request(format!("request body: {e}")))
 }
@@ -411,9 +467,21 @@ mod tests {
             "limit=1&limit=2",
             "cursor=zz",
             "scanAndScroll=yes",
+            "endTime=8210266876799999",
+            "startTime=99999999999999999999",
         ] {
             let e = parse_listing(Some(bad), Kind::Voice, 24).unwrap_err();
             assert_eq!(e.code, ApiFailure::BAD_REQUEST, "{bad}");
         }
+        let many = vec!["a"; MAX_TERMS + 1].join("%20");
+        for name in ["userData", "userName"] {
+            let e = parse_listing(Some(&format!("{name}={many}")), Kind::Voice, 24).unwrap_err();
+            assert!(e.message.starts_with(name) && e.message.contains("terms"), "{}", e.message);
+        }
+        let long = "x".repeat(MAX_VALUE_BYTES + 1);
+        assert!(parse_listing(Some(&format!("region={long}")), Kind::Voice, 24)
+            .unwrap_err()
+            .message
+            .contains("region"));
     }
 }

@@ -20,15 +20,19 @@
 //! - `GET /api/v1/rules`, `GET /api/v1/rules/{name}`: the rules of `rules_dir`, the operator
 //!   override of each (`POST /api/v1/rules/{name}/enable|disable|reset`, `ops`), whether this
 //!   node runs them, and the files' problems;
-//! - `POST /api/v1/rules/validate`: a rule file's TOML text in the body; answers the parsed rule
-//!   or every problem with its line (`ops`: checking a backup location probes the disk);
+//! - `POST /api/v1/rules/validate`: `{"text":"<a rule file's TOML>"}`; answers the parsed rule
+//!   or every problem with its line (`ops`: checking a backup location probes the disk). A POST
+//!   like every other, so JSON like every other ([`crate::api::origin`]);
 //! - `GET /api/v1/muxer`, `POST /api/v1/muxer/retry/{screen}` (`ops`): the muxer's pairs;
-//! - `GET /api/v1/check[?repair=true]` (`ops`): what `reclife check` finds;
+//! - `GET /api/v1/check` (`ops`): what `reclife check` finds; `POST /api/v1/check/repair`
+//!   (`ops`): `reclife check --repair` (a GET never repairs: `?repair=` is a 400);
 //! - `GET /api/v1/openapi.json`: the OpenAPI document of every route.
 //!
 //! Holds and labels are the RWS paths (`/api/v2/recordings/{id}/hold`, `…/labels`).
 //!
 //! Every answer is `{"statusCode":0, …}` like the RWS endpoints, and errors share their envelope.
+//! Every POST says `Content-Type: application/json`, with an empty body (or any JSON, ignored)
+//! where the route reads none.
 
 pub(crate) mod ops;
 
@@ -56,6 +60,7 @@ pub fn routes() -> Router<Shared> {
         .route("/api/v1/muxer", get(ops::muxer_status))
         .route("/api/v1/muxer/retry/{screen}", post(ops::muxer_retry))
         .route("/api/v1/check", get(ops::run_check))
+        .route("/api/v1/check/repair", post(ops::repair_check))
 }
 
 #[derive(Debug, Deserialize)]
@@ -75,6 +80,9 @@ async fn list_jobs(
         Some(n @ 1..=1000) => n,
         Some(n) => return Err(ApiFailure::bad_request(format!("limit={n}: expected 1 to 1000"))),
     };
+    if let Some(a) = p.after.as_deref().filter(|a| a.len() > 256) {
+        return Err(ApiFailure::bad_request(format!("after is {} bytes long; a job id is at most 256", a.len())));
+    }
     // Job ids sort by creation time; the catalog pages them in id order (one more than asked
     // tells whether there is a next page).
     let mut page = jobs::page(&s.ctx, p.after.as_deref(), limit + 1).await?;
@@ -94,7 +102,17 @@ async fn show_job(State(s): State<Shared>, Path(id): Path<String>) -> Result<Jso
     Ok(Json(json!({ "statusCode": 0, "job": j })))
 }
 
-async fn validate_rule(State(s): State<Shared>, text: String) -> Result<Json<Value>, ApiFailure> {
+/// The body of `POST /api/v1/rules/validate`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidateBody {
+    /// A rule file's TOML text.
+    text: String,
+}
+
+async fn validate_rule(State(s): State<Shared>, body: String) -> Result<Json<Value>, ApiFailure> {
+    let ValidateBody { text } = serde_json::from_str(&body)
+        .map_err(|e| ApiFailure::bad_request(format!("request body: {e}; expected {{\"text\": \"<rule file>\"}}")))?;
     let default = s.ctx.config.default_backup_location.clone();
     let res = super::blocking(move || {
         Ok(rules::parse_rule(std::path::Path::new("(request body)"), &text, default.as_deref(), true))
@@ -177,8 +195,8 @@ fn job_tasks(s: &Shared, body: NewJob) -> Result<(Option<String>, Vec<Task>), Ap
 }
 
 async fn create_job(State(s): State<Shared>, body: String) -> Result<Json<Value>, ApiFailure> {
-    // Parsed here rather than by axum's `Json`, so that any bad body (or a form Content-Type, as
-    // `curl -d` sends) is a 400 in the envelope, naming the problem.
+    // Parsed here rather than by axum's `Json`, so that any bad body is a 400 in the envelope,
+    // naming the problem (the Content-Type was checked by `api::origin`).
     let body: NewJob =
         serde_json::from_str(&body).map_err(|e| ApiFailure::bad_request(format!("request body: {e}")))?;
     let (job, plan) = plan_new(&s, body).await?;

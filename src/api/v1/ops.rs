@@ -1,5 +1,6 @@
 //! The operator endpoints of `/api/v1` beyond jobs: one rule, its enable/disable override, the
-//! muxer's status and retries, `reclife check`, and a job's live progress stream.
+//! muxer's status and retries, `reclife check` (a GET reads, a POST repairs), and a job's live
+//! progress stream.
 
 use super::super::{blocking, ApiFailure, Shared};
 use crate::lifecycle::{check, jobs, rules};
@@ -111,18 +112,32 @@ pub async fn muxer_retry(State(s): State<Shared>, Path(id): Path<String>) -> Res
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CheckParams {
-    #[serde(default)]
-    repair: bool,
+    repair: Option<String>,
 }
 
-/// `GET /api/v1/check` (`ops`; `?repair=true` to repair): what `reclife check` finds. It reads
-/// the whole catalog and media store, hence `ops` only.
+/// `GET /api/v1/check` (`ops`): what `reclife check` finds, repairing nothing. It reads the
+/// whole catalog and media store, hence `ops` only. A GET never changes anything: `?repair=…`
+/// is refused (400), naming `POST /api/v1/check/repair`.
 pub async fn run_check(
     State(s): State<Shared>,
     q: Result<Query<CheckParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiFailure> {
     let Query(p) = q.map_err(|e| ApiFailure::bad_request(e.body_text()))?;
-    let rep = check::run(&s.ctx, p.repair).await?;
+    if let Some(v) = p.repair {
+        return Err(ApiFailure::bad_request(format!(
+            "repair={v:.20}: a GET never repairs; POST /api/v1/check/repair (Content-Type: application/json) does"
+        )));
+    }
+    check_report(&s, false).await
+}
+
+/// `POST /api/v1/check/repair` (`ops`; JSON, any body): `reclife check --repair`.
+pub async fn repair_check(State(s): State<Shared>) -> Result<Json<Value>, ApiFailure> {
+    check_report(&s, true).await
+}
+
+async fn check_report(s: &Shared, repair: bool) -> Result<Json<Value>, ApiFailure> {
+    let rep = check::run(&s.ctx, repair).await?;
     Ok(Json(json!({ "statusCode": 0, "ok": rep.unrepaired() == 0, "report": rep })))
 }
 
