@@ -30,8 +30,12 @@ pub async fn run(cli: &Cli, a: &Args) -> Result<ExitCode> {
             let fixed = if f.repaired { " (repaired)" } else { "" };
             println!("{}: {}: {}{fixed}", f.kind, f.item, f.detail);
         }
+        let writing = match rep.in_flight {
+            0 => String::new(),
+            n => format!(" ({n} being written: left alone)"),
+        };
         println!(
-            "checked {} recording(s) and {} media file(s): {} problem(s), {} left",
+            "checked {} recording(s) and {} media file(s){writing}: {} problem(s), {} left",
             rep.recordings,
             rep.media_objects,
             rep.findings.len(),
