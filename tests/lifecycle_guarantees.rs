@@ -475,6 +475,9 @@ fn a_dead_writers_intent_does_not_block_repair() {
     ingest.wait().unwrap();
     let first = n.data.join(format!("media/{INFLIGHT}/a.mp3"));
     assert!(first.exists());
+    // Its intent outlives it (dead at once to this host's eyes); let it expire too
+    // (lease_seconds = 5), so what check reports below does not depend on the timing.
+    std::thread::sleep(Duration::from_secs(6));
 
     // Young: within the grace period, left alone.
     let o = cmd(&n, &["check", "--repair"]).output().unwrap();
