@@ -235,3 +235,26 @@ fn a_node_with_in_place_media_a_folder_claim_and_audit_logs_is_migrated_whole() 
     let sample = std::fs::read(testdata().join(format!("cc1/Environment/2025/06/24/{c}/{c}_0001.mp3"))).unwrap();
     assert!(std::fs::read(exp.join(format!("{c}_0001.mp3"))).unwrap() == sample, "export reads the media in place");
 }
+
+/// State in a namespace the registry does not know (another version of reclife wrote it):
+/// `check` reports it and `catalog migrate` refuses, naming it, rather than leave it behind.
+#[test]
+fn state_the_registry_does_not_know_is_reported_and_never_left_behind() {
+    let Some(server) = catalog_support::pg_server() else { return };
+    let schemas = catalog_support::Schemas::new(&server);
+    let target = schemas.fresh();
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, cfg) = (tmp.path().join("data"), tmp.path().join("node.toml"));
+    std::fs::write(&cfg, format!("rules_dir = \"rules\"\n[postgres]\nschema = \"{}\"\n", target.schema())).unwrap();
+    std::fs::create_dir_all(&data).unwrap();
+    SqliteCatalog::open(&data.join("catalog.db")).unwrap().state_put("lifecycle.from-the-future", "k", "v").unwrap();
+    let o = node(&data, &cfg, &["check"]).output().unwrap();
+    let report = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{report}");
+    assert!(report.contains("unknown-state: lifecycle.from-the-future"), "{report}");
+    let o = migrate(&data.join("catalog.db"), &server, &cfg).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(!o.status.success(), "{err}");
+    assert!(err.contains("namespace lifecycle.from-the-future"), "{err}");
+    assert_eq!(target.count(&Query::default()).unwrap(), 0, "nothing copied");
+}
