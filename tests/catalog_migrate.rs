@@ -143,8 +143,7 @@ async fn samples_in_place(remote: &reclife::storage::Location, out: &std::path::
             let media_id = m["mediaId"].as_str().unwrap().to_string();
             let bytes = std::fs::read(dir.join(&media_id)).unwrap();
             store.put_bytes(&reclife::storage::Key::media(&id, &media_id).unwrap(), bytes.into()).await.unwrap();
-            m["mediaDescriptor"] =
-                serde_json::json!({"storage": "WebDAV", "path": format!("/{id}/{media_id}"), "data": {"storagePath": http}});
+            m["mediaDescriptor"] = serde_json::json!({"storage": "WebDAV", "path": format!("/{id}/{media_id}"), "data": {"storagePath": http}});
         }
         std::fs::create_dir_all(out.join(rel)).unwrap();
         std::fs::write(out.join(rel).join("meta-data.json"), serde_json::to_vec_pretty(&whole).unwrap()).unwrap();
@@ -161,8 +160,11 @@ fn a_node_with_in_place_media_a_folder_claim_and_audit_logs_is_migrated_whole() 
     let target = schemas.fresh();
     let tmp = tempfile::tempdir().unwrap();
     let (data, cfg) = (tmp.path().join("data"), tmp.path().join("node.toml"));
-    std::fs::write(&cfg, format!("contact_center_id = \"cc1\"\nrules_dir = \"rules\"\n[postgres]\nschema = \"{}\"\n", target.schema()))
-        .unwrap();
+    std::fs::write(
+        &cfg,
+        format!("contact_center_id = \"cc1\"\nrules_dir = \"rules\"\n[postgres]\nschema = \"{}\"\n", target.schema()),
+    )
+    .unwrap();
 
     // Media registered in place on WebDAV.
     let remote = storage_support::fresh_location(&dav);
@@ -225,7 +227,11 @@ fn a_node_with_in_place_media_a_folder_claim_and_audit_logs_is_migrated_whole() 
     assert!(report.contains("open-remote-folder"), "the dead backup's partial folder is known: {report}");
     assert!(!report.contains("missing-media"), "in-place media is found where it is: {report}");
     ok(&mut node(&data2, &cfg2, &["check", "--repair"]));
-    assert!(partial().iter().all(|k| !k.ends_with("/.reclife.writing")), "repair removed the partial folder: {:?}", partial());
+    assert!(
+        partial().iter().all(|k| !k.ends_with("/.reclife.writing")),
+        "repair removed the partial folder: {:?}",
+        partial()
+    );
     let report = ok(&mut node(&data2, &cfg2, &["check"]));
     assert!(report.contains("0 problem(s)"), "{report}");
     // In-place media still resolves: an export reads it where it is, byte for byte.

@@ -48,7 +48,12 @@ pub const PROBE: &str = "api.probe";
 
 /// Every namespace.
 pub const ALL: &[Namespace] = &[
-    Namespace { name: JOBS, owner: "lifecycle::jobs", what: "job records (plans, states, reports)", kind: Kind::Durable },
+    Namespace {
+        name: JOBS,
+        owner: "lifecycle::jobs",
+        what: "job records (plans, states, reports)",
+        kind: Kind::Durable,
+    },
     Namespace {
         name: RUNNING_JOBS,
         owner: "lifecycle::jobs",
@@ -86,7 +91,12 @@ pub const ALL: &[Namespace] = &[
         what: "running tasks' filters (the overlap guard)",
         kind: Kind::Local,
     },
-    Namespace { name: OUTBOX, owner: "lifecycle::outbox", what: "purge notifications not yet delivered", kind: Kind::Durable },
+    Namespace {
+        name: OUTBOX,
+        owner: "lifecycle::outbox",
+        what: "purge notifications not yet delivered",
+        kind: Kind::Durable,
+    },
     Namespace { name: CANCEL, owner: "lifecycle::runner", what: "cancel requests of running jobs", kind: Kind::Local },
     Namespace {
         name: REMOTE_FOLDERS,

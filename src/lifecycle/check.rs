@@ -270,8 +270,7 @@ async fn check_media(
             let catalog = ctx.catalog.clone();
             let (r2, m2) = (rec.clone(), media_id.clone());
             let still_orphan = blocking(move || {
-                Ok(!crate::ingest::intent::is_live(catalog.as_ref(), &r2)?
-                    && !referenced(catalog.as_ref(), &r2, &m2)?)
+                Ok(!crate::ingest::intent::is_live(catalog.as_ref(), &r2)? && !referenced(catalog.as_ref(), &r2, &m2)?)
             })
             .await?;
             if still_orphan {
