@@ -511,3 +511,38 @@ fn a_dead_writers_intent_does_not_block_repair() {
     assert!(!ghost.exists(), "an expired intent kept an old orphan: {}", text(&o.stdout));
     check_clean(&n);
 }
+
+/// A media file an ingest stored vanishes before the document is written (something that does
+/// not look at intents removed it): the ingest refuses the recording, naming the file, instead
+/// of writing a document that points at missing media; a second ingest puts it in whole.
+#[test]
+fn an_ingest_whose_stored_media_vanished_records_nothing() {
+    let n = node(1);
+    let folder = two_media_folder(&n.root);
+    let flag = n.root.join("go-ingest");
+    let ingest = cmd(&n, &["ingest", folder.to_str().unwrap()])
+        .env("RECLIFE_FAILPOINT", format!("ingest.after_media:1:pause={}", flag.display()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_reached(&flag);
+    let first = n.data.join(format!("media/{INFLIGHT}/a.mp3"));
+    std::fs::remove_file(&first).unwrap();
+    std::fs::write(&flag, b"").unwrap();
+    let o = ingest.wait_with_output().unwrap();
+    let out = format!("{}{}", text(&o.stdout), text(&o.stderr));
+    assert!(out.contains("rejected 1"), "{out}");
+    assert!(out.contains(&format!("media {INFLIGHT}/a.mp3 vanished")), "the reason names the file: {out}");
+    // No document; what it did store is left to `check --repair` once the grace period is over.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let listed = rt.block_on(async { context(&n.data, &n.backups).catalog.get(INFLIGHT).unwrap().is_some() });
+    assert!(!listed, "a document was written for a recording whose media is gone");
+    let o = cmd(&n, &["check", "--json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let kinds: Vec<&str> = v["findings"].as_array().unwrap().iter().map(|f| f["kind"].as_str().unwrap()).collect();
+    assert!(!kinds.contains(&"missing-media"), "{v}");
+    let out = ok(&n, &["ingest", folder.to_str().unwrap()]);
+    assert!(out.contains("ingested 1"), "{out}");
+    assert!(present(&n, INFLIGHT));
+}

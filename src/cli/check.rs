@@ -12,8 +12,9 @@ Examples:
   reclife check --repair
   reclife check --json")]
 pub struct Args {
-    /// Repair what is safe to repair: remove orphan media (after confirming nothing points at
-    /// it), finish interrupted purges, mark dead jobs, break expired leases, remove temp files.
+    /// Repair what is safe to repair: remove orphan media (older than orphan_grace_seconds,
+    /// after confirming no live writer is storing it and nothing points at it), finish
+    /// interrupted purges, mark dead jobs, break expired leases, remove temp files.
     #[arg(long)]
     pub repair: bool,
     #[arg(long)]
