@@ -183,7 +183,8 @@ fn fifty_random_kills_over_two_thousand_recordings() {
     });
     let trial = |name: &str| -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf) {
         let t = tempfile::tempdir().unwrap();
-        let (data, backups, cfg) = backup_and_purge_node(t.path(), "lease_seconds = 5\n");
+        // No grace for orphans: `check` below must see any media a crash left behind.
+        let (data, backups, cfg) = backup_and_purge_node(t.path(), "lease_seconds = 5\norphan_grace_seconds = 0\n");
         let st = Command::new("cp").arg("-a").arg(&tdata).arg(&data).status().unwrap();
         assert!(st.success(), "{name}: copy");
         (t, data, backups, cfg)

@@ -266,6 +266,9 @@ fn check_finds_each_planted_fault_and_repairs_what_is_safe() {
         // Orphan media: a recording that is not in the catalog, and an unlisted file.
         ctx.media.put_bytes(&Key::media("GHOST", "g.mp3").unwrap(), vec![1u8; 10].into()).await.unwrap();
         ctx.media.put_bytes(&Key::media("NEW1", "extra-muxed.mp4").unwrap(), vec![2u8; 10].into()).await.unwrap();
+        // Older than the repair's grace period (younger ones may be a writer's upload).
+        age_file(&n.data.join("media/GHOST/g.mp3"), 7200);
+        age_file(&n.data.join("media/NEW1/extra-muxed.mp4"), 7200);
         // A document pointing at missing media.
         ctx.media.delete(&Key::media("NEW2", "NEW2_0001.mp3").unwrap()).await.unwrap();
         // A stale lease.
@@ -512,4 +515,159 @@ fn attached_data_filters_read_the_value_the_key_has_now() {
     assert!(present(&n, "KEPT1"), "the call the agent asked to keep was purged");
     assert!(!present(&n, "NOKEY"));
     check_clean(&n);
+}
+
+/// Sets a file's modification time `secs` seconds back.
+fn age_file(path: &std::path::Path, secs: u64) {
+    let t = std::time::SystemTime::now() - Duration::from_secs(secs);
+    std::fs::File::options().write(true).open(path).unwrap().set_modified(t).unwrap();
+}
+
+const INFLIGHT: &str = "INFLIGHT000000000000000000000001";
+
+/// A folder holding one recording with two media files, the second big.
+fn two_media_folder(root: &std::path::Path) -> PathBuf {
+    let dir = root.join("incoming").join(INFLIGHT);
+    std::fs::create_dir_all(&dir).unwrap();
+    let small = media_bytes("small", 5_000);
+    let big = media_bytes("big", 3 * 1024 * 1024);
+    std::fs::write(dir.join("a.mp3"), &small).unwrap();
+    std::fs::write(dir.join("b.mp4"), &big).unwrap();
+    let doc = format!(
+        r#"{{"id":"{INFLIGHT}","startTime":"2025-06-20T10:00:00.000+0000","stopTime":"2025-06-20T10:05:00.000+0000","callType":"Inbound","region":"us","mediaFiles":[{{"mediaId":"a.mp3","type":"audio/mp3","size":"{}"}},{{"mediaId":"b.mp4","type":"video/mp4","size":"{}"}}]}}"#,
+        small.len(),
+        big.len()
+    );
+    std::fs::write(dir.join("meta-data.json"), doc).unwrap();
+    dir
+}
+
+/// `reclife ingest` of a recording with two media files, paused after storing the first (as
+/// if the second took hours to copy): `check` counts the first as being written, not as a
+/// problem, and `check --repair` leaves it alone even when it is older than the grace period
+/// (the writer's intent protects it); the ingest then succeeds and the node is clean.
+#[test]
+fn repair_never_removes_media_a_running_ingest_stored() {
+    let n = node(1);
+    let folder = two_media_folder(&n.root);
+    let flag = n.root.join("go-ingest");
+    let ingest = cmd(&n, &["ingest", folder.to_str().unwrap()])
+        .env("RECLIFE_FAILPOINT", format!("ingest.after_media:1:pause={}", flag.display()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_reached(&flag);
+    let first = n.data.join(format!("media/{INFLIGHT}/a.mp3"));
+    assert!(first.exists(), "the first media file is stored before the pause");
+    age_file(&first, 7200);
+
+    let o = cmd(&n, &["check"]).output().unwrap();
+    let report = text(&o.stdout);
+    assert!(o.status.success(), "media being written is not a problem:\n{report}{}", text(&o.stderr));
+    assert!(report.contains("(1 being written: left alone)"), "{report}");
+    let o = cmd(&n, &["check", "--repair", "--json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["in_flight"], 1, "{v}");
+    assert!(first.exists(), "check --repair removed media a running ingest had stored: {v}");
+
+    std::fs::write(&flag, b"").unwrap();
+    let o = ingest.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
+    assert!(text(&o.stdout).contains("ingested 1"), "{}", text(&o.stdout));
+    assert!(present(&n, INFLIGHT), "the ingested recording has all its media");
+    check_clean(&n);
+    let o = cmd(&n, &["check"]).output().unwrap();
+    assert!(!text(&o.stdout).contains("being written"), "{}", text(&o.stdout));
+}
+
+/// A writer that dies leaves its intent; once the writer is known dead (same host) or its
+/// lease has expired (another host), and the media is older than the grace period, repair
+/// removes the orphan. Younger orphans wait for the grace period.
+#[test]
+fn a_dead_writers_intent_does_not_block_repair() {
+    let n = node(1);
+    let folder = two_media_folder(&n.root);
+    let flag = n.root.join("never");
+    let mut ingest = cmd(&n, &["ingest", folder.to_str().unwrap()])
+        .env("RECLIFE_FAILPOINT", format!("ingest.after_media:1:pause={}", flag.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_reached(&flag);
+    ingest.kill().unwrap();
+    ingest.wait().unwrap();
+    let first = n.data.join(format!("media/{INFLIGHT}/a.mp3"));
+    assert!(first.exists());
+    // Its intent outlives it (dead at once to this host's eyes); let it expire too
+    // (lease_seconds = 5), so what check reports below does not depend on the timing.
+    std::thread::sleep(Duration::from_secs(6));
+
+    // Young: within the grace period, left alone.
+    let o = cmd(&n, &["check", "--repair"]).output().unwrap();
+    assert!(first.exists(), "an orphan younger than the grace period was removed: {}", text(&o.stdout));
+    // Old, and its writer dead: an orphan.
+    age_file(&first, 7200);
+    let o = cmd(&n, &["check"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stdout));
+    assert!(text(&o.stdout).contains(&format!("orphan-media: {INFLIGHT}/a.mp3")), "{}", text(&o.stdout));
+    ok(&n, &["check", "--repair"]);
+    assert!(!first.exists(), "a dead writer's intent kept an old orphan forever");
+    check_clean(&n);
+
+    // A writer on another host (its pid cannot be looked at): its intent holds until it expires.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let ghost = n.data.join("media/GHOST1/g.mp3");
+    rt.block_on(async {
+        use reclife::storage::{Key, MediaStoreExt};
+        let ctx = context(&n.data, &n.backups);
+        ctx.media.put_bytes(&Key::media("GHOST1", "g.mp3").unwrap(), vec![1u8; 10].into()).await.unwrap();
+        let now = chrono::Utc::now();
+        let until = now + chrono::Duration::seconds(3);
+        assert!(ctx.catalog.lease_acquire("media/intent/GHOST1", "elsewhere:4242:0", now, until).unwrap());
+    });
+    age_file(&ghost, 7200);
+    let o = cmd(&n, &["check", "--repair"]).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o.stdout));
+    assert!(ghost.exists(), "media under a live intent was removed");
+    std::thread::sleep(Duration::from_millis(3500));
+    let o = cmd(&n, &["check", "--repair"]).output().unwrap();
+    assert!(!ghost.exists(), "an expired intent kept an old orphan: {}", text(&o.stdout));
+    check_clean(&n);
+}
+
+/// A media file an ingest stored vanishes before the document is written (something that does
+/// not look at intents removed it): the ingest refuses the recording, naming the file, instead
+/// of writing a document that points at missing media; a second ingest puts it in whole.
+#[test]
+fn an_ingest_whose_stored_media_vanished_records_nothing() {
+    let n = node(1);
+    let folder = two_media_folder(&n.root);
+    let flag = n.root.join("go-ingest");
+    let ingest = cmd(&n, &["ingest", folder.to_str().unwrap()])
+        .env("RECLIFE_FAILPOINT", format!("ingest.after_media:1:pause={}", flag.display()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_reached(&flag);
+    let first = n.data.join(format!("media/{INFLIGHT}/a.mp3"));
+    std::fs::remove_file(&first).unwrap();
+    std::fs::write(&flag, b"").unwrap();
+    let o = ingest.wait_with_output().unwrap();
+    let out = format!("{}{}", text(&o.stdout), text(&o.stderr));
+    assert!(out.contains("rejected 1"), "{out}");
+    assert!(out.contains(&format!("media {INFLIGHT}/a.mp3 vanished")), "the reason names the file: {out}");
+    // No document; what it did store is left to `check --repair` once the grace period is over.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let listed = rt.block_on(async { context(&n.data, &n.backups).catalog.get(INFLIGHT).unwrap().is_some() });
+    assert!(!listed, "a document was written for a recording whose media is gone");
+    let o = cmd(&n, &["check", "--json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let kinds: Vec<&str> = v["findings"].as_array().unwrap().iter().map(|f| f["kind"].as_str().unwrap()).collect();
+    assert!(!kinds.contains(&"missing-media"), "{v}");
+    let out = ok(&n, &["ingest", folder.to_str().unwrap()]);
+    assert!(out.contains("ingested 1"), "{out}");
+    assert!(present(&n, INFLIGHT));
 }

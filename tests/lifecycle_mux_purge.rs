@@ -1,6 +1,7 @@
 //! The muxer and a purge on the same call at the same time, as separate processes, in both
 //! orders: whichever wins, no media file is left that no document points at, and no document
-//! points at missing media (`reclife check` is clean).
+//! points at missing media (`reclife check` is clean). And `reclife check --repair` while the
+//! muxer has stored its file but not yet recorded it: the file is the muxer's, not an orphan.
 
 mod lifecycle_util;
 #[path = "muxer_support/mod.rs"]
@@ -78,5 +79,37 @@ fn a_muxer_that_wins_during_a_purge_keeps_the_screen_whole() {
     assert!(stdout(&o).contains(&format!("skipped: changed since planned {A}")), "{}", stdout(&o));
     expect(&run(&data, &cfg, &PURGE), 0);
     assert!(!exists(&data, &cfg, A) && !exists(&data, &cfg, A_SCREEN), "the next purge takes both");
+    check_clean(&data, &cfg);
+}
+
+#[test]
+fn a_repair_while_the_muxer_stores_its_file_leaves_it_alone() {
+    let (tmp, data, cfg) = samples();
+    let flag = tmp.path().join("go-mux");
+    let mux = command(&data, &cfg, &["mux", "--once", "--now", MUX_NOW, "--json"])
+        .env("RECLIFE_FAILPOINT", format!("mux.after_store:1:pause={}", flag.display()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_reached(&flag);
+    // The stored file, not on the screen's document yet; made old, as if the mux took hours,
+    // so that only the muxer's intent keeps it from being taken for an orphan.
+    let dir = data.join("media").join(A_SCREEN);
+    let muxed: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("-muxed"))
+        .collect();
+    assert_eq!(muxed.len(), 1, "{muxed:?}");
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    std::fs::File::options().write(true).open(&muxed[0]).unwrap().set_modified(old).unwrap();
+    let o = run(&data, &cfg, &["check", "--repair"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(muxed[0].exists(), "check --repair removed the file the muxer was storing: {}", stdout(&o));
+    std::fs::write(&flag, b"").unwrap();
+    let o = mux.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(muxed_entries(&data, &cfg, A_SCREEN).len(), 1, "the muxed file is on the document");
     check_clean(&data, &cfg);
 }

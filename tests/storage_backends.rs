@@ -23,6 +23,7 @@ async fn webdav_store_passes_the_suite() {
     let loc = fresh_location(&base);
     let store = reclife::storage::open(&loc).expect("open webdav");
     conformance::run(store.as_ref()).await;
+    conformance::create_only_race_in_parts(store.as_ref(), 4).await;
 }
 
 #[tokio::test]

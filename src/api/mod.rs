@@ -220,7 +220,7 @@ pub fn router(state: Shared) -> Router {
 /// `GET /readyz` (no authentication): 200 once the catalog answers, else 503.
 async fn ready(axum::extract::State(s): axum::extract::State<Shared>) -> Response {
     let catalog = s.ctx.catalog.clone();
-    match blocking(move || Ok(catalog.state_get("api", "ready")?)).await {
+    match blocking(move || Ok(catalog.state_get(crate::catalog::namespaces::PROBE, "ready")?)).await {
         Ok(_) => "ready\n".into_response(),
         Err(e) => ApiFailure { status: StatusCode::SERVICE_UNAVAILABLE, ..e }.into_response(),
     }

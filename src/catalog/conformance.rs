@@ -292,6 +292,7 @@ fn state_and_leases(c: &dyn Catalog) {
         c.state_list("ns").unwrap(),
         vec![("a".to_string(), "x".to_string()), ("k".to_string(), "v2".to_string())]
     );
+    assert_eq!(c.state_namespaces().unwrap(), ["ns", "other"], "namespaces holding entries, in order");
     c.state_delete("ns", "k").unwrap();
     assert_eq!(c.state_get("ns", "k").unwrap(), None);
 

@@ -1,8 +1,10 @@
 //! Copying one catalog into another (`reclife catalog migrate`), e.g. a node's SQLite file
 //! into the PostgreSQL catalog that several nodes will share.
 //!
-//! In: a source and a target catalog, the state namespaces to carry over and those that must
-//! be empty (work in flight). Out: a [`CopyReport`]. Guarantees:
+//! In: a source and a target catalog. The state carried over, and the state that must be
+//! empty first (work in flight), come from the registry ([`super::namespaces`]); a source
+//! holding state in a namespace the registry does not know is refused, so nothing is left
+//! behind unnoticed. Out: a [`CopyReport`]. Guarantees:
 //! - streaming: recordings move one scroll page at a time (documents of a page in one
 //!   `get_many`), so memory stays flat however big the catalog;
 //! - resumable: after each page the source cursor is saved in the target (state
@@ -18,16 +20,12 @@
 use super::{Catalog, CatalogError, CatalogExt, Cursor, Query};
 
 /// Target state namespace holding the copy's progress (key: [`PROGRESS_KEY`]).
-pub const PROGRESS_NS: &str = "catalog.migrate";
+pub const PROGRESS_NS: &str = super::namespaces::MIGRATE_PROGRESS;
 pub const PROGRESS_KEY: &str = "recordings";
 
-/// What to carry besides recordings.
+/// How to copy.
 #[derive(Debug, Clone, Copy)]
-pub struct CopySpec<'a> {
-    /// State namespaces copied key by key.
-    pub namespaces: &'a [&'a str],
-    /// Namespaces that must be empty in the source (work in flight), with what to do about it.
-    pub must_be_empty: &'a [(&'a str, &'a str)],
+pub struct CopySpec {
     /// Recordings per page.
     pub page: usize,
 }
@@ -54,10 +52,18 @@ pub fn copy(
     from: &dyn Catalog,
     to: &dyn Catalog,
     source: &str,
-    spec: &CopySpec<'_>,
+    spec: &CopySpec,
     progress: &dyn Fn(u64),
 ) -> Result<CopyReport, CatalogError> {
-    for (ns, what) in spec.must_be_empty {
+    for ns in from.state_namespaces()? {
+        if super::namespaces::find(&ns).is_none() {
+            return Err(CatalogError::Copy(format!(
+                "the source holds state in namespace {ns}, which this reclife does not know, so it would not be \
+                 carried over: migrate with the reclife version that wrote it"
+            )));
+        }
+    }
+    for (ns, what) in super::namespaces::in_flight() {
         if !from.state_page(ns, None, 1)?.is_empty() {
             return Err(CatalogError::Copy(format!("the source has open entries in {ns}: {what}")));
         }
@@ -68,7 +74,7 @@ pub fn copy(
         )));
     }
     let mut report = CopyReport::default();
-    for ns in spec.namespaces {
+    for ns in super::namespaces::durable() {
         let mut after: Option<String> = None;
         loop {
             let page = from.state_page(ns, after.as_deref(), 1000)?;

@@ -19,6 +19,7 @@ pub mod conformance;
 pub mod copy;
 mod cursor;
 pub mod manifest;
+pub mod namespaces;
 mod postgres;
 mod query;
 mod sqlite;
@@ -269,6 +270,9 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
             }
         }
     }
+    /// Every namespace that holds at least one entry, in name order (what `check` and
+    /// `catalog migrate` compare with the registry, [`namespaces`]).
+    fn state_namespaces(&self) -> Result<Vec<String>, CatalogError>;
     /// At most `limit` `(key, value)` of a namespace with keys after `after`, in key order.
     fn state_page(
         &self,

@@ -793,6 +793,13 @@ impl Catalog for SqliteCatalog {
         Ok(())
     }
 
+    fn state_namespaces(&self) -> Result<Vec<String>, CatalogError> {
+        let conn = self.lock();
+        let mut st = conn.prepare_cached("SELECT DISTINCT ns FROM state ORDER BY ns").map_err(db)?;
+        let rows = st.query_map([], |r| r.get(0)).map_err(db)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db)
+    }
+
     fn state_page(
         &self,
         namespace: &str,

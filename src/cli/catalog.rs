@@ -48,11 +48,7 @@ async fn migrate(cli: &Cli, a: &MigrateArgs) -> Result<ExitCode> {
         };
         let from = open(&from_spec)?;
         let to = open(&to_spec)?;
-        let spec = reclife::catalog::copy::CopySpec {
-            namespaces: reclife::lifecycle::DURABLE_STATE,
-            must_be_empty: reclife::lifecycle::OPEN_WORK,
-            page,
-        };
+        let spec = reclife::catalog::copy::CopySpec { page };
         let step = std::cell::Cell::new(0u64);
         let progress = |n: u64| {
             if !quiet && n / 100_000 > step.get() {

@@ -12,8 +12,9 @@ Examples:
   reclife check --repair
   reclife check --json")]
 pub struct Args {
-    /// Repair what is safe to repair: remove orphan media (after confirming nothing points at
-    /// it), finish interrupted purges, mark dead jobs, break expired leases, remove temp files.
+    /// Repair what is safe to repair: remove orphan media (older than orphan_grace_seconds,
+    /// after confirming no live writer is storing it and nothing points at it), finish
+    /// interrupted purges, mark dead jobs, break expired leases, remove temp files.
     #[arg(long)]
     pub repair: bool,
     #[arg(long)]
@@ -30,8 +31,12 @@ pub async fn run(cli: &Cli, a: &Args) -> Result<ExitCode> {
             let fixed = if f.repaired { " (repaired)" } else { "" };
             println!("{}: {}: {}{fixed}", f.kind, f.item, f.detail);
         }
+        let writing = match rep.in_flight {
+            0 => String::new(),
+            n => format!(" ({n} being written: left alone)"),
+        };
         println!(
-            "checked {} recording(s) and {} media file(s): {} problem(s), {} left",
+            "checked {} recording(s) and {} media file(s){writing}: {} problem(s), {} left",
             rep.recordings,
             rep.media_objects,
             rep.findings.len(),

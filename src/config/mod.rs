@@ -73,6 +73,10 @@ pub struct Config {
     pub lease_seconds: u64,
     /// Ended jobs older than this many days are forgotten (with their plans).
     pub job_retention_days: u32,
+    /// Seconds a media object no document lists is left alone by `reclife check --repair`
+    /// after it was written (a writer outside this node, such as a Recording Processor
+    /// uploading before its `/internal-api` call, announces nothing).
+    pub orphan_grace_seconds: u64,
     /// The HTTP API (`[api]`: listen address, users file, ops users, public URL).
     pub api: crate::api::ApiConfig,
     /// `reclife download` (`[download]`): RCBS's config.properties keys in snake_case (or as
@@ -146,6 +150,7 @@ impl Default for Config {
             notify: None,
             lease_seconds: 30,
             job_retention_days: 90,
+            orphan_grace_seconds: 3600,
             api: crate::api::ApiConfig::default(),
             download: Default::default(),
             catalog: None,

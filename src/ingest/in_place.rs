@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// Catalog state namespace: recording id → JSON map of mediaId → location URI.
-pub const NAMESPACE: &str = "media.in-place";
+pub const NAMESPACE: &str = crate::catalog::namespaces::IN_PLACE;
 
 /// Where one media file's object is: a store root and a key beneath it.
 fn split(uri: &str) -> Result<(Location, Key), StorageError> {

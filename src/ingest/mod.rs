@@ -7,11 +7,14 @@
 //! `callRecordingId`. A zip is a GIR backup archive. Out: an [`IngestReport`].
 //!
 //! Guarantees: media is stored (atomically) before its metadata, so the catalog never
-//! points at missing media; re-ingesting is idempotent; a bad recording is set aside with a
-//! reason naming its file, and the rest go in.
+//! points at missing media; a recording's writer announces its media before the first byte
+//! and confirms it is all still there before the document ([`intent`]), so `check --repair`
+//! never races it; re-ingesting is idempotent; a bad recording is set aside with a reason
+//! naming its file, and the rest go in.
 
 mod export;
 pub mod in_place;
+pub mod intent;
 mod source;
 
 pub use export::export_recording;
@@ -159,11 +162,17 @@ async fn ingest_one(
             return Ok((Upsert::Unchanged, 0, rec.id));
         }
     }
+    // Announced before the first byte, withdrawn when `intent` drops (document written, or
+    // the recording rejected).
+    let intent = intent::announce(ctx, &rec.id).await?;
     let mut bytes = 0;
+    let mut stored = Vec::with_capacity(refs.len());
     for (i, (key, r)) in refs.iter().enumerate() {
         let (meta, encrypted) =
             src.copy_media(r, key, ctx.media.as_ref()).await.map_err(|e| format!("media {key}: {e}"))?;
+        crate::lifecycle::failpoint::hit("ingest.after_media");
         bytes += meta.size;
+        stored.push((ctx.media.clone(), key.clone(), meta.size));
         rec.media[i].encrypted |= encrypted;
     }
     // Its media is in the node's store now: no longer where a descriptor said.
@@ -177,12 +186,14 @@ async fn ingest_one(
     .await
     .map_err(|e| e.to_string())?
     .map_err(|e| e.to_string())?;
+    intent.confirm(&stored).await?;
     let catalog = ctx.catalog.clone();
     let id = rec.id.clone();
     let outcome = tokio::task::spawn_blocking(move || catalog.upsert(&rec))
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
+    drop(intent);
     // Media changed under an unchanged document still counts as an update.
     let outcome = if outcome == Upsert::Unchanged && existing.is_some() { Upsert::Updated } else { outcome };
     Ok((outcome, bytes, id))

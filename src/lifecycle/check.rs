@@ -3,7 +3,11 @@
 //!
 //! Findings:
 //! - `orphan-media`: a stored media file that no document points at (its recording is gone,
-//!   or its document does not list it), and no open purge will delete;
+//!   or its document does not list it), that no open purge will delete, that no live writer
+//!   is storing (no intent names its recording, [`crate::ingest::intent`]) and that is older
+//!   than `orphan_grace_seconds`. Media a writer is storing, or younger than the grace (an
+//!   upload of a writer that announces nothing, such as a Recording Processor before its
+//!   `/internal-api` call), is not a problem: the report counts it as `in_flight`;
 //! - `missing-media`: a document pointing at a media file the store does not have;
 //! - `open-journal`: a purge journal entry no live process is executing;
 //! - `open-manifest`: plan rows of a job that is not planned and not running;
@@ -15,10 +19,15 @@
 //! - `open-remote-folder`: a folder backup to S3 or WebDAV whose process died mid-way, its
 //!   partial folder still under its final name (repair, or the next remote backup, removes it);
 //! - `audit-line`: a line of `audit/deletions.jsonl` that is not a whole audit record (a write
-//!   torn by a crash; the interrupted purge's recovery cuts it off and writes it whole).
+//!   torn by a crash; the interrupted purge's recovery cuts it off and writes it whole);
+//! - `unknown-state`: catalog state in a namespace the registry
+//!   ([`crate::catalog::namespaces`]) does not know (written by another version of reclife):
+//!   nothing here reads it and `catalog migrate` refuses to leave it behind. Needs a person.
 //!
-//! Repair removes an orphan only after re-reading the catalog right before deleting it (and
-//! never while a purge journal names it), finishes open journal entries, marks stale jobs,
+//! Repair removes an orphan only after looking again, right before deleting it, first for a
+//! live writer's intent and then for a document that lists it (in that order: a writer that
+//! wrote its document and let go is seen by the second look), and never while a purge
+//! journal names it; it finishes open journal entries, marks stale jobs,
 //! drops orphaned manifests, breaks expired leases and removes leftover temporary files.
 //! `missing-media` is never "repaired": it needs a person (restore from a backup).
 
@@ -43,6 +52,9 @@ pub struct Finding {
 pub struct CheckReport {
     pub recordings: u64,
     pub media_objects: u64,
+    /// Media objects no document lists yet that a live writer is storing, or that are
+    /// younger than `orphan_grace_seconds`: not problems (see the module doc).
+    pub in_flight: u64,
     pub findings: Vec<Finding>,
 }
 
@@ -64,6 +76,7 @@ pub async fn run(ctx: &Context, repair: bool) -> Result<CheckReport, LifecycleEr
     check_audit(ctx, &mut rep).await?;
     check_remote_folders(ctx, repair, &mut rep).await?;
     check_jobs(ctx, repair, &mut rep).await?;
+    check_state(ctx, &mut rep).await?;
     let pending = pending_media(ctx).await?;
     check_media(ctx, repair, &pending, &mut rep).await?;
     check_documents(ctx, &mut rep).await?;
@@ -134,6 +147,22 @@ async fn check_remote_folders(ctx: &Context, repair: bool, rep: &mut CheckReport
             "a folder backup died mid-way; its partial folder is removed by the next remote backup or --repair",
             repair && !left.contains(&k),
         );
+    }
+    Ok(())
+}
+
+/// State in namespaces the registry does not know.
+async fn check_state(ctx: &Context, rep: &mut CheckReport) -> Result<(), LifecycleError> {
+    let catalog = ctx.catalog.clone();
+    for ns in blocking(move || Ok(catalog.state_namespaces()?)).await? {
+        if crate::catalog::namespaces::find(&ns).is_none() {
+            rep.add(
+                "unknown-state",
+                ns,
+                "catalog state this reclife does not know (another version wrote it); `catalog migrate` refuses to leave it behind",
+                false,
+            );
+        }
     }
     Ok(())
 }
@@ -210,6 +239,9 @@ async fn check_media(
 ) -> Result<(), LifecycleError> {
     let objects = ctx.media.list(None).await?;
     rep.media_objects = objects.len() as u64;
+    let catalog = ctx.catalog.clone();
+    let writing = blocking(move || Ok(crate::ingest::intent::live(catalog.as_ref())?)).await?;
+    let grace = std::time::Duration::from_secs(ctx.config.orphan_grace_seconds);
     for o in objects {
         let segs: Vec<&str> = o.key.segments().collect();
         let (rec, media_id) = match segs.as_slice() {
@@ -227,12 +259,21 @@ async fn check_media(
         if blocking(move || referenced(catalog.as_ref(), &r2, &m2)).await? {
             continue;
         }
+        if writing.contains(&rec) || o.age().is_some_and(|a| a < grace) {
+            rep.in_flight += 1;
+            continue;
+        }
         let mut fixed = false;
         if repair {
-            // Confirm right before deleting: a muxer or an ingest may have just added it.
+            // Look again right before deleting: a writer may have started since (its intent),
+            // or just written its document and let go (the document, looked at second).
             let catalog = ctx.catalog.clone();
             let (r2, m2) = (rec.clone(), media_id.clone());
-            if !blocking(move || referenced(catalog.as_ref(), &r2, &m2)).await? {
+            let still_orphan = blocking(move || {
+                Ok(!crate::ingest::intent::is_live(catalog.as_ref(), &r2)? && !referenced(catalog.as_ref(), &r2, &m2)?)
+            })
+            .await?;
+            if still_orphan {
                 match ctx.media.delete(&o.key).await {
                     Ok(()) | Err(crate::storage::StorageError::NotFound { .. }) => fixed = true,
                     Err(e) => tracing::warn!(key = %o.key, error = %e, "cannot remove orphan media"),

@@ -12,7 +12,8 @@
 //! Points: `backup.after_entry`, `backup.before_rename`, `backup.after_rename`,
 //! `purge.after_journal`, `purge.after_catalog_delete`, `purge.after_media_delete`,
 //! `purge.after_audit`, `task.start` (after planning, before a task executes),
-//! `mux.after_store` (a muxed file stored, not yet on its document).
+//! `mux.after_store` (a muxed file stored, not yet on its document), `ingest.after_media` (a
+//! media file of a recording stored by ingest, before the next one and the document).
 
 #[cfg(feature = "failpoints")]
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
 /// Catalog state namespace of running footprints (key: their lease name).
-pub const FOOTPRINTS: &str = "lifecycle.footprints";
+pub const FOOTPRINTS: &str = crate::catalog::namespaces::FOOTPRINTS;
 /// Prefix of footprint leases.
 pub const FOOTPRINT_LEASE: &str = "lifecycle/footprint/";
 

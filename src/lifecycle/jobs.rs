@@ -13,7 +13,7 @@ use crate::config::Context;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub const NAMESPACE: &str = "lifecycle.jobs";
+pub const NAMESPACE: &str = crate::catalog::namespaces::JOBS;
 /// Failed items kept per job; the total is always counted.
 pub const MAX_FAILED_KEPT: usize = 1000;
 
@@ -265,7 +265,7 @@ pub async fn for_each(ctx: &Context, mut f: impl FnMut(JobRecord)) -> Result<(),
 }
 
 /// Catalog state namespace indexing the jobs that are running (key: job id).
-pub const RUNNING: &str = "lifecycle.running-jobs";
+pub const RUNNING: &str = crate::catalog::namespaces::RUNNING_JOBS;
 
 /// The lease a running job holds.
 pub fn lease_name(id: &str) -> String {

@@ -34,11 +34,11 @@ use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
 /// Catalog state namespace of open journal entries.
-pub const NAMESPACE: &str = "lifecycle.purge-journal";
+pub const NAMESPACE: &str = crate::catalog::namespaces::PURGE_JOURNAL;
 /// Catalog state namespace of the audit logs an open entry may have been audited to (key: the
 /// entry's id; value: a JSON list of paths). Nodes sharing a catalog each keep their own audit
 /// log: a node finishing another's entry reads these too, so it does not audit twice.
-pub const AUDIT_LOGS: &str = "lifecycle.audit-logs";
+pub const AUDIT_LOGS: &str = crate::catalog::namespaces::AUDIT_LOGS;
 
 /// One media file about to be deleted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -43,25 +43,6 @@ pub mod validate;
 
 pub use rules::{Filter, OnFailure, Op, Rule, RuleProblem, Task};
 
-/// Catalog state that outlives processes, carried over when a catalog is copied
-/// (`reclife catalog migrate`): jobs, last runs and fires, queued notifications, operators'
-/// rule overrides, muxer pair records. Marks of live processes (running jobs, footprints,
-/// cancel requests) are not.
-pub const DURABLE_STATE: &[&str] = &[
-    jobs::NAMESPACE,
-    schedule::LAST_RUN,
-    schedule::FIRES,
-    outbox::NAMESPACE,
-    rules::OVERRIDES,
-    crate::muxer::state::NS,
-];
-
-/// Catalog state that means work is in flight, with what to do before copying the catalog.
-pub const OPEN_WORK: &[(&str, &str)] = &[
-    (journal::NAMESPACE, "an interrupted purge: run `reclife check --repair` (or any rule) to finish it"),
-    (jobs::RUNNING, "a job is running: stop every node first, then `reclife check --repair`"),
-];
-
 /// Errors that stop a task as a whole. A bad recording does not: it is reported as a
 /// [`Failure`] and the task goes on.
 #[derive(Debug, thiserror::Error)]

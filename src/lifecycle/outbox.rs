@@ -7,7 +7,7 @@ use super::{blocking, notify, LifecycleError};
 use crate::config::Context;
 use serde::{Deserialize, Serialize};
 
-pub const NAMESPACE: &str = "lifecycle.outbox";
+pub const NAMESPACE: &str = crate::catalog::namespaces::OUTBOX;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Pending {

@@ -31,7 +31,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 /// Catalog state namespace of remote folders being written.
-pub const NAMESPACE: &str = "lifecycle.remote-folders";
+pub const NAMESPACE: &str = crate::catalog::namespaces::REMOTE_FOLDERS;
 
 /// The claim object inside a folder being written (`.reclife-` names are reserved by the
 /// WebDAV store, `.reclife.` ones are not).

@@ -488,7 +488,7 @@ pub fn save_rule(dir: &Path, text: &str, default_location: Option<&str>) -> Resu
 /// `POST /api/v1/rules/{name}/enable|disable`), keyed by rule name. An override wins over the
 /// file's `enabled` on every node sharing the catalog until `reclife rules reset` clears it, so
 /// a rule can be paused in an incident without editing files on each node.
-pub const OVERRIDES: &str = "rules.enabled";
+pub const OVERRIDES: &str = crate::catalog::namespaces::RULE_OVERRIDES;
 
 /// The overrides in force, by rule name.
 pub fn overrides(

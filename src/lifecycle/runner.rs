@@ -30,7 +30,7 @@ pub fn no_progress() -> Arc<ProgressFactory> {
 
 /// Catalog state namespace of cancel requests (key: job id), so that `reclife jobs cancel`
 /// in one process stops a job running in another.
-pub const CANCEL: &str = "lifecycle.cancel";
+pub const CANCEL: &str = crate::catalog::namespaces::CANCEL;
 
 /// Asks a job to stop at its next safe point (a planned job is cancelled at once).
 ///

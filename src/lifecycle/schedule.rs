@@ -43,11 +43,11 @@ impl Drop for RunningMark {
 }
 
 /// Catalog state namespace of each rule's last run (RFC 3339).
-pub const LAST_RUN: &str = "lifecycle.last-run";
+pub const LAST_RUN: &str = crate::catalog::namespaces::LAST_RUN;
 
 /// Catalog state namespace of each scheduler's last tick (key: node path, or `-` for a node
 /// without one; value: RFC 3339, system clock), for the operators' health page.
-pub const TICKS: &str = "lifecycle.scheduler-ticks";
+pub const TICKS: &str = crate::catalog::namespaces::SCHEDULER_TICKS;
 
 fn tick_key(ctx: &Context) -> String {
     ctx.config.node_path.clone().unwrap_or_else(|| "-".into())
@@ -71,7 +71,7 @@ pub async fn last_ticks(ctx: &Context) -> Result<Vec<(String, DateTime<Utc>)>, L
 }
 
 /// Catalog state namespace of each rule's latest claimed fire (key: rule name).
-pub const FIRES: &str = "lifecycle.fires";
+pub const FIRES: &str = crate::catalog::namespaces::FIRES;
 /// Prefix of the lease a node holds while it runs a fire of a rule.
 pub const FIRE_LEASE: &str = "lifecycle/fire/";
 

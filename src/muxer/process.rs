@@ -233,8 +233,12 @@ async fn mux_in(
     if !exists {
         return Err(format!("screen recording {} is gone (purged?); nothing stored", screen.id));
     }
+    // Announced before the first byte; withdrawn when `intent` drops, once the document lists
+    // the file (or the file was removed after a failed add).
+    let intent = crate::ingest::intent::announce(ctx, &screen.id).await?;
     let meta = ctx.media.put_file(&key, upload).await.map_err(|e| format!("cannot store {key}: {e}"))?;
     crate::lifecycle::failpoint::hit("mux.after_store");
+    intent.confirm(&[(ctx.media.clone(), key.clone(), meta.size)]).await?;
 
     let entry =
         media_entry(&out_id, &report, meta.size, &sources, seal.then_some(&ctx.config.muxer.screen_certs), &key);
@@ -283,6 +287,7 @@ async fn mux_in(
             return Err(why);
         }
     };
+    drop(intent);
     // The muxed files the new one replaced: no document lists them any more.
     for old in replaced.iter().filter(|id| **id != out_id) {
         let Ok(k) = Key::media(&screen.id, old) else { continue };

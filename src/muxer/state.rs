@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 /// State namespace of pair records, keyed by screen recording id.
-pub const NS: &str = "muxer.pairs";
+pub const NS: &str = crate::catalog::namespaces::MUXER_PAIRS;
 
 /// Outcome of the last attempt at a pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

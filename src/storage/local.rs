@@ -81,7 +81,7 @@ impl LocalStore {
             }
             _ => self.io("rename", key, e),
         })?;
-        Ok(ObjectMeta { key: key.clone(), size })
+        Ok(ObjectMeta::new(key.clone(), size))
     }
 
     fn io(&self, op: &'static str, key: &Key, source: std::io::Error) -> StorageError {
@@ -146,7 +146,7 @@ impl MediaStore for LocalStore {
         if !md.is_file() {
             return Err(StorageError::NotFound { store: self.describe(), key: key.to_string() });
         }
-        Ok(ObjectMeta { key: key.clone(), size: md.len() })
+        Ok(ObjectMeta { key: key.clone(), size: md.len(), modified: md.modified().ok() })
     }
 
     async fn delete(&self, key: &Key) -> Result<(), StorageError> {
@@ -192,8 +192,9 @@ impl MediaStore for LocalStore {
                     Ok(k) => k,
                     Err(_) => continue, // a stray file no key can name
                 };
-                let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
-                out.push(ObjectMeta { key, size });
+                let md = entry.metadata().ok();
+                let size = md.as_ref().map(|m| m.len()).unwrap_or(0);
+                out.push(ObjectMeta { key, size, modified: md.and_then(|m| m.modified().ok()) });
             }
             Ok(out)
         })

@@ -69,6 +69,21 @@ pub enum StorageError {
 pub struct ObjectMeta {
     pub key: Key,
     pub size: u64,
+    /// When the object was last written, where the store says (listings of every backend
+    /// do); `None` when unknown. `reclife check` leaves orphans younger than a grace period.
+    pub modified: Option<std::time::SystemTime>,
+}
+
+impl ObjectMeta {
+    /// Metadata of an object whose age is not known.
+    pub fn new(key: Key, size: u64) -> ObjectMeta {
+        ObjectMeta { key, size, modified: None }
+    }
+
+    /// How long ago the object was last written (`None`: unknown; a time in the future is 0).
+    pub fn age(&self) -> Option<std::time::Duration> {
+        self.modified.map(|t| t.elapsed().unwrap_or_default())
+    }
 }
 
 /// A media store. Implementations are cheap to share (`Arc<dyn MediaStore>`).

@@ -420,7 +420,7 @@ impl Inner {
         } else {
             self.multipart(&okey, first, &mut parts, create_only).await?
         };
-        Ok(ObjectMeta { key: key.clone(), size })
+        Ok(ObjectMeta::new(key.clone(), size))
     }
 
     /// Opens a read of `okey` from `start` to `end` (exclusive; `None`: to the end), on the
@@ -506,7 +506,7 @@ impl Inner {
             })
         })
         .await?;
-        Ok(ObjectMeta { key: key.clone(), size })
+        Ok(ObjectMeta::new(key.clone(), size))
     }
 }
 
@@ -694,7 +694,8 @@ impl MediaStore for S3Store {
                 // Objects no key can name (written by something else) are not ours.
                 let Ok(key) = Key::parse(rel) else { continue };
                 if prefix.is_none_or(|p| key.starts_with(p)) {
-                    out.push(ObjectMeta { key, size: o.size().unwrap_or(0).max(0) as u64 });
+                    let modified = o.last_modified().and_then(|t| std::time::SystemTime::try_from(*t).ok());
+                    out.push(ObjectMeta { key, size: o.size().unwrap_or(0).max(0) as u64, modified });
                 }
             }
             match page.next_continuation_token() {

@@ -32,6 +32,9 @@ const RESERVED: &str = ".reclife-";
 const STALE_CLAIM: Duration = Duration::from_secs(120);
 /// A claim that stays this long after an attempt of ours went unanswered is ours.
 const OWN_CLAIM: Duration = Duration::from_secs(10);
+/// Refusals of a claim's MKCOL with neither a claim nor the key there afterwards that are
+/// taken as the server's answer (fewer are retried: a race under load).
+const REFUSALS: u32 = 3;
 /// Folders listed at once by a walk.
 const LIST_CONCURRENCY: usize = 8;
 /// Bodies up to this size are sent in one PUT; bigger ones in parts of this size.
@@ -376,7 +379,7 @@ impl Inner {
             })
         })
         .await?;
-        Ok(ObjectMeta { key: key.clone(), size })
+        Ok(ObjectMeta::new(key.clone(), size))
     }
 
     async fn delete_url(self: &Arc<Self>, key: &str, url: &url::Url) -> Result<(), StorageError> {
@@ -406,6 +409,7 @@ impl Inner {
         let mkcol = Method::from_bytes(b"MKCOL").expect("valid");
         // An attempt whose answer was lost may have made the claim: then it is ours.
         let mut unanswered = false;
+        let mut refused = 0;
         for attempt in 1..=self.policy.max_attempts.max(3) * 4 {
             let r = self.send(mkcol.clone(), &claim, Some(self.request_timeout), |b| b).await;
             match r {
@@ -426,16 +430,34 @@ impl Inner {
                     unanswered = false;
                     continue;
                 }
-                Ok(resp) if matches!(resp.status().as_u16(), 405 | 403) => {
+                // Taken, or lost in a race: Apache answers the loser of two MKCOLs at the
+                // same moment 403 (its mkdir fails with EEXIST), and under load 409, 412 or 423
+                // too. Look before believing it: a claim there is a writer at work; the key
+                // itself there is a lost race, whatever the status said.
+                Ok(resp) if matches!(resp.status().as_u16(), 405 | 403 | 409 | 412 | 423) => {
                     if let Some(age) = self.age(&claim).await {
                         if age > STALE_CLAIM {
                             tracing::warn!(store = %self.describe, key = %key, "removing a stale claim left by a crashed writer");
                             let _ = self.delete_url(key.as_str(), &claim).await;
                             continue;
                         }
-                    } else if resp.status().as_u16() == 403 {
-                        // No claim there: a refusal, not a race.
-                        self.classify("claim", key.as_str(), Ok(resp)).map(|_| ()).map_err(attempt_error)?;
+                    } else if resp.status().as_u16() != 405 {
+                        match self.head(key).await {
+                            Ok(_) => {
+                                return Err(StorageError::AlreadyExists {
+                                    store: self.describe.clone(),
+                                    key: key.to_string(),
+                                })
+                            }
+                            Err(StorageError::NotFound { .. }) => {}
+                            Err(e) => return Err(e),
+                        }
+                        // Neither a claim nor the key: a refusal that outlasts a race (a
+                        // few tries) is a real one, reported as the server gave it.
+                        refused += 1;
+                        if refused >= REFUSALS {
+                            self.classify("claim", key.as_str(), Ok(resp)).map(|_| ()).map_err(attempt_error)?;
+                        }
                     }
                 }
                 r => {
@@ -513,7 +535,7 @@ impl Inner {
                 self.release(key, &claim).await;
                 r?;
             }
-            return Ok(ObjectMeta { key: key.clone(), size });
+            return Ok(ObjectMeta::new(key.clone(), size));
         }
         // Big: parts to a temporary resource, then one MOVE.
         let tmp = self.sibling(key, &format!("tmp-{}", retry::token()), false);
@@ -521,7 +543,7 @@ impl Inner {
         if r.is_err() {
             let _ = self.delete_url(key.as_str(), &tmp).await;
         }
-        Ok(ObjectMeta { key: key.clone(), size: r? })
+        Ok(ObjectMeta::new(key.clone(), r?))
     }
 
     async fn upload_parts(
@@ -750,7 +772,9 @@ impl Inner {
         let own = percent_decode(url.path().trim_end_matches('/')).unwrap_or_default();
         for e in entries {
             let (href, file) = match &e {
-                reqwest_dav::list_cmd::ListEntity::File(f) => (f.href.as_str(), Some(f.content_length)),
+                reqwest_dav::list_cmd::ListEntity::File(f) => {
+                    (f.href.as_str(), Some((f.content_length, std::time::SystemTime::from(f.last_modified))))
+                }
                 reqwest_dav::list_cmd::ListEntity::Folder(f) => (f.href.as_str(), None),
             };
             // Hrefs are paths or full URLs, percent-encoded.
@@ -769,9 +793,9 @@ impl Inner {
             let mut rel = dir.clone();
             rel.push(name);
             match file {
-                Some(size) => {
+                Some((size, modified)) => {
                     if let Ok(key) = Key::from_names(&rel) {
-                        files.push(ObjectMeta { key, size: size.max(0) as u64 });
+                        files.push(ObjectMeta { key, size: size.max(0) as u64, modified: Some(modified) });
                     }
                 }
                 None => folders.push(rel),

@@ -31,7 +31,7 @@ pub async fn overview(State(s): State<Shared>, Extension(who): Extension<Caller>
     let catalog = s.ctx.catalog.clone();
     let t = Instant::now();
     let cat = blocking(move || {
-        catalog.state_get("api", "ready")?;
+        catalog.state_get(crate::catalog::namespaces::PROBE, "ready")?;
         let running = catalog.state_list(jobs::RUNNING)?.len();
         let journals = catalog.state_list(journal::NAMESPACE)?.len();
         Ok((running, journals))

@@ -948,6 +948,16 @@ impl Catalog for PgCatalog {
         })
     }
 
+    fn state_namespaces(&self) -> Result<Vec<String>, CatalogError> {
+        self.pool.run(|c| {
+            Ok(c.query("SELECT DISTINCT ns FROM state ORDER BY ns", &[])
+                .map_err(pg)?
+                .iter()
+                .map(|r| r.get(0))
+                .collect())
+        })
+    }
+
     fn state_page(
         &self,
         namespace: &str,
