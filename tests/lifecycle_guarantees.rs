@@ -466,7 +466,11 @@ fn no_side_door_to_a_purge_of_every_age() {
     for id in ["OLD000", "OLD001", "OLD002", "NEW1", "NEW2"] {
         assert!(!present(&n, id), "{id} was planned and confirmed but not purged");
     }
-    ok(&n, &["jobs", "cancel", &old_id]);
+    // `check` names the plan that can never start; `check --repair` cancels it.
+    let o = cmd(&n, &["check", "--json"]).output().unwrap();
+    assert!(!o.status.success() && text(&o.stdout).contains("invalid-plan"), "{}", text(&o.stdout));
+    ok(&n, &["check", "--repair"]);
+    assert!(ok(&n, &["jobs", "show", &old_id]).contains("cancelled"));
     check_clean(&n);
 }
 

@@ -11,6 +11,8 @@
 //! - `missing-media`: a document pointing at a media file the store does not have;
 //! - `open-journal`: a purge journal entry no live process is executing;
 //! - `open-manifest`: plan rows of a job that is not planned and not running;
+//! - `invalid-plan`: a planned job whose tasks fail the task check ([`super::validate`]; a plan
+//!   an older build stored): it can never start; repair cancels it and drops its plan;
 //! - `stale-job`: a job marked running whose process is gone;
 //! - `stale-lease`: an expired lease;
 //! - `temp-file`: a leftover temporary file (media store puts, backup `.part` files of dead
@@ -76,6 +78,7 @@ pub async fn run(ctx: &Context, repair: bool) -> Result<CheckReport, LifecycleEr
     check_audit(ctx, &mut rep).await?;
     check_remote_folders(ctx, repair, &mut rep).await?;
     check_jobs(ctx, repair, &mut rep).await?;
+    check_plans(ctx, repair, &mut rep).await?;
     check_state(ctx, &mut rep).await?;
     let pending = pending_media(ctx).await?;
     check_media(ctx, repair, &pending, &mut rep).await?;
@@ -205,6 +208,29 @@ async fn check_jobs(ctx: &Context, repair: bool, rep: &mut CheckReport) -> Resul
             fixed = true;
         }
         rep.add("open-manifest", id, "plan rows of a job that is neither planned nor running", fixed);
+    }
+    Ok(())
+}
+
+/// Planned jobs whose tasks fail the task check: `runner::claim` refuses to start them (a plan
+/// an older build stored, or written by hand); repair cancels them and drops their plans.
+async fn check_plans(ctx: &Context, repair: bool, rep: &mut CheckReport) -> Result<(), LifecycleError> {
+    let mut planned = Vec::new();
+    jobs::for_each(ctx, |j| {
+        if j.state == jobs::JobState::Planned {
+            planned.push(j);
+        }
+    })
+    .await?;
+    for job in planned {
+        if let Err(LifecycleError::Invalid(problems)) = super::runner::check(ctx, &job.spec, false) {
+            let mut fixed = false;
+            if repair {
+                fixed = super::runner::request_cancel(ctx, &job.id).await?.state == jobs::JobState::Cancelled;
+            }
+            let why = super::validate::describe(&problems).replace('\n', "; ");
+            rep.add("invalid-plan", job.id, format!("a planned job that can never start: {why}"), fixed);
+        }
     }
     Ok(())
 }
