@@ -97,6 +97,16 @@ CREATE INDEX rec_screen_uuid ON recordings (call_uuid)
     WHERE kind = 1 AND call_uuid IS NOT NULL AND call_recording_id IS NULL;
 "#,
     ),
+    (
+        3,
+        "who placed a hold, the hold history, calls by callUuid",
+        // A screen is held while its call is: the call is found by the screen's callUuid when it
+        // has no callRecordingId (the held rule, and the delete that locks the call).
+        r#"
+ALTER TABLE recordings ADD COLUMN hold_by text, ADD COLUMN hold_history text;
+CREATE INDEX rec_call_uuid ON recordings (call_uuid) WHERE kind = 0 AND call_uuid IS NOT NULL;
+"#,
+    ),
 ];
 
 /// Brings the schema of `client`'s search path up to date. `schema` is created if missing.
