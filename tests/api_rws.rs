@@ -398,7 +398,8 @@ fn a_held_calls_screen_is_not_deleted_and_holds_name_who_placed_them() {
     assert!(second["statusMessage"].as_str().unwrap().contains("already held"), "{second}");
     let hold = s.json(USER, &format!("/api/v2/recordings/{call}"))["recording"]["hold"].clone();
     assert_eq!((hold["reason"].as_str(), hold["by"].as_str()), (Some("audit 10"), Some("ops")), "{hold}");
-    let reasons: Vec<&str> = hold["history"].as_array().unwrap().iter().map(|e| e["reason"].as_str().unwrap()).collect();
+    let reasons: Vec<&str> =
+        hold["history"].as_array().unwrap().iter().map(|e| e["reason"].as_str().unwrap()).collect();
     assert_eq!(reasons, ["audit 10", "audit 11"]);
 
     let (st, v) = err(del(&format!("/api/v2/screen-recordings/{sid}")));

@@ -81,7 +81,10 @@ fn old_hold_survives(c: &dyn Catalog) {
     let h = e.hold.clone().expect("the hold survives the migration");
     assert_eq!((h.reason.as_str(), h.by.as_deref()), ("litigation 3", None));
     assert!(e.hold_history.is_empty());
-    assert!(matches!(c.hold("OLD1", "second", "bob", chrono::Utc::now()).unwrap(), reclife::catalog::HoldOutcome::AlreadyHeld(_)));
+    assert!(matches!(
+        c.hold("OLD1", "second", "bob", chrono::Utc::now()).unwrap(),
+        reclife::catalog::HoldOutcome::AlreadyHeld(_)
+    ));
     assert_eq!(c.get("OLD1").unwrap().unwrap().hold_history.len(), 1);
 }
 

@@ -521,7 +521,8 @@ fn decrypt_while_downloading_matches_openssl() {
 fn a_downloaded_hold_is_applied_again_by_ingest() {
     let recs = four();
     let Some(node) = node_with(&recs) else { return };
-    let o = node.cmd().args(["recordings", "hold", "RECB", "--reason", "case 21"]).env("USER", "dana").output().unwrap();
+    let o =
+        node.cmd().args(["recordings", "hold", "RECB", "--reason", "case 21"]).env("USER", "dana").output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let t = tempfile::tempdir().unwrap();
     let target = t.path().join("target");
@@ -529,7 +530,11 @@ fn a_downloaded_hold_is_applied_again_by_ingest() {
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     let meta: serde_json::Value =
         serde_json::from_slice(&std::fs::read(target.join("2025/03/10/23/RECB/meta-data.json")).unwrap()).unwrap();
-    assert_eq!((meta["hold"]["reason"].as_str(), meta["hold"]["by"].as_str()), (Some("case 21"), Some("dana")), "{meta}");
+    assert_eq!(
+        (meta["hold"]["reason"].as_str(), meta["hold"]["by"].as_str()),
+        (Some("case 21"), Some("dana")),
+        "{meta}"
+    );
 
     // A fresh node (its own data dir and media) ingests the downloaded folder.
     let fresh = t.path().join("fresh");

@@ -398,7 +398,11 @@ fn a_held_calls_screens_are_left_by_a_screen_purge_and_its_recovery() {
     ok(&n, &["recordings", "hold", "OLD003", "--reason", "litigation 9"]);
     let plan = ok(&n, &["purge", "--type", "screen", "--min-age", "365", "--dry-run", "--json"]);
     let v: serde_json::Value = serde_json::from_str(&plan).unwrap();
-    assert_eq!((v["plan"]["tasks"][0]["recordings"].as_u64(), v["plan"]["tasks"][0]["held"].as_u64()), (Some(2), Some(1)), "{plan}");
+    assert_eq!(
+        (v["plan"]["tasks"][0]["recordings"].as_u64(), v["plan"]["tasks"][0]["held"].as_u64()),
+        (Some(2), Some(1)),
+        "{plan}"
+    );
     ok(&n, &["jobs", "cancel", v["job"].as_str().unwrap()]);
     let listed = ok(&n, &["recordings", "list", "--type", "screen", "--held", "--json"]);
     assert!(listed.contains("\"OLD003_scr\"") && listed.lines().count() == 1, "{listed}");

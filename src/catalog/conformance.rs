@@ -2,8 +2,8 @@
 //! returns a fresh, empty catalog of the backend under test.
 
 use super::{
-    Catalog, CatalogError, CatalogExt, Cursor, DeleteOutcome, Doom, Hold, HoldAction, HoldEvent, HoldOutcome, HoldState,
-    ManifestRow, Query, RowState, Upsert,
+    Catalog, CatalogError, CatalogExt, Cursor, DeleteOutcome, Doom, Hold, HoldAction, HoldEvent, HoldOutcome,
+    HoldState, ManifestRow, Query, RowState, Upsert,
 };
 use crate::model::{Kind, Recording};
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -553,7 +553,10 @@ fn hold_history(c: &dyn Catalog) {
         by: Some(by.to_string()),
         reason: Some(reason.to_string()),
     };
-    assert_eq!(e.hold_history, vec![ev(HoldAction::Placed, t0(), "alice", "case 1"), ev(HoldAction::Placed, t1, "bob", "case 2")]);
+    assert_eq!(
+        e.hold_history,
+        vec![ev(HoldAction::Placed, t0(), "alice", "case 1"), ev(HoldAction::Placed, t1, "bob", "case 2")]
+    );
     c.upsert(&call_doc("g1", t0(), json!({"region": "eu"}))).unwrap();
     assert_eq!(c.get("g1").unwrap().unwrap().hold_state(), e.hold_state(), "a document update keeps hold and history");
     assert!(matches!(c.hold("g1", "  ", "bob", t1), Err(CatalogError::Invalid(_))), "an empty reason is refused");
@@ -564,10 +567,7 @@ fn hold_history(c: &dyn Catalog) {
     assert_eq!(e.hold_history.last(), Some(&ev(HoldAction::Released, t1, "carol", "case 1")));
     assert_eq!(e.hold_history.len(), 3);
     // Carried by metadata: not applied over a release made here after it was placed…
-    let old = HoldState {
-        hold: Some(first.clone()),
-        history: vec![ev(HoldAction::Placed, t0(), "alice", "case 1")],
-    };
+    let old = HoldState { hold: Some(first.clone()), history: vec![ev(HoldAction::Placed, t0(), "alice", "case 1")] };
     let now = c.apply_carried_hold("g1", &old).unwrap();
     assert!(now.hold.is_none(), "a release made here stands");
     assert_eq!(now.history.len(), 3, "the history already had that event");

@@ -155,7 +155,12 @@ pub(crate) fn release<C: Catalog + ?Sized>(
         released = Some(h.clone());
         let mut next = s.clone();
         next.hold = None;
-        next.history.push(HoldEvent { event: HoldAction::Released, at, by: Some(by.to_string()), reason: Some(h.reason) });
+        next.history.push(HoldEvent {
+            event: HoldAction::Released,
+            at,
+            by: Some(by.to_string()),
+            reason: Some(h.reason),
+        });
         Some(next)
     })?;
     Ok(released)
@@ -215,9 +220,7 @@ pub fn from_json(v: &Value) -> Result<HoldState, String> {
         None => None,
         Some(reason) => {
             let at = text("at").ok_or("a hold without its time (at)")?;
-            let at = DateTime::parse_from_rfc3339(at)
-                .map_err(|e| format!("at {at:?}: {e}"))?
-                .with_timezone(&Utc);
+            let at = DateTime::parse_from_rfc3339(at).map_err(|e| format!("at {at:?}: {e}"))?.with_timezone(&Utc);
             Some(Hold { reason: reason.to_string(), at, by: text("by").map(str::to_string) })
         }
     };
@@ -257,8 +260,7 @@ pub fn take_carried(doc: &str) -> Result<(String, Option<HoldState>), String> {
     };
     // An API document may come wrapped (`{"recording": {...}}`), as ingest accepts it.
     let wrapped = v.get("recording").is_some_and(Value::is_object) && v.get("id").is_none();
-    let Some(o) = (if wrapped { v.get_mut("recording") } else { Some(&mut v) }).and_then(Value::as_object_mut)
-    else {
+    let Some(o) = (if wrapped { v.get_mut("recording") } else { Some(&mut v) }).and_then(Value::as_object_mut) else {
         return Ok((doc.to_string(), None));
     };
     let mut state: Option<HoldState> = None;
@@ -282,7 +284,8 @@ pub fn take_carried(doc: &str) -> Result<(String, Option<HoldState>), String> {
     // Ours: the archived document, then `,"reclifeHold":{…}}`. Cutting that suffix gives the
     // stored document back byte for byte (so a restore over an unchanged recording is unchanged).
     if !wrapped && taken == [ARCHIVE_FIELD] && !o.contains_key(API_FIELD) {
-        let suffix = format!(",{}:{}}}", serde_json::to_string(ARCHIVE_FIELD).expect("a string serialises"), o[ARCHIVE_FIELD]);
+        let suffix =
+            format!(",{}:{}}}", serde_json::to_string(ARCHIVE_FIELD).expect("a string serialises"), o[ARCHIVE_FIELD]);
         if let Some(head) = doc.trim_end().strip_suffix(&suffix) {
             return Ok((format!("{head}}}"), state));
         }

@@ -881,7 +881,7 @@ impl Catalog for SqliteCatalog {
                 e.hold.as_ref().and_then(|h| h.by.as_deref()),
                 super::hold::history_text(&e.hold_history),
             ])
-                .map_err(db)?;
+            .map_err(db)?;
             out.push(if have.is_some() { Upsert::Updated } else { Upsert::Inserted });
         }
         tx.commit().map_err(db)?;

@@ -336,7 +336,8 @@ pub(crate) async fn remove_label(s: Shared, id: String, kind: Kind, label: Strin
 
 async fn hold(s: Shared, caller: Caller, id: String, kind: Kind, b: String) -> Result<Json<Value>, ApiFailure> {
     let mut answer = json!({ "statusCode": 0 });
-    if let HoldOutcome::AlreadyHeld(h) = place_hold(s, id.clone(), kind, body::<HoldBody>(&b)?.reason, caller.user).await?
+    if let HoldOutcome::AlreadyHeld(h) =
+        place_hold(s, id.clone(), kind, body::<HoldBody>(&b)?.reason, caller.user).await?
     {
         answer["statusMessage"] = Value::String(already_held(&id, &h));
     }

@@ -469,7 +469,6 @@ impl PgCatalog {
             tx.commit().map_err(pg)
         })
     }
-
 }
 
 impl Catalog for PgCatalog {
@@ -537,7 +536,8 @@ impl Catalog for PgCatalog {
                 let reason: Vec<Option<&str>> =
                     take.iter().map(|e| e.hold.as_ref().map(|h| h.reason.as_str())).collect();
                 let at: Vec<Option<i64>> = take.iter().map(|e| e.hold.as_ref().map(|h| ms(h.at))).collect();
-                let by: Vec<Option<&str>> = take.iter().map(|e| e.hold.as_ref().and_then(|h| h.by.as_deref())).collect();
+                let by: Vec<Option<&str>> =
+                    take.iter().map(|e| e.hold.as_ref().and_then(|h| h.by.as_deref())).collect();
                 let history: Vec<Option<String>> =
                     take.iter().map(|e| super::hold::history_text(&e.hold_history)).collect();
                 tx.execute(
