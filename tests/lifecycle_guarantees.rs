@@ -466,6 +466,27 @@ fn a_hold_survives_backup_wipe_and_restore() {
     let archived: serde_json::Value = serde_json::from_str(&doc).unwrap();
     assert_eq!(archived["reclifeHold"]["by"], "alice", "{doc}");
     assert_eq!(archived["id"], "OLD000");
+    // A folder backup: the same files, the same hold in the same meta-data.json.
+    let folders = n.root.join("folders");
+    ok(&n, &["backup", "--type", "voice", "--min-age", "365", "--include-screen", "--no-zip"]
+        .iter()
+        .copied()
+        .chain(["--location", &format!("file://{}", folders.display())])
+        .collect::<Vec<_>>());
+    let folder = std::fs::read_dir(&folders).unwrap().next().unwrap().unwrap().path();
+    let mut files: Vec<String> = walkdir::WalkDir::new(&folder)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.path().strip_prefix(&folder).unwrap().display().to_string())
+        .collect();
+    files.sort();
+    let mut zipped = names.clone();
+    zipped.sort();
+    assert_eq!(files, zipped, "a folder backup holds the zip's files");
+    let folder_doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(folder.join(&meta)).unwrap()).unwrap();
+    assert_eq!(folder_doc, archived);
     // Disaster: the node's data dir is gone. The restore brings the hold back.
     std::fs::remove_dir_all(&n.data).unwrap();
     let restored = ok(&n, &["restore", zip_path.to_str().unwrap()]);
