@@ -393,15 +393,6 @@ fn a_held_calls_screen_is_not_deleted_and_holds_name_who_placed_them() {
     let sid = screens[0]["id"].as_str().unwrap().to_string();
     let call = screens[0]["callRecordingId"].as_str().unwrap().to_string();
     assert_eq!(post(&format!("/api/v2/recordings/{call}/hold"), r#"{"reason":"audit 10"}"#).status(), 200);
-    let second: Value = post(&format!("/api/v2/recordings/{call}/hold"), r#"{"reason":"audit 11"}"#).json().unwrap();
-    assert_eq!(second["statusCode"], 0);
-    assert!(second["statusMessage"].as_str().unwrap().contains("already held"), "{second}");
-    let hold = s.json(USER, &format!("/api/v2/recordings/{call}"))["recording"]["hold"].clone();
-    assert_eq!((hold["reason"].as_str(), hold["by"].as_str()), (Some("audit 10"), Some("ops")), "{hold}");
-    let reasons: Vec<&str> =
-        hold["history"].as_array().unwrap().iter().map(|e| e["reason"].as_str().unwrap()).collect();
-    assert_eq!(reasons, ["audit 10", "audit 11"]);
-
     let (st, v) = err(del(&format!("/api/v2/screen-recordings/{sid}")));
     assert_eq!((st, v["statusCode"].as_i64()), (409, Some(6)), "{v}");
     assert!(v["statusMessage"].as_str().unwrap().contains("its call is held"), "{v}");
@@ -410,6 +401,15 @@ fn a_held_calls_screen_is_not_deleted_and_holds_name_who_placed_them() {
     assert!(media.read_dir().unwrap().next().is_some(), "its media remains");
     let audit = std::fs::read_to_string(node.data().join("audit/deletions.jsonl")).unwrap_or_default();
     assert!(!audit.contains(&sid), "{audit}");
+
+    let second: Value = post(&format!("/api/v2/recordings/{call}/hold"), r#"{"reason":"audit 11"}"#).json().unwrap();
+    assert_eq!(second["statusCode"], 0);
+    assert!(second["statusMessage"].as_str().unwrap().contains("already held"), "{second}");
+    let hold = s.json(USER, &format!("/api/v2/recordings/{call}"))["recording"]["hold"].clone();
+    assert_eq!((hold["reason"].as_str(), hold["by"].as_str()), (Some("audit 10"), Some("ops")), "{hold}");
+    let reasons: Vec<&str> =
+        hold["history"].as_array().unwrap().iter().map(|e| e["reason"].as_str().unwrap()).collect();
+    assert_eq!(reasons, ["audit 10", "audit 11"]);
 
     let shown = node.cmd().args(["recordings", "show", &call]).output().unwrap();
     let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();

@@ -468,11 +468,14 @@ fn a_hold_survives_backup_wipe_and_restore() {
     assert_eq!(archived["id"], "OLD000");
     // A folder backup: the same files, the same hold in the same meta-data.json.
     let folders = n.root.join("folders");
-    ok(&n, &["backup", "--type", "voice", "--min-age", "365", "--include-screen", "--no-zip"]
-        .iter()
-        .copied()
-        .chain(["--location", &format!("file://{}", folders.display())])
-        .collect::<Vec<_>>());
+    ok(
+        &n,
+        &["backup", "--type", "voice", "--min-age", "365", "--include-screen", "--no-zip"]
+            .iter()
+            .copied()
+            .chain(["--location", &format!("file://{}", folders.display())])
+            .collect::<Vec<_>>(),
+    );
     let folder = std::fs::read_dir(&folders).unwrap().next().unwrap().unwrap().path();
     let mut files: Vec<String> = walkdir::WalkDir::new(&folder)
         .into_iter()
@@ -484,8 +487,7 @@ fn a_hold_survives_backup_wipe_and_restore() {
     let mut zipped = names.clone();
     zipped.sort();
     assert_eq!(files, zipped, "a folder backup holds the zip's files");
-    let folder_doc: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(folder.join(&meta)).unwrap()).unwrap();
+    let folder_doc: serde_json::Value = serde_json::from_slice(&std::fs::read(folder.join(&meta)).unwrap()).unwrap();
     assert_eq!(folder_doc, archived);
     // Disaster: the node's data dir is gone. The restore brings the hold back.
     std::fs::remove_dir_all(&n.data).unwrap();
