@@ -565,3 +565,60 @@ fn writes_are_json_from_this_origin_only() {
     // Reads need nothing of the kind.
     assert_eq!(s.get(USER, "/api/v2/recordings").status(), 200);
 }
+
+/// Issue 20: a hold on a call protects its screen recordings from the API's DELETE (409 in the
+/// envelope, nothing deleted or audited); a hold names who placed it (the API's user), a second
+/// hold keeps the first and joins its history, and the CLI shows the same.
+#[test]
+fn a_held_calls_screen_is_not_deleted_and_holds_name_who_placed_them() {
+    let node = Node::new(0);
+    let s = node.serve(&[]);
+    let c = s.client();
+    let post = |path: &str, body: &str| {
+        c.post(format!("{}{path}", s.url))
+            .basic_auth(OPS.0, Some(OPS.1))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .unwrap()
+    };
+    let del = |path: &str| {
+        c.delete(format!("{}{path}", s.url))
+            .basic_auth(OPS.0, Some(OPS.1))
+            .header("content-type", "application/json")
+            .send()
+            .unwrap()
+    };
+    let (screens, _) = walk(&s, USER, "/api/v2/screen-recordings");
+    let sid = screens[0]["id"].as_str().unwrap().to_string();
+    let call = screens[0]["callRecordingId"].as_str().unwrap().to_string();
+    assert_eq!(post(&format!("/api/v2/recordings/{call}/hold"), r#"{"reason":"audit 10"}"#).status(), 200);
+    let (st, v) = err(del(&format!("/api/v2/screen-recordings/{sid}")));
+    assert_eq!((st, v["statusCode"].as_i64()), (409, Some(6)), "{v}");
+    assert!(v["statusMessage"].as_str().unwrap().contains("its call is held"), "{v}");
+    assert_eq!(s.get(USER, &format!("/api/v2/screen-recordings/{sid}")).status(), 200, "the screen remains");
+    let media = node.data().join("media").join(&sid);
+    assert!(media.read_dir().unwrap().next().is_some(), "its media remains");
+    let audit = std::fs::read_to_string(node.data().join("audit/deletions.jsonl")).unwrap_or_default();
+    assert!(!audit.contains(&sid), "{audit}");
+
+    let second: Value = post(&format!("/api/v2/recordings/{call}/hold"), r#"{"reason":"audit 11"}"#).json().unwrap();
+    assert_eq!(second["statusCode"], 0);
+    assert!(second["statusMessage"].as_str().unwrap().contains("already held"), "{second}");
+    let hold = s.json(USER, &format!("/api/v2/recordings/{call}"))["recording"]["hold"].clone();
+    assert_eq!((hold["reason"].as_str(), hold["by"].as_str()), (Some("audit 10"), Some("ops")), "{hold}");
+    let reasons: Vec<&str> =
+        hold["history"].as_array().unwrap().iter().map(|e| e["reason"].as_str().unwrap()).collect();
+    assert_eq!(reasons, ["audit 10", "audit 11"]);
+
+    let shown = node.cmd().args(["recordings", "show", &call]).output().unwrap();
+    let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(shown["reclifeHold"]["by"], "ops", "{shown}");
+
+    assert_eq!(del(&format!("/api/v2/recordings/{call}/hold")).status(), 200);
+    let after = s.json(USER, &format!("/api/v2/recordings/{call}"))["recording"].clone();
+    assert!(after.get("hold").is_none());
+    assert_eq!(after["holdHistory"].as_array().unwrap().last().unwrap()["event"], "released", "{after}");
+    let v: Value = del(&format!("/api/v2/screen-recordings/{sid}")).json().unwrap();
+    assert_eq!(v["deleted"], serde_json::json!([sid]), "released: the screen goes");
+}

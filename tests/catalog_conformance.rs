@@ -60,9 +60,66 @@ fn postgres_nodes_starting_together_migrate_once() {
     });
     let applied = opened[0].migrations().unwrap();
     let versions: Vec<i32> = applied.iter().map(|(v, _)| *v).collect();
-    assert_eq!(versions, vec![1, 2, 3], "each migration applied once, in order: {applied:?}");
+    assert_eq!(versions, vec![1, 2, 3, 4], "each migration applied once, in order: {applied:?}");
     drop(opened);
     let again = reclife::catalog::PgCatalog::open(&schemas.options(&name)).unwrap();
     assert_eq!(again.migrations().unwrap(), applied, "reopening applies nothing");
     again.drop_schema().unwrap();
+}
+
+/// A held recording of a catalog made before holds kept who placed them.
+fn held_call(c: &dyn Catalog) {
+    let doc = r#"{"id":"OLD1","startTime":"2024-03-01T00:00:00.000+0000","stopTime":"2024-03-01T00:01:00.000+0000","mediaFiles":[]}"#;
+    c.upsert(&reclife::model::Recording::parse(doc).unwrap()).unwrap();
+    c.hold("OLD1", "litigation 3", "tester", chrono::Utc::now()).unwrap();
+}
+
+/// Reopened after its catalog was taken back to the schema before issue 20: the hold is kept
+/// (who placed it is unknown), and new holds record who and their history.
+fn old_hold_survives(c: &dyn Catalog) {
+    let e = c.get("OLD1").unwrap().unwrap();
+    let h = e.hold.clone().expect("the hold survives the migration");
+    assert_eq!((h.reason.as_str(), h.by.as_deref()), ("litigation 3", None));
+    assert!(e.hold_history.is_empty());
+    assert!(matches!(
+        c.hold("OLD1", "second", "bob", chrono::Utc::now()).unwrap(),
+        reclife::catalog::HoldOutcome::AlreadyHeld(_)
+    ));
+    assert_eq!(c.get("OLD1").unwrap().unwrap().hold_history.len(), 1);
+}
+
+#[test]
+fn sqlite_catalog_of_an_earlier_version_opens_with_its_holds() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("catalog.db");
+    held_call(&SqliteCatalog::open(&path).unwrap());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "ALTER TABLE recordings DROP COLUMN hold_by; ALTER TABLE recordings DROP COLUMN hold_history;
+         PRAGMA user_version = 1;",
+    )
+    .unwrap();
+    drop(conn);
+    old_hold_survives(&SqliteCatalog::open(&path).unwrap());
+}
+
+#[test]
+fn postgres_catalog_of_an_earlier_version_opens_with_its_holds() {
+    let Some(server) = catalog_support::pg_server() else { return };
+    let schemas = catalog_support::Schemas::new(&server);
+    let name = catalog_support::unique_schema("v2");
+    held_call(&reclife::catalog::PgCatalog::open(&schemas.options(&name)).unwrap());
+    let mut client = postgres::Client::connect(&server, postgres::NoTls).unwrap();
+    client
+        .batch_execute(&format!(
+            "SET search_path TO \"{name}\";
+             ALTER TABLE recordings DROP COLUMN hold_by, DROP COLUMN hold_history;
+             DROP INDEX rec_call_uuid;
+             DELETE FROM reclife_migrations WHERE version = 3;"
+        ))
+        .unwrap();
+    let c = reclife::catalog::PgCatalog::open(&schemas.options(&name)).unwrap();
+    assert_eq!(c.migrations().unwrap().len(), 3, "migrated again");
+    old_hold_survives(&c);
+    c.drop_schema().unwrap();
 }

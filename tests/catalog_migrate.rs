@@ -41,7 +41,7 @@ fn an_interrupted_migration_resumes_and_checks_versions() {
     for (i, id) in some.iter().enumerate() {
         src.label(id, "vip").unwrap();
         if i % 2 == 0 {
-            src.hold(id, "litigation 7", end).unwrap();
+            src.hold(id, "litigation 7", "tester", end).unwrap();
         }
     }
     src.state_put(reclife::lifecycle::jobs::NAMESPACE, "job-1", "{\"id\":\"job-1\"}").unwrap();

@@ -513,3 +513,59 @@ fn decrypt_while_downloading_matches_openssl() {
     let o = node.download(&target2, &args);
     assert_eq!(downloaded(&o), 0, "{}", stdout(&o));
 }
+
+/// Issue 20 (9): the downloader keeps a hold (the folder's meta-data.json carries the API's
+/// `hold`, with who placed it), and `reclife ingest` of that folder into a fresh node brings
+/// the recording back held, so a purge there leaves it.
+#[test]
+fn a_downloaded_hold_is_applied_again_by_ingest() {
+    let recs = four();
+    let Some(node) = node_with(&recs) else { return };
+    let o =
+        node.cmd().args(["recordings", "hold", "RECB", "--reason", "case 21"]).env("USER", "dana").output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let t = tempfile::tempdir().unwrap();
+    let target = t.path().join("target");
+    let o = node.download(&target, &["--now", NOW, "--max-age", "3", "--media-type-pattern", ".*"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(target.join("2025/03/10/23/RECB/meta-data.json")).unwrap()).unwrap();
+    assert_eq!(
+        (meta["hold"]["reason"].as_str(), meta["hold"]["by"].as_str()),
+        (Some("case 21"), Some("dana")),
+        "{meta}"
+    );
+
+    // A fresh node (its own data dir and media) ingests the downloaded folder.
+    let fresh = t.path().join("fresh");
+    std::fs::create_dir_all(&fresh).unwrap();
+    std::fs::write(fresh.join("reclife.toml"), "contact_center_id = \"cc1\"\nrules_dir = \"rules\"\n").unwrap();
+    std::fs::create_dir_all(fresh.join("rules")).unwrap();
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new(bin())
+            .arg("--data-dir")
+            .arg(fresh.join("data"))
+            .arg("--config")
+            .arg(fresh.join("reclife.toml"))
+            .args(["--now", "2026-01-01T00:00:00Z"])
+            .args(args)
+            .env_remove("RECLIFE_NOW")
+            .env_remove("RECLIFE_CONFIG")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "reclife {args:?}: {}{}", stdout(&o), stderr(&o));
+        stdout(&o)
+    };
+    let ingested = run(&["ingest", target.to_str().unwrap()]);
+    assert!(ingested.contains("ingested 4") && ingested.contains("held 1"), "{ingested}");
+    let shown: serde_json::Value = serde_json::from_str(&run(&["recordings", "show", "RECB"])).unwrap();
+    assert_eq!(shown["reclifeHold"]["by"], "dana", "{shown}");
+    assert!(shown.get("hold").is_none(), "the API's field is not kept in the stored document");
+    run(&["purge", "--type", "voice", "--min-age", "30"]);
+    let left = run(&["recordings", "list", "--json"]);
+    let ids: Vec<String> = left
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids, ["RECB"], "only the held recording is left");
+}

@@ -123,7 +123,10 @@ fn show_export_hold_label() {
     assert_eq!(exported[0], 0x30, "still a CMS envelope");
 
     ok(&reclife(&data, &["recordings", "hold", A, "--reason", "litigation 7"]));
-    assert_eq!(list_json(&data, &["--held"]).len(), 2);
+    // The nonDelete call, A, and A's screen recording (a call's hold protects its screens).
+    let held = list_json(&data, &["--held"]);
+    assert_eq!(held.len(), 3, "{held:?}");
+    assert!(held.iter().any(|r| r["callRecordingId"] == A && r["held"] == true), "{held:?}");
     ok(&reclife(&data, &["recordings", "unhold", A]));
     assert_eq!(list_json(&data, &["--held"]).len(), 1);
     ok(&reclife(&data, &["recordings", "label", A, "vip"]));

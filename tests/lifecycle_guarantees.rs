@@ -675,3 +675,124 @@ fn an_ingest_whose_stored_media_vanished_records_nothing() {
     assert!(out.contains("ingested 1"), "{out}");
     assert!(present(&n, INFLIGHT));
 }
+
+/// Issue 20 (2): a hold on a call protects its screen recordings everywhere. A screen purge plans
+/// the held call's screen as held, leaves it and audits nothing for it; a crashed screen purge's
+/// recovery leaves the screen of a call held after the crash.
+#[test]
+fn a_held_calls_screens_are_left_by_a_screen_purge_and_its_recovery() {
+    let n = node(7);
+    ok(&n, &["recordings", "hold", "OLD003", "--reason", "litigation 9"]);
+    let plan = ok(&n, &["purge", "--type", "screen", "--min-age", "365", "--dry-run", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&plan).unwrap();
+    assert_eq!(
+        (v["plan"]["tasks"][0]["recordings"].as_u64(), v["plan"]["tasks"][0]["held"].as_u64()),
+        (Some(2), Some(1)),
+        "{plan}"
+    );
+    ok(&n, &["jobs", "cancel", v["job"].as_str().unwrap()]);
+    let listed = ok(&n, &["recordings", "list", "--type", "screen", "--held", "--json"]);
+    assert!(listed.contains("\"OLD003_scr\"") && listed.lines().count() == 1, "{listed}");
+    // The purge crashes after its journal names OLD000_scr and OLD006_scr; OLD006 is held then.
+    let o = cmd(&n, &["purge", "--type", "screen", "--min-age", "365"])
+        .env("RECLIFE_FAILPOINT", "purge.after_journal:1")
+        .output()
+        .unwrap();
+    assert!(!o.status.success() && text(&o.stderr).contains("aborting"), "{}", text(&o.stderr));
+    ok(&n, &["recordings", "hold", "OLD006", "--reason", "subpoena 4"]);
+    ok(&n, &["purge", "--type", "screen", "--min-age", "365"]);
+    let a = audited(&n);
+    for kept in ["OLD003_scr", "OLD006_scr"] {
+        assert!(present(&n, kept), "{kept}: its call is held, yet it was purged");
+        assert!(!a.contains_key(kept), "{kept} audited as deleted");
+    }
+    assert!(!present(&n, "OLD000_scr"));
+    assert_eq!(a.get("OLD000_scr"), Some(&1));
+    assert!(present(&n, "NEW1_scr"));
+    check_clean(&n);
+}
+
+/// Issue 20 (9): a hold travels with the recording. Who placed it and its history are kept; a
+/// second hold keeps the first; the backup archives it inside meta-data.json (the file list
+/// stays GIR's); after the node is wiped, a restore brings the call back held, so a purge leaves
+/// it and its screen.
+#[test]
+fn a_hold_survives_backup_wipe_and_restore() {
+    let n = node(4);
+    let as_user = |user: &str, args: &[&str]| {
+        let o = cmd(&n, args).env("USER", user).output().unwrap();
+        assert!(o.status.success(), "reclife {args:?}: {}", text(&o.stderr));
+        text(&o.stdout)
+    };
+    as_user("alice", &["recordings", "hold", "OLD000", "--reason", "case 11"]);
+    let second = as_user("bob", &["recordings", "hold", "OLD000", "--reason", "case 12"]);
+    assert!(second.contains("already held") && second.contains("by alice") && second.contains("case 11"), "{second}");
+    let shown = |n: &Node| -> serde_json::Value {
+        serde_json::from_str(&ok(n, &["recordings", "show", "OLD000"])).expect("show prints JSON")
+    };
+    let h = shown(&n)["reclifeHold"].clone();
+    assert_eq!((h["reason"].as_str(), h["by"].as_str()), (Some("case 11"), Some("alice")), "{h}");
+    let who: Vec<&str> = h["history"].as_array().unwrap().iter().map(|e| e["by"].as_str().unwrap()).collect();
+    assert_eq!(who, ["alice", "bob"], "{h}");
+    ok(&n, &["backup", "--type", "voice", "--min-age", "365", "--include-screen"]);
+    let zip_path = std::fs::read_dir(&n.backups)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "zip"))
+        .expect("an archive");
+    let mut za = zip::ZipArchive::new(std::fs::File::open(&zip_path).unwrap()).unwrap();
+    let names: Vec<String> = za.file_names().map(|f| f.unwrap().to_string()).collect();
+    for name in &names {
+        let file = name.rsplit('/').next().unwrap();
+        assert!(file == "meta-data.json" || file.ends_with(".mp3") || file.ends_with(".mp4"), "not GIR's: {name}");
+    }
+    assert_eq!(names.len(), 4 * 2 + 2 * 2, "4 calls and 2 screens, each a meta-data.json and one media file");
+    let meta = names.iter().find(|f| f.ends_with("/OLD000/meta-data.json")).unwrap().clone();
+    let mut doc = String::new();
+    std::io::Read::read_to_string(&mut za.by_name(&meta).unwrap(), &mut doc).unwrap();
+    let archived: serde_json::Value = serde_json::from_str(&doc).unwrap();
+    assert_eq!(archived["reclifeHold"]["by"], "alice", "{doc}");
+    assert_eq!(archived["id"], "OLD000");
+    // A folder backup: the same files, the same hold in the same meta-data.json.
+    let folders = n.root.join("folders");
+    ok(
+        &n,
+        &["backup", "--type", "voice", "--min-age", "365", "--include-screen", "--no-zip"]
+            .iter()
+            .copied()
+            .chain(["--location", &format!("file://{}", folders.display())])
+            .collect::<Vec<_>>(),
+    );
+    let folder = std::fs::read_dir(&folders).unwrap().next().unwrap().unwrap().path();
+    let mut files: Vec<String> = walkdir::WalkDir::new(&folder)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.path().strip_prefix(&folder).unwrap().display().to_string())
+        .collect();
+    files.sort();
+    let mut zipped = names.clone();
+    zipped.sort();
+    assert_eq!(files, zipped, "a folder backup holds the zip's files");
+    let folder_doc: serde_json::Value = serde_json::from_slice(&std::fs::read(folder.join(&meta)).unwrap()).unwrap();
+    assert_eq!(folder_doc, archived);
+    // Disaster: the node's data dir is gone. The restore brings the hold back.
+    std::fs::remove_dir_all(&n.data).unwrap();
+    let restored = ok(&n, &["restore", zip_path.to_str().unwrap()]);
+    assert!(restored.contains("restored 6") && restored.contains("held 1"), "{restored}");
+    let again = shown(&n);
+    assert_eq!(again["reclifeHold"], h, "the hold, who placed it and its history are back");
+    ok(&n, &["purge", "--type", "voice", "--min-age", "365", "--include-screen"]);
+    ok(&n, &["purge", "--type", "screen", "--min-age", "365"]);
+    assert!(present(&n, "OLD000") && present(&n, "OLD000_scr"), "the restored hold protects the call and its screen");
+    for gone in ["OLD001", "OLD002", "OLD003", "OLD003_scr"] {
+        assert!(!present(&n, gone), "{gone} should be purged");
+    }
+    // Restoring again never releases: unhold, and the archive's older hold stays released.
+    as_user("carol", &["recordings", "unhold", "OLD000"]);
+    ok(&n, &["restore", zip_path.to_str().unwrap()]);
+    let last = shown(&n)["reclifeHold"].clone();
+    assert!(last.get("reason").is_none(), "a hold released here is not brought back: {last}");
+    assert_eq!(last["history"].as_array().unwrap().last().unwrap()["by"], "carol");
+    check_clean(&n);
+}

@@ -50,10 +50,10 @@ proptest! {
                 let id = format!("R{i}");
                 add_call(&ctx, &id, *age, *non_delete, *screen, 64).await;
                 if *hold {
-                    ctx.catalog.hold(&id, "litigation", now()).unwrap();
+                    ctx.catalog.hold(&id, "litigation", "tester", now()).unwrap();
                 }
                 if *screen && *hold_screen {
-                    ctx.catalog.hold(&format!("{id}_scr"), "review", now()).unwrap();
+                    ctx.catalog.hold(&format!("{id}_scr"), "review", "tester", now()).unwrap();
                 }
             }
             let mut tasks = vec![];

@@ -236,6 +236,17 @@ fn a_plan_is_previewed_then_exactly_it_runs_and_holds_and_labels_land() {
     assert!(html.contains("Case 2025-17"), "{html}");
     let api = s.json(USER, &format!("/api/v2/recordings/{CALL}"));
     assert_eq!(api["recording"]["hold"]["reason"], "Case 2025-17", "{api}");
+    // Who placed it shows on the page and in the API; a second hold keeps the first, says so,
+    // and joins the history the page lists.
+    assert_eq!(api["recording"]["hold"]["by"], "ops", "{api}");
+    assert!(html.contains(r#"<span class="hold-by">ops</span>"#), "who placed the hold: {html}");
+    let r = post(&s, OPS, &format!("/recordings/{CALL}/hold"), &[("_csrf", &tok), ("reason", "Case 2025-18")]);
+    assert_eq!(r.status(), 303);
+    assert!(page(&s, OPS, &location(&r)).1.contains("already held"), "{}", location(&r));
+    let (_, html) = page(&s, USER, &format!("/recordings/{CALL}"));
+    let history = html.split("id=\"hold-history\"").nth(1).unwrap_or_else(|| panic!("no hold history: {html}"));
+    assert!(history.contains("Case 2025-17") && history.contains("Case 2025-18"), "{html}");
+    assert!(html.contains("Case 2025-17 (since"), "the first hold stays in force: {html}");
     // An empty reason is the API's 400, as a page.
     let r = post(&s, OPS, &format!("/recordings/{CALL}/hold"), &[("_csrf", &tok), ("reason", "  ")]);
     assert_eq!(r.status(), 400);

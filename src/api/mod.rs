@@ -147,7 +147,7 @@ impl From<crate::catalog::CatalogError> for ApiFailure {
         use crate::catalog::CatalogError as E;
         match e {
             E::NotFound(_) => ApiFailure::not_found(e.to_string()),
-            E::BadCursor(_) | E::BadQuery(_) => ApiFailure::bad_request(e.to_string()),
+            E::BadCursor(_) | E::BadQuery(_) | E::Invalid(_) => ApiFailure::bad_request(e.to_string()),
             e => ApiFailure::internal(e),
         }
     }

@@ -1,7 +1,10 @@
 //! The conformance suite every [`Catalog`] must pass. Call [`run`] with a factory that
 //! returns a fresh, empty catalog of the backend under test.
 
-use super::{Catalog, CatalogError, CatalogExt, Cursor, DeleteOutcome, Doom, ManifestRow, Query, RowState, Upsert};
+use super::{
+    Catalog, CatalogError, CatalogExt, Cursor, DeleteOutcome, Doom, Hold, HoldAction, HoldEvent, HoldOutcome,
+    HoldState, ManifestRow, Query, RowState, Upsert,
+};
 use crate::model::{Kind, Recording};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::json;
@@ -21,6 +24,8 @@ pub fn run(fresh: &dyn Fn() -> Box<dyn Catalog>) {
     conditional_writes(&*fresh());
     conditional_deletes_and_tombstones(&*fresh());
     screens_by_call_uuid(&*fresh());
+    screens_are_held_by_their_call(&*fresh());
+    hold_history(&*fresh());
     manifests(&*fresh());
     state_pages_and_lease_lists(&*fresh());
     import_keeps_versions_and_holds(&*fresh(), &*fresh());
@@ -121,7 +126,7 @@ fn holds(c: &dyn Catalog) {
     c.upsert(&call_doc("h1", t0(), json!({}))).unwrap();
     c.upsert(&call_doc("h2", t0(), json!({"nonDelete": true}))).unwrap();
     c.upsert(&call_doc("h3", t0(), json!({}))).unwrap();
-    c.hold("h1", "litigation 42", t0()).unwrap();
+    c.hold("h1", "litigation 42", "tester", t0()).unwrap();
     let e = c.get("h1").unwrap().unwrap();
     assert!(e.held());
     assert_eq!(e.hold.as_ref().unwrap().reason, "litigation 42");
@@ -130,10 +135,10 @@ fn holds(c: &dyn Catalog) {
     assert!(c.get("h1").unwrap().unwrap().held(), "a hold survives a document update");
     let held = Query { held: Some(true), ..Query::default() };
     assert_eq!(ids(c, &held, 10), vec!["h1", "h2"]);
-    c.unhold("h1").unwrap();
+    c.unhold("h1", "tester", t0()).unwrap();
     assert_eq!(ids(c, &held, 10), vec!["h2"]);
     assert_eq!(ids(c, &Query { held: Some(false), ..Query::default() }, 10), vec!["h1", "h3"]);
-    assert!(matches!(c.hold("zz", "x", t0()), Err(CatalogError::NotFound(_))));
+    assert!(matches!(c.hold("zz", "x", "tester", t0()), Err(CatalogError::NotFound(_))));
 }
 
 fn labels(c: &dyn Catalog) {
@@ -336,9 +341,9 @@ fn versions(c: &dyn Catalog) {
     step("a label");
     c.unlabel("v1", "x").unwrap();
     step("removing a label");
-    c.hold("v1", "legal", t0()).unwrap();
+    c.hold("v1", "legal", "tester", t0()).unwrap();
     step("a hold");
-    c.unhold("v1").unwrap();
+    c.unhold("v1", "tester", t0()).unwrap();
     step("an unhold");
     c.upsert(&call_doc("v1", t0(), json!({"region": "eu"}))).unwrap();
     step("a document update");
@@ -370,7 +375,7 @@ fn conditional_deletes_and_tombstones(c: &dyn Catalog) {
     let v = |id: &str| c.get(id).unwrap().unwrap().version;
     let doom: Vec<Doom> =
         ["d1", "d2", "d3", "d4"].iter().map(|i| Doom { id: i.to_string(), version: v(i), parent: None }).collect();
-    c.hold("d2", "legal", t0()).unwrap();
+    c.hold("d2", "legal", "tester", t0()).unwrap();
     c.label("d3", "late").unwrap();
     c.delete("d4", false).unwrap();
     let out = c.delete_checked(&doom, "j-1").unwrap();
@@ -392,10 +397,10 @@ fn conditional_deletes_and_tombstones(c: &dyn Catalog) {
     // A screen is not deleted while its call is held.
     c.upsert(&call_doc("d6", t0(), json!({}))).unwrap();
     c.upsert(&screen_doc("d6s", "d6", t0())).unwrap();
-    c.hold("d6", "legal", t0()).unwrap();
+    c.hold("d6", "legal", "tester", t0()).unwrap();
     let s = Doom { id: "d6s".into(), version: v("d6s"), parent: Some("d6".into()) };
     assert_eq!(c.delete_checked(std::slice::from_ref(&s), "j-4").unwrap(), vec![DeleteOutcome::Held]);
-    c.unhold("d6").unwrap();
+    c.unhold("d6", "tester", t0()).unwrap();
     assert_eq!(c.delete_checked(&[s], "j-4").unwrap(), vec![DeleteOutcome::Deleted]);
 }
 
@@ -484,20 +489,136 @@ fn import_keeps_versions_and_holds(from: &dyn Catalog, to: &dyn Catalog) {
     from.upsert(&call_doc("i1", t0(), json!({}))).unwrap();
     from.upsert(&call_doc("i2", t0(), json!({}))).unwrap();
     from.label("i1", "x").unwrap();
-    from.hold("i1", "legal", t0()).unwrap();
+    from.hold("i1", "legal", "tester", t0()).unwrap();
     let entries = from.get_many(&["i1".to_string(), "i2".to_string()]).unwrap();
     assert_eq!(to.import(&entries).unwrap(), vec![Upsert::Inserted, Upsert::Inserted]);
     let got = to.get("i1").unwrap().unwrap();
     assert_eq!((got.version, got.hold.clone()), (entries[0].version, entries[0].hold.clone()), "version and hold kept");
+    assert_eq!(got.hold.as_ref().and_then(|h| h.by.as_deref()), Some("tester"), "who placed it kept");
+    assert_eq!(got.hold_history, entries[0].hold_history, "hold history kept");
+    assert_eq!(got.hold_history.len(), 1);
     assert_eq!(got.recording.doc(), entries[0].recording.doc());
     assert_eq!(to.import(&entries).unwrap(), vec![Upsert::Unchanged, Upsert::Unchanged], "a second import skips");
     to.label("i2", "newer").unwrap();
     let newer = to.get("i2").unwrap().unwrap();
     assert_eq!(to.import(&entries[1..]).unwrap(), vec![Upsert::Unchanged], "a newer version here is kept");
     assert_eq!(to.get("i2").unwrap().unwrap().recording.labels, newer.recording.labels);
-    from.unhold("i1").unwrap();
+    from.unhold("i1", "tester", t0()).unwrap();
     let later = from.get_many(&["i1".to_string()]).unwrap();
     assert_eq!(to.import(&later).unwrap(), vec![Upsert::Updated]);
     assert!(to.get("i1").unwrap().unwrap().hold.is_none(), "an unhold in the source is carried over");
+    assert_eq!(to.get("i1").unwrap().unwrap().hold_history.len(), 2, "with its history");
     assert_eq!(to.count(&Query { held: Some(true), ..Query::default() }).unwrap(), 0);
+}
+
+/// A screen recording is held while its call is (by callRecordingId, or by callUuid when it has
+/// none): in rows, the `held` filter, entries and conditional deletes, whatever `parent` says.
+fn screens_are_held_by_their_call(c: &dyn Catalog) {
+    c.upsert(&call_doc("k1", t0(), json!({"callUuid": "K-UUID-1"}))).unwrap();
+    c.upsert(&call_doc("k2", t0(), json!({"callUuid": "K-UUID-2", "nonDelete": true}))).unwrap();
+    c.upsert(&screen_doc("k1s", "k1", t0())).unwrap();
+    let by_uuid = |id: &str, uuid: &str| {
+        Recording::parse(
+            &json!({"id": id, "callUuid": uuid, "startTime": t0().to_rfc3339(),
+                    "stopTime": (t0() + Duration::seconds(60)).to_rfc3339(),
+                    "mediaFiles": [{"mediaId": format!("{id}.mp4"), "type": "video/mp4", "size": 1}]})
+            .to_string(),
+        )
+        .unwrap()
+    };
+    c.upsert(&by_uuid("k1u", "K-UUID-1")).unwrap();
+    c.upsert(&by_uuid("k1u2", "K-UUID-1")).unwrap();
+    c.upsert(&by_uuid("k2u", "K-UUID-2")).unwrap();
+    let held_rows = |c: &dyn Catalog| -> Vec<String> {
+        c.scroll(&Query::default(), 3).flat_map(|p| p.unwrap().rows).filter(|r| r.held).map(|r| r.id).collect()
+    };
+    let held = Query { held: Some(true), ..Query::default() };
+    assert_eq!(held_rows(c), vec!["k2", "k2u"], "nonDelete on a call holds its screens (by callUuid)");
+    assert_eq!(ids(c, &held, 10), vec!["k2", "k2u"]);
+    // A hold on a screen holds neither its call nor the screens beside it.
+    c.hold("k1u2", "review", "tester", t0()).unwrap();
+    assert_eq!(held_rows(c), vec!["k1u2", "k2", "k2u"]);
+    c.unhold("k1u2", "tester", t0()).unwrap();
+    c.hold("k1", "legal", "tester", t0()).unwrap();
+    assert_eq!(held_rows(c), vec!["k1", "k1s", "k1u", "k1u2", "k2", "k2u"]);
+    assert_eq!(ids(c, &held, 2), vec!["k1", "k1s", "k1u", "k1u2", "k2", "k2u"]);
+    assert!(ids(c, &Query { held: Some(false), ..Query::default() }, 10).is_empty());
+    assert_eq!(c.count(&held).unwrap(), 6);
+    let e = c.get("k1s").unwrap().unwrap();
+    assert!(e.held() && e.call_held && e.hold.is_none(), "an entry says its call holds it");
+    assert!(c.get_many(&["k1u".to_string()]).unwrap()[0].held());
+    assert!(!c.get("k1").unwrap().unwrap().call_held, "a call is held by itself only");
+    let screens: Vec<bool> = c.screens_of("k1").unwrap().iter().map(|r| r.held).collect();
+    assert_eq!(screens, vec![true, true, true], "screens_of says held too");
+    // A conditional delete refuses them, with or without the parent named.
+    let v = |id: &str| c.get(id).unwrap().unwrap().version;
+    let doom = |id: &str| Doom { id: id.to_string(), version: v(id), parent: None };
+    let batch = [doom("k1s"), doom("k1u"), doom("k2u")];
+    assert_eq!(
+        c.delete_checked(&batch, "j-k").unwrap(),
+        vec![DeleteOutcome::Held, DeleteOutcome::Held, DeleteOutcome::Held],
+        "a screen whose call is held is not deleted"
+    );
+    assert!(c.tombstones("j-k").unwrap().is_empty());
+    c.unhold("k1", "tester", t0()).unwrap();
+    let batch = [doom("k1s"), doom("k1u"), doom("k2u")];
+    assert_eq!(
+        c.delete_checked(&batch, "j-k").unwrap(),
+        vec![DeleteOutcome::Deleted, DeleteOutcome::Deleted, DeleteOutcome::Held],
+        "released: deleted; a call's nonDelete still holds"
+    );
+}
+
+/// Who placed a hold, and every hold placed or released; a second hold keeps the first; a hold
+/// that metadata carries is applied but never releases one.
+fn hold_history(c: &dyn Catalog) {
+    c.upsert(&call_doc("g1", t0(), json!({}))).unwrap();
+    let t1 = t0() + Duration::hours(1);
+    assert_eq!(c.hold("g1", "case 1", "alice", t0()).unwrap(), HoldOutcome::Placed);
+    let first = Hold { reason: "case 1".into(), at: t0(), by: Some("alice".into()) };
+    assert_eq!(c.hold("g1", "case 2", "bob", t1).unwrap(), HoldOutcome::AlreadyHeld(first.clone()));
+    let e = c.get("g1").unwrap().unwrap();
+    assert_eq!(e.hold, Some(first.clone()), "the first hold stays in force");
+    let ev = |event, at, by: &str, reason: &str| HoldEvent {
+        event,
+        at,
+        by: Some(by.to_string()),
+        reason: Some(reason.to_string()),
+    };
+    assert_eq!(
+        e.hold_history,
+        vec![ev(HoldAction::Placed, t0(), "alice", "case 1"), ev(HoldAction::Placed, t1, "bob", "case 2")]
+    );
+    c.upsert(&call_doc("g1", t0(), json!({"region": "eu"}))).unwrap();
+    assert_eq!(c.get("g1").unwrap().unwrap().hold_state(), e.hold_state(), "a document update keeps hold and history");
+    assert!(matches!(c.hold("g1", "  ", "bob", t1), Err(CatalogError::Invalid(_))), "an empty reason is refused");
+    assert_eq!(c.unhold("g1", "carol", t1).unwrap(), Some(first.clone()));
+    assert_eq!(c.unhold("g1", "carol", t1).unwrap(), None, "nothing to release");
+    let e = c.get("g1").unwrap().unwrap();
+    assert!(e.hold.is_none() && !e.held());
+    assert_eq!(e.hold_history.last(), Some(&ev(HoldAction::Released, t1, "carol", "case 1")));
+    assert_eq!(e.hold_history.len(), 3);
+    // Carried by metadata: not applied over a release made here after it was placed…
+    let old = HoldState { hold: Some(first.clone()), history: vec![ev(HoldAction::Placed, t0(), "alice", "case 1")] };
+    let now = c.apply_carried_hold("g1", &old).unwrap();
+    assert!(now.hold.is_none(), "a release made here stands");
+    assert_eq!(now.history.len(), 3, "the history already had that event");
+    // …else applied when none is in force, history merged once.
+    let t2 = t0() + Duration::hours(2);
+    let carried = HoldState {
+        hold: Some(Hold { reason: "archived".into(), at: t2, by: Some("dave".into()) }),
+        history: vec![ev(HoldAction::Placed, t2, "dave", "archived")],
+    };
+    let now = c.apply_carried_hold("g1", &carried).unwrap();
+    assert_eq!(now.hold, carried.hold);
+    assert_eq!(now.history.len(), 4);
+    let v = c.get("g1").unwrap().unwrap().version;
+    assert_eq!(c.apply_carried_hold("g1", &carried).unwrap(), now, "applying it again changes nothing");
+    assert_eq!(c.get("g1").unwrap().unwrap().version, v, "nor the version");
+    // Never releases: a carried state without a hold leaves the one in force.
+    c.upsert(&call_doc("g2", t0(), json!({}))).unwrap();
+    c.hold("g2", "kept", "erin", t1).unwrap();
+    let released = HoldState { hold: None, history: vec![ev(HoldAction::Released, t1, "x", "kept")] };
+    assert_eq!(c.apply_carried_hold("g2", &released).unwrap().hold.map(|h| h.reason), Some("kept".to_string()));
+    assert!(matches!(c.apply_carried_hold("zz", &carried), Err(CatalogError::NotFound(_))));
 }

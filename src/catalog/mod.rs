@@ -18,6 +18,7 @@
 pub mod conformance;
 pub mod copy;
 mod cursor;
+pub mod hold;
 pub mod manifest;
 pub mod namespaces;
 mod postgres;
@@ -27,6 +28,7 @@ pub mod synth;
 
 pub use self::postgres::{is_postgres_url, PgCatalog, PgOptions};
 pub use cursor::Cursor;
+pub use hold::{Hold, HoldAction, HoldEvent, HoldOutcome, HoldState};
 pub use manifest::{DeleteOutcome, Doom, Lease, ManifestRow, RowState};
 pub use query::Query;
 pub use sqlite::SqliteCatalog;
@@ -54,6 +56,9 @@ pub enum CatalogError {
     /// A catalog copy (`reclife catalog migrate`) found the target unlike the source.
     #[error("catalog copy: {0}")]
     Copy(String),
+    /// A request the catalog refuses (an empty hold reason).
+    #[error("{0}")]
+    Invalid(String),
     /// A conditional write found another version than the one it was read at.
     #[error("recording {id} changed since it was read (version {expected}, now {found})")]
     Changed { id: String, expected: Version, found: Version },
@@ -71,25 +76,29 @@ pub enum Upsert {
     Unchanged,
 }
 
-/// A hold set through reclife (a legal hold), as opposed to `nonDelete` in the document.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Hold {
-    pub reason: String,
-    pub at: DateTime<Utc>,
-}
-
 /// A recording as the catalog holds it.
 #[derive(Debug, Clone)]
 pub struct Entry {
     pub recording: Recording,
     pub hold: Option<Hold>,
+    /// Every hold placed or released on it, oldest first.
+    pub hold_history: Vec<HoldEvent>,
+    /// A screen recording whose call (by `callRecordingId`, or `callUuid`) is held: set by the
+    /// catalog when it reads the entry, by the same rule as [`Row::held`]. Not copied by `import`.
+    pub call_held: bool,
     pub version: Version,
 }
 
 impl Entry {
-    /// Protected from deletion: `nonDelete` in the document, or a hold.
+    /// Protected from deletion: `nonDelete` in the document, a hold, or (a screen recording)
+    /// its call's.
     pub fn held(&self) -> bool {
-        self.recording.non_delete || self.hold.is_some()
+        self.recording.non_delete || self.hold.is_some() || self.call_held
+    }
+
+    /// The hold in force and its history.
+    pub fn hold_state(&self) -> HoldState {
+        HoldState { hold: self.hold.clone(), history: self.hold_history.clone() }
     }
 }
 
@@ -104,6 +113,9 @@ pub struct Row {
     pub call_type: Option<String>,
     pub media_count: u32,
     pub bytes: u64,
+    /// Protected from deletion: `nonDelete` or a hold, of the recording or, for a screen
+    /// recording, of its call (by `callRecordingId`, else `callUuid`). The one rule every
+    /// backend applies in rows, the `held` filter, entries and [`Catalog::delete_checked`].
     pub held: bool,
     pub labels: Vec<String>,
     pub call_recording_id: Option<String>,
@@ -183,10 +195,12 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
         Ok(out)
     }
 
-    /// Deletes each recording only if it is not held and still at the version given, all in
-    /// one transaction. Each recording deleted leaves a tombstone under `tombstone` (a journal
-    /// id) in that same transaction, so a crash after the commit is told apart from a
-    /// recording someone else deleted. Returns one outcome per item, in order.
+    /// Deletes each recording only if it is not held (as [`Row::held`] says: a screen recording
+    /// whose call is held is held, whatever `parent` names) and still at the version given, all
+    /// in one transaction, which reads the holds it checks so that one placed meanwhile wins.
+    /// Each recording deleted leaves a tombstone under `tombstone` (a journal id) in that same
+    /// transaction, so a crash after the commit is told apart from a recording someone else
+    /// deleted. Returns one outcome per item, in order.
     fn delete_checked(&self, items: &[Doom], tombstone: &str) -> Result<Vec<DeleteOutcome>, CatalogError>;
     /// Ids deleted under `tombstone`, in id order.
     fn tombstones(&self, tombstone: &str) -> Result<Vec<String>, CatalogError>;
@@ -241,8 +255,32 @@ pub trait Catalog: Send + Sync + std::fmt::Debug {
         Ok(out)
     }
 
-    fn hold(&self, id: &str, reason: &str, at: DateTime<Utc>) -> Result<(), CatalogError>;
-    fn unhold(&self, id: &str) -> Result<(), CatalogError>;
+    /// Reads the recording's hold state and writes the one `f` returns (nothing when it returns
+    /// `None`), bumping the version, in one transaction. Returns the state now. `NotFound` when
+    /// missing. `f` may be called again when a backend retries the transaction. [`hold`](self::hold) holds the rules; use [`Catalog::hold`] and friends.
+    fn edit_hold(
+        &self,
+        id: &str,
+        f: &mut (dyn FnMut(&HoldState) -> Option<HoldState> + Send),
+    ) -> Result<HoldState, CatalogError>;
+
+    /// Holds a recording, for `reason`, placed by `by`. A recording already held keeps that
+    /// hold; the request goes into its history ([`HoldOutcome::AlreadyHeld`]).
+    fn hold(&self, id: &str, reason: &str, by: &str, at: DateTime<Utc>) -> Result<HoldOutcome, CatalogError> {
+        hold::place(self, id, reason, by, at)
+    }
+
+    /// Releases the hold in force (a `released` event by `by`); returns it, `None` when there
+    /// was none. A document's `nonDelete` stays.
+    fn unhold(&self, id: &str, by: &str, at: DateTime<Utc>) -> Result<Option<Hold>, CatalogError> {
+        hold::release(self, id, by, at)
+    }
+
+    /// Applies a hold that metadata carries (ingest, restore): set when none is in force, never
+    /// released, its history merged. Returns the state now.
+    fn apply_carried_hold(&self, id: &str, carried: &HoldState) -> Result<HoldState, CatalogError> {
+        hold::apply_carried(self, id, carried)
+    }
 
     /// Adds a label to the recording's document (`labels`); idempotent.
     fn label(&self, id: &str, label: &str) -> Result<(), CatalogError>;

@@ -1,8 +1,8 @@
 //! The embedded catalog: SQLite (bundled), WAL mode, one file.
 
 use super::{
-    Catalog, CatalogError, Cursor, DeleteOutcome, Doom, Entry, Hold, Lease, ManifestRow, Page, Query, Row, RowState,
-    Upsert, Version,
+    Catalog, CatalogError, Cursor, DeleteOutcome, Doom, Entry, Hold, HoldState, Lease, ManifestRow, Page, Query, Row,
+    RowState, Upsert, Version,
 };
 use crate::model::{Kind, Recording};
 use chrono::{DateTime, TimeZone, Utc};
@@ -31,6 +31,8 @@ CREATE TABLE IF NOT EXISTS recordings (
     labels TEXT NOT NULL,
     version INTEGER NOT NULL DEFAULT 1,
     call_uuid TEXT,
+    hold_by TEXT,
+    hold_history TEXT,
     PRIMARY KEY (start_ms, id)
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS rec_id ON recordings(id);
@@ -86,7 +88,10 @@ const MIGRATIONS: &[&str] = &[
     // 1: versions and callUuid links (catalogs made before issue 8).
     "ALTER TABLE recordings ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
      ALTER TABLE recordings ADD COLUMN call_uuid TEXT;",
-    // 2: attached data is each key's current value, not every value it ever had (issue 20):
+    // 2: who placed a hold, and every hold placed or released (issue 20).
+    "ALTER TABLE recordings ADD COLUMN hold_by TEXT;
+     ALTER TABLE recordings ADD COLUMN hold_history TEXT;",
+    // 3: attached data is each key's current value, not every value it ever had (issue 20):
     // the tags are derived again from the documents ([`SqliteCatalog::rederive_attached`]).
     "SELECT 1;",
 ];
@@ -99,9 +104,31 @@ const TAG_ATTACHED: i64 = 2;
 const TAG_AGENT: i64 = 3;
 const TAG_PARTITION: i64 = 4;
 
-const ROW_COLS: &str = "r.id, r.kind, r.start_ms, r.stop_ms, r.region, r.call_type, r.media_count, r.bytes, \
-     (r.non_delete = 1 OR r.hold_reason IS NOT NULL), r.labels, r.call_recording_id, r.agent_user, \
-     r.call_uuid, r.version";
+/// A screen recording (`r`) whose call is held: the call named by its `callRecordingId`, or,
+/// without one, the call (kind 0) sharing its `callUuid` (as `screens_of` links them). Both
+/// lookups are indexed (`rec_id`, `rec_uuid`).
+macro_rules! call_held {
+    () => {
+        "(r.kind = 1 AND (EXISTS (SELECT 1 FROM recordings hc WHERE hc.id = r.call_recording_id \
+         AND (hc.non_delete = 1 OR hc.hold_reason IS NOT NULL)) \
+         OR (r.call_recording_id IS NULL AND r.call_uuid IS NOT NULL AND EXISTS (SELECT 1 FROM recordings hc \
+         WHERE hc.call_uuid = r.call_uuid AND hc.call_uuid IS NOT NULL AND hc.kind = 0 \
+         AND (hc.non_delete = 1 OR hc.hold_reason IS NOT NULL)))))"
+    };
+}
+
+/// The one rule of what is held ([`Row::held`]): nonDelete or a hold, of `r` or of its call.
+macro_rules! held {
+    () => {
+        concat!("(r.non_delete = 1 OR r.hold_reason IS NOT NULL OR ", call_held!(), ")")
+    };
+}
+
+const ROW_COLS: &str = concat!(
+    "r.id, r.kind, r.start_ms, r.stop_ms, r.region, r.call_type, r.media_count, r.bytes, ",
+    held!(),
+    ", r.labels, r.call_recording_id, r.agent_user, r.call_uuid, r.version"
+);
 
 /// The SQLite catalog. One connection behind a mutex: SQLite serialises writers anyway, and
 /// each call is short (one page, one upsert).
@@ -194,7 +221,7 @@ impl SqliteCatalog {
                 if have < 1 {
                     Self::backfill_uuids(conn)?;
                 }
-                if have < 2 {
+                if have < 3 {
                     Self::rederive_attached(conn)?;
                 }
             }
@@ -297,25 +324,27 @@ impl SqliteCatalog {
             .map_err(db)?;
         // The start time is part of the primary key, so an update is a delete and an insert;
         // a hold set on the recording carries over, and the version grows by one.
-        let prev: Option<(Option<String>, Option<i64>, Version)> = tx
-            .prepare_cached("SELECT hold_reason, hold_ms, version FROM recordings WHERE id = ?1")
+        type Prev = (Option<String>, Option<i64>, Version, Option<String>, Option<String>);
+        let prev: Option<Prev> = tx
+            .prepare_cached("SELECT hold_reason, hold_ms, version, hold_by, hold_history FROM recordings WHERE id = ?1")
             .map_err(db)?
-            .query_row([&rec.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .query_row([&rec.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
             .optional()
             .map_err(db)?;
         if old.as_deref() == Some(hash.as_str()) {
             return Ok((Upsert::Unchanged, prev.map_or(1, |p| p.2)));
         }
-        let (hold_reason, hold_ms, version) = match prev {
-            Some((r, m, v)) => (r, m, v + 1),
-            None => (None, None, 1),
+        let (hold_reason, hold_ms, version, hold_by, hold_history) = match prev {
+            Some((r, m, v, b, h)) => (r, m, v + 1, b, h),
+            None => (None, None, 1, None, None),
         };
         tx.prepare_cached("DELETE FROM recordings WHERE id = ?1").map_err(db)?.execute([&rec.id]).map_err(db)?;
         let labels = serde_json::to_string(&rec.labels).expect("strings serialise");
         tx.prepare_cached(
             "INSERT INTO recordings (start_ms, id, kind, stop_ms, region, call_type, call_type_lc, non_delete,
-                 hold_reason, hold_ms, agent_user, call_recording_id, media_count, bytes, labels, version, call_uuid)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                 hold_reason, hold_ms, agent_user, call_recording_id, media_count, bytes, labels, version, call_uuid,
+                 hold_by, hold_history)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
         )
         .map_err(db)?
         .execute(params![
@@ -336,6 +365,8 @@ impl SqliteCatalog {
             labels,
             version,
             rec.call_uuid.as_deref().filter(|u| !u.is_empty()),
+            hold_by,
+            hold_history,
         ])
         .map_err(db)?;
         tx.prepare_cached(
@@ -365,8 +396,11 @@ impl SqliteCatalog {
     }
 
     /// The columns [`Self::entry_of`] reads, after the id.
-    const ENTRY_COLS: &'static str =
-        "r.id, d.doc, r.call_recording_id, d.encrypted_media, r.hold_reason, r.hold_ms, r.version";
+    const ENTRY_COLS: &'static str = concat!(
+        "r.id, d.doc, r.call_recording_id, d.encrypted_media, r.hold_reason, r.hold_ms, r.version, r.hold_by, \
+         r.hold_history, ",
+        call_held!()
+    );
 
     fn get_in(conn: &Connection, id: &str) -> Result<Option<Entry>, CatalogError> {
         let sql = format!("SELECT {} FROM recordings r JOIN docs d ON d.id = r.id WHERE r.id = ?1", Self::ENTRY_COLS);
@@ -403,14 +437,18 @@ impl SqliteCatalog {
         let reason: Option<String> = r.get(4).map_err(db)?;
         let hold_ms: Option<i64> = r.get(5).map_err(db)?;
         let version: Version = r.get(6).map_err(db)?;
+        let by: Option<String> = r.get(7).map_err(db)?;
+        let history: Option<String> = r.get(8).map_err(db)?;
+        let call_held: bool = r.get(9).map_err(db)?;
         let mut recording =
             Recording::parse_in(&doc, call.as_deref()).map_err(|source| CatalogError::Corrupt { id, source })?;
         let enc: Vec<String> = serde_json::from_str(&enc).unwrap_or_default();
         for m in &mut recording.media {
             m.encrypted |= enc.contains(&m.media_id);
         }
-        let hold = reason.map(|reason| Hold { reason, at: from_ms(hold_ms.unwrap_or(0)) });
-        Ok(Entry { recording, hold, version })
+        let hold = reason.map(|reason| Hold { reason, at: from_ms(hold_ms.unwrap_or(0)), by });
+        let hold_history = super::hold::history_of(history.as_deref());
+        Ok(Entry { recording, hold, hold_history, call_held, version })
     }
 
     fn edit_labels(&self, id: &str, f: impl FnOnce(&mut Vec<serde_json::Value>)) -> Result<(), CatalogError> {
@@ -496,7 +534,7 @@ impl SqliteCatalog {
             ));
         }
         if let Some(h) = q.held {
-            let cond = "(r.non_delete = 1 OR r.hold_reason IS NOT NULL)";
+            let cond = held!();
             w.push(if h { cond.to_string() } else { format!("NOT {cond}") });
         }
         if let Some(h) = q.has_screen {
@@ -640,32 +678,41 @@ impl Catalog for SqliteCatalog {
         Ok(out)
     }
 
-    fn hold(&self, id: &str, reason: &str, at: DateTime<Utc>) -> Result<(), CatalogError> {
-        let n = self
-            .lock()
-            .execute(
-                "UPDATE recordings SET hold_reason = ?2, hold_ms = ?3, version = version + 1 WHERE id = ?1",
-                params![id, reason, ms(at)],
-            )
+    fn edit_hold(
+        &self,
+        id: &str,
+        f: &mut (dyn FnMut(&HoldState) -> Option<HoldState> + Send),
+    ) -> Result<HoldState, CatalogError> {
+        let mut conn = self.lock();
+        let tx = Self::write_tx(&mut conn)?;
+        type Cols = (Option<String>, Option<i64>, Option<String>, Option<String>);
+        let found: Option<Cols> = tx
+            .prepare_cached("SELECT hold_reason, hold_ms, hold_by, hold_history FROM recordings WHERE id = ?1")
+            .map_err(db)?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .optional()
             .map_err(db)?;
-        if n == 0 {
-            return Err(CatalogError::NotFound(id.to_string()));
-        }
-        Ok(())
-    }
-
-    fn unhold(&self, id: &str) -> Result<(), CatalogError> {
-        let n = self
-            .lock()
-            .execute(
-                "UPDATE recordings SET hold_reason = NULL, hold_ms = NULL, version = version + 1 WHERE id = ?1",
-                [id],
-            )
-            .map_err(db)?;
-        if n == 0 {
-            return Err(CatalogError::NotFound(id.to_string()));
-        }
-        Ok(())
+        let (reason, at, by, history) = found.ok_or_else(|| CatalogError::NotFound(id.to_string()))?;
+        let now = HoldState {
+            hold: reason.map(|reason| Hold { reason, at: from_ms(at.unwrap_or(0)), by }),
+            history: super::hold::history_of(history.as_deref()),
+        };
+        let Some(next) = f(&now) else { return Ok(now) };
+        tx.prepare_cached(
+            "UPDATE recordings SET hold_reason = ?2, hold_ms = ?3, hold_by = ?4, hold_history = ?5,
+                 version = version + 1 WHERE id = ?1",
+        )
+        .map_err(db)?
+        .execute(params![
+            id,
+            next.hold.as_ref().map(|h| h.reason.as_str()),
+            next.hold.as_ref().map(|h| ms(h.at)),
+            next.hold.as_ref().and_then(|h| h.by.as_deref()),
+            super::hold::history_text(&next.history),
+        ])
+        .map_err(db)?;
+        tx.commit().map_err(db)?;
+        Ok(next)
     }
 
     fn label(&self, id: &str, label: &str) -> Result<(), CatalogError> {
@@ -868,15 +915,20 @@ impl Catalog for SqliteCatalog {
                 continue;
             }
             Self::upsert_in(&tx, &e.recording)?;
-            tx.prepare_cached("UPDATE recordings SET version = ?2, hold_reason = ?3, hold_ms = ?4 WHERE id = ?1")
-                .map_err(db)?
-                .execute(params![
-                    e.recording.id,
-                    e.version,
-                    e.hold.as_ref().map(|h| h.reason.as_str()),
-                    e.hold.as_ref().map(|h| ms(h.at))
-                ])
-                .map_err(db)?;
+            tx.prepare_cached(
+                "UPDATE recordings SET version = ?2, hold_reason = ?3, hold_ms = ?4, hold_by = ?5, hold_history = ?6
+                 WHERE id = ?1",
+            )
+            .map_err(db)?
+            .execute(params![
+                e.recording.id,
+                e.version,
+                e.hold.as_ref().map(|h| h.reason.as_str()),
+                e.hold.as_ref().map(|h| ms(h.at)),
+                e.hold.as_ref().and_then(|h| h.by.as_deref()),
+                super::hold::history_text(&e.hold_history),
+            ])
+            .map_err(db)?;
             out.push(if have.is_some() { Upsert::Updated } else { Upsert::Inserted });
         }
         tx.commit().map_err(db)?;
@@ -973,10 +1025,10 @@ impl Catalog for SqliteCatalog {
         let tx = Self::write_tx(&mut conn)?;
         let mut out = Vec::with_capacity(items.len());
         for d in items {
+            // The held rule, read inside this write transaction (SQLite's IMMEDIATE lock keeps
+            // every other writer out until the commit): a hold placed before it wins.
             let found: Option<(Version, bool)> = tx
-                .prepare_cached(
-                    "SELECT version, (non_delete = 1 OR hold_reason IS NOT NULL) FROM recordings WHERE id = ?1",
-                )
+                .prepare_cached(concat!("SELECT r.version, ", held!(), " FROM recordings r WHERE r.id = ?1"))
                 .map_err(db)?
                 .query_row([&d.id], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()
@@ -1202,14 +1254,14 @@ mod tests {
         {
             let c = SqliteCatalog::open(&path).unwrap();
             c.upsert(&Recording::parse(doc).unwrap()).unwrap();
-            // As an older build wrote it: the history's value too, and schema version 1.
+            // As an older build wrote it: the history's value too, and schema version 2.
             let conn = c.lock();
             conn.execute(
                 "INSERT INTO tags (tag, k, v, rec_id) VALUES (?1, 'keep_recording', 'no', 'K1')",
                 [TAG_ATTACHED],
             )
             .unwrap();
-            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.pragma_update(None, "user_version", 2).unwrap();
         }
         {
             let conn = Connection::open(&path).unwrap();

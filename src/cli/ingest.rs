@@ -59,5 +59,8 @@ async fn ingest_with_report_opts(
         report.rejected.len(),
         report.media_bytes
     );
+    if report.held > 0 {
+        println!("held {}: the hold their metadata carries is in force", report.held);
+    }
     Ok((if report.rejected.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_PARTIAL) }, report))
 }

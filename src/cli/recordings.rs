@@ -3,7 +3,7 @@
 use super::Cli;
 use anyhow::{bail, Result};
 use chrono::{DateTime, NaiveDate, Utc};
-use reclife::catalog::{CatalogExt, Query, Row};
+use reclife::catalog::{CatalogExt, HoldOutcome, Query, Row};
 use reclife::model::Kind;
 use serde_json::json;
 use std::io::Write;
@@ -17,7 +17,8 @@ pub enum Cmd {
         after_help = "Examples:\n  reclife recordings list --type voice --from 2025-01-01 --to 2025-01-02\n  reclife recordings list --held --json\n  reclife recordings list --attached CustomerSegment=gold --agent agent1000"
     )]
     List(ListArgs),
-    /// Print the stored metadata document.
+    /// Print the stored metadata document; a hold (who, when, why, its history) is added as the
+    /// top-level `reclifeHold`, as backups archive it.
     Show { id: String },
     /// Write meta-data.json and the media files, as stored, into a folder.
     Export {
@@ -25,7 +26,9 @@ pub enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Protect a recording from every purge.
+    /// Protect a recording (and, for a call, its screen recordings) from every purge. The hold
+    /// records who placed it (your OS user). A recording already held keeps its first hold; a
+    /// second one is added to its history.
     Hold {
         id: String,
         #[arg(long)]
@@ -206,7 +209,12 @@ pub async fn run(cli: &Cli, cmd: &Cmd) -> Result<ExitCode> {
             .await??;
         }
         Cmd::Show { id } => match cat.get(id)? {
-            Some(e) => println!("{}", e.recording.doc()),
+            Some(e) => {
+                println!("{}", reclife::catalog::hold::with_archive_field(e.recording.doc(), &e.hold_state()));
+                if e.call_held && e.hold.is_none() && !e.recording.non_delete {
+                    eprintln!("note: {id} is held by its call's hold or nonDelete");
+                }
+            }
             None => bail!("no recording {id}"),
         },
         Cmd::Export { id, out } => {
@@ -215,17 +223,27 @@ pub async fn run(cli: &Cli, cmd: &Cmd) -> Result<ExitCode> {
                 println!("{}", f.display());
             }
         }
-        Cmd::Hold { id, reason } => {
-            cat.hold(id, reason, ctx.clock.now())?;
-            println!("held {id}: {reason}");
-        }
+        Cmd::Hold { id, reason } => match cat.hold(id, reason, &os_user(), ctx.clock.now())? {
+            HoldOutcome::Placed => println!("held {id}: {reason}"),
+            HoldOutcome::AlreadyHeld(h) => println!(
+                "{id} was already held since {} by {} ({}): that hold stays in force; this one is added to its history",
+                h.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                h.by.as_deref().unwrap_or("an unknown user"),
+                h.reason
+            ),
+        },
         Cmd::Unhold { id } => {
-            cat.unhold(id)?;
-            match cat.get(id)? {
-                Some(e) if e.recording.non_delete => {
+            let released = cat.unhold(id, &os_user(), ctx.clock.now())?;
+            let e = cat.get(id)?;
+            match (released, e) {
+                (None, _) => println!("{id} had no hold to release"),
+                (Some(_), Some(e)) if e.recording.non_delete => {
                     println!("unheld {id} (its document still says nonDelete: it stays protected)")
                 }
-                _ => println!("unheld {id}"),
+                (Some(_), Some(e)) if e.call_held => {
+                    println!("unheld {id} (its call is held: it stays protected)")
+                }
+                (Some(h), _) => println!("unheld {id} (was held for: {})", h.reason),
             }
         }
         Cmd::Label { id, name } => {
@@ -238,4 +256,35 @@ pub async fn run(cli: &Cli, cmd: &Cmd) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Who runs this command, for the holds it places or releases: `$USER`, else `$LOGNAME`, else
+/// the name of the process's user id in the password database, else `uid <n>`.
+fn os_user() -> String {
+    for var in ["USER", "LOGNAME"] {
+        if let Ok(v) = std::env::var(var) {
+            if !v.trim().is_empty() && !v.chars().any(char::is_control) {
+                return v;
+            }
+        }
+    }
+    // SAFETY: getuid cannot fail; getpwuid_r writes into the buffers given, whose sizes are
+    // passed, and `pw_name` points into `buf` only when it reports success.
+    unsafe {
+        let uid = libc::getuid();
+        let mut pw: libc::passwd = std::mem::zeroed();
+        let mut buf = vec![0 as libc::c_char; 4096];
+        let mut found: *mut libc::passwd = std::ptr::null_mut();
+        if libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut found) == 0
+            && !found.is_null()
+            && !pw.pw_name.is_null()
+        {
+            if let Ok(name) = std::ffi::CStr::from_ptr(pw.pw_name).to_str() {
+                if !name.is_empty() {
+                    return name.to_string();
+                }
+            }
+        }
+        format!("uid {uid}")
+    }
 }

@@ -1,5 +1,6 @@
-//! One recording out to a folder: `meta-data.json` (the stored document) and its media
-//! files, named by mediaId, as stored (encrypted media stays encrypted).
+//! One recording out to a folder: `meta-data.json` (the stored document, with its hold as
+//! `reclifeHold` as a backup archives it) and its media files, named by mediaId, as stored
+//! (encrypted media stays encrypted).
 
 use super::IngestError;
 use crate::archive::META_FILE;
@@ -21,7 +22,8 @@ pub async fn export_recording(ctx: &Context, id: &str, out: &Path) -> Result<Vec
     tokio::fs::DirBuilder::new().recursive(true).mode(0o700).create(out).await.map_err(|e| io(out, e))?;
     let mut written = Vec::new();
     let meta = out.join(META_FILE);
-    write_atomic(&meta, entry.recording.doc().as_bytes()).await.map_err(|e| io(&meta, e))?;
+    let doc = crate::catalog::hold::with_archive_field(entry.recording.doc(), &entry.hold_state());
+    write_atomic(&meta, doc.as_bytes()).await.map_err(|e| io(&meta, e))?;
     written.push(meta);
     for m in &entry.recording.media {
         Key::media(&entry.recording.id, &m.media_id)?;

@@ -10,7 +10,13 @@
 //! points at missing media; a recording's writer announces its media before the first byte
 //! and confirms it is all still there before the document ([`intent`]), so `check --repair`
 //! never races it; re-ingesting is idempotent; a bad recording is set aside with a reason
-//! naming its file, and the rest go in.
+//! naming its file, and the rest go in. A hold the metadata carries (a backup's
+//! `reclifeHold`, the API's `hold` in a downloaded folder) is taken out of the stored document
+//! and applied to the catalog ([`Catalog::apply_carried_hold`]): an ingest or a restore never
+//! releases a hold, and brings back one the metadata carries (unless this catalog released it
+//! after it was placed).
+//!
+//! [`Catalog::apply_carried_hold`]: crate::catalog::Catalog::apply_carried_hold
 
 mod export;
 pub mod in_place;
@@ -66,6 +72,8 @@ pub struct IngestReport {
     pub rejected: Vec<Rejection>,
     /// Ids of the recordings ingested or updated.
     pub ids: Vec<String>,
+    /// Recordings held by a hold their metadata carried (placed now, or already in force).
+    pub held: u64,
 }
 
 /// Ingests every recording found under `paths` (folders and zip archives).
@@ -99,7 +107,7 @@ pub async fn ingest_paths_with(
         let src = Arc::new(src);
         for i in 0..src.candidates.len() {
             let c = &src.candidates[i];
-            match ingest_one(ctx, &src, c, in_place).await {
+            match ingest_one(ctx, &src, c, in_place, &mut report.held).await {
                 Ok((Upsert::Inserted, bytes, id)) => {
                     report.ingested += 1;
                     report.media_bytes += bytes;
@@ -124,14 +132,39 @@ pub async fn ingest_paths_with(
     Ok(report)
 }
 
-/// Ingests one recording. A returned `Err` is the reason it was rejected.
+/// Ingests one recording, then applies the hold its metadata carries (counted in `held`). A
+/// returned `Err` is the reason it was rejected.
 async fn ingest_one(
     ctx: &Context,
     src: &Arc<Source>,
     c: &Candidate,
     in_place: bool,
+    held: &mut u64,
 ) -> Result<(Upsert, u64, String), String> {
     let text = src.read_meta(c).await.map_err(|e| format!("cannot read metadata: {e}"))?;
+    let (text, carried) = crate::catalog::hold::take_carried(&text)?;
+    let done = ingest_doc(ctx, src, c, in_place, text).await?;
+    if let Some(carried) = carried {
+        let (catalog, id) = (ctx.catalog.clone(), done.2.clone());
+        let now = tokio::task::spawn_blocking(move || catalog.apply_carried_hold(&id, &carried))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("recording {}: its hold: {e}", done.2))?;
+        if now.hold.is_some() {
+            *held += 1;
+        }
+    }
+    Ok(done)
+}
+
+/// Ingests one recording's document `text` (its hold already taken out).
+async fn ingest_doc(
+    ctx: &Context,
+    src: &Arc<Source>,
+    c: &Candidate,
+    in_place: bool,
+    text: String,
+) -> Result<(Upsert, u64, String), String> {
     let mut rec = Recording::parse_in(&text, c.parent_call.as_deref()).map_err(|e| e.to_string())?;
     // Two media files with one mediaId would share a key in the store and a name in every
     // archive: the recording is refused, naming both.

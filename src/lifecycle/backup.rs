@@ -4,7 +4,9 @@
 //! In: a backup task, its start time and its job's manifest (the planned rows). Out:
 //! `<location>/<Tenant>-<FilterType>-<MaxAge>-<MinAge>-
 //! <yyyyMMddHHmmss>[.zip]` holding `<cc>/<Tenant>/<yyyy>/<MM>/<dd>/<id>/meta-data.json` (the stored
-//! document, unchanged) and the media as stored (encrypted ones stay encrypted), with
+//! document, byte for byte; a held recording's hold, with who placed it and its history, is
+//! added as the top-level field `reclifeHold`, which GIR's readers ignore, so the archive's file
+//! list stays exactly GIR's) and the media as stored (encrypted ones stay encrypted), with
 //! `screen/<screen id>/…` beneath a call; and, per manifest row, the versions archived (of the
 //! recording and of each screen) and the archive they are in, for the purge. Rows move
 //! planned → written (in the unpublished archive) → archived (published) in the catalog, so
@@ -742,7 +744,8 @@ fn write_recording(
     use_full_path: bool,
 ) -> Result<(u64, u64), LifecycleError> {
     let rec = &e.recording;
-    let doc = rec.doc().as_bytes();
+    let doc = crate::catalog::hold::with_archive_field(rec.doc(), &e.hold_state());
+    let doc = doc.as_bytes();
     w.add(&format!("{folder}/{META_FILE}"), doc.len() as u64, &mut |out| {
         out.write_all(doc).map_err(|err| LifecycleError::Other(format!("recording {}: {err}", rec.id)))
     })?;

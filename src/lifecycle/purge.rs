@@ -7,11 +7,15 @@
 //! no backup before it, its own planned rows. A row whose backup failed is never in the first
 //! set, so `on_failure = "continue"` never purges what failed to archive. Out: counts, the
 //! items set aside, and the recordings left alone with why.
+//!
+//! [`purge_one`] deletes one recording on demand (the API's `DELETE`), the same way: a call with
+//! its screen recordings, one journal entry, conditional on the versions read and on holds
+//! (of it, of its screens, and of a screen's call), audited under the name given.
 
 use super::journal::{self, Doomed, DoomedMedia, JournalEntry};
 use super::lease::Held;
 use super::{blocking, Failure, LifecycleError, Task};
-use crate::catalog::{Catalog, ManifestRow, RowState};
+use crate::catalog::{Catalog, Entry, ManifestRow, RowState};
 use crate::config::Context;
 use crate::progress::Progress;
 use serde::Serialize;
@@ -160,4 +164,106 @@ pub async fn run_purge(
         super::outbox::deliver(ctx).await;
     }
     Ok(out)
+}
+
+/// Why [`purge_one`] deleted nothing (or not everything).
+#[derive(Debug, thiserror::Error)]
+pub enum PurgeOneError {
+    #[error("no {what} {id}")]
+    NotFound { what: &'static str, id: String },
+    /// Held (by itself, one of its screens, or its call), or changed while being deleted.
+    #[error("{what} {id} is not deleted: {why}")]
+    Refused { what: &'static str, id: String, why: String },
+    #[error(transparent)]
+    Failed(#[from] LifecycleError),
+}
+
+fn held_why(e: &Entry) -> String {
+    match &e.hold {
+        Some(h) => match &h.by {
+            Some(b) => format!("it is held ({}, by {b})", h.reason),
+            None => format!("it is held ({})", h.reason),
+        },
+        None if e.recording.non_delete => "its metadata says nonDelete".to_string(),
+        None => "its call is held".to_string(),
+    }
+}
+
+fn doomed(e: &Entry, call: Option<&str>) -> Doomed {
+    Doomed {
+        id: e.recording.id.clone(),
+        // Deleted only if still at the version read here, and not held, in the deleting
+        // transaction: a hold or an edit that lands in between wins.
+        version: e.version,
+        kind: e.recording.kind,
+        call: call.map(str::to_string),
+        media: e.recording.media.iter().map(|m| DoomedMedia { media_id: m.media_id.clone(), size: m.size }).collect(),
+    }
+}
+
+/// Deletes the recording `id` of `kind` (a call with its screen recordings) as a purge does:
+/// refused, with nothing deleted, when it or one of those screens is held, or it is a screen
+/// whose call is held; else one journal entry, deleted conditionally (versions read here, holds
+/// re-checked in the deleting transaction), media removed, one audit line each with job `job`.
+/// Returns the ids deleted (the recording first).
+pub async fn purge_one(
+    ctx: &Context,
+    id: &str,
+    kind: crate::model::Kind,
+    job: &str,
+) -> Result<Vec<String>, PurgeOneError> {
+    use crate::model::Kind;
+    let what = if kind == Kind::Voice { "recording" } else { "screen recording" };
+    let (catalog, id2) = (ctx.catalog.clone(), id.to_string());
+    let gathered = blocking(move || {
+        let Some(e) = catalog.get(&id2)?.filter(|e| e.recording.kind == kind) else { return Ok(Err(None)) };
+        if e.held() {
+            return Ok(Err(Some(held_why(&e))));
+        }
+        let mut items = vec![doomed(&e, None)];
+        if kind == Kind::Voice {
+            for row in catalog.screens_of(&id2)? {
+                let Some(se) = catalog.get(&row.id)? else { continue };
+                if se.held() {
+                    return Ok(Err(Some(format!("its screen recording {} is protected: {}", row.id, held_why(&se)))));
+                }
+                items.push(doomed(&se, Some(&id2)));
+            }
+        }
+        Ok(Ok(items))
+    })
+    .await?;
+    let items = match gathered {
+        Ok(items) => items,
+        Err(None) => return Err(PurgeOneError::NotFound { what, id: id.to_string() }),
+        Err(Some(why)) => return Err(PurgeOneError::Refused { what, id: id.to_string(), why }),
+    };
+    let now = ctx.clock.now();
+    let entry = JournalEntry {
+        id: format!("{}-one", super::jobs::new_id(now)),
+        job: job.to_string(),
+        rule: None,
+        task: 0,
+        archive: None,
+        at: now,
+        items,
+    };
+    let claim = Held::take(ctx.catalog.clone(), &journal::lease_name(&entry.id), ctx.config.lease_seconds)
+        .await?
+        .ok_or_else(|| LifecycleError::Other(format!("journal entry {} is claimed by another process", entry.id)))?;
+    journal::open(ctx, &entry).await?;
+    let done = journal::execute(ctx, &entry, false).await?;
+    drop(claim);
+    if let Some(k) = done.skipped.first() {
+        let why = format!("{} was not deleted ({})", k.item, k.reason);
+        return Err(PurgeOneError::Refused { what, id: id.to_string(), why });
+    }
+    if let Some(f) = done.failed.first() {
+        return Err(LifecycleError::Other(format!(
+            "deleting {}: {} (the journal entry {} stays open; the next run finishes it)",
+            f.item, f.reason, entry.id
+        ))
+        .into());
+    }
+    Ok(done.deleted.into_iter().map(|d| d.id).collect())
 }

@@ -3,17 +3,19 @@
 //! video player when its type is on the API's allow-list, else a download link; its screens or
 //! its call), and holds and labels. The search is the RWS listing's own parser and pager (same
 //! parameters, same keyset cursor), plus the catalog's label and held filters; holds and labels
-//! are the API's functions.
+//! are the API's functions. A recording's page shows the hold in force (reason, since, by
+//! whom), a screen held by its call, and the hold history (placed and released, when, by whom,
+//! why).
 
 use super::csrf::Form;
 use super::{csrf_field, layout, notice, see_other, seg, time, Section, WebError};
 use crate::api::auth::{Caller, Role};
 use crate::api::rws::recordings::{
-    add_label, page, parse_listing, place_hold, release_hold, remove_label, without_store_paths,
+    add_label, already_held, page, parse_listing, place_hold, release_hold, remove_label, without_store_paths,
 };
 use crate::api::rws::served_media_type;
 use crate::api::{blocking, Shared};
-use crate::catalog::Entry;
+use crate::catalog::{Entry, HoldAction, HoldOutcome};
 use crate::model::{Kind, Recording};
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
@@ -221,8 +223,12 @@ pub async fn show(
             @if let Some(c) = &r.call_recording_id { dt { "Call" } dd { a href={ "/recordings/" (seg(c)) } { code { (c) } } } }
             dt { "Version" } dd { (e.version) }
             dt { "Held" } dd id="hold-state" {
-                @if let Some(h) = &e.hold { span class="badge held" { "held" } " " (h.reason) " (since " (time(h.at)) ")" }
+                @if let Some(h) = &e.hold {
+                    span class="badge held" { "held" } " " (h.reason) " (since " (time(h.at))
+                    @if let Some(b) = &h.by { ", by " span class="hold-by" { (b) } } ")"
+                }
                 @else if r.non_delete { span class="badge held" { "held" } " nonDelete in the metadata" }
+                @else if e.call_held { span class="badge held" { "held" } " by its call's hold" }
                 @else { "no" }
             }
             dt { "Labels" } dd id="labels" { @if r.labels.is_empty() { span class="muted" { "none" } } @else { (r.labels.join(", ")) } }
@@ -244,6 +250,22 @@ pub async fn show(
                         a href=(media_path(r, &m.media_id)) { "Download the audio" } }
                 } @else {
                     p { a href=(media_path(r, &m.media_id)) download { "Download" } }
+                }
+            }
+        }
+        @if !e.hold_history.is_empty() {
+            h2 { "Hold history" }
+            table id="hold-history" {
+                thead { tr { th { "When" } th { "What" } th { "Who" } th { "Reason" } } }
+                tbody {
+                    @for ev in &e.hold_history {
+                        tr {
+                            td { (time(ev.at)) }
+                            td { @match ev.event { HoldAction::Placed => "hold placed", HoldAction::Released => "hold released" } }
+                            td { (ev.by.as_deref().unwrap_or("unknown")) }
+                            td { (ev.reason.as_deref().unwrap_or("")) }
+                        }
+                    }
                 }
             }
         }
@@ -290,18 +312,31 @@ fn back(s: &Shared, id: &str, done: &str) -> Response {
     see_other(s, &format!("/recordings/{}", seg(id)), done)
 }
 
-/// `POST /recordings/{id}/hold` (ops): a hold with its reason.
-pub async fn hold(State(s): State<Shared>, Path(id): Path<String>, form: Form) -> Result<Response, WebError> {
+/// `POST /recordings/{id}/hold` (ops): a hold with its reason, placed by the signed-in user.
+pub async fn hold(
+    State(s): State<Shared>,
+    Extension(who): Extension<Caller>,
+    Path(id): Path<String>,
+    form: Form,
+) -> Result<Response, WebError> {
     let kind = load(&s, &id).await?.recording.kind;
     let reason = form.get("reason").unwrap_or("").to_string();
-    place_hold(s.clone(), id.clone(), kind, reason).await?;
-    Ok(back(&s, &id, "Held."))
+    let done = match place_hold(s.clone(), id.clone(), kind, reason, who.user).await? {
+        HoldOutcome::Placed => "Held.".to_string(),
+        HoldOutcome::AlreadyHeld(h) => already_held(&id, &h),
+    };
+    Ok(back(&s, &id, &done))
 }
 
-/// `POST /recordings/{id}/unhold` (ops).
-pub async fn unhold(State(s): State<Shared>, Path(id): Path<String>, _form: Form) -> Result<Response, WebError> {
+/// `POST /recordings/{id}/unhold` (ops), in the name of the signed-in user.
+pub async fn unhold(
+    State(s): State<Shared>,
+    Extension(who): Extension<Caller>,
+    Path(id): Path<String>,
+    _form: Form,
+) -> Result<Response, WebError> {
     let kind = load(&s, &id).await?.recording.kind;
-    release_hold(s.clone(), id.clone(), kind).await?;
+    release_hold(s.clone(), id.clone(), kind, who.user).await?;
     Ok(back(&s, &id, "Hold released."))
 }
 

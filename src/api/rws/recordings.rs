@@ -1,9 +1,14 @@
 //! Recording listings (scan and scroll), single recordings, labels and holds.
+//!
+//! A recording document carries the hold in force as `hold` (`catalog::hold::to_json`: reason,
+//! at, by, history), and the history of one not held as `holdHistory`.
+//! Holds are placed and released in the name of the authenticated user; a second hold keeps
+//! the first in force and is added to its history (the answer's `statusMessage` says so).
 
 use super::super::auth::{Caller, Role};
 use super::super::{blocking, ApiFailure, Shared};
 use super::{base_url, check_ccid};
-use crate::catalog::{Catalog, Cursor, Entry, Query};
+use crate::catalog::{Catalog, Cursor, Entry, HoldOutcome, Query};
 use crate::model::Kind;
 use crate::storage::Key;
 use axum::extract::{Path, RawQuery, State};
@@ -194,8 +199,14 @@ pub(crate) fn render(e: &Entry, base: &str, store: &str, role: Role) -> Value {
             }
         }
     }
-    if let (Some(h), Some(o)) = (&e.hold, doc.as_object_mut()) {
-        o.insert("hold".into(), json!({ "reason": h.reason, "at": h.at.to_rfc3339() }));
+    if let Some(o) = doc.as_object_mut() {
+        use crate::catalog::hold;
+        if e.hold.is_some() {
+            o.extend(hold::to_json(&e.hold_state()).map(|h| (hold::API_FIELD.to_string(), h)));
+        } else if !e.hold_history.is_empty() {
+            let h = serde_json::to_value(&e.hold_history).unwrap_or_default();
+            o.insert(hold::API_HISTORY_FIELD.into(), h);
+        }
     }
     doc
 }
@@ -378,24 +389,44 @@ pub(crate) async fn remove_label(s: Shared, id: String, kind: Kind, label: Strin
     edit(s, id, kind, move |c, id| c.unlabel(id, &label)).await.map(drop)
 }
 
-async fn hold(s: Shared, id: String, kind: Kind, b: String) -> Result<Json<Value>, ApiFailure> {
-    place_hold(s, id, kind, body::<HoldBody>(&b)?.reason).await?;
-    Ok(Json(json!({ "statusCode": 0 })))
-}
-
-/// Holds a recording of `kind` with a reason (the API and the operators' pages); an empty reason
-/// is refused.
-pub(crate) async fn place_hold(s: Shared, id: String, kind: Kind, reason: String) -> Result<(), ApiFailure> {
-    if reason.trim().is_empty() {
-        return Err(ApiFailure::bad_request("hold: reason is empty"));
+async fn hold(s: Shared, caller: Caller, id: String, kind: Kind, b: String) -> Result<Json<Value>, ApiFailure> {
+    let mut answer = json!({ "statusCode": 0 });
+    if let HoldOutcome::AlreadyHeld(h) =
+        place_hold(s, id.clone(), kind, body::<HoldBody>(&b)?.reason, caller.user).await?
+    {
+        answer["statusMessage"] = Value::String(already_held(&id, &h));
     }
-    let now = s.ctx.clock.now();
-    edit(s, id, kind, move |c, id| c.hold(id, &reason, now)).await.map(drop)
+    Ok(Json(answer))
 }
 
-/// Releases the hold of a recording of `kind`.
-pub(crate) async fn release_hold(s: Shared, id: String, kind: Kind) -> Result<(), ApiFailure> {
-    edit(s, id, kind, |c, id| c.unhold(id)).await.map(drop)
+/// What a second hold is told: the first stays in force.
+pub(crate) fn already_held(id: &str, h: &crate::catalog::Hold) -> String {
+    format!(
+        "{id} was already held since {} by {} ({}): that hold stays in force; this one is added to its history",
+        h.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        h.by.as_deref().unwrap_or("an unknown user"),
+        h.reason
+    )
+}
+
+/// Holds a recording of `kind` with a reason, placed by `by` (the API's and the operators'
+/// pages' user); the catalog refuses an empty reason.
+pub(crate) async fn place_hold(
+    s: Shared,
+    id: String,
+    kind: Kind,
+    reason: String,
+    by: String,
+) -> Result<HoldOutcome, ApiFailure> {
+    entry(&s, &id, kind).await?;
+    let (catalog, now) = (s.ctx.catalog.clone(), s.ctx.clock.now());
+    blocking(move || Ok(catalog.hold(&id, &reason, &by, now)?)).await
+}
+
+/// Releases the hold of a recording of `kind`, in the name of `by`.
+pub(crate) async fn release_hold(s: Shared, id: String, kind: Kind, by: String) -> Result<(), ApiFailure> {
+    let now = s.ctx.clock.now();
+    edit(s, id, kind, move |c, id| c.unhold(id, &by, now).map(drop)).await.map(drop)
 }
 
 pub async fn label_call(State(s): State<Shared>, Path(id): Path<String>, b: String) -> Result<Json<Value>, ApiFailure> {
@@ -422,22 +453,36 @@ pub async fn unlabel_screen(
     remove_label(s, id, Kind::Screen, l).await?;
     Ok(Json(json!({ "statusCode": 0 })))
 }
-pub async fn hold_call(State(s): State<Shared>, Path(id): Path<String>, b: String) -> Result<Json<Value>, ApiFailure> {
-    hold(s, id, Kind::Voice, b).await
-}
-pub async fn hold_screen(
+pub async fn hold_call(
     State(s): State<Shared>,
+    Extension(c): Extension<Caller>,
     Path(id): Path<String>,
     b: String,
 ) -> Result<Json<Value>, ApiFailure> {
-    hold(s, id, Kind::Screen, b).await
+    hold(s, c, id, Kind::Voice, b).await
 }
-pub async fn unhold_call(State(s): State<Shared>, Path(id): Path<String>) -> Result<Json<Value>, ApiFailure> {
-    release_hold(s, id, Kind::Voice).await?;
+pub async fn hold_screen(
+    State(s): State<Shared>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+    b: String,
+) -> Result<Json<Value>, ApiFailure> {
+    hold(s, c, id, Kind::Screen, b).await
+}
+pub async fn unhold_call(
+    State(s): State<Shared>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiFailure> {
+    release_hold(s, id, Kind::Voice, c.user).await?;
     Ok(Json(json!({ "statusCode": 0 })))
 }
-pub async fn unhold_screen(State(s): State<Shared>, Path(id): Path<String>) -> Result<Json<Value>, ApiFailure> {
-    release_hold(s, id, Kind::Screen).await?;
+pub async fn unhold_screen(
+    State(s): State<Shared>,
+    Extension(c): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiFailure> {
+    release_hold(s, id, Kind::Screen, c.user).await?;
     Ok(Json(json!({ "statusCode": 0 })))
 }
 

@@ -26,8 +26,8 @@ mod query;
 mod schema;
 
 use super::{
-    Catalog, CatalogError, Cursor, DeleteOutcome, Doom, Entry, Hold, Lease, ManifestRow, Page, Query, Row, RowState,
-    Upsert, Version,
+    Catalog, CatalogError, Cursor, DeleteOutcome, Doom, Entry, Hold, HoldState, Lease, ManifestRow, Page, Query, Row,
+    RowState, Upsert, Version,
 };
 use crate::model::{Kind, Recording};
 use chrono::{DateTime, TimeZone, Utc};
@@ -43,12 +43,39 @@ const TAG_ATTACHED: i16 = 2;
 const TAG_AGENT: i16 = 3;
 const TAG_PARTITION: i16 = 4;
 
-const ROW_COLS: &str = "r.id, r.kind, r.start_ms, r.stop_ms, r.region, r.call_type, r.media_count, r.bytes, \
-     (r.non_delete OR r.hold_reason IS NOT NULL), r.labels, r.call_recording_id, r.agent_user, \
-     r.call_uuid, r.version";
+/// A screen recording (`r`) whose call is held: the call named by its `callRecordingId`, or,
+/// without one, the call (kind 0) sharing its `callUuid` (as `screens_of` links them). Both
+/// lookups are indexed (the primary key; `rec_call_uuid`, whose predicate this implies).
+macro_rules! call_held {
+    () => {
+        "(r.kind = 1 AND (EXISTS (SELECT 1 FROM recordings hc WHERE hc.id = r.call_recording_id \
+         AND (hc.non_delete OR hc.hold_reason IS NOT NULL)) \
+         OR (r.call_recording_id IS NULL AND r.call_uuid IS NOT NULL AND EXISTS (SELECT 1 FROM recordings hc \
+         WHERE hc.call_uuid = r.call_uuid AND hc.kind = 0 AND hc.call_uuid IS NOT NULL \
+         AND (hc.non_delete OR hc.hold_reason IS NOT NULL)))))"
+    };
+}
 
-const ENTRY_COLS: &str =
-    "r.id, d.doc_text, r.call_recording_id, d.encrypted_media, r.hold_reason, r.hold_ms, r.version";
+/// The one rule of what is held ([`Row::held`]): nonDelete or a hold, of `r` or of its call.
+macro_rules! held {
+    () => {
+        concat!("(r.non_delete OR r.hold_reason IS NOT NULL OR ", call_held!(), ")")
+    };
+}
+/// [`held!`] as a constant, for the query builder.
+const HELD: &str = held!();
+
+const ROW_COLS: &str = concat!(
+    "r.id, r.kind, r.start_ms, r.stop_ms, r.region, r.call_type, r.media_count, r.bytes, ",
+    held!(),
+    ", r.labels, r.call_recording_id, r.agent_user, r.call_uuid, r.version"
+);
+
+const ENTRY_COLS: &str = concat!(
+    "r.id, d.doc_text, r.call_recording_id, d.encrypted_media, r.hold_reason, r.hold_ms, r.version, r.hold_by, \
+     r.hold_history, ",
+    call_held!()
+);
 
 /// How to reach the catalog database. Its `Debug` never shows the password.
 #[derive(Clone, Default)]
@@ -399,12 +426,16 @@ fn entry_of(r: &postgres::Row) -> Result<Entry, CatalogError> {
     let reason: Option<String> = r.get(4);
     let hold_ms: Option<i64> = r.get(5);
     let version: Version = r.get(6);
+    let by: Option<String> = r.get(7);
+    let history: Option<&str> = r.get(8);
+    let call_held: bool = r.get(9);
     let mut recording = Recording::parse_in(doc, call).map_err(|source| CatalogError::Corrupt { id, source })?;
     for m in &mut recording.media {
         m.encrypted |= enc.contains(&m.media_id);
     }
-    let hold = reason.map(|reason| Hold { reason, at: from_ms(hold_ms.unwrap_or(0)) });
-    Ok(Entry { recording, hold, version })
+    let hold = reason.map(|reason| Hold { reason, at: from_ms(hold_ms.unwrap_or(0)), by });
+    let hold_history = super::hold::history_of(history);
+    Ok(Entry { recording, hold, hold_history, call_held, version })
 }
 
 fn get_in(c: &mut impl GenericClient, id: &str, lock: bool) -> Result<Option<Entry>, Failure> {
@@ -437,20 +468,6 @@ impl PgCatalog {
             Self::upsert_in(&mut tx, std::slice::from_ref(&rec))?;
             tx.commit().map_err(pg)
         })
-    }
-
-    fn set_hold(&self, id: &str, reason: Option<&str>, at: Option<i64>) -> Result<(), CatalogError> {
-        let n = self.pool.run(|c| {
-            c.execute(
-                "UPDATE recordings SET hold_reason = $2, hold_ms = $3, version = version + 1 WHERE id = $1",
-                &[&id, &reason, &at],
-            )
-            .map_err(pg)
-        })?;
-        if n == 0 {
-            return Err(CatalogError::NotFound(id.to_string()));
-        }
-        Ok(())
     }
 }
 
@@ -519,11 +536,17 @@ impl Catalog for PgCatalog {
                 let reason: Vec<Option<&str>> =
                     take.iter().map(|e| e.hold.as_ref().map(|h| h.reason.as_str())).collect();
                 let at: Vec<Option<i64>> = take.iter().map(|e| e.hold.as_ref().map(|h| ms(h.at))).collect();
+                let by: Vec<Option<&str>> =
+                    take.iter().map(|e| e.hold.as_ref().and_then(|h| h.by.as_deref())).collect();
+                let history: Vec<Option<String>> =
+                    take.iter().map(|e| super::hold::history_text(&e.hold_history)).collect();
                 tx.execute(
-                    "UPDATE recordings r SET version = u.version, hold_reason = u.reason, hold_ms = u.at
-                     FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[]) AS u(id, version, reason, at)
+                    "UPDATE recordings r SET version = u.version, hold_reason = u.reason, hold_ms = u.at,
+                         hold_by = u.by, hold_history = u.history
+                     FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::text[])
+                         AS u(id, version, reason, at, by, history)
                      WHERE r.id = u.id",
-                    &[&id, &version, &reason, &at],
+                    &[&id, &version, &reason, &at, &by, &history],
                 )
                 .map_err(pg)?;
             }
@@ -604,15 +627,42 @@ impl Catalog for PgCatalog {
         self.pool.run(|c| {
             let mut tx = c.transaction().map_err(pg)?;
             let ids: Vec<&str> = items.iter().map(|d| d.id.as_str()).collect();
-            // Lock what may be deleted (in id order, as every writer locks), and share-lock the
-            // parents, so a hold placed on a call meanwhile waits for this transaction.
-            let mut found: HashMap<String, (Version, bool)> = HashMap::new();
+            // Lock what may be deleted (in id order, as every writer locks), then share-lock the
+            // calls their screens belong to (by callRecordingId, or callUuid) and the parents
+            // named, so a hold placed on one of those meanwhile waits for this transaction; then
+            // read the held rule, which sees every hold committed before those locks.
+            let mut calls: Vec<String> = Vec::new();
+            let mut uuids: Vec<String> = Vec::new();
             for r in tx
                 .query(
-                    "SELECT id, version, (non_delete OR hold_reason IS NOT NULL) FROM recordings
+                    "SELECT id, kind, call_recording_id, call_uuid FROM recordings
                      WHERE id = ANY($1) ORDER BY id FOR UPDATE",
                     &[&ids],
                 )
+                .map_err(pg)?
+            {
+                if r.get::<_, i16>(1) != 1 {
+                    continue;
+                }
+                match (r.get::<_, Option<String>>(2), r.get::<_, Option<String>>(3)) {
+                    (Some(call), _) => calls.push(call),
+                    (None, Some(uuid)) => uuids.push(uuid),
+                    (None, None) => {}
+                }
+            }
+            calls.extend(items.iter().filter_map(|d| d.parent.clone()));
+            if !calls.is_empty() || !uuids.is_empty() {
+                tx.query(
+                    "SELECT id FROM recordings WHERE id = ANY($1)
+                         OR (kind = 0 AND call_uuid IS NOT NULL AND call_uuid = ANY($2))
+                     ORDER BY id FOR SHARE",
+                    &[&calls, &uuids],
+                )
+                .map_err(pg)?;
+            }
+            let mut found: HashMap<String, (Version, bool)> = HashMap::new();
+            for r in tx
+                .query(&format!("SELECT r.id, r.version, {HELD} FROM recordings r WHERE r.id = ANY($1)"), &[&ids])
                 .map_err(pg)?
             {
                 found.insert(r.get(0), (r.get(1), r.get(2)));
@@ -622,8 +672,7 @@ impl Catalog for PgCatalog {
             if !parents.is_empty() {
                 for r in tx
                     .query(
-                        "SELECT id, (non_delete OR hold_reason IS NOT NULL) FROM recordings
-                         WHERE id = ANY($1) ORDER BY id FOR SHARE",
+                        "SELECT id, (non_delete OR hold_reason IS NOT NULL) FROM recordings WHERE id = ANY($1)",
                         &[&parents],
                     )
                     .map_err(pg)?
@@ -843,12 +892,42 @@ impl Catalog for PgCatalog {
         })
     }
 
-    fn hold(&self, id: &str, reason: &str, at: DateTime<Utc>) -> Result<(), CatalogError> {
-        self.set_hold(id, Some(reason), Some(ms(at)))
-    }
-
-    fn unhold(&self, id: &str) -> Result<(), CatalogError> {
-        self.set_hold(id, None, None)
+    fn edit_hold(
+        &self,
+        id: &str,
+        f: &mut (dyn FnMut(&HoldState) -> Option<HoldState> + Send),
+    ) -> Result<HoldState, CatalogError> {
+        // A retried attempt reads the state afresh and asks `f` again.
+        self.pool.run(|c| {
+            let mut tx = c.transaction().map_err(pg)?;
+            let row = tx
+                .query_opt(
+                    "SELECT hold_reason, hold_ms, hold_by, hold_history FROM recordings WHERE id = $1 FOR UPDATE",
+                    &[&id],
+                )
+                .map_err(pg)?
+                .ok_or_else(|| CatalogError::NotFound(id.to_string()))?;
+            let reason: Option<String> = row.get(0);
+            let at: Option<i64> = row.get(1);
+            let history: Option<&str> = row.get(3);
+            let now = HoldState {
+                hold: reason.map(|reason| Hold { reason, at: from_ms(at.unwrap_or(0)), by: row.get(2) }),
+                history: super::hold::history_of(history),
+            };
+            let Some(next) = f(&now) else { return Ok(now) };
+            let (reason, at, by) = match &next.hold {
+                Some(h) => (Some(h.reason.as_str()), Some(ms(h.at)), h.by.as_deref()),
+                None => (None, None, None),
+            };
+            tx.execute(
+                "UPDATE recordings SET hold_reason = $2, hold_ms = $3, hold_by = $4, hold_history = $5,
+                     version = version + 1 WHERE id = $1",
+                &[&id, &reason, &at, &by, &super::hold::history_text(&next.history)],
+            )
+            .map_err(pg)?;
+            tx.commit().map_err(pg)?;
+            Ok(next)
+        })
     }
 
     fn label(&self, id: &str, label: &str) -> Result<(), CatalogError> {

@@ -96,7 +96,7 @@ pub fn filter_sql(q: &Query, f: &mut Filter) -> String {
         w.push(tag(TAG_PARTITION, format!("t.k = ANY({b}) AND t.v = ''")));
     }
     if let Some(h) = q.held {
-        let cond = "(r.non_delete OR r.hold_reason IS NOT NULL)";
+        let cond = super::HELD;
         w.push(if h { cond.to_string() } else { format!("NOT {cond}") });
     }
     if let Some(h) = q.has_screen {

@@ -99,6 +99,16 @@ CREATE INDEX rec_screen_uuid ON recordings (call_uuid)
     ),
     (
         3,
+        "who placed a hold, the hold history, calls by callUuid",
+        // A screen is held while its call is: the call is found by the screen's callUuid when it
+        // has no callRecordingId (the held rule, and the delete that locks the call).
+        r#"
+ALTER TABLE recordings ADD COLUMN hold_by text, ADD COLUMN hold_history text;
+CREATE INDEX rec_call_uuid ON recordings (call_uuid) WHERE kind = 0 AND call_uuid IS NOT NULL;
+"#,
+    ),
+    (
+        4,
         "attached data is each key's current value",
         // Each key's last added/updated value in eventHistory order, none after a deleted (as
         // `model::Recording::parse` derives it); before, every value the key ever had.
