@@ -153,16 +153,7 @@ fn a_plan_runs_end_to_end_through_the_jobs_api() {
     assert_eq!(st, 403);
     let (st, v) = post(OPS, &format!("/api/v1/jobs/{id}/start"), Value::Null);
     assert_eq!(st, 202, "{v}");
-    let t = std::time::Instant::now();
-    let job = loop {
-        let j = s.json(USER, &format!("/api/v1/jobs/{id}"));
-        let state = j["job"]["state"].as_str().unwrap().to_string();
-        if state != "planned" && state != "running" {
-            break j;
-        }
-        assert!(t.elapsed() < std::time::Duration::from_secs(60), "the job never ended: {j}");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    };
+    let job = ended(&s, &id);
     assert_eq!(job["job"]["state"], "succeeded", "{job}");
     assert_eq!(job["job"]["tasks"][1]["recordings"], 3, "{job}");
     assert_eq!(job["job"]["tasks"][1]["held"], 1, "{job}");
@@ -237,20 +228,25 @@ fn a_posted_job_is_checked_like_a_rule_and_starts_once() {
     let mut sorted = codes.clone();
     sorted.sort();
     assert_eq!(sorted, [202, 409, 409, 409], "{codes:?}");
-    let t = std::time::Instant::now();
-    let job = loop {
-        let j = s.json(USER, &format!("/api/v1/jobs/{id}"));
-        let state = j["job"]["state"].as_str().unwrap().to_string();
-        if state != "planned" && state != "running" {
-            break j;
-        }
-        assert!(t.elapsed() < std::time::Duration::from_secs(60), "the job never ended: {j}");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    };
+    let job = ended(&s, &id);
     assert_eq!(job["job"]["state"], "succeeded", "{job}");
     let purged =
         job["job"]["tasks"][1]["recordings"].as_u64().unwrap() + job["job"]["tasks"][1]["held"].as_u64().unwrap();
     assert_eq!(purged, planned, "the purge acted on other recordings than the plan showed: {job}");
     let (st, _) = post(&format!("/api/v1/jobs/{id}/cancel"), Value::Null);
     assert_eq!(st, 200, "cancelling an ended job is a no-op");
+}
+
+/// Job `id` once it has ended (at most a minute).
+fn ended(s: &api_support::Server, id: &str) -> Value {
+    let t = std::time::Instant::now();
+    loop {
+        let j = s.json(USER, &format!("/api/v1/jobs/{id}"));
+        let state = j["job"]["state"].as_str().unwrap().to_string();
+        if state != "planned" && state != "running" {
+            return j;
+        }
+        assert!(t.elapsed() < std::time::Duration::from_secs(60), "the job never ended: {j}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }

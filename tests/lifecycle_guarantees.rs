@@ -521,6 +521,21 @@ fn attached_data_filters_read_the_value_the_key_has_now() {
     check_clean(&n);
 }
 
+/// `reclife ingest` of a two-media recording, paused (failpoint) once the first file is
+/// stored; returns the process, the flag that lets it go on, and the folder ingested.
+fn ingest_paused_after_first_media(n: &Node) -> (std::process::Child, PathBuf, PathBuf) {
+    let folder = two_media_folder(&n.root);
+    let flag = n.root.join("go-ingest");
+    let ingest = cmd(n, &["ingest", folder.to_str().unwrap()])
+        .env("RECLIFE_FAILPOINT", format!("ingest.after_media:1:pause={}", flag.display()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_reached(&flag);
+    (ingest, flag, folder)
+}
+
 /// Sets a file's modification time `secs` seconds back.
 fn age_file(path: &std::path::Path, secs: u64) {
     let t = std::time::SystemTime::now() - Duration::from_secs(secs);
@@ -553,15 +568,7 @@ fn two_media_folder(root: &std::path::Path) -> PathBuf {
 #[test]
 fn repair_never_removes_media_a_running_ingest_stored() {
     let n = node(1);
-    let folder = two_media_folder(&n.root);
-    let flag = n.root.join("go-ingest");
-    let ingest = cmd(&n, &["ingest", folder.to_str().unwrap()])
-        .env("RECLIFE_FAILPOINT", format!("ingest.after_media:1:pause={}", flag.display()))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_reached(&flag);
+    let (ingest, flag, _folder) = ingest_paused_after_first_media(&n);
     let first = n.data.join(format!("media/{INFLIGHT}/a.mp3"));
     assert!(first.exists(), "the first media file is stored before the pause");
     age_file(&first, 7200);
@@ -647,15 +654,7 @@ fn a_dead_writers_intent_does_not_block_repair() {
 #[test]
 fn an_ingest_whose_stored_media_vanished_records_nothing() {
     let n = node(1);
-    let folder = two_media_folder(&n.root);
-    let flag = n.root.join("go-ingest");
-    let ingest = cmd(&n, &["ingest", folder.to_str().unwrap()])
-        .env("RECLIFE_FAILPOINT", format!("ingest.after_media:1:pause={}", flag.display()))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_reached(&flag);
+    let (ingest, flag, folder) = ingest_paused_after_first_media(&n);
     let first = n.data.join(format!("media/{INFLIGHT}/a.mp3"));
     std::fs::remove_file(&first).unwrap();
     std::fs::write(&flag, b"").unwrap();
