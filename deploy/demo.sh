@@ -9,13 +9,19 @@
 # It touches nothing but its own scratch folder ./demo-run: a real node's RECLIFE_DATA_DIR,
 # RECLIFE_CONFIG or RECLIFE_CATALOG in the environment are ignored (never used, never removed),
 # and ./demo-run is removed only when an earlier demo made it (it holds the demo's marker file).
+#
+# Tests run it with RECLIFE_DEMO_BIN (a reclife binary already built: no install, no build) and
+# RECLIFE_DEMO_DIR (another scratch folder, under the same marker rule).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash deploy/install.sh
-cargo build --release --locked
+if [ -z "${RECLIFE_DEMO_BIN:-}" ]; then
+  bash deploy/install.sh
+  cargo build --release --locked
+fi
+bin="${RECLIFE_DEMO_BIN:-${CARGO_TARGET_DIR:-target}/release/reclife}"
 unset RECLIFE_DATA_DIR RECLIFE_CONFIG RECLIFE_CATALOG
 export RECLIFE_NOW="2025-06-25T18:00:00Z"
-run="$PWD/demo-run"
+run="${RECLIFE_DEMO_DIR:-$PWD/demo-run}"
 marker="$run/.reclife-demo-scratch"
 if [ -e "$run" ]; then
   if [ ! -f "$marker" ]; then
@@ -38,7 +44,6 @@ contact_center_id = "cc1"
 rules_dir = "$PWD/deploy/demo-rules"
 default_backup_location = "file://$backups"
 EOF
-bin="${CARGO_TARGET_DIR:-target}/release/reclife"
 echo "== ingest testdata/recordings"
 $bin --quiet ingest testdata/recordings
 echo "== rules validate (deploy/demo-rules)"

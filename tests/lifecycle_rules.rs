@@ -185,3 +185,61 @@ fn a_purge_without_a_backup_first_is_warned_about() {
     assert!(ok, "{out}{err}");
     assert!(err.contains("p.toml: warning: rule [only purge] task 1 purges without backing up first"), "{err}");
 }
+
+/// Issue 20, sequence 10: the quickstart's demo touches nothing but its own scratch folder. A
+/// real node's `RECLIFE_DATA_DIR` and `RECLIFE_CONFIG` in the environment are ignored (their
+/// files are left as they were), a scratch folder the demo did not make is never removed, and
+/// nothing the demo writes is tracked by git.
+#[test]
+fn the_demo_touches_only_its_own_scratch_folder() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tmp = tempfile::tempdir().unwrap();
+    let real = tmp.path().join("real-node");
+    std::fs::create_dir_all(real.join("media/KEEP")).unwrap();
+    std::fs::write(real.join("catalog.db"), b"a real node's catalog").unwrap();
+    std::fs::write(real.join("media/KEEP/a.mp3"), b"a real recording").unwrap();
+    std::fs::write(real.join("node.toml"), "contact_center_id = \"real\"\n").unwrap();
+    let demo = |dir: &std::path::Path| {
+        Command::new("bash")
+            .arg(repo.join("deploy/demo.sh"))
+            .env("RECLIFE_DEMO_BIN", env!("CARGO_BIN_EXE_reclife"))
+            .env("RECLIFE_DEMO_DIR", dir)
+            .env("RECLIFE_DATA_DIR", &real)
+            .env("RECLIFE_CONFIG", real.join("node.toml"))
+            .env("RECLIFE_CATALOG", real.join("catalog.db"))
+            .output()
+            .unwrap()
+    };
+    let scratch = tmp.path().join("demo");
+    for run in 0..2 {
+        let o = demo(&scratch);
+        assert!(
+            o.status.success(),
+            "demo run {run}: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(scratch.join("backups/Environment-voice-0-365-20250625180000.zip").is_file());
+        assert!(scratch.join("data/audit/deletions.jsonl").is_file());
+    }
+    assert_eq!(std::fs::read(real.join("catalog.db")).unwrap(), b"a real node's catalog");
+    assert_eq!(std::fs::read(real.join("media/KEEP/a.mp3")).unwrap(), b"a real recording");
+    assert_eq!(std::fs::read_dir(&real).unwrap().count(), 3, "the demo wrote into the real node");
+    // A folder the demo did not make is refused, not removed.
+    let other = tmp.path().join("someones-folder");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("precious"), b"x").unwrap();
+    let o = demo(&other);
+    assert!(!o.status.success(), "the demo took over a folder it did not make");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("was not made by this demo"));
+    assert!(other.join("precious").is_file());
+    // Nothing of the demo's is tracked (the archives it used to rewrite in the repo are gone).
+    let tracked = Command::new("git")
+        .args(["ls-files", "--", "reclife-backups", "demo-run", "reclife-data"])
+        .current_dir(repo)
+        .output()
+        .unwrap();
+    if tracked.status.success() {
+        assert!(tracked.stdout.is_empty(), "tracked: {}", String::from_utf8_lossy(&tracked.stdout));
+    }
+}
