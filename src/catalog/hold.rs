@@ -91,6 +91,17 @@ pub enum HoldOutcome {
     AlreadyHeld(Hold),
 }
 
+/// The most hold events a recording keeps (the newest): a history carried by hostile or
+/// corrupt metadata cannot grow a row without bound.
+pub const MAX_HISTORY: usize = 1000;
+
+/// Keeps the newest [`MAX_HISTORY`] events, oldest first.
+fn trim(history: &mut Vec<HoldEvent>) {
+    if history.len() > MAX_HISTORY {
+        history.drain(..history.len() - MAX_HISTORY);
+    }
+}
+
 /// The history as stored (a JSON array); empty when there is none.
 pub(crate) fn history_text(history: &[HoldEvent]) -> Option<String> {
     if history.is_empty() {
@@ -130,6 +141,7 @@ pub(crate) fn place<C: Catalog + ?Sized>(
         before = s.hold.clone();
         let mut next = s.clone();
         next.history.push(event.clone());
+        trim(&mut next.history);
         if next.hold.is_none() {
             next.hold = Some(Hold { reason: reason.to_string(), at, by: Some(by.to_string()) });
         }
@@ -161,6 +173,7 @@ pub(crate) fn release<C: Catalog + ?Sized>(
             by: Some(by.to_string()),
             reason: Some(h.reason),
         });
+        trim(&mut next.history);
         Some(next)
     })?;
     Ok(released)
@@ -181,12 +194,13 @@ pub(crate) fn apply_carried<C: Catalog + ?Sized>(
                 next.hold = Some(h.clone());
             }
         }
-        for e in &carried.history {
-            if !next.history.contains(e) {
-                next.history.push(e.clone());
-            }
-        }
-        next.history.sort_by_key(|e| e.at);
+        // The newest events the metadata carries, merged once each (sorted, then deduplicated).
+        let skip = carried.history.len().saturating_sub(MAX_HISTORY);
+        next.history.extend(carried.history[skip..].iter().cloned());
+        let key = |e: &HoldEvent| (e.at, e.event == HoldAction::Released, e.by.clone(), e.reason.clone());
+        next.history.sort_by_key(key);
+        next.history.dedup();
+        trim(&mut next.history);
         (next != *s).then_some(next)
     })
 }
@@ -341,5 +355,37 @@ mod tests {
         assert_eq!(take_carried(&doc).unwrap(), (r#"{"id":"A"}"#.to_string(), Some(released)));
         let foreign = r#"{"id":"A","hold":"yes"}"#;
         assert_eq!(take_carried(foreign).unwrap(), (foreign.to_string(), None), "a foreign `hold` stays");
+    }
+}
+
+#[cfg(test)]
+mod bounds {
+    use super::*;
+    use crate::catalog::SqliteCatalog;
+    use chrono::TimeZone;
+
+    /// A history carried by hostile metadata (many thousands of events) is merged in one pass
+    /// and kept to the newest [`MAX_HISTORY`] events.
+    #[test]
+    fn a_carried_history_is_bounded() {
+        let c = SqliteCatalog::in_memory().unwrap();
+        let doc = r#"{"id":"H1","startTime":"2024-01-01T00:00:00.000+0000","stopTime":"2024-01-01T00:01:00.000+0000","mediaFiles":[]}"#;
+        c.upsert(&crate::model::Recording::parse(doc).unwrap()).unwrap();
+        let t0 = Utc.with_ymd_and_hms(2020, 1, 1, 0, 0, 0).unwrap();
+        let history: Vec<HoldEvent> = (0..20_000)
+            .map(|i| HoldEvent {
+                event: HoldAction::Placed,
+                at: t0 + chrono::Duration::seconds(i),
+                by: Some("x".into()),
+                reason: Some(format!("r{i}")),
+            })
+            .collect();
+        let newest = history.last().cloned().unwrap();
+        let carried = HoldState { hold: None, history };
+        let state = c.apply_carried_hold("H1", &carried).unwrap();
+        assert_eq!(state.history.len(), MAX_HISTORY);
+        assert_eq!(state.history.last(), Some(&newest));
+        // Applying it again changes nothing (each event kept once).
+        assert_eq!(c.apply_carried_hold("H1", &carried).unwrap().history.len(), MAX_HISTORY);
     }
 }

@@ -10,7 +10,8 @@
 //!   directory re-read, every CRC checked), and never over another archive;
 //! - a purge that follows a backup deletes only what that backup archived and verified, and does
 //!   not run at all when the backup failed (unless the backup task says `on_failure = "continue"`);
-//! - held recordings (`nonDelete`, or a hold) are never purged;
+//! - held recordings (`nonDelete`, or a hold, of the recording or of the call a screen belongs
+//!   to) are never purged;
 //! - plans are durable manifests in the catalog ([`plan`]); a backup records per row the
 //!   versions it archived; a purge deletes a recording only if it is still at the version
 //!   archived (or planned) and not held, checked in the deleting transaction, so an edit or a
