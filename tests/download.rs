@@ -616,8 +616,12 @@ fn hostile_credentials_never_leave_the_prefix_origin() {
         hostile::doc("H1", r1, &end(r1), "/recordings/H1/play/H1.mp3", 30_001),
         hostile::doc("H2", r2, &end(r2), &format!("{b_url}/media/H2.mp3"), 30_002)],
         "nextUri": format!("{b_url}/api/v2/recordings?page=2")});
+    // H4's media is on the foreign port, which asks for credentials it is not given: that file
+    // fails, and the run goes on.
+    let r4 = "2025-03-11T10:00:00Z";
     let page2 = serde_json::json!({"recordings": [
-        hostile::doc("H3", r3, &end(r3), &format!("{a_url}/api/v2/recordings/H3/play/H3.mp3"), 30_003)]});
+        hostile::doc("H3", r3, &end(r3), &format!("{a_url}/api/v2/recordings/H3/play/H3.mp3"), 30_003),
+        hostile::doc("H4", r4, &end(r4), &format!("{b_url}/media/H4.mp3"), 10)]});
     let a = a.serve(move |r| match r.path() {
         "/api/v2/recordings" => Resp::json(&page1),
         "/api/v2/recordings/H1/play/H1.mp3" => Resp::bytes(200, data(1)),
@@ -627,17 +631,22 @@ fn hostile_credentials_never_leave_the_prefix_origin() {
     let b = b.serve(move |r| match r.path() {
         "/api/v2/recordings" => Resp::json(&page2),
         "/media/H2.mp3" => Resp::bytes(200, data(2)),
+        "/media/H4.mp3" => Resp::bytes(401, Vec::new()).header("WWW-Authenticate", "Basic realm=\"x\""),
         _ => Resp::not_found(),
     });
     let t = tempfile::tempdir().unwrap();
     let target = t.path().join("target");
     let o = hostile_cmd(&a.url, &target).output().unwrap();
-    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains("failed: recording H4 file H4.mp3:"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("HTTP 401"), "{}", stderr(&o));
+    // H4's slice (the 11th) is not complete: the checkpoint stops at its start.
+    assert_eq!(checkpoint(&target), Some(ms("2025-03-11T00:00:00Z")));
     let want: std::collections::BTreeMap<_, _> =
         [("H1", r1, 1), ("H2", r2, 2), ("H3", r3, 3)].iter().map(|(id, s, i)| (mp3_path(id, s), data(*i))).collect();
     assert_eq!(media_of(&target), want);
     let foreign = b.requests();
-    assert_eq!(foreign.len(), 2, "the foreign port served the page and H2: {foreign:?}");
+    assert_eq!(foreign.len(), 3, "the foreign port served the page, H2 and H4: {foreign:?}");
     for (r, _) in &foreign {
         assert_eq!(r.authorization, None, "{} reached the foreign origin with credentials", r.target);
     }
@@ -660,10 +669,17 @@ fn hostile_listing_order_outside_period_and_failed_recording() {
     let data = |i: usize| content(200 + i as u64, 20_000 + i);
     let d = |i: usize| {
         let (id, s) = recs[i];
-        hostile::doc(id, s, &s.replace(":00:00Z", ":04:00Z"), &format!("/recordings/{id}/play/{id}.mp3"), data(i).len() as u64)
+        hostile::doc(
+            id,
+            s,
+            &s.replace(":00:00Z", ":04:00Z"),
+            &format!("/recordings/{id}/play/{id}.mp3"),
+            data(i).len() as u64,
+        )
     };
     // After the period's end (listed though it should not be), first of all.
-    let late = hostile::doc("LATE", "2025-03-12T07:00:00Z", "2025-03-12T07:04:00Z", "/recordings/LATE/play/LATE.mp3", 5);
+    let late =
+        hostile::doc("LATE", "2025-03-12T07:00:00Z", "2025-03-12T07:04:00Z", "/recordings/LATE/play/LATE.mp3", 5);
     // Shuffled, the latest first, O2 listed twice, the earliest on the last page.
     let page1 = serde_json::json!({"recordings": [late, d(3), d(1)], "nextUri": "/recordings?page=2"});
     let page2 = serde_json::json!({"recordings": [d(2), d(0), d(1)]});
@@ -798,7 +814,8 @@ fn hostile_oversized_body_and_wrong_content_range() {
     // RES: the wrong range was not appended; the file was fetched again whole.
     assert_eq!(std::fs::read(res_dir.join("RES.mp3")).unwrap(), data);
     assert!(!res_dir.join("RES.mp3.part").exists());
-    let ranges: Vec<_> = a.requests().iter().filter(|(r, _)| r.path().ends_with("/RES.mp3")).map(|(r, _)| r.range.clone()).collect();
+    let ranges: Vec<_> =
+        a.requests().iter().filter(|(r, _)| r.path().ends_with("/RES.mp3")).map(|(r, _)| r.range.clone()).collect();
     assert_eq!(ranges, [Some("bytes=15000-".to_string()), None]);
     // BIG failed in the first slice: no checkpoint.
     assert_eq!(checkpoint(&target), None);

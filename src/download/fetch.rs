@@ -272,7 +272,9 @@ fn body_stream(r: reqwest::Response, what: String) -> ByteStream {
             match r.chunk().await {
                 Ok(Some(c)) => Ok(Some((c, r))),
                 Ok(None) => Ok(None),
-                Err(e) => Err(StorageError::Backend { store: "api".into(), op: "read", key: what, message: e.to_string() }),
+                Err(e) => {
+                    Err(StorageError::Backend { store: "api".into(), op: "read", key: what, message: e.to_string() })
+                }
             }
         }
     });
