@@ -765,6 +765,12 @@ fn hostile_self_looping_next_uri_is_an_error() {
     assert!(stderr(&o).contains(&format!("{me}: this listing page was already read")), "{}", stderr(&o));
     assert!(a.requests().len() <= 3, "{} requests", a.requests().len());
     assert_eq!(checkpoint(&t.path().join("target")), None);
+    // `--check` walks the same listing: the same error, not a loop.
+    let mut c = hostile_cmd(&a.url, &t.path().join("target"));
+    c.arg("--check");
+    let o = hostile::output_within(c, 60);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains(&format!("{me}: this listing page was already read")), "{}", stderr(&o));
 }
 
 #[test]

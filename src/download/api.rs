@@ -186,6 +186,26 @@ impl Api {
     }
 }
 
+/// One walk through a listing's pages: a page URL met twice means the `nextUri`s loop.
+#[derive(Debug, Default)]
+pub struct PageWalk {
+    seen: std::collections::HashSet<String>,
+}
+
+impl PageWalk {
+    /// Notes that `url` is about to be read; an error naming it if it was read before.
+    pub fn visit(&mut self, url: &str) -> Result<(), DownloadError> {
+        if self.seen.insert(url.to_string()) {
+            Ok(())
+        } else {
+            Err(DownloadError::Api(format!(
+                "{}: this listing page was already read (a nextUri loop); refused",
+                redact(url)
+            )))
+        }
+    }
+}
+
 /// A URL without user info (the API might put some in a nextUri).
 pub fn redact(u: &str) -> String {
     match url::Url::parse(u) {

@@ -63,13 +63,15 @@ pub async fn run(job: &Job, progress: &dyn DownloadProgress) -> Result<Report, D
     let mut report = Report { period: Some(period), checkpoint: existing, ..Report::default() };
     let listed = list_period(job, &api, &period, step, &spool_at, &mut report).await?;
     // With `maxAge=0` the period starts in 1970: slicing begins at the slice edge before the
-    // earliest recording listed (wherever it was in the listing).
-    let effective = match listed.keys().next() {
-        Some(&edge) => Period {
-            start: period.start.max(chrono::DateTime::from_timestamp_millis(edge * step).unwrap_or(period.start)),
-            end: period.end,
-        },
-        None => period,
+    // earliest recording listed (wherever it was in the listing); with none, at the last slice
+    // (decades of empty slices would each write the checkpoint).
+    let first_edge = match listed.keys().next() {
+        Some(&edge) => edge,
+        None => (period.end.timestamp_millis() - 1).div_euclid(step),
+    };
+    let effective = Period {
+        start: period.start.max(chrono::DateTime::from_timestamp_millis(first_edge * step).unwrap_or(period.start)),
+        end: period.end,
     };
     let slices = effective.slices(s.shard_by.approx());
     report.slices = slices.len();
@@ -241,16 +243,11 @@ async fn list_period(
         return Ok(out);
     }
     for path in [s.recordings_uri.as_str(), SCREEN_RECORDINGS_URI] {
-        let mut seen = std::collections::HashSet::new();
+        let mut walk = api::PageWalk::default();
         let mut next = Some(api.listing_url(path, period.start, period.end));
         let mut first = true;
         while let Some(u) = next.take() {
-            if !seen.insert(u.clone()) {
-                return Err(DownloadError::Api(format!(
-                    "{}: this listing page was already read (a nextUri loop); refused",
-                    api::redact(&u)
-                )));
-            }
+            walk.visit(&u)?;
             let page = match api.page(&u).await {
                 // A server without screen recordings.
                 Err(DownloadError::Api(m)) if first && path == SCREEN_RECORDINGS_URI && m.contains("HTTP 404") => {
@@ -272,7 +269,7 @@ async fn list_period(
                         continue;
                     }
                 };
-                if start < period.start || start >= period.end {
+                if !period.contains(start) {
                     report.skipped.push(Failure {
                         recording: id,
                         file: String::new(),
@@ -514,7 +511,9 @@ pub async fn verify_s3(job: &Job) -> Result<String, DownloadError> {
     warn_aws_proxy(job);
     let period = Period::compute(s, job.now, None);
     let mut url = Some(api.listing_url(&s.recordings_uri, period.start, period.end));
+    let mut walk = api::PageWalk::default();
     while let Some(u) = url.take() {
+        walk.visit(&u)?;
         let page = api.page(&u).await?;
         for raw in page.recordings {
             let Ok(p) = record::plan(raw, &s.folder_format, &s.media_type_pattern, false, false) else { continue };
