@@ -1,8 +1,8 @@
 //! The RWS client: recordings listings (`GET <gwsUriPrefix><gwsRecordingsUri>?startTime=…&endTime=…
 //! &limit=…`, then each `nextUri` exactly as given) and media by play URL, with HTTP Basic auth
 //! from `GWS_USERNAME`/`GWS_PASSWORD`. Temporary failures (connection errors, timeouts, 429,
-//! 5xx) are retried with the storage backends' backoff; 401/403 is an authentication error at
-//! once. The password never reaches a log, an error or `Debug`, and goes only to the origin
+//! 5xx) are retried with the storage backends' backoff; 401/403 from the prefix's origin is an
+//! authentication error at once (from another origin, just that answer). The password never reaches a log, an error or `Debug`, and goes only to the origin
 //! (scheme, host, port) of `gwsUriPrefix`: a `nextUri` or `mediaUri` naming another origin is
 //! requested without credentials, and redirects are not followed. A listing page is read up to
 //! [`MAX_PAGE_BYTES`], no further.
@@ -111,7 +111,7 @@ impl Api {
     }
 
     /// GET with retries; `range_from` asks for the bytes from there on. Returns the response
-    /// of any status but 401/403 (an error), 429 and 5xx (retried). The credentials go only to
+    /// of any status but 401/403 from the prefix's origin (an error), 429 and 5xx (retried). The credentials go only to
     /// the prefix's origin.
     pub async fn get(&self, url: &str, range_from: Option<u64>) -> Result<reqwest::Response, DownloadError> {
         let url = self.absolute(url);
