@@ -569,3 +569,260 @@ fn a_downloaded_hold_is_applied_again_by_ingest() {
         .collect();
     assert_eq!(ids, ["RECB"], "only the held recording is left");
 }
+
+// --- Against a hostile RWS look-alike (tests/download_support/hostile.rs): no S3, media by URI.
+
+use download_support::hostile::{self, Body, Resp};
+
+/// `reclife download` against the look-alike at `origin` (prefix `<origin>/api/v2`).
+fn hostile_cmd(origin: &str, target: &Path) -> std::process::Command {
+    let mut c = std::process::Command::new(bin());
+    c.args(["--quiet", "download", "--gws-uri-prefix", &format!("{origin}/api/v2"), "--target-dir"])
+        .arg(target)
+        .args(["--now", NOW, "--max-age", "3"])
+        .env("GWS_USERNAME", USER.0)
+        .env("GWS_PASSWORD", USER.1)
+        .env_remove("RECLIFE_NOW")
+        .env_remove("RECLIFE_CONFIG");
+    c
+}
+
+fn basic() -> String {
+    use base64::Engine as _;
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", USER.0, USER.1)))
+}
+
+/// `<yyyy/MM/dd/HH>/<id>/<id>.mp3` of a recording started at `start`.
+fn mp3_path(id: &str, start: &str) -> String {
+    let t = chrono::DateTime::parse_from_rfc3339(start).unwrap();
+    format!("{}/{id}/{id}.mp3", t.format("%Y/%m/%d/%H"))
+}
+
+/// The media of the tree (leaving out meta-data.json).
+fn media_of(target: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    tree(target).into_iter().filter(|(k, _)| !k.ends_with("/meta-data.json")).collect()
+}
+
+#[test]
+fn hostile_credentials_never_leave_the_prefix_origin() {
+    let (a, b) = (hostile::bind(), hostile::bind());
+    let (a_url, b_url) = (a.url.clone(), b.url.clone());
+    let data = |i: u64| content(100 + i, 30_000 + i as usize);
+    // R1's media on the origin (a path below the prefix), R2's on the foreign port, the next
+    // page on the foreign port too, and there R3 whose media is back on the origin.
+    let (r1, r2, r3) = ("2025-03-10T09:00:00Z", "2025-03-10T10:00:00Z", "2025-03-11T09:00:00Z");
+    let end = |s: &str| s.replace(":00:00Z", ":05:00Z");
+    let page1 = serde_json::json!({"recordings": [
+        hostile::doc("H1", r1, &end(r1), "/recordings/H1/play/H1.mp3", 30_001),
+        hostile::doc("H2", r2, &end(r2), &format!("{b_url}/media/H2.mp3"), 30_002)],
+        "nextUri": format!("{b_url}/api/v2/recordings?page=2")});
+    // H4's media is on the foreign port, which asks for credentials it is not given: that file
+    // fails, and the run goes on.
+    let r4 = "2025-03-11T10:00:00Z";
+    let page2 = serde_json::json!({"recordings": [
+        hostile::doc("H3", r3, &end(r3), &format!("{a_url}/api/v2/recordings/H3/play/H3.mp3"), 30_003),
+        hostile::doc("H4", r4, &end(r4), &format!("{b_url}/media/H4.mp3"), 10)]});
+    let a = a.serve(move |r| match r.path() {
+        "/api/v2/recordings" => Resp::json(&page1),
+        "/api/v2/recordings/H1/play/H1.mp3" => Resp::bytes(200, data(1)),
+        "/api/v2/recordings/H3/play/H3.mp3" => Resp::bytes(200, data(3)),
+        _ => Resp::not_found(),
+    });
+    let b = b.serve(move |r| match r.path() {
+        "/api/v2/recordings" => Resp::json(&page2),
+        "/media/H2.mp3" => Resp::bytes(200, data(2)),
+        "/media/H4.mp3" => Resp::bytes(401, Vec::new()).header("WWW-Authenticate", "Basic realm=\"x\""),
+        _ => Resp::not_found(),
+    });
+    let t = tempfile::tempdir().unwrap();
+    let target = t.path().join("target");
+    let o = hostile_cmd(&a.url, &target).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains("failed: recording H4 file H4.mp3:"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("HTTP 401"), "{}", stderr(&o));
+    // H4's slice (the 11th) is not complete: the checkpoint stops at its start.
+    assert_eq!(checkpoint(&target), Some(ms("2025-03-11T00:00:00Z")));
+    let want: std::collections::BTreeMap<_, _> =
+        [("H1", r1, 1), ("H2", r2, 2), ("H3", r3, 3)].iter().map(|(id, s, i)| (mp3_path(id, s), data(*i))).collect();
+    assert_eq!(media_of(&target), want);
+    let foreign = b.requests();
+    assert_eq!(foreign.len(), 3, "the foreign port served the page, H2 and H4: {foreign:?}");
+    for (r, _) in &foreign {
+        assert_eq!(r.authorization, None, "{} reached the foreign origin with credentials", r.target);
+    }
+    let own = a.requests();
+    assert!(own.len() >= 3, "{own:?}");
+    for (r, _) in &own {
+        assert_eq!(r.authorization.as_deref(), Some(basic().as_str()), "{} on the origin", r.target);
+    }
+}
+
+#[test]
+fn hostile_listing_order_outside_period_and_failed_recording() {
+    // Slices (days, from now − 3 d): [09 06:00, 10), [10, 11), [11, 12), [12, 06:00).
+    let recs = [
+        ("O1", "2025-03-09T08:00:00Z"),
+        ("O2", "2025-03-10T09:00:00Z"),
+        ("O3", "2025-03-11T12:00:00Z"),
+        ("O4", "2025-03-12T01:00:00Z"),
+    ];
+    let data = |i: usize| content(200 + i as u64, 20_000 + i);
+    let d = |i: usize| {
+        let (id, s) = recs[i];
+        hostile::doc(
+            id,
+            s,
+            &s.replace(":00:00Z", ":04:00Z"),
+            &format!("/recordings/{id}/play/{id}.mp3"),
+            data(i).len() as u64,
+        )
+    };
+    // After the period's end (listed though it should not be), first of all.
+    let late =
+        hostile::doc("LATE", "2025-03-12T07:00:00Z", "2025-03-12T07:04:00Z", "/recordings/LATE/play/LATE.mp3", 5);
+    // Shuffled, the latest first, O2 listed twice, the earliest on the last page.
+    let page1 = serde_json::json!({"recordings": [late, d(3), d(1)], "nextUri": "/recordings?page=2"});
+    let page2 = serde_json::json!({"recordings": [d(2), d(0), d(1)]});
+    let o2_fails = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let fails = o2_fails.clone();
+    let a = hostile::bind().serve(move |r| {
+        let p = r.path();
+        if p == "/api/v2/recordings" {
+            return Resp::json(if r.target.contains("page=2") { &page2 } else { &page1 });
+        }
+        for (i, (id, _)) in recs.iter().enumerate() {
+            if p == format!("/api/v2/recordings/{id}/play/{id}.mp3") {
+                if i == 1 && fails.load(std::sync::atomic::Ordering::SeqCst) {
+                    return Resp::not_found();
+                }
+                return Resp::bytes(200, data(i));
+            }
+        }
+        Resp::not_found()
+    });
+    let t = tempfile::tempdir().unwrap();
+    let target = t.path().join("target");
+    // O2 fails: the others are fetched whatever their place in the listing; the checkpoint
+    // stays at the start of O2's slice, before O2.
+    let o = hostile_cmd(&a.url, &target).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains("failed: recording O2 file O2.mp3"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("skipped: recording LATE"), "{}", stderr(&o));
+    let want = |ids: &[usize]| -> std::collections::BTreeMap<String, Vec<u8>> {
+        ids.iter().map(|&i| (mp3_path(recs[i].0, recs[i].1), data(i))).collect()
+    };
+    assert_eq!(media_of(&target), want(&[0, 2, 3]));
+    assert!(!tree(&target).contains_key("2025/03/10/09/O2/meta-data.json"));
+    assert_eq!(checkpoint(&target), Some(ms("2025-03-10T00:00:00Z")));
+    // O2 can be fetched now: the next run takes it (its slice was never covered), and all is
+    // done: the checkpoint reaches the period's end. LATE is skipped again, not a failure.
+    o2_fails.store(false, std::sync::atomic::Ordering::SeqCst);
+    let o = hostile_cmd(&a.url, &target).output().unwrap();
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains("skipped: recording LATE"), "{}", stderr(&o));
+    assert_eq!(downloaded(&o), 1, "{}", stdout(&o));
+    assert_eq!(media_of(&target), want(&[0, 1, 2, 3]));
+    for (id, s) in recs {
+        let meta = mp3_path(id, s).replace(&format!("{id}.mp3"), "meta-data.json");
+        assert!(tree(&target).contains_key(&meta), "{meta}");
+    }
+    assert_eq!(checkpoint(&target), Some(ms(NOW)));
+    // O2 listed twice was fetched once in each run.
+    let o2 = a.requests().iter().filter(|(r, _)| r.path().ends_with("/O2.mp3")).count();
+    assert_eq!(o2, 2, "O2 asked for once per run");
+}
+
+#[test]
+fn hostile_oversized_page_is_refused() {
+    // Valid JSON, 17 MiB of it: past the page cap.
+    let mut body = br#"{"recordings": [], "padding": ""#.to_vec();
+    body.extend(std::iter::repeat_n(b'x', 17 << 20));
+    body.extend_from_slice(br#""}"#);
+    let a = hostile::bind().serve(move |r| match r.path() {
+        "/api/v2/recordings" => Resp::bytes(200, body.clone()).header("Content-Type", "application/json"),
+        _ => Resp::not_found(),
+    });
+    let t = tempfile::tempdir().unwrap();
+    let o = hostile::output_within(hostile_cmd(&a.url, &t.path().join("target")), 60);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains("listing page is larger than"), "{}", stderr(&o));
+    assert!(stderr(&o).contains(&format!("{}/api/v2/recordings?startTime=", a.url)), "{}", stderr(&o));
+    assert_eq!(checkpoint(&t.path().join("target")), None);
+}
+
+#[test]
+fn hostile_self_looping_next_uri_is_an_error() {
+    let a = hostile::bind();
+    let me = format!("{}/api/v2/recordings?page=loop", a.url);
+    let me2 = me.clone();
+    let a = a.serve(move |r| match r.path() {
+        "/api/v2/recordings" => Resp::json(&serde_json::json!({"recordings": [], "nextUri": me2})),
+        _ => Resp::not_found(),
+    });
+    let t = tempfile::tempdir().unwrap();
+    let o = hostile::output_within(hostile_cmd(&a.url, &t.path().join("target")), 60);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains(&format!("{me}: this listing page was already read")), "{}", stderr(&o));
+    assert!(a.requests().len() <= 3, "{} requests", a.requests().len());
+    assert_eq!(checkpoint(&t.path().join("target")), None);
+    // `--check` walks the same listing: the same error, not a loop.
+    let mut c = hostile_cmd(&a.url, &t.path().join("target"));
+    c.arg("--check");
+    let o = hostile::output_within(c, 60);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains(&format!("{me}: this listing page was already read")), "{}", stderr(&o));
+}
+
+#[test]
+fn hostile_oversized_body_and_wrong_content_range() {
+    // BIG states 300 000 bytes and sends 64 MiB; RES is resumed from 15 000 bytes, answered
+    // with a 206 for bytes 0-24999 (the right length to finish the file, the wrong bytes).
+    let (big, res) = ("2025-03-10T09:00:00Z", "2025-03-11T09:00:00Z");
+    let data = content(300, 40_000);
+    let d2 = data.clone();
+    let page = serde_json::json!({"recordings": [
+        hostile::doc("BIG", big, "2025-03-10T09:05:00Z", "/recordings/BIG/play/BIG.mp3", 300_000),
+        hostile::doc("RES", res, "2025-03-11T09:05:00Z", "/recordings/RES/play/RES.mp3", 40_000)]});
+    let a = hostile::bind().serve(move |r| match r.path() {
+        "/api/v2/recordings" => Resp::json(&page),
+        "/api/v2/recordings/BIG/play/BIG.mp3" => {
+            Resp { status: 200, headers: Vec::new(), body: Body::Repeat(b'z', 64 << 20) }
+        }
+        "/api/v2/recordings/RES/play/RES.mp3" => match &r.range {
+            Some(_) => Resp::bytes(206, d2[..25_000].to_vec()).header("Content-Range", "bytes 0-24999/40000"),
+            None => Resp::bytes(200, d2.clone()),
+        },
+        _ => Resp::not_found(),
+    });
+    let t = tempfile::tempdir().unwrap();
+    let target = t.path().join("target");
+    let res_dir = target.join("2025/03/11/09/RES");
+    std::fs::create_dir_all(&res_dir).unwrap();
+    std::fs::write(res_dir.join("RES.mp3.part"), &data[..15_000]).unwrap();
+    let o = hostile::output_within(hostile_cmd(&a.url, &target), 90);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stderr(&o).contains("failed: recording BIG file BIG.mp3: the source sent more than the 300000 bytes"),
+        "{}",
+        stderr(&o)
+    );
+    // Nothing of BIG stays, and the client stopped reading soon after the stated size.
+    assert!(!target.join("2025/03/10/09/BIG/BIG.mp3").exists());
+    assert!(!target.join("2025/03/10/09/BIG/BIG.mp3.part").exists());
+    // (The server notes what it sent once its write fails or ends.)
+    let big_sent = || a.requests().iter().find(|(r, _)| r.path().ends_with("/BIG.mp3")).map(|(_, n)| *n).unwrap();
+    let t0 = std::time::Instant::now();
+    while big_sent() == 0 && t0.elapsed().as_secs() < 10 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let sent = big_sent();
+    assert!(sent > 0 && sent < 32 << 20, "the server sent {sent} bytes of BIG before the client stopped");
+    // RES: the wrong range was not appended; the file was fetched again whole.
+    assert_eq!(std::fs::read(res_dir.join("RES.mp3")).unwrap(), data);
+    assert!(!res_dir.join("RES.mp3.part").exists());
+    let ranges: Vec<_> =
+        a.requests().iter().filter(|(r, _)| r.path().ends_with("/RES.mp3")).map(|(r, _)| r.range.clone()).collect();
+    assert_eq!(ranges, [Some("bytes=15000-".to_string()), None]);
+    // BIG failed in the first slice: no checkpoint.
+    assert_eq!(checkpoint(&target), None);
+}

@@ -286,6 +286,9 @@ fn summary(r: &download::Report) -> ExitCode {
     for f in &r.failures {
         eprintln!("failed: {f}");
     }
+    for f in &r.skipped {
+        eprintln!("skipped: {f}");
+    }
     let period =
         r.period.map(|p| format!(" from {} to {}", p.start.to_rfc3339(), p.end.to_rfc3339())).unwrap_or_default();
     let checkpoint = r.checkpoint.map(|c| c.to_rfc3339()).unwrap_or_else(|| "none".into());

@@ -1,8 +1,11 @@
 //! The RWS client: recordings listings (`GET <gwsUriPrefix><gwsRecordingsUri>?startTime=…&endTime=…
 //! &limit=…`, then each `nextUri` exactly as given) and media by play URL, with HTTP Basic auth
 //! from `GWS_USERNAME`/`GWS_PASSWORD`. Temporary failures (connection errors, timeouts, 429,
-//! 5xx) are retried with the storage backends' backoff; 401/403 is an authentication error at
-//! once. The password never reaches a log, an error or `Debug`.
+//! 5xx) are retried with the storage backends' backoff; 401/403 from the prefix's origin is an
+//! authentication error at once (from another origin, just that answer). The password never reaches a log, an error or `Debug`, and goes only to the origin
+//! (scheme, host, port) of `gwsUriPrefix`: a `nextUri` or `mediaUri` naming another origin is
+//! requested without credentials, and redirects are not followed. A listing page is read up to
+//! [`MAX_PAGE_BYTES`], no further.
 
 use super::DownloadError;
 use crate::storage::retry::{backoff, RetryPolicy};
@@ -13,6 +16,9 @@ use std::time::Duration;
 
 /// Listing page size asked for (RWS serves up to 1000).
 pub const PAGE: usize = 500;
+
+/// The most a listing page may weigh (1000 recordings of RWS's shape are a few MB).
+pub const MAX_PAGE_BYTES: usize = 16 << 20;
 
 /// API credentials. `Debug` shows the user name only.
 #[derive(Clone)]
@@ -51,6 +57,8 @@ pub struct Page {
 pub struct Api {
     client: reqwest::Client,
     prefix: String,
+    /// The prefix's origin: the only one the credentials go to.
+    origin: url::Origin,
     creds: GwsCredentials,
     policy: RetryPolicy,
 }
@@ -58,8 +66,12 @@ pub struct Api {
 impl Api {
     pub fn new(prefix: &str, creds: GwsCredentials, proxy: Option<&str>) -> Result<Api, DownloadError> {
         let prefix = prefix.trim_end_matches('/').to_string();
-        url::Url::parse(&prefix).map_err(|e| DownloadError::Config(format!("gwsUriPrefix {prefix:?}: {e}")))?;
+        let origin = url::Url::parse(&prefix)
+            .map_err(|e| DownloadError::Config(format!("gwsUriPrefix {prefix:?}: {e}")))?
+            .origin();
+        // No redirects: one could carry the request (and so the credentials) to another origin.
         let mut b = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(10))
             .read_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(256);
@@ -69,7 +81,7 @@ impl Api {
         }
         let client = b.build().map_err(|e| DownloadError::Config(format!("HTTP client: {e}")))?;
         let policy = RetryPolicy { max_attempts: 6, base: Duration::from_millis(200), cap: Duration::from_secs(10) };
-        Ok(Api { client, prefix, creds, policy })
+        Ok(Api { client, prefix, origin, creds, policy })
     }
 
     /// The first page of recordings that started at or after `start` and ended before `end`.
@@ -92,18 +104,32 @@ impl Api {
         }
     }
 
+    /// Whether `url` (absolute) is on the origin of `gwsUriPrefix`, the only one trusted with
+    /// the credentials.
+    pub fn is_own_origin(&self, url: &str) -> bool {
+        url::Url::parse(url).is_ok_and(|u| u.origin() == self.origin)
+    }
+
     /// GET with retries; `range_from` asks for the bytes from there on. Returns the response
-    /// of any status but 401/403 (an error), 429 and 5xx (retried).
+    /// of any status but 401/403 from the prefix's origin (an error), 429 and 5xx (retried). The credentials go only to
+    /// the prefix's origin.
     pub async fn get(&self, url: &str, range_from: Option<u64>) -> Result<reqwest::Response, DownloadError> {
         let url = self.absolute(url);
+        let own = self.is_own_origin(&url);
         let mut attempt = 1;
         loop {
-            let mut req = self.client.get(&url).basic_auth(&self.creds.username, Some(&self.creds.password));
+            let mut req = self.client.get(&url);
+            if own {
+                req = req.basic_auth(&self.creds.username, Some(&self.creds.password));
+            }
             if let Some(n) = range_from {
                 req = req.header(reqwest::header::RANGE, format!("bytes={n}-"));
             }
             let (err, after) = match req.send().await {
                 Ok(r) => match r.status().as_u16() {
+                    // Another origin was sent no credentials: its refusal is its answer, not
+                    // a sign that ours are wrong.
+                    401 | 403 if !own => return Ok(r),
                     401 | 403 => {
                         return Err(DownloadError::Auth(format!(
                             "{}: HTTP {} for user {:?}; check GWS_USERNAME and GWS_PASSWORD",
@@ -131,17 +157,52 @@ impl Api {
         }
     }
 
-    /// One listing page.
+    /// One listing page, read up to [`MAX_PAGE_BYTES`] (a larger one is an error naming it).
     pub async fn page(&self, url: &str) -> Result<Page, DownloadError> {
-        let r = self.get(url, None).await?;
+        let mut r = self.get(url, None).await?;
         let status = r.status();
-        let body = r.bytes().await.map_err(|e| DownloadError::Api(format!("{}: {e}", redact(url))))?;
+        let too_big = || {
+            DownloadError::Api(format!(
+                "{}: the listing page is larger than {MAX_PAGE_BYTES} bytes; refused",
+                redact(&self.absolute(url))
+            ))
+        };
+        if r.content_length().is_some_and(|n| n > MAX_PAGE_BYTES as u64) {
+            return Err(too_big());
+        }
+        let mut body = Vec::new();
+        while let Some(c) = r.chunk().await.map_err(|e| DownloadError::Api(format!("{}: {e}", redact(url))))? {
+            if body.len() + c.len() > MAX_PAGE_BYTES {
+                return Err(too_big());
+            }
+            body.extend_from_slice(&c);
+        }
         if !status.is_success() {
             let text = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
             return Err(DownloadError::Api(format!("{}: HTTP {}: {text}", redact(url), status.as_u16())));
         }
         serde_json::from_slice(&body)
             .map_err(|e| DownloadError::Api(format!("{}: not a recordings listing: {e}", redact(url))))
+    }
+}
+
+/// One walk through a listing's pages: a page URL met twice means the `nextUri`s loop.
+#[derive(Debug, Default)]
+pub struct PageWalk {
+    seen: std::collections::HashSet<String>,
+}
+
+impl PageWalk {
+    /// Notes that `url` is about to be read; an error naming it if it was read before.
+    pub fn visit(&mut self, url: &str) -> Result<(), DownloadError> {
+        if self.seen.insert(url.to_string()) {
+            Ok(())
+        } else {
+            Err(DownloadError::Api(format!(
+                "{}: this listing page was already read (a nextUri loop); refused",
+                redact(url)
+            )))
+        }
     }
 }
 

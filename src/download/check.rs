@@ -37,7 +37,9 @@ pub async fn check(job: &Job) -> Result<CheckReport, DownloadError> {
     for path in [s.recordings_uri.as_str(), SCREEN_RECORDINGS_URI] {
         let mut url = Some(api.listing_url(path, period.start, period.end));
         let mut first = true;
+        let mut walk = super::api::PageWalk::default();
         while let Some(u) = url.take() {
+            walk.visit(&u)?;
             let page = match api.page(&u).await {
                 Err(DownloadError::Api(m)) if first && path == SCREEN_RECORDINGS_URI && m.contains("HTTP 404") => break,
                 other => other?,
@@ -51,7 +53,7 @@ pub async fn check(job: &Job) -> Result<CheckReport, DownloadError> {
                         continue;
                     }
                 };
-                if p.start < period.start || layout::instance_of(&p.id, s.total_instances) != s.instance_id {
+                if !period.contains(p.start) || layout::instance_of(&p.id, s.total_instances) != s.instance_id {
                     continue;
                 }
                 r.recordings += 1;

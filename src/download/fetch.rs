@@ -6,6 +6,11 @@
 //! stopped (an S3 ranged GET, or `Range: bytes=n-` to the API), then fsynced and renamed.
 //! Recordings are immutable once written, so a resumed file is checked by its final size
 //! against the object's; a mismatch drops the `.part` and reports the file.
+//!
+//! Bounds: a body is never written beyond the size the metadata states (the moment it exceeds
+//! it, writing stops, the `.part` goes and the file is reported); a `206` whose `Content-Range`
+//! does not start at the byte asked for is not appended: the file is fetched again from its
+//! start.
 
 use super::api::Api;
 use super::layout::PART_SUFFIX;
@@ -132,6 +137,11 @@ pub async fn fetch(
                 Err(e) => return Ok(Err(e.to_string())),
             }
         }
+        if buf.len() as u64 > want {
+            return Ok(Err(format!(
+                "the source sent more than the {want} bytes the metadata states; stopped and dropped"
+            )));
+        }
         if buf.len() as u64 != want {
             return Ok(Err(format!("received {} bytes but the metadata states {want}", buf.len())));
         }
@@ -141,10 +151,18 @@ pub async fn fetch(
             .map_err(|e| DownloadError::io(&fin, std::io::Error::other(e)))??;
         return Ok(Ok(Fetched::Downloaded(want)));
     }
-    let received = match write_part(&part, have, body, bytes).await {
+    let limit = m.size.map(|s| s.saturating_sub(have));
+    let received = match write_part(&part, have, body, limit, bytes).await {
         Ok(n) => n,
         Err(WriteError::Fatal(e)) => return Err(e),
         Err(WriteError::Source(e)) => return Ok(Err(e)),
+        Err(WriteError::TooLong) => {
+            let _ = tokio::fs::remove_file(&part).await;
+            return Ok(Err(format!(
+                "the source sent more than the {} bytes the metadata states; stopped and dropped",
+                m.size.unwrap_or(0)
+            )));
+        }
     };
     let total = have + received;
     if let Some(s) = m.size {
@@ -205,7 +223,27 @@ async fn open(
             }
         }
         Source::Api { uri } => {
-            let r = api.get(uri, (from > 0).then_some(from)).await?;
+            let mut r = api.get(uri, (from > 0).then_some(from)).await?;
+            if r.status().as_u16() == 206 && range_start(&r) != Some(from) {
+                // Not the bytes asked for: appending them would corrupt the file.
+                tracing::warn!(
+                    uri = %super::api::redact(uri),
+                    asked = from,
+                    content_range = ?r.headers().get(reqwest::header::CONTENT_RANGE),
+                    "a 206 answer does not start where asked; fetching the whole file again"
+                );
+                drop(r);
+                r = api.get(uri, None).await?;
+                if r.status().as_u16() != 200 {
+                    return Ok(Err(format!(
+                        "{}: HTTP {} to a full read after a 206 with a wrong Content-Range",
+                        super::api::redact(uri),
+                        r.status().as_u16()
+                    )));
+                }
+                let what = super::api::redact(uri);
+                return Ok(Ok((body_stream(r, what), from > 0)));
+            }
             let status = r.status().as_u16();
             let restart = match status {
                 200 => from > 0,
@@ -214,24 +252,33 @@ async fn open(
                 _ => return Ok(Err(format!("{}: HTTP {status}", super::api::redact(uri)))),
             };
             let what = super::api::redact(uri);
-            let s = futures::stream::try_unfold(r, move |mut r| {
-                let what = what.clone();
-                async move {
-                    match r.chunk().await {
-                        Ok(Some(c)) => Ok(Some((c, r))),
-                        Ok(None) => Ok(None),
-                        Err(e) => Err(StorageError::Backend {
-                            store: "api".into(),
-                            op: "read",
-                            key: what,
-                            message: e.to_string(),
-                        }),
-                    }
-                }
-            });
-            Ok(Ok((Box::pin(s) as ByteStream, restart)))
+            Ok(Ok((body_stream(r, what), restart)))
         }
     }
+}
+
+/// The first byte a `206`'s `Content-Range` (`bytes a-b/n`) says it holds.
+fn range_start(r: &reqwest::Response) -> Option<u64> {
+    let v = r.headers().get(reqwest::header::CONTENT_RANGE)?.to_str().ok()?;
+    let (a, _) = v.trim().strip_prefix("bytes ")?.split_once('-')?;
+    a.trim().parse().ok()
+}
+
+/// A response's body as a stream of chunks.
+fn body_stream(r: reqwest::Response, what: String) -> ByteStream {
+    let s = futures::stream::try_unfold(r, move |mut r| {
+        let what = what.clone();
+        async move {
+            match r.chunk().await {
+                Ok(Some(c)) => Ok(Some((c, r))),
+                Ok(None) => Ok(None),
+                Err(e) => {
+                    Err(StorageError::Backend { store: "api".into(), op: "read", key: what, message: e.to_string() })
+                }
+            }
+        }
+    });
+    Box::pin(s)
 }
 
 enum WriteError {
@@ -239,10 +286,19 @@ enum WriteError {
     Fatal(DownloadError),
     /// The source broke off: this file fails (the `.part` stays for the next run to resume).
     Source(String),
+    /// The source sent more than `limit`: nothing past it was written.
+    TooLong,
 }
 
-/// Appends the body to the `.part` file (truncated to `keep` bytes first), then fsyncs it.
-async fn write_part(part: &Path, keep: u64, mut body: ByteStream, bytes: &OnBytes<'_>) -> Result<u64, WriteError> {
+/// Appends the body to the `.part` file (truncated to `keep` bytes first), then fsyncs it. A
+/// body longer than `limit` stops at the chunk that would pass it (that chunk is not written).
+async fn write_part(
+    part: &Path,
+    keep: u64,
+    mut body: ByteStream,
+    limit: Option<u64>,
+    bytes: &OnBytes<'_>,
+) -> Result<u64, WriteError> {
     let io = |e| WriteError::Fatal(DownloadError::io(part, e));
     let mut f = tokio::fs::OpenOptions::new()
         .write(true)
@@ -262,6 +318,9 @@ async fn write_part(part: &Path, keep: u64, mut body: ByteStream, bytes: &OnByte
     loop {
         match body.try_next().await {
             Ok(Some(chunk)) => {
+                if limit.is_some_and(|l| n + chunk.len() as u64 > l) {
+                    return Err(WriteError::TooLong);
+                }
                 f.write_all(&chunk).await.map_err(io)?;
                 n += chunk.len() as u64;
                 bytes(chunk.len() as u64);

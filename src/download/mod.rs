@@ -13,10 +13,14 @@
 //! written after all its media, so a folder with `meta-data.json` is complete; the checkpoint
 //! only covers slices whose every recording is done ([`period`]). After a kill at any moment, a
 //! rerun leaves exactly the expected set. Memory: one listing page and `numThreads` transfers;
-//! a slice's listing is spooled to a file in the target folder, so totals are known before the
-//! slice downloads whatever its size. The slices run as one pipeline: the next is listed while
-//! one downloads, and its recordings start as soon as the last of the previous one are under
-//! way; slices finish (folder syncs, checkpoint) in order.
+//! the period's listing is spooled, slice by slice, to files in the target folder before any
+//! download, so no order of the listing is assumed and totals are known whatever the size. The
+//! slices run as one pipeline: a slice's recordings start as soon as the last of the previous
+//! one are under way; slices finish (folder syncs, checkpoint) in order.
+//!
+//! Against a hostile API: credentials only to the origin of `gwsUriPrefix` ([`api`]); listing
+//! pages bounded in size and never read twice (a `nextUri` loop is an error); media bodies never
+//! written past their stated size, and a resumed read checked by its `Content-Range` ([`fetch`]).
 
 pub mod api;
 pub mod check;
@@ -127,6 +131,9 @@ pub struct Report {
     pub metadata_unchanged: u64,
     pub decrypted: u64,
     pub failures: Vec<Failure>,
+    /// Recordings listed with a start outside the period: reported, not downloaded, and no
+    /// reason to stop or to hold the checkpoint.
+    pub skipped: Vec<Failure>,
     /// The checkpoint after the run.
     pub checkpoint: Option<chrono::DateTime<chrono::Utc>>,
 }

@@ -40,6 +40,12 @@ impl Period {
         self.start >= self.end
     }
 
+    /// Whether `t` lies in `[start, end)`: a listed recording starting elsewhere is not the
+    /// run's to download.
+    pub fn contains(&self, t: DateTime<Utc>) -> bool {
+        self.start <= t && t < self.end
+    }
+
     /// Computes the period from the settings, now, and the checkpoint (if used).
     pub fn compute(s: &Settings, now: DateTime<Utc>, checkpoint: Option<DateTime<Utc>>) -> Period {
         let end = s.min_date.unwrap_or_else(|| s.min_age.before(now));

@@ -1,6 +1,6 @@
-//! One run: lock, period, slices; each slice's listing spooled (totals), the recordings of all
-//! slices downloaded `numThreads` at a time in one pipeline, slices finished in order (folder
-//! syncs, checkpoint).
+//! One run: lock, period; the period's whole listing spooled, in whatever order the API gives
+//! it, into one file per slice (totals); the recordings of all slices downloaded `numThreads`
+//! at a time in one pipeline, slices finished in order (folder syncs, checkpoint).
 
 use super::api::Api;
 use super::fetch::{fetch, Fetched, Local, Stores};
@@ -10,7 +10,7 @@ use super::record::{self, Planned, Source};
 use super::{fsio, layout, DownloadError, DownloadProgress, Failure, Job, Report};
 use futures::StreamExt;
 use serde_json::value::RawValue;
-use std::io::{BufRead, BufWriter, Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -30,7 +30,13 @@ pub(crate) fn api(job: &Job) -> Result<Api, DownloadError> {
 }
 
 /// Downloads the period. Fails as a whole only on configuration, authentication, a held lock,
-/// an API that keeps failing, or the local disk; anything else is a [`Failure`] in the report.
+/// an API that keeps failing or misbehaves past its bounds (an oversized listing page, a
+/// `nextUri` loop), or the local disk; anything else is a [`Failure`] in the report.
+///
+/// The listing's order is not trusted: the whole period is listed first, each recording spooled
+/// to the slice holding its start wherever it appears, so a slice is complete only when every
+/// recording listed for it is done. One listed outside the period is reported in
+/// [`Report::skipped`] and nothing else happens to it.
 pub async fn run(job: &Job, progress: &dyn DownloadProgress) -> Result<Report, DownloadError> {
     let s = &job.settings;
     let target = target(job)?;
@@ -42,58 +48,73 @@ pub async fn run(job: &Job, progress: &dyn DownloadProgress) -> Result<Report, D
     fsio::remove_temp(&target.join(period::CHECKPOINT_FILE));
     let existing = period::read_checkpoint(&target)?;
     let period = Period::compute(s, job.now, existing);
-    let effective = skip_empty_start(job, &api, &period).await?;
+    let work = target.join(WORK_DIR);
+    fsio::create_dirs(&work)?;
+    let step = s.shard_by.approx().num_milliseconds().max(60_000);
+    let spool_at = |edge: i64| work.join(format!("listing-{edge}.spool"));
+    // Spools of an earlier, killed run are stale.
+    if let Ok(rd) = std::fs::read_dir(&work) {
+        for e in rd.flatten() {
+            if e.file_name().to_string_lossy().ends_with(".spool") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+    let mut report = Report { period: Some(period), checkpoint: existing, ..Report::default() };
+    let listed = list_period(job, &api, &period, step, &spool_at, &mut report).await?;
+    // With `maxAge=0` the period starts in 1970: slicing begins at the slice edge before the
+    // earliest recording listed (wherever it was in the listing); with none, at the last slice
+    // (decades of empty slices would each write the checkpoint).
+    let first_edge = match listed.keys().next() {
+        Some(&edge) => edge,
+        None => (period.end.timestamp_millis() - 1).div_euclid(step),
+    };
+    let effective = Period {
+        start: period.start.max(chrono::DateTime::from_timestamp_millis(first_edge * step).unwrap_or(period.start)),
+        end: period.end,
+    };
     let slices = effective.slices(s.shard_by.approx());
+    report.slices = slices.len();
     tracing::info!(start = %period.start, end = %period.end, slices = slices.len(), "download period");
-    let mut report = Report { period: Some(period), slices: slices.len(), checkpoint: existing, ..Report::default() };
     // The checkpoint may only advance over a stretch downloaded without a gap from it; a one-time
     // run (maxDate) does not start one.
     let mut contiguous = match existing {
         Some(c) => period.start <= c,
         None => s.max_date.is_none(),
     };
-    let work = target.join(WORK_DIR);
-    fsio::create_dirs(&work)?;
-    let spool_of = |i: usize| work.join(format!("listing-{i}.spool"));
-    let mut lister = Some(Lister::new(job, &api, &effective));
-    // One pipeline over every slice: the next slice is listed while this one downloads, and its
-    // recordings start as soon as this one's are all under way, so no slice waits for another's
-    // slowest file. Slices are finished (folders synced, checkpoint) in order.
+    let edge_of = |p: &Period| p.start.timestamp_millis().div_euclid(step);
+    let spool_of = |i: usize| spool_at(edge_of(&slices[i]));
+    // One pipeline over every slice: a slice's recordings start as soon as the previous one's
+    // are all under way, so no slice waits for another's slowest file. Slices are finished
+    // (folders synced, checkpoint) in order.
     #[derive(Default)]
     struct Slice {
-        listed: bool,
         read: bool,
         in_flight: u64,
         failed: bool,
         parents: std::collections::BTreeSet<PathBuf>,
+        /// Ids started in this slice: one listed twice is fetched once.
+        ids: std::collections::HashSet<String>,
     }
     let n = slices.len();
     let threads = s.num_threads.max(1) as usize;
     let mut state: Vec<Slice> = (0..n).map(|_| Slice::default()).collect();
-    let mut next_list = 0;
-    let mut listing = None;
-    let mut ready = std::collections::VecDeque::new();
+    let mut ready: std::collections::VecDeque<usize> = (0..n).collect();
     let mut reader: Option<(usize, SpoolReader)> = None;
     let mut in_flight = futures::stream::FuturesUnordered::new();
     let mut finished = 0;
     while finished < n {
-        if listing.is_none() && next_list < n && ready.is_empty() {
-            // The lister goes into the listing and comes back with its result.
-            let mut l = lister.take().expect("the lister is back between listings");
-            let (i, path, slice, api) = (next_list, spool_of(next_list), slices[next_list], &api);
-            listing = Some(Box::pin(async move {
-                let mut listed = Report::default();
-                let r = l.spool(job, api, &slice, &path, &mut listed).await;
-                (l, r.map(|totals| (i, totals, listed)))
-            }));
-            next_list += 1;
-        }
         if reader.is_none() {
-            if let Some((i, (recordings, bytes))) = ready.pop_front() {
+            if let Some(i) = ready.pop_front() {
+                let (recordings, bytes) = listed.get(&edge_of(&slices[i])).copied().unwrap_or((0, 0));
                 progress.slice(i, n, &slices[i], recordings, bytes);
                 let path = spool_of(i);
-                let f = std::fs::File::open(&path).map_err(|e| DownloadError::io(&path, e))?;
-                reader = Some((i, SpoolReader { r: std::io::BufReader::with_capacity(256 << 10, f), path }));
+                if recordings == 0 {
+                    state[i].read = true;
+                } else {
+                    let f = std::fs::File::open(&path).map_err(|e| DownloadError::io(&path, e))?;
+                    reader = Some((i, SpoolReader { r: std::io::BufReader::with_capacity(256 << 10, f), path }));
+                }
             }
         }
         while in_flight.len() < threads {
@@ -102,6 +123,14 @@ pub async fn run(job: &Job, progress: &dyn DownloadProgress) -> Result<Report, D
             match r.next() {
                 Some(raw) => {
                     let raw = raw?;
+                    let id = serde_json::from_str::<serde_json::Value>(raw.get())
+                        .ok()
+                        .and_then(|d| d.get("id").and_then(|v| v.as_str()).map(str::to_string))
+                        .unwrap_or_default();
+                    if !state[i].ids.insert(id) {
+                        progress.advance(i, 1, 0);
+                        continue;
+                    }
                     state[i].in_flight += 1;
                     let target = &target;
                     let stores = &stores;
@@ -116,9 +145,10 @@ pub async fn run(job: &Job, progress: &dyn DownloadProgress) -> Result<Report, D
             }
         }
         // Finish slices in order once everything of theirs is done.
-        while finished < n && state[finished].listed && state[finished].read && state[finished].in_flight == 0 {
+        while finished < n && state[finished].read && state[finished].in_flight == 0 {
             let i = finished;
             sync_dirs(std::mem::take(&mut state[i].parents), threads).await?;
+            state[i].ids = Default::default();
             progress.slice_done(i);
             if state[i].failed {
                 contiguous = false;
@@ -129,48 +159,32 @@ pub async fn run(job: &Job, progress: &dyn DownloadProgress) -> Result<Report, D
             }
             finished += 1;
         }
-        // Nothing to wait for but more to start: go round again.
-        let idle = in_flight.is_empty() && listing.is_none();
-        if finished >= n || (reader.is_none() && !ready.is_empty()) || (idle && (next_list < n || reader.is_some())) {
+        if finished >= n || in_flight.is_empty() {
             continue;
         }
-        tokio::select! {
-            Some((i, r)) = in_flight.next(), if !in_flight.is_empty() => {
-                let o = r?;
-                let slice = &mut state[i];
-                slice.in_flight -= 1;
-                if !o.failures.is_empty() {
-                    slice.failed = true;
-                }
-                if let Some(d) = &o.dir {
-                    // The folders above the recording folder: their new entries are made durable
-                    // before the checkpoint may cover the slice.
-                    for a in d.ancestors().skip(1) {
-                        if !a.starts_with(&target) || !slice.parents.insert(a.to_path_buf()) {
-                            break;
-                        }
+        if let Some((i, r)) = in_flight.next().await {
+            let o = r?;
+            let slice = &mut state[i];
+            slice.in_flight -= 1;
+            if !o.failures.is_empty() {
+                slice.failed = true;
+            }
+            if let Some(d) = &o.dir {
+                // The folders above the recording folder: their new entries are made durable
+                // before the checkpoint may cover the slice.
+                for a in d.ancestors().skip(1) {
+                    if !a.starts_with(&target) || !slice.parents.insert(a.to_path_buf()) {
+                        break;
                     }
                 }
-                report.files_downloaded += o.downloaded;
-                report.bytes_downloaded += o.bytes;
-                report.files_present += o.present;
-                report.metadata_written += u64::from(o.meta_written);
-                report.metadata_unchanged += u64::from(o.meta_unchanged);
-                report.decrypted += o.decrypted;
-                report.failures.extend(o.failures);
             }
-            (l, listed) = async { listing.as_mut().expect("guarded").await }, if listing.is_some() => {
-                listing = None;
-                lister = Some(l);
-                let (i, totals, listed) = listed?;
-                state[i].listed = true;
-                state[i].failed |= !listed.failures.is_empty();
-                report.recordings += listed.recordings;
-                report.other_instances += listed.other_instances;
-                report.failures.extend(listed.failures);
-                ready.push_back((i, totals));
-            }
-            else => return Err(DownloadError::Config("internal: the download pipeline stalled (a bug)".into())),
+            report.files_downloaded += o.downloaded;
+            report.bytes_downloaded += o.bytes;
+            report.files_present += o.present;
+            report.metadata_written += u64::from(o.meta_written);
+            report.metadata_unchanged += u64::from(o.meta_unchanged);
+            report.decrypted += o.decrypted;
+            report.failures.extend(o.failures);
         }
     }
     Ok(report)
@@ -187,36 +201,6 @@ async fn sync_dirs(dirs: std::collections::BTreeSet<PathBuf>, threads: usize) ->
     Ok(())
 }
 
-/// The period from the slice edge before its first recording: with `maxAge=0` the period starts
-/// in 1970, and decades of empty slices would cost two requests each.
-async fn skip_empty_start(job: &Job, api: &Api, period: &Period) -> Result<Period, DownloadError> {
-    if period.is_empty() {
-        return Ok(*period);
-    }
-    let mut first: Option<chrono::DateTime<chrono::Utc>> = None;
-    for path in [job.settings.recordings_uri.as_str(), SCREEN_RECORDINGS_URI] {
-        let url =
-            api.listing_url(path, period.start, period.end).replace(&format!("limit={}", super::api::PAGE), "limit=1");
-        let page = match api.page(&url).await {
-            Err(DownloadError::Api(m)) if path == SCREEN_RECORDINGS_URI && m.contains("HTTP 404") => continue,
-            other => other?,
-        };
-        for raw in page.recordings {
-            if let Ok(doc) = serde_json::from_str::<serde_json::Value>(raw.get()) {
-                if let Ok((_, start)) = record::id_and_start(&doc) {
-                    first = Some(first.map_or(start, |f| f.min(start)));
-                }
-            }
-        }
-    }
-    let Some(first) = first else { return Ok(*period) };
-    // Back to the slice edge at or before the first recording, so slices keep their edges.
-    let step = job.settings.shard_by.approx().num_milliseconds().max(60_000);
-    let edge = first.timestamp_millis().div_euclid(step) * step;
-    let edge = chrono::DateTime::from_timestamp_millis(edge).unwrap_or(period.start);
-    Ok(Period { start: period.start.max(edge), end: period.end })
-}
-
 /// awsProxyHost is read and checked, but the S3 client does not route through it yet.
 fn warn_aws_proxy(job: &Job) {
     if let Some(p) = &job.settings.aws_proxy {
@@ -226,110 +210,103 @@ fn warn_aws_proxy(job: &Job) {
     }
 }
 
-/// Pages through the period once per listing path (calls, screen recordings), in start order,
-/// and cuts what comes into slices: what a page holds past the slice being listed is kept for the
-/// next. So every page is read once, whatever the slices.
-struct Lister {
-    pagers: Vec<Pager>,
-}
-
-struct Pager {
-    path: String,
-    next: Option<String>,
-    first: bool,
-    /// Listed, not yet spooled: (start, document, raw text).
-    carry: std::collections::VecDeque<(chrono::DateTime<chrono::Utc>, serde_json::Value, Box<RawValue>)>,
-}
-
-impl Lister {
-    fn new(job: &Job, api: &Api, period: &Period) -> Lister {
-        let pagers = [job.settings.recordings_uri.as_str(), SCREEN_RECORDINGS_URI]
-            .into_iter()
-            .map(|path| Pager {
-                path: path.to_string(),
-                next: (!period.is_empty()).then(|| api.listing_url(path, period.start, period.end)),
-                first: true,
-                carry: Default::default(),
-            })
-            .collect();
-        Lister { pagers }
+/// Media bytes of a listed recording that match the pattern.
+fn media_bytes(s: &super::Settings, doc: &serde_json::Value) -> u64 {
+    if s.metadata_only {
+        return 0;
     }
+    let files = doc.get("mediaFiles").or_else(|| doc.get("mediaFile")).and_then(|v| v.as_array());
+    files
+        .into_iter()
+        .flatten()
+        .filter(|m| s.media_type_pattern.is_match(m.get("type").and_then(|v| v.as_str()).unwrap_or("")))
+        .map(|m| m.get("size").and_then(crate::model::parse_u64).unwrap_or(0))
+        .sum()
+}
 
-    /// Spools the recordings of this instance that started before the slice's end (and were not
-    /// spooled before). Returns their count and media bytes.
-    async fn spool(
-        &mut self,
-        job: &Job,
-        api: &Api,
-        slice: &Period,
-        spool: &Path,
-        report: &mut Report,
-    ) -> Result<(u64, u64), DownloadError> {
-        let s = &job.settings;
-        let io = |e| DownloadError::io(spool, e);
-        let f =
-            std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(spool).map_err(io)?;
-        let mut w = BufWriter::with_capacity(256 << 10, f);
-        let (mut count, mut bytes) = (0u64, 0u64);
-        for pager in &mut self.pagers {
-            loop {
-                while pager.carry.front().is_some_and(|(start, _, _)| *start < slice.end) {
-                    let Some((_, doc, raw)) = pager.carry.pop_front() else { break };
-                    let id = doc.get("id").and_then(|v| v.as_str()).unwrap_or_default();
-                    if layout::instance_of(id, s.total_instances) != s.instance_id {
-                        report.other_instances += 1;
-                        continue;
-                    }
-                    if !s.metadata_only {
-                        let files = doc.get("mediaFiles").or_else(|| doc.get("mediaFile")).and_then(|v| v.as_array());
-                        for m in files.into_iter().flatten() {
-                            let mime = m.get("type").and_then(|v| v.as_str()).unwrap_or("");
-                            if s.media_type_pattern.is_match(mime) {
-                                bytes += m.get("size").and_then(crate::model::parse_u64).unwrap_or(0);
-                            }
-                        }
-                    }
-                    let text = raw.get().as_bytes();
-                    writeln!(w, "{}", text.len())
-                        .and_then(|_| w.write_all(text))
-                        .and_then(|_| writeln!(w))
-                        .map_err(io)?;
-                    count += 1;
-                }
-                // What is left belongs to a later slice; or the listing is at its end.
-                if !pager.carry.is_empty() {
+/// Pages through the period's listings (calls, screen recordings) in whatever order the API
+/// gives, and spools each recording of this instance to the file of the slice holding its start
+/// (`spool_at(slice edge index)`, appended page by page: memory is one page). Returns, per slice
+/// edge index, the recordings spooled and their media bytes. A page already read (a `nextUri`
+/// loop) is an error naming it.
+async fn list_period(
+    job: &Job,
+    api: &Api,
+    period: &Period,
+    step: i64,
+    spool_at: &dyn Fn(i64) -> PathBuf,
+    report: &mut Report,
+) -> Result<std::collections::BTreeMap<i64, (u64, u64)>, DownloadError> {
+    let s = &job.settings;
+    let mut out = std::collections::BTreeMap::<i64, (u64, u64)>::new();
+    if period.is_empty() {
+        return Ok(out);
+    }
+    for path in [s.recordings_uri.as_str(), SCREEN_RECORDINGS_URI] {
+        let mut walk = api::PageWalk::default();
+        let mut next = Some(api.listing_url(path, period.start, period.end));
+        let mut first = true;
+        while let Some(u) = next.take() {
+            walk.visit(&u)?;
+            let page = match api.page(&u).await {
+                // A server without screen recordings.
+                Err(DownloadError::Api(m)) if first && path == SCREEN_RECORDINGS_URI && m.contains("HTTP 404") => {
+                    tracing::debug!("no screen recordings listing: {m}");
                     break;
                 }
-                let Some(u) = pager.next.take() else { break };
-                let page = match api.page(&u).await {
-                    // A server without screen recordings.
-                    Err(DownloadError::Api(m))
-                        if pager.first && pager.path == SCREEN_RECORDINGS_URI && m.contains("HTTP 404") =>
-                    {
-                        tracing::debug!("no screen recordings listing: {m}");
-                        break;
+                other => other?,
+            };
+            first = false;
+            let mut by_slice = std::collections::BTreeMap::<i64, Vec<u8>>::new();
+            for raw in page.recordings {
+                let parsed = serde_json::from_str::<serde_json::Value>(raw.get())
+                    .map_err(|e| format!("malformed recording in the listing: {e}"))
+                    .and_then(|doc| record::id_and_start(&doc).map(|(id, start)| (id, start, doc)));
+                let (id, start, doc) = match parsed {
+                    Ok(x) => x,
+                    Err(reason) => {
+                        report.failures.push(Failure { recording: "?".into(), file: String::new(), reason });
+                        continue;
                     }
-                    other => other?,
                 };
-                pager.first = false;
-                for raw in page.recordings {
-                    let parsed = serde_json::from_str::<serde_json::Value>(raw.get())
-                        .map_err(|e| format!("malformed recording in the listing: {e}"))
-                        .and_then(|doc| record::id_and_start(&doc).map(|(_, start)| (start, doc)));
-                    match parsed {
-                        Ok((start, doc)) => pager.carry.push_back((start, doc, raw)),
-                        Err(reason) => {
-                            report.failures.push(Failure { recording: "?".into(), file: String::new(), reason })
-                        }
-                    }
+                if !period.contains(start) {
+                    report.skipped.push(Failure {
+                        recording: id,
+                        file: String::new(),
+                        reason: format!(
+                            "listed with a start ({}) outside the period {} to {}; skipped",
+                            start.to_rfc3339(),
+                            period.start.to_rfc3339(),
+                            period.end.to_rfc3339()
+                        ),
+                    });
+                    continue;
                 }
-                pager.next = page.next_uri;
+                if layout::instance_of(&id, s.total_instances) != s.instance_id {
+                    report.other_instances += 1;
+                    continue;
+                }
+                let edge = start.timestamp_millis().div_euclid(step);
+                let e = out.entry(edge).or_default();
+                e.0 += 1;
+                e.1 += media_bytes(s, &doc);
+                report.recordings += 1;
+                let text = raw.get().as_bytes();
+                let w = by_slice.entry(edge).or_default();
+                w.extend_from_slice(format!("{}\n", text.len()).as_bytes());
+                w.extend_from_slice(text);
+                w.push(b'\n');
             }
+            for (edge, bytes) in by_slice {
+                let p = spool_at(edge);
+                let io = |e| DownloadError::io(&p, e);
+                let mut f = std::fs::OpenOptions::new().append(true).create(true).mode(0o600).open(&p).map_err(io)?;
+                f.write_all(&bytes).map_err(io)?;
+            }
+            next = page.next_uri;
         }
-        w.flush().map_err(io)?;
-        report.recordings += count;
-        Ok((count, bytes))
     }
+    Ok(out)
 }
 
 /// The spooled recordings, one at a time.
@@ -534,7 +511,9 @@ pub async fn verify_s3(job: &Job) -> Result<String, DownloadError> {
     warn_aws_proxy(job);
     let period = Period::compute(s, job.now, None);
     let mut url = Some(api.listing_url(&s.recordings_uri, period.start, period.end));
+    let mut walk = api::PageWalk::default();
     while let Some(u) = url.take() {
+        walk.visit(&u)?;
         let page = api.page(&u).await?;
         for raw in page.recordings {
             let Ok(p) = record::plan(raw, &s.folder_format, &s.media_type_pattern, false, false) else { continue };

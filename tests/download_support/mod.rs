@@ -3,6 +3,8 @@
 //! real binary, `reclife serve` on a free port, and `reclife download` against it.
 #![allow(dead_code)]
 
+pub mod hostile;
+
 use base64::Engine as _;
 use sha1::Digest as _;
 use std::collections::BTreeMap;
