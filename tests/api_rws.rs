@@ -622,3 +622,46 @@ fn a_held_calls_screen_is_not_deleted_and_holds_name_who_placed_them() {
     let v: Value = del(&format!("/api/v2/screen-recordings/{sid}")).json().unwrap();
     assert_eq!(v["deleted"], serde_json::json!([sid]), "released: the screen goes");
 }
+
+/// Issue 22: ids holding `#`, `?`, `%`, `+`, a space and non-ASCII letters are percent-encoded in
+/// every URI the server writes (`mediaUri`, `mediaPath`, `nextUri`) and decoded on the way in:
+/// a client that follows them gets the recording and its bytes.
+#[test]
+fn odd_ids_are_percent_encoded_in_every_uri() {
+    let node = Node::new(0);
+    let id = "odd #1?a%b+c d-é";
+    let media = "take #2?x%y+z w-ü.mp3";
+    let bytes = b"ID3 odd id media bytes".to_vec();
+    node.add_call(id, media, "audio/mp3", &bytes);
+    let s = node.serve(&[]);
+    // Walk the listing one recording a page, following nextUri as given.
+    let mut next = Some(format!("{}/api/v2/recordings?limit=1", s.url));
+    let mut found = None;
+    let mut pages = 0;
+    while let Some(uri) = next.take() {
+        pages += 1;
+        assert!(pages < 50, "the listing never ended");
+        let v: Value = s.client().get(&uri).basic_auth(USER.0, Some(USER.1)).send().unwrap().json().unwrap();
+        assert_eq!(v["statusCode"], 0, "{uri}: {v}");
+        for r in v["recordings"].as_array().unwrap() {
+            if r["id"] == id {
+                found = Some(r.clone());
+            }
+        }
+        next = v["nextUri"].as_str().map(str::to_string);
+    }
+    let rec = found.expect("the odd id is listed");
+    let m = &rec["mediaFiles"][0];
+    let uri = m["mediaUri"].as_str().unwrap();
+    let path = m["mediaPath"].as_str().unwrap();
+    for raw in ['#', '?', ' ', '+', 'é', 'ü'] {
+        assert!(!path.contains(raw), "{raw:?} unencoded in mediaPath {path}");
+    }
+    assert!(uri.ends_with(path), "{uri} / {path}");
+    let r = s.client().get(uri).basic_auth(USER.0, Some(USER.1)).send().unwrap();
+    assert_eq!(r.status(), 200, "{uri}");
+    assert_eq!(r.bytes().unwrap().to_vec(), bytes);
+    // The recording itself, by its encoded id.
+    let one = s.json(USER, &format!("/api/v2/recordings/{}", path.split('/').nth(2).unwrap()));
+    assert_eq!(one["recording"]["id"], id, "{one}");
+}

@@ -292,9 +292,10 @@ pub(crate) fn see_other(s: &Shared, to: &str, done: &str) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, format!("{to}{sep}{q}"))]).into_response()
 }
 
-/// A path segment, percent-encoded (rule names have spaces, ids are safe names).
+/// A path segment, percent-encoded (rule names have spaces; ids may hold `#`, `?`, `%`): the
+/// API's own encoding.
 pub(crate) fn seg(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace('+', "%20")
+    crate::api::rws::segment(s)
 }
 
 #[cfg(test)]

@@ -187,10 +187,7 @@ async fn load(s: &Shared, id: &str) -> Result<Entry, WebError> {
 }
 
 fn media_path(r: &Recording, media_id: &str) -> String {
-    match r.kind {
-        Kind::Voice => format!("/api/v2/recordings/{}/play/{}", seg(&r.id), seg(media_id)),
-        Kind::Screen => format!("/api/v2/screen-recordings/{}/content/{}", seg(&r.id), seg(media_id)),
-    }
+    format!("/api/v2{}", crate::api::rws::media_path(r.kind, &r.id, media_id))
 }
 
 /// `GET /recordings/{id}`.

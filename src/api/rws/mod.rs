@@ -69,7 +69,7 @@ async fn version() -> Json<Value> {
 async fn contact_centers(State(s): State<Shared>, headers: HeaderMap) -> Json<Value> {
     let base = base_url(&s, &headers);
     let ccid = &s.ctx.config.contact_center_id;
-    Json(json!({ "statusCode": 0, "uris": [format!("{base}/api/v2/ops/contact-centers/{ccid}")] }))
+    Json(json!({ "statusCode": 0, "uris": [format!("{base}/api/v2/ops/contact-centers/{}", segment(&ccid))] }))
 }
 
 /// One listing page as the API answers `GET /api/v2/recordings?<raw>` (or, for
@@ -84,6 +84,23 @@ pub fn list_ids(
     let l = recordings::parse_listing(Some(raw), kind, 24)?;
     let (entries, _) = recordings::page(catalog, &l)?;
     Ok(entries.into_iter().map(|e| e.recording.id).collect())
+}
+
+/// One path segment, percent-encoded: every byte but ASCII letters, digits and `*-._` (ids may
+/// hold `#`, `?`, `%`, `+`, spaces and any Unicode; axum decodes them on the way in).
+pub(crate) fn segment(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace('+', "%20")
+}
+
+/// The path of a media file under `/api/v2` (`mediaPath`; `mediaUri` is the base URL, `/api/v2`
+/// and this), every id percent-encoded. The pages' players use the same path.
+pub(crate) fn media_path(kind: crate::model::Kind, recording: &str, media_id: &str) -> String {
+    match kind {
+        crate::model::Kind::Voice => format!("/recordings/{}/play/{}", segment(recording), segment(media_id)),
+        crate::model::Kind::Screen => {
+            format!("/screen-recordings/{}/content/{}", segment(recording), segment(media_id))
+        }
+    }
 }
 
 /// The public base URL: `[api] public_url`, else `http(s)://<Host>`.

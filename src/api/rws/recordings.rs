@@ -177,10 +177,7 @@ pub(crate) fn render(e: &Entry, base: &str, store: &str, role: Role) -> Value {
     let r = &e.recording;
     let mut doc = r.doc_value();
     without_store_paths(&mut doc, role);
-    let path_of = |media_id: &str| match r.kind {
-        Kind::Voice => format!("/recordings/{}/play/{media_id}", r.id),
-        Kind::Screen => format!("/screen-recordings/{}/content/{media_id}", r.id),
-    };
+    let path_of = |media_id: &str| super::media_path(r.kind, &r.id, media_id);
     for field in ["mediaFiles", "mediaFile"] {
         let Some(files) = doc.get_mut(field).and_then(Value::as_array_mut) else { continue };
         for f in files {
@@ -287,7 +284,8 @@ pub async fn list_ops(
     RawQuery(q): RawQuery,
 ) -> Result<Json<Value>, ApiFailure> {
     check_ccid(&s, &ccid)?;
-    list(s, who, headers, q, Kind::Voice, format!("/api/v2/ops/contact-centers/{ccid}/recordings")).await
+    list(s, who, headers, q, Kind::Voice, format!("/api/v2/ops/contact-centers/{}/recordings", super::segment(&ccid)))
+        .await
 }
 
 /// The recording `id` of this kind, or 404.
