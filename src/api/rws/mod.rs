@@ -69,7 +69,7 @@ async fn version() -> Json<Value> {
 async fn contact_centers(State(s): State<Shared>, headers: HeaderMap) -> Json<Value> {
     let base = base_url(&s, &headers);
     let ccid = &s.ctx.config.contact_center_id;
-    Json(json!({ "statusCode": 0, "uris": [format!("{base}/api/v2/ops/contact-centers/{}", segment(&ccid))] }))
+    Json(json!({ "statusCode": 0, "uris": [format!("{base}/api/v2/ops/contact-centers/{}", segment(ccid))] }))
 }
 
 /// One listing page as the API answers `GET /api/v2/recordings?<raw>` (or, for
