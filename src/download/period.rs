@@ -85,12 +85,34 @@ impl Period {
 pub fn read_checkpoint(dir: &Path) -> Result<Option<DateTime<Utc>>, DownloadError> {
     let p = dir.join(CHECKPOINT_FILE);
     match std::fs::read_to_string(&p) {
-        Ok(s) => s.trim().parse::<i64>().ok().and_then(DateTime::from_timestamp_millis).map(Some).ok_or_else(|| {
-            DownloadError::Config(format!("{}: expected epoch milliseconds, found {:?}", p.display(), s.trim()))
+        Ok(s) => parse_checkpoint(s.trim()).map(Some).ok_or_else(|| {
+            DownloadError::Config(format!(
+                "{}: expected epoch milliseconds or an ISO 8601 time, found {:?}",
+                p.display(),
+                s.trim()
+            ))
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(DownloadError::io(&p, e)),
     }
+}
+
+/// A checkpoint as reclife writes it (epoch milliseconds) or as another tool may have written it:
+/// RFC 3339 / ISO 8601 (`2025-03-10T00:00:00Z`, `…+01:00`, GIR's `…T00:00:00.000+0000`) or a
+/// date (`2025-03-10`, midnight UTC). The next checkpoint written is epoch milliseconds.
+pub fn parse_checkpoint(s: &str) -> Option<DateTime<Utc>> {
+    if let Ok(ms) = s.parse::<i64>() {
+        return DateTime::from_timestamp_millis(ms);
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc));
+    }
+    for f in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%z"] {
+        if let Ok(t) = DateTime::parse_from_str(s, f) {
+            return Some(t.with_timezone(&Utc));
+        }
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc())
 }
 
 /// Writes the checkpoint atomically (0600 temporary, fsync, rename, fsync of the folder).
@@ -148,6 +170,26 @@ mod tests {
             ]
         );
         assert!(Period { start: p.end, end: p.start }.slices(TimeDelta::days(1)).is_empty());
+    }
+
+    #[test]
+    fn checkpoints_of_other_tools_are_read() {
+        let want = t("2025-03-10T00:00:00Z");
+        for text in [
+            "1741564800000",
+            "2025-03-10T00:00:00Z",
+            "2025-03-10T01:00:00+01:00",
+            "2025-03-10T00:00:00.000+0000",
+            "2025-03-10",
+        ] {
+            assert_eq!(parse_checkpoint(text), Some(want), "{text}");
+        }
+        for bad in ["", "yesterday", "2025-13-01", "99999999999999999999"] {
+            assert_eq!(parse_checkpoint(bad), None, "{bad}");
+        }
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join(CHECKPOINT_FILE), "2025-03-10T00:00:00.000+0000\n").unwrap();
+        assert_eq!(read_checkpoint(d.path()).unwrap(), Some(want));
     }
 
     #[test]
