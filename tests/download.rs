@@ -826,3 +826,46 @@ fn hostile_oversized_body_and_wrong_content_range() {
     // BIG failed in the first slice: no checkpoint.
     assert_eq!(checkpoint(&target), None);
 }
+
+/// Issue 22: the seeds' RCBS example record carries neither a `mediaDescriptor` nor a
+/// `mediaUri` (its voice file is an encrypted `…-00000001.mp3.bin`): the downloader fetches it
+/// from RWS's documented play path below `gwsUriPrefix`, `/recordings/<id>/play/<mediaId>`,
+/// with each id percent-encoded, instead of failing the record.
+#[test]
+fn an_rcbs_record_without_a_descriptor_or_uri_is_fetched_from_the_play_path() {
+    let id = "021L6BI58K8FH7R5USI402LAES00000A";
+    let media = "021L6BI58K8FH7R5USI402LAES00000A_2021-07-21_16-49-00-334B020F-10002D91-00000001.mp3.bin";
+    let body = content(7, 146_304);
+    // The seed's record (000_59c18c59257a2678.txt, "Metadata format"), its first media file as
+    // printed, at a time inside this test's period.
+    let rec = serde_json::json!({
+        "id": id, "callerPhoneNumber": "+19059683343", "dialedPhoneNumber": "+15126401290",
+        "startTime": "2025-03-10T16:49:00.000+0000", "stopTime": "2025-03-10T16:49:37.000+0000",
+        "mediaFiles": [{
+            "startTime": "2025-03-10T16:49:00.000+0000", "stopTime": "2025-03-10T16:49:37.000+0000",
+            "callUUID": id, "mediaId": media, "type": "audio/mp3", "duration": "36800",
+            "tenant": "Tenant_2027", "ivrprofile": "record", "size": "146304",
+            "parameters": {"agentId": "103001", "callUuid": id, "username": "agent_103001"},
+            "certAlias": ["rcs_Environment:1:CN=Basic Certification Authority:5"],
+            "partitions": [], "accessgroups": ["/"], "channels": 2 }],
+        "callType": "Internal", "region": "usw1" });
+    let play = format!("/api/v2/recordings/{id}/play/{media}");
+    let (page, b2) = (serde_json::json!({ "recordings": [rec] }), body.clone());
+    let a = hostile::bind().serve(move |r| match r.path() {
+        "/api/v2/recordings" => Resp::json(&page),
+        p if p == play => Resp::bytes(200, b2.clone()),
+        _ => Resp::not_found(),
+    });
+    let t = tempfile::tempdir().unwrap();
+    let target = t.path().join("target");
+    let o = hostile_cmd(&a.url, &target).output().unwrap();
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let files = media_of(&target);
+    assert_eq!(files.len(), 1, "{:?}", files.keys().collect::<Vec<_>>());
+    let (path, got) = files.into_iter().next().unwrap();
+    assert!(path.contains(id) && path.ends_with(".bin"), "{path}");
+    assert_eq!(got, body);
+    for (r, _) in a.requests() {
+        assert_eq!(r.authorization.as_deref(), Some(basic().as_str()), "{}", r.target);
+    }
+}

@@ -10,6 +10,7 @@
 //! (`mediaUri`, else `mediaPath` below the prefix).
 
 use super::layout::{media_name, FolderFormat};
+use crate::model::uri_segment;
 use crate::model::{parse_time, parse_u64, relative_path};
 use crate::storage::{Key, Location};
 use chrono::{DateTime, Utc};
@@ -81,7 +82,7 @@ pub fn plan(
             continue;
         }
         let media_id = m.get("mediaId").and_then(Value::as_str).unwrap_or("").to_string();
-        match media_plan(m, &media_id, via_api) {
+        match media_plan(m, &id, &media_id, via_api) {
             Ok(p) => {
                 if files.iter().any(|f: &MediaPlan| f.name == p.name) {
                     bad_files.push((media_id, format!("two media files named {}", p.name)));
@@ -95,7 +96,10 @@ pub fn plan(
     Ok(Planned { id, start, rel_dir, files, bad_files, raw })
 }
 
-fn media_plan(m: &Value, media_id: &str, via_api: bool) -> Result<MediaPlan, String> {
+/// How one media file is fetched: its S3 descriptor, else its `mediaUri`/`mediaPath`, else (an
+/// RCBS record, which carries neither) RWS's documented play path below `gwsUriPrefix`,
+/// `/recordings/<id>/play/<mediaId>`.
+fn media_plan(m: &Value, id: &str, media_id: &str, via_api: bool) -> Result<MediaPlan, String> {
     let d = m.get("mediaDescriptor");
     let s3 = d.and_then(s3_source);
     let stored = match &s3 {
@@ -106,12 +110,16 @@ fn media_plan(m: &Value, media_id: &str, via_api: bool) -> Result<MediaPlan, Str
     let source = match s3 {
         Some(s) if !via_api => s,
         _ => {
-            let uri = m
+            let uri = match m
                 .get("mediaUri")
                 .and_then(Value::as_str)
                 .or_else(|| m.get("mediaPath").and_then(Value::as_str))
-                .ok_or("no S3 descriptor and no mediaUri to fetch it from")?;
-            Source::Api { uri: uri.to_string() }
+            {
+                Some(u) => u.to_string(),
+                None if media_id.is_empty() => return Err("no mediaId, no S3 descriptor and no mediaUri".into()),
+                None => format!("/recordings/{}/play/{}", uri_segment(id), uri_segment(media_id)),
+            };
+            Source::Api { uri }
         }
     };
     let cert_alias = match m.get("certAlias") {

@@ -26,6 +26,13 @@ pub fn check_name(s: &str) -> Result<&str, ModelError> {
     Ok(s)
 }
 
+/// A name as one URI path segment, percent-encoded: every byte but ASCII letters, digits and
+/// `*-._` (ids may hold `#`, `?`, `%`, `+`, spaces and any Unicode). The API's URIs and the
+/// downloader's play paths both use it.
+pub fn uri_segment(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace('+', "%20")
+}
+
 /// Turns a stored media path (`originalMediaDescriptor.path`, as used by GIR's
 /// `useFullPathInMediaFileBackup`) into a safe relative path: the leading `/` is dropped, as
 /// GIR does, empty segments are skipped, and every remaining segment must pass [`check_name`].

@@ -89,7 +89,7 @@ pub fn list_ids(
 /// One path segment, percent-encoded: every byte but ASCII letters, digits and `*-._` (ids may
 /// hold `#`, `?`, `%`, `+`, spaces and any Unicode; axum decodes them on the way in).
 pub(crate) fn segment(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>().replace('+', "%20")
+    crate::model::uri_segment(s)
 }
 
 /// The path of a media file under `/api/v2` (`mediaPath`; `mediaUri` is the base URL, `/api/v2`
