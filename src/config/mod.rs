@@ -159,6 +159,16 @@ impl Default for Config {
     }
 }
 
+/// GIR's rule for `scanIntervalsPerDay`: the minutes of a day (1440) must be divisible by it; 0
+/// becomes the default (24), a value above 1440 becomes 1440, any other the next lower divisor.
+pub fn scan_intervals(given: u32) -> u32 {
+    match given {
+        0 => 24,
+        n if n > 1440 => 1440,
+        n => (1..=n).rev().find(|d| 1440 % d == 0).unwrap_or(1),
+    }
+}
+
 impl Config {
     /// Reads a TOML config file.
     /// Reads a TOML config file. Relative paths in it (rules_dir, keys_dir,
@@ -204,8 +214,23 @@ impl Config {
         self.muxer.screen_certs.iter_mut().for_each(fix);
     }
 
-    /// Parses TOML text; the error names the line.
+    /// Parses TOML text; the error names the line. `scan_intervals_per_day` is brought to a value
+    /// GIR accepts ([`scan_intervals`]), with a warning when it changes.
     pub fn parse(text: &str) -> Result<Config, String> {
+        let mut c: Config = Self::parse_raw(text)?;
+        let given = c.scan_intervals_per_day;
+        c.scan_intervals_per_day = scan_intervals(given);
+        if c.scan_intervals_per_day != given {
+            tracing::warn!(
+                given,
+                used = c.scan_intervals_per_day,
+                "scan_intervals_per_day must divide the 1440 minutes of a day (GIR scanIntervalsPerDay); using the next valid value"
+            );
+        }
+        Ok(c)
+    }
+
+    fn parse_raw(text: &str) -> Result<Config, String> {
         toml::from_str(text).map_err(|e| {
             let line = e.span().map(|s| text[..s.start].matches('\n').count() + 1);
             match line {
@@ -281,6 +306,11 @@ mod tests {
         let c = Config::parse("").unwrap();
         assert_eq!(c.tenant, "Environment");
         assert_eq!(c.scan_intervals_per_day, 24);
+        for (given, used) in [(0, 24), (24, 24), (7, 6), (1440, 1440), (5000, 1440), (1000, 720), (1, 1)] {
+            assert_eq!(scan_intervals(given), used, "{given}");
+            let c = Config::parse(&format!("scan_intervals_per_day = {given}\n")).unwrap();
+            assert_eq!(c.scan_intervals_per_day, used, "{given}");
+        }
         let c = Config::parse("contact_center_id = \"cc1\"\nregion = \"us\"\n").unwrap();
         assert_eq!(c.contact_center_id, "cc1");
         assert_eq!(c.region.as_deref(), Some("us"));

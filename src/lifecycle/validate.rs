@@ -4,7 +4,8 @@
 //! In: the tasks in order, and what the node knows of backup locations. Out: nothing, or every
 //! [`TaskProblem`] found, each naming its task (1-based) and the part of the task it is about
 //! (so a rule file can point at a line). The rules:
-//! - ages are at most [`MAX_AGE_DAYS`]; `min_age < max_age` when both are set;
+//! - ages are at most [`MAX_AGE_DAYS`]; `min_age < max_age` when both are set; `call_type` is
+//!   one of GIR's ([`CALL_TYPES`]);
 //! - a purge of every age (`min_age` unset or 0) needs the explicit confirmation `all_ages`
 //!   (`--all-ages --yes` on the command line, `"all_ages": true` in a posted job or a rule
 //!   file's task); `all_ages` with a `min_age` above 0, or on a backup, is a contradiction;
@@ -57,6 +58,9 @@ pub struct Checking<'a> {
     pub probe_locations: bool,
 }
 
+/// GIR's `callType` values (compared without case).
+pub const CALL_TYPES: &[&str] = &["Unknown", "Inbound", "Outbound", "Internal", "Consult"];
+
 /// How to say "every age" on each face; one sentence for every message that needs it.
 pub const ALL_AGES_HINT: &str =
     "to purge every age say so explicitly: --all-ages --yes on the command line, \"all_ages\": true in a posted job or a rule's task";
@@ -78,6 +82,11 @@ pub fn check_tasks(tasks: &[Task], how: Checking<'_>) -> Result<(), Vec<TaskProb
         if let (Some(min), Some(max)) = (f.min_age, f.max_age) {
             if min >= max {
                 problem(num, Part::Filter, format!("min_age ({min}) must be less than max_age ({max})"));
+            }
+        }
+        if let Some(c) = &f.call_type {
+            if !CALL_TYPES.iter().any(|t| t.eq_ignore_ascii_case(c)) {
+                problem(num, Part::Filter, format!("call_type {c:?} is not one of GIR's: {}", CALL_TYPES.join(", ")));
             }
         }
         for (k, v) in &f.attached_data {
@@ -230,6 +239,15 @@ mod tests {
         let mut t = task(Op::Purge, Some(3), None);
         t.all_ages = true;
         assert!(messages(&[t]).iter().any(|m| m.contains("contradicts")));
+    }
+
+    #[test]
+    fn call_types_are_girs() {
+        let mut t = task(Op::Purge, Some(30), None);
+        t.filter.call_type = Some("outbound".into());
+        assert!(messages(std::slice::from_ref(&t)).is_empty());
+        t.filter.call_type = Some("outgoing".into());
+        assert!(messages(&[t]).iter().any(|m| m.contains("not one of GIR's")));
     }
 
     #[test]
