@@ -117,6 +117,15 @@ impl MuxerConfig {
                 self.window_past, self.window_past_older_than
             ));
         }
+        if self.window_past - self.window_past_older_than > 720 {
+            // GIR: "the maximum window length … should be a maximum of 720 minutes".
+            tracing::warn!(
+                window_past = self.window_past,
+                window_past_older_than = self.window_past_older_than,
+                "the muxer's window is longer than 12 hours (720 minutes), which GIR advises against: \
+                 use a second muxer (or sharding group) for each further 12 hours"
+            );
+        }
         if self.worker_threads == 0 {
             return Err("muxer.worker_threads must be at least 1".into());
         }

@@ -108,7 +108,8 @@ pub fn apply_str(path: &Path, text: &str, cfg: &mut MuxerConfig) -> Result<Vec<M
                     None
                 }
                 ("processing", "window_past_older_than") => {
-                    cfg.window_past_older_than = unsigned()?;
+                    // GIR: "If left empty, the window_past parameter is used" (window_past alone).
+                    cfg.window_past_older_than = if v.is_empty() { 0 } else { unsigned()? };
                     None
                 }
                 ("processing", "split_window_enabled") => {
@@ -282,6 +283,10 @@ max_log_file_size_mb = 21
         assert_eq!(e, "m.cfg: [processing] window_pst: not an option of GIR's Recording Muxer Script");
         let e = apply_str(Path::new("m.cfg"), "[advanced]\nworker_threads = many\n", &mut cfg).unwrap_err().to_string();
         assert!(e.contains("[advanced] worker_threads") && e.contains("not a whole number"), "{e}");
+        let mut empty = MuxerConfig::default();
+        apply_str(Path::new("m.cfg"), "[processing]\nwindow_past = 60\nwindow_past_older_than =\n", &mut empty)
+            .unwrap();
+        assert_eq!((empty.window_past, empty.window_past_older_than), (60, 0), "empty: window_past alone");
         let e = apply_str(Path::new("m.cfg"), "[processing]\nwindow_past = 5\nwindow_past_older_than = 10\n", &mut cfg)
             .unwrap_err()
             .to_string();
