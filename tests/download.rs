@@ -204,9 +204,11 @@ fn properties_file_pattern_and_metadata_only() {
         ),
     )
     .unwrap();
+    // RCBS's own spelling (`-config FILE`, as its cron lines have it) first, then reclife's.
+    let spelling = std::cell::Cell::new("-config");
     let run = |extra: &[&str]| {
         std::process::Command::new(bin())
-            .args(["--quiet", "download", "--properties"])
+            .args(["--quiet", "download", spelling.replace("--properties")])
             .arg(&props)
             .args(["--now", NOW])
             .args(extra)

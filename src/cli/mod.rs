@@ -164,7 +164,7 @@ fn init_logging(verbose: u8, format: LogFormat) {
 
 /// Runs the command line; returns the process exit status.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(rcbs_spellings(std::env::args_os()));
     init_logging(cli.verbose, cli.log_format);
     reclife::storage::tune_allocator();
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -181,6 +181,26 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// RCBS's own command line (`java -jar rp_clouddownload.jar -config config.properties -verify
+/// s3`) after `reclife download`: `-config` is `--properties` and `-verify` is `--verify`, so
+/// cron lines written for RCBS need only their program changed.
+fn rcbs_spellings(args: impl IntoIterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let mut seen_download = false;
+    args.into_iter()
+        .map(|a| {
+            if seen_download {
+                match a.to_str() {
+                    Some("-config") => return "--properties".into(),
+                    Some("-verify") => return "--verify".into(),
+                    _ => {}
+                }
+            }
+            seen_download |= a == "download";
+            a
+        })
+        .collect()
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
@@ -200,5 +220,18 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Catalog(c) => catalog::run(&cli, c).await,
         Command::Serve(a) => serve::run(&cli, a).await,
         Command::Download(a) => download::run(&cli, a).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rcbs_spellings_follow_download_only() {
+        let args = |v: &[&str]| v.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
+        assert_eq!(
+            super::rcbs_spellings(args(&["reclife", "download", "-config", "c.properties", "-verify", "s3"])),
+            args(&["reclife", "download", "--properties", "c.properties", "--verify", "s3"])
+        );
+        assert_eq!(super::rcbs_spellings(args(&["reclife", "-config", "x"])), args(&["reclife", "-config", "x"]));
     }
 }
