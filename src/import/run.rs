@@ -53,6 +53,10 @@ impl Runner<'_> {
         let mut cursor = saved.unwrap_or(Cursor { id: String::new(), at: start });
         report.cursor_before = cursor.to_string();
 
+        // Deletions a previous run noted and did not finish.
+        if self.cfg.delete_on_completion {
+            self.delete_pending(None).await?;
+        }
         // The retry buffer: up to retry_batch entries, oldest first.
         let buffered = state::blocking(&self.ctx.catalog, {
             let n = name.clone();
@@ -83,8 +87,9 @@ impl Runner<'_> {
 
         // The cursor onwards.
         let mut handled = 0usize;
+        // Fixed for the run: a run catches up to its own start, never chasing the clock.
+        let horizon = now() - chrono::Duration::from_std(self.cfg.lag()).unwrap_or_default();
         'windows: loop {
-            let horizon = now() - chrono::Duration::from_std(self.cfg.lag()).unwrap_or_default();
             if cursor.at >= horizon {
                 break;
             }
@@ -141,7 +146,7 @@ impl Runner<'_> {
                             }
                         },
                     }
-                    failpoint::hit("import-before-cursor");
+                    failpoint::hit("import.before_cursor");
                     cursor = Cursor { id: conv.conversation_id.clone(), at: conv.conversation_start };
                     let (nm, cur) = (name.clone(), cursor.clone());
                     state::blocking(&self.ctx.catalog, move |c| state::set_cursor(c, &nm, &cur)).await?;
@@ -273,20 +278,26 @@ impl Runner<'_> {
                 stop: t(&ready.end_time).or(conv.conversation_end).unwrap_or(conv.conversation_start),
             });
         }
-        failpoint::hit("import-after-media");
+        failpoint::hit("import.after_media");
+        if self.cfg.delete_on_completion {
+            // Noted before the document: a run that dies after writing it still deletes.
+            let rids: Vec<String> = stored.iter().map(|m| m.recording_id.clone()).collect();
+            let (nm, cid) = (self.name.to_string(), id.clone());
+            state::blocking(&self.ctx.catalog, move |c| state::deletion_put(c, &nm, &cid, &rids)).await?;
+        }
         let doc = document::build(conv, &agent, &stored, self.name, &self.cfg.timezone);
         let rec = match Recording::parse(&doc.to_string()) {
             Ok(r) => r,
             Err(e) => return Ok(Some(Miss::Failed(format!("document: {e}")))),
         };
         state::blocking(&self.ctx.catalog, move |c| c.upsert(&rec).map(|_| ()).map_err(ImportError::Catalog)).await?;
-        failpoint::hit("import-after-document");
+        failpoint::hit("import.after_document");
         status.newly_imported = true;
         status.media_downloaded = true;
         status.reclife_id = Some(id.clone());
         report.conversations.push(status);
         if self.cfg.delete_on_completion {
-            self.delete_in_cloud(conv, &stored).await?;
+            self.delete_pending(Some(&id)).await?;
         }
         Ok(None)
     }
@@ -372,16 +383,40 @@ impl Runner<'_> {
         Ok(meta.size)
     }
 
-    async fn delete_in_cloud(&self, conv: &Conversation, stored: &[StoredMedia]) -> Result<(), ImportError> {
-        for m in stored {
-            if let Err(e) = genesys::delete_recording(&self.client, &conv.conversation_id, &m.recording_id, now()).await
-            {
-                self.alert(
-                    "Conversation failed to delete from Genesys Cloud",
-                    format!("conversation {} recording {}: {e}", conv.conversation_id, m.recording_id),
-                )
-                .await?;
+    /// Deletes in Genesys Cloud the recordings of conversations noted for deletion (all, or
+    /// `only` one) whose document and media are stored and checked; each noted conversation is
+    /// forgotten once every recording of it is deleted. A failure raises "Conversation failed
+    /// to delete from Genesys Cloud" and stays noted for the next run.
+    pub async fn delete_pending(&self, only: Option<&str>) -> Result<(), ImportError> {
+        let nm = self.name.to_string();
+        let pending = state::blocking(&self.ctx.catalog, move |c| state::deletions(c, &nm)).await?;
+        for (cid, rids) in pending {
+            if only.is_some_and(|o| o != cid) || !self.complete(&cid).await? {
+                continue;
             }
+            let mut left = Vec::new();
+            for rid in &rids {
+                match genesys::delete_recording(&self.client, &cid, rid, now()).await {
+                    Ok(()) => failpoint::hit("import.after_delete"),
+                    Err(e) => {
+                        self.alert(
+                            "Conversation failed to delete from Genesys Cloud",
+                            format!("conversation {cid} recording {rid}: {e}"),
+                        )
+                        .await?;
+                        left.push(rid.clone());
+                    }
+                }
+            }
+            let (nm, c2) = (self.name.to_string(), cid.clone());
+            state::blocking(&self.ctx.catalog, move |c| {
+                if left.is_empty() {
+                    state::deletion_done(c, &nm, &c2)
+                } else {
+                    state::deletion_put(c, &nm, &c2, &left)
+                }
+            })
+            .await?;
         }
         Ok(())
     }

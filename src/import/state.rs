@@ -3,7 +3,8 @@
 //!
 //! Namespaces: [`CURSOR`] (key: source), [`RETRY`] (key: `<source>/<conversation id>`),
 //! [`LAST_BATCH`] (key: source), [`ALERTS`] (key: `<source>/<time>-<n>`, the newest
-//! [`ALERTS_KEPT`] per source).
+//! [`ALERTS_KEPT`] per source), [`DELETIONS`] (key: `<source>/<conversation id>`: recordings
+//! to delete in Genesys Cloud once the conversation is stored).
 
 use super::ImportError;
 use crate::catalog::Catalog;
@@ -15,6 +16,7 @@ pub const CURSOR: &str = "import.cursor";
 pub const RETRY: &str = "import.retry";
 pub const LAST_BATCH: &str = "import.last-batch";
 pub const ALERTS: &str = "import.alerts";
+pub const DELETIONS: &str = "import.deletions";
 pub const ALERTS_KEPT: usize = 200;
 
 /// The seed's cursor time format (UTC).
@@ -130,6 +132,33 @@ pub fn retry_remove(c: &dyn Catalog, source: &str, id: &str) -> Result<bool, Imp
     }
     cat(c.state_delete(RETRY, &key))?;
     Ok(true)
+}
+
+/// Notes the recordings of a conversation to delete in the cloud.
+pub fn deletion_put(
+    c: &dyn Catalog,
+    source: &str,
+    conversation: &str,
+    recordings: &Vec<String>,
+) -> Result<(), ImportError> {
+    let text = serde_json::to_string(recordings).map_err(|x| ImportError::Other(x.to_string()))?;
+    cat(c.state_put(DELETIONS, &retry_key(source, conversation), &text))
+}
+
+pub fn deletion_done(c: &dyn Catalog, source: &str, conversation: &str) -> Result<(), ImportError> {
+    cat(c.state_delete(DELETIONS, &retry_key(source, conversation)))
+}
+
+/// Conversations noted for deletion, with their recording ids.
+pub fn deletions(c: &dyn Catalog, source: &str) -> Result<Vec<(String, Vec<String>)>, ImportError> {
+    let prefix = format!("{source}/");
+    let mut out = Vec::new();
+    for (k, v) in cat(c.state_list(DELETIONS))? {
+        if let (Some(id), Ok(r)) = (k.strip_prefix(&prefix), serde_json::from_str::<Vec<String>>(&v)) {
+            out.push((id.to_string(), r));
+        }
+    }
+    Ok(out)
 }
 
 /// Records an alert (and logs it); the oldest beyond [`ALERTS_KEPT`] are dropped.
