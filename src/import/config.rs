@@ -250,7 +250,7 @@ impl SourceConfig {
     }
 
     /// The forward proxy URL (`http://address:port`) and its basic-auth pair, if any.
-    pub fn proxy(&self, name: &str) -> Result<Option<(String, Option<(String, String)>)>, ImportError> {
+    pub fn proxy(&self, name: &str) -> Result<Option<Proxy>, ImportError> {
         let Some(addr) = &self.proxy_address else { return Ok(None) };
         let bad = |why: String| ImportError::Config { source_name: name.to_string(), message: why };
         let base = if addr.contains("://") { addr.clone() } else { format!("http://{addr}") };
@@ -316,6 +316,9 @@ impl SourceConfig {
         }
     }
 }
+
+/// A forward proxy URL and its basic-auth user and password.
+pub type Proxy = (String, Option<(String, String)>);
 
 /// RFC 3339, or the cursor's `yyyy.MM.dd HH:mm:ss.SSS` (UTC).
 pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {

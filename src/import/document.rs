@@ -52,20 +52,16 @@ pub fn parties(conv: &Conversation) -> Parties {
         let purpose = part.purpose.as_deref().unwrap_or_default();
         let voice = part.sessions.iter().find(|s| s.media_type.as_deref().is_none_or(|m| m == "voice"));
         match purpose {
-            "agent" | "user" => {
-                if p.agent_user_id.is_none() {
-                    p.agent_user_id = part.user_id.clone();
-                    p.user_direction = voice.and_then(|s| s.direction.clone());
-                }
+            "agent" | "user" if p.agent_user_id.is_none() => {
+                p.agent_user_id = part.user_id.clone();
+                p.user_direction = voice.and_then(|s| s.direction.clone());
             }
-            "customer" | "external" => {
-                if p.customer_number.is_none() {
-                    let inbound = conv.originating_direction.as_deref() != Some("outbound");
-                    p.customer_number =
-                        voice.and_then(|s| if inbound { s.ani.clone() } else { s.dnis.clone() }).map(|n| number(&n));
-                    p.dialed = voice.and_then(|s| s.dnis.clone()).map(|n| number(&n));
-                    p.customer_name = part.participant_name.clone();
-                }
+            "customer" | "external" if p.customer_number.is_none() => {
+                let inbound = conv.originating_direction.as_deref() != Some("outbound");
+                p.customer_number =
+                    voice.and_then(|s| if inbound { s.ani.clone() } else { s.dnis.clone() }).map(|n| number(&n));
+                p.dialed = voice.and_then(|s| s.dnis.clone()).map(|n| number(&n));
+                p.customer_name = part.participant_name.clone();
             }
             _ => {}
         }

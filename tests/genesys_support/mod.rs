@@ -156,6 +156,7 @@ fn conv_json(c: &EConv) -> Value {
 }
 
 /// The common gate of every /api/v2 request: latency, 429 storm, 503, token check.
+#[allow(clippy::result_large_err)]
 fn gate(s: &S, headers: &HeaderMap) -> Result<(), Response> {
     let latency = s.lock().unwrap().latency;
     if !latency.is_zero() {
