@@ -12,7 +12,8 @@
 //! Points: `backup.after_entry`, `backup.before_rename`, `backup.after_rename`,
 //! `purge.after_journal`, `purge.after_catalog_delete`, `purge.after_media_delete`,
 //! `purge.after_audit`, `task.start` (after planning, before a task executes),
-//! `mux.after_store` (a muxed file stored, not yet on its document).
+//! `mux.after_store` (a muxed file stored, not yet on its document), `import.after_media`,
+//! `import.after_document`, `import.after_delete`, `import.before_cursor` (a Genesys Cloud import).
 
 #[cfg(feature = "failpoints")]
 use std::sync::atomic::{AtomicU64, Ordering};
