@@ -426,3 +426,34 @@ fn bad_credentials_and_unreachable_auth_url_name_the_source() {
     let o = node.out(&["import", "status", "--source", "gc"]);
     assert!(String::from_utf8_lossy(&o.stdout).contains("Failed to retrieve next batch"));
 }
+
+#[test]
+fn a_conversation_in_progress_holds_the_cursor_and_a_too_long_one_is_alerted() {
+    let emu = Emulator::start("emu-client", SECRET);
+    let ids = emu.add_conversations("h", base(), 4, 3);
+    // The second is still in progress; the third lasted longer than the maximum (999 minutes).
+    emu.with(|s| {
+        s.conversations[1].end = None;
+        s.conversations[2].end = Some(s.conversations[2].start + chrono::TimeDelta::minutes(1200));
+    });
+    let node = Node::new(&emu, "max_recording_length_minutes = 999");
+    let (code, r) = node.run();
+    assert_eq!(code, 0, "{r}");
+    assert_eq!(ids_of(&r, "newly_imported"), vec![ids[0].clone()], "nothing past the call in progress");
+    assert_eq!(r["more"], true);
+    assert!(node.cursor().starts_with(&format!("{};", ids[0])), "the cursor waits before it: {}", node.cursor());
+    // It ends: the next run imports it and the one after; the too-long one is alerted, not imported.
+    emu.with(|s| s.conversations[1].end = Some(s.conversations[1].start + chrono::TimeDelta::minutes(3)));
+    let (code, r) = node.run();
+    assert_eq!(code, 0, "{r}");
+    assert_eq!(ids_of(&r, "newly_imported"), vec![ids[1].clone(), ids[3].clone()]);
+    let o = node.out(&["import", "status", "--source", "gc"]);
+    let status = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        status.contains("Conversation failed to import")
+            && status.contains(&ids[2])
+            && status.contains("maximum recording length"),
+        "{status}"
+    );
+    assert!(node.recordings().iter().all(|r| r["id"] != ids[2]));
+}
