@@ -36,6 +36,13 @@ if ! command -v schemathesis >/dev/null; then
     || python3 -m pip install --quiet --break-system-packages schemathesis
   command -v pyenv >/dev/null && pyenv rehash || true
 fi
+# Genesys's Python SDK (PyPI) checks that the Genesys Cloud emulator's answers fit its models
+# (tests/import_genesys.rs, tests/genesys_sdk_check.py).
+if ! python3 -c "import PureCloudPlatformClientV2" 2>/dev/null; then
+  echo "deploy/install.sh: installing purecloudplatformclientv2 (pip)"
+  python3 -m pip install --quiet purecloudplatformclientv2 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages purecloudplatformclientv2
+fi
 # Node.js and npm drive the browser test (tests/web_browser.rs). A machine that has a newer
 # Node.js than Debian's (playwright-core wants 20 or later) keeps it.
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then

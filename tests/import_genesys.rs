@@ -457,3 +457,25 @@ fn a_conversation_in_progress_holds_the_cursor_and_a_too_long_one_is_alerted() {
     );
     assert!(node.recordings().iter().all(|r| r["id"] != ids[2]));
 }
+
+/// Genesys's own Python SDK (purecloudplatformclientv2, installed by deploy/install.sh) reads
+/// every emulator answer the importer relies on into its models.
+#[test]
+fn the_emulator_answers_deserialize_into_the_genesys_python_sdk_models() {
+    let emu = Emulator::start("emu-client", SECRET);
+    let ids = emu.add_conversations("s", base(), 3, 3);
+    let interval = format!(
+        "{}/{}",
+        (base() - chrono::TimeDelta::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    );
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/genesys_sdk_check.py");
+    let o =
+        Command::new("python3").args([script, &emu.url, "emu-client", SECRET, &interval, &ids[1]]).output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}{}", String::from_utf8_lossy(&o.stderr));
+    for call in ["token", "analytics query", "analytics details", "recordingmetadata", "recording", "user", "delete"] {
+        assert!(out.lines().any(|l| l.starts_with(&format!("ok {call}"))), "{call}: {out}");
+    }
+    assert_eq!(emu.with(|s| s.deletions.clone()), vec![(ids[1].clone(), "r0001".to_string())]);
+}
