@@ -328,3 +328,41 @@ pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
     }
     chrono::NaiveDateTime::parse_from_str(s, super::state::CURSOR_TIME).ok().map(|n| n.and_utc())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(extra: &str) -> Result<SourceConfig, String> {
+        let text = format!(
+            "type = \"genesys-cloud\"\nclient_id = \"id1\"\nauth_url = \"https://login.usw2.pure.cloud\"\n\
+             api_url = \"https://api.usw2.pure.cloud\"\nstart_timestamp = \"2023.02.02 07:00:00.000\"\n\
+             max_recording_length_minutes = 120\navailability_delay_minutes = 10\ncache_lifetime_minutes = 60\n{extra}"
+        );
+        toml::from_str(&text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn checked_values_and_no_secret_in_debug() {
+        let c = parse("").unwrap();
+        c.validate("gc").unwrap();
+        assert_eq!((c.retry_batch, c.codec.as_str(), c.media_type()), (25, "MP3", ("audio/mp3", "mp3")));
+        assert_eq!(c.start().unwrap(), "2023-02-02T07:00:00Z".parse::<DateTime<Utc>>().unwrap());
+        let e = parse("codec = \"FLAC\"").unwrap().validate("gc").unwrap_err().to_string();
+        assert!(e.contains("import source gc") && e.contains("FLAC"), "{e}");
+        let e = parse("batch_minutes = 0").unwrap().validate("gc").unwrap_err().to_string();
+        assert!(e.contains("batch_minutes"), "{e}");
+        assert!(parse("client_secret = \"x\"").is_err(), "the secret never goes in the file");
+        let c = parse("proxy_address = \"proxy.example\"\nproxy_port = 3128\nproxy_username = \"u\"").unwrap();
+        let (url, auth) = c.proxy("gc").unwrap().unwrap();
+        assert_eq!(url, "http://proxy.example:3128");
+        assert_eq!(auth.map(|a| a.0).as_deref(), Some("u"));
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("s"), "top-secret\n").unwrap();
+        let mut c = parse("client_secret_file = \"s\"").unwrap();
+        c.resolve_against(dir.path());
+        let creds = c.credentials("gc").unwrap();
+        assert_eq!(creds.client_secret, "top-secret");
+        assert!(!format!("{creds:?}{c:?}").contains("top-secret"));
+    }
+}
