@@ -11,7 +11,7 @@
 set -euo pipefail
 PKGS=(libavcodec-dev libavformat-dev libavutil-dev libswresample-dev libswscale-dev pkg-config
       clang libclang-dev ffmpeg openssl libssl-dev unzip zip python3 python3-pip curl espeak-ng
-      apache2 apache2-utils chromium postgresql-15 postgresql-client-15)
+      apache2 apache2-utils chromium postgresql-15 postgresql-client-15 tinyproxy)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -479,3 +479,55 @@ fn the_emulator_answers_deserialize_into_the_genesys_python_sdk_models() {
     }
     assert_eq!(emu.with(|s| s.deletions.clone()), vec![(ids[1].clone(), "r0001".to_string())]);
 }
+
+/// Through a real forward proxy (tinyproxy from Debian, installed by deploy/install.sh) with
+/// basic auth; a wrong proxy password is a clear error naming the source.
+#[test]
+fn through_a_forward_proxy_with_basic_auth() {
+    let emu = Emulator::start("emu-client", SECRET);
+    let ids = emu.add_conversations("p", base(), 2, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let conf = dir.path().join("tinyproxy.conf");
+    std::fs::write(
+        &conf,
+        format!("Port {port}\nListen 127.0.0.1\nTimeout 30\nAllow 127.0.0.1\nBasicAuth reclife proxy-pw-5\nLogLevel Info\nMaxClients 20\n"),
+    )
+    .unwrap();
+    let mut proxy = Command::new("tinyproxy")
+        .arg("-d")
+        .arg("-c")
+        .arg(&conf)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("tinyproxy (deploy/install.sh installs it)");
+    for _ in 0..50 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let extra = format!(
+        "proxy_address = \"127.0.0.1\"\nproxy_port = {port}\nproxy_username = \"reclife\"\nproxy_password_file = \"proxy-pw\""
+    );
+    let node = Node::new(&emu, &extra);
+    std::fs::write(node.dir.path().join("proxy-pw"), "proxy-pw-5\n").unwrap();
+    let (code, r) = node.run();
+    assert_eq!(code, 0, "{r}");
+    assert_eq!(ids_of(&r, "newly_imported"), ids);
+    assert!(emu.count("via proxy") >= 1, "the token request went through the proxy");
+
+    let node = Node::new(&emu, &format!("{extra}\nmax_attempts = 1"));
+    std::fs::write(node.dir.path().join("proxy-pw"), "wrong\n").unwrap();
+    let o = node.out(&["import", "genesys-cloud", "--source", "gc", "--once"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("import source gc") && err.contains("forward proxy") && err.contains("proxy_password_file"),
+        "{err}"
+    );
+    assert!(!err.contains("wrong"), "the proxy password is never shown: {err}");
+    let _ = proxy.kill();
+    let _ = proxy.wait();
+}

@@ -206,6 +206,9 @@ fn count(s: &S, what: &'static str) {
 
 async fn token(State(s): State<S>, headers: HeaderMap, body: String) -> Response {
     count(&s, "token");
+    if headers.contains_key("via") {
+        count(&s, "via proxy");
+    }
     use base64::Engine as _;
     let basic = headers
         .get("authorization")

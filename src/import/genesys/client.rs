@@ -34,6 +34,8 @@ pub struct Client {
     creds: Credentials,
     policy: RetryPolicy,
     token: Mutex<Option<Token>>,
+    /// The forward proxy's URL (no credentials), when one is configured.
+    proxy: Option<String>,
     /// Tokens obtained, for the report and tests.
     pub tokens_issued: std::sync::atomic::AtomicU64,
 }
@@ -78,7 +80,9 @@ impl Client {
         let mut b = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(cfg.timeout_secs.clamp(1, 30)))
             .timeout(Duration::from_secs(cfg.timeout_secs.max(1)));
-        if let Some((url, auth)) = cfg.proxy(name)? {
+        let proxy_cfg = cfg.proxy(name)?;
+        let proxy = proxy_cfg.as_ref().map(|(u, _)| u.clone());
+        if let Some((url, auth)) = proxy_cfg {
             let mut p = reqwest::Proxy::all(&url).map_err(|e| bad(format!("proxy {url}: {e}")))?;
             if let Some((u, pw)) = auth {
                 p = p.basic_auth(&u, &pw);
@@ -109,6 +113,7 @@ impl Client {
             creds,
             policy,
             token: Mutex::new(None),
+            proxy,
             tokens_issued: Default::default(),
         })
     }
@@ -144,6 +149,17 @@ impl Client {
                     let body = r.bytes().await.unwrap_or_default();
                     match status {
                         200..=299 => break body,
+                        // A forward proxy's refusal: 407, or (tinyproxy) a 401 that is not
+                        // the OAuth server's JSON.
+                        407 | 401 if status == 407 || (self.proxy.is_some() && serde_json::from_slice::<serde_json::Value>(&body).is_err()) => {
+                            return Err(ImportError::Auth {
+                                source_name: self.source.clone(),
+                                message: format!(
+                                    "the forward proxy {} refused the request to {url} (HTTP {status}); check proxy_username and proxy_password_file",
+                                    self.proxy.as_deref().unwrap_or("(none)")
+                                ),
+                            })
+                        }
                         400 | 401 | 403 => {
                             return Err(ImportError::Auth {
                                 source_name: self.source.clone(),
