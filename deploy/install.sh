@@ -11,7 +11,7 @@
 set -euo pipefail
 PKGS=(libavcodec-dev libavformat-dev libavutil-dev libswresample-dev libswscale-dev pkg-config
       clang libclang-dev ffmpeg openssl libssl-dev unzip zip python3 python3-pip curl espeak-ng
-      apache2 apache2-utils chromium postgresql-15 postgresql-client-15)
+      apache2 apache2-utils chromium postgresql-15 postgresql-client-15 tinyproxy)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -35,6 +35,13 @@ if ! command -v schemathesis >/dev/null; then
   python3 -m pip install --quiet schemathesis 2>/dev/null \
     || python3 -m pip install --quiet --break-system-packages schemathesis
   command -v pyenv >/dev/null && pyenv rehash || true
+fi
+# Genesys's Python SDK (PyPI) checks that the Genesys Cloud emulator's answers fit its models
+# (tests/import_genesys.rs, tests/genesys_sdk_check.py).
+if ! python3 -c "import PureCloudPlatformClientV2" 2>/dev/null; then
+  echo "deploy/install.sh: installing purecloudplatformclientv2 (pip)"
+  python3 -m pip install --quiet purecloudplatformclientv2 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages purecloudplatformclientv2
 fi
 # Node.js and npm drive the browser test (tests/web_browser.rs). A machine that has a newer
 # Node.js than Debian's (playwright-core wants 20 or later) keeps it.

@@ -11,6 +11,7 @@
 //! - [`media`]: decode voice, lay it on the screen video's timeline, encode, mux (one MP4 out).
 //! - [`muxer`]: pairs calls with screen recordings and muxes them, sharded and idempotent.
 //! - [`download`]: the cloud backup downloader (GIR's RCBS): metadata from the API, media from S3.
+//! - [`import`]: sources that bring recordings in from other systems (Genesys Cloud).
 //! - [`config`]: node configuration, the clock, the [`config::Context`] commands run in.
 //! - [`lifecycle`]: rules, plans, backup, purge, the schedule and on-demand jobs (GIR MLM).
 //! - [`progress`]: progress reporting shared by the CLI and the API.
@@ -25,6 +26,7 @@ pub mod catalog;
 pub mod config;
 pub mod crypto;
 pub mod download;
+pub mod import;
 pub mod ingest;
 pub mod lifecycle;
 pub mod media;

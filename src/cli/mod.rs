@@ -8,6 +8,7 @@ mod check;
 mod decrypt;
 mod download;
 mod encrypt;
+mod import;
 mod ingest;
 mod jobs;
 mod mux;
@@ -45,6 +46,7 @@ Examples:
   RECLIFE_NOW=2026-01-01T00:00:00Z reclife recordings list   # fix \"now\" for reproducible runs
   reclife mux --once                            # mux screen recordings with their calls
   reclife download --properties config.properties   # RCBS: recordings to a local folder
+  reclife import genesys-cloud --source gc --once   # Genesys Cloud recordings in
 
 Exit status: 0 success; 1 error; 2 usage error; 3 finished, but some items were set aside.";
 
@@ -109,6 +111,9 @@ pub enum Command {
     Serve(serve::Args),
     /// The cloud backup downloader (GIR's RCBS): metadata from the API, encrypted media from S3.
     Download(Box<download::Args>),
+    /// Import sources: Genesys Cloud voice recordings in (genesys-cloud), cursor, retry buffer, status.
+    #[command(subcommand)]
+    Import(import::Cmd),
 }
 
 fn parse_now(s: &str) -> Result<DateTime<Utc>, String> {
@@ -220,6 +225,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Catalog(c) => catalog::run(&cli, c).await,
         Command::Serve(a) => serve::run(&cli, a).await,
         Command::Download(a) => download::run(&cli, a).await,
+        Command::Import(c) => import::run(&cli, c).await,
     }
 }
 

@@ -88,6 +88,9 @@ pub struct Config {
     pub catalog: Option<String>,
     /// The PostgreSQL catalog's settings (`[postgres]`): password_file, schema, pool_size.
     pub postgres: PostgresConfig,
+    /// Import sources (`[import.<name>]`, e.g. a Genesys Cloud organisation); checked when the
+    /// source runs. Secrets come from files or the environment, never from this file.
+    pub import: std::collections::BTreeMap<String, crate::import::SourceConfig>,
 }
 
 /// `[postgres]`: how a `postgres://` catalog is reached. The password comes from
@@ -155,6 +158,7 @@ impl Default for Config {
             download: Default::default(),
             catalog: None,
             postgres: PostgresConfig::default(),
+            import: Default::default(),
         }
     }
 }
@@ -212,6 +216,9 @@ impl Config {
             fix(p);
         }
         self.muxer.screen_certs.iter_mut().for_each(fix);
+        for src in self.import.values_mut() {
+            src.resolve_against(base);
+        }
     }
 
     /// Parses TOML text; the error names the line. `scan_intervals_per_day` is brought to a value

@@ -13,7 +13,9 @@
 //! `purge.after_journal`, `purge.after_catalog_delete`, `purge.after_media_delete`,
 //! `purge.after_audit`, `task.start` (after planning, before a task executes),
 //! `mux.after_store` (a muxed file stored, not yet on its document), `ingest.after_media` (a
-//! media file of a recording stored by ingest, before the next one and the document).
+//! media file of a recording stored by ingest, before the next one and the document),
+//! `import.after_media`, `import.after_document`, `import.after_delete`, `import.before_cursor`
+//! (a Genesys Cloud import).
 
 #[cfg(feature = "failpoints")]
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,0 +1,533 @@
+//! `reclife import genesys-cloud` with the real binary against the Genesys Cloud emulator
+//! (tests/genesys_support): backfill over several runs, the cursor moved back, a token that
+//! expires mid-run, a 429 storm and 503s, a recording not ready then ready, one never ready
+//! (retry buffer, then imported), kill -9 at each step, delete on completion exactly once, two
+//! processes on one source, bad credentials and an unreachable auth URL.
+
+mod genesys_support;
+
+use chrono::{DateTime, Utc};
+use genesys_support::Emulator;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+const SECRET: &str = "s3cr3t-Client-Secret-77";
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_reclife")
+}
+
+/// Conversations start six hours ago (whole minutes); a run walks to now from an hour before.
+fn base() -> DateTime<Utc> {
+    use chrono::{DurationRound, TimeDelta};
+    (Utc::now() - TimeDelta::hours(6)).duration_trunc(TimeDelta::minutes(1)).unwrap()
+}
+
+/// The start timestamp (and a cursor moved back to it), in the seed's form.
+fn start_cursor() -> String {
+    format!(";{}", (base() - chrono::TimeDelta::hours(1)).format("%Y.%m.%d %H:%M:%S%.3f"))
+}
+
+struct Node {
+    dir: tempfile::TempDir,
+}
+
+impl Node {
+    /// A node whose `[import.gc]` points at `emu`; `extra` lines override or add keys.
+    fn new(emu: &Emulator, extra: &str) -> Node {
+        Self::with_urls(&emu.url, &emu.url, extra)
+    }
+
+    fn with_urls(auth: &str, api: &str, extra: &str) -> Node {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("secret"), format!("{SECRET}\n")).unwrap();
+        let mut keys: Vec<(String, String)> = [
+            ("type", "\"genesys-cloud\""),
+            ("client_id", "\"emu-client\""),
+            ("client_secret_file", "\"secret\""),
+            ("max_recording_length_minutes", "120"),
+            ("availability_delay_minutes", "0.02"),
+            ("cache_lifetime_minutes", "10"),
+            ("poll_seconds", "0.2"),
+            ("batch_minutes", "1440"),
+            ("lag_minutes", "0"),
+            ("backoff_base_ms", "20"),
+            ("backoff_cap_ms", "300"),
+            ("timeout_secs", "10"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        keys.push(("start_timestamp".into(), format!("{:?}", &start_cursor()[1..])));
+        keys.push(("auth_url".into(), format!("{auth:?}")));
+        keys.push(("api_url".into(), format!("{api:?}")));
+        for line in extra.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            let (k, v) = line.split_once('=').unwrap();
+            keys.retain(|(x, _)| x != k.trim());
+            keys.push((k.trim().to_string(), v.trim().to_string()));
+        }
+        let body: String = keys.iter().map(|(k, v)| format!("{k} = {v}\n")).collect();
+        std::fs::write(dir.path().join("reclife.toml"), format!("lease_seconds = 6\n[import.gc]\n{body}")).unwrap();
+        Node { dir }
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin());
+        c.arg("--data-dir").arg(self.data()).arg("--config").arg(self.dir.path().join("reclife.toml")).args(args);
+        c.env_remove("RECLIFE_FAILPOINT").env_remove("RUST_LOG").env_remove("RECLIFE_CATALOG");
+        c
+    }
+
+    fn out(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    /// One `--once --json` run; its exit code and report.
+    fn run(&self) -> (i32, Value) {
+        self.run_env(&[])
+    }
+
+    fn run_env(&self, env: &[(&str, &str)]) -> (i32, Value) {
+        let mut c = self.cmd(&["import", "genesys-cloud", "--source", "gc", "--once", "--json"]);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let o = c.output().unwrap();
+        let stdout = String::from_utf8_lossy(&o.stdout).to_string();
+        let stderr = String::from_utf8_lossy(&o.stderr).to_string();
+        assert!(!stdout.contains(SECRET) && !stderr.contains(SECRET), "the secret leaked");
+        let code = o.status.code().unwrap_or(-9);
+        let report = stdout.lines().last().and_then(|l| serde_json::from_str(l).ok()).unwrap_or(Value::Null);
+        if code != 0 && code != 3 {
+            eprintln!("run exited {code}: {stderr}");
+        }
+        (code, report)
+    }
+
+    /// Every recording in the catalog: id → document.
+    fn recordings(&self) -> Vec<Value> {
+        let o = self.out(&["recordings", "list", "--json"]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    }
+
+    fn media_file(&self, conv: &str, rec: &str) -> PathBuf {
+        self.data().join("media").join(conv).join(format!("{conv}_{rec}.mp3"))
+    }
+
+    fn cursor(&self) -> String {
+        let o = self.out(&["import", "cursor", "--source", "gc"]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    }
+
+    fn retry_list(&self) -> Vec<String> {
+        let o = self.out(&["import", "retry", "list", "--source", "gc"]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).lines().map(|l| l.split('\t').next().unwrap().to_string()).collect()
+    }
+
+    fn check(&self) {
+        let o = self.out(&["check"]);
+        assert!(
+            o.status.success(),
+            "reclife check: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}
+
+fn ids_of(report: &Value, flag: &str) -> Vec<String> {
+    report["conversations"]
+        .as_array()
+        .map(|a| {
+            a.iter().filter(|c| c[flag] == true).map(|c| c["conversation_id"].as_str().unwrap().to_string()).collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Every conversation is there once, with the emulator's bytes.
+fn assert_all_imported(node: &Node, emu: &Emulator, ids: &[String]) {
+    let recs = node.recordings();
+    let mut got: Vec<String> = recs.iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();
+    got.sort();
+    let mut want = ids.to_vec();
+    want.sort();
+    assert_eq!(got, want, "one recording per conversation");
+    for (i, id) in ids.iter().enumerate() {
+        let rid = emu.with(|s| s.conversations.iter().find(|c| &c.id == id).unwrap().recordings[0].id.clone());
+        let bytes = std::fs::read(node.media_file(id, &rid)).unwrap_or_else(|e| panic!("media of {id} ({i}): {e}"));
+        assert!(bytes == emu.media_of(id), "media of {id} is byte-identical");
+    }
+}
+
+#[test]
+fn backfill_over_runs_then_cursor_back_recognises_every_conversation() {
+    let emu = Emulator::start("emu-client", SECRET);
+    let ids = emu.add_conversations("a", base(), 8, 3);
+    let node = Node::new(&emu, "max_conversations = 3\nbatch_minutes = 30");
+    assert_eq!(node.cursor(), start_cursor(), "before any run: the start timestamp");
+
+    let mut imported = Vec::new();
+    for run in 0..3 {
+        let (code, r) = node.run();
+        assert_eq!(code, 0, "run {run}: {r}");
+        let now = ids_of(&r, "newly_imported");
+        assert!(now.len() <= 3, "run {run} handles at most max_conversations: {now:?}");
+        for c in r["conversations"].as_array().unwrap() {
+            assert_eq!(c["media_downloaded"], true);
+            assert_eq!(c["already_imported"], false);
+            assert!(c["extension"].as_str().is_some_and(|e| e.starts_with("100")), "{c}");
+            assert!(c["participant"].as_str().is_some_and(|p| p.starts_with("+1555")), "{c}");
+        }
+        imported.extend(now);
+        // The cursor names the last conversation handled, in the seed's form.
+        let cur = node.cursor();
+        assert!(
+            cur.contains(';')
+                && chrono::NaiveDateTime::parse_from_str(cur.split(';').nth(1).unwrap(), "%Y.%m.%d %H:%M:%S%.3f")
+                    .is_ok(),
+            "{cur}"
+        );
+    }
+    assert_eq!(imported, ids, "in start order, each once, over three runs");
+    assert_all_imported(&node, &emu, &ids);
+    // Caught up: nothing more, and the batch says so.
+    let (code, r) = node.run();
+    assert_eq!((code, r["conversations"].as_array().map(|a| a.len())), (0, Some(0)), "{r}");
+    let o = node.out(&["import", "status", "--source", "gc"]);
+    let status = String::from_utf8_lossy(&o.stdout);
+    assert!(status.contains("No conversations imported"), "{status}");
+
+    // GIR-shaped documents with the seed's Genesys metadata.
+    let rec = node.recordings().into_iter().find(|r| r["id"] == ids[1]).unwrap();
+    let doc = node.out(&["recordings", "show", rec["id"].as_str().unwrap()]);
+    let doc: Value = serde_json::from_slice(&doc.stdout).unwrap_or(Value::Null);
+    let text = doc.to_string();
+    for needle in [
+        "\"sourcePlatform\":\"Genesys\"",
+        "\"conversationType\":\"Voice\"",
+        "\"recordType\":\"Standard\"",
+        "\"callType\":\"Outbound\"",
+        "\"platformCallId\"",
+    ] {
+        assert!(text.contains(needle), "{needle} in {text}");
+    }
+    // User details were cached: three users, one lookup each per run at most.
+    assert!(emu.count("user") <= 3 * 3, "users API calls: {}", emu.count("user"));
+
+    // An operator moves the cursor back: every conversation is recognised, nothing fetched again.
+    let media_before = emu.count("media");
+    let o = node.out(&["import", "cursor", "--source", "gc", "--set", &start_cursor()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let bad = node.out(&["import", "cursor", "--source", "gc", "--set", "x;2025-03-10T00:00:00Z"]);
+    assert!(
+        !bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("yyyy.MM.dd"),
+        "a malformed cursor is refused"
+    );
+    let mut again = Vec::new();
+    for _ in 0..3 {
+        let (code, r) = node.run();
+        assert_eq!(code, 0, "{r}");
+        assert!(ids_of(&r, "newly_imported").is_empty(), "nothing imported twice: {r}");
+        again.extend(ids_of(&r, "already_imported"));
+    }
+    assert_eq!(again, ids, "every conversation flagged already imported");
+    assert_eq!(emu.count("media"), media_before, "no second media copy");
+    assert_all_imported(&node, &emu, &ids);
+    node.check();
+}
+
+#[test]
+fn token_expiry_429_storm_and_503s_do_not_stop_a_run() {
+    let emu = Emulator::start("emu-client", SECRET);
+    let ids = emu.add_conversations("b", base(), 6, 3);
+    // Every token is revoked after a few requests (it expired mid-run), a 429 storm of three
+    // answers with Retry-After: 1, then two 503s.
+    emu.with(|s| {
+        s.revoke_after = Some(5);
+        s.storm = 3;
+        s.retry_after = 1;
+        s.unavailable = 2;
+    });
+    let node = Node::new(&emu, "");
+    let started = std::time::Instant::now();
+    let (code, r) = node.run();
+    assert_eq!(code, 0, "{r}");
+    assert_eq!(ids_of(&r, "newly_imported"), ids);
+    assert!(r["tokens_issued"].as_u64().unwrap() >= 2, "a new token after the 401: {r}");
+    assert!(emu.with(|s| s.unauthorized) >= 1);
+    // The storm was waited out as the API asked: each 429 waited at least its Retry-After.
+    let (storm, after) = emu.with(|s| (s.storm_times.clone(), s.after_storm));
+    assert_eq!(storm.len(), 3);
+    for w in storm.windows(2) {
+        assert!(w[1] - w[0] >= std::time::Duration::from_millis(950), "Retry-After honoured: {:?}", w[1] - w[0]);
+    }
+    assert!(after.unwrap() - *storm.last().unwrap() >= std::time::Duration::from_millis(950));
+    assert!(started.elapsed() >= std::time::Duration::from_secs(3));
+    assert_all_imported(&node, &emu, &ids);
+
+    // A token that lives 2 s is renewed before it expires, without a 401.
+    let emu = Emulator::start("emu-client", SECRET);
+    let ids = emu.add_conversations("c", base(), 6, 3);
+    emu.with(|s| {
+        s.token_life = 2;
+        s.latency = std::time::Duration::from_millis(150);
+    });
+    let node = Node::new(&emu, "");
+    let (code, r) = node.run();
+    assert_eq!(code, 0, "{r}");
+    assert_eq!(ids_of(&r, "newly_imported"), ids);
+    assert!(emu.with(|s| s.tokens_issued) >= 2, "renewed before expiry");
+    assert_eq!(emu.with(|s| s.unauthorized), 0, "never sent an expired token");
+}
+
+#[test]
+fn not_ready_waits_never_ready_goes_to_the_retry_buffer_then_imports() {
+    let emu = Emulator::start("emu-client", SECRET);
+    let ids = emu.add_conversations("d", base(), 4, 3);
+    // Not ready for three polls (0.6 s), within the availability delay (1.2 s): imported.
+    emu.recording_mut(&ids[0], |r| r.not_ready_polls = 3);
+    // Never ready: the retry buffer, and the cursor goes on.
+    emu.recording_mut(&ids[1], |r| r.never_ready = true);
+    let node = Node::new(&emu, "");
+    let (code, r) = node.run();
+    assert_eq!(code, 3, "a conversation set aside: exit 3 ({r})");
+    assert_eq!(ids_of(&r, "newly_imported"), vec![ids[0].clone(), ids[2].clone(), ids[3].clone()]);
+    assert_eq!(r["buffered"], serde_json::json!([ids[1]]));
+    assert_eq!(node.retry_list(), vec![ids[1].clone()]);
+    assert!(!node.cursor().starts_with(&ids[0]), "the cursor went past the buffered conversation");
+    let o = node.out(&["import", "status", "--source", "gc"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("CDR placed in retry buffer"));
+
+    // Still not ready: it stays in the buffer (taken, failed, put back).
+    let (code, r) = node.run();
+    assert_eq!((code, r["retried"].as_u64(), r["failed"].as_u64()), (3, Some(1), Some(1)), "{r}");
+    assert_eq!(node.retry_list(), vec![ids[1].clone()]);
+
+    // An operator can edit the buffer.
+    let o = node.out(&["import", "retry", "remove", "--source", "gc", "nope"]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("nope"));
+    assert!(node.out(&["import", "retry", "remove", "--source", "gc", &ids[1]]).status.success());
+    assert!(node.retry_list().is_empty());
+    assert!(node.out(&["import", "retry", "add", "--source", "gc", &ids[1]]).status.success());
+    assert_eq!(node.retry_list(), vec![ids[1].clone()]);
+
+    // Available now: the next run imports it from the buffer; the cursor is unchanged by it.
+    emu.recording_mut(&ids[1], |r| r.never_ready = false);
+    let cursor = node.cursor();
+    let (code, r) = node.run();
+    assert_eq!(code, 0, "{r}");
+    assert_eq!(ids_of(&r, "newly_imported"), vec![ids[1].clone()]);
+    assert!(node.retry_list().is_empty());
+    assert!(node.cursor() >= cursor, "taking from the buffer never moves the cursor back");
+    assert_all_imported(&node, &emu, &ids);
+}
+
+#[test]
+fn kill_at_each_step_then_rerun_imports_each_conversation_once_and_deletes_once() {
+    let emu = Emulator::start("emu-client", SECRET);
+    let ids = emu.add_conversations("e", base(), 5, 3);
+    let node = Node::new(&emu, "delete_on_completion = true");
+    let points = ["import.after_media:1", "import.after_document:2", "import.after_delete:1", "import.before_cursor:2"];
+    for fp in points {
+        let (code, _) = node.run_env(&[("RECLIFE_FAILPOINT", fp)]);
+        assert_ne!(code, 0, "{fp}: the run was killed");
+        // Nothing deleted in the cloud before it was stored.
+        for (c, _) in emu.with(|s| s.deletions.clone()) {
+            let rid = emu.with(|s| s.conversations.iter().find(|x| x.id == c).unwrap().recordings[0].id.clone());
+            assert!(node.media_file(&c, &rid).exists(), "{fp}: {c} deleted before it was stored");
+        }
+    }
+    loop {
+        let (code, r) = node.run();
+        assert_eq!(code, 0, "{r}");
+        if r["conversations"].as_array().is_some_and(|a| a.is_empty()) {
+            break;
+        }
+    }
+    assert_all_imported(&node, &emu, &ids);
+    let mut deleted: Vec<String> = emu.with(|s| s.deletions.iter().map(|(c, _)| c.clone()).collect());
+    deleted.sort();
+    deleted.dedup();
+    assert_eq!(deleted, ids, "every conversation's recording deleted in the cloud");
+    let calls = emu.with(|s| s.deletions.len());
+    // A kill between the delete and its note costs one repeated (idempotent) call at most.
+    assert!(calls <= ids.len() + 1, "deletions: {:?}", emu.with(|s| s.deletions.clone()));
+    node.check();
+}
+
+#[test]
+fn two_processes_one_source_one_imports() {
+    let emu = Emulator::start("emu-client", SECRET);
+    let ids = emu.add_conversations("f", base(), 4, 3);
+    emu.with(|s| s.latency = std::time::Duration::from_millis(200));
+    let node = Node::new(&emu, "");
+    let first = node
+        .cmd(&["import", "genesys-cloud", "--source", "gc", "--once", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let (code, r) = node.run();
+    assert_eq!(code, 0);
+    assert!(r["skipped_held_by"].as_str().is_some(), "the second process did nothing: {r}");
+    let o = first.wait_with_output().unwrap();
+    assert!(o.status.success());
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(ids_of(&r, "newly_imported"), ids);
+}
+
+#[test]
+fn bad_credentials_and_unreachable_auth_url_name_the_source() {
+    let emu = Emulator::start("emu-client", "another-secret");
+    emu.add_conversations("g", base(), 1, 3);
+    let node = Node::new(&emu, "");
+    let o = node.out(&["import", "genesys-cloud", "--source", "gc", "--once"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("import source gc") && err.contains("authentication") && err.contains("emu-client"), "{err}");
+    assert!(!err.contains(SECRET));
+    let o = node.out(&["import", "status", "--source", "gc"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Failed to retrieve next batch"));
+
+    let node = Node::with_urls("http://127.0.0.1:1", &emu.url, "max_attempts = 2");
+    let o = node.out(&["import", "genesys-cloud", "--source", "gc", "--once"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("import source gc") && err.contains("http://127.0.0.1:1/oauth/token"), "{err}");
+
+    // No secret configured, an unknown source, a bad start timestamp: clear errors.
+    let node = Node::new(&emu, "client_secret_file = \"missing-file\"");
+    let o = node.out(&["import", "genesys-cloud", "--source", "gc", "--once"]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("client_secret_file"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = node.out(&["import", "genesys-cloud", "--source", "other", "--once"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no [import.other]"));
+    let node = Node::new(&emu, "start_timestamp = \"yesterday\"");
+    let o = node.out(&["import", "genesys-cloud", "--source", "gc", "--once"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("start_timestamp"));
+    // The analytics query failing: "Failed to retrieve next batch", exit 1.
+    let emu = Emulator::start("emu-client", SECRET);
+    emu.with(|s| s.listing_broken = true);
+    let node = Node::new(&emu, "max_attempts = 2");
+    let o = node.out(&["import", "genesys-cloud", "--source", "gc", "--once"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("import source gc"));
+    let o = node.out(&["import", "status", "--source", "gc"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Failed to retrieve next batch"));
+}
+
+#[test]
+fn a_conversation_in_progress_holds_the_cursor_and_a_too_long_one_is_alerted() {
+    let emu = Emulator::start("emu-client", SECRET);
+    let ids = emu.add_conversations("h", base(), 4, 3);
+    // The second is still in progress; the third lasted longer than the maximum (999 minutes).
+    emu.with(|s| {
+        s.conversations[1].end = None;
+        s.conversations[2].end = Some(s.conversations[2].start + chrono::TimeDelta::minutes(1200));
+    });
+    let node = Node::new(&emu, "max_recording_length_minutes = 999");
+    let (code, r) = node.run();
+    assert_eq!(code, 0, "{r}");
+    assert_eq!(ids_of(&r, "newly_imported"), vec![ids[0].clone()], "nothing past the call in progress");
+    assert_eq!(r["more"], true);
+    assert!(node.cursor().starts_with(&format!("{};", ids[0])), "the cursor waits before it: {}", node.cursor());
+    // It ends: the next run imports it and the one after; the too-long one is alerted, not imported.
+    emu.with(|s| s.conversations[1].end = Some(s.conversations[1].start + chrono::TimeDelta::minutes(3)));
+    let (code, r) = node.run();
+    assert_eq!(code, 0, "{r}");
+    assert_eq!(ids_of(&r, "newly_imported"), vec![ids[1].clone(), ids[3].clone()]);
+    let o = node.out(&["import", "status", "--source", "gc"]);
+    let status = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        status.contains("Conversation failed to import")
+            && status.contains(&ids[2])
+            && status.contains("maximum recording length"),
+        "{status}"
+    );
+    assert!(node.recordings().iter().all(|r| r["id"] != ids[2]));
+}
+
+/// Genesys's own Python SDK (purecloudplatformclientv2, installed by deploy/install.sh) reads
+/// every emulator answer the importer relies on into its models.
+#[test]
+fn the_emulator_answers_deserialize_into_the_genesys_python_sdk_models() {
+    let emu = Emulator::start("emu-client", SECRET);
+    let ids = emu.add_conversations("s", base(), 3, 3);
+    let interval = format!(
+        "{}/{}",
+        (base() - chrono::TimeDelta::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    );
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/genesys_sdk_check.py");
+    let o =
+        Command::new("python3").args([script, &emu.url, "emu-client", SECRET, &interval, &ids[1]]).output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}{}", String::from_utf8_lossy(&o.stderr));
+    for call in ["token", "analytics query", "analytics details", "recordingmetadata", "recording", "user", "delete"] {
+        assert!(out.lines().any(|l| l.starts_with(&format!("ok {call}"))), "{call}: {out}");
+    }
+    assert_eq!(emu.with(|s| s.deletions.clone()), vec![(ids[1].clone(), "r0001".to_string())]);
+}
+
+/// Through a real forward proxy (tinyproxy from Debian, installed by deploy/install.sh) with
+/// basic auth; a wrong proxy password is a clear error naming the source.
+#[test]
+fn through_a_forward_proxy_with_basic_auth() {
+    let emu = Emulator::start("emu-client", SECRET);
+    let ids = emu.add_conversations("p", base(), 2, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let conf = dir.path().join("tinyproxy.conf");
+    std::fs::write(
+        &conf,
+        format!("Port {port}\nListen 127.0.0.1\nTimeout 30\nAllow 127.0.0.1\nBasicAuth reclife proxy-pw-5\nLogLevel Info\nMaxClients 20\n"),
+    )
+    .unwrap();
+    let mut proxy = Command::new("tinyproxy")
+        .arg("-d")
+        .arg("-c")
+        .arg(&conf)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("tinyproxy (deploy/install.sh installs it)");
+    for _ in 0..50 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let extra = format!(
+        "proxy_address = \"127.0.0.1\"\nproxy_port = {port}\nproxy_username = \"reclife\"\nproxy_password_file = \"proxy-pw\""
+    );
+    let node = Node::new(&emu, &extra);
+    std::fs::write(node.dir.path().join("proxy-pw"), "proxy-pw-5\n").unwrap();
+    let (code, r) = node.run();
+    assert_eq!(code, 0, "{r}");
+    assert_eq!(ids_of(&r, "newly_imported"), ids);
+    assert!(emu.count("via proxy") >= 1, "the token request went through the proxy");
+
+    let node = Node::new(&emu, &format!("{extra}\nmax_attempts = 1"));
+    std::fs::write(node.dir.path().join("proxy-pw"), "wrong\n").unwrap();
+    let o = node.out(&["import", "genesys-cloud", "--source", "gc", "--once"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("import source gc") && err.contains("forward proxy") && err.contains("proxy_password_file"),
+        "{err}"
+    );
+    assert!(!err.contains("wrong"), "the proxy password is never shown: {err}");
+    let _ = proxy.kill();
+    let _ = proxy.wait();
+}
