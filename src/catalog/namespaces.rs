@@ -45,6 +45,11 @@ pub const IN_PLACE: &str = "media.in-place";
 pub const MUXER_PAIRS: &str = "muxer.pairs";
 pub const MIGRATE_PROGRESS: &str = "catalog.migrate";
 pub const PROBE: &str = "api.probe";
+pub const IMPORT_CURSOR: &str = "import.cursor";
+pub const IMPORT_RETRY: &str = "import.retry";
+pub const IMPORT_LAST_BATCH: &str = "import.last-batch";
+pub const IMPORT_ALERTS: &str = "import.alerts";
+pub const IMPORT_DELETIONS: &str = "import.deletions";
 
 /// Every namespace.
 pub const ALL: &[Namespace] = &[
@@ -134,6 +139,31 @@ pub const ALL: &[Namespace] = &[
         what: "never written: health probes read a key of it to see that the catalog answers",
         kind: Kind::Local,
     },
+    Namespace {
+        name: IMPORT_CURSOR,
+        owner: "import::state",
+        what: "each import source's cursor (conversation id; time)",
+        kind: Kind::Durable,
+    },
+    Namespace {
+        name: IMPORT_RETRY,
+        owner: "import::state",
+        what: "each import source's retry buffer (conversations to try again)",
+        kind: Kind::Durable,
+    },
+    Namespace {
+        name: IMPORT_LAST_BATCH,
+        owner: "import::state",
+        what: "each import source's last batch report",
+        kind: Kind::Durable,
+    },
+    Namespace { name: IMPORT_ALERTS, owner: "import::state", what: "each import source's alerts", kind: Kind::Durable },
+    Namespace {
+        name: IMPORT_DELETIONS,
+        owner: "import::state",
+        what: "cloud deletions noted before a document was written, not yet confirmed",
+        kind: Kind::Durable,
+    },
 ];
 
 /// The registry's entry for `name`.
@@ -166,6 +196,7 @@ pub const LEASES: &[(&str, &str)] = &[
     ("lifecycle/guard", "the overlap guard's short lock (lifecycle::guard)"),
     ("muxer/pair/", "a pair being muxed (muxer::state)"),
     (INTENT_LEASE, "a writer storing a recording's media (ingest::intent)"),
+    ("import/", "an import source being run (import)"),
 ];
 
 /// Prefix of the leases of writers' intents ([`crate::ingest::intent`]).

@@ -7,16 +7,16 @@
 //! to delete in Genesys Cloud once the conversation is stored).
 
 use super::ImportError;
-use crate::catalog::Catalog;
+use crate::catalog::{namespaces, Catalog};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-pub const CURSOR: &str = "import.cursor";
-pub const RETRY: &str = "import.retry";
-pub const LAST_BATCH: &str = "import.last-batch";
-pub const ALERTS: &str = "import.alerts";
-pub const DELETIONS: &str = "import.deletions";
+pub const CURSOR: &str = namespaces::IMPORT_CURSOR;
+pub const RETRY: &str = namespaces::IMPORT_RETRY;
+pub const LAST_BATCH: &str = namespaces::IMPORT_LAST_BATCH;
+pub const ALERTS: &str = namespaces::IMPORT_ALERTS;
+pub const DELETIONS: &str = namespaces::IMPORT_DELETIONS;
 pub const ALERTS_KEPT: usize = 200;
 
 /// The seed's cursor time format (UTC).
