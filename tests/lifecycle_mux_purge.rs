@@ -28,18 +28,25 @@ fn exists(data: &Path, cfg: &Path, id: &str) -> bool {
     run(data, cfg, &["recordings", "show", id]).status.success()
 }
 
-#[test]
-fn a_purge_that_wins_over_the_muxer_leaves_no_orphan_file() {
-    let (tmp, data, cfg) = samples();
-    let flag = tmp.path().join("go-mux");
-    // The muxer stores its output, then pauses before adding it to the screen's document.
-    let mux = command(&data, &cfg, &["mux", "--once", "--now", MUX_NOW, "--json"])
+/// `reclife mux --once`, paused (failpoint) once it has stored its output and before it adds it
+/// to the screen's document; `flag` lets it go on.
+fn mux_paused_after_store(data: &Path, cfg: &Path, flag: &Path) -> std::process::Child {
+    let mux = command(data, cfg, &["mux", "--once", "--now", MUX_NOW, "--json"])
         .env("RECLIFE_FAILPOINT", format!("mux.after_store:1:pause={}", flag.display()))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_reached(&flag);
+    wait_reached(flag);
+    mux
+}
+
+#[test]
+fn a_purge_that_wins_over_the_muxer_leaves_no_orphan_file() {
+    let (tmp, data, cfg) = samples();
+    let flag = tmp.path().join("go-mux");
+    // The muxer stores its output, then pauses before adding it to the screen's document.
+    let mux = mux_paused_after_store(&data, &cfg, &flag);
     // Meanwhile the call and its screen are purged.
     expect(&run(&data, &cfg, &PURGE), 0);
     assert!(!exists(&data, &cfg, A_SCREEN), "the screen was purged");
@@ -86,13 +93,7 @@ fn a_muxer_that_wins_during_a_purge_keeps_the_screen_whole() {
 fn a_repair_while_the_muxer_stores_its_file_leaves_it_alone() {
     let (tmp, data, cfg) = samples();
     let flag = tmp.path().join("go-mux");
-    let mux = command(&data, &cfg, &["mux", "--once", "--now", MUX_NOW, "--json"])
-        .env("RECLIFE_FAILPOINT", format!("mux.after_store:1:pause={}", flag.display()))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_reached(&flag);
+    let mux = mux_paused_after_store(&data, &cfg, &flag);
     // The stored file, not on the screen's document yet; made old, as if the mux took hours,
     // so that only the muxer's intent keeps it from being taken for an orphan.
     let dir = data.join("media").join(A_SCREEN);

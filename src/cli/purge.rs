@@ -29,8 +29,11 @@ pub async fn run_job(cli: &Cli, kind: &str, task: Task, f: &FilterArgs) -> Resul
     let now = ctx.clock.now();
     let mut job = jobs::JobRecord::new(kind, None, now);
     job.spec = vec![task];
-    // The one task check of every face (a dry run plans, and is checked, like a run).
-    runner::check(&ctx, &job.spec, !f.dry_run)?;
+    // The one task check of every face: a dry run's in plan_job; a run's here, probing the
+    // backup location before anything starts (and again, without probing, when it is claimed).
+    if !f.dry_run {
+        runner::check(&ctx, &job.spec, true)?;
+    }
     if f.dry_run {
         let p = runner::plan_job(&ctx, &mut job, 20, false).await?;
         if f.json {

@@ -294,10 +294,7 @@ pub fn parse_rule(
         let loc_line = t.location.as_ref().map(|l| line_of(text, l.span().start)).or(task_line);
         lines.push((task_line, filter_line, loc_line));
         if t.op == Op::Purge && t.zip.is_some() && t.location.is_none() && !t.use_full_path {
-            problems.push(problem(
-                task_line,
-                format!("task {}: location, zip and use_full_path apply to backup tasks only", i + 1),
-            ));
+            problems.push(problem(task_line, format!("task {}: {}", i + 1, super::validate::BACKUP_ONLY)));
         }
         tasks.push(Task {
             op: t.op,

@@ -58,6 +58,10 @@ pub struct Checking<'a> {
     pub probe_locations: bool,
 }
 
+/// The problem of a purge given a backup's settings (a rule file's or a posted job's `zip` too,
+/// which [`Task`] cannot tell from its default).
+pub const BACKUP_ONLY: &str = "location, zip and use_full_path apply to backup tasks only";
+
 /// GIR's `callType` values (compared without case).
 pub const CALL_TYPES: &[&str] = &["Unknown", "Inbound", "Outbound", "Internal", "Consult"];
 
@@ -152,7 +156,7 @@ pub fn check_tasks(tasks: &[Task], how: Checking<'_>) -> Result<(), Vec<TaskProb
                     }
                 }
                 if t.location.is_some() || t.use_full_path {
-                    problem(num, Part::Task, "location, zip and use_full_path apply to backup tasks only".into());
+                    problem(num, Part::Task, BACKUP_ONLY.into());
                 }
             }
             Op::Backup => {

@@ -292,11 +292,8 @@ pub(crate) fn see_other(s: &Shared, to: &str, done: &str) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, format!("{to}{sep}{q}"))]).into_response()
 }
 
-/// A path segment, percent-encoded (rule names have spaces; ids may hold `#`, `?`, `%`): the
-/// API's own encoding.
-pub(crate) fn seg(s: &str) -> String {
-    crate::api::rws::segment(s)
-}
+/// A path segment, percent-encoded (rule names have spaces; ids may hold `#`, `?`, `%`).
+pub(crate) use crate::model::uri_segment as seg;
 
 #[cfg(test)]
 mod tests {

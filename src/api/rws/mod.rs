@@ -69,7 +69,9 @@ async fn version() -> Json<Value> {
 async fn contact_centers(State(s): State<Shared>, headers: HeaderMap) -> Json<Value> {
     let base = base_url(&s, &headers);
     let ccid = &s.ctx.config.contact_center_id;
-    Json(json!({ "statusCode": 0, "uris": [format!("{base}/api/v2/ops/contact-centers/{}", segment(ccid))] }))
+    Json(
+        json!({ "statusCode": 0, "uris": [format!("{base}/api/v2/ops/contact-centers/{}", crate::model::uri_segment(ccid))] }),
+    )
 }
 
 /// One listing page as the API answers `GET /api/v2/recordings?<raw>` (or, for
@@ -86,19 +88,14 @@ pub fn list_ids(
     Ok(entries.into_iter().map(|e| e.recording.id).collect())
 }
 
-/// One path segment, percent-encoded: every byte but ASCII letters, digits and `*-._` (ids may
-/// hold `#`, `?`, `%`, `+`, spaces and any Unicode; axum decodes them on the way in).
-pub(crate) fn segment(s: &str) -> String {
-    crate::model::uri_segment(s)
-}
-
 /// The path of a media file under `/api/v2` (`mediaPath`; `mediaUri` is the base URL, `/api/v2`
 /// and this), every id percent-encoded. The pages' players use the same path.
 pub(crate) fn media_path(kind: crate::model::Kind, recording: &str, media_id: &str) -> String {
+    use crate::model::uri_segment;
     match kind {
-        crate::model::Kind::Voice => format!("/recordings/{}/play/{}", segment(recording), segment(media_id)),
+        crate::model::Kind::Voice => format!("/recordings/{}/play/{}", uri_segment(recording), uri_segment(media_id)),
         crate::model::Kind::Screen => {
-            format!("/screen-recordings/{}/content/{}", segment(recording), segment(media_id))
+            format!("/screen-recordings/{}/content/{}", uri_segment(recording), uri_segment(media_id))
         }
     }
 }

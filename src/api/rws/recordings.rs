@@ -284,8 +284,15 @@ pub async fn list_ops(
     RawQuery(q): RawQuery,
 ) -> Result<Json<Value>, ApiFailure> {
     check_ccid(&s, &ccid)?;
-    list(s, who, headers, q, Kind::Voice, format!("/api/v2/ops/contact-centers/{}/recordings", super::segment(&ccid)))
-        .await
+    list(
+        s,
+        who,
+        headers,
+        q,
+        Kind::Voice,
+        format!("/api/v2/ops/contact-centers/{}/recordings", crate::model::uri_segment(&ccid)),
+    )
+    .await
 }
 
 /// The recording `id` of this kind, or 404.

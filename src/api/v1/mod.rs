@@ -176,8 +176,9 @@ fn job_tasks(s: &Shared, body: NewJob) -> Result<(Option<String>, Vec<Task>), Ap
     for (i, t) in tasks.into_iter().enumerate() {
         if t.op == Op::Purge && t.zip.is_some() {
             return Err(ApiFailure::bad_request(format!(
-                "task {}: location, zip and use_full_path apply to backup tasks only",
-                i + 1
+                "task {}: {}",
+                i + 1,
+                crate::lifecycle::validate::BACKUP_ONLY
             )));
         }
         out.push(Task {
