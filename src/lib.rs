@@ -4,7 +4,7 @@
 //!
 //! - [`model`]: recording metadata as GIR writes it: the one vocabulary.
 //! - [`catalog`]: where metadata lives and how it is scanned (scroll cursors).
-//! - [`storage`]: where media lives (local disk now; S3 and WebDAV behind the same trait).
+//! - [`storage`]: where media lives (local disk, S3 and WebDAV behind one trait).
 //! - [`archive`]: the GIR backup layout, shared by backup, ingest and restore.
 //! - [`ingest`]: folders and archives in; one recording out.
 //! - [`crypto`]: CMS envelopes and keys.

@@ -13,7 +13,7 @@
 //!   (gapless MP3 decoding; the MP3 encoder delay is signalled with an edit list). Gaps are
 //!   silence. Overlapping segments are mixed, with headroom (see [`timeline`]).
 //! - Where the video starts later or ends earlier than the audio, the video track is padded with
-//!   held frames (see [`mux`](crate::media::mux()) and `video.rs`), so every player shows a picture
+//!   held frames (see [`mux`](crate::media::mux())), so every player shows a picture
 //!   for the whole span.
 //! - Bad input (truncated or garbage MP3/WAV/MP4) gives a [`MediaError`] naming the file; nothing
 //!   panics on input.
