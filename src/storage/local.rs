@@ -62,14 +62,25 @@ impl LocalStore {
         written?;
         drop(f);
         let parent = dest.parent().expect("a key has at least one segment").to_path_buf();
-        tokio::fs::create_dir_all(&parent).await.map_err(|e| self.io("create folder", key, e))?;
         let dest2 = dest.clone();
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            // Create-only: link(2) fails if the name exists, so of racing writers one wins.
-            if create_only {
-                tmp_path.persist_noclobber(&dest2).map_err(|e| e.error)?;
-            } else {
-                tmp_path.persist(&dest2).map_err(|e| e.error)?;
+            // A delete of the folder's last other object removes the emptied folder (see
+            // `delete`), so between creating the folder and linking into it the folder may be
+            // gone again: then it is made anew and the link tried again.
+            let mut tmp_path = tmp_path;
+            let mut attempts = 0;
+            loop {
+                std::fs::create_dir_all(&parent)?;
+                // Create-only: link(2) fails if the name exists, so of racing writers one wins.
+                let done = if create_only { tmp_path.persist_noclobber(&dest2) } else { tmp_path.persist(&dest2) };
+                match done {
+                    Ok(_) => break,
+                    Err(e) if e.error.kind() == std::io::ErrorKind::NotFound && attempts < 16 => {
+                        attempts += 1;
+                        tmp_path = e.path;
+                    }
+                    Err(e) => return Err(e.error),
+                }
             }
             std::fs::File::open(&parent)?.sync_all()
         })

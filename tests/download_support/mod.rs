@@ -56,8 +56,8 @@ pub struct Node {
 
 impl Node {
     pub fn new() -> Option<Node> {
-        let base = crate::storage_support::server_env("RECLIFE_TEST_S3")?;
-        let media = crate::storage_support::fresh_location(&base).to_string();
+        let base = super::storage_support::server_env("RECLIFE_TEST_S3")?;
+        let media = super::storage_support::fresh_location(&base).to_string();
         let dir = tempfile::tempdir().unwrap();
         let users = dir.path().join("users");
         let sha = base64::engine::general_purpose::STANDARD.encode(sha1::Sha1::digest(USER.1.as_bytes()));
