@@ -217,12 +217,15 @@ pub fn delete(catalog: &dyn Catalog, name: &str, by: &str, at: DateTime<Utc>) ->
     Ok(v)
 }
 
+/// What [`load`] answers: the live rules with their versions, and the problems.
+pub type Loaded = (Vec<(Rule, Version)>, Vec<RuleProblem>);
+
 /// The live rules (tombstones left out), each with its latest version, and the problems of
 /// stored texts that no longer validate (named `catalog:<name> v<n>`, with their lines).
 pub fn load(
     catalog: &dyn Catalog,
     default_location: Option<&str>,
-) -> Result<(Vec<(Rule, Version)>, Vec<RuleProblem>), StoreError> {
+) -> Result<Loaded, StoreError> {
     let mut out = Vec::new();
     let mut problems = Vec::new();
     for v in heads(catalog)? {

@@ -228,7 +228,7 @@ fn rule_card(
                     a class="button" href={ "/rules?edit=" (seg(&r.name)) "#validate" } aria-label={ "Edit rule " (r.name) } { "Edit" }
                     form method="post" action={ "/rules/" (seg(&r.name)) "/delete" } {
                         (csrf_field(s, who))
-                        button type="submit" class="danger" aria-label={ "Delete rule " (r.name) } { "Delete" }
+                        button type="submit" aria-label={ "Delete rule " (r.name) } { "Delete" }
                     }
                 }
             }
