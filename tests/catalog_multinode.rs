@@ -1,7 +1,8 @@
 //! Two `reclife run` daemons (separate data directories, the same rules, one media store)
 //! sharing one PostgreSQL catalog: each fire of a rule runs on one node, a node killed with
 //! SIGKILL in the middle of a purge is finished by the other, and every purged recording is
-//! audited exactly once across both nodes' audit logs.
+//! audited exactly once across both nodes' audit logs. Rules kept in the catalog (issue 22):
+//! applied on one node (CLI or API), run on the node their path names, deleted on both.
 //!
 //! Needs `RECLIFE_TEST_PG` (skipped without it, failing under `CI` / `RECLIFE_REQUIRE_SERVERS`)
 //! and the `failpoints` feature (node A pauses in its purge so the kill lands mid-task).
@@ -345,6 +346,9 @@ fn rules_in_the_catalog_are_shared_by_every_node() {
         "a refused apply stored something"
     );
 
+    // Node B's folder holds a rule file: B applies it at start, for every node.
+    let folder_rule = "name = \"From B's folder\"\nschedule = \"* * * * * *\"\n[[tasks]]\ntype = \"purge\"\nfilter = { min_age = 36001 }\n";
+    write_rule(&b.rules, "folder.toml", folder_rule);
     let (mut node_a, node_b) = (start_rule_daemon(&a, true), start_rule_daemon(&b, false));
     let url = {
         let mut line = String::new();
@@ -427,6 +431,7 @@ fn rules_in_the_catalog_are_shared_by_every_node() {
 
     wait_until("node B backs up NEW1 for the rule put through A", 60, || files_under(&b.backups) > 0);
     wait_until("Tick runs", 30, || jobs_of(&ctx, "Tick").len() >= 3);
+    wait_until("the rule of B's folder runs", 30, || jobs_of(&ctx, "From B's folder").len() >= 2);
     assert_eq!(files_under(&a.backups), 0, "node A ran a backup whose node path names node B");
     // Each fire ran once across the two nodes.
     for rule in ["Tick", "Backup on B", "Purge on B"] {
@@ -446,10 +451,24 @@ fn rules_in_the_catalog_are_shared_by_every_node() {
     assert_eq!(st, 404);
     let (st, v) = send(reqwest::Method::GET, "/api/v1/rules/Tick", None);
     assert_eq!(st, 404, "{v}");
+    // The rule that came from B's folder is deleted too: B's unchanged file does not bring it
+    // back at B's polls.
+    let (st, v) = send(reqwest::Method::DELETE, "/api/v1/rules/From%20B's%20folder", None);
+    assert_eq!(st, 200, "{v}");
     std::thread::sleep(Duration::from_secs(4));
     let settled = jobs_of(&ctx, "Tick").len();
+    let folder_settled = jobs_of(&ctx, "From B's folder").len();
     std::thread::sleep(Duration::from_secs(5));
     assert_eq!(jobs_of(&ctx, "Tick").len(), settled, "a deleted rule still runs on a node");
+    assert_eq!(jobs_of(&ctx, "From B's folder").len(), folder_settled, "an unchanged file resurrected a deleted rule");
+    // Editing the file is a change: B stores it as the next version at its next poll.
+    write_rule(&b.rules, "folder.toml", &folder_rule.replace("36001", "36002"));
+    wait_until("the edited file's rule runs again", 30, || jobs_of(&ctx, "From B's folder").len() > folder_settled + 1);
+    let hist = reclife::lifecycle::rule_store::history(ctx.catalog.as_ref(), "From B's folder").unwrap();
+    let whos: Vec<(u64, bool, &str)> = hist.iter().map(|v| (v.version, v.deleted(), v.by.as_str())).collect();
+    assert_eq!(whos, [(1, false, "file:/sites/b"), (2, true, "api:ops"), (3, false, "file:/sites/b")]);
+    let (st, _) = send(reqwest::Method::DELETE, "/api/v1/rules/From%20B's%20folder", None);
+    assert_eq!(st, 200);
     let hist = reclife::lifecycle::rule_store::history(ctx.catalog.as_ref(), "Tick").unwrap();
     assert_eq!((hist.len(), hist[1].deleted(), hist[1].by.as_str()), (2, true, "api:ops"));
 

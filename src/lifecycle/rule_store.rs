@@ -222,10 +222,7 @@ pub type Loaded = (Vec<(Rule, Version)>, Vec<RuleProblem>);
 
 /// The live rules (tombstones left out), each with its latest version, and the problems of
 /// stored texts that no longer validate (named `catalog:<name> v<n>`, with their lines).
-pub fn load(
-    catalog: &dyn Catalog,
-    default_location: Option<&str>,
-) -> Result<Loaded, StoreError> {
+pub fn load(catalog: &dyn Catalog, default_location: Option<&str>) -> Result<Loaded, StoreError> {
     let mut out = Vec::new();
     let mut problems = Vec::new();
     for v in heads(catalog)? {
