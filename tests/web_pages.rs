@@ -227,6 +227,13 @@ fn forms_need_this_servers_token_and_origin() {
     let out = node.cmd().args(["rules", "show", "Nightly"]).output().unwrap();
     let shown = String::from_utf8_lossy(&out.stdout);
     assert!(shown.contains("# version 3: deleted by web:ops"), "{shown}");
+    // The API's writes of rules are ops' too.
+    let put = serde_json::json!({ "text": good });
+    assert_eq!(s.send(USER, reqwest::Method::PUT, "/api/v1/rules/Nightly", Some(put.clone())).status(), 403);
+    assert_eq!(s.send(USER, reqwest::Method::DELETE, "/api/v1/rules/Daily%20backup", None).status(), 403);
+    assert_eq!(s.get(USER, "/api/v1/rules/Nightly").status(), 404, "nothing stored");
+    let r = s.send(OPS, reqwest::Method::PUT, "/api/v1/rules/Other", Some(put));
+    assert_eq!(r.status(), 400, "a rule is PUT at its own name");
 
     // A restart makes a new key: an old page's token is refused, with a reason to reload.
     drop(s);
