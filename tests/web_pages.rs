@@ -185,7 +185,9 @@ fn forms_need_this_servers_token_and_origin() {
         "{html}"
     );
 
-    // Save: a text that does not validate is shown again with its problems, and nothing is written.
+    // Save: a text that does not validate is shown again with its problems, and nothing is
+    // stored. Issue 22: saving stores the rule in the catalog (shared by every node), never in
+    // this node's folder; each save of a changed text is the rule's next version.
     let rules_dir = node.dir.path().join("rules");
     let files = || std::fs::read_dir(&rules_dir).unwrap().count();
     let before = files();
@@ -193,23 +195,45 @@ fn forms_need_this_servers_token_and_origin() {
     assert_eq!(r.status(), 422);
     let html = r.text().unwrap();
     assert!(html.contains("Not valid") && html.contains("schedule = &quot;bad&quot;"), "the text is kept: {html}");
-    assert_eq!(files(), before);
-    // A valid one lands as a new file, and the API (the scheduler's loader) sees the rule.
+    assert_eq!(s.get(USER, "/api/v1/rules/x").status(), 404, "nothing stored");
+    // A valid one is stored as a new rule, in the caller's name; the API (the scheduler's
+    // loader) sees it.
     let r = post(&s, OPS, "/rules/save", &[("_csrf", &tok), ("text", good)]);
     assert_eq!(r.status(), 303);
-    assert!(page(&s, OPS, &location(&r)).1.contains("as a new file"));
-    assert!(rules_dir.join("nightly.toml").is_file());
+    assert!(page(&s, OPS, &location(&r)).1.contains("stored as a new rule (version 1)"));
     let v = s.json(USER, "/api/v1/rules/Nightly");
     assert_eq!(v["rule"]["schedule"], "0 0 3 * * *", "{v}");
-    // Edit starts from the rule's file; saving it again replaces that file.
+    assert_eq!((v["version"]["version"].as_u64(), v["version"]["by"].as_str()), (Some(1), Some("web:ops")), "{v}");
+    // Edit starts from the rule's stored text; saving it changed is the next version.
     let html = page(&s, OPS, "/rules?edit=Nightly").1;
     assert!(html.contains("min_age = 30"), "{html}");
     let changed = good.replace("min_age = 30", "min_age = 45");
     let r = post(&s, OPS, "/rules/save", &[("_csrf", &tok), ("text", &changed)]);
-    assert!(page(&s, OPS, &location(&r)).1.contains("replacing its file"));
-    assert_eq!(files(), before + 1);
-    assert_eq!(s.json(USER, "/api/v1/rules/Nightly")["rule"]["tasks"][0]["filter"]["min_age"], 45);
+    assert!(page(&s, OPS, &location(&r)).1.contains("stored as its next version (version 2)"));
+    assert_eq!(files(), before, "the pages never write the rules folder");
+    let v = s.json(USER, "/api/v1/rules/Nightly");
+    assert_eq!(v["rule"]["tasks"][0]["filter"]["min_age"], 45);
+    assert_eq!(v["history"].as_array().unwrap().len(), 2, "{v}");
     assert_eq!(page(&s, OPS, "/rules?edit=Nope").0, 404);
+    // Delete: `user` may not; ops leaves a tombstone in its name, and the rule is gone.
+    let r = post(&s, USER, "/rules/Nightly/delete", &[("_csrf", &tok)]);
+    assert_eq!(r.status(), 403);
+    let html = page(&s, OPS, "/rules").1;
+    assert!(html.contains("Delete rule Nightly"), "{html}");
+    let r = post(&s, OPS, "/rules/Nightly/delete", &[("_csrf", &tok)]);
+    assert_eq!(r.status(), 303);
+    assert!(page(&s, OPS, &location(&r)).1.contains("Rule Nightly deleted (version 3 is its tombstone)."));
+    assert_eq!(s.get(USER, "/api/v1/rules/Nightly").status(), 404);
+    let out = node.cmd().args(["rules", "show", "Nightly"]).output().unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("# version 3: deleted by web:ops"), "{shown}");
+    // The API's writes of rules are ops' too.
+    let put = serde_json::json!({ "text": good });
+    assert_eq!(s.send(USER, reqwest::Method::PUT, "/api/v1/rules/Nightly", Some(put.clone())).status(), 403);
+    assert_eq!(s.send(USER, reqwest::Method::DELETE, "/api/v1/rules/Daily%20backup", None).status(), 403);
+    assert_eq!(s.get(USER, "/api/v1/rules/Nightly").status(), 404, "nothing stored");
+    let r = s.send(OPS, reqwest::Method::PUT, "/api/v1/rules/Other", Some(put));
+    assert_eq!(r.status(), 400, "a rule is PUT at its own name");
 
     // A restart makes a new key: an old page's token is refused, with a reason to reload.
     drop(s);

@@ -162,6 +162,18 @@ impl From<crate::storage::StorageError> for ApiFailure {
     }
 }
 
+impl From<crate::lifecycle::rule_store::StoreError> for ApiFailure {
+    fn from(e: crate::lifecycle::rule_store::StoreError) -> Self {
+        use crate::lifecycle::rule_store::StoreError as E;
+        match e {
+            E::NoRule(_) => ApiFailure::not_found(e.to_string()),
+            E::Invalid(_) => ApiFailure::bad_request(e.to_string()),
+            E::Busy(_) => ApiFailure::conflict(e.to_string()),
+            e => ApiFailure::internal(e),
+        }
+    }
+}
+
 impl From<crate::lifecycle::LifecycleError> for ApiFailure {
     fn from(e: crate::lifecycle::LifecycleError) -> Self {
         match e {
@@ -170,6 +182,7 @@ impl From<crate::lifecycle::LifecycleError> for ApiFailure {
             }
             crate::lifecycle::LifecycleError::Invalid(_) => ApiFailure::bad_request(e.to_string()),
             crate::lifecycle::LifecycleError::Conflict(_) => ApiFailure::conflict(e.to_string()),
+            crate::lifecycle::LifecycleError::Rules(e) => e.into(),
             e => ApiFailure::internal(e),
         }
     }

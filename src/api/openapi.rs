@@ -352,7 +352,11 @@ pub fn document_value() -> Value {
     );
     events["responses"]["404"] = error("no such job");
     add("/api/v1/jobs/{id}/events", "get", events);
-    add("/api/v1/rules", "get", op("rules, overrides, problems", vec![], None, &[("200", "rules")], &[]));
+    add(
+        "/api/v1/rules",
+        "get",
+        op("the catalog's rules, versions, overrides, problems", vec![], None, &[("200", "rules")], &[]),
+    );
     let validate = op(
         "validate a rule file (ops)",
         vec![],
@@ -365,7 +369,32 @@ pub fn document_value() -> Value {
     add(
         "/api/v1/rules/{name}",
         "get",
-        op("one rule", vec![rule()], None, &[("200", "rule")], &[("404", "no such rule")]),
+        op("one rule, its text and every version", vec![rule()], None, &[("200", "rule")], &[("404", "no such rule")]),
+    );
+    add(
+        "/api/v1/rules/{name}",
+        "put",
+        op(
+            "store a rule in the catalog, shared by every node (ops): its next version, or unchanged",
+            vec![rule()],
+            Some(json!({ "type": "object", "additionalProperties": false,
+                         "properties": {
+                             "text": { "type": "string", "description": "a rule file's TOML" },
+                             "rule": { "type": "object", "description": "the rule file's fields as JSON" } } })),
+            &[("200", "created, updated or unchanged, with the version")],
+            &[("409", "another process is writing the rules")],
+        ),
+    );
+    add(
+        "/api/v1/rules/{name}",
+        "delete",
+        op(
+            "delete a rule (ops): a tombstone version naming the caller",
+            vec![rule()],
+            None,
+            &[("200", "deleted")],
+            &[("404", "no such rule")],
+        ),
     );
     for (verb, what) in [
         ("enable", "run the rule whatever its file says"),

@@ -29,6 +29,7 @@ pub fn run(fresh: &dyn Fn() -> Box<dyn Catalog>) {
     manifests(&*fresh());
     state_pages_and_lease_lists(&*fresh());
     import_keeps_versions_and_holds(&*fresh(), &*fresh());
+    shared_rules(&*fresh());
 }
 
 fn t0() -> DateTime<Utc> {
@@ -621,4 +622,64 @@ fn hold_history(c: &dyn Catalog) {
     let released = HoldState { hold: None, history: vec![ev(HoldAction::Released, t1, "x", "kept")] };
     assert_eq!(c.apply_carried_hold("g2", &released).unwrap().hold.map(|h| h.reason), Some("kept".to_string()));
     assert!(matches!(c.apply_carried_hold("zz", &carried), Err(CatalogError::NotFound(_))));
+}
+
+fn rule_text(name: &str, age: u32) -> String {
+    format!(
+        "name = \"{name}\"\nschedule = \"0 0 3 * * *\"\n[[tasks]]\ntype = \"purge\"\nfilter = {{ min_age = {age} }}\n"
+    )
+}
+
+/// The shared rules (`lifecycle::rule_store`, kept in state namespaces under a lease): versions
+/// numbered once each, an unchanged apply writes nothing, a bad text stores nothing, a delete
+/// is a tombstone, and the rules folder as a source never resurrects a deleted rule.
+fn shared_rules(c: &dyn Catalog) {
+    use crate::lifecycle::rule_store::*;
+    use std::path::Path;
+    let purge = rule_text;
+
+    let now = Utc::now();
+    let f = Path::new("r.toml");
+    let a = apply(c, f, &purge("Nightly", 30), None, false, "cli:a", now).unwrap();
+    assert_eq!((a.outcome, a.version.version), (Outcome::Created, 1));
+    let b = apply(c, f, &purge("Nightly", 30), None, false, "cli:b", now).unwrap();
+    assert_eq!((b.outcome, b.version.version, b.version.by.as_str()), (Outcome::Unchanged, 1, "cli:a"));
+    let u = apply(c, f, &purge("Nightly", 60), None, false, "api:ops", now).unwrap();
+    assert_eq!((u.outcome, u.version.version), (Outcome::Updated, 2));
+    // A bad text: every problem with its file and line, nothing stored.
+    let bad = purge("Nightly", 90).replace("0 0 3 * * *", "0 0 25 * * *");
+    match apply(c, Path::new("bad.toml"), &bad, None, false, "cli:a", now) {
+        Err(StoreError::Invalid(p)) => assert!(p[0].to_string().starts_with("bad.toml:2: "), "{p:?}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(history(c, "Nightly").unwrap().len(), 2);
+    let d = delete(c, "Nightly", "api:ops", now).unwrap();
+    assert_eq!((d.version, d.deleted()), (3, true));
+    assert!(matches!(delete(c, "Nightly", "api:ops", now), Err(StoreError::NoRule(_))));
+    assert!(load(c, None).unwrap().0.is_empty());
+
+    // The folder: a text already held once is not applied again (no resurrection); a
+    // changed file is.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("n.toml"), purge("Nightly", 60)).unwrap();
+    let s = sync_dir(c, dir.path(), None, "file:-", now).unwrap();
+    assert!(s.applied.is_empty() && s.problems.is_empty(), "{s:?}");
+    assert!(head(c, "Nightly").unwrap().unwrap().deleted());
+    std::fs::write(dir.path().join("n.toml"), purge("Nightly", 61)).unwrap();
+    let s = sync_dir(c, dir.path(), None, "file:-", now).unwrap();
+    assert_eq!(s.applied.len(), 1);
+    assert_eq!((s.applied[0].outcome, s.applied[0].version.version), (Outcome::Created, 4));
+    let (live, problems) = load(c, None).unwrap();
+    assert_eq!((live.len(), problems.len(), live[0].0.tasks[0].filter.min_age), (1, 0, Some(61)));
+    assert_eq!(history(c, "Nightly").unwrap().iter().map(|v| v.version).collect::<Vec<_>>(), [1, 2, 3, 4]);
+
+    // Writers at once (threads here; processes and nodes take the same catalog lease): each
+    // version is numbered once.
+    std::thread::scope(|sc| {
+        for i in 0..4u32 {
+            sc.spawn(move || apply(c, f, &purge("Race", 10 + i), None, false, "cli:x", now).unwrap());
+        }
+    });
+    let versions: Vec<u64> = history(c, "Race").unwrap().iter().map(|v| v.version).collect();
+    assert_eq!(versions, [1, 2, 3, 4]);
 }

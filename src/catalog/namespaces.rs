@@ -41,6 +41,8 @@ pub const OUTBOX: &str = "lifecycle.outbox";
 pub const CANCEL: &str = "lifecycle.cancel";
 pub const REMOTE_FOLDERS: &str = "lifecycle.remote-folders";
 pub const RULE_OVERRIDES: &str = "rules.enabled";
+pub const RULES: &str = "rules.catalog";
+pub const RULE_VERSIONS: &str = "rules.versions";
 pub const IN_PLACE: &str = "media.in-place";
 pub const MUXER_PAIRS: &str = "muxer.pairs";
 pub const MIGRATE_PROGRESS: &str = "catalog.migrate";
@@ -113,6 +115,18 @@ pub const ALL: &[Namespace] = &[
         name: RULE_OVERRIDES,
         owner: "lifecycle::rules",
         what: "operators' rule enable/disable overrides",
+        kind: Kind::Durable,
+    },
+    Namespace {
+        name: RULES,
+        owner: "lifecycle::rule_store",
+        what: "the rules every node shares: each rule's latest version (or its tombstone)",
+        kind: Kind::Durable,
+    },
+    Namespace {
+        name: RULE_VERSIONS,
+        owner: "lifecycle::rule_store",
+        what: "every version of every rule (text, who, when, from where), tombstones included",
         kind: Kind::Durable,
     },
     Namespace {
@@ -197,6 +211,7 @@ pub const LEASES: &[(&str, &str)] = &[
     ("muxer/pair/", "a pair being muxed (muxer::state)"),
     (INTENT_LEASE, "a writer storing a recording's media (ingest::intent)"),
     ("import/", "an import source being run (import)"),
+    ("rules/write", "a write of the shared rules (lifecycle::rule_store)"),
 ];
 
 /// Prefix of the leases of writers' intents ([`crate::ingest::intent`]).

@@ -260,7 +260,7 @@ pub async fn run(cli: &Cli, cmd: &Cmd) -> Result<ExitCode> {
 
 /// Who runs this command, for the holds it places or releases: `$USER`, else `$LOGNAME`, else
 /// the name of the process's user id in the password database, else `uid <n>`.
-fn os_user() -> String {
+pub(crate) fn os_user() -> String {
     for var in ["USER", "LOGNAME"] {
         if let Ok(v) = std::env::var(var) {
             if !v.trim().is_empty() && !v.chars().any(char::is_control) {

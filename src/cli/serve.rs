@@ -1,5 +1,7 @@
 //! `reclife serve`: the HTTP API alone (RWS-compatible recordings, jobs and rules, /metrics) and
 //! the operators' pages at `/`, until SIGTERM or Ctrl-C; requests in flight are finished first.
+//! At start it applies the rules folder to the catalog's shared rules (as `reclife run` does);
+//! its API reads the catalog's rules at every request.
 
 use super::Cli;
 use anyhow::{Context as _, Result};
@@ -39,6 +41,15 @@ pub async fn shutdown_signal() {
 
 pub async fn run(cli: &Cli, a: &Args) -> Result<ExitCode> {
     let ctx = cli.context()?;
+    // The rules folder is a source of the shared rules: applied at start, as `reclife run` does.
+    match reclife::lifecycle::schedule::sync_rules_dir(&ctx).await {
+        Ok(problems) => {
+            for p in &problems {
+                tracing::error!("rule file left out: {p}");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "cannot apply the rules folder to the catalog's rules"),
+    }
     let listen = a.listen.clone().or_else(|| ctx.config.api.listen.clone()).unwrap_or_else(|| DEFAULT_LISTEN.into());
     let api = reclife::api::bind(ctx, &listen).await?;
     println!("listening on {}://{}", api.scheme(), api.addr);

@@ -376,9 +376,11 @@ fn temp_places(ctx: &Context) -> Vec<PathBuf> {
     if let Some(root) = d.strip_prefix("file://") {
         out.push(Path::new(root).join(".reclife-tmp"));
     }
-    let (rules, _) =
-        super::rules::load_dir(&ctx.config.rules_dir, ctx.config.default_backup_location.as_deref(), false);
-    let mut locs: Vec<String> = rules.iter().flat_map(|r| r.tasks.iter().filter_map(|t| t.location.clone())).collect();
+    let rules = super::rule_store::load(ctx.catalog.as_ref(), ctx.config.default_backup_location.as_deref())
+        .map(|(r, _)| r)
+        .unwrap_or_default();
+    let mut locs: Vec<String> =
+        rules.iter().flat_map(|(r, _)| r.tasks.iter().filter_map(|t| t.location.clone())).collect();
     locs.extend(ctx.config.default_backup_location.clone());
     for l in locs {
         if let Some(p) = super::rules::local_dir(&l) {

@@ -35,7 +35,7 @@ pub fn is_live(l: &crate::catalog::Lease, now: chrono::DateTime<Utc>) -> bool {
 }
 
 /// Takes `name` if it is free, expired, ours, or held by a dead process of this host.
-fn acquire(c: &dyn Catalog, name: &str, secs: u64) -> Result<bool, crate::catalog::CatalogError> {
+pub(crate) fn acquire(c: &dyn Catalog, name: &str, secs: u64) -> Result<bool, crate::catalog::CatalogError> {
     let now = Utc::now();
     let until = now + chrono::Duration::seconds(secs as i64);
     if c.lease_acquire(name, &holder(), now, until)? {

@@ -37,6 +37,7 @@ pub mod outbox;
 pub mod plan;
 pub mod purge;
 pub mod remote_dir;
+pub mod rule_store;
 pub mod rules;
 pub mod runner;
 pub mod schedule;
@@ -66,7 +67,7 @@ pub enum LifecycleError {
     Rule { rule: String, why: String },
     #[error("job {0} not found")]
     NoJob(String),
-    #[error("no rule named {0} in the rules folder")]
+    #[error("no rule named {0} in the catalog")]
     NoRule(String),
     #[error("cancelled")]
     Cancelled,
@@ -78,6 +79,9 @@ pub enum LifecycleError {
     Conflict(String),
     #[error("{0}")]
     Other(String),
+    /// The shared rules ([`rule_store`]): a rule that does not validate, or none of that name.
+    #[error(transparent)]
+    Rules(#[from] rule_store::StoreError),
 }
 
 impl LifecycleError {

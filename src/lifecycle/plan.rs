@@ -176,7 +176,7 @@ pub async fn purge_rules_matching(
     ctx: &Context,
     ids: &std::collections::HashSet<String>,
 ) -> Result<Vec<(String, u64)>, LifecycleError> {
-    let (rules, _) = super::schedule::node_rules(ctx);
+    let (rules, _) = super::schedule::node_rules_async(ctx).await?;
     let now = ctx.clock.now();
     let mut out = Vec::new();
     for r in rules {

@@ -1,4 +1,5 @@
-//! Rules: one TOML file per rule, in the rules folder (config `rules_dir`).
+//! Rules: one TOML document per rule, kept in the catalog ([`super::rule_store`], shared by
+//! every node) and read from the rules folder (config `rules_dir`) as a source.
 //!
 //! In: TOML text such as
 //! ```toml
@@ -423,67 +424,9 @@ pub fn load_dir(dir: &Path, default_location: Option<&str>, check_locations: boo
     (rules, problems)
 }
 
-/// What [`save_rule`] did.
-#[derive(Debug, Clone)]
-pub struct Saved {
-    pub rule: Rule,
-    pub file: PathBuf,
-    /// True when it replaced the file that held the rule of that name.
-    pub replaced: bool,
-}
-
-/// Writes a rule file's text into `dir` once it validates as `reclife rules validate` checks it
-/// (backup locations probed): over the file that holds the rule of that name if there is one,
-/// else as a new file named after the rule (`Daily backup` → `daily-backup.toml`, never over
-/// another file). Atomic: a temporary file in `dir`, fsynced, renamed, and the folder fsynced;
-/// the scheduler picks it up at its next reload of the folder.
-pub fn save_rule(dir: &Path, text: &str, default_location: Option<&str>) -> Result<Saved, super::LifecycleError> {
-    use super::LifecycleError;
-    use std::io::Write as _;
-    let rule = parse_rule(Path::new("(new rule)"), text, default_location, true).map_err(|p| LifecycleError::Rule {
-        rule: "(new rule)".into(),
-        why: p.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; "),
-    })?;
-    let (existing, _) = load_dir(dir, default_location, false);
-    let holder = existing.into_iter().find(|r| r.name == rule.name).and_then(|r| r.file);
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |e: std::io::Error| LifecycleError::io(path, e)
-    };
-    let mut tmp = tempfile::Builder::new().prefix(".reclife-rule-").suffix(".tmp").tempfile_in(dir).map_err(io(dir))?;
-    tmp.write_all(text.as_bytes()).map_err(io(tmp.path()))?;
-    tmp.as_file().sync_all().map_err(io(tmp.path()))?;
-    let (file, replaced) = match holder {
-        Some(f) => {
-            tmp.persist(&f).map_err(|e| LifecycleError::io(&f, e.error))?;
-            (f, true)
-        }
-        None => {
-            let slug: String =
-                rule.name.to_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
-            let slug = slug.split('-').filter(|p| !p.is_empty()).collect::<Vec<_>>().join("-");
-            let slug = if slug.is_empty() { "rule".to_string() } else { slug };
-            let mut n = 1;
-            loop {
-                let f = dir.join(if n == 1 { format!("{slug}.toml") } else { format!("{slug}-{n}.toml") });
-                match tmp.persist_noclobber(&f) {
-                    Ok(_) => break (f, false),
-                    Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists && n < 1000 => {
-                        tmp = e.file;
-                        n += 1;
-                    }
-                    Err(e) => return Err(LifecycleError::io(&f, e.error)),
-                }
-            }
-        }
-    };
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))?;
-    Ok(Saved { rule, file, replaced })
-}
-
 /// State namespace of operators' enable/disable overrides (`reclife rules enable|disable`,
 /// `POST /api/v1/rules/{name}/enable|disable`), keyed by rule name. An override wins over the
-/// file's `enabled` on every node sharing the catalog until `reclife rules reset` clears it, so
+/// rule's `enabled` on every node sharing the catalog until `reclife rules reset` clears it, so
 /// a rule can be paused in an incident without editing files on each node.
 pub const OVERRIDES: &str = crate::catalog::namespaces::RULE_OVERRIDES;
 
@@ -508,30 +451,30 @@ pub fn apply_overrides(
     Ok(())
 }
 
-/// Enables or disables a rule of `rules_dir` (`Some`), or drops the override (`None`), and
-/// answers the rule as it now stands. Enabling re-validates the file with its backup locations
-/// probed, so a rule still pointing at a placeholder or an unusable folder is refused.
+/// Enables or disables a rule of the catalog's shared rules (`Some`), or drops the override
+/// (`None`), and answers the rule as it now stands. Enabling re-validates the stored text with
+/// its backup locations probed, so a rule still pointing at a placeholder or an unusable folder
+/// is refused.
 pub async fn set_enabled(
     ctx: &crate::config::Context,
     name: &str,
     enabled: Option<bool>,
 ) -> Result<Rule, super::LifecycleError> {
     use super::LifecycleError;
-    let cfg = ctx.config.clone();
-    let (all, _) = super::blocking({
-        let cfg = cfg.clone();
-        move || Ok(load_dir(&cfg.rules_dir, cfg.default_backup_location.as_deref(), false))
+    let (catalog, default) = (ctx.catalog.clone(), ctx.config.default_backup_location.clone());
+    let key = name.to_string();
+    let (mut rule, version) = super::blocking(move || {
+        let (all, _) = super::rule_store::load(catalog.as_ref(), default.as_deref())?;
+        Ok(all.into_iter().find(|(r, _)| r.name == key))
     })
-    .await?;
-    let mut rule = all.into_iter().find(|r| r.name == name).ok_or_else(|| LifecycleError::NoRule(name.to_string()))?;
-    let file = rule.file.clone().unwrap_or_default();
+    .await?
+    .ok_or_else(|| LifecycleError::NoRule(name.to_string()))?;
     if enabled == Some(true) || (enabled.is_none() && rule.enabled) {
-        let problems = super::blocking({
-            let file = file.clone();
-            move || {
-                let text = std::fs::read_to_string(&file).map_err(|e| LifecycleError::io(&file, e))?;
-                Ok(parse_rule(&file, &text, cfg.default_backup_location.as_deref(), true).err())
-            }
+        let default = ctx.config.default_backup_location.clone();
+        let problems = super::blocking(move || {
+            let origin = format!("catalog:{} v{}", version.name, version.version);
+            let text = version.text.unwrap_or_default();
+            Ok(parse_rule(Path::new(&origin), &text, default.as_deref(), true).err())
         })
         .await?;
         if let Some(p) = problems {
@@ -575,32 +518,6 @@ type = "purge"
 filter = { recording_type = "voice", min_age = 365 }
 include_screen = true
 "#;
-
-    #[test]
-    fn saving_a_rule_replaces_its_own_file_and_never_another() {
-        let dir = tempfile::tempdir().unwrap();
-        let purge = |name: &str, age: u32| {
-            format!("name = \"{name}\"\nschedule = \"0 0 3 * * *\"\n[[tasks]]\ntype = \"purge\"\nfilter = {{ min_age = {age} }}\n")
-        };
-        let a = save_rule(dir.path(), &purge("Nightly purge", 30), None).unwrap();
-        assert_eq!((a.file.file_name().unwrap().to_str().unwrap(), a.replaced), ("nightly-purge.toml", false));
-        // The same name again: its own file, replaced.
-        let b = save_rule(dir.path(), &purge("Nightly purge", 60), None).unwrap();
-        assert_eq!((b.file.clone(), b.replaced), (a.file.clone(), true));
-        assert!(std::fs::read_to_string(&a.file).unwrap().contains("min_age = 60"));
-        // Another name that makes the same file name: a new file beside it.
-        let c = save_rule(dir.path(), &purge("nightly  PURGE", 90), None).unwrap();
-        assert_eq!(c.file.file_name().unwrap().to_str().unwrap(), "nightly-purge-2.toml");
-        // Not valid: nothing written, no temporary left behind.
-        let e = save_rule(dir.path(), "name = \"x\"\nschedule = \"never\"\n", None).unwrap_err();
-        assert!(e.to_string().contains("(new rule)"), "{e}");
-        let mut names: Vec<String> =
-            std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
-        names.sort();
-        assert_eq!(names, ["nightly-purge-2.toml", "nightly-purge.toml"]);
-        let (rules, problems) = load_dir(dir.path(), None, false);
-        assert_eq!((rules.len(), problems.len()), (2, 0));
-    }
 
     #[test]
     fn accepts_the_documented_example() {

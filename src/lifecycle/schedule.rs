@@ -1,12 +1,15 @@
 //! The scheduler behind `reclife run`.
 //!
 //! It finishes any interrupted purge first (and again at every poll tick, with the other
-//! [`housekeeping`]), loads this node's rules (those with no node path,
+//! [`housekeeping`]), applies the node's rules folder to the catalog's rules
+//! ([`sync_rules_dir`]), loads this node's rules from the catalog (those with no node path,
 //! or with the node's), and schedules them with tokio-cron-scheduler in UTC. A rule whose fire
 //! time passed while the node was down (its persisted last run is older than its latest fire
 //! time) runs once at start-up. At most `scheduler_threads` rules run at once, one run of a rule
-//! at a time, and the [`OverlapGuard`] keeps purges apart from overlapping tasks. The rules
-//! folder is re-read every `schedule_polling_interval` seconds. Each run ends with GIR's line
+//! at a time, and the [`OverlapGuard`] keeps purges apart from overlapping tasks. Every
+//! `schedule_polling_interval` seconds the folder is applied again and the catalog's rules are
+//! read again; when this node's rules changed (a rule applied or deleted on any node) they are
+//! rescheduled. Each run ends with GIR's line
 //! `Scheduled rule [<name>] at location [<node path>] completed`, plus counts.
 //!
 //! Nodes that share a catalog share the work: each fire of a rule runs on one node. A fire is
@@ -23,7 +26,7 @@ use super::guard::OverlapGuard;
 use super::jobs::{JobRecord, JobState};
 use super::lease::Held;
 use super::runner::{completion_line, run_tasks, ProgressFactory};
-use super::{blocking, journal, rules, LifecycleError, Rule, RuleProblem};
+use super::{blocking, journal, rule_store, rules, LifecycleError, Rule, RuleProblem};
 use crate::config::Context;
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
@@ -166,23 +169,53 @@ pub async fn run_fire(
 /// Called with each finished run and its completion line.
 pub type OnDone = dyn Fn(&JobRecord, &str) + Send + Sync;
 
-/// This node's enabled rules, and the problems of the files that were left out.
-pub fn node_rules(ctx: &Context) -> (Vec<Rule>, Vec<RuleProblem>) {
-    let dir = &ctx.config.rules_dir;
-    let (mut rules, problems) = rules::load_dir(dir, ctx.config.default_backup_location.as_deref(), false);
+/// This node's enabled rules, read from the catalog ([`rule_store::load`], the rules every
+/// node shares, with the operators' overrides applied), and the problems of stored rules that
+/// no longer validate.
+pub fn node_rules(ctx: &Context) -> Result<(Vec<Rule>, Vec<RuleProblem>), LifecycleError> {
+    let (stored, problems) = rule_store::load(ctx.catalog.as_ref(), ctx.config.default_backup_location.as_deref())?;
+    let mut rules: Vec<Rule> = stored.into_iter().map(|(r, _)| r).collect();
     if let Err(e) = rules::apply_overrides(ctx.catalog.as_ref(), &mut rules) {
-        tracing::error!(error = %e, "rule overrides unreadable: using the files' enabled flags");
-    }
-    if rules.is_empty() && problems.is_empty() {
-        // A daemon started with the wrong folder would otherwise run nothing, silently.
-        if dir.is_dir() {
-            tracing::warn!(rules_dir = %dir.display(), "the rules folder holds no rules: nothing is scheduled");
-        } else {
-            tracing::warn!(rules_dir = %dir.display(), "the rules folder does not exist: nothing is scheduled");
-        }
+        tracing::error!(error = %e, "rule overrides unreadable: using the rules' enabled flags");
     }
     let mine = rules.into_iter().filter(|r| r.enabled && r.runs_on(ctx.config.node_path.as_deref())).collect();
-    (mine, problems)
+    Ok((mine, problems))
+}
+
+/// Applies this node's rules folder (`rules_dir`) to the catalog's rules
+/// ([`rule_store::sync_dir`]: a file's rule is stored when its text is new for that rule), logs
+/// what changed, and answers the files left out. Called by every daemon at start and poll, and
+/// by `reclife run --once`.
+pub async fn sync_rules_dir(ctx: &Context) -> Result<Vec<RuleProblem>, LifecycleError> {
+    let (catalog, cfg, at) = (ctx.catalog.clone(), ctx.config.clone(), ctx.clock.now());
+    let by = format!("file:{}", cfg.node_path.as_deref().unwrap_or("-"));
+    let (synced, live) = blocking(move || {
+        let s =
+            rule_store::sync_dir(catalog.as_ref(), &cfg.rules_dir, cfg.default_backup_location.as_deref(), &by, at)?;
+        let live = rule_store::heads(catalog.as_ref())?.iter().filter(|v| !v.deleted()).count();
+        Ok((s, live))
+    })
+    .await?;
+    for a in &synced.applied {
+        tracing::info!(rule = %a.rule.name, version = a.version.version, file = %a.version.source,
+            "rule file applied to the catalog's rules");
+    }
+    let dir = &ctx.config.rules_dir;
+    if live == 0 && synced.problems.is_empty() {
+        // A daemon started with the wrong folder would otherwise run nothing, silently.
+        if dir.is_dir() {
+            tracing::warn!(rules_dir = %dir.display(), "the rules folder holds no rules and the catalog none: nothing is scheduled");
+        } else {
+            tracing::warn!(rules_dir = %dir.display(), "the rules folder does not exist and the catalog holds no rules: nothing is scheduled");
+        }
+    }
+    Ok(synced.problems)
+}
+
+/// [`node_rules`] off the async runtime.
+pub async fn node_rules_async(ctx: &Context) -> Result<(Vec<Rule>, Vec<RuleProblem>), LifecycleError> {
+    let ctx2 = ctx.clone();
+    blocking(move || node_rules(&ctx2)).await
 }
 
 pub async fn last_run(ctx: &Context, rule: &str) -> Result<Option<DateTime<Utc>>, LifecycleError> {
@@ -282,7 +315,9 @@ pub async fn run_once(
     on_done: Arc<OnDone>,
 ) -> Result<(Vec<Result<JobRecord, LifecycleError>>, Vec<RuleProblem>), LifecycleError> {
     housekeeping(ctx).await?;
-    let (rules, problems) = node_rules(ctx);
+    let mut problems = sync_rules_dir(ctx).await?;
+    let (rules, mut stored) = node_rules_async(ctx).await?;
+    problems.append(&mut stored);
     for p in &problems {
         tracing::error!("rule left out: {p}");
     }
@@ -339,10 +374,13 @@ pub async fn run_daemon(
     let tracker = tokio_util::task::TaskTracker::new();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Rule, Option<DateTime<Utc>>)>();
 
-    let (mut rules, problems) = node_rules(ctx);
+    let mut problems = sync_rules_dir(ctx).await?;
+    let (mut rules, mut stored) = node_rules_async(ctx).await?;
+    problems.append(&mut stored);
     for p in &problems {
         tracing::error!("rule left out: {p}");
     }
+    let mut last_problems = problems;
     for r in catch_up_list(ctx, &rules).await? {
         let _ = tx.send((r, None));
     }
@@ -416,12 +454,33 @@ pub async fn run_daemon(
                     }
                     Err(e) => tracing::warn!(error = %e, "cannot read the rules' fire marks; retrying at the next tick"),
                 }
-                let (fresh, problems) = node_rules(ctx);
-                if fresh != rules {
-                    tracing::info!(rules = fresh.len(), problems = problems.len(), "rules folder changed: rescheduling");
+                // The rules every node shares: the folder applied as a source, then the
+                // catalog's rules read again.
+                let fresh = match sync_rules_dir(ctx).await {
+                    Ok(mut problems) => match node_rules_async(ctx).await {
+                        Ok((fresh, mut stored)) => {
+                            problems.append(&mut stored);
+                            Some((fresh, problems))
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot read the catalog's rules; keeping the schedule until the next tick");
+                            None
+                        }
+                    },
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot apply the rules folder; keeping the schedule until the next tick");
+                        None
+                    }
+                };
+                let Some((fresh, problems)) = fresh else { continue };
+                if problems != last_problems {
                     for p in &problems {
                         tracing::error!("rule left out: {p}");
                     }
+                    last_problems = problems;
+                }
+                if fresh != rules {
+                    tracing::info!(rules = fresh.len(), "the catalog's rules changed: rescheduling");
                     for id in ids.values() {
                         let _ = sched.remove(id).await;
                     }

@@ -1,13 +1,15 @@
-//! The rules page: each rule of `rules_dir` with its schedule, next fire time, last run and
-//! outcome, and its tasks; the operators' enable/disable override; validating a rule file's text.
+//! The rules page: each rule every node shares (kept in the catalog, `lifecycle::rule_store`)
+//! with its version, schedule, next fire time, last run and outcome, and its tasks; the
+//! operators' enable/disable override; validating a rule's text, saving it (a new version in
+//! the catalog) and deleting a rule (a tombstone), through the API's own calls.
 
 use super::csrf::Form;
 use super::{csrf_field, layout, notice, opt_time, see_other, seg, time, Section, WebError};
 use crate::api::auth::{Caller, Role};
-use crate::api::v1::ops::{load, set_override as api_set_override};
+use crate::api::v1::ops::{apply_rule, delete_rule_as, load, set_override as api_set_override};
 use crate::api::Shared;
 use crate::lifecycle::jobs::JobRecord;
-use crate::lifecycle::{jobs, rules, schedule, Filter, Op, Rule, RuleProblem, Task};
+use crate::lifecycle::{jobs, rule_store, rules, schedule, Filter, Op, Rule, RuleProblem, Task};
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::Extension;
@@ -109,7 +111,7 @@ async fn page(
     let last = last_jobs(s).await?;
     let now = s.ctx.clock.now();
     let mut last_runs = BTreeMap::new();
-    for r in &rs {
+    for (r, _) in &rs {
         last_runs.insert(r.name.clone(), schedule::last_run(&s.ctx, &r.name).await?);
     }
     let node = s.ctx.config.node_path.as_deref();
@@ -118,23 +120,23 @@ async fn page(
         (notice(s, n))
         p { "Schedules are cron expressions with seconds, always in UTC. Times show UTC and your browser's local time."
             " This node's path: " code { (node.unwrap_or("(none)")) } "." }
-        @if rs.is_empty() { p { "No rules in " code { (s.ctx.config.rules_dir.display()) } "." } }
-        @for r in &rs {
-            (rule_card(s, who, r, overrides.get(&r.name).copied(), last_runs.get(&r.name).copied().flatten(), last.get(&r.name), now, ops))
+        @if rs.is_empty() { p { "No rules in the catalog (this node's rules folder, " code { (s.ctx.config.rules_dir.display()) } ", adds its files at start and at each poll)." } }
+        @for (r, v) in &rs {
+            (rule_card(s, who, r, v, overrides.get(&r.name).copied(), last_runs.get(&r.name).copied().flatten(), last.get(&r.name), now, ops))
         }
         @if !problems.is_empty() {
             section aria-labelledby="problems" {
-                h2 id="problems" { "Rule files with problems (not run)" }
+                h2 id="problems" { "Rules with problems (not run)" }
                 (problem_list(&problems))
             }
         }
         section aria-labelledby="validate" {
             h2 id="validate" { "Write a rule: validate, then save" }
-            p { "Paste or edit a rule file's text. Validate checks it as "
+            p { "Paste or edit a rule's text (TOML, as in a rule file). Validate checks it as "
                 code { "reclife rules validate" } " does (backup locations are probed); Save validates again and "
-                "writes it into " code { (s.ctx.config.rules_dir.display()) } ": over the file of the rule with that name, "
-                "or as a new file. The scheduler picks it up at its next reload of the folder. "
-                "Use Edit on a rule above to start from its file." }
+                "stores it in the catalog as the rule's next version (the one before is kept), shared by every node: "
+                "each picks it up at its next poll and runs it if its node path names the node. "
+                "Use Edit on a rule above to start from its text." }
             @if let Some(v) = validated { (v) }
             @if ops {
                 form method="post" action="/rules/validate" {
@@ -170,6 +172,7 @@ fn rule_card(
     s: &Shared,
     who: &Caller,
     r: &Rule,
+    v: &rule_store::Version,
     over: Option<bool>,
     last_run: Option<DateTime<Utc>>,
     last_job: Option<&JobRecord>,
@@ -202,15 +205,16 @@ fn rule_card(
                     @match over {
                         Some(true) => "enabled by an operator",
                         Some(false) => "disabled by an operator",
-                        None => "none (the file's flag applies)",
+                        None => "none (the rule's own flag applies)",
                     }
                 }
-                @if let Some(f) = &r.file { dt { "File" } dd { code { (f.display()) } } }
+                dt { "Version" } dd { (v.version) ", by " (v.by) ", " (time(v.at)) ", from " code { (v.source) } }
+                dt { "Nodes" } dd { @match &r.node_path { Some(p) => { "node path " code { (p) } } None => "every node" } }
             }
             (tasks_table(&r.tasks, s.ctx.config.default_backup_location.as_deref()))
             @if ops {
                 div class="actions" {
-                    @for (action, label) in [("enable", "Enable"), ("disable", "Disable"), ("reset", "Reset to the file's flag")] {
+                    @for (action, label) in [("enable", "Enable"), ("disable", "Disable"), ("reset", "Reset to the rule's flag")] {
                         // Only what would change something: enable a disabled rule, disable an
                         // enabled one, reset an override.
                         @if (action == "enable" && !r.enabled) || (action == "disable" && r.enabled) || (action == "reset" && over.is_some()) {
@@ -222,6 +226,10 @@ fn rule_card(
                     }
                     a class="button" href={ "/jobs/new?rule=" (seg(&r.name)) } { "Plan a run now" }
                     a class="button" href={ "/rules?edit=" (seg(&r.name)) "#validate" } aria-label={ "Edit rule " (r.name) } { "Edit" }
+                    form method="post" action={ "/rules/" (seg(&r.name)) "/delete" } {
+                        (csrf_field(s, who))
+                        button type="submit" aria-label={ "Delete rule " (r.name) } { "Delete" }
+                    }
                 }
             }
         }
@@ -230,7 +238,7 @@ fn rule_card(
 
 #[derive(Debug, serde::Deserialize)]
 pub struct ListParams {
-    /// A rule whose file's text fills the editor.
+    /// A rule whose text fills the editor.
     edit: Option<String>,
     #[serde(flatten)]
     notice: super::Notice,
@@ -246,14 +254,9 @@ pub async fn list(
         None => None,
         Some(name) => {
             let (rs, _, _) = load(&s).await?;
-            let file = rs.into_iter().find(|r| &r.name == name).and_then(|r| r.file).ok_or_else(|| {
-                WebError::new(axum::http::StatusCode::NOT_FOUND, format!("no rule named {name} in the rules folder"))
+            let text = rs.into_iter().find(|(r, _)| &r.name == name).and_then(|(_, v)| v.text).ok_or_else(|| {
+                WebError::new(axum::http::StatusCode::NOT_FOUND, format!("no rule named {name} in the catalog"))
             })?;
-            let text = crate::api::blocking(move || {
-                std::fs::read_to_string(&file)
-                    .map_err(|e| crate::api::ApiFailure::internal(format!("{}: {e}", file.display())))
-            })
-            .await?;
             Some(text)
         }
     };
@@ -295,8 +298,9 @@ pub async fn validate(State(s): State<Shared>, form: Form) -> Result<Markup, Web
     page(&s, &form.caller, &super::Notice::default(), Some(out), Some(text)).await
 }
 
-/// `POST /rules/save` (ops): validates, then writes the rule file (`rules::save_rule`); a text
-/// that does not validate is shown again with its problems (422) and nothing is written.
+/// `POST /rules/save` (ops): validates, then stores the rule in the catalog as the API's PUT
+/// does (`rule_store::apply`, in the caller's name); a text that does not validate is shown
+/// again with its problems (422) and nothing is stored.
 pub async fn save(State(s): State<Shared>, form: Form) -> Result<Response, WebError> {
     use axum::response::IntoResponse as _;
     let text = form.raw("text").to_string();
@@ -304,26 +308,27 @@ pub async fn save(State(s): State<Shared>, form: Form) -> Result<Response, WebEr
         let body = page(&s, &form.caller, &super::Notice::default(), Some(problems_box(&problems)), Some(text)).await?;
         return Ok((axum::http::StatusCode::UNPROCESSABLE_ENTITY, body).into_response());
     }
-    let (dir, default) = (s.ctx.config.rules_dir.clone(), s.ctx.config.default_backup_location.clone());
-    let saved = crate::api::blocking(move || {
-        rules::save_rule(&dir, &text, default.as_deref()).map_err(|e| match e {
-            crate::lifecycle::LifecycleError::Rule { .. } => crate::api::ApiFailure::bad_request(e.to_string()),
-            e => e.into(),
-        })
-    })
-    .await?;
-    tracing::info!(user = %form.caller.user, rule = %saved.rule.name, file = %saved.file.display(),
-        replaced = saved.replaced, "rule file saved from the operators' pages");
-    let how = if saved.replaced { "replacing its file" } else { "as a new file" };
-    Ok(see_other(&s, "/rules", &format!("Rule {} saved in {}, {how}.", saved.rule.name, saved.file.display())))
+    let a = apply_rule(&s, "(pasted text)", text, format!("web:{}", form.caller.user)).await?;
+    let how = match a.outcome {
+        rule_store::Outcome::Created => "stored as a new rule",
+        rule_store::Outcome::Updated => "stored as its next version",
+        rule_store::Outcome::Unchanged => "unchanged (the same text as its latest version)",
+    };
+    Ok(see_other(&s, "/rules", &format!("Rule {} {how} (version {}).", a.rule.name, a.version.version)))
 }
 
-/// `POST /rules/{name}/enable|disable|reset` (ops): `rules::set_enabled`, as the API does.
+/// `POST /rules/{name}/enable|disable|reset` (ops): `rules::set_enabled`, as the API does;
+/// `POST /rules/{name}/delete` (ops): `rule_store::delete` in the caller's name, as the API's
+/// DELETE does.
 pub async fn set_override(
     State(s): State<Shared>,
     Path((name, action)): Path<(String, String)>,
-    _form: Form,
+    form: Form,
 ) -> Result<Response, WebError> {
+    if action == "delete" {
+        let v = delete_rule_as(&s, &name, format!("web:{}", form.caller.user)).await?;
+        return Ok(see_other(&s, "/rules", &format!("Rule {name} deleted (version {} is its tombstone).", v.version)));
+    }
     let on = match action.as_str() {
         "enable" => Some(true),
         "disable" => Some(false),
@@ -334,7 +339,7 @@ pub async fn set_override(
     let what = match on {
         Some(true) => "enabled",
         Some(false) => "disabled",
-        None => "reset to its file's flag",
+        None => "reset to its own flag",
     };
     Ok(see_other(&s, "/rules", &format!("Rule {name} {what}.")))
 }

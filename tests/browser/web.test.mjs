@@ -1,6 +1,7 @@
 // The operators' pages in a real browser: sign in, see the rules (with local times from the
 // script), place a hold, build a plan with the keyboard alone, see its preview, follow the job
-// live through server-sent events to its end, and read the pages on a phone-sized screen.
+// live through server-sent events to its end, and read the pages on a phone-sized screen; edit,
+// save and delete a rule kept in the catalog.
 import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { browserAs, ops, user, snap, tabUntil } from "./lib/harness.mjs";
@@ -33,6 +34,37 @@ test("rules: schedule, next fire in UTC and local time; user sees no actions", a
   await u.page.getByRole("heading", { name: /Daily backup/ }).waitFor();
   assert.equal(await u.page.getByRole("button", { name: /Disable/ }).count(), 0);
   assert.match(await u.page.locator(".who").innerText(), /alice/);
+});
+
+test("rules kept in the catalog: edit and save a rule as its next version, add one, delete it", async () => {
+  const { page, errors } = await as(ops());
+  await page.goto("/rules");
+  await page.getByRole("link", { name: "Edit rule Daily backup" }).click();
+  const editor = page.getByLabel("Rule file (TOML)");
+  await editor.waitFor();
+  const text = await editor.inputValue();
+  assert.match(text, /name = "Daily backup"/);
+  assert.match(text, /0 0 22 \* \* \*/);
+  await editor.fill(text.replace("0 0 22 * * *", "0 30 22 * * *"));
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.getByRole("status").filter({ hasText: "Rule Daily backup stored as its next version (version 2)." }).waitFor();
+  const card = page.locator("section.rule", { has: page.getByRole("heading", { name: /Daily backup/ }) });
+  assert.match(await card.innerText(), /0 30 22 \* \* \*/);
+  assert.match(await card.innerText(), /2, by web:ops/);
+
+  // A new rule for another node: stored, shown with its node path, then deleted.
+  await page.getByLabel("Rule file (TOML)").fill(
+    'name = "Browser rule"\nnode_path = "/other/node"\nschedule = "0 0 4 * * *"\n[[tasks]]\ntype = "purge"\nfilter = { min_age = 400 }\n');
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.getByRole("status").filter({ hasText: "Rule Browser rule stored as a new rule (version 1)." }).waitFor();
+  const mine = page.locator("section.rule", { has: page.getByRole("heading", { name: /Browser rule/ }) });
+  assert.match(await mine.innerText(), /node path \/other\/node/);
+  assert.match(await mine.innerText(), /none on this node/);
+  await mine.getByRole("button", { name: "Delete rule Browser rule" }).click();
+  await page.getByRole("status").filter({ hasText: "Rule Browser rule deleted (version 2 is its tombstone)." }).waitFor();
+  assert.equal(await page.getByRole("heading", { name: /Browser rule/ }).count(), 0);
+  await snap(page, "rules-saved-and-deleted");
+  assert.deepEqual(errors, []);
 });
 
 test("a hold with a reason is placed from the recording's page and shows", async () => {

@@ -17,9 +17,16 @@
 //! - `POST /api/v1/jobs/{id}/cancel` (`ops`): drops a planned job, or stops a running one at its
 //!   next safe point;
 //! - `GET /api/v1/jobs/{id}/events`: the job's live progress as server-sent events;
-//! - `GET /api/v1/rules`, `GET /api/v1/rules/{name}`: the rules of `rules_dir`, the operator
-//!   override of each (`POST /api/v1/rules/{name}/enable|disable|reset`, `ops`), whether this
-//!   node runs them, and the files' problems;
+//! - `GET /api/v1/rules`, `GET /api/v1/rules/{name}`: the rules every node shares (kept in the
+//!   catalog, `lifecycle::rule_store`), each with its latest version (who, when, from where; one
+//!   rule also with its text and every version), the operator override of each
+//!   (`POST /api/v1/rules/{name}/enable|disable|reset`, `ops`), whether this node runs them, and
+//!   the problems (stored rules that no longer validate, this node's rule files left out);
+//! - `PUT /api/v1/rules/{name}` (`ops`): `{"text":"<a rule file's TOML>"}` or `{"rule":{<the
+//!   same fields as JSON>}}`, validated as `rules validate` does; a changed rule is a new
+//!   version (`outcome`: created, updated, unchanged); problems are a 400 naming each line;
+//! - `DELETE /api/v1/rules/{name}` (`ops`): a tombstone version naming the caller; every node
+//!   stops the rule at its next poll;
 //! - `POST /api/v1/rules/validate`: `{"text":"<a rule file's TOML>"}`; answers the parsed rule
 //!   or every problem with its line (`ops`: checking a backup location probes the disk). A POST
 //!   like every other, so JSON like every other ([`crate::api::origin`]);
@@ -53,7 +60,7 @@ pub fn routes() -> Router<Shared> {
         .route("/api/v1/jobs/{id}/events", get(ops::job_events))
         .route("/api/v1/rules", get(ops::list_rules))
         .route("/api/v1/rules/validate", post(validate_rule))
-        .route("/api/v1/rules/{name}", get(ops::show_rule))
+        .route("/api/v1/rules/{name}", get(ops::show_rule).put(ops::put_rule).delete(ops::delete_rule))
         .route("/api/v1/rules/{name}/enable", post(ops::enable_rule))
         .route("/api/v1/rules/{name}/disable", post(ops::disable_rule))
         .route("/api/v1/rules/{name}/reset", post(ops::reset_rule))
@@ -161,11 +168,13 @@ pub(crate) struct NewJob {
 fn job_tasks(s: &Shared, body: NewJob) -> Result<(Option<String>, Vec<Task>), ApiFailure> {
     let tasks = match (body.rule, body.tasks) {
         (Some(name), None) => {
-            let (all, _) =
-                rules::load_dir(&s.ctx.config.rules_dir, s.ctx.config.default_backup_location.as_deref(), false);
-            let r = all
+            let (all, _) = crate::lifecycle::rule_store::load(
+                s.ctx.catalog.as_ref(),
+                s.ctx.config.default_backup_location.as_deref(),
+            )?;
+            let (r, _) = all
                 .into_iter()
-                .find(|r| r.name == name)
+                .find(|(r, _)| r.name == name)
                 .ok_or_else(|| ApiFailure::not_found(format!("no rule {name}")))?;
             return Ok((Some(r.name), r.tasks));
         }

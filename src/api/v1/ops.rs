@@ -1,55 +1,170 @@
-//! The operator endpoints of `/api/v1` beyond jobs: one rule, its enable/disable override, the
+//! The operator endpoints of `/api/v1` beyond jobs: the shared rules (list, one, put, delete),
+//! a rule's enable/disable override, the
 //! muxer's status and retries, `reclife check` (a GET reads, a POST repairs), and a job's live
 //! progress stream.
 
 use super::super::{blocking, ApiFailure, Shared};
-use crate::lifecycle::{check, jobs, rules};
+use crate::api::auth::Caller;
+use crate::lifecycle::{check, jobs, rule_store, rules};
 use axum::extract::{Path, Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::Json;
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::convert::Infallible;
 use std::time::Duration;
 
-/// The rules of `rules_dir` with the operators' overrides applied (`rules::apply_overrides`, as
-/// the scheduler does), the files' problems, and which rules are overridden.
-pub(crate) type Loaded = (Vec<rules::Rule>, Vec<rules::RuleProblem>, std::collections::BTreeMap<String, bool>);
+/// The catalog's shared rules with the operators' overrides applied (`rules::apply_overrides`,
+/// as the scheduler does), each with its latest version; the problems of stored rules that no
+/// longer validate and of this node's rule files left out; which rules are overridden.
+pub(crate) type Loaded =
+    (Vec<(rules::Rule, rule_store::Version)>, Vec<rules::RuleProblem>, std::collections::BTreeMap<String, bool>);
 
 pub(crate) async fn load(s: &Shared) -> Result<Loaded, ApiFailure> {
     let (cfg, catalog) = (s.ctx.config.clone(), s.ctx.catalog.clone());
     blocking(move || {
-        let (mut rs, problems) = rules::load_dir(&cfg.rules_dir, cfg.default_backup_location.as_deref(), false);
+        let (stored, mut problems) = rule_store::load(catalog.as_ref(), cfg.default_backup_location.as_deref())?;
+        let (mut rs, versions): (Vec<rules::Rule>, Vec<rule_store::Version>) = stored.into_iter().unzip();
         rules::apply_overrides(catalog.as_ref(), &mut rs)?;
-        Ok((rs, problems, rules::overrides(catalog.as_ref())?))
+        // Files of this node's folder that cannot be applied (the daemon logs them too).
+        problems.extend(rules::load_dir(&cfg.rules_dir, cfg.default_backup_location.as_deref(), false).1);
+        Ok((rs.into_iter().zip(versions).collect(), problems, rules::overrides(catalog.as_ref())?))
     })
     .await
 }
 
-/// A rule as the API shows it: the rule (with `enabled` as in force), the operator's override if
-/// any, and whether this node runs it.
-fn rule_json(s: &Shared, r: &rules::Rule, overrides: &std::collections::BTreeMap<String, bool>) -> Value {
-    let runs_here = r.runs_on(s.ctx.config.node_path.as_deref());
-    json!({ "rule": r, "override": overrides.get(&r.name), "runs_here": runs_here })
+/// A version as the API shows it: number, who, when, from where (the text only on request).
+fn version_json(v: &rule_store::Version, with_text: bool) -> Value {
+    let mut out = json!({ "version": v.version, "by": v.by, "at": v.at, "source": v.source, "deleted": v.deleted() });
+    if with_text {
+        out["text"] = json!(v.text);
+    }
+    out
 }
 
-/// Every rule of `rules_dir` with its override, and the files' problems.
+/// A rule as the API shows it: the rule (with `enabled` as in force), its latest version, the
+/// operator's override if any, and whether this node runs it.
+fn rule_json(
+    s: &Shared,
+    r: &rules::Rule,
+    v: &rule_store::Version,
+    overrides: &std::collections::BTreeMap<String, bool>,
+) -> Value {
+    let runs_here = r.runs_on(s.ctx.config.node_path.as_deref());
+    json!({ "rule": r, "version": version_json(v, false), "override": overrides.get(&r.name), "runs_here": runs_here })
+}
+
+/// Every rule of the catalog with its version and override, and the problems.
 pub async fn list_rules(State(s): State<Shared>) -> Result<Json<Value>, ApiFailure> {
     let (rs, problems, o) = load(&s).await?;
-    let list: Vec<Value> = rs.iter().map(|r| rule_json(&s, r, &o)).collect();
+    let list: Vec<Value> = rs.iter().map(|(r, v)| rule_json(&s, r, v, &o)).collect();
     Ok(Json(json!({ "statusCode": 0, "rules": list, "problems": problems })))
 }
 
-/// `GET /api/v1/rules/{name}`.
+/// `GET /api/v1/rules/{name}`: the rule, its text, and every version (tombstones included).
 pub async fn show_rule(State(s): State<Shared>, Path(name): Path<String>) -> Result<Json<Value>, ApiFailure> {
     let (rs, _, o) = load(&s).await?;
-    let rule = rs
+    let (rule, v) = rs
         .iter()
-        .find(|r| r.name == name)
-        .ok_or_else(|| ApiFailure::not_found(format!("no rule named {name} in the rules folder")))?;
-    let mut body = rule_json(&s, rule, &o);
+        .find(|(r, _)| r.name == name)
+        .ok_or_else(|| ApiFailure::not_found(format!("no rule named {name} in the catalog")))?;
+    let catalog = s.ctx.catalog.clone();
+    let n = name.clone();
+    let history = blocking(move || Ok(rule_store::history(catalog.as_ref(), &n)?)).await?;
+    let mut body = rule_json(&s, rule, v, &o);
     body["statusCode"] = json!(0);
+    body["text"] = json!(v.text);
+    body["history"] = history.iter().map(|h| version_json(h, true)).collect();
     Ok(Json(body))
+}
+
+/// The body of `PUT /api/v1/rules/{name}`: a rule file's TOML text, or the same fields as a
+/// JSON object (turned into TOML and validated alike).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PutBody {
+    text: Option<String>,
+    rule: Option<toml::Table>,
+}
+
+/// Stores a rule's text as the caller (`api:<user>` or `web:<user>`): [`rule_store::apply`]
+/// with backup locations probed. Shared by the API and the operators' pages.
+pub(crate) async fn apply_rule(
+    s: &Shared,
+    source: &str,
+    text: String,
+    by: String,
+) -> Result<rule_store::Applied, ApiFailure> {
+    let (catalog, default, at) =
+        (s.ctx.catalog.clone(), s.ctx.config.default_backup_location.clone(), s.ctx.clock.now());
+    let source = source.to_string();
+    blocking(move || {
+        Ok(rule_store::apply(
+            catalog.as_ref(),
+            std::path::Path::new(&source),
+            &text,
+            default.as_deref(),
+            true,
+            &by,
+            at,
+        )?)
+    })
+    .await
+}
+
+/// Deletes a rule in the caller's name ([`rule_store::delete`]: a tombstone). Shared by the
+/// API and the operators' pages.
+pub(crate) async fn delete_rule_as(s: &Shared, name: &str, by: String) -> Result<rule_store::Version, ApiFailure> {
+    let (catalog, at, n) = (s.ctx.catalog.clone(), s.ctx.clock.now(), name.to_string());
+    blocking(move || Ok(rule_store::delete(catalog.as_ref(), &n, &by, at)?)).await
+}
+
+/// `PUT /api/v1/rules/{name}` (`ops`): `{"text":"<TOML>"}` or `{"rule":{…}}`; the rule's name
+/// must be `{name}`. A changed rule is a new version, the same text a no-op (`outcome`).
+pub async fn put_rule(
+    State(s): State<Shared>,
+    Extension(who): Extension<Caller>,
+    Path(name): Path<String>,
+    body: String,
+) -> Result<Json<Value>, ApiFailure> {
+    let b: PutBody = serde_json::from_str(&body).map_err(|e| {
+        ApiFailure::bad_request(format!(
+            "request body: {e}; expected {{\"text\": \"<rule file>\"}} or {{\"rule\": {{…the rule file's fields…}}}}"
+        ))
+    })?;
+    let text = match (b.text, b.rule) {
+        (Some(t), None) => t,
+        (None, Some(r)) => toml::to_string(&r).map_err(|e| ApiFailure::bad_request(format!("rule: {e}")))?,
+        _ => return Err(ApiFailure::bad_request("give either \"text\" or \"rule\"")),
+    };
+    // The name is checked before anything is stored (the text is validated again by apply).
+    let stated = toml::from_str::<toml::Table>(&text)
+        .ok()
+        .and_then(|t| t.get("name").and_then(|n| n.as_str()).map(|n| n.trim().to_string()));
+    if stated.as_deref().is_some_and(|n| n != name) {
+        return Err(ApiFailure::bad_request(format!(
+            "the rule is named {:?}, the path {name:?}: PUT a rule at its own name",
+            stated.unwrap_or_default()
+        )));
+    }
+    let a = apply_rule(&s, "(request body)", text, format!("api:{}", who.user)).await?;
+    Ok(Json(json!({
+        "statusCode": 0,
+        "outcome": a.outcome,
+        "rule": a.rule,
+        "version": version_json(&a.version, false),
+    })))
+}
+
+/// `DELETE /api/v1/rules/{name}` (`ops`): a tombstone version naming the caller; the rule stops
+/// on every node at its next poll.
+pub async fn delete_rule(
+    State(s): State<Shared>,
+    Extension(who): Extension<Caller>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiFailure> {
+    let v = delete_rule_as(&s, &name, format!("api:{}", who.user)).await?;
+    Ok(Json(json!({ "statusCode": 0, "deleted": name, "version": version_json(&v, false) })))
 }
 
 async fn set(s: Shared, name: String, on: Option<bool>) -> Result<Json<Value>, ApiFailure> {
@@ -66,8 +181,8 @@ pub(crate) async fn set_override(s: &Shared, name: &str, on: Option<bool>) -> Re
     })
 }
 
-/// `POST /api/v1/rules/{name}/enable` (`ops`): runs the rule on every node that has it, whatever
-/// its file says, until reset. Refused (409) when the file does not validate with its backup
+/// `POST /api/v1/rules/{name}/enable` (`ops`): runs the rule on the nodes it names, whatever
+/// its text says, until reset. Refused (409) when the text does not validate with its backup
 /// locations probed.
 pub async fn enable_rule(State(s): State<Shared>, Path(name): Path<String>) -> Result<Json<Value>, ApiFailure> {
     set(s, name, Some(true)).await
@@ -78,7 +193,7 @@ pub async fn disable_rule(State(s): State<Shared>, Path(name): Path<String>) -> 
     set(s, name, Some(false)).await
 }
 
-/// `POST /api/v1/rules/{name}/reset` (`ops`): drops the override; the file's flag rules again.
+/// `POST /api/v1/rules/{name}/reset` (`ops`): drops the override; the rule's own flag rules again.
 pub async fn reset_rule(State(s): State<Shared>, Path(name): Path<String>) -> Result<Json<Value>, ApiFailure> {
     set(s, name, None).await
 }
