@@ -61,6 +61,8 @@ pub enum CryptoError {
     CertChain { file: PathBuf, subject: String, bundle: PathBuf, reason: String },
     #[error("key store {dir}: {reason}")]
     KeyStore { dir: PathBuf, reason: String },
+    #[error("{file}: the plaintext is larger than {max} bytes, the most opened in memory (use reclife decrypt)")]
+    TooLarge { file: PathBuf, max: u64 },
     #[error("{file}: refusing to write the output over the source file")]
     SourceOverwrite { file: PathBuf },
     #[error("no recipient certificate given")]
