@@ -278,14 +278,14 @@ pub enum PlaybackError {
         recording: String,
         media: String,
         #[source]
-        source: StorageError,
+        source: Box<StorageError>,
     },
     #[error("media {media} of recording {recording} is encrypted and cannot be opened: {source}")]
     Crypto {
         recording: String,
         media: String,
         #[source]
-        source: CryptoError,
+        source: Box<CryptoError>,
     },
     #[error("media {media} of recording {recording} is encrypted and this node has no key store: {why}")]
     NoKeys { recording: String, media: String, why: String },
@@ -337,12 +337,19 @@ fn reader(
 ) -> Result<(Box<dyn std::io::Read>, u64), StorageError> {
     if let Some(p) = store.local_path(&key) {
         let f = std::fs::File::open(&p).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => StorageError::NotFound { store: store.describe(), key: key.as_str().to_string() },
+            std::io::ErrorKind::NotFound => {
+                StorageError::NotFound { store: store.describe(), key: key.as_str().to_string() }
+            }
             _ => StorageError::Io { store: store.describe(), op: "open", key: key.as_str().to_string(), source: e },
         })?;
         let size = f
             .metadata()
-            .map_err(|e| StorageError::Io { store: store.describe(), op: "stat", key: key.as_str().to_string(), source: e })?
+            .map_err(|e| StorageError::Io {
+                store: store.describe(),
+                op: "stat",
+                key: key.as_str().to_string(),
+                source: e,
+            })?
             .len();
         return Ok((Box::new(f), size));
     }
@@ -359,15 +366,27 @@ pub async fn open_encrypted(
     id: &str,
     m: &MediaFile,
 ) -> Result<Opened, PlaybackError> {
-    let err_s = |source| PlaybackError::Storage { recording: id.to_string(), media: m.media_id.clone(), source };
+    let err_s = |source| PlaybackError::Storage {
+        recording: id.to_string(),
+        media: m.media_id.clone(),
+        source: Box::new(source),
+    };
     let keys =
         keys.map_err(|why| PlaybackError::NoKeys { recording: id.to_string(), media: m.media_id.clone(), why })?;
     let (store, key) = crate::ingest::in_place::locate_async(ctx, id, &m.media_id).await.map_err(err_s)?;
     let handle = tokio::runtime::Handle::current();
     let (rid, mf) = (id.to_string(), m.clone());
     tokio::task::spawn_blocking(move || {
-        let err_s = |source| PlaybackError::Storage { recording: rid.clone(), media: mf.media_id.clone(), source };
-        let err_c = |source| PlaybackError::Crypto { recording: rid.clone(), media: mf.media_id.clone(), source };
+        let err_s = |source| PlaybackError::Storage {
+            recording: rid.clone(),
+            media: mf.media_id.clone(),
+            source: Box::new(source),
+        };
+        let err_c = |source| PlaybackError::Crypto {
+            recording: rid.clone(),
+            media: mf.media_id.clone(),
+            source: Box::new(source),
+        };
         let name = PathBuf::from(key.as_str().to_string());
         let (r, size) = reader(store, key, &handle, 4 << 20).map_err(err_s)?;
         // An envelope adds a few KiB at most around its content: refuse a file whose plaintext
@@ -375,9 +394,8 @@ pub async fn open_encrypted(
         if size > MAX_DECRYPTED + (1 << 20) {
             return Err(err_c(CryptoError::TooLarge { file: name, max: MAX_DECRYPTED }));
         }
-        let (plain, key) = keys
-            .decrypt_to_memory(r, &name, mf.pkcs7.as_deref(), &mf.cert_alias, MAX_DECRYPTED)
-            .map_err(err_c)?;
+        let (plain, key) =
+            keys.decrypt_to_memory(r, &name, mf.pkcs7.as_deref(), &mf.cert_alias, MAX_DECRYPTED).map_err(err_c)?;
         Ok(Opened { plain, key })
     })
     .await
@@ -391,15 +409,27 @@ pub async fn key_of(
     id: &str,
     m: &MediaFile,
 ) -> Result<String, PlaybackError> {
-    let err_s = |source| PlaybackError::Storage { recording: id.to_string(), media: m.media_id.clone(), source };
+    let err_s = |source| PlaybackError::Storage {
+        recording: id.to_string(),
+        media: m.media_id.clone(),
+        source: Box::new(source),
+    };
     let keys =
         keys.map_err(|why| PlaybackError::NoKeys { recording: id.to_string(), media: m.media_id.clone(), why })?;
     let (store, key) = crate::ingest::in_place::locate_async(ctx, id, &m.media_id).await.map_err(err_s)?;
     let handle = tokio::runtime::Handle::current();
     let (rid, mf) = (id.to_string(), m.clone());
     tokio::task::spawn_blocking(move || {
-        let err_s = |source| PlaybackError::Storage { recording: rid.clone(), media: mf.media_id.clone(), source };
-        let err_c = |source| PlaybackError::Crypto { recording: rid.clone(), media: mf.media_id.clone(), source };
+        let err_s = |source| PlaybackError::Storage {
+            recording: rid.clone(),
+            media: mf.media_id.clone(),
+            source: Box::new(source),
+        };
+        let err_c = |source| PlaybackError::Crypto {
+            recording: rid.clone(),
+            media: mf.media_id.clone(),
+            source: Box::new(source),
+        };
         let name = PathBuf::from(key.as_str().to_string());
         let (r, _) = reader(store, key, &handle, 64 << 10).map_err(err_s)?;
         keys.which_key(r, &name, mf.pkcs7.as_deref(), &mf.cert_alias).map_err(err_c)

@@ -699,15 +699,30 @@ fn plays_are_audited_and_encrypted_media_play_decrypted_with_ranges() {
     let lines = node.plays(5);
     assert_eq!(lines.len(), 5, "{lines:?}");
     let (a, b, c, d, e) = (&lines[0], &lines[1], &lines[2], &lines[3], &lines[4]);
-    assert_eq!((a["user"].as_str(), a["recording"].as_str(), a["media"].as_str()), (Some("alice"), Some(call), Some(media.as_str())));
-    assert_eq!((a["outcome"].as_str(), a["status"].as_u64(), a["bytes"].as_u64()), (Some("succeeded"), Some(200), Some(size)));
+    assert_eq!(
+        (a["user"].as_str(), a["recording"].as_str(), a["media"].as_str()),
+        (Some("alice"), Some(call), Some(media.as_str()))
+    );
+    assert_eq!(
+        (a["outcome"].as_str(), a["status"].as_u64(), a["bytes"].as_u64()),
+        (Some("succeeded"), Some(200), Some(size))
+    );
     assert!(a.get("range").is_none() && a["time"].as_str().is_some(), "{a}");
-    assert_eq!((b["user"].as_str(), b["outcome"].as_str(), b["bytes"].as_u64()), (Some("ops"), Some("succeeded"), Some(100)));
+    assert_eq!(
+        (b["user"].as_str(), b["outcome"].as_str(), b["bytes"].as_u64()),
+        (Some("ops"), Some("succeeded"), Some(100))
+    );
     assert_eq!(b["range"].as_str(), Some(format!("bytes 100-199/{size}").as_str()), "{b}");
     assert_eq!((c["outcome"].as_str(), c["bytes"].as_u64()), (Some("succeeded"), Some(size)), "{c}");
-    assert_eq!((d["outcome"].as_str(), d["status"].as_u64(), d["media"].as_str()), (Some("failed"), Some(404), Some("nope.mp3")));
+    assert_eq!(
+        (d["outcome"].as_str(), d["status"].as_u64(), d["media"].as_str()),
+        (Some("failed"), Some(404), Some("nope.mp3"))
+    );
     assert!(d["reason"].as_str().unwrap().contains("no media file nope.mp3"), "{d}");
-    assert_eq!((e["outcome"].as_str(), e["status"].as_u64(), e["range"].as_str()), (Some("failed"), Some(416), Some("bytes=999999-")));
+    assert_eq!(
+        (e["outcome"].as_str(), e["status"].as_u64(), e["range"].as_str()),
+        (Some("failed"), Some(416), Some("bytes=999999-"))
+    );
 
     // A listed media file missing from the store: 404 and a failed line naming it.
     let stored = node.data().join("media").join(call).join(&media);
@@ -715,7 +730,11 @@ fn plays_are_audited_and_encrypted_media_play_decrypted_with_ranges() {
     assert_eq!(s.get(USER, &uri).status(), 404);
     let lines = node.plays(6);
     let f = &lines[5];
-    assert_eq!((f["outcome"].as_str(), f["status"].as_u64(), f["bytes"].as_u64()), (Some("failed"), Some(404), Some(0)), "{f}");
+    assert_eq!(
+        (f["outcome"].as_str(), f["status"].as_u64(), f["bytes"].as_u64()),
+        (Some("failed"), Some(404), Some(0)),
+        "{f}"
+    );
 
     // The encrypted call: the API decrypts it; a range is the plaintext's, as openssl opens it.
     let plain = openssl_decrypt(&encrypted_sample());
@@ -734,7 +753,11 @@ fn plays_are_audited_and_encrypted_media_play_decrypted_with_ranges() {
     assert!(r.bytes().unwrap()[..] == plain[..], "the whole plaintext");
     let lines = node.plays(9);
     let g = &lines[6];
-    assert_eq!((g["recording"].as_str(), g["outcome"].as_str(), g["key"].as_str()), (Some(ENCRYPTED_CALL), Some("succeeded"), Some("recording-key")), "{g}");
+    assert_eq!(
+        (g["recording"].as_str(), g["outcome"].as_str(), g["key"].as_str()),
+        (Some(ENCRYPTED_CALL), Some("succeeded"), Some("recording-key")),
+        "{g}"
+    );
     assert_eq!(g["range"].as_str(), Some(format!("bytes 1000-4999/{}", plain.len()).as_str()));
     assert_eq!(lines[8]["bytes"].as_u64(), Some(plain.len() as u64));
     // Nothing plaintext was written: no file the server wrote or changed holds its bytes.

@@ -562,7 +562,11 @@ fn decrypt_passes_plain_files_through_and_never_withholds_metadata() {
             "2025-03-11T10:00:00Z",
             "2025-03-11T10:05:00Z",
             vec![
-                Media::new("MIX1.mp3", "audio/mp3", seal_for(work.path(), "mix1", &voice, &keys.join("recording-cert.pem"))),
+                Media::new(
+                    "MIX1.mp3",
+                    "audio/mp3",
+                    seal_for(work.path(), "mix1", &voice, &keys.join("recording-cert.pem")),
+                ),
                 Media::new("MIX1.mp4", "video/mp4", screen.clone()),
             ],
         ),
@@ -621,7 +625,11 @@ fn decrypt_passes_plain_files_through_and_never_withholds_metadata() {
     }
     // A rerun passes nothing through twice and tries the failed decryption again.
     let o = node.download(&target, &args);
-    assert!(stdout(&o).contains("0 decrypted, 0 plain passed through") && stdout(&o).contains("1 failed"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("0 decrypted, 0 plain passed through") && stdout(&o).contains("1 failed"),
+        "{}",
+        stdout(&o)
+    );
 
     // `reclife ingest` of the downloaded folder takes every recording.
     let fresh = work.path().join("fresh");

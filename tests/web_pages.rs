@@ -465,7 +465,11 @@ fn a_recordings_page_lists_its_plays_and_names_the_key_of_encrypted_media() {
     let table = &table[..table.find("</table>").unwrap()];
     let rows: Vec<&str> = table.split("<tr>").skip(2).collect();
     assert_eq!(rows.len(), 2, "{table}");
-    assert!(rows[0].contains("alice") && rows[0].contains("failed") && rows[0].contains("gone.mp3"), "newest first: {}", rows[0]);
+    assert!(
+        rows[0].contains("alice") && rows[0].contains("failed") && rows[0].contains("gone.mp3"),
+        "newest first: {}",
+        rows[0]
+    );
     assert!(rows[1].contains("alice") && rows[1].contains("succeeded") && rows[1].contains("<time"), "{}", rows[1]);
     // `user` plays, and is not shown who else did.
     let (_, html) = page(&s, USER, &format!("/recordings/{CALL}"));
@@ -474,7 +478,10 @@ fn a_recordings_page_lists_its_plays_and_names_the_key_of_encrypted_media() {
     // The encrypted call: a player, and the key that opens it.
     for who in [USER, OPS] {
         let (_, html) = page(&s, who, &format!("/recordings/{ENCRYPTED_CALL}"));
-        assert!(html.contains("<audio") && html.contains(&format!("/api/v2/recordings/{ENCRYPTED_CALL}/play/")), "{html}");
+        assert!(
+            html.contains("<audio") && html.contains(&format!("/api/v2/recordings/{ENCRYPTED_CALL}/play/")),
+            "{html}"
+        );
         assert!(html.contains("class=\"key-label\">recording-key</code>"), "{html}");
         assert!(!html.contains("PRIVATE KEY") && !html.contains("the browser cannot play it"), "{html}");
     }

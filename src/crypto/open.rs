@@ -85,13 +85,14 @@ impl KeyStore {
         max: u64,
     ) -> Result<(Vec<u8>, String), CryptoError> {
         let mut plain = Vec::new();
-        let label = self.open_into(BufReader::with_capacity(CHUNK, input), name, detached_pkcs7, cert_alias, &mut |b| {
-            if plain.len() as u64 + b.len() as u64 > max {
-                return Err(CryptoError::TooLarge { file: name.into(), max });
-            }
-            plain.extend_from_slice(b);
-            Ok(())
-        })?;
+        let label =
+            self.open_into(BufReader::with_capacity(CHUNK, input), name, detached_pkcs7, cert_alias, &mut |b| {
+                if plain.len() as u64 + b.len() as u64 > max {
+                    return Err(CryptoError::TooLarge { file: name.into(), max });
+                }
+                plain.extend_from_slice(b);
+                Ok(())
+            })?;
         Ok((plain, label))
     }
 
@@ -169,12 +170,7 @@ impl KeyStore {
 
     /// Unwraps the content-encryption key with the first candidate key that works; with the
     /// label of that key (its key file's stem).
-    fn session_key(
-        &self,
-        p: &Parsed,
-        input: &Path,
-        cert_alias: &[String],
-    ) -> Result<(Vec<u8>, String), CryptoError> {
+    fn session_key(&self, p: &Parsed, input: &Path, cert_alias: &[String]) -> Result<(Vec<u8>, String), CryptoError> {
         let wanted: Vec<Option<&Rid>> = p
             .recipients
             .iter()

@@ -137,7 +137,12 @@ async fn check_audit(ctx: &Context, rep: &mut CheckReport) -> Result<(), Lifecyc
     let p = path.clone();
     let broken = blocking(move || crate::playback::broken_play_lines(&p)).await?;
     for n in broken {
-        rep.add("audit-line", format!("{}:{n}", path.display()), "not a whole playback audit record (torn by a crash)", false);
+        rep.add(
+            "audit-line",
+            format!("{}:{n}", path.display()),
+            "not a whole playback audit record (torn by a crash)",
+            false,
+        );
     }
     Ok(())
 }

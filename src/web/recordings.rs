@@ -219,8 +219,7 @@ pub async fn show(
     // Its plays, from the playback audit log: for ops (who played what is an audit record).
     let plays = if ops {
         let (path, i) = (playback::plays_path(&s.ctx), r.id.clone());
-        blocking(move || playback::plays_of(&path, &i, PLAYS).map_err(|e| crate::api::ApiFailure::internal(e)))
-            .await?
+        blocking(move || playback::plays_of(&path, &i, PLAYS).map_err(crate::api::ApiFailure::internal)).await?
     } else {
         Vec::new()
     };

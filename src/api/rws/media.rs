@@ -21,9 +21,9 @@
 use super::super::auth::Caller;
 use super::super::{ApiFailure, Shared};
 use super::check_ccid;
-use crate::playback::{self, Outcome, PlayLine};
 use super::recordings::entry;
 use crate::model::Kind;
+use crate::playback::{self, Outcome, PlayLine};
 use crate::storage::{ByteStream, Key, StorageError};
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -198,7 +198,7 @@ async fn answer(
         return Ok(Answer { status, start, len, size, mime: m.mime.clone(), body });
     }
     let opened = playback::open_encrypted(&s.ctx, s.keys.clone(), id, m).await.map_err(|e| match e {
-        playback::PlaybackError::Storage { source: StorageError::NotFound { .. }, .. } => {
+        playback::PlaybackError::Storage { ref source, .. } if matches!(**source, StorageError::NotFound { .. }) => {
             ApiFailure::not_found(e.to_string())
         }
         e => ApiFailure::internal(e),
@@ -243,21 +243,17 @@ fn unsatisfiable(id: &str, media_id: &str, size: u64, range: Option<&str>) -> Re
     let failure = ApiFailure {
         status: StatusCode::RANGE_NOT_SATISFIABLE,
         code: ApiFailure::BAD_REQUEST,
-        message: format!("media {media_id} of recording {id} has {size} bytes; range {} is outside", range.unwrap_or("")),
+        message: format!(
+            "media {media_id} of recording {id} has {size} bytes; range {} is outside",
+            range.unwrap_or("")
+        ),
     };
     Refused { failure, size: Some(size) }
 }
 
 /// Serves one media read and audits it ([`PlayAudit::record`](crate::playback::PlayAudit::record)):
 /// a refusal at once, an answer once its body has ended (or the client has gone).
-async fn play(
-    s: Shared,
-    caller: Caller,
-    headers: HeaderMap,
-    id: String,
-    media_id: String,
-    kind: Kind,
-) -> Response {
+async fn play(s: Shared, caller: Caller, headers: HeaderMap, id: String, media_id: String, kind: Kind) -> Response {
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok()).map(str::to_string);
     let mut line = PlayLine::new(&caller.user, &id, kind, &media_id);
     let a = match answer(&s, range.as_deref(), &id, &media_id, kind, &mut line).await {
