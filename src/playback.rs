@@ -143,7 +143,7 @@ impl PlayAudit {
     /// Audits one media read: queued for the writer, which fsyncs it with the others queued
     /// meanwhile. Never blocks on the disk.
     pub fn record(&self, line: PlayLine) {
-        tracing::info!(user = %line.user, recording = %line.recording, media = %line.media,
+        tracing::debug!(user = %line.user, recording = %line.recording, media = %line.media,
             outcome = %line.outcome, bytes = line.bytes, "media read");
         let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(tx) = tx.as_ref() {
@@ -446,6 +446,27 @@ mod tests {
         let mut l = PlayLine::new("alice", rec, Kind::Voice, "a.mp3");
         l.outcome = outcome;
         l
+    }
+
+    /// In memory, the same plaintext as the file decryption, and never more than the bound.
+    #[test]
+    fn decrypt_to_memory_is_bounded_and_names_the_key() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let keys = KeyStore::load(&root.join("testdata/keys"), None).unwrap();
+        let enc = root.join(
+            "testdata/recordings/cc1/Environment/2025/06/24/CALLC0000000000000000000000000003/CALLC0000000000000000000000000003_0001.mp3",
+        );
+        let dir = tempfile::tempdir().unwrap();
+        keys.decrypt_file(&enc, &dir.path().join("plain"), None, &[]).unwrap();
+        let want = std::fs::read(dir.path().join("plain")).unwrap();
+        let (got, key) = keys.decrypt_to_memory(std::fs::File::open(&enc).unwrap(), &enc, None, &[], 1 << 20).unwrap();
+        assert!(got == want);
+        assert_eq!(key, "recording-key");
+        assert_eq!(keys.which_key(std::fs::File::open(&enc).unwrap(), &enc, None, &[]).unwrap(), "recording-key");
+        let small = want.len() as u64 - 1;
+        let e = keys.decrypt_to_memory(std::fs::File::open(&enc).unwrap(), &enc, None, &[], small).unwrap_err();
+        assert!(matches!(e, CryptoError::TooLarge { max, .. } if max == small), "{e}");
+        assert!(e.to_string().contains("CALLC0000000000000000000000000003_0001.mp3"), "{e}");
     }
 
     #[test]
