@@ -12,6 +12,7 @@
 //! - [`muxer`]: pairs calls with screen recordings and muxes them, sharded and idempotent.
 //! - [`download`]: the cloud backup downloader (GIR's RCBS): metadata from the API, media from S3.
 //! - [`import`]: sources that bring recordings in from other systems (Genesys Cloud).
+//! - [`playback`]: the playback audit log; encrypted media opened in memory to be played.
 //! - [`config`]: node configuration, the clock, the [`config::Context`] commands run in.
 //! - [`lifecycle`]: rules, plans, backup, purge, the schedule and on-demand jobs (GIR MLM).
 //! - [`progress`]: progress reporting shared by the CLI and the API.
@@ -32,6 +33,7 @@ pub mod lifecycle;
 pub mod media;
 pub mod model;
 pub mod muxer;
+pub mod playback;
 pub mod progress;
 pub mod storage;
 pub mod web;

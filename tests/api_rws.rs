@@ -665,3 +665,129 @@ fn odd_ids_are_percent_encoded_in_every_uri() {
     let one = s.json(USER, &format!("/api/v2/recordings/{}", path.split('/').nth(2).unwrap()));
     assert_eq!(one["recording"]["id"], id, "{one}");
 }
+
+/// Issue 22 (playback audit) and 24 (encrypted playback): every media read through the API is
+/// one line of `audit/plays.jsonl` (who, what, outcome, bytes, range); a missing media file is
+/// a failed line; an encrypted voice file is decrypted by the server and a range of it is the
+/// right plaintext, audited with the key that opened it; `reclife check` reads the log.
+#[test]
+fn plays_are_audited_and_encrypted_media_play_decrypted_with_ranges() {
+    use api_support::{encrypted_sample, openssl_decrypt, ENCRYPTED_CALL};
+    let node = Node::new(0);
+    node.add_keys();
+    let before: std::collections::HashMap<_, _> =
+        walkdir(&node.data()).into_iter().map(|p| (p.clone(), std::fs::read(&p).unwrap_or_default())).collect();
+    let s = node.serve(&[]);
+    let call = "CALLA0000000000000000000000000001";
+    let doc = s.json(USER, &format!("/api/v2/recordings/{call}"));
+    let m = &doc["recording"]["mediaFiles"][0];
+    let (uri, media) = (m["mediaUri"].as_str().unwrap().to_string(), m["mediaId"].as_str().unwrap().to_string());
+    let whole = s.get(USER, &uri);
+    assert_eq!(whole.status(), 200);
+    let size = whole.bytes().unwrap().len() as u64;
+    let r = s.client().get(&uri).basic_auth(OPS.0, Some(OPS.1)).header("Range", "bytes=100-199").send().unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(r.bytes().unwrap().len(), 100);
+    // The ops path to the same file, and a media id the recording does not list.
+    let ops_uri = format!("/api/v2/ops/contact-centers/{CCID}/recordings/{call}/play/{media}");
+    assert_eq!(s.get(OPS, &ops_uri).status(), 200);
+    assert_eq!(s.get(USER, &format!("/api/v2/recordings/{call}/play/nope.mp3")).status(), 404);
+    // A range outside the file.
+    let r = s.client().get(&uri).basic_auth(USER.0, Some(USER.1)).header("Range", "bytes=999999-").send().unwrap();
+    assert_eq!(r.status(), 416);
+
+    let lines = node.plays(5);
+    assert_eq!(lines.len(), 5, "{lines:?}");
+    let (a, b, c, d, e) = (&lines[0], &lines[1], &lines[2], &lines[3], &lines[4]);
+    assert_eq!(
+        (a["user"].as_str(), a["recording"].as_str(), a["media"].as_str()),
+        (Some("alice"), Some(call), Some(media.as_str()))
+    );
+    assert_eq!(
+        (a["outcome"].as_str(), a["status"].as_u64(), a["bytes"].as_u64()),
+        (Some("succeeded"), Some(200), Some(size))
+    );
+    assert!(a.get("range").is_none() && a["time"].as_str().is_some(), "{a}");
+    assert_eq!(
+        (b["user"].as_str(), b["outcome"].as_str(), b["bytes"].as_u64()),
+        (Some("ops"), Some("succeeded"), Some(100))
+    );
+    assert_eq!(b["range"].as_str(), Some(format!("bytes 100-199/{size}").as_str()), "{b}");
+    assert_eq!((c["outcome"].as_str(), c["bytes"].as_u64()), (Some("succeeded"), Some(size)), "{c}");
+    assert_eq!(
+        (d["outcome"].as_str(), d["status"].as_u64(), d["media"].as_str()),
+        (Some("failed"), Some(404), Some("nope.mp3"))
+    );
+    assert!(d["reason"].as_str().unwrap().contains("no media file nope.mp3"), "{d}");
+    assert_eq!(
+        (e["outcome"].as_str(), e["status"].as_u64(), e["range"].as_str()),
+        (Some("failed"), Some(416), Some("bytes=999999-"))
+    );
+
+    // A listed media file missing from the store: 404 and a failed line naming it.
+    let stored = node.data().join("media").join(call).join(&media);
+    std::fs::remove_file(&stored).unwrap();
+    assert_eq!(s.get(USER, &uri).status(), 404);
+    let lines = node.plays(6);
+    let f = &lines[5];
+    assert_eq!(
+        (f["outcome"].as_str(), f["status"].as_u64(), f["bytes"].as_u64()),
+        (Some("failed"), Some(404), Some(0)),
+        "{f}"
+    );
+
+    // The encrypted call: the API decrypts it; a range is the plaintext's, as openssl opens it.
+    let plain = openssl_decrypt(&encrypted_sample());
+    let enc = s.json(USER, &format!("/api/v2/recordings/{ENCRYPTED_CALL}"));
+    let euri = enc["recording"]["mediaFiles"][0]["mediaUri"].as_str().unwrap().to_string();
+    let r = s.client().get(&euri).basic_auth(USER.0, Some(USER.1)).header("Range", "bytes=1000-4999").send().unwrap();
+    assert_eq!(r.status(), 206);
+    assert_eq!(r.headers()["content-range"], format!("bytes 1000-4999/{}", plain.len()).as_str());
+    assert_eq!(r.headers()["x-reclife-key"], "recording-key");
+    assert_eq!(r.headers()["content-type"], "audio/mp3");
+    assert!(r.bytes().unwrap()[..] == plain[1000..5000], "the range is the plaintext's");
+    let r = s.client().get(&euri).basic_auth(USER.0, Some(USER.1)).header("Range", "bytes=-10").send().unwrap();
+    assert!(r.bytes().unwrap()[..] == plain[plain.len() - 10..]);
+    let r = s.get(USER, &euri);
+    assert_eq!(r.headers()["content-length"], plain.len().to_string().as_str());
+    assert!(r.bytes().unwrap()[..] == plain[..], "the whole plaintext");
+    let lines = node.plays(9);
+    let g = &lines[6];
+    assert_eq!(
+        (g["recording"].as_str(), g["outcome"].as_str(), g["key"].as_str()),
+        (Some(ENCRYPTED_CALL), Some("succeeded"), Some("recording-key")),
+        "{g}"
+    );
+    assert_eq!(g["range"].as_str(), Some(format!("bytes 1000-4999/{}", plain.len()).as_str()));
+    assert_eq!(lines[8]["bytes"].as_u64(), Some(plain.len() as u64));
+    // Nothing plaintext was written: no file the server wrote or changed holds its bytes.
+    let head = &plain[..64];
+    for f in walkdir(&node.data()) {
+        let b = std::fs::read(&f).unwrap_or_default();
+        if before.get(&f) != Some(&b) {
+            assert!(!b.windows(head.len()).any(|w| w == head), "{} holds plaintext", f.display());
+        }
+    }
+    // The log is 0600, and `reclife check` reads it (a torn last line is reported by line).
+    use std::os::unix::fs::PermissionsExt;
+    let log = node.data().join("audit/plays.jsonl");
+    assert_eq!(std::fs::metadata(&log).unwrap().permissions().mode() & 0o777, 0o600);
+    use std::io::Write as _;
+    std::fs::OpenOptions::new().append(true).open(&log).unwrap().write_all(b"{\"time\":\"2026").unwrap();
+    let out = node.cmd().arg("check").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("plays.jsonl:10"), "{text}");
+}
+
+fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walkdir(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

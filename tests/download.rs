@@ -516,6 +516,140 @@ fn decrypt_while_downloading_matches_openssl() {
     assert_eq!(downloaded(&o), 0, "{}", stdout(&o));
 }
 
+/// An attached DER envelope of `plain` for the certificate `cert` (openssl cms -encrypt).
+fn seal_for(work: &Path, name: &str, plain: &[u8], cert: &Path) -> Vec<u8> {
+    let (p, e) = (work.join(format!("{name}.plain")), work.join(format!("{name}.p7")));
+    std::fs::write(&p, plain).unwrap();
+    let st = std::process::Command::new("openssl")
+        .args(["cms", "-encrypt", "-binary", "-outform", "DER", "-aes-256-cbc", "-in"])
+        .arg(&p)
+        .arg("-out")
+        .arg(&e)
+        .arg(cert)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::fs::read(&e).unwrap()
+}
+
+/// Issue 24: `--decrypt` over a mixed estate (encrypted voice, plain screen video, a plain
+/// call, and a call sealed for a key this node does not hold): plain files are passed through
+/// to the plain folder (hard links), the envelope is opened, the one that cannot be opened is
+/// reported, and no recording's `meta-data.json` is withheld, so `reclife ingest` of the
+/// downloaded folder takes every recording.
+#[test]
+fn decrypt_passes_plain_files_through_and_never_withholds_metadata() {
+    let keys = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/keys");
+    let work = tempfile::tempdir().unwrap();
+    // A certificate whose key this node does not have.
+    let (okey, ocert) = (work.path().join("other-key.pem"), work.path().join("other-cert.pem"));
+    let st = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=other", "-days", "2", "-keyout"])
+        .arg(&okey)
+        .arg("-out")
+        .arg(&ocert)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let voice = content(501, 40_000);
+    let screen = content(502, 70_000);
+    let plain_call = content(503, 30_000);
+    let foreign = content(504, 20_000);
+    let recs = vec![
+        Rec::new(
+            "MIX1",
+            "2025-03-11T10:00:00Z",
+            "2025-03-11T10:05:00Z",
+            vec![
+                Media::new(
+                    "MIX1.mp3",
+                    "audio/mp3",
+                    seal_for(work.path(), "mix1", &voice, &keys.join("recording-cert.pem")),
+                ),
+                Media::new("MIX1.mp4", "video/mp4", screen.clone()),
+            ],
+        ),
+        Rec::new(
+            "PLAIN2",
+            "2025-03-11T11:00:00Z",
+            "2025-03-11T11:05:00Z",
+            vec![Media::new("PLAIN2.mp3", "audio/mp3", plain_call.clone())],
+        ),
+        Rec::new(
+            "OTHER3",
+            "2025-03-11T12:00:00Z",
+            "2025-03-11T12:05:00Z",
+            vec![Media::new("OTHER3.mp3", "audio/mp3", seal_for(work.path(), "other3", &foreign, &ocert))],
+        ),
+    ];
+    let Some(node) = node_with(&recs) else { return };
+    let target = work.path().join("target");
+    let plain_dir = work.path().join("plain");
+    let args = [
+        "--now",
+        NOW,
+        "--max-age",
+        "3",
+        "--decrypt",
+        "--key-dir",
+        keys.to_str().unwrap(),
+        "--plain-dir",
+        plain_dir.to_str().unwrap(),
+    ];
+    let o = node.download(&target, &args);
+    let (out, err) = (stdout(&o), stderr(&o));
+    // The one file no key opens is a failure (exit 1, the checkpoint held for a retry)...
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    assert!(out.contains("1 decrypted, 2 plain passed through") && out.contains("1 failed"), "{out}");
+    assert!(err.contains("OTHER3") && err.contains("no key in the key store opens this file"), "{err}");
+    assert_eq!(err.matches("failed:").count(), 1, "the plain files are not failures: {err}");
+    // ...but every recording is downloaded whole, metadata included.
+    assert_complete(&node, &target, &recs, "audio/mp3|video/mp4");
+    let got = tree(&plain_dir);
+    let want: Vec<(String, &Vec<u8>)> = vec![
+        ("2025/03/11/10/MIX1/MIX1.mp3".into(), &voice),
+        ("2025/03/11/10/MIX1/MIX1.mp4".into(), &screen),
+        ("2025/03/11/11/PLAIN2/PLAIN2.mp3".into(), &plain_call),
+    ];
+    assert_eq!(got.keys().cloned().collect::<Vec<_>>(), want.iter().map(|w| w.0.clone()).collect::<Vec<_>>());
+    for (rel, bytes) in &want {
+        assert!(got[rel] == **bytes, "{rel}: the plaintext, or the plain file as downloaded");
+    }
+    // Plain files are hard links to the download (no second copy), 0600 like every output.
+    use std::os::unix::fs::MetadataExt;
+    for rel in ["2025/03/11/10/MIX1/MIX1.mp4", "2025/03/11/11/PLAIN2/PLAIN2.mp3"] {
+        let (a, b) = (std::fs::metadata(target.join(rel)).unwrap(), std::fs::metadata(plain_dir.join(rel)).unwrap());
+        assert_eq!((a.dev(), a.ino()), (b.dev(), b.ino()), "{rel} is linked");
+        assert_eq!(b.mode() & 0o777, 0o600, "{rel}");
+    }
+    // A rerun passes nothing through twice and tries the failed decryption again.
+    let o = node.download(&target, &args);
+    assert!(
+        stdout(&o).contains("0 decrypted, 0 plain passed through") && stdout(&o).contains("1 failed"),
+        "{}",
+        stdout(&o)
+    );
+
+    // `reclife ingest` of the downloaded folder takes every recording.
+    let fresh = work.path().join("fresh");
+    std::fs::create_dir_all(fresh.join("rules")).unwrap();
+    std::fs::write(fresh.join("reclife.toml"), "contact_center_id = \"cc1\"\nrules_dir = \"rules\"\n").unwrap();
+    let o = std::process::Command::new(bin())
+        .arg("--data-dir")
+        .arg(fresh.join("data"))
+        .arg("--config")
+        .arg(fresh.join("reclife.toml"))
+        .arg("ingest")
+        .arg(&target)
+        .env_remove("RECLIFE_NOW")
+        .env_remove("RECLIFE_CONFIG")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("ingested 3"), "{}", stdout(&o));
+}
+
 /// Issue 20 (9): the downloader keeps a hold (the folder's meta-data.json carries the API's
 /// `hold`, with who placed it), and `reclife ingest` of that folder into a fresh node brings
 /// the recording back held, so a purge there leaves it.

@@ -115,3 +115,42 @@ document.title = "script ran";
     assert_eq!(s.json(USER, &format!("/api/v2/recordings/{guarded}"))["recording"]["nonDelete"], true);
     assert_eq!(s.json(USER, "/api/v1/rules/Purge%20old%20files")["rule"]["enabled"], false);
 }
+
+/// Issue 24: an encrypted recording plays in the page (tests/browser/playback.test.mjs): the
+/// server decrypts it with the node's keys, Chromium decodes the audio, and the play is a line
+/// of the playback audit log naming the user and the key.
+#[test]
+fn an_encrypted_recording_plays_in_headless_chromium_and_is_audited() {
+    if !browser_support::available() {
+        return;
+    }
+    let node = Node::new(0);
+    node.add_keys();
+    let s = node.serve(&[]);
+    let out = Command::new("node")
+        .current_dir(browser_support::dir())
+        .args(["--test", "--test-concurrency=1", "--test-timeout=120000"])
+        .arg("playback.test.mjs")
+        .env("RECLIFE_URL", &s.url)
+        .env("RECLIFE_OPS", format!("{}:{}", OPS.0, OPS.1))
+        .env("RECLIFE_USER", format!("{}:{}", USER.0, USER.1))
+        .env("RECLIFE_CHROMIUM", browser_support::chromium())
+        .env("RECLIFE_ENCRYPTED_CALL", api_support::ENCRYPTED_CALL)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("# pass 1") && stdout.contains("# fail 0"),
+        "node --test failed ({:?}):\n{stdout}\n{}\nserver log:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr),
+        api_support::read(&s.stderr)
+    );
+    let plays = node.plays(1);
+    let played: Vec<&serde_json::Value> = plays
+        .iter()
+        .filter(|l| l["recording"] == api_support::ENCRYPTED_CALL && l["user"] == USER.0 && l["outcome"] == "succeeded")
+        .collect();
+    assert!(!played.is_empty(), "{plays:?}");
+    assert!(played.iter().all(|l| l["key"] == "recording-key" && l["bytes"].as_u64() > Some(0)), "{played:?}");
+}

@@ -467,3 +467,60 @@ fn a_jobs_failed_items_show_with_their_reasons() {
     assert!(html.contains(&shown), "{reason} not on the page: {html}");
     assert!(reason.contains(gone.file_name().unwrap().to_str().unwrap()), "{reason}");
 }
+
+/// Issues 22 and 24: a recording's page lists its plays from the playback audit log (who,
+/// when, outcome, for ops), and an encrypted recording gets a player and names the key that
+/// opens it (a label, no key material); without a key store it says why it cannot be opened.
+#[test]
+fn a_recordings_page_lists_its_plays_and_names_the_key_of_encrypted_media() {
+    use api_support::ENCRYPTED_CALL;
+    let node = Node::new(0);
+    node.add_keys();
+    let s = node.serve(&[]);
+    let (_, html) = page(&s, OPS, &format!("/recordings/{CALL}"));
+    assert!(html.contains("Not played through the API yet"), "{html}");
+    let doc = s.json(USER, &format!("/api/v2/recordings/{CALL}"));
+    let uri = doc["recording"]["mediaFiles"][0]["mediaUri"].as_str().unwrap().to_string();
+    assert_eq!(s.get(USER, &uri).status(), 200);
+    assert_eq!(s.get(USER, &format!("/api/v2/recordings/{CALL}/play/gone.mp3")).status(), 404);
+    assert_eq!(node.plays(2).len(), 2);
+    let (_, html) = page(&s, OPS, &format!("/recordings/{CALL}"));
+    let table = &html[html.find("id=\"plays\"").expect("a plays table")..];
+    let table = &table[..table.find("</table>").unwrap()];
+    let rows: Vec<&str> = table.split("<tr>").skip(2).collect();
+    assert_eq!(rows.len(), 2, "{table}");
+    assert!(
+        rows[0].contains("alice") && rows[0].contains("failed") && rows[0].contains("gone.mp3"),
+        "newest first: {}",
+        rows[0]
+    );
+    assert!(rows[1].contains("alice") && rows[1].contains("succeeded") && rows[1].contains("<time"), "{}", rows[1]);
+    // `user` plays, and is not shown who else did.
+    let (_, html) = page(&s, USER, &format!("/recordings/{CALL}"));
+    assert!(!html.contains("id=\"plays\""), "{html}");
+
+    // The encrypted call: a player, and the key that opens it.
+    for who in [USER, OPS] {
+        let (_, html) = page(&s, who, &format!("/recordings/{ENCRYPTED_CALL}"));
+        assert!(
+            html.contains("<audio") && html.contains(&format!("/api/v2/recordings/{ENCRYPTED_CALL}/play/")),
+            "{html}"
+        );
+        assert!(html.contains("class=\"key-label\">recording-key</code>"), "{html}");
+        assert!(!html.contains("PRIVATE KEY") && !html.contains("the browser cannot play it"), "{html}");
+    }
+    drop(s);
+    // Without a key store, the page says why it cannot be opened.
+    let cfg = std::fs::read_to_string(node.config()).unwrap();
+    std::fs::write(node.config(), cfg.lines().filter(|l| !l.starts_with("keys_dir")).collect::<Vec<_>>().join("\n"))
+        .unwrap();
+    let s = node.serve(&[]);
+    let (_, html) = page(&s, OPS, &format!("/recordings/{ENCRYPTED_CALL}"));
+    assert!(html.contains("this node cannot open it") && html.contains("keys_dir is not set"), "{html}");
+    let r = s.get(USER, &format!("/api/v2/recordings/{ENCRYPTED_CALL}/play/{ENCRYPTED_CALL}_0001.mp3"));
+    assert_eq!(r.status(), 500);
+    let v: Value = r.json().unwrap();
+    assert!(v["statusMessage"].as_str().unwrap().contains("no key store"), "{v}");
+    let last = node.plays(3).pop().unwrap();
+    assert_eq!((last["outcome"].as_str(), last["status"].as_u64()), (Some("failed"), Some(500)), "{last}");
+}

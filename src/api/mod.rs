@@ -92,6 +92,10 @@ pub struct AppState {
     pub jobs: tokio_util::task::TaskTracker,
     /// Signs the operators' pages' form tokens (CSRF); new at every start.
     pub csrf: crate::web::CsrfKey,
+    /// The playback audit log (`audit/plays.jsonl`): every media read is a line.
+    pub plays: Arc<crate::playback::PlayAudit>,
+    /// The node's keys, for encrypted playback; `Err` says why there are none.
+    pub keys: Result<Arc<crate::crypto::KeyStore>, String>,
 }
 
 pub type Shared = Arc<AppState>;
@@ -201,6 +205,12 @@ where
 pub fn state(ctx: Context) -> Result<Shared, ApiError> {
     let path = ctx.config.api.users_file.clone().ok_or(ApiError::NoUsersFile)?;
     let users = auth::Users::load(&path, &ctx.config.api.ops_users)?;
+    let plays = crate::playback::PlayAudit::start(crate::playback::plays_path(&ctx));
+    // Without keys the API still serves; encrypted media then fail to play, saying why.
+    let keys = crate::playback::load_keys(&ctx);
+    if let Err(why) = &keys {
+        tracing::info!(why = %why, "no key store: encrypted recordings cannot be played");
+    }
     Ok(Arc::new(AppState {
         ctx,
         users,
@@ -208,6 +218,8 @@ pub fn state(ctx: Context) -> Result<Shared, ApiError> {
         stop: Default::default(),
         jobs: Default::default(),
         csrf: crate::web::CsrfKey::random().map_err(ApiError::Random)?,
+        plays,
+        keys,
     }))
 }
 

@@ -139,10 +139,17 @@ pub fn document_value() -> Value {
     let media_types: Vec<&str> =
         super::rws::media_served_types().iter().copied().chain(["application/octet-stream"]).collect();
     let play_codes = [
-        ("200", "the stored bytes"),
+        (
+            "200",
+            "the stored bytes (an encrypted file: its plaintext, decrypted by the server; X-Reclife-Key names the key)",
+        ),
         ("206", "the requested range"),
         ("404", "no such recording or media"),
         ("416", "range not satisfiable"),
+        (
+            "500",
+            "an encrypted file this node cannot open (no key store or no key for it, or too large), or a store failure",
+        ),
     ];
     let mut paths = Map::new();
     // Every write is JSON (`api::origin`): 415 otherwise; one that reads no body takes any JSON

@@ -293,7 +293,7 @@ fn summary(r: &download::Report) -> ExitCode {
         r.period.map(|p| format!(" from {} to {}", p.start.to_rfc3339(), p.end.to_rfc3339())).unwrap_or_default();
     let checkpoint = r.checkpoint.map(|c| c.to_rfc3339()).unwrap_or_else(|| "none".into());
     println!(
-        "downloaded {} file(s) ({} bytes), {} already present, metadata {} written / {} unchanged, {} decrypted; \
+        "downloaded {} file(s) ({} bytes), {} already present, metadata {} written / {} unchanged, {} decrypted, {} plain passed through; \
          {} recording(s) in {} slice(s){period} ({} left to other instances); {} failed; checkpoint {checkpoint}",
         r.files_downloaded,
         r.bytes_downloaded,
@@ -301,6 +301,7 @@ fn summary(r: &download::Report) -> ExitCode {
         r.metadata_written,
         r.metadata_unchanged,
         r.decrypted,
+        r.passed_through,
         r.recordings,
         r.slices,
         r.other_instances,

@@ -6,7 +6,8 @@
 //! final name, never over the source) and attached DER envelopes that
 //! `openssl cms -decrypt -inform DER -binary -inkey key.pem` opens.
 //!
-//! Guarantees: files are streamed (a chunk of ciphertext in memory, never the whole file); the
+//! Guarantees: files are streamed (a chunk of ciphertext in memory, never the whole file; only
+//! [`KeyStore::decrypt_to_memory`], for playback, keeps the plaintext, up to a bound); the
 //! key is chosen by the envelope's recipients (issuer + serial or subject key id, then
 //! certAlias); every error names the file and, when no key fits, the recipients the file wants.
 //! Key material and passwords never reach errors or logs.
@@ -61,6 +62,8 @@ pub enum CryptoError {
     CertChain { file: PathBuf, subject: String, bundle: PathBuf, reason: String },
     #[error("key store {dir}: {reason}")]
     KeyStore { dir: PathBuf, reason: String },
+    #[error("{file}: the plaintext is larger than {max} bytes, the most opened in memory (use reclife decrypt)")]
+    TooLarge { file: PathBuf, max: u64 },
     #[error("{file}: refusing to write the output over the source file")]
     SourceOverwrite { file: PathBuf },
     #[error("no recipient certificate given")]

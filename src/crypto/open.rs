@@ -57,6 +57,78 @@ impl KeyStore {
     ) -> Result<(), CryptoError> {
         let file = File::open(input).map_err(CryptoError::io(input))?;
         let reader = BufReader::with_capacity(CHUNK, file);
+        let mut out: Option<Output> = None;
+        self.open_into(reader, input, detached_pkcs7, cert_alias, &mut |plain| {
+            if out.is_none() {
+                // Created once the key has unwrapped: a file no key opens leaves nothing behind.
+                out = Some(Output::create(Some(input), output)?);
+            }
+            out.as_mut().map_or(Ok(()), |o| o.write(plain, output))
+        })?;
+        match out {
+            Some(o) => o.commit(output, durable),
+            None => Output::create(Some(input), output)?.commit(output, durable),
+        }
+    }
+
+    /// Opens the envelope read from `input` (named `name` in errors) into memory, for playback:
+    /// nothing is written to disk. The plaintext may hold at most `max` bytes; beyond that it is
+    /// [`CryptoError::TooLarge`], so one play never holds more than `max` bytes of memory.
+    /// Returns the plaintext and the label of the key that opened it (its key file's stem:
+    /// never key material).
+    pub fn decrypt_to_memory<R: Read>(
+        &self,
+        input: R,
+        name: &Path,
+        detached_pkcs7: Option<&str>,
+        cert_alias: &[String],
+        max: u64,
+    ) -> Result<(Vec<u8>, String), CryptoError> {
+        let mut plain = Vec::new();
+        let label =
+            self.open_into(BufReader::with_capacity(CHUNK, input), name, detached_pkcs7, cert_alias, &mut |b| {
+                if plain.len() as u64 + b.len() as u64 > max {
+                    return Err(CryptoError::TooLarge { file: name.into(), max });
+                }
+                plain.extend_from_slice(b);
+                Ok(())
+            })?;
+        Ok((plain, label))
+    }
+
+    /// The label of the key that opens the envelope read from `input` (attached, or with
+    /// `detached_pkcs7` the raw ciphertext): only the envelope's head is read and the session
+    /// key is unwrapped, nothing is decrypted. For the pages' "opened with key …".
+    pub fn which_key<R: Read>(
+        &self,
+        input: R,
+        name: &Path,
+        detached_pkcs7: Option<&str>,
+        cert_alias: &[String],
+    ) -> Result<String, CryptoError> {
+        let p = match detached_pkcs7 {
+            None => parse_prefix(&mut Stream::new(BufReader::new(input))).map_err(|e| e.at(name))?,
+            Some(pkcs7) => {
+                let der = decode_pkcs7(pkcs7).map_err(|e| e.at(name))?;
+                parse_prefix(&mut Stream::new(&der[..])).map_err(|e| e.at(name))?
+            }
+        };
+        let (mut key, label) = self.session_key(&p, name, cert_alias)?;
+        key.iter_mut().for_each(|b| *b = 0);
+        Ok(label)
+    }
+
+    /// Opens the envelope read from `reader` (attached, or with `detached_pkcs7` the raw
+    /// ciphertext), handing the plaintext to `write` chunk by chunk. Returns the label of the
+    /// key that opened it.
+    fn open_into<R: Read>(
+        &self,
+        reader: R,
+        input: &Path,
+        detached_pkcs7: Option<&str>,
+        cert_alias: &[String],
+        write: &mut dyn FnMut(&[u8]) -> Result<(), CryptoError>,
+    ) -> Result<String, CryptoError> {
         match detached_pkcs7 {
             None => {
                 let mut s = Stream::new(reader);
@@ -67,10 +139,9 @@ impl KeyStore {
                         reason: "a detached envelope without content: the media is elsewhere".into(),
                     });
                 };
-                let key = self.session_key(&p, input, cert_alias)?;
-                decrypt_stream(&p, key, input, output, durable, |buf, sink| {
-                    s.stream_octets(h, buf, sink, 0).map(|_| ())
-                })
+                let (key, label) = self.session_key(&p, input, cert_alias)?;
+                decrypt_stream(&p, key, input, write, |buf, sink| s.stream_octets(h, buf, sink, 0).map(|_| ()))?;
+                Ok(label)
             }
             Some(pkcs7) => {
                 let der = decode_pkcs7(pkcs7).map_err(|e| e.at(input))?;
@@ -81,9 +152,9 @@ impl KeyStore {
                         reason: "the pkcs7 envelope carries its own content; expected a detached one".into(),
                     });
                 }
-                let key = self.session_key(&p, input, cert_alias)?;
+                let (key, label) = self.session_key(&p, input, cert_alias)?;
                 let mut reader = reader;
-                decrypt_stream(&p, key, input, output, durable, |buf, sink| loop {
+                decrypt_stream(&p, key, input, write, |buf, sink| loop {
                     let n = match reader.read(buf) {
                         Ok(0) => return Ok(()),
                         Ok(n) => n,
@@ -91,13 +162,15 @@ impl KeyStore {
                         Err(e) => return Err(Bad::Io(e)),
                     };
                     sink(&buf[..n])?;
-                })
+                })?;
+                Ok(label)
             }
         }
     }
 
-    /// Unwraps the content-encryption key with the first candidate key that works.
-    fn session_key(&self, p: &Parsed, input: &Path, cert_alias: &[String]) -> Result<Vec<u8>, CryptoError> {
+    /// Unwraps the content-encryption key with the first candidate key that works; with the
+    /// label of that key (its key file's stem).
+    fn session_key(&self, p: &Parsed, input: &Path, cert_alias: &[String]) -> Result<(Vec<u8>, String), CryptoError> {
         let wanted: Vec<Option<&Rid>> = p
             .recipients
             .iter()
@@ -111,7 +184,10 @@ impl KeyStore {
         for (i, k) in candidates {
             let RecipientInfo::KeyTrans { alg: Ok(alg), encrypted_key, .. } = &p.recipients[i] else { continue };
             match unwrap_key(&k.key, *alg, encrypted_key) {
-                Ok(key) if key.len() == p.cipher.key_len() => return Ok(key),
+                Ok(key) if key.len() == p.cipher.key_len() => {
+                    let label = k.aliases.first().cloned().unwrap_or_else(|| k.file.display().to_string());
+                    return Ok((key, label));
+                }
                 _ => last_tried = Some(k.file.clone()),
             }
         }
@@ -143,29 +219,26 @@ fn unwrap_key(key: &PKey<Private>, alg: KeyAlg, wrapped: &[u8]) -> Result<Vec<u8
     Ok(out)
 }
 
-/// Runs `feed` (which hands ciphertext chunks to its sink) through AES into `output`.
+/// Runs `feed` (which hands ciphertext chunks to its sink) through AES into `write`.
 fn decrypt_stream(
     p: &Parsed,
     mut key: Vec<u8>,
     input: &Path,
-    output: &Path,
-    durable: bool,
+    write: &mut dyn FnMut(&[u8]) -> Result<(), CryptoError>,
     feed: impl FnOnce(&mut [u8], &mut dyn FnMut(&[u8]) -> Result<(), Bad>) -> Result<(), Bad>,
 ) -> Result<(), CryptoError> {
     let crypter = Crypter::new(p.cipher.symm(), Mode::Decrypt, &key, Some(&p.iv));
     key.iter_mut().for_each(|b| *b = 0);
     let mut crypter = crypter.map_err(CryptoError::ssl(input, "starting AES"))?;
-    let mut out = Output::create(Some(input), output)?;
     let mut plain = vec![0u8; CHUNK + 32];
     let mut buf = vec![0u8; CHUNK];
     let mut sink = |chunk: &[u8]| -> Result<(), Bad> {
         let n = crypter.update(chunk, &mut plain).map_err(|_| Bad::Fail(Box::new(decrypt_err(input))))?;
-        out.write(&plain[..n], output).map_err(|e| Bad::Fail(Box::new(e)))
+        write(&plain[..n]).map_err(|e| Bad::Fail(Box::new(e)))
     };
     feed(&mut buf, &mut sink).map_err(|e| e.at(input))?;
     let n = crypter.finalize(&mut plain).map_err(|_| decrypt_err(input))?;
-    out.write(&plain[..n], output)?;
-    out.commit(output, durable)
+    write(&plain[..n])
 }
 
 fn decrypt_err(input: &Path) -> CryptoError {

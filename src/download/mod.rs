@@ -130,6 +130,8 @@ pub struct Report {
     pub metadata_written: u64,
     pub metadata_unchanged: u64,
     pub decrypted: u64,
+    /// With `--decrypt`: plain (unencrypted) files passed through to the plain folder.
+    pub passed_through: u64,
     pub failures: Vec<Failure>,
     /// Recordings listed with a start outside the period: reported, not downloaded, and no
     /// reason to stop or to hold the checkpoint.

@@ -184,6 +184,7 @@ pub async fn run(job: &Job, progress: &dyn DownloadProgress) -> Result<Report, D
             report.metadata_written += u64::from(o.meta_written);
             report.metadata_unchanged += u64::from(o.meta_unchanged);
             report.decrypted += o.decrypted;
+            report.passed_through += o.passed_through;
             report.failures.extend(o.failures);
         }
     }
@@ -345,6 +346,7 @@ struct Outcome {
     meta_written: bool,
     meta_unchanged: bool,
     decrypted: u64,
+    passed_through: u64,
     failures: Vec<Failure>,
     /// The recording folder, whose ancestors are synced at the end of the slice.
     dir: Option<PathBuf>,
@@ -385,6 +387,7 @@ async fn one_recording(
         o.failures.push(Failure { recording: p.id.clone(), file: file.clone(), reason: reason.clone() });
     }
     let mut renamed = false;
+    let mut decrypt_failures = Vec::new();
     for (m, local) in p.files.iter().zip(local) {
         let fail = |reason: String| Failure { recording: p.id.clone(), file: m.name.clone(), reason };
         if let Some(d) = job.decrypt.as_ref().filter(|d| d.plain_only) {
@@ -412,15 +415,19 @@ async fn one_recording(
         }
         if let Some(d) = &job.decrypt {
             match decrypt_one(d, &p, m, &dir).await? {
-                Ok(true) => o.decrypted += 1,
-                Ok(false) => {}
-                Err(reason) => o.failures.push(fail(reason)),
+                Ok(Decrypted::Opened) => o.decrypted += 1,
+                Ok(Decrypted::Plain) => o.passed_through += 1,
+                Ok(Decrypted::There) => {}
+                Err(reason) => decrypt_failures.push(fail(reason)),
             }
         }
     }
     // Metadata last: a folder with meta-data.json holds all its media. Then one folder sync
-    // for every rename into it. Off the async workers: fsync blocks.
+    // for every rename into it. Off the async workers: fsync blocks. A file that did not
+    // decrypt is still downloaded whole: its recording's metadata is written all the same (the
+    // failure is reported, and holds the checkpoint so the next run tries the decryption again).
     let complete = o.failures.is_empty();
+    o.failures.extend(decrypt_failures);
     let raw = p.raw;
     let (written, unchanged) = tokio::task::spawn_blocking(move || -> Result<(bool, bool), DownloadError> {
         let mut written = false;
@@ -448,13 +455,24 @@ async fn one_recording(
     Ok(o)
 }
 
-/// Decrypts a downloaded file into the plain folder; `Ok(false)`: the plain file was there.
+/// What `--decrypt` did with one downloaded file.
+enum Decrypted {
+    /// An envelope, opened into the plain folder.
+    Opened,
+    /// Not encrypted (a mixed estate: plain screens, encrypted voice): passed through to the
+    /// plain folder as is (a hard link, or a 0600 copy where a link cannot be made).
+    Plain,
+    /// The plain file was there already.
+    There,
+}
+
+/// Decrypts a downloaded file into the plain folder, or passes a plain one through.
 async fn decrypt_one(
     d: &super::Decrypt,
     p: &Planned,
     m: &record::MediaPlan,
     dir: &Path,
-) -> Result<Result<bool, String>, DownloadError> {
+) -> Result<Result<Decrypted, String>, DownloadError> {
     let plain_dir = d.plain_dir.join(&p.rel_dir);
     let plain = plain_dir.join(&m.name);
     let enc = dir.join(&m.name);
@@ -462,7 +480,7 @@ async fn decrypt_one(
         if d.plain_only {
             let _ = std::fs::remove_file(&enc);
         }
-        return Ok(Ok(false));
+        return Ok(Ok(Decrypted::There));
     }
     fsio::create_dirs(&plain_dir)?;
     // What a killed run left half-decrypted (the key store's temporaries) goes.
@@ -473,6 +491,25 @@ async fn decrypt_one(
                 let _ = std::fs::remove_file(e.path());
             }
         }
+    }
+    // Encrypted: the metadata carries a detached envelope, or the file is a CMS envelope.
+    let enveloped = m.pkcs7.is_some() || {
+        use std::io::Read;
+        let mut head = [0u8; 16];
+        let mut f = std::fs::File::open(&enc).map_err(|e| DownloadError::io(&enc, e))?;
+        let n = f.read(&mut head).map_err(|e| DownloadError::io(&enc, e))?;
+        crate::crypto::looks_enveloped(&head[..n])
+    };
+    if !enveloped {
+        let (enc2, plain2) = (enc.clone(), plain.clone());
+        tokio::task::spawn_blocking(move || pass_through(&enc2, &plain2))
+            .await
+            .map_err(|e| DownloadError::Config(format!("pass-through task: {e}")))??;
+        fsio::sync_dir(&plain_dir)?;
+        if d.plain_only {
+            std::fs::remove_file(&enc).map_err(|e| DownloadError::io(&enc, e))?;
+        }
+        return Ok(Ok(Decrypted::Plain));
     }
     let (keys, pkcs7, alias, enc2, plain2) =
         (d.keys.clone(), m.pkcs7.clone(), m.cert_alias.clone(), enc.clone(), plain.clone());
@@ -486,7 +523,29 @@ async fn decrypt_one(
     if d.plain_only {
         std::fs::remove_file(&enc).map_err(|e| DownloadError::io(&enc, e))?;
     }
-    Ok(Ok(true))
+    Ok(Ok(Decrypted::Opened))
+}
+
+/// A plain (unencrypted) download into the plain folder: a hard link to the downloaded file
+/// (no second copy of the bytes), else (another file system) a 0600 copy written beside its
+/// name, synced and renamed into place.
+fn pass_through(from: &Path, to: &Path) -> Result<(), DownloadError> {
+    if std::fs::hard_link(from, to).is_ok() {
+        return Ok(());
+    }
+    let parent = to.parent().unwrap_or(Path::new("."));
+    let io = |e| DownloadError::io(to, e);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".reclife-")
+        .suffix(".tmp")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .tempfile_in(parent)
+        .map_err(io)?;
+    let mut src = std::fs::File::open(from).map_err(|e| DownloadError::io(from, e))?;
+    std::io::copy(&mut src, tmp.as_file_mut()).map_err(io)?;
+    tmp.as_file().sync_data().map_err(io)?;
+    tmp.persist(to).map_err(|e| io(e.error))?;
+    Ok(())
 }
 
 /// `--verify api`: one listing request with the credentials. Returns what it found.

@@ -21,7 +21,8 @@
 //! - `open-remote-folder`: a folder backup to S3 or WebDAV whose process died mid-way, its
 //!   partial folder still under its final name (repair, or the next remote backup, removes it);
 //! - `audit-line`: a line of `audit/deletions.jsonl` that is not a whole audit record (a write
-//!   torn by a crash; the interrupted purge's recovery cuts it off and writes it whole);
+//!   torn by a crash; the interrupted purge's recovery cuts it off and writes it whole), or of
+//!   `audit/plays.jsonl`, the playback audit log (its next append cuts it off);
 //! - `unknown-state`: catalog state in a namespace the registry
 //!   ([`crate::catalog::namespaces`]) does not know (written by another version of reclife):
 //!   nothing here reads it and `catalog migrate` refuses to leave it behind. Needs a person.
@@ -130,6 +131,18 @@ async fn check_audit(ctx: &Context, rep: &mut CheckReport) -> Result<(), Lifecyc
     let broken = blocking(move || journal::broken_audit_lines(&p)).await?;
     for n in broken {
         rep.add("audit-line", format!("{}:{n}", path.display()), "not a whole audit record (torn by a crash)", false);
+    }
+    // The playback audit log, likewise (its next append cuts a torn last line).
+    let path = crate::playback::plays_path(ctx);
+    let p = path.clone();
+    let broken = blocking(move || crate::playback::broken_play_lines(&p)).await?;
+    for n in broken {
+        rep.add(
+            "audit-line",
+            format!("{}:{n}", path.display()),
+            "not a whole playback audit record (torn by a crash)",
+            false,
+        );
     }
     Ok(())
 }

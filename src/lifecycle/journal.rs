@@ -341,7 +341,7 @@ fn append_audit(
 
 /// Cuts a last line that has no newline (a write torn by a crash) off the file. The caller
 /// holds the file's lock. Returns the number of bytes cut.
-fn cut_torn_tail(f: &mut std::fs::File) -> std::io::Result<u64> {
+pub(crate) fn cut_torn_tail(f: &mut std::fs::File) -> std::io::Result<u64> {
     use std::io::{Read, Seek, SeekFrom};
     let len = f.metadata()?.len();
     let mut end = len;
@@ -368,6 +368,12 @@ fn cut_torn_tail(f: &mut std::fs::File) -> std::io::Result<u64> {
 
 /// Line numbers (from 1) of lines of the audit log at `path` that are not whole audit lines.
 pub fn broken_audit_lines(path: &std::path::Path) -> Result<Vec<usize>, LifecycleError> {
+    broken_lines::<AuditLine>(path)
+}
+
+/// Line numbers (from 1) of lines of the JSON-lines log at `path` that are not whole `T`
+/// records (the deletion and the playback audit logs).
+pub fn broken_lines<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<Vec<usize>, LifecycleError> {
     let f = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -386,7 +392,7 @@ pub fn broken_audit_lines(path: &std::path::Path) -> Result<Vec<usize>, Lifecycl
         }
         n += 1;
         let whole = line.last() == Some(&b'\n');
-        if !whole || serde_json::from_slice::<AuditLine>(&line).is_err() {
+        if !whole || serde_json::from_slice::<T>(&line).is_err() {
             out.push(n);
         }
     }

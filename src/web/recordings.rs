@@ -1,7 +1,9 @@
 //! Recordings: search (time range, caller or dialed number, agent, label, held), a recording's
 //! page (metadata, without store paths for `user` as the API shows it; media with an audio or
-//! video player when its type is on the API's allow-list, else a download link; its screens or
-//! its call), and holds and labels. The search is the RWS listing's own parser and pager (same
+//! video player when its type is on the API's allow-list, else a download link; an encrypted
+//! file plays the same way, decrypted by the API, and the page names the key that opens it;
+//! its screens or its call; for ops, its plays from the playback audit log), and holds and
+//! labels. The search is the RWS listing's own parser and pager (same
 //! parameters, same keyset cursor), plus the catalog's label and held filters; holds and labels
 //! are the API's functions. A recording's page shows the hold in force (reason, since, by
 //! whom), a screen held by its call, and the hold history (placed and released, when, by whom,
@@ -17,6 +19,7 @@ use crate::api::rws::served_media_type;
 use crate::api::{blocking, Shared};
 use crate::catalog::{Entry, HoldAction, HoldOutcome};
 use crate::model::{Kind, Recording};
+use crate::playback;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::Extension;
@@ -25,6 +28,8 @@ use maud::{html, Markup};
 
 /// Recordings per search page.
 const PAGE: usize = 50;
+/// Plays shown on a recording's page.
+const PLAYS: usize = 50;
 
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct SearchParams {
@@ -206,6 +211,18 @@ pub async fn show(
     let mut shown = doc.clone();
     without_store_paths(&mut shown, who.role);
     let pretty = serde_json::to_string_pretty(&shown).unwrap_or_default();
+    // Which key opens each encrypted file (a label; the envelope's head is read, nothing more).
+    let mut keys = std::collections::HashMap::new();
+    for m in r.media.iter().filter(|m| playback::is_encrypted(m)) {
+        keys.insert(m.media_id.clone(), playback::key_of(&s.ctx, s.keys.clone(), &r.id, m).await);
+    }
+    // Its plays, from the playback audit log: for ops (who played what is an audit record).
+    let plays = if ops {
+        let (path, i) = (playback::plays_path(&s.ctx), r.id.clone());
+        blocking(move || playback::plays_of(&path, &i, PLAYS).map_err(crate::api::ApiFailure::internal)).await?
+    } else {
+        Vec::new()
+    };
     let body = html! {
         (notice(&s, &n))
         dl class="facts" {
@@ -236,10 +253,13 @@ pub async fn show(
                 h3 { code { (m.media_id) } " " span class="muted" { (m.mime) }
                     @if !m.muxed_media_ids.is_empty() { " " span class="badge succeeded" { "muxed" } } }
                 p { @if let Some(n) = m.size { (super::bytes(n)) } @if let Some(d) = m.duration_ms { ", " (d / 1000) " s" } }
-                @if m.encrypted {
-                    p class="muted" { "Encrypted: the browser cannot play it. " code { "reclife decrypt" } " opens it with the node's keys." }
-                    p { a href=(media_path(r, &m.media_id)) download { "Download the envelope" } }
-                } @else if served_media_type(&m.mime).is_some_and(|t| t.starts_with("video/")) {
+                @if let Some(k) = keys.get(&m.media_id) {
+                    @match k {
+                        Ok(label) => p class="key" { "Encrypted; the server decrypts it to play it, with key " code class="key-label" { (label) } "." },
+                        Err(e) => p class="muted key" { "Encrypted, and this node cannot open it: " (e) },
+                    }
+                }
+                @if served_media_type(&m.mime).is_some_and(|t| t.starts_with("video/")) {
                     video controls preload="metadata" src=(media_path(r, &m.media_id)) aria-label={ "Video " (m.media_id) } {
                         a href=(media_path(r, &m.media_id)) { "Download the video" } }
                 } @else if served_media_type(&m.mime).is_some_and(|t| t.starts_with("audio/")) {
@@ -247,6 +267,31 @@ pub async fn show(
                         a href=(media_path(r, &m.media_id)) { "Download the audio" } }
                 } @else {
                     p { a href=(media_path(r, &m.media_id)) download { "Download" } }
+                }
+            }
+        }
+        @if ops {
+            h2 { "Plays" }
+            @if plays.is_empty() {
+                p class="muted" id="plays" { "Not played through the API yet." }
+            } @else {
+                table id="plays" {
+                    caption class="muted" { "The last " (PLAYS) " reads of its media, newest first (audit/plays.jsonl)" }
+                    thead { tr { th { "When" } th { "Who" } th { "Media" } th { "Outcome" } th { "Bytes" } th { "Range" } th { "Key" } } }
+                    tbody {
+                        @for pl in &plays {
+                            tr {
+                                td { (time(pl.time)) }
+                                td { (pl.user) }
+                                td { code { (pl.media) } }
+                                td { span class={ "badge " (pl.outcome) } { (pl.outcome) }
+                                     @if let Some(why) = &pl.reason { " " span class="muted" { (why) } } }
+                                td { (pl.bytes) }
+                                td { (pl.range.as_deref().unwrap_or("whole")) }
+                                td { (pl.key.as_deref().unwrap_or("")) }
+                            }
+                        }
+                    }
                 }
             }
         }

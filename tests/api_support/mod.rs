@@ -168,6 +168,55 @@ impl Node {
     }
 }
 
+impl Node {
+    /// Gives the node the test key store (`keys_dir`: testdata/keys), which opens the sample
+    /// call C's encrypted voice file.
+    pub fn add_keys(&self) {
+        let cfg = std::fs::read_to_string(self.config()).unwrap();
+        let keys = repo().join("testdata/keys");
+        std::fs::write(self.config(), format!("keys_dir = \"{}\"\n{cfg}", keys.display())).unwrap();
+    }
+
+    /// The lines of the playback audit log (`audit/plays.jsonl`), once it holds at least `n`
+    /// (lines are written when an answer has ended, fsynced in batches: waits up to 10 s).
+    pub fn plays(&self, n: usize) -> Vec<serde_json::Value> {
+        let path = self.data().join("audit/plays.jsonl");
+        let t = std::time::Instant::now();
+        loop {
+            let lines: Vec<serde_json::Value> =
+                read(&path).lines().map(|l| serde_json::from_str(l).expect("a whole JSON line")).collect();
+            if lines.len() >= n || t.elapsed() > std::time::Duration::from_secs(10) {
+                return lines;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+/// The plaintext of an encrypted sample file, as `openssl cms -decrypt` opens it with the test
+/// key.
+pub fn openssl_decrypt(file: &Path) -> Vec<u8> {
+    let out = Command::new("openssl")
+        .args(["cms", "-decrypt", "-inform", "DER", "-binary", "-in"])
+        .arg(file)
+        .arg("-inkey")
+        .arg(repo().join("testdata/keys/recording-key.pem"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "openssl: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+/// The sample call whose voice file is encrypted (an attached DER envelope for the test key).
+pub const ENCRYPTED_CALL: &str = "CALLC0000000000000000000000000003";
+
+/// Its encrypted voice file in testdata.
+pub fn encrypted_sample() -> PathBuf {
+    repo().join(
+        "testdata/recordings/cc1/Environment/2025/06/24/CALLC0000000000000000000000000003/CALLC0000000000000000000000000003_0001.mp3",
+    )
+}
+
 fn rand_suffix() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
 }
