@@ -20,9 +20,12 @@
 //!
 //! Against a hostile API: credentials only to the origin of `gwsUriPrefix` ([`api`]); listing
 //! pages bounded in size and never read twice (a `nextUri` loop is an error); media bodies never
-//! written past their stated size, and a resumed read checked by its `Content-Range` ([`fetch`]).
+//! written past their stated size, and a resumed read checked by its `Content-Range` ([`fetch`]);
+//! the whole run within the operator's disk budget (`diskBudget`, [`budget`]): a run that would
+//! pass it stops at the recording that does not fit, named in [`Report::budget_stop`].
 
 pub mod api;
+pub mod budget;
 pub mod check;
 pub mod fetch;
 mod fsio;
@@ -134,6 +137,9 @@ pub struct Report {
     /// Recordings listed with a start outside the period: reported, not downloaded, and no
     /// reason to stop or to hold the checkpoint.
     pub skipped: Vec<Failure>,
+    /// The run stopped at this recording: the disk budget ([`budget`]) would have been passed.
+    /// It and the recordings after it were not downloaded.
+    pub budget_stop: Option<Failure>,
     /// The checkpoint after the run.
     pub checkpoint: Option<chrono::DateTime<chrono::Utc>>,
 }

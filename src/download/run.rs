@@ -101,8 +101,11 @@ pub async fn run(job: &Job, progress: &dyn DownloadProgress) -> Result<Report, D
     let mut state: Vec<Slice> = (0..n).map(|_| Slice::default()).collect();
     let mut ready: std::collections::VecDeque<usize> = (0..n).collect();
     let mut reader: Option<(usize, SpoolReader)> = None;
+    let budget = super::budget::Budget::new(s.disk_budget);
     let mut in_flight = futures::stream::FuturesUnordered::new();
     let mut finished = 0;
+    // A recording read but not yet admitted by the budget: (slice, document, id, need).
+    let mut held: Option<(usize, Box<RawValue>, String, u64)> = None;
     while finished < n {
         if reader.is_none() {
             if let Some(i) = ready.pop_front() {
@@ -117,32 +120,61 @@ pub async fn run(job: &Job, progress: &dyn DownloadProgress) -> Result<Report, D
                 }
             }
         }
-        while in_flight.len() < threads {
-            let Some((i, r)) = reader.as_mut() else { break };
-            let i = *i;
-            match r.next() {
-                Some(raw) => {
+        while in_flight.len() < threads && report.budget_stop.is_none() {
+            let (i, raw, id, need) = match held.take() {
+                Some(h) => h,
+                None => {
+                    let Some((i, r)) = reader.as_mut() else { break };
+                    let i = *i;
+                    let Some(raw) = r.next() else {
+                        state[i].read = true;
+                        let _ = std::fs::remove_file(spool_of(i));
+                        reader = None;
+                        continue;
+                    };
                     let raw = raw?;
-                    let id = serde_json::from_str::<serde_json::Value>(raw.get())
-                        .ok()
+                    let doc = serde_json::from_str::<serde_json::Value>(raw.get()).ok();
+                    let id = doc
+                        .as_ref()
                         .and_then(|d| d.get("id").and_then(|v| v.as_str()).map(str::to_string))
                         .unwrap_or_default();
-                    if !state[i].ids.insert(id) {
+                    if !state[i].ids.insert(id.clone()) {
                         progress.advance(i, 1, 0);
                         continue;
                     }
-                    state[i].in_flight += 1;
-                    let target = &target;
-                    let stores = &stores;
-                    let api = &api;
-                    in_flight.push(async move { (i, one_recording(job, api, stores, target, raw, progress, i).await) });
+                    let media = doc.as_ref().map(|d| media_bytes(s, d)).unwrap_or(0);
+                    let copies = if job.decrypt.is_some() { 2 } else { 1 };
+                    let need = media.saturating_mul(copies).saturating_add(raw.get().len() as u64);
+                    (i, raw, id, need)
                 }
-                None => {
-                    state[i].read = true;
-                    let _ = std::fs::remove_file(spool_of(i));
-                    reader = None;
+            };
+            if !budget.admit(need) {
+                if !in_flight.is_empty() {
+                    // What is under way may give back part of its charge: wait for it.
+                    held = Some((i, raw, id, need));
+                    break;
                 }
+                let reason = format!(
+                    "the disk budget of {} bytes would be passed ({} written in this run, {need} more needed); \
+                     the run stopped here: this recording and the ones after it are left for a later run",
+                    budget.limit().unwrap_or(0),
+                    budget.charged()
+                );
+                tracing::warn!(recording = %id, "{reason}");
+                report.budget_stop = Some(Failure { recording: id, file: String::new(), reason });
+                state[i].failed = true;
+                reader = None;
+                ready.clear();
+                break;
             }
+            state[i].in_flight += 1;
+            let target = &target;
+            let stores = &stores;
+            let api = &api;
+            let budget = &budget;
+            in_flight.push(async move {
+                (i, need, one_recording(job, api, stores, budget, target, raw, progress, i).await)
+            });
         }
         // Finish slices in order once everything of theirs is done.
         while finished < n && state[finished].read && state[finished].in_flight == 0 {
@@ -159,13 +191,27 @@ pub async fn run(job: &Job, progress: &dyn DownloadProgress) -> Result<Report, D
             }
             finished += 1;
         }
+        if in_flight.is_empty() && report.budget_stop.is_some() {
+            break;
+        }
         if finished >= n || in_flight.is_empty() {
             continue;
         }
-        if let Some((i, r)) = in_flight.next().await {
-            let o = r?;
+        if let Some((i, need, r)) = in_flight.next().await {
+            let mut o = r?;
+            budget.settle(need, o.charged);
             let slice = &mut state[i];
             slice.in_flight -= 1;
+            if let Some(pos) = o.failures.iter().position(|f| f.reason.starts_with(super::budget::OVER)) {
+                // A file of unstated size reached the budget: the run stops as for a recording
+                // that does not fit.
+                let f = o.failures.remove(pos);
+                slice.failed = true;
+                reader = None;
+                ready.clear();
+                held = None;
+                report.budget_stop.get_or_insert(f);
+            }
             if !o.failures.is_empty() {
                 slice.failed = true;
             }
@@ -345,6 +391,9 @@ struct Outcome {
     meta_written: bool,
     meta_unchanged: bool,
     decrypted: u64,
+    /// Bytes written that its budget admission covered (media of stated size, metadata,
+    /// plaintext); media of unstated size are charged as they arrive.
+    charged: u64,
     failures: Vec<Failure>,
     /// The recording folder, whose ancestors are synced at the end of the slice.
     dir: Option<PathBuf>,
@@ -354,6 +403,7 @@ async fn one_recording(
     job: &Job,
     api: &Api,
     stores: &Stores,
+    budget: &super::budget::Budget,
     target: &Path,
     raw: Box<RawValue>,
     progress: &dyn DownloadProgress,
@@ -395,7 +445,7 @@ async fn one_recording(
             }
         }
         let on_bytes = |n: u64| progress.advance(slice, 0, n);
-        match fetch(m, &dir, local, api, stores, &on_bytes).await? {
+        match fetch(m, &dir, local, api, stores, budget, &on_bytes).await? {
             Ok(Fetched::Present(n)) => {
                 o.present += 1;
                 progress.advance(slice, 0, n);
@@ -403,6 +453,9 @@ async fn one_recording(
             Ok(Fetched::Downloaded(n)) => {
                 o.downloaded += 1;
                 o.bytes += n;
+                if m.size.is_some() {
+                    o.charged += n;
+                }
                 renamed = true;
             }
             Err(reason) => {
@@ -412,7 +465,11 @@ async fn one_recording(
         }
         if let Some(d) = &job.decrypt {
             match decrypt_one(d, &p, m, &dir).await? {
-                Ok(true) => o.decrypted += 1,
+                Ok(true) => {
+                    o.decrypted += 1;
+                    let plain = d.plain_dir.join(&p.rel_dir).join(&m.name);
+                    o.charged += std::fs::metadata(plain).map(|x| x.len()).unwrap_or(0);
+                }
                 Ok(false) => {}
                 Err(reason) => o.failures.push(fail(reason)),
             }
@@ -422,6 +479,7 @@ async fn one_recording(
     // for every rename into it. Off the async workers: fsync blocks.
     let complete = o.failures.is_empty();
     let raw = p.raw;
+    let meta_len = raw.get().len() as u64;
     let (written, unchanged) = tokio::task::spawn_blocking(move || -> Result<(bool, bool), DownloadError> {
         let mut written = false;
         let mut unchanged = false;
@@ -444,6 +502,9 @@ async fn one_recording(
     .map_err(|e| DownloadError::Config(format!("metadata task: {e}")))??;
     o.meta_written = written;
     o.meta_unchanged = unchanged;
+    if written {
+        o.charged += meta_len;
+    }
     progress.advance(slice, 1, 0);
     Ok(o)
 }
