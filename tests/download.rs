@@ -1004,3 +1004,52 @@ fn memory_stays_bounded_with_a_huge_page_and_body() {
     assert!(peak_kib < 200 << 10, "peak resident set {peak_kib} KiB with a 15 MiB page and a 400 MiB body");
     eprintln!("peak resident set: {peak_kib} KiB");
 }
+
+/// Issue 22: `awsProxyHost`/`awsProxyPort` carry every S3 request, and `gwsProxyHost`/
+/// `gwsProxyPort` every API request, through a real forward proxy (tinyproxy): its log holds
+/// the listing and each media object's GET, and the download is complete.
+#[test]
+fn through_real_proxies_for_s3_and_the_api() {
+    let recs = four();
+    let Some(node) = node_with(&recs) else { return };
+    let (aws, gws) = (Proxy::start(), Proxy::start());
+    let t = tempfile::tempdir().unwrap();
+    let target = t.path().join("target");
+    let (aws_port, gws_port) = (aws.port.to_string(), gws.port.to_string());
+    let o = node.download(
+        &target,
+        &[
+            "--now",
+            NOW,
+            "--max-age",
+            "3",
+            "--aws-proxy-host",
+            "127.0.0.1",
+            "--aws-proxy-port",
+            &aws_port,
+            "--gws-proxy-host",
+            "http://127.0.0.1",
+            "--gws-proxy-port",
+            &gws_port,
+        ],
+    );
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert_complete(&node, &target, &recs, "audio/mp3|video/mp4");
+    let (aws_log, gws_log) = (aws.log(), gws.log());
+    // Every media file came from S3 through its proxy (the API's user is `ops`: store paths).
+    let s3 = std::env::var("AWS_ENDPOINT_URL").unwrap_or_default();
+    for (path, _) in expected_media(&recs, "audio/mp3|video/mp4") {
+        let name = path.rsplit('/').next().unwrap();
+        let line = aws_log.lines().find(|l| l.contains("GET ") && l.contains(name));
+        assert!(
+            line.is_some_and(|l| l.contains(s3.trim_end_matches('/'))),
+            "{name} not fetched through the S3 proxy:\n{aws_log}"
+        );
+        assert!(!gws_log.contains(name), "{name} went through the API proxy:\n{gws_log}");
+    }
+    assert!(
+        gws_log.contains(&format!("GET {}/recordings?", node.prefix())),
+        "the listing not through the API proxy:\n{gws_log}"
+    );
+    assert!(!aws_log.contains("/api/v2/"), "API requests through the S3 proxy:\n{aws_log}");
+}

@@ -43,8 +43,7 @@ pub async fn run(job: &Job, progress: &dyn DownloadProgress) -> Result<Report, D
     let api = api(job)?;
     fsio::create_dirs(&target)?;
     let _lock = TargetLock::acquire(&target)?;
-    let stores = Stores::new(job.s3.clone());
-    warn_aws_proxy(job);
+    let stores = stores(job);
     fsio::remove_temp(&target.join(period::CHECKPOINT_FILE));
     let existing = period::read_checkpoint(&target)?;
     let period = Period::compute(s, job.now, existing);
@@ -247,13 +246,11 @@ async fn sync_dirs(dirs: std::collections::BTreeSet<PathBuf>, threads: usize) ->
     Ok(())
 }
 
-/// awsProxyHost is read and checked, but the S3 client does not route through it yet.
-fn warn_aws_proxy(job: &Job) {
-    if let Some(p) = &job.settings.aws_proxy {
-        if !job.settings.metadata_only && !job.via_api {
-            tracing::warn!(proxy = %p, "awsProxyHost is not applied: S3 requests go direct (use --via-api to fetch media through the API and gwsProxyHost)");
-        }
-    }
+/// The S3 stores of a run: `[s3]`, through `awsProxyHost:awsProxyPort` when set.
+pub(crate) fn stores(job: &Job) -> Stores {
+    let mut cfg = job.s3.clone();
+    cfg.proxy = job.settings.aws_proxy.clone();
+    Stores::new(cfg)
 }
 
 /// Media bytes of a listed recording that match the pattern.
@@ -568,8 +565,7 @@ pub async fn verify_api(job: &Job) -> Result<String, DownloadError> {
 pub async fn verify_s3(job: &Job) -> Result<String, DownloadError> {
     let s = &job.settings;
     let api = api(job)?;
-    let stores = Stores::new(job.s3.clone());
-    warn_aws_proxy(job);
+    let stores = stores(job);
     let period = Period::compute(s, job.now, None);
     let mut url = Some(api.listing_url(&s.recordings_uri, period.start, period.end));
     let mut walk = api::PageWalk::default();
