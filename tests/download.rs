@@ -1053,3 +1053,59 @@ fn through_real_proxies_for_s3_and_the_api() {
     );
     assert!(!aws_log.contains("/api/v2/"), "API requests through the S3 proxy:\n{aws_log}");
 }
+
+/// Issue 22: as RCBS lays them out ("each recording folder has encrypted voice and screen
+/// recording files"), a screen recording whose call is in the download lands inside the call's
+/// folder, in `screen/<screen id>/` (GIR's backup layout, which `reclife ingest` reads back),
+/// under the call's start time even when the screen started in the next hour, and wherever
+/// the two were listed. A screen whose call is not in the download keeps a folder of its own
+/// under its own start. `--check` agrees with that layout.
+#[test]
+fn screens_land_in_their_calls_folder() {
+    let data = |i: u64| content(500 + i, 12_000 + i as usize);
+    let screen = |id: &str, call: &str, start: &str, stop: &str, i: u64| {
+        serde_json::json!({"id": id, "callRecordingId": call, "startTime": start, "stopTime": stop,
+            "mediaFiles": [{"mediaId": format!("{id}.mp4"), "type": "video/mp4", "size": data(i).len().to_string(),
+                "startTime": start, "stopTime": stop, "mediaUri": format!("/screen-recordings/{id}/play/{id}.mp4")}]})
+    };
+    let calls = serde_json::json!({"recordings": [
+        hostile::doc("C1", "2025-03-10T09:59:00Z", "2025-03-10T10:06:00Z", "/recordings/C1/play/C1.mp3", data(1).len() as u64)]});
+    // S1's call is C1; S2's call is not listed.
+    let screens = serde_json::json!({"recordings": [
+        screen("S2", "CX", "2025-03-10T10:30:00Z", "2025-03-10T10:35:00Z", 3),
+        screen("S1", "C1", "2025-03-10T10:00:00Z", "2025-03-10T10:05:00Z", 2)]});
+    let a = hostile::bind().serve(move |r| match r.path() {
+        "/api/v2/recordings" => Resp::json(&calls),
+        "/api/v2/screen-recordings" => Resp::json(&screens),
+        "/api/v2/recordings/C1/play/C1.mp3" => Resp::bytes(200, data(1)),
+        "/api/v2/screen-recordings/S1/play/S1.mp4" => Resp::bytes(200, data(2)),
+        "/api/v2/screen-recordings/S2/play/S2.mp4" => Resp::bytes(200, data(3)),
+        _ => Resp::not_found(),
+    });
+    let t = tempfile::tempdir().unwrap();
+    let target = t.path().join("target");
+    let o = hostile_cmd(&a.url, &target).output().unwrap();
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let got: Vec<String> = tree(&target).into_keys().collect();
+    assert_eq!(
+        got,
+        [
+            "2025/03/10/09/C1/C1.mp3",
+            "2025/03/10/09/C1/meta-data.json",
+            "2025/03/10/09/C1/screen/S1/S1.mp4",
+            "2025/03/10/09/C1/screen/S1/meta-data.json",
+            "2025/03/10/10/S2/S2.mp4",
+            "2025/03/10/10/S2/meta-data.json",
+        ]
+    );
+    assert_eq!(std::fs::read(target.join("2025/03/10/09/C1/screen/S1/S1.mp4")).unwrap(), data(2));
+    let mut c = hostile_cmd(&a.url, &target);
+    c.arg("--check");
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("checked 3 recording(s), 3 media file(s): 0 missing, 0 extra, 0 mismatched"),
+        "{}",
+        stdout(&o)
+    );
+}

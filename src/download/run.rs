@@ -104,7 +104,7 @@ pub async fn run(job: &Job, progress: &dyn DownloadProgress) -> Result<Report, D
     let mut in_flight = futures::stream::FuturesUnordered::new();
     let mut finished = 0;
     // A recording read but not yet admitted by the budget: (slice, document, id, need).
-    let mut held: Option<(usize, Box<RawValue>, String, u64)> = None;
+    let mut held: Option<(usize, Spooled, String, u64)> = None;
     while finished < n {
         if reader.is_none() {
             if let Some(i) = ready.pop_front() {
@@ -125,13 +125,13 @@ pub async fn run(job: &Job, progress: &dyn DownloadProgress) -> Result<Report, D
                 None => {
                     let Some((i, r)) = reader.as_mut() else { break };
                     let i = *i;
-                    let Some(raw) = r.next() else {
+                    let Some(next) = r.next() else {
                         state[i].read = true;
                         let _ = std::fs::remove_file(spool_of(i));
                         reader = None;
                         continue;
                     };
-                    let raw = raw?;
+                    let (raw, in_call) = next?;
                     let doc = serde_json::from_str::<serde_json::Value>(raw.get()).ok();
                     let id = doc
                         .as_ref()
@@ -144,7 +144,7 @@ pub async fn run(job: &Job, progress: &dyn DownloadProgress) -> Result<Report, D
                     let media = doc.as_ref().map(|d| media_bytes(s, d)).unwrap_or(0);
                     let copies = if job.decrypt.is_some() { 2 } else { 1 };
                     let need = media.saturating_mul(copies).saturating_add(raw.get().len() as u64);
-                    (i, raw, id, need)
+                    (i, (raw, in_call), id, need)
                 }
             };
             if !budget.admit(need) {
@@ -285,7 +285,11 @@ async fn list_period(
     if period.is_empty() {
         return Ok(out);
     }
+    // The calls of the period (id → start), for laying screen recordings in their call's
+    // folder: one entry per call listed (about a hundred bytes each).
+    let mut calls = std::collections::HashMap::<String, chrono::DateTime<chrono::Utc>>::new();
     for path in [s.recordings_uri.as_str(), SCREEN_RECORDINGS_URI] {
+        let screens = path == SCREEN_RECORDINGS_URI;
         let mut walk = api::PageWalk::default();
         let mut next = Some(api.listing_url(path, period.start, period.end));
         let mut first = true;
@@ -325,18 +329,38 @@ async fn list_period(
                     });
                     continue;
                 }
-                if layout::instance_of(&id, s.total_instances) != s.instance_id {
+                // A screen recording whose call is in the download goes with it: to the call's
+                // instance, slice and folder. One whose call is not stays in its own folder.
+                let in_call = if screens {
+                    record::call_of(&doc).and_then(|c| calls.get(c).map(|t| (c.to_string(), *t)))
+                } else {
+                    calls.insert(id.clone(), start);
+                    None
+                };
+                let owner = in_call.as_ref().map_or(id.as_str(), |(c, _)| c.as_str());
+                if layout::instance_of(owner, s.total_instances) != s.instance_id {
                     report.other_instances += 1;
                     continue;
                 }
-                let edge = start.timestamp_millis().div_euclid(step);
+                let edge = in_call.as_ref().map_or(start, |(_, t)| *t).timestamp_millis().div_euclid(step);
                 let e = out.entry(edge).or_default();
                 e.0 += 1;
                 e.1 += media_bytes(s, &doc);
                 report.recordings += 1;
                 let text = raw.get().as_bytes();
                 let w = by_slice.entry(edge).or_default();
-                w.extend_from_slice(format!("{}\n", text.len()).as_bytes());
+                match &in_call {
+                    None => w.extend_from_slice(format!("{}\n", text.len()).as_bytes()),
+                    Some((call, t)) => w.extend_from_slice(
+                        format!(
+                            "{} {} {}\n",
+                            text.len(),
+                            t.timestamp_millis(),
+                            serde_json::to_string(call).unwrap_or_default()
+                        )
+                        .as_bytes(),
+                    ),
+                }
                 w.extend_from_slice(text);
                 w.push(b'\n');
             }
@@ -352,14 +376,20 @@ async fn list_period(
     Ok(out)
 }
 
-/// The spooled recordings, one at a time.
+/// A spooled recording: its document, and for a screen recording laid in its call's folder,
+/// that call.
+type Spooled = (Box<RawValue>, Option<record::InCall>);
+
+/// The spooled recordings, one at a time. Each entry: a header line `<length>` (or `<length>
+/// <call start ms> <call id as JSON>` for a screen recording in its call's folder), the
+/// document, a newline.
 struct SpoolReader {
     r: std::io::BufReader<std::fs::File>,
     path: PathBuf,
 }
 
 impl Iterator for SpoolReader {
-    type Item = Result<Box<RawValue>, DownloadError>;
+    type Item = Result<Spooled, DownloadError>;
     fn next(&mut self) -> Option<Self::Item> {
         let mut line = String::new();
         match self.r.read_line(&mut line) {
@@ -368,14 +398,30 @@ impl Iterator for SpoolReader {
             Err(e) => return Some(Err(DownloadError::io(&self.path, e))),
         }
         let bad = |m: &str| Some(Err(DownloadError::io(&self.path, std::io::Error::other(m.to_string()))));
-        let Ok(n) = line.trim().parse::<usize>() else { return bad("damaged spool file") };
+        let mut head = line.trim().splitn(3, ' ');
+        let Some(n) = head.next().and_then(|n| n.parse::<usize>().ok()) else { return bad("damaged spool file") };
+        let in_call = match (head.next(), head.next()) {
+            (Some(ms), Some(call)) => {
+                let start = ms.parse::<i64>().ok().and_then(chrono::DateTime::from_timestamp_millis);
+                let call = serde_json::from_str::<String>(call).ok();
+                match (start, call) {
+                    (Some(start), Some(call)) => Some(record::InCall { call, start }),
+                    _ => return bad("damaged spool file"),
+                }
+            }
+            _ => None,
+        };
         let mut buf = vec![0u8; n + 1];
         if let Err(e) = self.r.read_exact(&mut buf) {
             return Some(Err(DownloadError::io(&self.path, e)));
         }
         buf.pop();
         let Ok(text) = String::from_utf8(buf) else { return bad("damaged spool file") };
-        Some(RawValue::from_string(text).map_err(|e| DownloadError::io(&self.path, std::io::Error::other(e))))
+        Some(
+            RawValue::from_string(text)
+                .map(|raw| (raw, in_call))
+                .map_err(|e| DownloadError::io(&self.path, std::io::Error::other(e))),
+        )
     }
 }
 
@@ -402,13 +448,20 @@ async fn one_recording(
     stores: &Stores,
     budget: &super::budget::Budget,
     target: &Path,
-    raw: Box<RawValue>,
+    (raw, in_call): Spooled,
     progress: &dyn DownloadProgress,
     slice: usize,
 ) -> Result<Outcome, DownloadError> {
     let s = &job.settings;
     let mut o = Outcome::default();
-    let p = match record::plan(raw, &s.folder_format, &s.media_type_pattern, s.metadata_only, job.via_api) {
+    let p = match record::plan(
+        raw,
+        &s.folder_format,
+        &s.media_type_pattern,
+        s.metadata_only,
+        job.via_api,
+        in_call.as_ref(),
+    ) {
         Ok(p) => p,
         Err(reason) => {
             o.failures.push(Failure { recording: "?".into(), file: String::new(), reason });
@@ -573,7 +626,9 @@ pub async fn verify_s3(job: &Job) -> Result<String, DownloadError> {
         walk.visit(&u)?;
         let page = api.page(&u).await?;
         for raw in page.recordings {
-            let Ok(p) = record::plan(raw, &s.folder_format, &s.media_type_pattern, false, false) else { continue };
+            let Ok(p) = record::plan(raw, &s.folder_format, &s.media_type_pattern, false, false, None) else {
+                continue;
+            };
             for m in &p.files {
                 if let Source::S3 { bucket, prefix, key } = &m.source {
                     let store = stores.get(bucket, prefix)?;
