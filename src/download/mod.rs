@@ -5,8 +5,8 @@
 //! In: [`Settings`] (RCBS's `config.properties` keys, `[download]`, flags), API credentials and
 //! the S3 settings. Out: `<targetDir>/<recordingFolderFormat>/<recording id>/` holding each
 //! matching media file and `meta-data.json` (a screen recording of a call in the download in
-//! `screen/<screen id>/` inside the call's folder, [`record::InCall`]), the checkpoint `last_recording_endtime.txt`, and a
-//! [`Report`].
+//! `screen/<screen id>/` inside the call's folder, [`record::InCall`]), the checkpoint
+//! `last_recording_endtime.txt`, and a [`Report`].
 //!
 //! Guarantees: one run per target folder ([`lock`]); every file appears whole or not at all
 //! (`.part` + fsync + rename; metadata by atomic replace, and only when it changed); a file
