@@ -172,7 +172,7 @@ pub async fn run(job: &Job, progress: &dyn DownloadProgress) -> Result<Report, D
             let api = &api;
             let budget = &budget;
             in_flight.push(async move {
-                (i, need, one_recording(job, api, stores, budget, target, raw, progress, i).await)
+                (i, need, one_recording(job, Sources { api, stores, budget }, target, raw, progress, i).await)
             });
         }
         // Finish slices in order once everything of theirs is done.
@@ -442,11 +442,16 @@ struct Outcome {
     dir: Option<PathBuf>,
 }
 
+/// Where a recording's media come from, and the budget they are charged to.
+struct Sources<'a> {
+    api: &'a Api,
+    stores: &'a Stores,
+    budget: &'a super::budget::Budget,
+}
+
 async fn one_recording(
     job: &Job,
-    api: &Api,
-    stores: &Stores,
-    budget: &super::budget::Budget,
+    Sources { api, stores, budget }: Sources<'_>,
     target: &Path,
     (raw, in_call): Spooled,
     progress: &dyn DownloadProgress,
