@@ -179,3 +179,29 @@ pub fn scan(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod query_tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+
+    #[test]
+    fn query_strings_narrow_the_window() {
+        let t = |h| Utc.with_ymd_and_hms(2025, 4, 1, h, 0, 0).unwrap();
+        let w = Window { from: t(0), to: t(12) };
+        let f = crate::catalog::parse_rws("userName=a%20AND%20b&userData=x*&endTime=1743501600000", Kind::Voice, 24)
+            .unwrap()
+            .query;
+        let q = calls_query(&w, Some("us"), true, Some(&f));
+        assert_eq!((q.stop_from, q.stop_to), (Some(t(0)), f.stop_to), "endTime (10:00) inside the window wins");
+        assert_eq!(q.agent_user_any, [vec!["a".to_string()], vec!["b".to_string()]]);
+        assert_eq!(q.attached_value_any, ["x*"]);
+        assert_eq!(q.region.as_deref(), Some("us"));
+        // Another region than the node's: an empty range.
+        let other = crate::catalog::parse_rws("region=eu", Kind::Voice, 24).unwrap().query;
+        let q = calls_query(&w, Some("us"), true, Some(&other));
+        assert_eq!(q.stop_to, Some(w.from));
+        let q = calls_query(&w, None, true, Some(&other));
+        assert_eq!(q.region.as_deref(), Some("eu"));
+    }
+}
