@@ -1005,3 +1005,241 @@ fn an_rcbs_record_without_a_descriptor_or_uri_is_fetched_from_the_play_path() {
         assert_eq!(r.authorization.as_deref(), Some(basic().as_str()), "{}", r.target);
     }
 }
+
+/// Issue 22: `diskBudget` caps what one run adds to the disk. A run that would pass it stops
+/// cleanly at the recording that does not fit (named, exit 1), with the complete slices before
+/// it checkpointed; the next run (same budget: it counts only what that run writes) goes on
+/// from there. A file of unstated size is stopped at the budget as it arrives.
+#[test]
+fn disk_budget_stops_the_run_at_the_recording_that_does_not_fit() {
+    let recs = [
+        ("B1", "2025-03-09T08:00:00Z"),
+        ("B2", "2025-03-10T09:00:00Z"),
+        ("B3", "2025-03-11T12:00:00Z"),
+        ("B4", "2025-03-12T01:00:00Z"),
+    ];
+    let data = |i: usize| content(400 + i as u64, 100_000);
+    let d = |i: usize| {
+        let (id, s) = recs[i];
+        hostile::doc(id, s, &s.replace(":00:00Z", ":04:00Z"), &format!("/recordings/{id}/play/{id}.mp3"), 100_000)
+    };
+    // Listed out of order: the budget goes by slice, not by place in the listing.
+    let page = serde_json::json!({"recordings": [d(3), d(1), d(2), d(0)]});
+    let a = hostile::bind().serve(move |r| {
+        if r.path() == "/api/v2/recordings" {
+            return Resp::json(&page);
+        }
+        for (i, (id, _)) in recs.iter().enumerate() {
+            if r.path() == format!("/api/v2/recordings/{id}/play/{id}.mp3") {
+                return Resp::bytes(200, data(i));
+            }
+        }
+        Resp::not_found()
+    });
+    let t = tempfile::tempdir().unwrap();
+    let target = t.path().join("target");
+    let run = || {
+        let mut c = hostile_cmd(&a.url, &target);
+        c.args(["--disk-budget", "250000", "--num-threads", "4"]);
+        hostile::output_within(c, 60)
+    };
+    // B1 and B2 (2 × 100 000 bytes and their metadata) fit in 250 000; B3 does not.
+    let o = run();
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stderr(&o).contains("stopped: recording B3: the disk budget of 250000 bytes would be passed"),
+        "{}",
+        stderr(&o)
+    );
+    let want = |ids: &[usize]| -> std::collections::BTreeMap<String, Vec<u8>> {
+        ids.iter().map(|&i| (mp3_path(recs[i].0, recs[i].1), data(i))).collect()
+    };
+    assert_eq!(media_of(&target), want(&[0, 1]));
+    assert!(!target.join("2025/03/11/12/B3").exists(), "nothing of B3 was written");
+    assert_eq!(checkpoint(&target), Some(ms("2025-03-11T00:00:00Z")), "complete slices before B3's");
+    let fetched = |id: &str| a.requests().iter().filter(|(r, _)| r.path().ends_with(&format!("/{id}.mp3"))).count();
+    assert_eq!((fetched("B3"), fetched("B4")), (0, 0));
+    // The same budget again: B1 and B2 are there (nothing written for them), B3 and B4 fit.
+    let o = run();
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(downloaded(&o), 2, "{}", stdout(&o));
+    assert_eq!(media_of(&target), want(&[0, 1, 2, 3]));
+    assert_eq!(checkpoint(&target), Some(ms(NOW)));
+
+    // A file whose size is not stated, endless: stopped at the budget, nothing of it kept.
+    let mut doc = hostile::doc("U1", "2025-03-11T12:00:00Z", "2025-03-11T12:04:00Z", "/recordings/U1/play/U1.mp3", 0);
+    doc["mediaFiles"][0].as_object_mut().unwrap().remove("size");
+    let page = serde_json::json!({ "recordings": [doc] });
+    let u = hostile::bind().serve(move |r| match r.path() {
+        "/api/v2/recordings" => Resp::json(&page),
+        "/api/v2/recordings/U1/play/U1.mp3" => {
+            Resp { status: 200, headers: Vec::new(), body: Body::Repeat(b'u', 64 << 20) }
+        }
+        _ => Resp::not_found(),
+    });
+    let target = t.path().join("target-u");
+    let mut c = hostile_cmd(&u.url, &target);
+    c.args(["--disk-budget", "1M"]);
+    let o = hostile::output_within(c, 60);
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains("stopped: recording U1 file U1.mp3: disk budget reached"), "{}", stderr(&o));
+    let left: Vec<_> = walkdir::WalkDir::new(&target)
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file() && e.path().to_string_lossy().contains("U1"))
+        .map(|e| e.path().display().to_string())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    // U1's slice is the first of the run (the period starts at the earliest recording listed).
+    assert_eq!(checkpoint(&target), None);
+}
+
+/// Issue 22: memory stays bounded whatever the API sends: a listing page just under the page
+/// cap (one recording padded to 15 MiB) whose media is a 400 MiB body. The child's peak
+/// resident set (VmHWM from /proc, read until it exits) stays far below the body's size: the
+/// page is held once (and its recording spooled), the body streamed to disk. A loose bound, not
+/// a timing.
+#[test]
+fn memory_stays_bounded_with_a_huge_page_and_body() {
+    const BODY: u64 = 400 << 20;
+    let mut doc =
+        hostile::doc("M1", "2025-03-11T12:00:00Z", "2025-03-11T12:04:00Z", "/recordings/M1/play/M1.mp3", BODY);
+    doc["x-padding"] = serde_json::Value::String("p".repeat(15 << 20));
+    let page = serde_json::to_vec(&serde_json::json!({ "recordings": [doc] })).unwrap();
+    let a = hostile::bind().serve(move |r| match r.path() {
+        "/api/v2/recordings" => Resp::bytes(200, page.clone()).header("Content-Type", "application/json"),
+        "/api/v2/recordings/M1/play/M1.mp3" => {
+            Resp { status: 200, headers: Vec::new(), body: Body::Repeat(b'm', BODY) }
+        }
+        _ => Resp::not_found(),
+    });
+    let t = tempfile::tempdir().unwrap();
+    let target = t.path().join("target");
+    let mut c = hostile_cmd(&a.url, &target);
+    c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let status = format!("/proc/{}/status", child.id());
+    let mut peak_kib = 0u64;
+    let t0 = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if let Ok(s) = std::fs::read_to_string(&status) {
+            if let Some(v) = s.lines().find_map(|l| l.strip_prefix("VmHWM:")) {
+                peak_kib = peak_kib.max(v.trim().trim_end_matches("kB").trim().parse().unwrap_or(0));
+            }
+        }
+        assert!(t0.elapsed().as_secs() < 300, "still running after 300 s");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let file = target.join("2025/03/11/12/M1/M1.mp3");
+    assert_eq!(std::fs::metadata(&file).unwrap().len(), BODY);
+    assert!(peak_kib > 0, "VmHWM never read");
+    assert!(peak_kib < 200 << 10, "peak resident set {peak_kib} KiB with a 15 MiB page and a 400 MiB body");
+    eprintln!("peak resident set: {peak_kib} KiB");
+}
+
+/// Issue 22: `awsProxyHost`/`awsProxyPort` carry every S3 request, and `gwsProxyHost`/
+/// `gwsProxyPort` every API request, through a real forward proxy (tinyproxy): its log holds
+/// the listing and each media object's GET, and the download is complete.
+#[test]
+fn through_real_proxies_for_s3_and_the_api() {
+    let recs = four();
+    let Some(node) = node_with(&recs) else { return };
+    let (aws, gws) = (Proxy::start(), Proxy::start());
+    let t = tempfile::tempdir().unwrap();
+    let target = t.path().join("target");
+    let (aws_port, gws_port) = (aws.port.to_string(), gws.port.to_string());
+    let o = node.download(
+        &target,
+        &[
+            "--now",
+            NOW,
+            "--max-age",
+            "3",
+            "--aws-proxy-host",
+            "127.0.0.1",
+            "--aws-proxy-port",
+            &aws_port,
+            "--gws-proxy-host",
+            "http://127.0.0.1",
+            "--gws-proxy-port",
+            &gws_port,
+        ],
+    );
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert_complete(&node, &target, &recs, "audio/mp3|video/mp4");
+    let (aws_log, gws_log) = (aws.log(), gws.log());
+    // Every media file came from S3 through its proxy (the API's user is `ops`: store paths).
+    let s3 = std::env::var("AWS_ENDPOINT_URL").unwrap_or_default();
+    for (path, _) in expected_media(&recs, "audio/mp3|video/mp4") {
+        let name = path.rsplit('/').next().unwrap();
+        let line = aws_log.lines().find(|l| l.contains("GET ") && l.contains(name));
+        assert!(
+            line.is_some_and(|l| l.contains(s3.trim_end_matches('/'))),
+            "{name} not fetched through the S3 proxy:\n{aws_log}"
+        );
+        assert!(!gws_log.contains(name), "{name} went through the API proxy:\n{gws_log}");
+    }
+    assert!(
+        gws_log.contains(&format!("GET {}/recordings?", node.prefix())),
+        "the listing not through the API proxy:\n{gws_log}"
+    );
+    assert!(!aws_log.contains("/api/v2/"), "API requests through the S3 proxy:\n{aws_log}");
+}
+
+/// Issue 22: as RCBS lays them out ("each recording folder has encrypted voice and screen
+/// recording files"), a screen recording whose call is in the download lands inside the call's
+/// folder, in `screen/<screen id>/` (GIR's backup layout, which `reclife ingest` reads back),
+/// under the call's start time even when the screen started in the next hour, and wherever
+/// the two were listed. A screen whose call is not in the download keeps a folder of its own
+/// under its own start. `--check` agrees with that layout.
+#[test]
+fn screens_land_in_their_calls_folder() {
+    let data = |i: u64| content(500 + i, 12_000 + i as usize);
+    let screen = |id: &str, call: &str, start: &str, stop: &str, i: u64| {
+        serde_json::json!({"id": id, "callRecordingId": call, "startTime": start, "stopTime": stop,
+            "mediaFiles": [{"mediaId": format!("{id}.mp4"), "type": "video/mp4", "size": data(i).len().to_string(),
+                "startTime": start, "stopTime": stop, "mediaUri": format!("/screen-recordings/{id}/play/{id}.mp4")}]})
+    };
+    let calls = serde_json::json!({"recordings": [
+        hostile::doc("C1", "2025-03-10T09:59:00Z", "2025-03-10T10:06:00Z", "/recordings/C1/play/C1.mp3", data(1).len() as u64)]});
+    // S1's call is C1; S2's call is not listed.
+    let screens = serde_json::json!({"recordings": [
+        screen("S2", "CX", "2025-03-10T10:30:00Z", "2025-03-10T10:35:00Z", 3),
+        screen("S1", "C1", "2025-03-10T10:00:00Z", "2025-03-10T10:05:00Z", 2)]});
+    let a = hostile::bind().serve(move |r| match r.path() {
+        "/api/v2/recordings" => Resp::json(&calls),
+        "/api/v2/screen-recordings" => Resp::json(&screens),
+        "/api/v2/recordings/C1/play/C1.mp3" => Resp::bytes(200, data(1)),
+        "/api/v2/screen-recordings/S1/play/S1.mp4" => Resp::bytes(200, data(2)),
+        "/api/v2/screen-recordings/S2/play/S2.mp4" => Resp::bytes(200, data(3)),
+        _ => Resp::not_found(),
+    });
+    let t = tempfile::tempdir().unwrap();
+    let target = t.path().join("target");
+    let o = hostile_cmd(&a.url, &target).output().unwrap();
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let got: Vec<String> = tree(&target).into_keys().collect();
+    assert_eq!(
+        got,
+        [
+            "2025/03/10/09/C1/C1.mp3",
+            "2025/03/10/09/C1/meta-data.json",
+            "2025/03/10/09/C1/screen/S1/S1.mp4",
+            "2025/03/10/09/C1/screen/S1/meta-data.json",
+            "2025/03/10/10/S2/S2.mp4",
+            "2025/03/10/10/S2/meta-data.json",
+        ]
+    );
+    assert_eq!(std::fs::read(target.join("2025/03/10/09/C1/screen/S1/S1.mp4")).unwrap(), data(2));
+    let mut c = hostile_cmd(&a.url, &target);
+    c.arg("--check");
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("checked 3 recording(s), 3 media file(s): 0 missing, 0 extra, 0 mismatched"),
+        "{}",
+        stdout(&o)
+    );
+}

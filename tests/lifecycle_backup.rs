@@ -218,3 +218,45 @@ fn restore_brings_back_purged_recordings() {
     });
     let _ = Path::new("");
 }
+
+/// Issue 22: with `useFullPathInMediaFileBackup`, a stored path that is a URI keeps its
+/// `http://` in the archive entry's name, as GIR's does ("the filename retains the path
+/// value—for example, `http://...`"), instead of `http:/host/…`; and the archive reads back.
+#[tokio::test(flavor = "multi_thread")]
+async fn full_path_keeps_a_uri_whole_and_reads_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let backups = tmp.path().join("backups");
+    let ctx = context(&tmp.path().join("data"), &backups);
+    let start = now() - chrono::Duration::days(400);
+    let t = |d: chrono::Duration| (start + d).format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string();
+    let (id, mid) = ("URI1", "func-test-gir-sched-6331c0e2.mp3");
+    let body = media_bytes(id, 2500);
+    let doc = format!(
+        r#"{{"id":"{id}","startTime":"{}","stopTime":"{}","callType":"Inbound","mediaFiles":[{{"mediaId":"{mid}","type":"audio/mp3","startTime":"{}","stopTime":"{}","size":"{}","tenant":"Environment","originalMediaDescriptor":{{"storage":"WebDAV","path":"http://esx36-ip21-167.gws.genesys.com/recordings/{mid}"}}}}]}}"#,
+        t(chrono::Duration::zero()),
+        t(chrono::Duration::seconds(10)),
+        t(chrono::Duration::zero()),
+        t(chrono::Duration::seconds(10)),
+        body.len()
+    );
+    use reclife::storage::MediaStoreExt as _;
+    ctx.media.put_bytes(&reclife::storage::Key::media(id, mid).unwrap(), body.clone().into()).await.unwrap();
+    ctx.catalog.upsert(&reclife::model::Recording::parse(&doc).unwrap()).unwrap();
+    let out = run_backup(&ctx, &backup_task(true, true), now(), Arc::new(NoProgress)).await.unwrap();
+    let archive = out.archive.unwrap();
+    let mut za = zip::ZipArchive::new(std::fs::File::open(&archive).unwrap()).unwrap();
+    let names: Vec<String> = za.file_names().map(|n| n.unwrap().to_string()).collect();
+    let dir = format!("cc1/Environment/{}/{id}", start.format("%Y/%m/%d"));
+    let want = format!("{dir}/http://esx36-ip21-167.gws.genesys.com/recordings/{mid}");
+    assert!(names.contains(&want), "{want} not in {names:?}");
+    let mut buf = Vec::new();
+    std::io::Read::read_to_end(&mut za.by_name(&want).unwrap(), &mut buf).unwrap();
+    assert_eq!(buf, body);
+    // Read back into another node: the media is found under GIR's name.
+    let other = context(&tmp.path().join("other"), &tmp.path().join("other-backups"));
+    let r = reclife::ingest::ingest_paths(&other, &[archive], &reclife::progress::NoProgress).await.unwrap();
+    assert!(r.rejected.is_empty(), "{:?}", r.rejected);
+    assert_eq!(r.ids, [id]);
+    let key = reclife::storage::Key::media(id, mid).unwrap();
+    assert_eq!(reclife::ingest::read_object(other.media.as_ref(), &key).await.unwrap(), body);
+}

@@ -476,3 +476,71 @@ fn a_late_voice_segment_remuxes_and_replaces_the_muxed_file() {
     assert!(muxed_screens(&r).is_empty(), "{r}");
     expect(&run(&data, &cfg, &["check"]), 0);
 }
+
+/// Issue 22: GIR's query strings, read through the RWS search parser `reclife serve` uses.
+/// `call_recording_query_string` (userName without case, userData with a `*`) selects exactly
+/// the matching calls, in one batch pass after which `reclife mux` exits instead of polling;
+/// `call_recording_extra_query_string` from GIR's muxer.cfg narrows a window; the pairs they
+/// left out are muxed by a plain window afterwards; a bad query string names its option.
+#[test]
+fn gir_query_strings_select_exactly_the_matching_pairs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let start = t("2025-04-01T10:00:00Z");
+    let with = |id: &str, user: &str, value: Option<&str>| {
+        let mut p = Pair::new(id, start);
+        p.call_user = Some(user.into());
+        p.screen_user = user.into();
+        p.user_data = value.map(|v| ("SRSState".to_string(), v.to_string()));
+        p
+    };
+    let pairs = vec![
+        with("Q_MATCH", "agent1", Some("SRSScreenRecordingStateStarted")),
+        with("Q_OTHER_USER", "agent2", Some("SRSScreenRecordingStateStarted")),
+        with("Q_NO_DATA", "agent1", None),
+        with("Q_OTHER_DATA", "agent1", Some("SRSScreenRecordingStateStopped")),
+    ];
+    let cfg = config(tmp.path(), "");
+    ingest(tmp.path(), &data, &cfg, &pairs);
+
+    // Batch: no window, no --once: one pass over what the query selects, then exit.
+    // (Each configuration in a folder of its own: `config` writes `<dir>/reclife.toml`.)
+    let sub = |name: &str| {
+        let d = tmp.path().join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    };
+    let batch = config(&sub("batch"), "call_recording_query_string = \"userName=AGENT1&userData=SRSScreen*Started\"");
+    let r = mux_json(&data, &batch, &[], 0);
+    assert_eq!(muxed_screens(&r), ["Q_MATCH_S"], "{r}");
+    assert_eq!(r["calls"], 1, "only the matching call is read: {r}");
+
+    // The extra query string from GIR's own muxer.cfg, ANDed with a window.
+    let gir = tmp.path().join("muxer.cfg");
+    std::fs::write(&gir, "[advanced]\ncall_recording_extra_query_string = userName=agent2 agent9\n").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_reclife"))
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("--config")
+        .arg(&cfg)
+        .args(["mux", "--json", "--gir-config", gir.to_str().unwrap()])
+        .args(["--since", "2025-04-01T00:00:00Z", "--until", "2025-04-02T00:00:00Z"])
+        .env_remove("RECLIFE_CONFIG")
+        .output()
+        .unwrap();
+    let out = expect(&o, 0);
+    assert!(stderr(&o).contains("1 option(s) applied"), "{}", stderr(&o));
+    let r: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    assert_eq!(muxed_screens(&r), ["Q_OTHER_USER_S"], "{r}");
+
+    // What the queries left out is muxed by the window alone.
+    let r = mux_json(&data, &cfg, &["--since", "2025-04-01T00:00:00Z", "--until", "2025-04-02T00:00:00Z"], 0);
+    let mut got = muxed_screens(&r);
+    got.sort();
+    assert_eq!(got, ["Q_NO_DATA_S", "Q_OTHER_DATA_S"], "{r}");
+
+    let bad = config(&sub("bad"), "call_recording_query_string = \"userNam=agent1\"");
+    let o = run(&data, &bad, &["mux", "--once"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("muxer.call_recording_query_string: unknown parameter \"userNam\""), "{}", stderr(&o));
+}

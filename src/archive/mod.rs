@@ -9,7 +9,7 @@
 //! ```
 //! Every name that comes from metadata passes [`crate::model::check_name`].
 
-use crate::model::{check_name, relative_path, Kind, MediaFile, ModelError};
+use crate::model::{archive_path, check_name, Kind, MediaFile, ModelError};
 use chrono::{DateTime, Datelike, Utc};
 
 /// The metadata file of each recording folder.
@@ -52,10 +52,10 @@ pub fn screen_dir(call_dir: &str, screen_id: &str) -> Result<String, ModelError>
 
 /// The media file's name inside a recording folder: its mediaId, or with
 /// `use_full_path` (GIR `useFullPathInMediaFileBackup`) the stored path without its
-/// leading `/`, falling back to the mediaId where no path is stored.
+/// leading `/` (a URI such as `http://host/x` kept whole, [`archive_path`]), falling back to the mediaId where no path is stored.
 pub fn media_name(m: &MediaFile, use_full_path: bool) -> Result<String, ModelError> {
     match (&m.stored_path, use_full_path) {
-        (Some(p), true) => relative_path(p),
+        (Some(p), true) => archive_path(p),
         _ => Ok(check_name(&m.media_id)?.to_string()),
     }
 }

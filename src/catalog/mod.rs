@@ -30,7 +30,11 @@ pub use self::postgres::{is_postgres_url, PgCatalog, PgOptions};
 pub use cursor::Cursor;
 pub use hold::{Hold, HoldAction, HoldEvent, HoldOutcome, HoldState};
 pub use manifest::{DeleteOutcome, Doom, Lease, ManifestRow, RowState};
-pub use query::Query;
+pub use query::{parse_rws, Query, RwsSearch};
+/// The RWS search parameters' bounds and names ([`parse_rws`]).
+pub mod rws_search {
+    pub use super::query::{DEFAULT_LIMIT, MAX_LIMIT, MAX_TERMS, MAX_VALUE_BYTES, RWS_PARAMS};
+}
 pub use sqlite::SqliteCatalog;
 
 use crate::model::{Kind, Recording};

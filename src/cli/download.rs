@@ -1,6 +1,7 @@
 //! `reclife download`: the cloud backup downloader (GIR's RCBS), over `reclife::download`.
 //!
-//! Exit status: 0 all done; 1 some recordings or files failed (listed); 2 configuration or
+//! Exit status: 0 all done; 1 some recordings or files failed (listed), or the disk budget
+//! stopped the run (the recording named); 2 configuration or
 //! authentication; 3 another download holds the target folder.
 
 use super::Cli;
@@ -26,7 +27,8 @@ Every option is also a config.properties key (the RCBS name: maxAge, shardBy, �
 [download] key of the node config (max_age, shard_by, …). Precedence: [download] < properties
 file < flags. Credentials: GWS_USERNAME/GWS_PASSWORD for the API, the AWS variables for S3.
 
-Exit status: 0 all done; 1 some recordings failed (listed with reasons); 2 configuration or
+Exit status: 0 all done; 1 some recordings failed (listed with reasons) or the disk budget
+stopped the run (\"stopped: recording …\"); 2 configuration or
 authentication; 3 another download is running on the target folder.")]
 pub struct Args {
     /// An RCBS config.properties file, read as RCBS reads it.
@@ -119,6 +121,10 @@ pub struct Args {
     /// gwsProxyPort.
     #[arg(long)]
     pub gws_proxy_port: Option<String>,
+    /// diskBudget (reclife's own): the most bytes one run may add to the disk (500G, 20GiB,
+    /// bytes; 0: none). A run that would pass it stops at the recording that does not fit.
+    #[arg(long)]
+    pub disk_budget: Option<String>,
     /// encryptionFormat: accepted for RCBS compatibility (downloads stay as stored).
     #[arg(long, hide = true)]
     pub encryption_format: Option<String>,
@@ -160,6 +166,7 @@ impl Args {
             ("gwsProxyPort", &self.gws_proxy_port),
             ("encryptionFormat", &self.encryption_format),
             ("usePayloadSigning", &self.use_payload_signing),
+            ("diskBudget", &self.disk_budget),
         ]
     }
 }
@@ -289,6 +296,9 @@ fn summary(r: &download::Report) -> ExitCode {
     for f in &r.skipped {
         eprintln!("skipped: {f}");
     }
+    if let Some(f) = &r.budget_stop {
+        eprintln!("stopped: {f}");
+    }
     let period =
         r.period.map(|p| format!(" from {} to {}", p.start.to_rfc3339(), p.end.to_rfc3339())).unwrap_or_default();
     let checkpoint = r.checkpoint.map(|c| c.to_rfc3339()).unwrap_or_else(|| "none".into());
@@ -307,7 +317,7 @@ fn summary(r: &download::Report) -> ExitCode {
         r.other_instances,
         r.failures.len()
     );
-    if r.failures.is_empty() {
+    if r.failures.is_empty() && r.budget_stop.is_none() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_FAILED)

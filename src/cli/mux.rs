@@ -18,7 +18,11 @@ Examples:
   reclife mux --status                          # muxed count and failed pairs with reasons
   reclife mux --retry SCREEN_ID                 # forget a pair's failures so it is tried again
 
-Exit status: 0 success; 1 error; 3 the pass finished, but some pairs failed.")]
+Exit status: 0 success; 1 error; 3 the pass finished, but some pairs failed.
+
+With muxer.call_recording_query_string set (GIR's batch mode, e.g. \"userName=agent1&userData=
+SRSScreenRecordingStateStarted\"), `reclife mux` makes one pass over the calls it selects and
+exits; muxer.call_recording_extra_query_string narrows every window.")]
 pub struct Args {
     /// Run one pass over the polling window, then exit.
     #[arg(long, conflicts_with_all = ["status", "retry"])]
@@ -105,6 +109,15 @@ pub async fn run(cli: &Cli, a: &Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let mx = Muxer::new(&ctx)?;
+    if mx.is_batch() {
+        // GIR's batch mode: the query string selects the calls; one pass, then exit.
+        if a.since.is_some() {
+            bail!("muxer.call_recording_query_string is set and selects the calls itself: drop --since/--until (or put startTime/endTime in the query string)");
+        }
+        let bar = super::progress::Bar::new(cli.quiet, "mux");
+        let r = mx.batch_pass(&ctx, &bar).await.context("muxer batch pass")?.unwrap_or_default();
+        return Ok(print_report(&r, a.json));
+    }
     if let (Some(since), Some(until)) = (a.since, a.until) {
         if until <= since {
             bail!("--until ({until}) must be after --since ({since})");

@@ -69,7 +69,11 @@ pub async fn run(cli: &Cli, a: &Args) -> Result<ExitCode> {
     let muxer = if ctx.config.muxer.enabled {
         let m = reclife::muxer::Muxer::new(&ctx)?;
         let (ctx, stop) = (ctx.clone(), stop.clone());
-        println!("muxer polling every {} s", ctx.config.muxer.min_poll_interval.max(1));
+        if m.is_batch() {
+            println!("muxer: one batch pass over call_recording_query_string, then it stops");
+        } else {
+            println!("muxer polling every {} s", ctx.config.muxer.min_poll_interval.max(1));
+        }
         // At shutdown the muxer finishes the pass it is in (its safe point) and stops.
         Some(tokio::spawn(async move { m.serve(&ctx, stop.cancelled()).await }))
     } else {

@@ -34,6 +34,8 @@ pub async fn check(job: &Job) -> Result<CheckReport, DownloadError> {
     let period = Period::compute(s, job.now, None);
     let mut r = CheckReport::default();
     let mut seen: HashSet<String> = HashSet::new();
+    // Calls of the period (id → start): a screen recording of one of them is in its folder.
+    let mut calls = std::collections::HashMap::new();
     for path in [s.recordings_uri.as_str(), SCREEN_RECORDINGS_URI] {
         let mut url = Some(api.listing_url(path, period.start, period.end));
         let mut first = true;
@@ -46,20 +48,40 @@ pub async fn check(job: &Job) -> Result<CheckReport, DownloadError> {
             };
             first = false;
             for raw in page.recordings {
-                let p = match record::plan(raw, &s.folder_format, &s.media_type_pattern, s.metadata_only, job.via_api) {
+                let in_call = if path == SCREEN_RECORDINGS_URI {
+                    serde_json::from_str::<serde_json::Value>(raw.get()).ok().and_then(|d| {
+                        let c = record::call_of(&d)?;
+                        calls.get(c).map(|t| record::InCall { call: c.to_string(), start: *t })
+                    })
+                } else {
+                    None
+                };
+                let p = match record::plan(
+                    raw,
+                    &s.folder_format,
+                    &s.media_type_pattern,
+                    s.metadata_only,
+                    job.via_api,
+                    in_call.as_ref(),
+                ) {
                     Ok(p) => p,
                     Err(e) => {
                         r.missing.push(format!("unusable recording in the listing: {e}"));
                         continue;
                     }
                 };
-                if !period.contains(p.start) || layout::instance_of(&p.id, s.total_instances) != s.instance_id {
+                if path != SCREEN_RECORDINGS_URI && period.contains(p.start) {
+                    calls.insert(p.id.clone(), p.start);
+                }
+                let owner = in_call.as_ref().map_or(p.id.as_str(), |c| c.call.as_str());
+                if !period.contains(p.start) || layout::instance_of(owner, s.total_instances) != s.instance_id {
                     continue;
                 }
                 r.recordings += 1;
                 seen.insert(p.id.clone());
                 let dir = p.dir(&target);
-                let mut expected: HashSet<String> = HashSet::from([META_FILE.to_string()]);
+                // A call's folder holds its screen recordings' folder.
+                let mut expected: HashSet<String> = HashSet::from([META_FILE.to_string(), layout::SCREEN_DIR.into()]);
                 if !dir.join(META_FILE).is_file() {
                     r.missing.push(format!("{}: {META_FILE}", p.id));
                 }

@@ -10,9 +10,11 @@
 //! Bounds: a body is never written beyond the size the metadata states (the moment it exceeds
 //! it, writing stops, the `.part` goes and the file is reported); a `206` whose `Content-Range`
 //! does not start at the byte asked for is not appended: the file is fetched again from its
-//! start.
+//! start. A file of unstated size is charged to the disk budget ([`super::budget`]) chunk by
+//! chunk and stops at it.
 
 use super::api::Api;
+use super::budget::Budget;
 use super::layout::PART_SUFFIX;
 use super::record::{MediaPlan, Source};
 use super::DownloadError;
@@ -95,6 +97,7 @@ pub async fn fetch(
     local: Local,
     api: &Api,
     stores: &Stores,
+    budget: &Budget,
     bytes: &OnBytes<'_>,
 ) -> FileResult {
     let fin = dir.join(&m.name);
@@ -152,10 +155,22 @@ pub async fn fetch(
         return Ok(Ok(Fetched::Downloaded(want)));
     }
     let limit = m.size.map(|s| s.saturating_sub(have));
-    let received = match write_part(&part, have, body, limit, bytes).await {
+    // A file of unstated size is charged to the budget as it arrives (a stated one was charged
+    // when its recording was admitted).
+    let charge = m.size.is_none().then_some(budget);
+    let received = match write_part(&part, have, body, limit, charge, bytes).await {
         Ok(n) => n,
         Err(WriteError::Fatal(e)) => return Err(e),
         Err(WriteError::Source(e)) => return Ok(Err(e)),
+        Err(WriteError::OverBudget(n)) => {
+            let _ = tokio::fs::remove_file(&part).await;
+            return Ok(Err(format!(
+                "{}: its size is not stated and after {n} bytes it would pass the disk budget of {} bytes; \
+                 stopped and dropped",
+                super::budget::OVER,
+                budget.limit().unwrap_or(0)
+            )));
+        }
         Err(WriteError::TooLong) => {
             let _ = tokio::fs::remove_file(&part).await;
             return Ok(Err(format!(
@@ -288,6 +303,8 @@ enum WriteError {
     Source(String),
     /// The source sent more than `limit`: nothing past it was written.
     TooLong,
+    /// The next chunk would pass the disk budget (bytes written before it).
+    OverBudget(u64),
 }
 
 /// Appends the body to the `.part` file (truncated to `keep` bytes first), then fsyncs it. A
@@ -297,6 +314,7 @@ async fn write_part(
     keep: u64,
     mut body: ByteStream,
     limit: Option<u64>,
+    charge: Option<&Budget>,
     bytes: &OnBytes<'_>,
 ) -> Result<u64, WriteError> {
     let io = |e| WriteError::Fatal(DownloadError::io(part, e));
@@ -320,6 +338,9 @@ async fn write_part(
             Ok(Some(chunk)) => {
                 if limit.is_some_and(|l| n + chunk.len() as u64 > l) {
                     return Err(WriteError::TooLong);
+                }
+                if charge.is_some_and(|b| !b.charge(chunk.len() as u64)) {
+                    return Err(WriteError::OverBudget(n));
                 }
                 f.write_all(&chunk).await.map_err(io)?;
                 n += chunk.len() as u64;

@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_FOLDER_FORMAT: &str = "yyyy/MM/dd/HH";
 /// The metadata file in every recording folder.
 pub const META_FILE: &str = "meta-data.json";
+/// The sub-folder of a call's folder holding its screen recordings (GIR's backup layout).
+pub const SCREEN_DIR: &str = crate::archive::SCREEN_DIR;
 /// Suffix of a media file being downloaded.
 pub const PART_SUFFIX: &str = ".part";
 

@@ -4,8 +4,9 @@
 //!
 //! In: [`Settings`] (RCBS's `config.properties` keys, `[download]`, flags), API credentials and
 //! the S3 settings. Out: `<targetDir>/<recordingFolderFormat>/<recording id>/` holding each
-//! matching media file and `meta-data.json`, the checkpoint `last_recording_endtime.txt`, and a
-//! [`Report`].
+//! matching media file and `meta-data.json` (a screen recording of a call in the download in
+//! `screen/<screen id>/` inside the call's folder, [`record::InCall`]), the checkpoint
+//! `last_recording_endtime.txt`, and a [`Report`].
 //!
 //! Guarantees: one run per target folder ([`lock`]); every file appears whole or not at all
 //! (`.part` + fsync + rename; metadata by atomic replace, and only when it changed); a file
@@ -20,9 +21,12 @@
 //!
 //! Against a hostile API: credentials only to the origin of `gwsUriPrefix` ([`api`]); listing
 //! pages bounded in size and never read twice (a `nextUri` loop is an error); media bodies never
-//! written past their stated size, and a resumed read checked by its `Content-Range` ([`fetch`]).
+//! written past their stated size, and a resumed read checked by its `Content-Range` ([`fetch`]);
+//! the whole run within the operator's disk budget (`diskBudget`, [`budget`]): a run that would
+//! pass it stops at the recording that does not fit, named in [`Report::budget_stop`].
 
 pub mod api;
+pub mod budget;
 pub mod check;
 pub mod fetch;
 mod fsio;
@@ -136,6 +140,9 @@ pub struct Report {
     /// Recordings listed with a start outside the period: reported, not downloaded, and no
     /// reason to stop or to hold the checkpoint.
     pub skipped: Vec<Failure>,
+    /// The run stopped at this recording: the disk budget ([`budget`]) would have been passed.
+    /// It and the recordings after it were not downloaded.
+    pub budget_stop: Option<Failure>,
     /// The checkpoint after the run.
     pub checkpoint: Option<chrono::DateTime<chrono::Utc>>,
 }

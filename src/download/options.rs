@@ -152,6 +152,8 @@ pub const KEYS: &[(&str, &str)] = &[
     ("gwsProxyPort", "gws_proxy_port"),
     ("encryptionFormat", "encryption_format"),
     ("usePayloadSigning", "use_payload_signing"),
+    // reclife's own: RCBS has no such key (see `budget`).
+    ("diskBudget", "disk_budget"),
 ];
 
 /// A TOML scalar, as `[download]` may write a value (`max_age = 2`, `max_age = "P2D"`).
@@ -205,6 +207,8 @@ pub struct Settings {
     pub instance_id: u32,
     pub aws_proxy: Option<String>,
     pub gws_proxy: Option<String>,
+    /// `diskBudget`: the most bytes one run may add to the disk ([`super::budget`]); `None`: no limit.
+    pub disk_budget: Option<u64>,
     aws_proxy_host: Option<String>,
     aws_proxy_port: Option<u16>,
     gws_proxy_host: Option<String>,
@@ -236,6 +240,7 @@ impl Default for Settings {
             instance_id: 0,
             aws_proxy: None,
             gws_proxy: None,
+            disk_budget: None,
             aws_proxy_host: None,
             aws_proxy_port: None,
             gws_proxy_host: None,
@@ -325,6 +330,7 @@ impl Settings {
             "usePayloadSigning" => {
                 parse_bool(v).map_err(bad)?;
             }
+            "diskBudget" => self.disk_budget = super::budget::parse_size(v).map_err(bad)?,
             _ => unreachable!("every key in KEYS is handled"),
         }
         Ok(())

@@ -2,6 +2,9 @@
 //! match `mediaTypePattern` (with where to fetch each), and the metadata bytes as the API sent
 //! them.
 //!
+//! A screen recording whose call (`callRecordingId`) is in the same download goes inside the
+//! call's folder, in `screen/<screen id>/` ([`InCall`]).
+//!
 //! Where a media file comes from: its `mediaDescriptor`, in either of the two shapes in use:
 //! reclife's (`{"storage": "s3://bucket/prefix", "key": "<id>/<mediaId>"}`) and GIR's
 //! (`{"storage": "…", "path": "prefix/name.mp3", "data": {"bucket": "…"}}`, or a `path` that is
@@ -62,17 +65,38 @@ pub fn id_and_start(doc: &Value) -> Result<(String, DateTime<Utc>), String> {
     Ok((id.to_string(), start))
 }
 
-/// Plans one recording.
+/// The call a screen recording belongs to (`callRecordingId`), if it names one.
+pub fn call_of(doc: &Value) -> Option<&str> {
+    doc.get("callRecordingId").and_then(Value::as_str).filter(|s| !s.is_empty())
+}
+
+/// Where a screen recording whose call is in the download lands: `screen/<screen id>/` inside
+/// the call's folder (`<folder format of the call's start>/<call id>/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InCall {
+    pub call: String,
+    pub start: DateTime<Utc>,
+}
+
+/// Plans one recording; `in_call`: a screen recording laid in its call's folder.
 pub fn plan(
     raw: Box<RawValue>,
     format: &FolderFormat,
     types: &regex::Regex,
     metadata_only: bool,
     via_api: bool,
+    in_call: Option<&InCall>,
 ) -> Result<Planned, String> {
     let doc: Value = serde_json::from_str(raw.get()).map_err(|e| format!("malformed recording: {e}"))?;
     let (id, start) = id_and_start(&doc)?;
-    let rel_dir = format.recording_dir(Path::new(""), start, &id).map_err(|e| format!("recording {id}: {e}"))?;
+    let rel_dir = match in_call {
+        None => format.recording_dir(Path::new(""), start, &id),
+        Some(c) => format.recording_dir(Path::new(""), c.start, &c.call).and_then(|d| {
+            crate::model::check_name(&id).map_err(|e| e.to_string())?;
+            Ok(d.join(super::layout::SCREEN_DIR).join(&id))
+        }),
+    }
+    .map_err(|e| format!("recording {id}: {e}"))?;
     let mut files = Vec::new();
     let mut bad_files = Vec::new();
     let list = doc.get("mediaFiles").or_else(|| doc.get("mediaFile")).and_then(Value::as_array);
@@ -178,7 +202,7 @@ mod tests {
             {"mediaId":"w.wav","type":"audio/wav","mediaUri":"http://x/play/w.wav"},
             {"mediaId":"v.mp4","type":"video/mp4","mediaDescriptor":{"storage":"WebDAV","path":"/x/v.mp4"},"mediaPath":"/recordings/R1/play/v.mp4"},
             {"mediaId":"bad","type":"audio/mp3","mediaDescriptor":{"storage":"s3://b","key":"R1/meta-data.json"}}]}"#;
-        let p = plan(raw(doc), &f, &re, false, false).unwrap();
+        let p = plan(raw(doc), &f, &re, false, false, None).unwrap();
         assert_eq!(p.rel_dir, PathBuf::from("2015/06/24/20/R1"));
         let names: Vec<_> = p.files.iter().map(|f| (f.name.as_str(), f.size)).collect();
         assert_eq!(names, [("a.mp3", Some(10)), ("g2.mp3", None), ("v.mp4", None)]);
@@ -193,9 +217,9 @@ mod tests {
         assert_eq!(p.files[1].cert_alias, ["c1"]);
         assert_eq!(p.files[2].source, Source::Api { uri: "/recordings/R1/play/v.mp4".into() });
         assert_eq!(p.bad_files.len(), 1);
-        let p = plan(raw(doc), &f, &re, false, true).unwrap();
+        let p = plan(raw(doc), &f, &re, false, true, None).unwrap();
         assert_eq!(p.files[0].source, Source::Api { uri: "http://x/play/a.mp3".into() });
-        assert!(plan(raw(doc), &f, &re, true, false).unwrap().files.is_empty());
-        assert!(plan(raw(r#"{"id":"../x","startTime":"2015-06-24T20:18:31Z"}"#), &f, &re, false, false).is_err());
+        assert!(plan(raw(doc), &f, &re, true, false, None).unwrap().files.is_empty());
+        assert!(plan(raw(r#"{"id":"../x","startTime":"2015-06-24T20:18:31Z"}"#), &f, &re, false, false, None).is_err());
     }
 }

@@ -43,8 +43,7 @@ pub async fn run(job: &Job, progress: &dyn DownloadProgress) -> Result<Report, D
     let api = api(job)?;
     fsio::create_dirs(&target)?;
     let _lock = TargetLock::acquire(&target)?;
-    let stores = Stores::new(job.s3.clone());
-    warn_aws_proxy(job);
+    let stores = stores(job);
     fsio::remove_temp(&target.join(period::CHECKPOINT_FILE));
     let existing = period::read_checkpoint(&target)?;
     let period = Period::compute(s, job.now, existing);
@@ -101,8 +100,11 @@ pub async fn run(job: &Job, progress: &dyn DownloadProgress) -> Result<Report, D
     let mut state: Vec<Slice> = (0..n).map(|_| Slice::default()).collect();
     let mut ready: std::collections::VecDeque<usize> = (0..n).collect();
     let mut reader: Option<(usize, SpoolReader)> = None;
+    let budget = super::budget::Budget::new(s.disk_budget);
     let mut in_flight = futures::stream::FuturesUnordered::new();
     let mut finished = 0;
+    // A recording read but not yet admitted by the budget: (slice, document, id, need).
+    let mut held: Option<(usize, Spooled, String, u64)> = None;
     while finished < n {
         if reader.is_none() {
             if let Some(i) = ready.pop_front() {
@@ -117,32 +119,61 @@ pub async fn run(job: &Job, progress: &dyn DownloadProgress) -> Result<Report, D
                 }
             }
         }
-        while in_flight.len() < threads {
-            let Some((i, r)) = reader.as_mut() else { break };
-            let i = *i;
-            match r.next() {
-                Some(raw) => {
-                    let raw = raw?;
-                    let id = serde_json::from_str::<serde_json::Value>(raw.get())
-                        .ok()
+        while in_flight.len() < threads && report.budget_stop.is_none() {
+            let (i, raw, id, need) = match held.take() {
+                Some(h) => h,
+                None => {
+                    let Some((i, r)) = reader.as_mut() else { break };
+                    let i = *i;
+                    let Some(next) = r.next() else {
+                        state[i].read = true;
+                        let _ = std::fs::remove_file(spool_of(i));
+                        reader = None;
+                        continue;
+                    };
+                    let (raw, in_call) = next?;
+                    let doc = serde_json::from_str::<serde_json::Value>(raw.get()).ok();
+                    let id = doc
+                        .as_ref()
                         .and_then(|d| d.get("id").and_then(|v| v.as_str()).map(str::to_string))
                         .unwrap_or_default();
-                    if !state[i].ids.insert(id) {
+                    if !state[i].ids.insert(id.clone()) {
                         progress.advance(i, 1, 0);
                         continue;
                     }
-                    state[i].in_flight += 1;
-                    let target = &target;
-                    let stores = &stores;
-                    let api = &api;
-                    in_flight.push(async move { (i, one_recording(job, api, stores, target, raw, progress, i).await) });
+                    let media = doc.as_ref().map(|d| media_bytes(s, d)).unwrap_or(0);
+                    let copies = if job.decrypt.is_some() { 2 } else { 1 };
+                    let need = media.saturating_mul(copies).saturating_add(raw.get().len() as u64);
+                    (i, (raw, in_call), id, need)
                 }
-                None => {
-                    state[i].read = true;
-                    let _ = std::fs::remove_file(spool_of(i));
-                    reader = None;
+            };
+            if !budget.admit(need) {
+                if !in_flight.is_empty() {
+                    // What is under way may give back part of its charge: wait for it.
+                    held = Some((i, raw, id, need));
+                    break;
                 }
+                let reason = format!(
+                    "the disk budget of {} bytes would be passed ({} written in this run, {need} more needed); \
+                     the run stopped here: this recording and the ones after it are left for a later run",
+                    budget.limit().unwrap_or(0),
+                    budget.charged()
+                );
+                tracing::warn!(recording = %id, "{reason}");
+                report.budget_stop = Some(Failure { recording: id, file: String::new(), reason });
+                state[i].failed = true;
+                reader = None;
+                ready.clear();
+                break;
             }
+            state[i].in_flight += 1;
+            let target = &target;
+            let stores = &stores;
+            let api = &api;
+            let budget = &budget;
+            in_flight.push(async move {
+                (i, need, one_recording(job, Sources { api, stores, budget }, target, raw, progress, i).await)
+            });
         }
         // Finish slices in order once everything of theirs is done.
         while finished < n && state[finished].read && state[finished].in_flight == 0 {
@@ -159,13 +190,27 @@ pub async fn run(job: &Job, progress: &dyn DownloadProgress) -> Result<Report, D
             }
             finished += 1;
         }
+        if in_flight.is_empty() && report.budget_stop.is_some() {
+            break;
+        }
         if finished >= n || in_flight.is_empty() {
             continue;
         }
-        if let Some((i, r)) = in_flight.next().await {
-            let o = r?;
+        if let Some((i, need, r)) = in_flight.next().await {
+            let mut o = r?;
+            budget.settle(need, o.charged);
             let slice = &mut state[i];
             slice.in_flight -= 1;
+            if let Some(pos) = o.failures.iter().position(|f| f.reason.starts_with(super::budget::OVER)) {
+                // A file of unstated size reached the budget: the run stops as for a recording
+                // that does not fit.
+                let f = o.failures.remove(pos);
+                slice.failed = true;
+                reader = None;
+                ready.clear();
+                held = None;
+                report.budget_stop.get_or_insert(f);
+            }
             if !o.failures.is_empty() {
                 slice.failed = true;
             }
@@ -202,13 +247,11 @@ async fn sync_dirs(dirs: std::collections::BTreeSet<PathBuf>, threads: usize) ->
     Ok(())
 }
 
-/// awsProxyHost is read and checked, but the S3 client does not route through it yet.
-fn warn_aws_proxy(job: &Job) {
-    if let Some(p) = &job.settings.aws_proxy {
-        if !job.settings.metadata_only && !job.via_api {
-            tracing::warn!(proxy = %p, "awsProxyHost is not applied: S3 requests go direct (use --via-api to fetch media through the API and gwsProxyHost)");
-        }
-    }
+/// The S3 stores of a run: `[s3]`, through `awsProxyHost:awsProxyPort` when set.
+pub(crate) fn stores(job: &Job) -> Stores {
+    let mut cfg = job.s3.clone();
+    cfg.proxy = job.settings.aws_proxy.clone();
+    Stores::new(cfg)
 }
 
 /// Media bytes of a listed recording that match the pattern.
@@ -243,7 +286,11 @@ async fn list_period(
     if period.is_empty() {
         return Ok(out);
     }
+    // The calls of the period (id → start), for laying screen recordings in their call's
+    // folder: one entry per call listed (about a hundred bytes each).
+    let mut calls = std::collections::HashMap::<String, chrono::DateTime<chrono::Utc>>::new();
     for path in [s.recordings_uri.as_str(), SCREEN_RECORDINGS_URI] {
+        let screens = path == SCREEN_RECORDINGS_URI;
         let mut walk = api::PageWalk::default();
         let mut next = Some(api.listing_url(path, period.start, period.end));
         let mut first = true;
@@ -283,18 +330,38 @@ async fn list_period(
                     });
                     continue;
                 }
-                if layout::instance_of(&id, s.total_instances) != s.instance_id {
+                // A screen recording whose call is in the download goes with it: to the call's
+                // instance, slice and folder. One whose call is not stays in its own folder.
+                let in_call = if screens {
+                    record::call_of(&doc).and_then(|c| calls.get(c).map(|t| (c.to_string(), *t)))
+                } else {
+                    calls.insert(id.clone(), start);
+                    None
+                };
+                let owner = in_call.as_ref().map_or(id.as_str(), |(c, _)| c.as_str());
+                if layout::instance_of(owner, s.total_instances) != s.instance_id {
                     report.other_instances += 1;
                     continue;
                 }
-                let edge = start.timestamp_millis().div_euclid(step);
+                let edge = in_call.as_ref().map_or(start, |(_, t)| *t).timestamp_millis().div_euclid(step);
                 let e = out.entry(edge).or_default();
                 e.0 += 1;
                 e.1 += media_bytes(s, &doc);
                 report.recordings += 1;
                 let text = raw.get().as_bytes();
                 let w = by_slice.entry(edge).or_default();
-                w.extend_from_slice(format!("{}\n", text.len()).as_bytes());
+                match &in_call {
+                    None => w.extend_from_slice(format!("{}\n", text.len()).as_bytes()),
+                    Some((call, t)) => w.extend_from_slice(
+                        format!(
+                            "{} {} {}\n",
+                            text.len(),
+                            t.timestamp_millis(),
+                            serde_json::to_string(call).unwrap_or_default()
+                        )
+                        .as_bytes(),
+                    ),
+                }
                 w.extend_from_slice(text);
                 w.push(b'\n');
             }
@@ -310,14 +377,20 @@ async fn list_period(
     Ok(out)
 }
 
-/// The spooled recordings, one at a time.
+/// A spooled recording: its document, and for a screen recording laid in its call's folder,
+/// that call.
+type Spooled = (Box<RawValue>, Option<record::InCall>);
+
+/// The spooled recordings, one at a time. Each entry: a header line `<length>` (or `<length>
+/// <call start ms> <call id as JSON>` for a screen recording in its call's folder), the
+/// document, a newline.
 struct SpoolReader {
     r: std::io::BufReader<std::fs::File>,
     path: PathBuf,
 }
 
 impl Iterator for SpoolReader {
-    type Item = Result<Box<RawValue>, DownloadError>;
+    type Item = Result<Spooled, DownloadError>;
     fn next(&mut self) -> Option<Self::Item> {
         let mut line = String::new();
         match self.r.read_line(&mut line) {
@@ -326,14 +399,30 @@ impl Iterator for SpoolReader {
             Err(e) => return Some(Err(DownloadError::io(&self.path, e))),
         }
         let bad = |m: &str| Some(Err(DownloadError::io(&self.path, std::io::Error::other(m.to_string()))));
-        let Ok(n) = line.trim().parse::<usize>() else { return bad("damaged spool file") };
+        let mut head = line.trim().splitn(3, ' ');
+        let Some(n) = head.next().and_then(|n| n.parse::<usize>().ok()) else { return bad("damaged spool file") };
+        let in_call = match (head.next(), head.next()) {
+            (Some(ms), Some(call)) => {
+                let start = ms.parse::<i64>().ok().and_then(chrono::DateTime::from_timestamp_millis);
+                let call = serde_json::from_str::<String>(call).ok();
+                match (start, call) {
+                    (Some(start), Some(call)) => Some(record::InCall { call, start }),
+                    _ => return bad("damaged spool file"),
+                }
+            }
+            _ => None,
+        };
         let mut buf = vec![0u8; n + 1];
         if let Err(e) = self.r.read_exact(&mut buf) {
             return Some(Err(DownloadError::io(&self.path, e)));
         }
         buf.pop();
         let Ok(text) = String::from_utf8(buf) else { return bad("damaged spool file") };
-        Some(RawValue::from_string(text).map_err(|e| DownloadError::io(&self.path, std::io::Error::other(e))))
+        Some(
+            RawValue::from_string(text)
+                .map(|raw| (raw, in_call))
+                .map_err(|e| DownloadError::io(&self.path, std::io::Error::other(e))),
+        )
     }
 }
 
@@ -347,23 +436,39 @@ struct Outcome {
     meta_unchanged: bool,
     decrypted: u64,
     passed_through: u64,
+    /// Bytes written that its budget admission covered (media of stated size, metadata,
+    /// plaintext); media of unstated size are charged as they arrive.
+    charged: u64,
     failures: Vec<Failure>,
     /// The recording folder, whose ancestors are synced at the end of the slice.
     dir: Option<PathBuf>,
 }
 
+/// Where a recording's media come from, and the budget they are charged to.
+struct Sources<'a> {
+    api: &'a Api,
+    stores: &'a Stores,
+    budget: &'a super::budget::Budget,
+}
+
 async fn one_recording(
     job: &Job,
-    api: &Api,
-    stores: &Stores,
+    Sources { api, stores, budget }: Sources<'_>,
     target: &Path,
-    raw: Box<RawValue>,
+    (raw, in_call): Spooled,
     progress: &dyn DownloadProgress,
     slice: usize,
 ) -> Result<Outcome, DownloadError> {
     let s = &job.settings;
     let mut o = Outcome::default();
-    let p = match record::plan(raw, &s.folder_format, &s.media_type_pattern, s.metadata_only, job.via_api) {
+    let p = match record::plan(
+        raw,
+        &s.folder_format,
+        &s.media_type_pattern,
+        s.metadata_only,
+        job.via_api,
+        in_call.as_ref(),
+    ) {
         Ok(p) => p,
         Err(reason) => {
             o.failures.push(Failure { recording: "?".into(), file: String::new(), reason });
@@ -398,7 +503,7 @@ async fn one_recording(
             }
         }
         let on_bytes = |n: u64| progress.advance(slice, 0, n);
-        match fetch(m, &dir, local, api, stores, &on_bytes).await? {
+        match fetch(m, &dir, local, api, stores, budget, &on_bytes).await? {
             Ok(Fetched::Present(n)) => {
                 o.present += 1;
                 progress.advance(slice, 0, n);
@@ -406,6 +511,9 @@ async fn one_recording(
             Ok(Fetched::Downloaded(n)) => {
                 o.downloaded += 1;
                 o.bytes += n;
+                if m.size.is_some() {
+                    o.charged += n;
+                }
                 renamed = true;
             }
             Err(reason) => {
@@ -415,8 +523,22 @@ async fn one_recording(
         }
         if let Some(d) = &job.decrypt {
             match decrypt_one(d, &p, m, &dir).await? {
-                Ok(Decrypted::Opened) => o.decrypted += 1,
-                Ok(Decrypted::Plain) => o.passed_through += 1,
+                Ok(Decrypted::Opened) => {
+                    o.decrypted += 1;
+                    let plain = d.plain_dir.join(&p.rel_dir).join(&m.name);
+                    o.charged += std::fs::metadata(plain).map(|x| x.len()).unwrap_or(0);
+                }
+                // A plain file is passed through as a hard link (no new bytes on disk), or
+                // copied where a link fails: then the copy is charged.
+                Ok(Decrypted::Plain) => {
+                    o.passed_through += 1;
+                    let plain = d.plain_dir.join(&p.rel_dir).join(&m.name);
+                    if let Ok(x) = std::fs::metadata(plain) {
+                        if std::os::unix::fs::MetadataExt::nlink(&x) == 1 {
+                            o.charged += x.len();
+                        }
+                    }
+                }
                 Ok(Decrypted::There) => {}
                 Err(reason) => decrypt_failures.push(fail(reason)),
             }
@@ -429,6 +551,7 @@ async fn one_recording(
     let complete = o.failures.is_empty();
     o.failures.extend(decrypt_failures);
     let raw = p.raw;
+    let meta_len = raw.get().len() as u64;
     let (written, unchanged) = tokio::task::spawn_blocking(move || -> Result<(bool, bool), DownloadError> {
         let mut written = false;
         let mut unchanged = false;
@@ -451,6 +574,9 @@ async fn one_recording(
     .map_err(|e| DownloadError::Config(format!("metadata task: {e}")))??;
     o.meta_written = written;
     o.meta_unchanged = unchanged;
+    if written {
+        o.charged += meta_len;
+    }
     progress.advance(slice, 1, 0);
     Ok(o)
 }
@@ -566,8 +692,7 @@ pub async fn verify_api(job: &Job) -> Result<String, DownloadError> {
 pub async fn verify_s3(job: &Job) -> Result<String, DownloadError> {
     let s = &job.settings;
     let api = api(job)?;
-    let stores = Stores::new(job.s3.clone());
-    warn_aws_proxy(job);
+    let stores = stores(job);
     let period = Period::compute(s, job.now, None);
     let mut url = Some(api.listing_url(&s.recordings_uri, period.start, period.end));
     let mut walk = api::PageWalk::default();
@@ -575,7 +700,9 @@ pub async fn verify_s3(job: &Job) -> Result<String, DownloadError> {
         walk.visit(&u)?;
         let page = api.page(&u).await?;
         for raw in page.recordings {
-            let Ok(p) = record::plan(raw, &s.folder_format, &s.media_type_pattern, false, false) else { continue };
+            let Ok(p) = record::plan(raw, &s.folder_format, &s.media_type_pattern, false, false, None) else {
+                continue;
+            };
             for m in &p.files {
                 if let Source::S3 { bucket, prefix, key } = &m.source {
                     let store = stores.get(bucket, prefix)?;

@@ -3,7 +3,7 @@
 use super::{is_meta_file, IngestError};
 use crate::archive::SCREEN_DIR;
 use crate::crypto::looks_enveloped;
-use crate::model::{relative_path, MediaFile};
+use crate::model::{archive_path, relative_path, MediaFile};
 use crate::storage::{file_stream, ByteStream, Key, MediaStore, ObjectMeta, StorageError};
 use bytes::Bytes;
 use futures::TryStreamExt;
@@ -194,8 +194,11 @@ impl Source {
     pub fn find_media(&self, c: &Candidate, m: &MediaFile) -> Result<MediaRef, String> {
         let mut names = vec![m.media_id.clone()];
         if let Some(p) = &m.stored_path {
-            if let Ok(rel) = relative_path(p) {
-                names.push(rel);
+            // GIR's name (a URI kept whole: `http://host/x`), then the one older reclife wrote.
+            for rel in [archive_path(p), relative_path(p)].into_iter().flatten() {
+                if !names.contains(&rel) {
+                    names.push(rel);
+                }
             }
         }
         for n in &names {

@@ -142,7 +142,9 @@ impl RemoteDir {
         name: &str,
         fill: &mut dyn FnMut(&mut dyn Write) -> Result<(), LifecycleError>,
     ) -> Result<(u32, u64), LifecycleError> {
-        let key = self.prefix.join(&Key::parse(name)?);
+        // An object key has no empty segment: GIR's `http://host/x` is stored as `http:/host/x`,
+        // the path a folder on disk gives it too.
+        let key = self.prefix.join(&Key::parse(&name.replace("//", "/"))?);
         let mut up = UploadWriter::start(&self.handle, self.store.clone(), key.clone(), true);
         let mut w = super::backup::CrcWrite { inner: &mut up, crc: crc32fast::Hasher::new(), n: 0 };
         fill(&mut w)?;

@@ -9,7 +9,7 @@
 mod name;
 mod time;
 
-pub use name::{check_name, relative_path, uri_segment};
+pub use name::{archive_path, check_name, relative_path, uri_segment};
 pub use time::{parse_duration_ms, parse_time, parse_time_str, parse_u64};
 
 use chrono::{DateTime, Utc};

@@ -54,6 +54,23 @@ pub fn relative_path(path: &str) -> Result<String, ModelError> {
     Ok(parts.join("/"))
 }
 
+/// The name GIR gives a media file in a backup with `useFullPathInMediaFileBackup`: the stored
+/// path without its leading `/`, and a path that is a URI (`http://host/rec/x.mp3`) kept as
+/// written, its `scheme://` included (GIR: "the filename retains the path value—for example,
+/// `http://...`"), where [`relative_path`] would give `http:/host/rec/x.mp3`. Every segment
+/// after the scheme passes [`check_name`]. On a file system the two forms are the same path
+/// (`//` is one separator); in a zip entry or an object key they differ.
+pub fn archive_path(path: &str) -> Result<String, ModelError> {
+    let rel = relative_path(path)?;
+    let Some((scheme, _)) = path.split_once("://") else { return Ok(rel) };
+    let is_scheme = scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    if !is_scheme || !rel.starts_with(&format!("{scheme}:/")) {
+        return Ok(rel);
+    }
+    Ok(format!("{scheme}:/{}", &rel[scheme.len() + 1..]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,6 +89,12 @@ mod tests {
     fn relative_paths() {
         assert_eq!(relative_path("/prefixA/x.mp3").unwrap(), "prefixA/x.mp3");
         assert_eq!(relative_path("http://host/rec/x.mp3").unwrap(), "http:/host/rec/x.mp3");
+        assert_eq!(archive_path("http://host/rec/x.mp3").unwrap(), "http://host/rec/x.mp3");
+        assert_eq!(archive_path("/prefixA/x.mp3").unwrap(), "prefixA/x.mp3");
+        assert_eq!(archive_path("/a/http://b/x").unwrap(), "a/http:/b/x", "only a leading scheme");
+        for bad in ["http://host/../x", "http://host/a\\b"] {
+            assert!(archive_path(bad).is_err(), "{bad:?} accepted");
+        }
         for bad in ["/a/../../etc/passwd", "..", "a/./b", "", "/", "a\\b"] {
             assert!(relative_path(bad).is_err(), "{bad:?} accepted");
         }

@@ -3,6 +3,7 @@
 //! (`screen_certs`, `max_retries`, `lease_seconds`). GIR's 0/1 switches accept `0`/`1` or
 //! `false`/`true`.
 
+use crate::catalog::Query;
 use crate::crypto::Cipher;
 use serde::{Deserialize, Deserializer};
 use std::path::PathBuf;
@@ -75,6 +76,13 @@ pub struct MuxerConfig {
     pub max_span_minutes: u64,
     /// How long a claim on a pair lasts; a crashed process's claims expire after this.
     pub lease_seconds: u64,
+    /// GIR `call_recording_query_string`: when set, the calls to mux are those this RWS search
+    /// selects (`userName=…&userData=…&callerPhoneNumber=…&startTime=…&endTime=…`, `*`
+    /// wildcards, `AND`), in one batch pass, after which the muxer stops instead of polling.
+    pub call_recording_query_string: String,
+    /// GIR `call_recording_extra_query_string`: RWS search parameters ANDed with every window
+    /// (polling and `--since`/`--until`), e.g. `userData=SRSScreenRecordingStateStarted`.
+    pub call_recording_extra_query_string: String,
 }
 
 impl Default for MuxerConfig {
@@ -104,6 +112,8 @@ impl Default for MuxerConfig {
             max_retries: 3,
             max_span_minutes: 240,
             lease_seconds: 3600,
+            call_recording_query_string: String::new(),
+            call_recording_extra_query_string: String::new(),
         }
     }
 }
@@ -139,7 +149,25 @@ impl MuxerConfig {
             return Err("muxer.lease_seconds must be at least 1".into());
         }
         self.cipher()?;
+        self.batch_query()?;
+        self.extra_query()?;
         super::shard::Shard::from_config(self).map(|_| ())
+    }
+
+    /// The calls `call_recording_query_string` selects, if it is set.
+    pub fn batch_query(&self) -> Result<Option<Query>, String> {
+        rws_query("call_recording_query_string", &self.call_recording_query_string)
+    }
+
+    /// The filter `call_recording_extra_query_string` adds to every window, if it is set.
+    pub fn extra_query(&self) -> Result<Option<Query>, String> {
+        let q = rws_query("call_recording_extra_query_string", &self.call_recording_extra_query_string)?;
+        if q.as_ref().is_some_and(|q| q.start_from.is_some() || q.stop_to.is_some()) {
+            return Err("muxer.call_recording_extra_query_string: startTime and endTime come from the window \
+                 (window_past, window_past_older_than, --since/--until); use call_recording_query_string for a fixed range"
+                .into());
+        }
+        Ok(q)
     }
 
     /// The `cipher` key as a [`Cipher`].
@@ -153,6 +181,19 @@ impl MuxerConfig {
     pub fn clean_temp(&self) -> bool {
         self.auto_clean_temp_folder && !self.save_temp_file
     }
+}
+
+/// An RWS search string (GIR writes it as a URL's query, `?` optional) through the one parser
+/// of RWS's parameters ([`crate::catalog::parse_rws`]); empty: none.
+fn rws_query(key: &str, v: &str) -> Result<Option<Query>, String> {
+    let v = v.trim();
+    let v = v.strip_prefix('?').unwrap_or(v);
+    if v.is_empty() {
+        return Ok(None);
+    }
+    crate::catalog::parse_rws(v, crate::model::Kind::Voice, 24)
+        .map(|s| Some(s.query))
+        .map_err(|e| format!("muxer.{key}: {e}"))
 }
 
 /// GIR writes switches as 0/1; TOML users write booleans. Both are accepted.

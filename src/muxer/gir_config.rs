@@ -44,7 +44,6 @@ const NOT_WEBDAV: &str =
 const LINKED: &str = "reclife links FFmpeg and OpenSSL; there is no executable to point at";
 const LOGS: &str = "reclife logs to stderr (or the journal under systemd): use --log-level, RUST_LOG or --log-format";
 const CATALOG: &str = "reclife reads screen recordings from its catalog in one indexed lookup per page";
-const QUERY: &str = "reclife selects calls with screen recordings from its catalog; batch runs use --since/--until";
 
 /// Reads `path` and applies it to `cfg`. Returns what became of every option, in file order.
 pub fn apply(path: &Path, cfg: &mut MuxerConfig) -> Result<Vec<Mapped>, GirConfigError> {
@@ -102,7 +101,16 @@ pub fn apply_str(path: &Path, text: &str, cfg: &mut MuxerConfig) -> Result<Vec<M
                     Some("reclife cleans a pair's temporary files when the pair is done (auto_clean_temp_folder)")
                 }
                 ("advanced" | "processing", "query_slice_size") => Some(CATALOG),
-                ("advanced", "call_recording_extra_query_string" | "call_recording_query_string") => Some(QUERY),
+                ("advanced", "call_recording_query_string") => {
+                    cfg.call_recording_query_string = v.to_string();
+                    cfg.batch_query().map_err(bad)?;
+                    None
+                }
+                ("advanced", "call_recording_extra_query_string") => {
+                    cfg.call_recording_extra_query_string = v.to_string();
+                    cfg.extra_query().map_err(bad)?;
+                    None
+                }
                 ("processing", "window_past") => {
                     cfg.window_past = unsigned()?;
                     None

@@ -8,6 +8,7 @@ use super::shard::Shard;
 use super::state::{self, PairRecord};
 use super::window::Window;
 use super::MuxerError;
+use crate::catalog::Query;
 use crate::config::Context;
 use crate::model::Recording;
 use chrono::{DateTime, Utc};
@@ -58,6 +59,10 @@ pub struct Muxer {
     env: Arc<Env>,
     shard: Option<Shard>,
     holder: String,
+    /// `call_recording_query_string`: the calls of a batch pass.
+    batch: Option<Query>,
+    /// `call_recording_extra_query_string`: ANDed with every window.
+    extra: Option<Query>,
 }
 
 impl Muxer {
@@ -66,7 +71,9 @@ impl Muxer {
         let cfg = &ctx.config.muxer;
         cfg.validate().map_err(MuxerError::Config)?;
         let shard = Shard::from_config(cfg).map_err(MuxerError::Config)?;
-        Ok(Muxer { env: Arc::new(Env::new(ctx)?), shard, holder: state::holder_id() })
+        let batch = cfg.batch_query().map_err(MuxerError::Config)?;
+        let extra = cfg.extra_query().map_err(MuxerError::Config)?;
+        Ok(Muxer { env: Arc::new(Env::new(ctx)?), shard, holder: state::holder_id(), batch, extra })
     }
 
     pub fn shard(&self) -> Option<Shard> {
@@ -93,8 +100,38 @@ impl Muxer {
         window: Window,
         progress: &dyn crate::progress::Progress,
     ) -> Result<PassReport, MuxerError> {
-        let mut report = PassReport { windows: window.intervals(&ctx.config.muxer), ..PassReport::default() };
-        let (pairs, total_ms) = self.count(ctx, &report.windows).await?;
+        let windows = window.intervals(&ctx.config.muxer);
+        self.pass_windows(ctx, windows, self.extra.clone(), progress).await
+    }
+
+    /// True when `call_recording_query_string` is set: the muxer runs [`Muxer::batch_pass`]
+    /// once and stops, as GIR's script exits, instead of polling.
+    pub fn is_batch(&self) -> bool {
+        self.batch.is_some()
+    }
+
+    /// GIR's batch mode: one pass over the calls `call_recording_query_string` selects (its
+    /// `startTime`/`endTime`, if any, bound them; no window, no splitting). `None` when the
+    /// option is not set.
+    pub async fn batch_pass(
+        &self,
+        ctx: &Context,
+        progress: &dyn crate::progress::Progress,
+    ) -> Result<Option<PassReport>, MuxerError> {
+        let Some(q) = self.batch.clone() else { return Ok(None) };
+        let w = Window { from: DateTime::<Utc>::MIN_UTC, to: q.stop_to.unwrap_or(DateTime::<Utc>::MAX_UTC) };
+        self.pass_windows(ctx, vec![w], Some(q), progress).await.map(Some)
+    }
+
+    async fn pass_windows(
+        &self,
+        ctx: &Context,
+        windows: Vec<Window>,
+        filter: Option<Query>,
+        progress: &dyn crate::progress::Progress,
+    ) -> Result<PassReport, MuxerError> {
+        let mut report = PassReport { windows, ..PassReport::default() };
+        let (pairs, total_ms) = self.count(ctx, &report.windows, &filter).await?;
         progress.set_total(pairs);
         let total_s = total_ms / 1000;
         progress.message(&format!("0/{total_s} s of media"));
@@ -105,14 +142,15 @@ impl Muxer {
             progress.message(&format!("{}/{total_s} s of media", d / 1000));
         };
         for w in report.windows.clone() {
-            self.pass_interval(ctx, w, &mut report, &tick).await?;
+            self.pass_interval(ctx, w, &filter, &mut report, &tick).await?;
         }
         progress.finish();
         Ok(report)
     }
 
     /// Pairs in `windows` that a pass would try, and their output timelines' total length (ms).
-    async fn count(&self, ctx: &Context, windows: &[Window]) -> Result<(u64, u64), MuxerError> {
+    async fn count(&self, ctx: &Context, windows: &[Window], filter: &Option<Query>) -> Result<(u64, u64), MuxerError> {
+        let filter = filter.clone();
         let catalog = ctx.catalog.clone();
         let cfg = ctx.config.muxer.clone();
         let region = ctx.config.region.clone();
@@ -127,6 +165,7 @@ impl Muxer {
                     shard,
                     check_username: cfg.check_matching_username,
                     page_size: cfg.pagination,
+                    filter: filter.clone(),
                 };
                 let mut counts = ScanCounts::default();
                 scan::scan(catalog.as_ref(), &spec, &mut counts, |batch| {
@@ -144,9 +183,11 @@ impl Muxer {
         &self,
         ctx: &Context,
         w: Window,
+        filter: &Option<Query>,
         report: &mut PassReport,
         tick: &(dyn Fn(u64) + Sync),
     ) -> Result<(), MuxerError> {
+        let filter = filter.clone();
         let (tx, rx) = tokio::sync::mpsc::channel::<Vec<Candidate>>(1);
         let catalog = ctx.catalog.clone();
         let cfg = ctx.config.muxer.clone();
@@ -160,6 +201,7 @@ impl Muxer {
                 shard,
                 check_username: cfg.check_matching_username,
                 page_size: cfg.pagination,
+                filter,
             };
             scan::scan(catalog.as_ref(), &spec, &mut counts, |batch| {
                 // The receiver only goes away when the pass is abandoned.
@@ -287,7 +329,19 @@ impl Muxer {
 
     /// Polls for ever: a pass over the polling window every `min_poll_interval` seconds,
     /// until `stop` resolves. A failed pass is logged and the loop goes on.
+    /// With `call_recording_query_string` set, one batch pass instead, then it returns (GIR's
+    /// script exits once the query's records are processed).
     pub async fn serve(&self, ctx: &Context, stop: impl std::future::Future<Output = ()>) -> Result<(), MuxerError> {
+        if self.is_batch() {
+            let r = self.batch_pass(ctx, &crate::progress::NoProgress).await?.unwrap_or_default();
+            tracing::info!(
+                muxed = r.muxed.len(),
+                failed = r.failed.len(),
+                busy = r.busy,
+                "call_recording_query_string: batch pass done; the muxer stops"
+            );
+            return Ok(());
+        }
         tokio::pin!(stop);
         let every = std::time::Duration::from_secs(ctx.config.muxer.min_poll_interval.max(1));
         loop {

@@ -28,16 +28,33 @@ pub struct ScanCounts {
     pub unusable: u64,
 }
 
-/// The query for calls that ended in `w` and have screen recordings linked by id.
-pub fn calls_query(w: &Window, region: Option<&str>, with_screen: bool) -> Query {
-    Query {
+/// The query for calls that ended in `w` and have screen recordings linked by id, narrowed by
+/// `filter` (GIR's query strings: started at or after, ended before, phone numbers, agent user
+/// names, attached data, region), ANDed with the window and this node's region.
+pub fn calls_query(w: &Window, region: Option<&str>, with_screen: bool, filter: Option<&Query>) -> Query {
+    let mut q = Query {
         kind: Some(Kind::Voice),
         stop_from: Some(w.from),
         stop_to: Some(w.to),
         region: region.map(str::to_string),
         has_screen: with_screen.then_some(true),
         ..Query::default()
+    };
+    if let Some(f) = filter {
+        q.start_from = f.start_from;
+        q.stop_to = f.stop_to.map_or(q.stop_to, |t| Some(t.min(w.to)));
+        q.caller_phone = f.caller_phone.clone();
+        q.dialed_phone = f.dialed_phone.clone();
+        q.attached_value_any = f.attached_value_any.clone();
+        q.agent_user_any = f.agent_user_any.clone();
+        match (&q.region, &f.region) {
+            (None, r) => q.region = r.clone(),
+            // Another region than this node's: nothing of it is this node's to mux.
+            (Some(mine), Some(theirs)) if mine != theirs => q.stop_to = Some(w.from),
+            _ => {}
+        }
     }
+    q
 }
 
 fn load(catalog: &dyn Catalog, id: &str) -> Result<Option<Recording>, CatalogError> {
@@ -83,6 +100,8 @@ pub struct ScanSpec {
     pub shard: Option<Shard>,
     pub check_username: bool,
     pub page_size: usize,
+    /// GIR's query string for the calls (`call_recording_query_string` or `…_extra_…`).
+    pub filter: Option<Query>,
 }
 
 /// Walks the window page by page and hands each page's candidates to `each`.
@@ -96,7 +115,7 @@ pub fn scan(
     let page_size = spec.page_size.max(1);
     let orphans = orphans(catalog, w, region)?;
     // Without orphans only calls with linked screens matter, which the catalog filters.
-    let q = calls_query(w, region, orphans.is_empty());
+    let q = calls_query(w, region, orphans.is_empty(), spec.filter.as_ref());
     let mut cursor = Some(Cursor::start());
     while let Some(cur) = cursor.take() {
         let page = catalog.scroll_page(&q, &cur, page_size)?;
@@ -159,4 +178,30 @@ pub fn scan(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod query_tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+
+    #[test]
+    fn query_strings_narrow_the_window() {
+        let t = |h| Utc.with_ymd_and_hms(2025, 4, 1, h, 0, 0).unwrap();
+        let w = Window { from: t(0), to: t(12) };
+        let f = crate::catalog::parse_rws("userName=a%20AND%20b&userData=x*&endTime=1743501600000", Kind::Voice, 24)
+            .unwrap()
+            .query;
+        let q = calls_query(&w, Some("us"), true, Some(&f));
+        assert_eq!((q.stop_from, q.stop_to), (Some(t(0)), f.stop_to), "endTime (10:00) inside the window wins");
+        assert_eq!(q.agent_user_any, [vec!["a".to_string()], vec!["b".to_string()]]);
+        assert_eq!(q.attached_value_any, ["x*"]);
+        assert_eq!(q.region.as_deref(), Some("us"));
+        // Another region than the node's: an empty range.
+        let other = crate::catalog::parse_rws("region=eu", Kind::Voice, 24).unwrap().query;
+        let q = calls_query(&w, Some("us"), true, Some(&other));
+        assert_eq!(q.stop_to, Some(w.from));
+        let q = calls_query(&w, None, true, Some(&other));
+        assert_eq!(q.region.as_deref(), Some("eu"));
+    }
 }

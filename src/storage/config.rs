@@ -35,6 +35,10 @@ pub struct S3Config {
     pub part_size_mib: u64,
     /// Parts in flight at once for one upload (memory: this × part size).
     pub upload_concurrency: usize,
+    /// An HTTP forward proxy for every request (`http://host:port`): the downloader's
+    /// `awsProxyHost`/`awsProxyPort`. Not a key of `[s3]`.
+    #[serde(skip)]
+    pub proxy: Option<String>,
     #[serde(flatten)]
     pub net: NetConfig,
 }
@@ -48,6 +52,7 @@ impl Default for S3Config {
             checksums_when_required: None,
             part_size_mib: 8,
             upload_concurrency: 4,
+            proxy: None,
             net: NetConfig::default(),
         }
     }

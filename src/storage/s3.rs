@@ -114,6 +114,9 @@ impl S3Store {
                     .operation_attempt_timeout(Duration::from_secs(net.request_timeout_secs))
                     .build(),
             );
+        if let Some(p) = &cfg.proxy {
+            b = b.http_client(proxied_client(p).map_err(|e| conf_err(format!("proxy {p:?}: {e}")))?);
+        }
         if let Some(e) = endpoint {
             url::Url::parse(&e).map_err(|err| conf_err(format!("endpoint {e:?}: {err}")))?;
             b = b.endpoint_url(e);
@@ -137,6 +140,21 @@ impl S3Store {
             }),
         })
     }
+}
+
+/// The SDK's HTTPS client (rustls with aws-lc, as the SDK's default) with every request going
+/// through the forward proxy `url` (plain HTTP requests forwarded, HTTPS through `CONNECT`).
+fn proxied_client(url: &str) -> Result<aws_sdk_s3::config::SharedHttpClient, String> {
+    use aws_smithy_http_client::{proxy::ProxyConfig, tls, Builder, Connector};
+    let proxy = ProxyConfig::all(url).map_err(|e| e.to_string())?;
+    Ok(Builder::new().build_with_connector_fn(move |settings, components| {
+        let mut c = Connector::builder().proxy_config(proxy.clone());
+        c.set_connector_settings(settings.cloned());
+        if let Some(rc) = components {
+            c.set_sleep_impl(rc.sleep_impl());
+        }
+        c.tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc)).build()
+    }))
 }
 
 impl Inner {

@@ -73,6 +73,8 @@ pub struct Pair {
     pub by_uuid: bool,
     /// A detached envelope (PEM) for the voice: its bytes are then the raw ciphertext.
     pub voice_pkcs7: Option<String>,
+    /// Attached data (key, value) added to the call in its eventHistory.
+    pub user_data: Option<(String, String)>,
 }
 
 impl Pair {
@@ -86,6 +88,7 @@ impl Pair {
             screen_bytes: None,
             by_uuid: false,
             voice_pkcs7: None,
+            user_data: None,
         }
     }
     pub fn screen_id(&self) -> String {
@@ -116,7 +119,12 @@ pub fn lay_out(root: &Path, p: &Pair) {
         r#"{{"id": "{id}", "startTime": "{s}", "stopTime": "{e}", "callType": "Inbound", "region": "us",
   "mediaFiles": [{{"mediaId": "{voice_id}", "type": "audio/mp3", "startTime": "{s}", "stopTime": "{e}", "duration": "6000", {pkcs7}
      "size": "{n}", "channels": 1, "parameters": {{{user}"agentId": "1", "callUuid": "{id}"}}}}],
-  "eventHistory": [], "screenRecording": true}}"#,
+  "eventHistory": {events}, "screenRecording": true}}"#,
+        events = p
+            .user_data
+            .as_ref()
+            .map(|(k, v)| serde_json::json!([{"event": "AttachedDataChanged", "data": {"added": {k: v}}}]).to_string())
+            .unwrap_or_else(|| "[]".into()),
         id = p.call_id,
         s = gir(p.start),
         e = gir(p.stop()),

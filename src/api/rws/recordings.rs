@@ -8,149 +8,23 @@
 use super::super::auth::{Caller, Role};
 use super::super::{blocking, ApiFailure, Shared};
 use super::{base_url, check_ccid};
-use crate::catalog::{Catalog, Cursor, Entry, HoldOutcome, Query};
+use crate::catalog::{Catalog, Cursor, Entry, HoldOutcome};
 use crate::model::Kind;
 use crate::storage::Key;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::{Extension, Json};
-use chrono::{DateTime, TimeDelta, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-/// Page size when the request names none, and the largest served.
-pub const DEFAULT_LIMIT: usize = 100;
-pub const MAX_LIMIT: usize = 1000;
-/// The longest value of any listing parameter, in bytes.
-pub const MAX_VALUE_BYTES: usize = 1024;
-/// The most terms `userName` or `userData` may hold.
-pub const MAX_TERMS: usize = 32;
-
-const PARAMS: &[&str] = &[
-    "startTime",
-    "endTime",
-    "limit",
-    "cursor",
-    "region",
-    "userName",
-    "userData",
-    "callerPhoneNumber",
-    "dialedPhoneNumber",
-    "scanAndScroll",
-];
-
 /// A parsed listing request: the catalog query, where to resume, and the page size.
-#[derive(Debug)]
-pub(crate) struct Listing {
-    pub query: Query,
-    pub cursor: Cursor,
-    pub limit: usize,
-    /// The filter parameters as given, repeated in `nextUri`.
-    pub echo: Vec<(String, String)>,
-}
+pub(crate) type Listing = crate::catalog::RwsSearch;
 
-fn epoch_ms(name: &str, v: &str) -> Result<DateTime<Utc>, ApiFailure> {
-    v.parse::<i64>()
-        .ok()
-        .and_then(DateTime::from_timestamp_millis)
-        .ok_or_else(|| ApiFailure::bad_request(format!("{name}={v:?}: expected milliseconds since 1970-01-01 UTC")))
-}
-
-/// Only `*` is a wildcard; other characters are literal. Phone numbers compare alphanumerics.
-fn phone_pattern(name: &str, v: &str) -> Result<String, ApiFailure> {
-    let p: String = v.chars().filter(|c| c.is_alphanumeric() || *c == '*').collect();
-    if p.is_empty() {
-        return Err(ApiFailure::bad_request(format!("{name}={v:?}: no digits or letters")));
-    }
-    Ok(p)
-}
-
-/// The space-separated terms of `name`: at least one, at most [`MAX_TERMS`].
-fn terms(name: &str, v: &str) -> Result<Vec<String>, ApiFailure> {
-    let t: Vec<String> = v.split_whitespace().map(str::to_string).collect();
-    if t.is_empty() {
-        return Err(ApiFailure::bad_request(format!("{name} is empty")));
-    }
-    if t.len() > MAX_TERMS {
-        return Err(ApiFailure::bad_request(format!("{name} has {} terms; at most {MAX_TERMS} are allowed", t.len())));
-    }
-    Ok(t)
-}
-
-/// Parses the RWS search parameters (also the operators' search form, which uses the same names).
+/// Parses the RWS search parameters (also the operators' search form, which uses the same
+/// names) through the one parser ([`crate::catalog::parse_rws`]); a bad one is a 400.
 pub(crate) fn parse_listing(raw: Option<&str>, kind: Kind, intervals: u32) -> Result<Listing, ApiFailure> {
-    let mut q = Query { kind: Some(kind), scan_intervals_per_day: intervals, ..Query::default() };
-    let mut cursor = Cursor::start();
-    let mut limit = DEFAULT_LIMIT;
-    let mut echo = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for (k, v) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
-        let (k, v) = (k.into_owned(), v.into_owned());
-        if !PARAMS.contains(&k.as_str()) {
-            return Err(ApiFailure::bad_request(format!("unknown parameter {k:?}; known: {}", PARAMS.join(", "))));
-        }
-        if !seen.insert(k.clone()) {
-            return Err(ApiFailure::bad_request(format!("parameter {k} given twice")));
-        }
-        if v.len() > MAX_VALUE_BYTES {
-            return Err(ApiFailure::bad_request(format!(
-                "{k} is {} bytes long; at most {MAX_VALUE_BYTES} are allowed",
-                v.len()
-            )));
-        }
-        match k.as_str() {
-            // GIR: startTime matches recordings that started at or after it.
-            "startTime" => q.start_from = Some(epoch_ms(&k, &v)?),
-            // GIR: endTime matches recordings that ended at or before it (the catalog's bound is
-            // exclusive, hence one millisecond more).
-            "endTime" => {
-                let t = epoch_ms(&k, &v)?.checked_add_signed(TimeDelta::milliseconds(1));
-                q.stop_to = Some(t.ok_or_else(|| {
-                    ApiFailure::bad_request(format!("{k}={v:?}: past the latest time this server can search"))
-                })?)
-            }
-            "limit" => {
-                limit = match v.parse::<i64>() {
-                    Ok(n) if n >= 1 => usize::try_from(n).unwrap_or(MAX_LIMIT).min(MAX_LIMIT),
-                    _ => {
-                        return Err(ApiFailure::bad_request(format!(
-                            "limit={v:?}: expected a whole number from 1 to {MAX_LIMIT}"
-                        )))
-                    }
-                }
-            }
-            "cursor" => {
-                cursor = Cursor::from_token(&v)
-                    .map_err(|_| ApiFailure::bad_request(format!("cursor={v:?}: not a cursor this server issued")))?
-            }
-            "region" => q.region = Some(v.clone()),
-            "scanAndScroll" => {
-                // Every listing is a keyset scroll already; the flag is accepted for RWS clients.
-                if v != "true" && v != "false" {
-                    return Err(ApiFailure::bad_request(format!("scanAndScroll={v:?}: expected true or false")));
-                }
-            }
-            "callerPhoneNumber" => q.caller_phone = Some(phone_pattern(&k, &v)?),
-            "dialedPhoneNumber" => q.dialed_phone = Some(phone_pattern(&k, &v)?),
-            "userData" => q.attached_value_any = terms(&k, &v)?,
-            "userName" => {
-                // GIR: terms separated by spaces match any; with the keyword AND, all.
-                let t = terms(&k, &v)?;
-                let all = t.iter().any(|x| x == "AND");
-                let t: Vec<String> = t.into_iter().filter(|x| x != "AND").collect();
-                if t.is_empty() {
-                    return Err(ApiFailure::bad_request("userName is empty"));
-                }
-                q.agent_user_any = if all { t.into_iter().map(|x| vec![x]).collect() } else { vec![t] };
-            }
-            _ => unreachable!("every known parameter is handled"),
-        }
-        if k != "cursor" {
-            echo.push((k, v));
-        }
-    }
-    Ok(Listing { query: q, cursor, limit, echo })
+    crate::catalog::parse_rws(raw.unwrap_or(""), kind, intervals).map_err(ApiFailure::bad_request)
 }
 
 /// Removes what names the server's stores from a document shown to `role`: for `user`, every
@@ -494,6 +368,7 @@ pub async fn unhold_screen(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::rws_search::{DEFAULT_LIMIT, MAX_LIMIT, MAX_TERMS, MAX_VALUE_BYTES};
 
     #[test]
     fn listing_parameters() {
