@@ -46,6 +46,7 @@ pub fn routes() -> Router<Shared> {
         .route("/jobs", get(jobs::history).post(jobs::plan))
         .route("/jobs/new", get(jobs::form))
         .route("/jobs/{id}", get(jobs::show))
+        .route("/jobs/{id}/preview", get(jobs::show_preview))
         .route("/jobs/{id}/start", post(jobs::start))
         .route("/jobs/{id}/cancel", post(jobs::cancel))
         .route("/recordings", get(recordings::search))
@@ -150,6 +151,18 @@ pub fn error_page(status: StatusCode, message: &str) -> Response {
         }
     };
     (status, body).into_response()
+}
+
+/// Any URL no route serves: an HTML page for the pages' paths (nothing about the node in it:
+/// it is answered before authentication), the API's JSON envelope for the API's.
+pub async fn not_found(uri: axum::http::Uri) -> Response {
+    let path = uri.path();
+    if is_page(path) {
+        error_page(StatusCode::NOT_FOUND, &format!("There is no page at {path}."))
+    } else {
+        ApiFailure { status: StatusCode::NOT_FOUND, code: ApiFailure::NOT_FOUND, message: format!("no such endpoint: {path}") }
+            .into_response()
+    }
 }
 
 impl IntoResponse for WebError {

@@ -159,7 +159,7 @@ pub async fn search(
                     @let doc = r.doc_value();
                     // data-label: the column's name, shown beside each cell on a narrow screen.
                     tr {
-                        td { a href={ "/recordings/" (seg(&r.id)) } { code { (r.id) } } }
+                        td data-label="Recording" { a href={ "/recordings/" (seg(&r.id)) } { code { (r.id) } } }
                         td data-label="Start" { (time(r.start)) } td data-label="End" { (time(r.stop)) }
                         td data-label="Agent" { (r.agent_user.as_deref().unwrap_or("")) }
                         td data-label="Caller" { (doc_str(&doc, "callerPhoneNumber").unwrap_or("")) }
@@ -240,7 +240,9 @@ pub async fn show(
                     p class="muted" { "Encrypted: the browser cannot play it. " code { "reclife decrypt" } " opens it with the node's keys." }
                     p { a href=(media_path(r, &m.media_id)) download { "Download the envelope" } }
                 } @else if served_media_type(&m.mime).is_some_and(|t| t.starts_with("video/")) {
-                    video controls preload="metadata" src=(media_path(r, &m.media_id)) aria-label={ "Video " (m.media_id) } {
+                    // `#t=0.1`: the browser loads and shows the frame at 0.1 s as the poster (a
+                    // muxed file's first frame is the screen), where metadata alone shows black.
+                    video controls preload="metadata" src={ (media_path(r, &m.media_id)) "#t=0.1" } aria-label={ "Video " (m.media_id) } {
                         a href=(media_path(r, &m.media_id)) { "Download the video" } }
                 } @else if served_media_type(&m.mime).is_some_and(|t| t.starts_with("audio/")) {
                     audio controls preload="metadata" src=(media_path(r, &m.media_id)) aria-label={ "Audio " (m.media_id) } {
@@ -252,15 +254,15 @@ pub async fn show(
         }
         @if !e.hold_history.is_empty() {
             h2 { "Hold history" }
-            table id="hold-history" {
+            table id="hold-history" class="results" {
                 thead { tr { th { "When" } th { "What" } th { "Who" } th { "Reason" } } }
                 tbody {
                     @for ev in &e.hold_history {
                         tr {
-                            td { (time(ev.at)) }
-                            td { @match ev.event { HoldAction::Placed => "hold placed", HoldAction::Released => "hold released" } }
-                            td { (ev.by.as_deref().unwrap_or("unknown")) }
-                            td { (ev.reason.as_deref().unwrap_or("")) }
+                            td data-label="When" { (time(ev.at)) }
+                            td data-label="What" { @match ev.event { HoldAction::Placed => "hold placed", HoldAction::Released => "hold released" } }
+                            td data-label="Who" { (ev.by.as_deref().unwrap_or("unknown")) }
+                            td data-label="Reason" { (ev.reason.as_deref().unwrap_or("")) }
                         }
                     }
                 }
