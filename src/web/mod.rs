@@ -16,7 +16,11 @@
 //! - `user` gets 403 on every POST (the API's role check), and the pages offer ops-only actions
 //!   to `ops` only;
 //! - without JavaScript everything but the live job progress works (the page then shows the
-//!   state at load, with a link to reload).
+//!   state at load, with a link to reload);
+//! - a form's POST that makes something redirects to a page of its own (a plan's preview:
+//!   `/jobs/{id}/preview`), so a reload repeats nothing; a refused form comes back as typed,
+//!   with the error beside its field, named by its label;
+//! - any URL no route serves is [`not_found`]: an HTML page for the pages' paths.
 
 mod csrf;
 mod jobs;
