@@ -416,7 +416,7 @@ fn the_job_history_pages_newest_first() {
     }
     made.sort();
     let ids = |html: &str| -> Vec<String> {
-        html.split("<td data-label=\"Job\"><a href=\"/jobs/").skip(1).map(|p| p.split('"').next().unwrap().to_string()).collect()
+        html.split("<td data-label=\"Job\"><a class=\"id\" href=\"/jobs/").skip(1).map(|p| p.split('"').next().unwrap().to_string()).collect()
     };
     let (st, first) = page(&s, USER, "/jobs");
     assert_eq!(st, 200);

@@ -76,7 +76,7 @@ fn job_table(list: &[JobRecord]) -> Markup {
             tbody {
                 @for j in list {
                     tr {
-                        td data-label="Job" { a href={ "/jobs/" (seg(&j.id)) } { (j.id) } }
+                        td data-label="Job" { a class="id" href={ "/jobs/" (seg(&j.id)) } { (j.id) } }
                         td data-label="Kind" { (j.kind) @if let Some(r) = &j.rule { " " (r) } }
                         td data-label="State" { (state_badge(j.state)) }
                         td data-label="Created" { (time(j.created)) }

@@ -164,7 +164,7 @@ pub async fn search(
                         td data-label="Agent" { (r.agent_user.as_deref().unwrap_or("")) }
                         td data-label="Caller" { (doc_str(&doc, "callerPhoneNumber").unwrap_or("")) }
                         td data-label="Dialed" { (doc_str(&doc, "dialedPhoneNumber").unwrap_or("")) }
-                        td data-label="Labels" { (r.labels.join(", ")) }
+                        td data-label="Labels" { @for (i, l) in r.labels.iter().enumerate() { @if i > 0 { ", " } span class="id" { (l) } } }
                         td data-label="Held" { @if e.held() { span class="badge held" { "held" } } @else { "no" } }
                     }
                 } }

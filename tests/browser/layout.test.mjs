@@ -103,8 +103,8 @@ test("tables never break a word, pages never scroll sideways, at 1366 px and 390
 
 test("reloading a plan preview plans nothing more", async () => {
   const { page } = await as(ops(), { viewport: { width: 1366, height: 900 } });
-  const before = (await anyJob(page)).jobs.length;
   await page.goto("/jobs/new");
+  const before = (await anyJob(page)).jobs.length;
   await page.getByLabel("Minimum age (days)").fill("3");
   await page.getByRole("button", { name: "Build the plan" }).click();
   await page.getByRole("heading", { name: "Plan preview" }).waitFor();
