@@ -195,10 +195,7 @@ mod tests {
         tee.bytes(100);
         tee.bytes(0);
         let rx = live::follow("j-1").expect("published");
-        assert_eq!(
-            *rx.borrow(),
-            live::Snapshot { task: 1, recordings: 1, total: 3, bytes: 100, ..Default::default() }
-        );
+        assert_eq!(*rx.borrow(), live::Snapshot { task: 1, recordings: 1, total: 3, bytes: 100, ..Default::default() });
         // The next task replaces it; dropping the first one keeps the second published.
         let second = live::start("j-1", 2);
         drop(tee);

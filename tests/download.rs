@@ -942,8 +942,7 @@ fn sigterm_stops_a_download_with_a_summary_line() {
     let t = tempfile::tempdir().unwrap();
     let target = t.path().join("target");
     let mut cmd = hostile_cmd_with_lines(&a.url, &target);
-    let mut child =
-        cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let mut child = cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
     let t0 = std::time::Instant::now();
     while !asked.load(std::sync::atomic::Ordering::SeqCst) {
         assert!(t0.elapsed().as_secs() < 60, "the slow file was never asked for");

@@ -314,7 +314,12 @@ fn a_plan_is_previewed_then_exactly_it_runs_and_holds_and_labels_land() {
     assert!(html.contains("Task 1: backup") && html.contains("Start this plan"), "{html}");
     // A purge without a minimum age is the API's refusal, shown in the form again (what was
     // typed kept) at the field, named by the form's label, not the API's field name.
-    let r = post(&s, OPS, "/jobs", &[("_csrf", &tok), ("type", "purge"), ("call_type", "inbound"), ("labels_include", "keep-me")]);
+    let r = post(
+        &s,
+        OPS,
+        "/jobs",
+        &[("_csrf", &tok), ("type", "purge"), ("call_type", "inbound"), ("labels_include", "keep-me")],
+    );
     assert_eq!(r.status(), 400);
     let html = r.text().unwrap();
     let err = html.split("id=\"min_age-error\"").nth(1).unwrap_or_else(|| panic!("no error at the field: {html}"));
@@ -416,7 +421,10 @@ fn the_job_history_pages_newest_first() {
     }
     made.sort();
     let ids = |html: &str| -> Vec<String> {
-        html.split("<td data-label=\"Job\"><a class=\"id\" href=\"/jobs/").skip(1).map(|p| p.split('"').next().unwrap().to_string()).collect()
+        html.split("<td data-label=\"Job\"><a class=\"id\" href=\"/jobs/")
+            .skip(1)
+            .map(|p| p.split('"').next().unwrap().to_string())
+            .collect()
     };
     let (st, first) = page(&s, USER, "/jobs");
     assert_eq!(st, 200);
@@ -444,7 +452,8 @@ fn a_jobs_failed_items_show_with_their_reasons() {
     let s = node.serve(&[]);
     let tok = token(&page(&s, OPS, "/jobs/new").1);
     let loc = format!("file://{}", node.dir.path().join("web-backups").display());
-    let html = plan(&s, OPS, &[("_csrf", &tok), ("type", "backup"), ("min_age", "1"), ("location", &loc), ("zip", "1")]);
+    let html =
+        plan(&s, OPS, &[("_csrf", &tok), ("type", "backup"), ("min_age", "1"), ("location", &loc), ("zip", "1")]);
     let id = html.split("/jobs/").nth(1).unwrap().split('"').next().unwrap().to_string();
     assert_eq!(post(&s, OPS, &format!("/jobs/{id}/start"), &[("_csrf", &tok)]).status(), 303);
     let t = Instant::now();

@@ -629,7 +629,8 @@ pub async fn run_backup(
                             Some(s) => screen_dir(&call_dir, s)
                                 .map_err(|e| LifecycleError::Other(format!("screen recording {s}: {e}")))?,
                         };
-                        let (m, b) = write_recording(&handle, &ctx2, w, &folder, e, task.use_full_path, progress.as_ref())?;
+                        let (m, b) =
+                            write_recording(&handle, &ctx2, w, &folder, e, task.use_full_path, progress.as_ref())?;
                         out.media += m;
                         out.bytes += b;
                         if let Some(s) = screen_id {

@@ -139,7 +139,7 @@ fn plan_form(s: &Shared, who: &Caller, given: Option<&Form>, error: Option<(Opti
     // The error beside its field, tied to it for screen readers.
     let err_at = |name: &str| -> Markup {
         html! { @if err_field == Some(name) { @if let Some(t) = err_text {
-            p class="field-error" id={ (name) "-error" } role="alert" { (t) } } } }
+        p class="field-error" id={ (name) "-error" } role="alert" { (t) } } } }
     };
     let invalid = |name: &str| err_field == Some(name);
     let described = |name: &str, help: Option<&str>| -> Option<String> {
@@ -149,16 +149,17 @@ fn plan_form(s: &Shared, who: &Caller, given: Option<&Form>, error: Option<(Opti
         }
         (!ids.is_empty()).then(|| ids.join(" "))
     };
-    let text_field = |name: &str, label: &str, kind: &str, extra_min: Option<&str>, placeholder: Option<&str>| -> Markup {
-        html! {
-            div { label for=(name) { (label) }
-                input id=(name) name=(name) type=(kind) value=(val(name)) min=[extra_min]
-                    max=[(kind == "number").then_some(crate::lifecycle::rules::MAX_AGE_DAYS)]
-                    inputmode=[(kind == "number").then_some("numeric")] placeholder=[placeholder]
-                    aria-invalid=[invalid(name).then_some("true")] aria-describedby=[described(name, None)];
-                (err_at(name)) }
-        }
-    };
+    let text_field =
+        |name: &str, label: &str, kind: &str, extra_min: Option<&str>, placeholder: Option<&str>| -> Markup {
+            html! {
+                div { label for=(name) { (label) }
+                    input id=(name) name=(name) type=(kind) value=(val(name)) min=[extra_min]
+                        max=[(kind == "number").then_some(crate::lifecycle::rules::MAX_AGE_DAYS)]
+                        inputmode=[(kind == "number").then_some("numeric")] placeholder=[placeholder]
+                        aria-invalid=[invalid(name).then_some("true")] aria-describedby=[described(name, None)];
+                    (err_at(name)) }
+            }
+        };
     html! {
         @if let (None, Some(t)) = (err_field, err_text) { p class="error" role="alert" { (t) } }
         form method="post" action="/jobs" class="stack" {
@@ -353,7 +354,8 @@ pub async fn show_preview(
     Path(id): Path<String>,
 ) -> Result<Response, WebError> {
     let job = jobs::load(&s.ctx, &id).await?;
-    let plan = PREVIEWS.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|(j, _)| *j == id).map(|(_, p)| p.clone());
+    let plan =
+        PREVIEWS.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|(j, _)| *j == id).map(|(_, p)| p.clone());
     match plan {
         Some(plan) if job.state == JobState::Planned => {
             Ok(layout("Plan preview", &who, Section::Jobs, preview(&s, &who, &job, &plan)).into_response())

@@ -164,8 +164,12 @@ pub async fn not_found(uri: axum::http::Uri) -> Response {
     if is_page(path) {
         error_page(StatusCode::NOT_FOUND, &format!("There is no page at {path}."))
     } else {
-        ApiFailure { status: StatusCode::NOT_FOUND, code: ApiFailure::NOT_FOUND, message: format!("no such endpoint: {path}") }
-            .into_response()
+        ApiFailure {
+            status: StatusCode::NOT_FOUND,
+            code: ApiFailure::NOT_FOUND,
+            message: format!("no such endpoint: {path}"),
+        }
+        .into_response()
     }
 }
 
