@@ -227,6 +227,7 @@ fn a_large_zip_backup_moves_in_its_events_before_it_ends() {
     assert_eq!(last["job"]["tasks"][0]["recordings"].as_u64(), Some(planned), "{last}");
     // Before the end: written rose through at least ten values short of the total.
     let moving: Vec<_> = written.iter().filter(|w| **w > 0 && **w < planned).collect();
+    eprintln!("written values before the end: {}; live byte values: {}", moving.len(), live_bytes.len());
     assert!(moving.len() >= 10, "written seen: {written:?}");
     assert!(live_bytes.iter().filter(|b| **b > 0).count() >= 10, "live bytes seen: {live_bytes:?}");
 }
