@@ -165,6 +165,73 @@ fn rules_are_enabled_and_disabled_for_every_node_through_the_api() {
     assert_eq!(enabled("Daily backup"), (false, Value::Bool(false)));
 }
 
+/// Issue 24: a 2,000-recording zip backup's events show its `written` count move (at least
+/// ten distinct values before the end), and the live task's recordings and bytes with it.
+#[test]
+fn a_large_zip_backup_moves_in_its_events_before_it_ends() {
+    let node = Node::new(0);
+    node.add_calls("PROG", 2000, 64 << 10);
+    let s = node.serve(&[]);
+    let backups = node.dir.path().join("progress-backups");
+    let (st, v) = post(
+        &s,
+        OPS,
+        "/api/v1/jobs",
+        Some(serde_json::json!({ "tasks": [{ "type": "backup", "zip": true,
+            "filter": { "recording_type": "voice", "min_age": 1 },
+            "location": format!("file://{}", backups.display()) }] })),
+    );
+    assert_eq!(st, 200, "{v}");
+    let id = v["job"]["id"].as_str().unwrap().to_string();
+    let planned = v["plan"]["tasks"][0]["recordings"].as_u64().unwrap();
+    assert!(planned >= 2000, "{v}");
+    let r = s
+        .client()
+        .get(format!("{}/api/v1/jobs/{id}/events", s.url))
+        .basic_auth(USER.0, Some(USER.1))
+        .timeout(Duration::from_secs(300))
+        .send()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<(String, Value)>();
+    std::thread::spawn(move || {
+        let mut event = String::new();
+        for line in BufReader::new(r).lines() {
+            let Ok(line) = line else { return };
+            if let Some(e) = line.strip_prefix("event: ") {
+                event = e.to_string();
+            } else if let Some(d) = line.strip_prefix("data: ") {
+                if tx.send((event.clone(), serde_json::from_str(d).unwrap())).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    let (first, _) = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    assert_eq!(first, "progress");
+    let (st, v) = post(&s, OPS, &format!("/api/v1/jobs/{id}/start"), None);
+    assert_eq!(st, 202, "{v}");
+    let (mut written, mut live_bytes) = (BTreeSet::new(), BTreeSet::new());
+    let last = loop {
+        let (e, v) = rx.recv_timeout(Duration::from_secs(120)).expect("the stream ends with the job");
+        if e == "end" {
+            break v;
+        }
+        if let Some(w) = v["rows"][0]["written"].as_u64() {
+            written.insert(w);
+        }
+        if let Some(b) = v["live"]["bytes"].as_u64() {
+            live_bytes.insert(b);
+        }
+    };
+    assert_eq!(last["job"]["state"], "succeeded", "{last}");
+    assert_eq!(last["job"]["tasks"][0]["recordings"].as_u64(), Some(planned), "{last}");
+    // Before the end: written rose through at least ten values short of the total.
+    let moving: Vec<_> = written.iter().filter(|w| **w > 0 && **w < planned).collect();
+    eprintln!("written values before the end: {}; live byte values: {}", moving.len(), live_bytes.len());
+    assert!(moving.len() >= 10, "written seen: {written:?}");
+    assert!(live_bytes.iter().filter(|b| **b > 0).count() >= 10, "live bytes seen: {live_bytes:?}");
+}
+
 #[test]
 fn a_job_is_followed_as_server_sent_events_to_its_end() {
     let node = Node::new(0);

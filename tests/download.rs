@@ -1243,3 +1243,97 @@ fn screens_land_in_their_calls_folder() {
         stdout(&o)
     );
 }
+
+/// `hostile_cmd` without `--quiet`: stderr is a pipe, so progress comes as plain lines.
+fn hostile_cmd_with_lines(origin: &str, target: &Path) -> std::process::Command {
+    let quiet = hostile_cmd(origin, target);
+    let mut c = std::process::Command::new(bin());
+    c.args(quiet.get_args().filter(|a| *a != "--quiet"))
+        .env("GWS_USERNAME", USER.0)
+        .env("GWS_PASSWORD", USER.1)
+        .env_remove("RECLIFE_NOW")
+        .env_remove("RECLIFE_CONFIG");
+    c
+}
+
+/// Issue 24: without a terminal, progress lines are about slices that hold recordings (an empty
+/// slice says nothing, where it used to print a 100 % line each), and a listing without sizes
+/// shows the bytes as unknown, never `25076/0 bytes`.
+#[test]
+fn progress_lines_skip_empty_slices_and_show_unknown_sizes_as_unknown() {
+    let id = "RECNOSIZE";
+    let start = "2025-03-10T16:49:00.000+0000";
+    let body = content(8, 25_076);
+    let mut rec = hostile::doc(id, start, "2025-03-10T16:50:00.000+0000", "/media/nosize.mp3", 0);
+    rec["mediaFiles"][0].as_object_mut().unwrap().remove("size");
+    let (page, b2) = (serde_json::json!({ "recordings": [rec] }), body.clone());
+    let a = hostile::bind().serve(move |r| match r.path() {
+        "/api/v2/recordings" => Resp::json(&page),
+        "/api/v2/media/nosize.mp3" => Resp::bytes(200, b2.clone()),
+        _ => Resp::not_found(),
+    });
+    let t = tempfile::tempdir().unwrap();
+    let target = t.path().join("target");
+    let o = hostile::output_within(hostile_cmd_with_lines(&a.url, &target), 60);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{}{err}", stdout(&o));
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("slice ")).collect();
+    assert!(!lines.is_empty(), "no progress line at all: {err}");
+    // Only the one slice holding the recording speaks (the period's other slices are empty).
+    let slices: std::collections::BTreeSet<&str> = lines.iter().map(|l| l.split(':').next().unwrap()).collect();
+    assert_eq!(slices.len(), 1, "{err}");
+    assert!(lines.iter().all(|l| l.contains("(1/1 recordings") || l.contains("(0/1 recordings")), "{err}");
+    assert!(!err.contains("/0 bytes"), "an unknown total shown as 0: {err}");
+    assert!(err.contains("25076 bytes (total unknown)"), "{err}");
+}
+
+/// Issue 24: SIGTERM stops a download where it is, with a line saying how far it got (exit 143).
+#[test]
+fn sigterm_stops_a_download_with_a_summary_line() {
+    let start = "2025-03-10T16:49:00.000+0000";
+    let stop = "2025-03-10T16:50:00.000+0000";
+    let fast = content(9, 1000);
+    let recs = vec![
+        hostile::doc("RECFAST", start, stop, "/media/fast.mp3", 1000),
+        hostile::doc("RECSLOW", "2025-03-11T16:49:00.000+0000", "2025-03-11T16:50:00.000+0000", "/media/slow.mp3", 10),
+    ];
+    let page = serde_json::json!({ "recordings": recs });
+    // Set as the slow file is asked for (the server logs a request once it is answered).
+    let asked = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let asked2 = asked.clone();
+    let a = hostile::bind().serve(move |r| match r.path() {
+        "/api/v2/recordings" => Resp::json(&page),
+        "/api/v2/media/fast.mp3" => Resp::bytes(200, fast.clone()),
+        "/api/v2/media/slow.mp3" => {
+            asked2.store(true, std::sync::atomic::Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_secs(60));
+            Resp::bytes(200, vec![0; 10])
+        }
+        _ => Resp::not_found(),
+    });
+    let t = tempfile::tempdir().unwrap();
+    let target = t.path().join("target");
+    let mut cmd = hostile_cmd_with_lines(&a.url, &target);
+    let mut child = cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let t0 = std::time::Instant::now();
+    while !asked.load(std::sync::atomic::Ordering::SeqCst) {
+        assert!(t0.elapsed().as_secs() < 60, "the slow file was never asked for");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let term = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(term.success());
+    let t1 = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t1.elapsed().as_secs() > 20 {
+            let _ = child.kill();
+            panic!("still running 20 s after SIGTERM");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(143), "{err}");
+    let line = err.lines().find(|l| l.starts_with("stopped by SIGTERM")).unwrap_or_else(|| panic!("{err}"));
+    assert!(line.contains("1 recording(s) done") && line.contains("1000 bytes"), "{line}");
+    assert!(line.contains("run again"), "{line}");
+}

@@ -66,7 +66,7 @@ fn play_in_chromium(x264: &[&str], video_ms: i64, frames: serde_json::Value) {
         .unwrap();
     let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
     assert!(o.status.success(), "node --test mux.test.mjs failed:\n{out}\n{err}");
-    assert!(out.contains("# pass 1") && out.contains("# fail 0"), "{out}");
+    assert!(out.contains("# pass 2") && out.contains("# fail 0"), "{out}");
     eprintln!("{out}");
 }
 

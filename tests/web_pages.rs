@@ -56,6 +56,18 @@ fn post_from(
     r.send().unwrap()
 }
 
+/// Plans through the form: the POST redirects (303) to the plan's preview, a page of its own
+/// (POST-redirect-GET: a reload plans nothing); returns that page.
+fn plan(s: &Server, who: (&str, &str), fields: &[(&str, &str)]) -> String {
+    let r = post(s, who, "/jobs", fields);
+    assert_eq!(r.status(), 303, "{}", r.text().unwrap_or_default());
+    let to = location(&r);
+    assert!(to.starts_with("/jobs/j-") && to.ends_with("/preview"), "{to}");
+    let (st, html) = page(s, who, &to);
+    assert_eq!(st, 200, "{html}");
+    html
+}
+
 fn location(r: &Response) -> String {
     r.headers()["location"].to_str().unwrap().to_string()
 }
@@ -102,6 +114,14 @@ fn pages_render_for_both_roles_and_only_ops_may_act() {
         assert_eq!(page(&s, who, "/jobs").0, 200);
         assert_eq!(page(&s, who, "/recordings/NOPE").0, 404);
         assert_eq!(page(&s, who, "/jobs/j-nope").0, 404);
+        // An unknown URL: a page saying so (it was an empty body); the API's answer is JSON.
+        let r = client().get(format!("{}/no/such/page", s.url)).basic_auth(who.0, Some(who.1)).send().unwrap();
+        assert_eq!(r.status(), 404);
+        assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+        assert!(r.text().unwrap().contains("There is no page at /no/such/page."));
+        let r = client().get(format!("{}/api/v2/no-such", s.url)).basic_auth(who.0, Some(who.1)).send().unwrap();
+        assert_eq!(r.status(), 404);
+        assert_eq!(r.json::<Value>().unwrap()["statusCode"], 3);
         // `user` is offered no action: no form token on any page.
         let (_, html) = page(&s, who, "/rules");
         assert_eq!(html.contains("name=\"_csrf\""), who == OPS, "{}", who.0);
@@ -297,9 +317,12 @@ fn a_plan_is_previewed_then_exactly_it_runs_and_holds_and_labels_land() {
         ("min_age", "1"),
         ("include_screen", "1"),
     ];
-    let r = post(&s, OPS, "/jobs", &form);
-    assert_eq!(r.status(), 200);
-    let html = r.text().unwrap();
+    let html = plan(&s, OPS, &form);
+    // Reading the preview again (a reload) plans nothing more.
+    let jobs_now = s.json(USER, "/api/v1/jobs?limit=1000")["jobs"].as_array().unwrap().len();
+    let id0 = html.split("/jobs/").nth(1).unwrap().split('"').next().unwrap().to_string();
+    assert_eq!(page(&s, OPS, &format!("/jobs/{id0}/preview")).1, html);
+    assert_eq!(s.json(USER, "/api/v1/jobs?limit=1000")["jobs"].as_array().unwrap().len(), jobs_now);
     assert!(html.contains("Plan preview") && html.contains("Held, left alone"), "{html}");
     let id = html.split("/jobs/").nth(1).unwrap().split('"').next().unwrap().to_string();
     let dd = |name: &str| -> u64 {
@@ -311,12 +334,23 @@ fn a_plan_is_previewed_then_exactly_it_runs_and_holds_and_labels_land() {
     assert!(planned >= 2 && held >= 2, "{planned} {held}");
     assert_eq!(s.json(USER, &format!("/api/v1/jobs/{id}"))["job"]["state"], "planned");
     // A rule's own tasks can be planned too.
-    let html = post(&s, OPS, "/jobs", &[("_csrf", &tok), ("rule", "Daily backup")]).text().unwrap();
+    let html = plan(&s, OPS, &[("_csrf", &tok), ("rule", "Daily backup")]);
     assert!(html.contains("Task 1: backup") && html.contains("Start this plan"), "{html}");
-    // A purge without a minimum age is the API's refusal.
-    let r = post(&s, OPS, "/jobs", &[("_csrf", &tok), ("type", "purge")]);
+    // A purge without a minimum age is the API's refusal, shown in the form again (what was
+    // typed kept) at the field, named by the form's label, not the API's field name.
+    let r = post(
+        &s,
+        OPS,
+        "/jobs",
+        &[("_csrf", &tok), ("type", "purge"), ("call_type", "inbound"), ("labels_include", "keep-me")],
+    );
     assert_eq!(r.status(), 400);
-    assert!(r.text().unwrap().contains("min_age"));
+    let html = r.text().unwrap();
+    let err = html.split("id=\"min_age-error\"").nth(1).unwrap_or_else(|| panic!("no error at the field: {html}"));
+    let err = err.split("</p>").next().unwrap();
+    assert!(err.contains("Minimum age (days)") && !err.contains("min_age"), "{err}");
+    assert!(html.contains("value=\"inbound\"") && html.contains("value=\"keep-me\""), "{html}");
+    assert!(html.contains("value=\"purge\" checked"), "{html}");
 
     // Start runs that plan; the job's page shows it to its end.
     let r = post(&s, OPS, &format!("/jobs/{id}/start"), &[("_csrf", &tok)]);
@@ -345,7 +379,7 @@ fn a_plan_is_previewed_then_exactly_it_runs_and_holds_and_labels_land() {
     assert!(html.contains(&id), "{html}");
 
     // A planned job can be discarded.
-    let html = post(&s, OPS, "/jobs", &[("_csrf", &tok), ("type", "purge"), ("min_age", "1")]).text().unwrap();
+    let html = plan(&s, OPS, &[("_csrf", &tok), ("type", "purge"), ("min_age", "1")]);
     let id2 = html.split("/jobs/").nth(1).unwrap().split('"').next().unwrap().to_string();
     assert_ne!(id, id2);
     assert_eq!(post(&s, OPS, &format!("/jobs/{id2}/cancel"), &[("_csrf", &tok)]).status(), 303);
@@ -406,12 +440,15 @@ fn the_job_history_pages_newest_first() {
     let tok = token(&page(&s, OPS, "/jobs/new").1);
     let mut made = Vec::new();
     for _ in 0..53 {
-        let html = post(&s, OPS, "/jobs", &[("_csrf", &tok), ("type", "purge"), ("min_age", "400")]).text().unwrap();
+        let html = plan(&s, OPS, &[("_csrf", &tok), ("type", "purge"), ("min_age", "400")]);
         made.push(html.split("/jobs/").nth(1).unwrap().split('"').next().unwrap().to_string());
     }
     made.sort();
     let ids = |html: &str| -> Vec<String> {
-        html.split("<td><a href=\"/jobs/").skip(1).map(|p| p.split('"').next().unwrap().to_string()).collect()
+        html.split("<td data-label=\"Job\"><a class=\"id\" href=\"/jobs/")
+            .skip(1)
+            .map(|p| p.split('"').next().unwrap().to_string())
+            .collect()
     };
     let (st, first) = page(&s, USER, "/jobs");
     assert_eq!(st, 200);
@@ -439,14 +476,8 @@ fn a_jobs_failed_items_show_with_their_reasons() {
     let s = node.serve(&[]);
     let tok = token(&page(&s, OPS, "/jobs/new").1);
     let loc = format!("file://{}", node.dir.path().join("web-backups").display());
-    let html = post(
-        &s,
-        OPS,
-        "/jobs",
-        &[("_csrf", &tok), ("type", "backup"), ("min_age", "1"), ("location", &loc), ("zip", "1")],
-    )
-    .text()
-    .unwrap();
+    let html =
+        plan(&s, OPS, &[("_csrf", &tok), ("type", "backup"), ("min_age", "1"), ("location", &loc), ("zip", "1")]);
     let id = html.split("/jobs/").nth(1).unwrap().split('"').next().unwrap().to_string();
     assert_eq!(post(&s, OPS, &format!("/jobs/{id}/start"), &[("_csrf", &tok)]).status(), 303);
     let t = Instant::now();

@@ -237,6 +237,8 @@ pub fn router(state: Shared) -> Router {
         .route("/api/v1/openapi.json", axum::routing::get(openapi::document))
         .route("/healthz", axum::routing::get(|| async { "ok\n" }))
         .route("/readyz", axum::routing::get(ready))
+        // An unknown URL: a page saying so for the pages' paths, the RWS envelope for the API's.
+        .fallback(crate::web::not_found)
         .layer(axum::middleware::from_fn(origin::nosniff))
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .with_state(state)

@@ -279,14 +279,41 @@ pub async fn run(cli: &Cli, a: &Args) -> Result<ExitCode> {
         })
     } else {
         let bar = Bar::new(cli.quiet);
-        let r = download::run(&job, &bar).await;
+        // A signal stops the run where it is (files land whole or not at all; the checkpoint
+        // stays at the last finished slice) with a line saying how far it got.
+        let stopped = tokio::select! {
+            r = download::run(&job, &bar) => Ok(r),
+            code = stop_signal() => Err(code),
+        };
         bar.finish();
-        r.map(|r| summary(&r))
+        match stopped {
+            Ok(r) => r.map(|r| summary(&r)),
+            Err((name, code)) => {
+                eprintln!("{}", bar.stopped_line(name));
+                return Ok(ExitCode::from(code));
+            }
+        }
     };
     Ok(outcome.unwrap_or_else(|e| {
         eprintln!("error: {e}");
         ExitCode::from(exit_for(&e))
     }))
+}
+
+/// The first of SIGINT (exit 130) and SIGTERM (exit 143), by name.
+async fn stop_signal() -> (&'static str, u8) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            return tokio::select! {
+                _ = tokio::signal::ctrl_c() => ("SIGINT", 130),
+                _ = term.recv() => ("SIGTERM", 143),
+            };
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    ("SIGINT", 130)
 }
 
 fn summary(r: &download::Report) -> ExitCode {
@@ -335,12 +362,15 @@ struct State {
 }
 
 /// A bar in bytes on a terminal (the newest slice); elsewhere a plain line per slice at every
-/// 10%. Slices overlap briefly (the next starts while the last files of one finish), so each
+/// 10% (none for an empty slice; bytes whose total the listing did not give are shown as
+/// unknown). Slices overlap briefly (the next starts while the last files of one finish), so each
 /// keeps its own counts until it is done.
 struct Bar {
     bar: Option<ProgressBar>,
     lines: bool,
     state: Mutex<(usize, std::collections::BTreeMap<usize, State>)>,
+    /// The whole run so far: (recordings, bytes, slices finished, slices).
+    run: Mutex<(u64, u64, usize, usize)>,
 }
 
 impl Bar {
@@ -357,7 +387,16 @@ impl Bar {
             );
             pb
         });
-        Bar { bar, lines: !quiet && !tty, state: Mutex::new((0, Default::default())) }
+        Bar { bar, lines: !quiet && !tty, state: Mutex::new((0, Default::default())), run: Mutex::new((0, 0, 0, 0)) }
+    }
+
+    /// What a stopped run had done.
+    fn stopped_line(&self, signal: &str) -> String {
+        let (recordings, bytes, done, count) = *self.run.lock().unwrap_or_else(|e| e.into_inner());
+        format!(
+            "stopped by {signal}: {recordings} recording(s) done, {bytes} bytes of media, {done} of {count} slice(s) \
+             finished; the checkpoint stays at the last finished slice: run again to go on"
+        )
     }
 
     fn finish(&self) {
@@ -374,26 +413,44 @@ impl Bar {
         }
         st.last_tenth = tenth;
         eprintln!(
-            "slice {}/{} {}: {pct}% ({}/{} recordings, {}/{} bytes)",
+            "slice {}/{} {}: {pct}% ({}/{} recordings, {})",
             st.index + 1,
             st.count,
             st.range,
             st.recordings.0,
             st.recordings.1,
-            st.bytes.0,
-            st.bytes.1
+            bytes_text(st.bytes)
         );
     }
 }
 
-/// The smaller of the two shares (bytes, recordings): 100% only when both are done.
+/// True when the listing did not give every file's size: no total, or fewer bytes than done.
+fn bytes_unknown((done, total): (u64, u64)) -> bool {
+    total == 0 && done > 0 || done > total
+}
+
+/// `done/total bytes`, or `done bytes (total unknown)` when the listing did not give the sizes.
+fn bytes_text(b: (u64, u64)) -> String {
+    if bytes_unknown(b) {
+        format!("{} bytes (total unknown)", b.0)
+    } else {
+        format!("{}/{} bytes", b.0, b.1)
+    }
+}
+
+/// The smaller of the two shares (bytes, recordings): 100% only when both are done. Bytes
+/// whose total is unknown count by recordings only.
 fn percent(st: &State) -> u64 {
     let share = |(done, total): (u64, u64)| (done.min(total) * 100).checked_div(total).unwrap_or(100);
+    if bytes_unknown(st.bytes) {
+        return share(st.recordings);
+    }
     share(st.bytes).min(share(st.recordings))
 }
 
 impl DownloadProgress for Bar {
     fn slice(&self, index: usize, count: usize, slice: &Period, recordings: u64, bytes: u64) {
+        self.run.lock().unwrap_or_else(|e| e.into_inner()).3 = count;
         let mut g = self.state.lock().unwrap_or_else(|e| e.into_inner());
         g.0 = index;
         g.1.insert(
@@ -416,6 +473,11 @@ impl DownloadProgress for Bar {
     }
 
     fn advance(&self, index: usize, recordings: u64, bytes: u64) {
+        {
+            let mut run = self.run.lock().unwrap_or_else(|e| e.into_inner());
+            run.0 += recordings;
+            run.1 += bytes;
+        }
         let mut g = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let current = g.0 == index;
         let Some(st) = g.1.get_mut(&index) else { return };
@@ -434,9 +496,14 @@ impl DownloadProgress for Bar {
 
     fn slice_done(&self, index: usize) {
         let mut g = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        self.run.lock().unwrap_or_else(|e| e.into_inner()).2 += 1;
         let Some(mut st) = g.1.remove(&index) else { return };
         st.bytes.0 = st.bytes.0.max(st.bytes.1);
         st.recordings.0 = st.recordings.0.max(st.recordings.1);
+        // An empty slice is quiet: nothing to say about it.
+        if st.recordings.1 == 0 {
+            return;
+        }
         if st.last_tenth < 10 {
             self.print_line(&mut st, true);
         }

@@ -493,8 +493,13 @@ fn free_remote_name(
     Err(LifecycleError::Other(format!("{}/{name}: no free archive name", store.describe())))
 }
 
+/// How often a running backup saves the manifest rows it has done (see [`run_backup`]).
+const FLUSH: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// Runs a backup task that started at `started` over the planned rows of `(job, n)`.
-/// Progress counts recordings. Cancelling stops at the next recording: nothing is published.
+/// Progress counts recordings (as each is done, skipped or failed) and media bytes (as they
+/// are written); the manifest rows done reach the catalog at least every 50 ms (one small
+/// transaction each). Cancelling stops at the next recording: nothing is published.
 #[allow(clippy::too_many_arguments)]
 pub async fn run_backup(
     ctx: &Context,
@@ -544,6 +549,7 @@ pub async fn run_backup(
         let screens = task.include_screen && task.filter.recording_type == crate::model::Kind::Voice;
         let result = (|| -> Result<(), LifecycleError> {
             let mut after = 0u64;
+            let mut flushed = std::time::Instant::now();
             loop {
                 if cancel.is_cancelled() {
                     return Err(LifecycleError::Cancelled);
@@ -553,11 +559,18 @@ pub async fn run_backup(
                 after = last.seq;
                 let mut updates = Vec::with_capacity(rows.len());
                 for mut row in rows {
-                    progress.inc(1);
+                    // The rows done so far reach the catalog every FLUSH, so any process
+                    // following the job (its page, the events) sees the counts move.
+                    if flushed.elapsed() >= FLUSH && !updates.is_empty() {
+                        catalog.manifest_update(&job, n, &updates)?;
+                        updates.clear();
+                        flushed = std::time::Instant::now();
+                    }
                     let Some(entry) = catalog.get(&row.id)? else {
                         row.state = RowState::Skipped;
                         row.note = Some("gone before the backup reached it".into());
                         updates.push(row);
+                        progress.inc(1);
                         continue;
                     };
                     let mut items = vec![(entry, None::<String>)];
@@ -576,6 +589,7 @@ pub async fn run_backup(
                         row.state = RowState::Failed;
                         row.note = Some(reason);
                         updates.push(row);
+                        progress.inc(1);
                         continue;
                     }
                     let w = match &mut writer {
@@ -615,7 +629,8 @@ pub async fn run_backup(
                             Some(s) => screen_dir(&call_dir, s)
                                 .map_err(|e| LifecycleError::Other(format!("screen recording {s}: {e}")))?,
                         };
-                        let (m, b) = write_recording(&handle, &ctx2, w, &folder, e, task.use_full_path)?;
+                        let (m, b) =
+                            write_recording(&handle, &ctx2, w, &folder, e, task.use_full_path, progress.as_ref())?;
                         out.media += m;
                         out.bytes += b;
                         if let Some(s) = screen_id {
@@ -626,6 +641,7 @@ pub async fn run_backup(
                     row.state = RowState::Written;
                     out.recordings += 1;
                     updates.push(row);
+                    progress.inc(1);
                     failpoint::hit("backup.after_entry");
                 }
                 catalog.manifest_update(&job, n, &updates)?;
@@ -742,6 +758,7 @@ fn write_recording(
     folder: &str,
     e: &Entry,
     use_full_path: bool,
+    progress: &dyn Progress,
 ) -> Result<(u64, u64), LifecycleError> {
     let rec = &e.recording;
     let doc = crate::catalog::hold::with_archive_field(rec.doc(), &e.hold_state());
@@ -768,11 +785,13 @@ fn write_recording(
                         return Ok(());
                     }
                     out.write_all(&buf[..k]).map_err(|err| LifecycleError::Other(format!("archive write: {err}")))?;
+                    progress.bytes(k as u64);
                 }
             }
             let mut s = handle.block_on(media.get(&key))?;
             while let Some(chunk) = handle.block_on(s.try_next())? {
                 out.write_all(&chunk).map_err(|err| LifecycleError::Other(format!("archive write: {err}")))?;
+                progress.bytes(chunk.len() as u64);
             }
             Ok(())
         })?;

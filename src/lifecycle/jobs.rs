@@ -172,6 +172,10 @@ impl JobState {
 pub struct Progress {
     pub job: JobRecord,
     pub rows: Vec<std::collections::BTreeMap<&'static str, u64>>,
+    /// The task running now, when this process runs it: recordings and bytes as they move
+    /// ([`crate::progress::live`]); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live: Option<crate::progress::live::Snapshot>,
 }
 
 pub async fn progress(ctx: &Context, id: &str) -> Result<Progress, LifecycleError> {
@@ -187,7 +191,8 @@ pub async fn progress(ctx: &Context, id: &str) -> Result<Progress, LifecycleErro
         Ok(out)
     })
     .await?;
-    Ok(Progress { job, rows })
+    let live = crate::progress::live::follow(id).map(|rx| rx.borrow().clone());
+    Ok(Progress { job, rows, live })
 }
 
 pub async fn save(ctx: &Context, job: &JobRecord) -> Result<(), LifecycleError> {

@@ -88,7 +88,8 @@ fn doomed_of(catalog: &dyn Catalog, row: &ManifestRow, with_screens: bool) -> Re
     Ok(out)
 }
 
-/// Runs a purge task over `source`. Progress counts rows. Cancelling stops between batches.
+/// Runs a purge task over `source`. Progress counts rows and the media bytes deleted, batch
+/// by batch. Cancelling stops between batches.
 pub async fn run_purge(
     ctx: &Context,
     task: &Task,
@@ -119,8 +120,8 @@ pub async fn run_purge(
         let (last, doomed) = doomed;
         let Some(last) = last else { break };
         after = last;
-        progress.inc(rows as u64);
         if doomed.is_empty() {
+            progress.inc(rows as u64);
             continue;
         }
         seq += 1;
@@ -141,6 +142,8 @@ pub async fn run_purge(
         journal::open(ctx, &entry).await?;
         let r = journal::execute(ctx, &entry, false).await?;
         drop(claim);
+        progress.inc(rows as u64);
+        progress.bytes(r.deleted.iter().flat_map(|d| &d.media).filter_map(|m| m.size).sum());
         for d in &r.deleted {
             if d.call.is_some() {
                 out.screens += 1;

@@ -303,7 +303,14 @@ async fn run_inner(
             .map(|(_, c)| c)
             .sum();
         super::failpoint::hit("task.start");
-        let bar = progress(&format!("{label} task {n} {:?}", task.op).to_lowercase());
+        // One progress path: the face's sink (the CLI's bar), log lines, and the live
+        // progress that the job's events and page follow.
+        let what = format!("{label} task {n} {:?}", task.op).to_lowercase();
+        let bar: Arc<dyn Progress> = Arc::new(crate::progress::Tee(vec![
+            progress(&what),
+            crate::progress::live::start(&job.id, n as u32),
+            Arc::new(crate::progress::LogLines::new(&what, std::time::Duration::from_secs(10))),
+        ]));
         bar.set_total(total);
         let ok = match task.op {
             Op::Backup => match run_backup(ctx, task, started, &job.id, n as u32, cancel, bar.clone()).await {

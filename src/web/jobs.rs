@@ -14,7 +14,7 @@ use crate::lifecycle::plan::Plan;
 use crate::lifecycle::{runner, Filter, OnFailure, Op};
 use crate::model::Kind;
 use axum::extract::{Path, Query, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use maud::{html, Markup};
 
@@ -70,19 +70,19 @@ pub async fn history(
 
 fn job_table(list: &[JobRecord]) -> Markup {
     html! {
-        table {
+        table class="results" {
             thead { tr { th scope="col" { "Job" } th scope="col" { "Kind" } th scope="col" { "State" }
                 th scope="col" { "Created" } th scope="col" { "Finished" } th scope="col" { "Recordings" } th scope="col" { "Failed" } } }
             tbody {
                 @for j in list {
                     tr {
-                        td { a href={ "/jobs/" (seg(&j.id)) } { (j.id) } }
-                        td { (j.kind) @if let Some(r) = &j.rule { " " (r) } }
-                        td { (state_badge(j.state)) }
-                        td { (time(j.created)) }
-                        td { (opt_time(j.finished)) }
-                        td { (j.tasks.iter().map(|t| t.recordings).sum::<u64>()) }
-                        td { (j.failed_total) }
+                        td data-label="Job" { a class="id" href={ "/jobs/" (seg(&j.id)) } { (j.id) } }
+                        td data-label="Kind" { (j.kind) @if let Some(r) = &j.rule { " " (r) } }
+                        td data-label="State" { (state_badge(j.state)) }
+                        td data-label="Created" { (time(j.created)) }
+                        td data-label="Finished" { (opt_time(j.finished)) }
+                        td data-label="Recordings" { (j.tasks.iter().map(|t| t.recordings).sum::<u64>()) }
+                        td data-label="Failed" { (j.failed_total) }
                     }
                 }
             }
@@ -95,41 +95,108 @@ pub struct NewParams {
     rule: Option<String>,
 }
 
-fn plan_form(s: &Shared, who: &Caller) -> Markup {
+/// The plan form's fields: the API's name, the form's label (errors name the label).
+const FIELDS: [(&str, &str); 9] = [
+    ("labels_include", "With every label"),
+    ("labels_exclude", "Without any label"),
+    ("recording_type", "Recording type"),
+    ("include_screen", "Include the calls' screen recordings"),
+    ("call_type", "Call type"),
+    ("all_ages", "Purge: every age"),
+    ("location", "Backup location"),
+    ("min_age", "Minimum age (days)"),
+    ("max_age", "Maximum age (days, exclusive)"),
+];
+
+/// An error of the plan form: the field it is about (the first the message names), and the
+/// message with every API field name replaced by its label.
+fn form_error(message: &str) -> (Option<&'static str>, String) {
+    let field = FIELDS
+        .iter()
+        .filter_map(|(name, _)| message.find(name).map(|at| (at, *name)))
+        .min()
+        .map(|(_, name)| name)
+        .or_else(|| message.starts_with("task type").then_some("type"));
+    let mut text = message.to_string();
+    for (name, label) in FIELDS {
+        text = text.replace(name, &format!("\u{201c}{label}\u{201d}"));
+    }
+    (field, text)
+}
+
+/// The plan form, with what was typed (`given`) and an error shown at its field.
+fn plan_form(s: &Shared, who: &Caller, given: Option<&Form>, error: Option<(Option<&str>, &str)>) -> Markup {
     let default_loc = s.ctx.config.default_backup_location.as_deref().unwrap_or("");
+    let val = |name: &str| given.map(|f| f.raw(name).to_string()).unwrap_or_default();
+    // Checkboxes: as given after an error; their defaults on a fresh form.
+    let checked = |name: &str, default: bool| given.map_or(default, |f| f.checked(name));
+    let purge = given.and_then(|f| f.get("type")) == Some("purge");
+    let screen = given.and_then(|f| f.get("recording_type")) == Some("screen");
+    let (err_field, err_text) = match error {
+        Some((f, t)) => (f, Some(t)),
+        None => (None, None),
+    };
+    // The error beside its field, tied to it for screen readers.
+    let err_at = |name: &str| -> Markup {
+        html! { @if err_field == Some(name) { @if let Some(t) = err_text {
+        p class="field-error" id={ (name) "-error" } role="alert" { (t) } } } }
+    };
+    let invalid = |name: &str| err_field == Some(name);
+    let described = |name: &str, help: Option<&str>| -> Option<String> {
+        let mut ids: Vec<String> = help.map(str::to_string).into_iter().collect();
+        if invalid(name) {
+            ids.push(format!("{name}-error"));
+        }
+        (!ids.is_empty()).then(|| ids.join(" "))
+    };
+    let text_field =
+        |name: &str, label: &str, kind: &str, extra_min: Option<&str>, placeholder: Option<&str>| -> Markup {
+            html! {
+                div { label for=(name) { (label) }
+                    input id=(name) name=(name) type=(kind) value=(val(name)) min=[extra_min]
+                        max=[(kind == "number").then_some(crate::lifecycle::rules::MAX_AGE_DAYS)]
+                        inputmode=[(kind == "number").then_some("numeric")] placeholder=[placeholder]
+                        aria-invalid=[invalid(name).then_some("true")] aria-describedby=[described(name, None)];
+                    (err_at(name)) }
+            }
+        };
     html! {
+        @if let (None, Some(t)) = (err_field, err_text) { p class="error" role="alert" { (t) } }
         form method="post" action="/jobs" class="stack" {
             (csrf_field(s, who))
-            fieldset {
+            fieldset aria-describedby=[described("type", None)] {
                 legend { "Task" }
-                label { input type="radio" name="type" value="backup" checked; " Back up" }
-                label { input type="radio" name="type" value="purge"; " Purge (needs a minimum age)" }
+                label { input type="radio" name="type" value="backup" checked[!purge]; " Back up" }
+                label { input type="radio" name="type" value="purge" checked[purge]; " Purge (needs a minimum age)" }
+                (err_at("type"))
             }
             div class="grid" {
                 div { label for="recording_type" { "Recording type" }
-                    select id="recording_type" name="recording_type" {
-                        option value="voice" selected { "voice (calls)" } option value="screen" { "screen" } } }
-                div { label for="min_age" { "Minimum age (days)" }
-                    input id="min_age" name="min_age" type="number" min="0" max=(crate::lifecycle::rules::MAX_AGE_DAYS) inputmode="numeric"; }
-                div { label for="max_age" { "Maximum age (days, exclusive)" }
-                    input id="max_age" name="max_age" type="number" min="1" max=(crate::lifecycle::rules::MAX_AGE_DAYS) inputmode="numeric"; }
-                div { label for="call_type" { "Call type" }
-                    input id="call_type" name="call_type" type="text" placeholder="inbound, outbound, internal, consult"; }
-                div { label for="labels_include" { "With every label (space-separated)" }
-                    input id="labels_include" name="labels_include" type="text"; }
-                div { label for="labels_exclude" { "Without any label (space-separated)" }
-                    input id="labels_exclude" name="labels_exclude" type="text"; }
+                    select id="recording_type" name="recording_type" aria-invalid=[invalid("recording_type").then_some("true")]
+                        aria-describedby=[described("recording_type", None)] {
+                        option value="voice" selected[!screen] { "voice (calls)" } option value="screen" selected[screen] { "screen" } }
+                    (err_at("recording_type")) }
+                (text_field("min_age", "Minimum age (days)", "number", Some("0"), None))
+                (text_field("max_age", "Maximum age (days, exclusive)", "number", Some("1"), None))
+                (text_field("call_type", "Call type", "text", None, Some("inbound, outbound, internal, consult")))
+                (text_field("labels_include", "With every label (space-separated)", "text", None, None))
+                (text_field("labels_exclude", "Without any label (space-separated)", "text", None, None))
                 div { label for="region" { "Region" }
                     input id="region" type="text" readonly value=(s.ctx.config.region.as_deref().unwrap_or("all regions"))
                         aria-describedby="region-help";
                     small id="region-help" { "This node acts only on its own region (" code { "region" } " in its config)." } }
                 div { label for="location" { "Backup location" }
-                    input id="location" name="location" type="text" placeholder=(default_loc) aria-describedby="location-help";
-                    small id="location-help" { "Empty: the node's default_backup_location." } }
+                    input id="location" name="location" type="text" placeholder=(default_loc) value=(val("location"))
+                        aria-invalid=[invalid("location").then_some("true")] aria-describedby=(described("location", Some("location-help")).unwrap_or_default());
+                    small id="location-help" { "Empty: the node's default_backup_location." }
+                    (err_at("location")) }
             }
-            label { input type="checkbox" name="include_screen" value="1" checked; " Include the calls' screen recordings" }
-            label { input type="checkbox" name="zip" value="1" checked; " Zip the backup" }
-            label { input type="checkbox" name="all_ages" value="1"; " Purge: every age (no minimum age; the newest recordings too)" }
+            label { input type="checkbox" name="include_screen" value="1" checked[checked("include_screen", true)]; " Include the calls' screen recordings" }
+            (err_at("include_screen"))
+            label { input type="checkbox" name="zip" value="1" checked[checked("zip", true)]; " Zip the backup" }
+            label { input type="checkbox" name="all_ages" value="1" checked[checked("all_ages", false)]
+                aria-describedby=[described("all_ages", None)]; " Purge: every age (no minimum age; the newest recordings too)" }
+            (err_at("all_ages"))
             button type="submit" { "Build the plan" }
             p class="muted" { "Nothing runs yet: the next page shows what the plan would do, and Start executes exactly that plan." }
         }
@@ -153,7 +220,7 @@ pub async fn form(
                 button type="submit" { "Build the plan" }
             }
         } @else {
-            (plan_form(&s, &who))
+            (plan_form(&s, &who, None, None))
         }
     };
     Ok(layout("Plan a job", &who, Section::Jobs, body))
@@ -244,11 +311,57 @@ fn preview(s: &Shared, who: &Caller, job: &JobRecord, plan: &Plan) -> Markup {
     }
 }
 
-/// `POST /jobs` (ops): plans the form's task (or a rule) and shows the preview.
-pub async fn plan(State(s): State<Shared>, form: Form) -> Result<Markup, WebError> {
-    let body = new_job(&form)?;
-    let (job, plan) = plan_new(&s, body).await?;
-    Ok(layout("Plan preview", &form.caller, Section::Jobs, preview(&s, &form.caller, &job, &plan)))
+/// The previews of the plans this process made lately, by job id: `GET /jobs/{id}/preview`
+/// shows one again (a reload re-plans nothing). Bounded; older ones fall back to the job's page.
+static PREVIEWS: std::sync::LazyLock<std::sync::Mutex<std::collections::VecDeque<(String, Plan)>>> =
+    std::sync::LazyLock::new(Default::default);
+const PREVIEWS_KEPT: usize = 64;
+
+/// `POST /jobs` (ops): plans the form's task (or a rule), then redirects to its preview
+/// (POST-redirect-GET: reloading the preview does not plan a second job).
+pub async fn plan(State(s): State<Shared>, form: Form) -> Result<Response, WebError> {
+    let planned = match new_job(&form) {
+        Ok(body) => plan_new(&s, body).await.map_err(WebError::from),
+        Err(e) => Err(e),
+    };
+    let (job, plan) = match planned {
+        Ok(x) => x,
+        // The task form again, as typed, with the error at its field (a rule's button has
+        // no fields: its error is a page).
+        Err(e) if e.status == axum::http::StatusCode::BAD_REQUEST && form.get("rule").is_none() => {
+            let (field, text) = form_error(&e.message);
+            let body = plan_form(&s, &form.caller, Some(&form), Some((field, &text)));
+            let page = layout("Plan a job", &form.caller, Section::Jobs, body);
+            return Ok((axum::http::StatusCode::BAD_REQUEST, page).into_response());
+        }
+        Err(e) => return Err(e),
+    };
+    {
+        let mut kept = PREVIEWS.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.len() >= PREVIEWS_KEPT {
+            kept.pop_front();
+        }
+        kept.push_back((job.id.clone(), plan));
+    }
+    Ok(axum::response::Redirect::to(&format!("/jobs/{}/preview", seg(&job.id))).into_response())
+}
+
+/// `GET /jobs/{id}/preview`: the preview of a plan made here lately, while it is still planned;
+/// otherwise the job's page.
+pub async fn show_preview(
+    State(s): State<Shared>,
+    Extension(who): Extension<Caller>,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    let job = jobs::load(&s.ctx, &id).await?;
+    let plan =
+        PREVIEWS.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|(j, _)| *j == id).map(|(_, p)| p.clone());
+    match plan {
+        Some(plan) if job.state == JobState::Planned => {
+            Ok(layout("Plan preview", &who, Section::Jobs, preview(&s, &who, &job, &plan)).into_response())
+        }
+        _ => Ok(axum::response::Redirect::to(&format!("/jobs/{}", seg(&id))).into_response()),
+    }
 }
 
 /// `POST /jobs/{id}/start` (ops).
@@ -290,8 +403,8 @@ pub async fn show(
                 dt { "State" } dd { span id="job-state" { (state_badge(j.state)) } }
                 dt { "Kind" } dd { (j.kind) @if let Some(r) = &j.rule { " of rule " (r) } }
                 dt { "Created" } dd { (time(j.created)) }
-                dt { "Started" } dd { (opt_time(j.started)) }
-                dt { "Finished" } dd { (opt_time(j.finished)) }
+                dt { "Started" } dd id="job-started" { @if live && j.started.is_none() { span class="muted" { "not yet" } } @else { (opt_time(j.started)) } }
+                dt { "Finished" } dd id="job-finished" { @if live { span class="muted" { "not yet" } } @else { (opt_time(j.finished)) } }
                 @if let Some(n) = &j.note { dt { "Note" } dd { (n) } }
             }
             p id="live-status" role="status" aria-live="polite" class="muted" {
@@ -299,16 +412,19 @@ pub async fn show(
             }
             @if live {
             h2 { "Progress" }
-            table id="progress" {
+            p id="live-task" class="muted" {
+                @if let Some(l) = &prog.live { "Task " (l.task) ": " (l.recordings) " of " (l.total) " recordings, " (bytes(l.bytes)) }
+            }
+            table id="progress" class="results" {
                 thead { tr { th scope="col" { "Task" } @for st in ROW_STATES { th scope="col" { (st) } } th scope="col" { "Done" } } }
                 tbody {
                     @for (i, row) in prog.rows.iter().enumerate() {
                         @let total: u64 = row.values().sum();
                         @let done = total - row.get("planned").copied().unwrap_or(0);
                         tr data-task=(i) {
-                            th scope="row" { (i + 1) }
-                            @for st in ROW_STATES { td data-count=(st) { (row.get(st).copied().unwrap_or(0)) } }
-                            td { progress data-bar="" max=(total.max(1)) value=(done) aria-label={ "Task " (i + 1) " progress" } { (done) " of " (total) } }
+                            th scope="row" data-label="Task" { (i + 1) }
+                            @for st in ROW_STATES { td data-count=(st) data-label=(st) { (row.get(st).copied().unwrap_or(0)) } }
+                            td data-label="Done" { progress data-bar="" max=(total.max(1)) value=(done) aria-label={ "Task " (i + 1) " progress" } { (done) " of " (total) } }
                         }
                     }
                 }
@@ -316,13 +432,15 @@ pub async fn show(
             }
             @if !j.tasks.is_empty() {
                 h2 { "Outcome per task" }
-                table {
+                table class="results" {
                     thead { tr { th scope="col" { "Task" } th scope="col" { "State" } th scope="col" { "Recordings" } th scope="col" { "Screens" }
                         th scope="col" { "Bytes" } th scope="col" { "Held" } th scope="col" { "Changed" } th scope="col" { "Failed" } th scope="col" { "Archive / note" } } }
                     tbody { @for t in &j.tasks { tr {
-                        td { (t.task) " " (t.op.map(op_name).unwrap_or("")) } td { (t.state) } td { (t.recordings) } td { (t.screens) }
-                        td { (bytes(t.bytes)) } td { (t.held) } td { (t.changed) } td { (t.failed) }
-                        td { @if let Some(a) = &t.archive { code { (a) } " " } @if let Some(n) = &t.note { (n) } }
+                        td data-label="Task" { (t.task) " " (t.op.map(op_name).unwrap_or("")) } td data-label="State" { (t.state) }
+                        td data-label="Recordings" { (t.recordings) } td data-label="Screens" { (t.screens) }
+                        td data-label="Bytes" { (bytes(t.bytes)) } td data-label="Held" { (t.held) } td data-label="Changed" { (t.changed) }
+                        td data-label="Failed" { (t.failed) }
+                        td data-label="Archive / note" { @if let Some(a) = &t.archive { code { (a) } " " } @if let Some(n) = &t.note { (n) } }
                     } } }
                 }
             }

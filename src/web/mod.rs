@@ -16,7 +16,11 @@
 //! - `user` gets 403 on every POST (the API's role check), and the pages offer ops-only actions
 //!   to `ops` only;
 //! - without JavaScript everything but the live job progress works (the page then shows the
-//!   state at load, with a link to reload).
+//!   state at load, with a link to reload);
+//! - a form's POST that makes something redirects to a page of its own (a plan's preview:
+//!   `/jobs/{id}/preview`), so a reload repeats nothing; a refused form comes back as typed,
+//!   with the error beside its field, named by its label;
+//! - any URL no route serves is [`not_found`]: an HTML page for the pages' paths.
 
 mod csrf;
 mod jobs;
@@ -46,6 +50,7 @@ pub fn routes() -> Router<Shared> {
         .route("/jobs", get(jobs::history).post(jobs::plan))
         .route("/jobs/new", get(jobs::form))
         .route("/jobs/{id}", get(jobs::show))
+        .route("/jobs/{id}/preview", get(jobs::show_preview))
         .route("/jobs/{id}/start", post(jobs::start))
         .route("/jobs/{id}/cancel", post(jobs::cancel))
         .route("/recordings", get(recordings::search))
@@ -150,6 +155,22 @@ pub fn error_page(status: StatusCode, message: &str) -> Response {
         }
     };
     (status, body).into_response()
+}
+
+/// Any URL no route serves: an HTML page for the pages' paths (nothing about the node in it:
+/// it is answered before authentication), the API's JSON envelope for the API's.
+pub async fn not_found(uri: axum::http::Uri) -> Response {
+    let path = uri.path();
+    if is_page(path) {
+        error_page(StatusCode::NOT_FOUND, &format!("There is no page at {path}."))
+    } else {
+        ApiFailure {
+            status: StatusCode::NOT_FOUND,
+            code: ApiFailure::NOT_FOUND,
+            message: format!("no such endpoint: {path}"),
+        }
+        .into_response()
+    }
 }
 
 impl IntoResponse for WebError {

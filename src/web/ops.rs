@@ -120,15 +120,15 @@ pub async fn muxer(
             h2 id="failed" { "Failed pairs (" (failed.len()) ")" }
             p class="muted" { "A failed pair is tried again on later passes, up to " (max) " attempts; Retry forgets its failures." }
             @if failed.is_empty() { p { "None." } } @else {
-                table { thead { tr { th scope="col" { "Call" } th scope="col" { "Screen" } th scope="col" { "Attempts" }
+                table class="results" { thead { tr { th scope="col" { "Call" } th scope="col" { "Screen" } th scope="col" { "Attempts" }
                     th scope="col" { "Reason" } th scope="col" { "When" } th scope="col" { "Retry" } } }
                 tbody { @for r in &failed { tr {
-                    td { a href={ "/recordings/" (seg(&r.call_id)) } { code { (r.call_id) } } }
-                    td { a href={ "/recordings/" (seg(&r.screen_id)) } { code { (r.screen_id) } } }
-                    td { (r.attempts) @if r.given_up(max) { " " span class="badge failed" { "given up" } } }
-                    td { (r.reason.as_deref().unwrap_or("")) }
-                    td { (time(r.at)) }
-                    td { @if ops {
+                    td data-label="Call" { a href={ "/recordings/" (seg(&r.call_id)) } { code { (r.call_id) } } }
+                    td data-label="Screen" { a href={ "/recordings/" (seg(&r.screen_id)) } { code { (r.screen_id) } } }
+                    td data-label="Attempts" { (r.attempts) @if r.given_up(max) { " " span class="badge failed" { "given up" } } }
+                    td data-label="Reason" { (r.reason.as_deref().unwrap_or("")) }
+                    td data-label="When" { (time(r.at)) }
+                    td data-label="Retry" { @if ops {
                         form method="post" action={ "/muxer/" (seg(&r.screen_id)) "/retry" } {
                             (csrf_field(&s, &who)) button type="submit" aria-label={ "Retry screen " (r.screen_id) } { "Retry" } }
                     } }
@@ -140,12 +140,12 @@ pub async fn muxer(
             h2 id="muxed" { "Muxed pairs (" (total_muxed) ")" }
             @if muxed.is_empty() { p { "None yet." } } @else {
                 @if total_muxed > MUXED_SHOWN { p class="muted" { "The latest " (MUXED_SHOWN) "." } }
-                table { thead { tr { th scope="col" { "Call" } th scope="col" { "Screen" } th scope="col" { "Muxed file" } th scope="col" { "When" } } }
+                table class="results" { thead { tr { th scope="col" { "Call" } th scope="col" { "Screen" } th scope="col" { "Muxed file" } th scope="col" { "When" } } }
                 tbody { @for r in &muxed { tr {
-                    td { a href={ "/recordings/" (seg(&r.call_id)) } { code { (r.call_id) } } }
-                    td { a href={ "/recordings/" (seg(&r.screen_id)) } { code { (r.screen_id) } } }
-                    td { code { (r.output.as_deref().unwrap_or("")) } }
-                    td { (time(r.at)) }
+                    td data-label="Call" { a href={ "/recordings/" (seg(&r.call_id)) } { code { (r.call_id) } } }
+                    td data-label="Screen" { a href={ "/recordings/" (seg(&r.screen_id)) } { code { (r.screen_id) } } }
+                    td data-label="Muxed file" { code { (r.output.as_deref().unwrap_or("")) } }
+                    td data-label="When" { (time(r.at)) }
                 } } }
                 }
             }

@@ -164,12 +164,12 @@ pub async fn search(
                     @let doc = r.doc_value();
                     // data-label: the column's name, shown beside each cell on a narrow screen.
                     tr {
-                        td { a href={ "/recordings/" (seg(&r.id)) } { code { (r.id) } } }
+                        td data-label="Recording" { a href={ "/recordings/" (seg(&r.id)) } { code { (r.id) } } }
                         td data-label="Start" { (time(r.start)) } td data-label="End" { (time(r.stop)) }
                         td data-label="Agent" { (r.agent_user.as_deref().unwrap_or("")) }
                         td data-label="Caller" { (doc_str(&doc, "callerPhoneNumber").unwrap_or("")) }
                         td data-label="Dialed" { (doc_str(&doc, "dialedPhoneNumber").unwrap_or("")) }
-                        td data-label="Labels" { (r.labels.join(", ")) }
+                        td data-label="Labels" { @for (i, l) in r.labels.iter().enumerate() { @if i > 0 { ", " } span class="id" { (l) } } }
                         td data-label="Held" { @if e.held() { span class="badge held" { "held" } } @else { "no" } }
                     }
                 } }
@@ -260,7 +260,9 @@ pub async fn show(
                     }
                 }
                 @if served_media_type(&m.mime).is_some_and(|t| t.starts_with("video/")) {
-                    video controls preload="metadata" src=(media_path(r, &m.media_id)) aria-label={ "Video " (m.media_id) } {
+                    // `#t=0.1`: the browser loads and shows the frame at 0.1 s as the poster (a
+                    // muxed file's first frame is the screen), where metadata alone shows black.
+                    video controls preload="metadata" src={ (media_path(r, &m.media_id)) "#t=0.1" } aria-label={ "Video " (m.media_id) } {
                         a href=(media_path(r, &m.media_id)) { "Download the video" } }
                 } @else if served_media_type(&m.mime).is_some_and(|t| t.starts_with("audio/")) {
                     audio controls preload="metadata" src=(media_path(r, &m.media_id)) aria-label={ "Audio " (m.media_id) } {
@@ -275,20 +277,20 @@ pub async fn show(
             @if plays.is_empty() {
                 p class="muted" id="plays" { "Not played through the API yet." }
             } @else {
-                table id="plays" {
+                table id="plays" class="results" {
                     caption class="muted" { "The last " (PLAYS) " reads of its media, newest first (audit/plays.jsonl)" }
                     thead { tr { th { "When" } th { "Who" } th { "Media" } th { "Outcome" } th { "Bytes" } th { "Range" } th { "Key" } } }
                     tbody {
                         @for pl in &plays {
                             tr {
-                                td { (time(pl.time)) }
-                                td { (pl.user) }
-                                td { code { (pl.media) } }
-                                td { span class={ "badge " (pl.outcome) } { (pl.outcome) }
+                                td data-label="When" { (time(pl.time)) }
+                                td data-label="Who" { (pl.user) }
+                                td data-label="Media" { code { (pl.media) } }
+                                td data-label="Outcome" { span class={ "badge " (pl.outcome) } { (pl.outcome) }
                                      @if let Some(why) = &pl.reason { " " span class="muted" { (why) } } }
-                                td { (pl.bytes) }
-                                td { (pl.range.as_deref().unwrap_or("whole")) }
-                                td { (pl.key.as_deref().unwrap_or("")) }
+                                td data-label="Bytes" { (pl.bytes) }
+                                td data-label="Range" { (pl.range.as_deref().unwrap_or("whole")) }
+                                td data-label="Key" { (pl.key.as_deref().unwrap_or("")) }
                             }
                         }
                     }
@@ -297,15 +299,15 @@ pub async fn show(
         }
         @if !e.hold_history.is_empty() {
             h2 { "Hold history" }
-            table id="hold-history" {
+            table id="hold-history" class="results" {
                 thead { tr { th { "When" } th { "What" } th { "Who" } th { "Reason" } } }
                 tbody {
                     @for ev in &e.hold_history {
                         tr {
-                            td { (time(ev.at)) }
-                            td { @match ev.event { HoldAction::Placed => "hold placed", HoldAction::Released => "hold released" } }
-                            td { (ev.by.as_deref().unwrap_or("unknown")) }
-                            td { (ev.reason.as_deref().unwrap_or("")) }
+                            td data-label="When" { (time(ev.at)) }
+                            td data-label="What" { @match ev.event { HoldAction::Placed => "hold placed", HoldAction::Released => "hold released" } }
+                            td data-label="Who" { (ev.by.as_deref().unwrap_or("unknown")) }
+                            td data-label="Reason" { (ev.reason.as_deref().unwrap_or("")) }
                         }
                     }
                 }

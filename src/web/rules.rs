@@ -46,18 +46,18 @@ pub(crate) fn filter_text(f: &Filter) -> String {
 
 pub(crate) fn tasks_table(tasks: &[Task], default_location: Option<&str>) -> Markup {
     html! {
-        table {
+        table class="results" {
             caption class="sr-only" { "Tasks" }
             thead { tr { th scope="col" { "#" } th scope="col" { "Task" } th scope="col" { "Selects" }
                 th scope="col" { "Screens" } th scope="col" { "Where / on failure" } } }
             tbody {
                 @for (i, t) in tasks.iter().enumerate() {
                     tr {
-                        td { (i + 1) }
-                        td { (op_name(t.op)) }
-                        td { (filter_text(&t.filter)) }
-                        td { @if t.include_screen { "included" } @else { "not included" } }
-                        td {
+                        td data-label="#" { (i + 1) }
+                        td data-label="Task" { (op_name(t.op)) }
+                        td data-label="Selects" { (filter_text(&t.filter)) }
+                        td data-label="Screens" { @if t.include_screen { "included" } @else { "not included" } }
+                        td data-label="Where / on failure" {
                             @if t.op == Op::Backup {
                                 code { (t.location.as_deref().or(default_location).unwrap_or("(no location)")) }
                                 @if t.zip { " (zip)" }

@@ -118,6 +118,32 @@ impl Node {
         assert!(out.status.success(), "ingest: {}", String::from_utf8_lossy(&out.stderr));
     }
 
+    /// Ingests, with the real binary in one run, `n` calls `{prefix}{i:06}` (2024-03-11, one
+    /// minute apart) each with one `audio/mp3` media file of `size` bytes.
+    #[allow(dead_code)]
+    pub fn add_calls(&self, prefix: &str, n: usize, size: usize) {
+        let src = tempfile::tempdir().unwrap();
+        let t0 = chrono::DateTime::parse_from_rfc3339("2024-03-11T00:00:00Z").unwrap().to_utc();
+        let fmt = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%S.000+0000").to_string();
+        for i in 0..n {
+            let id = format!("{prefix}{i:06}");
+            let dir = src.path().join(&id);
+            std::fs::create_dir_all(&dir).unwrap();
+            let media_id = format!("{id}.mp3");
+            let bytes: Vec<u8> = (0..size).map(|k| (k.wrapping_mul(31) ^ i) as u8).collect();
+            std::fs::write(dir.join(&media_id), &bytes).unwrap();
+            let start = t0 + chrono::Duration::minutes(i as i64);
+            let (start, stop) = (fmt(start), fmt(start + chrono::Duration::seconds(30)));
+            let doc = serde_json::json!({"id": id, "callerPhoneNumber": "100", "dialedPhoneNumber": "200",
+                "startTime": start, "stopTime": stop, "callType": "Inbound", "region": "us",
+                "mediaFiles": [{"mediaId": media_id, "type": "audio/mp3", "startTime": start, "stopTime": stop,
+                    "size": size.to_string(), "tenant": "Environment", "duration": "30000"}]});
+            std::fs::write(dir.join("meta-data.json"), serde_json::to_vec(&doc).unwrap()).unwrap();
+        }
+        let out = self.cmd().arg("ingest").arg(src.path()).output().unwrap();
+        assert!(out.status.success(), "ingest: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
     /// The node's config with `rules_dir` pointed at an empty folder (no rule fires).
     pub fn config_without_rules(&self) -> String {
         let empty = self.dir.path().join("no-rules");

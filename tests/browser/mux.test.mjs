@@ -129,3 +129,51 @@ test("the muxed file plays in Chromium with every tone and frame at its time", a
     server.close();
   }
 });
+
+// Issue 24: the recording page's player (`preload="metadata"`, `#t=0.1` on the source, as
+// src/web/recordings.rs writes it) shows the screen's first frame before anything is played,
+// not black. The same player without the fragment is measured too, for the log.
+test("the page's player shows the first frame before it is played", async () => {
+  assert.ok(dir, "RECLIFE_MUX_DIR is not set: run through `cargo test --test muxer_browser`");
+  const expect = JSON.parse(fs.readFileSync(path.join(dir, "expect.json"), "utf8"));
+  fs.writeFileSync(path.join(dir, "poster.html"), `<!doctype html>
+<video id=v controls preload="metadata" src="out.mp4#t=0.1" width=160 height=120></video>
+<video id=w controls preload="metadata" src="out.mp4" width=160 height=120></video>
+<canvas id=c width=16 height=16></canvas>`);
+  const server = await serve(dir);
+  const base = `http://127.0.0.1:${server.address().port}`;
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), "reclife-chromium-"));
+  const ctx = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.RECLIFE_CHROMIUM || "/usr/bin/chromium",
+    headless: true,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync"],
+  });
+  try {
+    const page = ctx.pages()[0] || (await ctx.newPage());
+    await page.goto(`${base}/poster.html`);
+    const shown = async (id) => page.evaluate(async (id) => {
+      const v = document.getElementById(id);
+      const t0 = performance.now();
+      while (v.readyState < 2 && performance.now() - t0 < 10000) await new Promise((ok) => setTimeout(ok, 50));
+      await new Promise((ok) => requestAnimationFrame(() => requestAnimationFrame(ok)));
+      const c = document.getElementById("c").getContext("2d", { willReadFrequently: true });
+      c.clearRect(0, 0, 16, 16);
+      c.drawImage(v, 0, 0, 16, 16);
+      return { readyState: v.readyState, paused: v.paused, at: v.currentTime, rgb: [...c.getImageData(8, 8, 1, 1).data].slice(0, 3) };
+    }, id);
+    const withFragment = await shown("v");
+    const without = await shown("w");
+    console.log(JSON.stringify({ withFragment, without }));
+    const first = expect.frames[0].colour;
+    const main = { red: 0, green: 1, blue: 2 }[first];
+    assert.ok(withFragment.readyState >= 2, `no frame shown: ${JSON.stringify(withFragment)}`);
+    assert.ok(withFragment.paused, "nothing played");
+    const rgb = withFragment.rgb;
+    assert.ok(rgb[main] > 150 && rgb.every((x, i) => i === main || x < 100), `poster ${rgb} is not ${first}`);
+  } finally {
+    await ctx.close();
+    fs.rmSync(profile, { recursive: true, force: true });
+    server.close();
+  }
+});

@@ -23,12 +23,32 @@ function followJob() {
   const status = document.getElementById("live-status");
   const badge = document.getElementById("job-state");
   const es = new EventSource("/api/v1/jobs/" + encodeURIComponent(id) + "/events");
+  // Started and Finished move with the state, so a page never says "succeeded" beside
+  // "Finished: not yet" (or "never").
+  const stamp = (ddId, iso) => {
+    const dd = document.getElementById(ddId);
+    if (!dd || !iso || dd.querySelector("time")) return;
+    const t = document.createElement("time");
+    t.setAttribute("datetime", iso);
+    t.dataset.local = "";
+    t.textContent = iso.replace("T", " ").replace(/\.\d+/, "").replace(/Z$|\+00:00$/, "") + " UTC";
+    dd.replaceChildren(t);
+    showLocalTimes(dd);
+  };
+  const task = document.getElementById("live-task");
   const apply = (p) => {
     badge.innerHTML = "";
     const b = document.createElement("span");
     b.className = "badge " + p.job.state;
     b.textContent = p.job.state;
     badge.append(b);
+    stamp("job-started", p.job.started);
+    stamp("job-finished", p.job.finished);
+    if (task && p.live) {
+      const l = p.live;
+      task.textContent = "Task " + l.task + ": " + l.recordings + " of " + l.total + " recordings, " +
+        l.bytes.toLocaleString("en") + " bytes";
+    }
     p.rows.forEach((row, i) => {
       const tr = document.querySelector('#progress tr[data-task="' + i + '"]');
       if (!tr) return;
@@ -97,8 +117,16 @@ function sendOnce() {
   });
 }
 
+// A video shows its frame at 0.1 s as its poster (`#t=0.1`); played, it starts from 0.
+function playFromStart() {
+  for (const v of document.querySelectorAll('video[src*="#t="]')) {
+    v.addEventListener("play", () => { if (v.currentTime <= 0.2) v.currentTime = 0; }, { once: true });
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   showLocalTimes(document);
+  playFromStart();
   followJob();
   stayOnPage();
   sendOnce();
