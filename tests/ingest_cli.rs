@@ -106,8 +106,9 @@ fn show_export_hold_label() {
     assert_eq!(shown["x-undocumented"]["kept"], true);
 
     // export writes the document and the media as stored (encrypted stays encrypted).
-    let out = tmp.path().join("export");
-    ok(&reclife(&data, &["recordings", "export", C, "--out", out.to_str().unwrap()]));
+    let top = tmp.path().join("export");
+    ok(&reclife(&data, &["recordings", "export", C, "--out", top.to_str().unwrap()]));
+    let out = top.join(C);
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
@@ -192,6 +193,7 @@ fn zip_archive_in_gir_layout() {
     // Media bytes equal to the source files.
     let out_dir = tmp.path().join("x");
     ok(&reclife(&data, &["recordings", "export", A, "--out", out_dir.to_str().unwrap()]));
+    let out_dir = out_dir.join(A);
     let src = walk(&testdata().join("recordings"))
         .into_iter()
         .find(|p| p.to_string_lossy().ends_with("-0001.mp3") && p.to_string_lossy().contains(A))
@@ -291,4 +293,117 @@ fn hostile_input_is_refused_and_named_and_the_rest_goes_in() {
     assert!(err.contains("HUGE") && err.contains("larger than the 16 MiB limit"), "{err}");
     let ids: Vec<String> = list_json(&data, &[]).iter().map(|v| v["id"].as_str().unwrap().to_string()).collect();
     assert_eq!(ids, vec!["GOOD1", "OK2"]);
+}
+
+fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+/// `reclife ARGS` in `cwd` with no `--data-dir` (and none in the environment).
+fn reclife_in(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_reclife"))
+        .current_dir(cwd)
+        .arg("--quiet")
+        .args(args)
+        .env_remove("RECLIFE_CONFIG")
+        .env_remove("RECLIFE_NOW")
+        .env_remove("RECLIFE_DATA_DIR")
+        .env_remove("RECLIFE_CATALOG")
+        .output()
+        .expect("run reclife")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Commands that only read or change data refuse a data dir with no catalog (exit 2, naming
+/// it) and never create it; the commands that bring data in create it owner-only.
+#[test]
+fn a_data_dir_with_no_catalog_is_refused_by_name_and_never_created() {
+    let tmp = tempfile::tempdir().unwrap();
+    let typo = tmp.path().join("reclife-dta");
+    let loc = format!("file://{}", tmp.path().join("backups").display());
+    for args in [
+        &["check"][..],
+        &["recordings", "list"],
+        &["recordings", "show", A],
+        &["recordings", "hold", A, "--reason", "x"],
+        &["jobs", "list"],
+        &["backup", "--type", "voice", "--min-age", "1", "--location", &loc, "--dry-run"],
+        &["purge", "--type", "voice", "--min-age", "1", "--dry-run"],
+        &["mux", "--once"],
+        &["rules", "list"],
+    ] {
+        let o = reclife(&typo, args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        let e = stderr(&o);
+        assert!(e.contains(&typo.display().to_string()) && e.contains("no catalog"), "{args:?}: {e}");
+        assert!(!typo.exists(), "{args:?} created {}", typo.display());
+    }
+    // Checking rule files reads no data: no data dir needed, none created.
+    let o = reclife(&typo, &["rules", "validate", Path::new(env!("CARGO_MANIFEST_DIR")).join("rules").to_str().unwrap()]);
+    assert!(!typo.exists() && o.status.code() != Some(2), "{}", stderr(&o));
+
+    // init creates it (0700) and then the read-only commands find it.
+    let data = tmp.path().join("data");
+    ok(&reclife(&data, &["init"]));
+    assert_eq!(mode(&data), 0o700);
+    assert!(ok(&reclife(&data, &["check"])).contains("0 problem(s)"));
+    // ingest creates its folders owner-only too, whatever the umask.
+    let fresh = tmp.path().join("fresh/nested");
+    ok(&reclife(&fresh, &["ingest", testdata().join("recordings").to_str().unwrap()]));
+    for d in walk(&fresh).iter().filter_map(|f| f.parent()).chain([fresh.as_path(), fresh.join("media").as_path()]) {
+        assert_eq!(mode(d), 0o700, "{} is not owner-only", d.display());
+    }
+    assert_eq!(mode(&tmp.path().join("fresh")), 0o700);
+}
+
+/// With no `--data-dir`: the config's `data_dir` (relative to the config file), else
+/// `./reclife-data`, which only the data-creating commands create (with a note).
+#[test]
+fn the_default_data_dir_is_named_and_the_config_can_set_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = reclife_in(tmp.path(), &["recordings", "list"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("./reclife-data"), "{}", stderr(&o));
+    assert!(!tmp.path().join("reclife-data").exists());
+    let o = reclife_in(tmp.path(), &["init"]);
+    assert!(o.status.success() && stderr(&o).contains("note: creating the data directory ./reclife-data"), "{}", stderr(&o));
+    assert!(tmp.path().join("reclife-data/catalog.db").is_file());
+
+    let etc = tmp.path().join("etc");
+    std::fs::create_dir(&etc).unwrap();
+    std::fs::write(etc.join("node.toml"), "data_dir = \"../var/node\"\n").unwrap();
+    let cfg = etc.join("node.toml");
+    let o = reclife_in(Path::new("/"), &["--config", cfg.to_str().unwrap(), "jobs", "list"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("var/node"), "{}", stderr(&o));
+    let src = testdata().join("recordings");
+    let o = reclife_in(Path::new("/"), &["--config", cfg.to_str().unwrap(), "ingest", src.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(tmp.path().join("var/node/catalog.db").is_file(), "data_dir is relative to the config file");
+}
+
+/// `export --out DIR`: one folder per recording; a folder that exists is refused and left as
+/// it was.
+#[test]
+fn export_writes_one_folder_per_recording_and_never_overwrites() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    ok(&reclife(&data, &["ingest", testdata().join("recordings").to_str().unwrap()]));
+    let out = tmp.path().join("out");
+    ok(&reclife(&data, &["recordings", "export", A, "--out", out.to_str().unwrap()]));
+    ok(&reclife(&data, &["recordings", "export", C, "--out", out.to_str().unwrap()]));
+    let doc = |id: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(out.join(id).join("meta-data.json")).unwrap()).unwrap()
+    };
+    assert_eq!(doc(A)["id"], A);
+    assert_eq!(doc(C)["id"], C, "the second export did not replace the first");
+    std::fs::write(out.join(A).join("meta-data.json"), "mine").unwrap();
+    let o = reclife(&data, &["recordings", "export", A, "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains(&out.join(A).display().to_string()) && stderr(&o).contains("never overwrites"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(out.join(A).join("meta-data.json")).unwrap(), "mine");
 }

@@ -101,11 +101,29 @@ fn bcrypt_cost(h: &str) -> Option<u32> {
     h.get(4..6)?.parse().ok()
 }
 
+/// A warning when the users file can be read by its group or by others (its hashes can be
+/// attacked offline): `chmod 600` it, owned by the service user.
+pub fn users_file_mode_warning(path: &Path) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o044 != 0).then(|| {
+        format!(
+            "users file {} is readable by {} (mode {mode:04o}): its password hashes can be attacked offline; chmod 600 it",
+            path.display(),
+            if mode & 0o004 != 0 { "everyone" } else { "its group" }
+        )
+    })
+}
+
 impl Users {
-    /// Reads an htpasswd file. Errors name the file and the line, never the hash.
+    /// Reads an htpasswd file. Errors name the file and the line, never the hash. A file
+    /// readable by group or others is logged as a warning ([`users_file_mode_warning`]).
     pub fn load(path: &Path, ops_users: &[String]) -> Result<Users, ApiError> {
         let bad = |why: String| ApiError::Users { path: path.to_path_buf(), why };
         let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        if let Some(w) = users_file_mode_warning(path) {
+            tracing::warn!("{w}");
+        }
         let users = parse(&text, ops_users).map_err(bad)?;
         if users.is_empty() {
             return Err(bad("no users".into()));

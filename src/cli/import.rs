@@ -65,7 +65,7 @@ pub enum RetryCmd {
 }
 
 pub async fn run(cli: &Cli, cmd: &Cmd) -> Result<ExitCode> {
-    let ctx = cli.context()?;
+    let ctx = cli.context_create()?;
     match cmd {
         Cmd::GenesysCloud(a) => {
             let mut code = ExitCode::SUCCESS;

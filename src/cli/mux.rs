@@ -23,11 +23,11 @@ pub struct Args {
     /// Run one pass over the polling window, then exit.
     #[arg(long, conflicts_with_all = ["status", "retry"])]
     pub once: bool,
-    /// Batch mode: calls that ended at or after this time (RFC 3339); needs --until.
-    #[arg(long, value_parser = super::parse_now, requires = "until", conflicts_with_all = ["status", "retry"])]
+    /// Batch mode: calls that ended at or after this time (RFC 3339 or YYYY-MM-DD); needs --until.
+    #[arg(long, value_parser = super::parse_time, requires = "until", conflicts_with_all = ["status", "retry"])]
     pub since: Option<DateTime<Utc>>,
     /// Batch mode: calls that ended before this time.
-    #[arg(long, value_parser = super::parse_now, requires = "since")]
+    #[arg(long, value_parser = super::parse_time, requires = "since")]
     pub until: Option<DateTime<Utc>>,
     /// Print what the muxer has done and which pairs failed, then exit.
     #[arg(long)]

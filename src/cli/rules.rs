@@ -31,26 +31,14 @@ pub enum Cmd {
 }
 
 pub async fn run(cli: &Cli, cmd: &Cmd) -> Result<ExitCode> {
+    // Validating rule files reads no data: it needs no data directory.
+    if let Cmd::Validate { dir, json } = cmd {
+        return validate(&cli.load_config()?, dir, *json);
+    }
     let ctx = cli.context()?;
     let cfg = &ctx.config;
     match cmd {
-        Cmd::Validate { dir, json } => {
-            let dir = dir.clone().unwrap_or_else(|| cfg.rules_dir.clone());
-            let (rules, problems) =
-                reclife::lifecycle::rules::load_dir(&dir, cfg.default_backup_location.as_deref(), true);
-            if *json {
-                println!("{}", serde_json::json!({ "rules": rules.len(), "problems": problems }));
-            } else {
-                for p in &problems {
-                    eprintln!("{p}");
-                }
-                for w in rules.iter().flat_map(|r| r.warnings()) {
-                    eprintln!("{w}");
-                }
-                println!("{} rule(s) valid, {} problem(s) in {}", rules.len(), problems.len(), dir.display());
-            }
-            Ok(if problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
-        }
+        Cmd::Validate { .. } => unreachable!("handled above"),
         Cmd::List { dir, json } => {
             let dir = dir.clone().unwrap_or_else(|| cfg.rules_dir.clone());
             let (mut rules, problems) =
@@ -93,4 +81,22 @@ pub async fn run(cli: &Cli, cmd: &Cmd) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn validate(cfg: &reclife::config::Config, dir: &Option<PathBuf>, json: bool) -> Result<ExitCode> {
+    let dir = dir.clone().unwrap_or_else(|| cfg.rules_dir.clone());
+    let (rules, problems) =
+        reclife::lifecycle::rules::load_dir(&dir, cfg.default_backup_location.as_deref(), true);
+    if json {
+        println!("{}", serde_json::json!({ "rules": rules.len(), "problems": problems }));
+    } else {
+        for p in &problems {
+            eprintln!("{p}");
+        }
+        for w in rules.iter().flat_map(|r| r.warnings()) {
+            eprintln!("{w}");
+        }
+        println!("{} rule(s) valid, {} problem(s) in {}", rules.len(), problems.len(), dir.display());
+    }
+    Ok(if problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

@@ -20,7 +20,7 @@ pub struct Args {
 }
 
 pub async fn run(cli: &Cli, a: &Args) -> Result<ExitCode> {
-    let ctx = cli.context()?;
+    let ctx = cli.context_create()?;
     let quiet = cli.quiet;
     let progress: Arc<reclife::lifecycle::runner::ProgressFactory> =
         Arc::new(move |what: &str| Arc::new(Bar::new(quiet, what)) as Arc<dyn reclife::progress::Progress>);

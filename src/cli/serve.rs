@@ -38,7 +38,7 @@ pub async fn shutdown_signal() {
 }
 
 pub async fn run(cli: &Cli, a: &Args) -> Result<ExitCode> {
-    let ctx = cli.context()?;
+    let ctx = cli.context_create()?;
     let listen = a.listen.clone().or_else(|| ctx.config.api.listen.clone()).unwrap_or_else(|| DEFAULT_LISTEN.into());
     let api = reclife::api::bind(ctx, &listen).await?;
     println!("listening on {}://{}", api.scheme(), api.addr);
