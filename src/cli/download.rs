@@ -290,8 +290,8 @@ fn summary(r: &download::Report) -> ExitCode {
         eprintln!("skipped: {f}");
     }
     let period =
-        r.period.map(|p| format!(" from {} to {}", p.start.to_rfc3339(), p.end.to_rfc3339())).unwrap_or_default();
-    let checkpoint = r.checkpoint.map(|c| c.to_rfc3339()).unwrap_or_else(|| "none".into());
+        r.period.map(|p| format!(" from {} to {}", super::show_time(p.start), super::show_time(p.end))).unwrap_or_default();
+    let checkpoint = r.checkpoint.map(super::show_time).unwrap_or_else(|| "none".into());
     println!(
         "downloaded {} file(s) ({} bytes), {} already present, metadata {} written / {} unchanged, {} decrypted; \
          {} recording(s) in {} slice(s){period} ({} left to other instances); {} failed; checkpoint {checkpoint}",

@@ -339,6 +339,34 @@ async fn run(cli: Cli) -> Result<ExitCode> {
 
 #[cfg(test)]
 mod tests {
+    /// Every argument of every command says what it is for, and the global options are listed
+    /// apart from each command's own.
+    #[test]
+    fn every_argument_has_help_and_global_options_are_apart() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for a in cmd.get_arguments() {
+                let id = a.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                if a.get_help().is_none() && a.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}: no help text"));
+                }
+                if a.is_global_set() && a.get_help_heading() != Some(super::GLOBAL) {
+                    missing.push(format!("{path} {id}: global, not under {:?}", super::GLOBAL));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut cmd = <super::Cli as clap::CommandFactory>::command();
+        cmd.build();
+        let mut missing = Vec::new();
+        walk(&cmd, "reclife", &mut missing);
+        assert!(missing.is_empty(), "{}", missing.join("\n"));
+    }
+
     #[test]
     fn rcbs_spellings_follow_download_only() {
         let args = |v: &[&str]| v.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();

@@ -1,7 +1,7 @@
 //! `reclife mux`: the recording muxer (GIR's Recording Muxer Script).
 
 use super::{Cli, EXIT_PARTIAL};
-use anyhow::{bail, Context as _, Result};
+use anyhow::{Context as _, Result};
 use chrono::{DateTime, Utc};
 use reclife::muxer::{self, Muxer, MuxerType, PassReport, Window};
 use serde_json::json;
@@ -106,9 +106,7 @@ pub async fn run(cli: &Cli, a: &Args) -> Result<ExitCode> {
     }
     let mx = Muxer::new(&ctx)?;
     if let (Some(since), Some(until)) = (a.since, a.until) {
-        if until <= since {
-            bail!("--until ({until}) must be after --since ({since})");
-        }
+        super::check_range(Some(since), Some(until), ("--since", "--until"))?;
         let bar = super::progress::Bar::new(cli.quiet, "mux");
         let r = mx.pass_with(&ctx, Window { from: since, to: until }, &bar).await.context("muxer pass")?;
         return Ok(print_report(&r, a.json));
@@ -162,6 +160,16 @@ fn print_report(r: &PassReport, as_json: bool) -> ExitCode {
             s.other_shard,
             s.calls
         );
+        // Which calls were looked at: a pass that finds nothing says where it looked.
+        let windows: Vec<String> = r
+            .windows
+            .iter()
+            .map(|w| format!("{} to {}", super::show_time(w.from), super::show_time(w.to)))
+            .collect();
+        println!(
+            "searched calls that ended from {} ([muxer] window_past and window_past_older_than, or --since/--until)",
+            if windows.is_empty() { "nowhere".to_string() } else { windows.join(", and from ") }
+        );
     }
     if r.failed.is_empty() {
         ExitCode::SUCCESS
@@ -199,7 +207,7 @@ fn print_status(ctx: &reclife::config::Context, a: &Args) -> Result<()> {
                 r.screen_id,
                 r.call_id,
                 r.output.as_deref().unwrap_or(""),
-                r.at.to_rfc3339()
+                super::show_time(r.at)
             ),
             PairStatus::Failed => println!(
                 "failed {} (call {}): attempt {}/{}{}: {}",

@@ -12,19 +12,31 @@ pub enum Cmd {
     Validate {
         /// Rules folder (default: config rules_dir).
         dir: Option<PathBuf>,
+        /// The rule count and problems as one JSON object.
         #[arg(long)]
         json: bool,
     },
     /// Run a rule on every node sharing the catalog, whatever its file says (until reset).
     /// Refused when the file does not validate with its backup locations probed.
-    Enable { name: String },
+    Enable {
+        /// The rule's name.
+        name: String,
+    },
     /// Skip a rule's fires on every node sharing the catalog (until reset).
-    Disable { name: String },
+    Disable {
+        /// The rule's name.
+        name: String,
+    },
     /// Drop the enable/disable override: the file's `enabled` rules again.
-    Reset { name: String },
+    Reset {
+        /// The rule's name.
+        name: String,
+    },
     /// List the rules (with operators' overrides applied), and whether this node runs them.
     List {
+        /// Rules folder (default: config rules_dir).
         dir: Option<PathBuf>,
+        /// One JSON object per rule.
         #[arg(long)]
         json: bool,
     },

@@ -7,7 +7,8 @@
 //! time) runs once at start-up. At most `scheduler_threads` rules run at once, one run of a rule
 //! at a time, and the [`OverlapGuard`] keeps purges apart from overlapping tasks. The rules
 //! folder is re-read every `schedule_polling_interval` seconds. Each run ends with GIR's line
-//! `Scheduled rule [<name>] at location [<node path>] completed`, plus counts.
+//! `Scheduled rule [<name>] on node path [<node path>] completed`, plus counts (GIR writes
+//! "at location", which reads like a backup location).
 //!
 //! Nodes that share a catalog share the work: each fire of a rule runs on one node. A fire is
 //! the rule's latest scheduled time at or before the real clock (never `--now`: which fire it
