@@ -407,3 +407,110 @@ fn export_writes_one_folder_per_recording_and_never_overwrites() {
     assert!(stderr(&o).contains(&out.join(A).display().to_string()) && stderr(&o).contains("never overwrites"), "{}", stderr(&o));
     assert_eq!(std::fs::read_to_string(out.join(A).join("meta-data.json")).unwrap(), "mine");
 }
+
+fn reclife_cfg(data: &Path, cfg: &Path, args: &[&str]) -> Output {
+    let mut all = vec!["--config", cfg.to_str().unwrap()];
+    all.extend_from_slice(args);
+    reclife(data, &all)
+}
+
+/// The command line's traps: usage errors found after parsing exit 2, dates wherever a time
+/// is, help that keeps global options apart, purge-only flags on purge only, error text once,
+/// seconds in output, jobs in creation order, a muxer pass that says where it looked, an
+/// unlabel that changes nothing says so.
+#[test]
+fn cli_traps_exit_codes_and_messages() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    ok(&reclife(&data, &["ingest", testdata().join("recordings").to_str().unwrap()]));
+
+    // --from after --to: a usage error, not an empty answer.
+    let o = reclife(&data, &["recordings", "list", "--from", "2025-06-25", "--to", "2025-06-24"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--from 2025-06-25T00:00:00Z is not before --to 2025-06-24T00:00:00Z"), "{}", stderr(&o));
+    // Dates for --now and --since/--until too (one parser).
+    ok(&reclife(&data, &["--now", "2025-06-25", "recordings", "list"]));
+    let out = ok(&reclife(&data, &["mux", "--since", "2025-06-01", "--until", "2025-06-02"]));
+    assert!(out.contains("searched calls that ended from 2025-06-01T00:00:00Z to 2025-06-02T00:00:00Z"), "{out}");
+    let o = reclife(&data, &["mux", "--since", "2025-06-02", "--until", "2025-06-01"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let out = ok(&reclife(&data, &["--now", "2025-06-25T12:00:00Z", "mux", "--once"]));
+    assert!(out.contains("searched calls that ended from 2025-06-25T00:00:00Z to 2025-06-25T11:55:00Z"), "{out}");
+
+    // Help: global options apart; --all-ages/--yes only where they mean something.
+    let help = ok(&reclife(&data, &["backup", "--help"]));
+    assert!(help.contains("Global options:"), "{help}");
+    assert!(!help.contains("--all-ages") && !help.contains("--yes"), "{help}");
+    let (own, global) = help.split_once("Global options:").unwrap();
+    assert!(own.contains("--location") && !own.contains("--data-dir") && global.contains("--data-dir"), "{help}");
+    assert!(ok(&reclife(&data, &["purge", "--help"])).contains("--all-ages"));
+    let o = reclife(&data, &["purge", "--type", "voice", "--all-ages", "--dry-run"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("confirm it with --yes"), "{}", stderr(&o));
+    // A task the one task check refuses (no age) is a usage error too.
+    let o = reclife(&data, &["purge", "--type", "voice", "--dry-run"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    // A config file that does not exist: usage; an error with a cause is printed once.
+    let o = reclife_cfg(&data, &tmp.path().join("nope.toml"), &["recordings", "list"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let o = reclife_cfg(&data, tmp.path(), &["recordings", "list"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stderr(&o).matches("(os error 21)").count(), 1, "{}", stderr(&o));
+
+    // Unlabel of a label it does not have changes nothing and says so.
+    let out = ok(&reclife(&data, &["recordings", "unlabel", A, "no-such-label"]));
+    assert!(out.contains("has no label \"no-such-label\": nothing changed"), "{out}");
+
+    // Jobs in creation order, even within one second of a fixed --now; times to the second.
+    let loc = format!("file://{}", tmp.path().join("backups").display());
+    let mut made = Vec::new();
+    for _ in 0..5 {
+        let out = ok(&reclife(
+            &data,
+            &["--now", "2026-01-01", "backup", "--type", "voice", "--min-age", "1", "--location", &loc, "--dry-run"],
+        ));
+        let id = out.split("planned as job ").nth(1).unwrap().split(' ').next().unwrap().to_string();
+        made.push(id);
+    }
+    let list = ok(&reclife(&data, &["jobs", "list"]));
+    let listed: Vec<&str> = list.lines().map(|l| l.split('\t').next().unwrap()).collect();
+    assert_eq!(listed, made, "{list}");
+    assert!(list.lines().all(|l| l.ends_with("\t2026-01-01T00:00:00Z")), "{list}");
+    let show = ok(&reclife(&data, &["jobs", "show", &made[0]]));
+    assert!(show.contains("created 2026-01-01T00:00:00Z\n"), "{show}");
+}
+
+/// A typo in any section, `[download]` included, stops every command with the file and line;
+/// `reclife config check` reports every section's problems with their lines.
+#[test]
+fn config_typos_are_named_with_their_line_and_config_check_checks_every_section() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    ok(&reclife(&data, &["init"]));
+    let cfg = tmp.path().join("node.toml");
+    std::fs::write(&cfg, "tenant = \"Environment\"\n\n[download]\nmin_age = 1\nmax_agee = 2\n").unwrap();
+    for args in [&["recordings", "list"][..], &["jobs", "list"], &["config", "check"]] {
+        let o = reclife_cfg(&data, &cfg, args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        let e = stderr(&o);
+        assert!(e.contains(&cfg.display().to_string()) && e.contains("line 5") && e.contains("max_agee"), "{args:?}: {e}");
+    }
+    let rules = tmp.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(
+        &cfg,
+        format!(
+            "rules_dir = \"{}\"\nmedia_location = \"ftp://x\"\n\n[download]\nmin_age = 1\nmax_age = \"soon\"\n",
+            rules.display()
+        ),
+    )
+    .unwrap();
+    let o = reclife_cfg(&data, &cfg, &["config", "check"]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains(&format!("{}:2: ", cfg.display())), "media_location on line 2: {out}");
+    assert!(out.contains(&format!("{}:6: ", cfg.display())) && out.contains("maxAge"), "max_age on line 6: {out}");
+    std::fs::write(&cfg, format!("rules_dir = \"{}\"\n[download]\nmin_age = 1\n", rules.display())).unwrap();
+    let out = ok(&reclife_cfg(&data, &cfg, &["config", "check"]));
+    assert!(out.contains("0 problem(s)"), "{out}");
+}

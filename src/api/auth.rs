@@ -335,6 +335,40 @@ fn basic(req: &Request) -> Option<(String, String)> {
     Some((u.to_string(), p.to_string()))
 }
 
+/// A bearer token read from a file (its first line), kept as a SHA-256 digest and compared in
+/// constant time.
+pub struct BearerToken([u8; 32]);
+
+impl std::fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BearerToken(…)")
+    }
+}
+
+impl BearerToken {
+    /// Reads the token; an empty or unreadable file is an error naming it (never the token).
+    pub fn load(path: &Path) -> Result<BearerToken, ApiError> {
+        let bad = |why: String| ApiError::MetricsToken { path: path.to_path_buf(), why };
+        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        let token = text.lines().next().unwrap_or("").trim();
+        if token.len() < 16 {
+            return Err(bad("the token (first line) must be at least 16 characters".into()));
+        }
+        Ok(BearerToken(sha2::Sha256::digest(token.as_bytes()).into()))
+    }
+
+    /// Whether the request carries `Authorization: Bearer <this token>`.
+    pub fn matches(&self, req: &Request) -> bool {
+        let Some(v) = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else { return false };
+        let Some((scheme, token)) = v.split_once(' ') else { return false };
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return false;
+        }
+        let d: [u8; 32] = sha2::Sha256::digest(token.trim().as_bytes()).into();
+        openssl::memcmp::eq(&d, &self.0)
+    }
+}
+
 /// A refusal: the RWS envelope for the API, a page for the operators' pages.
 fn refuse(page: bool, status: StatusCode, message: String) -> Response {
     if page {
@@ -357,6 +391,14 @@ pub async fn require(
     mut req: Request,
     next: Next,
 ) -> Response {
+    // Prometheus scrapes `/metrics` with its own bearer token, not an operator's password.
+    if req.uri().path() == "/metrics" && req.method() == axum::http::Method::GET {
+        if let Some(t) = &s.metrics_token {
+            if t.matches(&req) {
+                return next.run(req).await;
+            }
+        }
+    }
     let ip = peer.ip();
     let page = crate::web::is_page(req.uri().path());
     let Some((user, password)) = basic(&req) else {

@@ -225,6 +225,7 @@ impl Config {
             &mut self.api.users_file,
             &mut self.api.tls_cert,
             &mut self.api.tls_key,
+            &mut self.api.metrics_token_file,
             &mut self.webdav.password_file,
             &mut self.postgres.password_file,
         ]
