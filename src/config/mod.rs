@@ -80,6 +80,9 @@ pub struct Config {
     pub schedule_polling_interval: u64,
     /// Rules run at once by the scheduler.
     pub scheduler_threads: usize,
+    /// What `reclife run` started after downtime does with a rule's missed fire, unless the
+    /// rule says (`all`, `backups`: the default, or `none`).
+    pub catch_up: crate::lifecycle::rules::CatchUp,
     /// The recording muxer (`[muxer]`, GIR's muxer option names).
     pub muxer: crate::muxer::MuxerConfig,
     /// Where purged recording ids are posted (GIR tells SpeechMiner); unset: nobody.
@@ -166,6 +169,7 @@ impl Default for Config {
             default_backup_location: None,
             schedule_polling_interval: 60,
             scheduler_threads: 4,
+            catch_up: Default::default(),
             muxer: crate::muxer::MuxerConfig::default(),
             notify: None,
             lease_seconds: 30,
