@@ -332,3 +332,58 @@ fn config_paths_are_relative_to_the_config_file() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("the rules folder holds no rules"), "{err}");
 }
+
+/// The example config and unit as the unit's install steps place them: the config read from
+/// /etc/reclife/reclife.toml names absolute folders that the unit creates (StateDirectory=,
+/// ConfigurationDirectory=); a daemon whose rules folder is missing stops at start with one
+/// error naming it; `systemd-analyze verify` (when installed) finds nothing to say about the
+/// unit.
+#[test]
+fn the_example_config_and_unit_work_as_installed() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tmp = tempfile::tempdir().unwrap();
+    let etc = tmp.path().join("etc/reclife");
+    std::fs::create_dir_all(&etc).unwrap();
+    let installed = etc.join("reclife.toml");
+    std::fs::copy(repo.join("deploy/reclife.example.toml"), &installed).unwrap();
+    let c = reclife::config::Config::load(&installed).unwrap();
+    assert_eq!(c.data_dir.as_deref(), Some(Path::new("/var/lib/reclife")));
+    assert_eq!(c.rules_dir, Path::new("/etc/reclife/rules"), "not relative to wherever the file sits");
+    assert_eq!(c.catch_up, reclife::lifecycle::rules::CatchUp::Backups);
+
+    let unit = std::fs::read_to_string(repo.join("deploy/reclife.service")).unwrap();
+    let value = |key: &str| -> Vec<String> {
+        unit.lines().filter_map(|l| l.strip_prefix(&format!("{key}="))).map(str::to_string).collect()
+    };
+    let exec = value("ExecStart").concat();
+    assert!(exec.contains("--config /etc/reclife/reclife.toml") && exec.ends_with(" run"), "{exec}");
+    // Every folder the config names is one the unit creates.
+    let state: Vec<String> = value("StateDirectory").iter().flat_map(|v| v.split_whitespace()).map(|d| format!("/var/lib/{d}")).collect();
+    let conf: Vec<String> = value("ConfigurationDirectory").iter().flat_map(|v| v.split_whitespace()).map(|d| format!("/etc/{d}")).collect();
+    assert!(state.contains(&"/var/lib/reclife".to_string()), "{state:?}");
+    assert!(conf.contains(&"/etc/reclife/rules".to_string()) && conf.contains(&"/etc/reclife".to_string()), "{conf:?}");
+    assert!(value("ReadWritePaths").concat().contains("/var/lib/reclife"));
+
+    // Started with that config where /etc/reclife/rules does not exist: one clear error.
+    if !Path::new("/etc/reclife/rules").exists() {
+        let o = Command::new(env!("CARGO_BIN_EXE_reclife"))
+            .args(["--config", installed.to_str().unwrap(), "--data-dir", tmp.path().join("data").to_str().unwrap()])
+            .args(["run"])
+            .env_remove("RECLIFE_CONFIG")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(err.contains("the rules folder /etc/reclife/rules does not exist"), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+
+    // systemd's own check of the unit, with the binary where the install step puts it.
+    if Command::new("systemd-analyze").arg("--version").output().is_ok_and(|o| o.status.success()) {
+        let u = tmp.path().join("reclife.service");
+        std::fs::write(&u, unit.replace("/usr/local/bin/reclife", env!("CARGO_BIN_EXE_reclife"))).unwrap();
+        let o = Command::new("systemd-analyze").arg("verify").arg(&u).output().unwrap();
+        let said = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        assert!(o.status.success() && said.trim().is_empty(), "systemd-analyze verify: {said}");
+    }
+}

@@ -101,18 +101,26 @@ fn bcrypt_cost(h: &str) -> Option<u32> {
     h.get(4..6)?.parse().ok()
 }
 
-/// A warning when the users file can be read by its group or by others (its hashes can be
-/// attacked offline): `chmod 600` it, owned by the service user.
+/// A warning when the users file can be read by others, or by a group that is not this
+/// process's own (the service's group, as `root:reclife 0640` installs it, is fine): its hashes
+/// could be attacked offline.
 pub fn users_file_mode_warning(path: &Path) -> Option<String> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
-    (mode & 0o044 != 0).then(|| {
-        format!(
-            "users file {} is readable by {} (mode {mode:04o}): its password hashes can be attacked offline; chmod 600 it",
-            path.display(),
-            if mode & 0o004 != 0 { "everyone" } else { "its group" }
-        )
-    })
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).ok()?;
+    let mode = meta.mode() & 0o777;
+    // SAFETY: getegid cannot fail and touches no memory.
+    let own_group = meta.gid() == unsafe { libc::getegid() };
+    let who = if mode & 0o004 != 0 {
+        "everyone"
+    } else if mode & 0o040 != 0 && !own_group {
+        "its group"
+    } else {
+        return None;
+    };
+    Some(format!(
+        "users file {} is readable by {who} (mode {mode:04o}): its password hashes can be attacked offline; chmod 600 it (or 640 with the service's group)",
+        path.display()
+    ))
 }
 
 impl Users {
