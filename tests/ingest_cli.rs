@@ -343,7 +343,8 @@ fn a_data_dir_with_no_catalog_is_refused_by_name_and_never_created() {
         assert!(!typo.exists(), "{args:?} created {}", typo.display());
     }
     // Checking rule files reads no data: no data dir needed, none created.
-    let o = reclife(&typo, &["rules", "validate", Path::new(env!("CARGO_MANIFEST_DIR")).join("rules").to_str().unwrap()]);
+    let o =
+        reclife(&typo, &["rules", "validate", Path::new(env!("CARGO_MANIFEST_DIR")).join("rules").to_str().unwrap()]);
     assert!(!typo.exists() && o.status.code() != Some(2), "{}", stderr(&o));
 
     // init creates it (0700) and then the read-only commands find it.
@@ -370,7 +371,11 @@ fn the_default_data_dir_is_named_and_the_config_can_set_it() {
     assert!(stderr(&o).contains("./reclife-data"), "{}", stderr(&o));
     assert!(!tmp.path().join("reclife-data").exists());
     let o = reclife_in(tmp.path(), &["init"]);
-    assert!(o.status.success() && stderr(&o).contains("note: creating the data directory ./reclife-data"), "{}", stderr(&o));
+    assert!(
+        o.status.success() && stderr(&o).contains("note: creating the data directory ./reclife-data"),
+        "{}",
+        stderr(&o)
+    );
     assert!(tmp.path().join("reclife-data/catalog.db").is_file());
 
     let etc = tmp.path().join("etc");
@@ -404,7 +409,11 @@ fn export_writes_one_folder_per_recording_and_never_overwrites() {
     std::fs::write(out.join(A).join("meta-data.json"), "mine").unwrap();
     let o = reclife(&data, &["recordings", "export", A, "--out", out.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains(&out.join(A).display().to_string()) && stderr(&o).contains("never overwrites"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&out.join(A).display().to_string()) && stderr(&o).contains("never overwrites"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(std::fs::read_to_string(out.join(A).join("meta-data.json")).unwrap(), "mine");
 }
 
@@ -427,7 +436,11 @@ fn cli_traps_exit_codes_and_messages() {
     // --from after --to: a usage error, not an empty answer.
     let o = reclife(&data, &["recordings", "list", "--from", "2025-06-25", "--to", "2025-06-24"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("--from 2025-06-25T00:00:00Z is not before --to 2025-06-24T00:00:00Z"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--from 2025-06-25T00:00:00Z is not before --to 2025-06-24T00:00:00Z"),
+        "{}",
+        stderr(&o)
+    );
     // Dates for --now and --since/--until too (one parser).
     ok(&reclife(&data, &["--now", "2025-06-25", "recordings", "list"]));
     let out = ok(&reclife(&data, &["mux", "--since", "2025-06-01", "--until", "2025-06-02"]));
@@ -493,7 +506,10 @@ fn config_typos_are_named_with_their_line_and_config_check_checks_every_section(
         let o = reclife_cfg(&data, &cfg, args);
         assert_eq!(o.status.code(), Some(1), "{args:?}");
         let e = stderr(&o);
-        assert!(e.contains(&cfg.display().to_string()) && e.contains("line 5") && e.contains("max_agee"), "{args:?}: {e}");
+        assert!(
+            e.contains(&cfg.display().to_string()) && e.contains("line 5") && e.contains("max_agee"),
+            "{args:?}: {e}"
+        );
     }
     let rules = tmp.path().join("rules");
     std::fs::create_dir(&rules).unwrap();

@@ -241,7 +241,8 @@ fn the_demo_touches_only_its_own_scratch_folder() {
     let script = std::fs::read_to_string(repo.join("deploy/demo.sh")).unwrap();
     let code: String = script.lines().filter(|l| !l.trim_start().starts_with('#')).collect::<Vec<_>>().join("\n");
     assert!(!code.contains("install.sh"), "demo.sh runs the test install");
-    for heavy in ["apache2", "postgresql", "chromium", "seaweedfs", "schemathesis", "playwright", "nodejs", "tinyproxy"] {
+    for heavy in ["apache2", "postgresql", "chromium", "seaweedfs", "schemathesis", "playwright", "nodejs", "tinyproxy"]
+    {
         assert!(!code.contains(heavy), "demo.sh installs {heavy}");
     }
     assert!(code.contains("libavcodec-dev") && code.contains("pkg-config"), "demo.sh installs what the build needs");

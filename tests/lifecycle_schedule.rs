@@ -85,7 +85,8 @@ async fn catch_up_runs_backups_only_by_default_and_follows_rule_and_node() {
 fn a_daemon_after_downtime_catches_up_backups_only_or_nothing() {
     for (extra, want) in [("", "backups"), ("catch_up = \"none\"\n", "none")] {
         let tmp = tempfile::tempdir().unwrap();
-        let (data, backups, cfg) = backup_and_purge_node(tmp.path(), &format!("schedule_polling_interval = 1\n{extra}"));
+        let (data, backups, cfg) =
+            backup_and_purge_node(tmp.path(), &format!("schedule_polling_interval = 1\n{extra}"));
         let rt = tokio::runtime::Runtime::new().unwrap();
         rt.block_on(async {
             let ctx = context(&data, &backups);
@@ -150,8 +151,7 @@ fn wait_for(lines: &mut impl Iterator<Item = std::io::Result<String>>, needle: &
 #[test]
 fn the_daemon_catches_up_and_rereads_rules() {
     let tmp = tempfile::tempdir().unwrap();
-    let (data, backups, cfg) =
-        backup_and_purge_node(tmp.path(), "schedule_polling_interval = 1\ncatch_up = \"all\"\n");
+    let (data, backups, cfg) = backup_and_purge_node(tmp.path(), "schedule_polling_interval = 1\ncatch_up = \"all\"\n");
     let rules = tmp.path().join("rules");
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
@@ -358,8 +358,13 @@ fn the_example_config_and_unit_work_as_installed() {
     let exec = value("ExecStart").concat();
     assert!(exec.contains("--config /etc/reclife/reclife.toml") && exec.ends_with(" run"), "{exec}");
     // Every folder the config names is one the unit creates.
-    let state: Vec<String> = value("StateDirectory").iter().flat_map(|v| v.split_whitespace()).map(|d| format!("/var/lib/{d}")).collect();
-    let conf: Vec<String> = value("ConfigurationDirectory").iter().flat_map(|v| v.split_whitespace()).map(|d| format!("/etc/{d}")).collect();
+    let state: Vec<String> =
+        value("StateDirectory").iter().flat_map(|v| v.split_whitespace()).map(|d| format!("/var/lib/{d}")).collect();
+    let conf: Vec<String> = value("ConfigurationDirectory")
+        .iter()
+        .flat_map(|v| v.split_whitespace())
+        .map(|d| format!("/etc/{d}"))
+        .collect();
     assert!(state.contains(&"/var/lib/reclife".to_string()), "{state:?}");
     assert!(conf.contains(&"/etc/reclife/rules".to_string()) && conf.contains(&"/etc/reclife".to_string()), "{conf:?}");
     assert!(value("ReadWritePaths").concat().contains("/var/lib/reclife"));

@@ -121,7 +121,11 @@ fn check_sections(cfg: &Config, add: &mut impl FnMut(&[&str], String, bool)) {
     }
     if let Some(dir) = &cfg.data_dir {
         if !dir.join("catalog.db").is_file() && cfg.catalog.is_none() {
-            add(&["data_dir"], format!("data_dir {} holds no catalog yet (reclife init creates it)", dir.display()), true);
+            add(
+                &["data_dir"],
+                format!("data_dir {} holds no catalog yet (reclife init creates it)", dir.display()),
+                true,
+            );
         }
     }
 }

@@ -289,8 +289,10 @@ fn summary(r: &download::Report) -> ExitCode {
     for f in &r.skipped {
         eprintln!("skipped: {f}");
     }
-    let period =
-        r.period.map(|p| format!(" from {} to {}", super::show_time(p.start), super::show_time(p.end))).unwrap_or_default();
+    let period = r
+        .period
+        .map(|p| format!(" from {} to {}", super::show_time(p.start), super::show_time(p.end)))
+        .unwrap_or_default();
     let checkpoint = r.checkpoint.map(super::show_time).unwrap_or_else(|| "none".into());
     println!(
         "downloaded {} file(s) ({} bytes), {} already present, metadata {} written / {} unchanged, {} decrypted; \

@@ -161,11 +161,8 @@ fn print_report(r: &PassReport, as_json: bool) -> ExitCode {
             s.calls
         );
         // Which calls were looked at: a pass that finds nothing says where it looked.
-        let windows: Vec<String> = r
-            .windows
-            .iter()
-            .map(|w| format!("{} to {}", super::show_time(w.from), super::show_time(w.to)))
-            .collect();
+        let windows: Vec<String> =
+            r.windows.iter().map(|w| format!("{} to {}", super::show_time(w.from), super::show_time(w.to))).collect();
         println!(
             "searched calls that ended from {} ([muxer] window_past and window_past_older_than, or --since/--until)",
             if windows.is_empty() { "nowhere".to_string() } else { windows.join(", and from ") }

@@ -25,10 +25,7 @@ pub struct Args {
 
 pub async fn run(cli: &Cli, a: &Args) -> Result<ExitCode> {
     if a.all_ages && !a.yes {
-        usage!(
-            "--all-ages purges every non-held {} recording, the newest too: confirm it with --yes",
-            a.filter.kind
-        );
+        usage!("--all-ages purges every non-held {} recording, the newest too: confirm it with --yes", a.filter.kind);
     }
     let task = a.filter.task(Op::Purge, a.all_ages && a.yes)?;
     run_job(cli, "purge", task, &a.filter).await

@@ -1,8 +1,8 @@
 //! `reclife recordings …`: list, show, export, hold, unhold, label, unlabel.
 
+use super::parse_time;
 use super::Cli;
 use anyhow::{bail, Result};
-use super::parse_time;
 use chrono::{DateTime, Utc};
 use reclife::catalog::{CatalogExt, HoldOutcome, Query, Row};
 use reclife::model::Kind;

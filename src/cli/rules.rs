@@ -97,8 +97,7 @@ pub async fn run(cli: &Cli, cmd: &Cmd) -> Result<ExitCode> {
 
 fn validate(cfg: &reclife::config::Config, dir: &Option<PathBuf>, json: bool) -> Result<ExitCode> {
     let dir = dir.clone().unwrap_or_else(|| cfg.rules_dir.clone());
-    let (rules, problems) =
-        reclife::lifecycle::rules::load_dir(&dir, cfg.default_backup_location.as_deref(), true);
+    let (rules, problems) = reclife::lifecycle::rules::load_dir(&dir, cfg.default_backup_location.as_deref(), true);
     if json {
         println!("{}", serde_json::json!({ "rules": rules.len(), "problems": problems }));
     } else {

@@ -156,7 +156,12 @@ pub fn new_id(now: DateTime<Utc>) -> String {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(real.as_nanos());
     h.write_u32(std::process::id());
-    format!("j-{}-{:013x}{:04x}", now.format("%Y%m%dT%H%M%S"), real.as_micros() as u64 & 0xf_ffff_ffff_ffff, h.finish() as u16)
+    format!(
+        "j-{}-{:013x}{:04x}",
+        now.format("%Y%m%dT%H%M%S"),
+        real.as_micros() as u64 & 0xf_ffff_ffff_ffff,
+        h.finish() as u16
+    )
 }
 
 impl JobState {

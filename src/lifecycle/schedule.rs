@@ -23,8 +23,8 @@
 use super::guard::OverlapGuard;
 use super::jobs::{JobRecord, JobState};
 use super::lease::Held;
-use super::runner::{completion_line, run_tasks, ProgressFactory};
 use super::rules::CatchUp;
+use super::runner::{completion_line, run_tasks, ProgressFactory};
 use super::{blocking, journal, rules, LifecycleError, Rule, RuleProblem};
 use crate::config::Context;
 use chrono::{DateTime, Utc};

@@ -40,7 +40,12 @@ impl LocalStore {
     async fn write(&self, key: &Key, mut body: ByteStream, create_only: bool) -> Result<ObjectMeta, StorageError> {
         let dest = self.path_of(key)?;
         let tmp_dir = self.root.join(TMP_DIR);
-        tokio::fs::DirBuilder::new().recursive(true).mode(0o700).create(&tmp_dir).await.map_err(|e| self.io("create folder", key, e))?;
+        tokio::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&tmp_dir)
+            .await
+            .map_err(|e| self.io("create folder", key, e))?;
         let tmp = tempfile::Builder::new()
             .prefix("put-")
             .tempfile_in(&tmp_dir)
@@ -62,7 +67,12 @@ impl LocalStore {
         written?;
         drop(f);
         let parent = dest.parent().expect("a key has at least one segment").to_path_buf();
-        tokio::fs::DirBuilder::new().recursive(true).mode(0o700).create(&parent).await.map_err(|e| self.io("create folder", key, e))?;
+        tokio::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&parent)
+            .await
+            .map_err(|e| self.io("create folder", key, e))?;
         let dest2 = dest.clone();
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
             // Create-only: link(2) fails if the name exists, so of racing writers one wins.
