@@ -10,12 +10,27 @@
 # RECLIFE_CONFIG or RECLIFE_CATALOG in the environment are ignored (never used, never removed),
 # and ./demo-run is removed only when an earlier demo made it (it holds the demo's marker file).
 #
+# It installs only what building and running the demo needs (FFmpeg's development libraries,
+# clang/libclang for their bindings, a C compiler, pkg-config, OpenSSL's headers, unzip): the
+# test servers, browsers and Python tools stay in deploy/install.sh, which deploy/test.sh runs.
+#
 # Tests run it with RECLIFE_DEMO_BIN (a reclife binary already built: no install, no build) and
 # RECLIFE_DEMO_DIR (another scratch folder, under the same marker rule).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${RECLIFE_DEMO_BIN:-}" ]; then
-  bash deploy/install.sh
+  pkgs=(libavcodec-dev libavformat-dev libavutil-dev libswresample-dev libswscale-dev pkg-config
+        clang libclang-dev gcc libc6-dev libssl-dev unzip)
+  missing=()
+  for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+    echo "deploy/demo.sh: installing ${missing[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
   cargo build --release --locked
 fi
 bin="${RECLIFE_DEMO_BIN:-${CARGO_TARGET_DIR:-target}/release/reclife}"

@@ -144,3 +144,36 @@ fn configuration_errors_are_clear() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains(&addr));
 }
+
+/// `/metrics` is scrapable with the bearer token of `[api] metrics_token_file` (Prometheus'
+/// `authorization: { credentials_file: … }`), without an operator's password; the token opens
+/// nothing else. A users file others can read is named in a warning at start.
+#[test]
+fn metrics_token_scrapes_without_credentials_and_a_readable_users_file_is_warned() {
+    let node = Node::new(0);
+    let token = "scrape-token-0123456789abcdef";
+    let tf = node.dir.path().join("metrics.token");
+    std::fs::write(&tf, format!("{token}\n")).unwrap();
+    let cfg = std::fs::read_to_string(node.config()).unwrap();
+    assert!(cfg.trim_end().ends_with(']'), "[api] is the config's last section: {cfg}");
+    std::fs::write(node.config(), format!("{cfg}metrics_token_file = \"{}\"\n", tf.display())).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let users = node.dir.path().join("users");
+        std::fs::set_permissions(&users, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let mut s = node.serve(&[]);
+    let c = s.client();
+    let url = |p: &str| format!("{}{p}", s.url);
+    let r = c.get(url("/metrics")).bearer_auth(token).send().unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().unwrap().contains("# TYPE"), "Prometheus text format");
+    assert_eq!(c.get(url("/metrics")).bearer_auth("scrape-token-wrong-456789abcdef").send().unwrap().status(), 401);
+    assert_eq!(c.get(url("/metrics")).send().unwrap().status(), 401);
+    assert_eq!(c.get(url("/api/v2/recordings")).bearer_auth(token).send().unwrap().status(), 401, "metrics only");
+    assert_eq!(s.get(USER, "/metrics").status(), 200, "operators still may");
+    assert!(s.stop().success());
+    let log = read(&s.stderr);
+    assert!(log.contains("is readable by everyone (mode 0644)") && log.contains("chmod 600"), "{log}");
+    assert!(!log.contains(token), "the token never reaches the log");
+}

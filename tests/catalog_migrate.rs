@@ -239,7 +239,10 @@ fn a_node_with_in_place_media_a_folder_claim_and_audit_logs_is_migrated_whole() 
     let exp = tmp.path().join("export");
     ok(&mut node(&data2, &cfg2, &["recordings", "export", c, "--out", exp.to_str().unwrap()]));
     let sample = std::fs::read(testdata().join(format!("cc1/Environment/2025/06/24/{c}/{c}_0001.mp3"))).unwrap();
-    assert!(std::fs::read(exp.join(format!("{c}_0001.mp3"))).unwrap() == sample, "export reads the media in place");
+    assert!(
+        std::fs::read(exp.join(c).join(format!("{c}_0001.mp3"))).unwrap() == sample,
+        "export reads the media in place"
+    );
 }
 
 /// State in a namespace the registry does not know (another version of reclife wrote it):

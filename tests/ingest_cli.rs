@@ -106,8 +106,9 @@ fn show_export_hold_label() {
     assert_eq!(shown["x-undocumented"]["kept"], true);
 
     // export writes the document and the media as stored (encrypted stays encrypted).
-    let out = tmp.path().join("export");
-    ok(&reclife(&data, &["recordings", "export", C, "--out", out.to_str().unwrap()]));
+    let top = tmp.path().join("export");
+    ok(&reclife(&data, &["recordings", "export", C, "--out", top.to_str().unwrap()]));
+    let out = top.join(C);
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
@@ -192,6 +193,7 @@ fn zip_archive_in_gir_layout() {
     // Media bytes equal to the source files.
     let out_dir = tmp.path().join("x");
     ok(&reclife(&data, &["recordings", "export", A, "--out", out_dir.to_str().unwrap()]));
+    let out_dir = out_dir.join(A);
     let src = walk(&testdata().join("recordings"))
         .into_iter()
         .find(|p| p.to_string_lossy().ends_with("-0001.mp3") && p.to_string_lossy().contains(A))
@@ -291,4 +293,240 @@ fn hostile_input_is_refused_and_named_and_the_rest_goes_in() {
     assert!(err.contains("HUGE") && err.contains("larger than the 16 MiB limit"), "{err}");
     let ids: Vec<String> = list_json(&data, &[]).iter().map(|v| v["id"].as_str().unwrap().to_string()).collect();
     assert_eq!(ids, vec!["GOOD1", "OK2"]);
+}
+
+fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+/// `reclife ARGS` in `cwd` with no `--data-dir` (and none in the environment).
+fn reclife_in(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_reclife"))
+        .current_dir(cwd)
+        .arg("--quiet")
+        .args(args)
+        .env_remove("RECLIFE_CONFIG")
+        .env_remove("RECLIFE_NOW")
+        .env_remove("RECLIFE_DATA_DIR")
+        .env_remove("RECLIFE_CATALOG")
+        .output()
+        .expect("run reclife")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Commands that only read or change data refuse a data dir with no catalog (exit 2, naming
+/// it) and never create it; the commands that bring data in create it owner-only.
+#[test]
+fn a_data_dir_with_no_catalog_is_refused_by_name_and_never_created() {
+    let tmp = tempfile::tempdir().unwrap();
+    let typo = tmp.path().join("reclife-dta");
+    let loc = format!("file://{}", tmp.path().join("backups").display());
+    for args in [
+        &["check"][..],
+        &["recordings", "list"],
+        &["recordings", "show", A],
+        &["recordings", "hold", A, "--reason", "x"],
+        &["jobs", "list"],
+        &["backup", "--type", "voice", "--min-age", "1", "--location", &loc, "--dry-run"],
+        &["purge", "--type", "voice", "--min-age", "1", "--dry-run"],
+        &["mux", "--once"],
+        &["rules", "list"],
+    ] {
+        let o = reclife(&typo, args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        let e = stderr(&o);
+        assert!(e.contains(&typo.display().to_string()) && e.contains("no catalog"), "{args:?}: {e}");
+        assert!(!typo.exists(), "{args:?} created {}", typo.display());
+    }
+    // Checking rule files reads no data: no data dir needed, none created.
+    let o =
+        reclife(&typo, &["rules", "validate", Path::new(env!("CARGO_MANIFEST_DIR")).join("rules").to_str().unwrap()]);
+    assert!(!typo.exists() && o.status.code() != Some(2), "{}", stderr(&o));
+
+    // init creates it (0700) and then the read-only commands find it.
+    let data = tmp.path().join("data");
+    ok(&reclife(&data, &["init"]));
+    assert_eq!(mode(&data), 0o700);
+    assert!(ok(&reclife(&data, &["check"])).contains("0 problem(s)"));
+    // ingest creates its folders owner-only too, whatever the umask.
+    let fresh = tmp.path().join("fresh/nested");
+    ok(&reclife(&fresh, &["ingest", testdata().join("recordings").to_str().unwrap()]));
+    for d in walk(&fresh).iter().filter_map(|f| f.parent()).chain([fresh.as_path(), fresh.join("media").as_path()]) {
+        assert_eq!(mode(d), 0o700, "{} is not owner-only", d.display());
+    }
+    assert_eq!(mode(&tmp.path().join("fresh")), 0o700);
+}
+
+/// With no `--data-dir`: the config's `data_dir` (relative to the config file), else
+/// `./reclife-data`, which only the data-creating commands create (with a note).
+#[test]
+fn the_default_data_dir_is_named_and_the_config_can_set_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let o = reclife_in(tmp.path(), &["recordings", "list"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("./reclife-data"), "{}", stderr(&o));
+    assert!(!tmp.path().join("reclife-data").exists());
+    let o = reclife_in(tmp.path(), &["init"]);
+    assert!(
+        o.status.success() && stderr(&o).contains("note: creating the data directory ./reclife-data"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(tmp.path().join("reclife-data/catalog.db").is_file());
+
+    let etc = tmp.path().join("etc");
+    std::fs::create_dir(&etc).unwrap();
+    std::fs::write(etc.join("node.toml"), "data_dir = \"../var/node\"\n").unwrap();
+    let cfg = etc.join("node.toml");
+    let o = reclife_in(Path::new("/"), &["--config", cfg.to_str().unwrap(), "jobs", "list"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("var/node"), "{}", stderr(&o));
+    let src = testdata().join("recordings");
+    let o = reclife_in(Path::new("/"), &["--config", cfg.to_str().unwrap(), "ingest", src.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(tmp.path().join("var/node/catalog.db").is_file(), "data_dir is relative to the config file");
+}
+
+/// `export --out DIR`: one folder per recording; a folder that exists is refused and left as
+/// it was.
+#[test]
+fn export_writes_one_folder_per_recording_and_never_overwrites() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    ok(&reclife(&data, &["ingest", testdata().join("recordings").to_str().unwrap()]));
+    let out = tmp.path().join("out");
+    ok(&reclife(&data, &["recordings", "export", A, "--out", out.to_str().unwrap()]));
+    ok(&reclife(&data, &["recordings", "export", C, "--out", out.to_str().unwrap()]));
+    let doc = |id: &str| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(out.join(id).join("meta-data.json")).unwrap()).unwrap()
+    };
+    assert_eq!(doc(A)["id"], A);
+    assert_eq!(doc(C)["id"], C, "the second export did not replace the first");
+    std::fs::write(out.join(A).join("meta-data.json"), "mine").unwrap();
+    let o = reclife(&data, &["recordings", "export", A, "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains(&out.join(A).display().to_string()) && stderr(&o).contains("never overwrites"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read_to_string(out.join(A).join("meta-data.json")).unwrap(), "mine");
+}
+
+fn reclife_cfg(data: &Path, cfg: &Path, args: &[&str]) -> Output {
+    let mut all = vec!["--config", cfg.to_str().unwrap()];
+    all.extend_from_slice(args);
+    reclife(data, &all)
+}
+
+/// The command line's traps: usage errors found after parsing exit 2, dates wherever a time
+/// is, help that keeps global options apart, purge-only flags on purge only, error text once,
+/// seconds in output, jobs in creation order, a muxer pass that says where it looked, an
+/// unlabel that changes nothing says so.
+#[test]
+fn cli_traps_exit_codes_and_messages() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    ok(&reclife(&data, &["ingest", testdata().join("recordings").to_str().unwrap()]));
+
+    // --from after --to: a usage error, not an empty answer.
+    let o = reclife(&data, &["recordings", "list", "--from", "2025-06-25", "--to", "2025-06-24"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--from 2025-06-25T00:00:00Z is not before --to 2025-06-24T00:00:00Z"),
+        "{}",
+        stderr(&o)
+    );
+    // Dates for --now and --since/--until too (one parser).
+    ok(&reclife(&data, &["--now", "2025-06-25", "recordings", "list"]));
+    let out = ok(&reclife(&data, &["mux", "--since", "2025-06-01", "--until", "2025-06-02"]));
+    assert!(out.contains("searched calls that ended from 2025-06-01T00:00:00Z to 2025-06-02T00:00:00Z"), "{out}");
+    let o = reclife(&data, &["mux", "--since", "2025-06-02", "--until", "2025-06-01"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let out = ok(&reclife(&data, &["--now", "2025-06-25T12:00:00Z", "mux", "--once"]));
+    assert!(out.contains("searched calls that ended from 2025-06-25T00:00:00Z to 2025-06-25T11:55:00Z"), "{out}");
+
+    // Help: global options apart; --all-ages/--yes only where they mean something.
+    let help = ok(&reclife(&data, &["backup", "--help"]));
+    assert!(help.contains("Global options:"), "{help}");
+    assert!(!help.contains("--all-ages") && !help.contains("--yes"), "{help}");
+    let (own, global) = help.split_once("Global options:").unwrap();
+    assert!(own.contains("--location") && !own.contains("--data-dir") && global.contains("--data-dir"), "{help}");
+    assert!(ok(&reclife(&data, &["purge", "--help"])).contains("--all-ages"));
+    let o = reclife(&data, &["purge", "--type", "voice", "--all-ages", "--dry-run"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("confirm it with --yes"), "{}", stderr(&o));
+    // A task the one task check refuses (no age) is a usage error too.
+    let o = reclife(&data, &["purge", "--type", "voice", "--dry-run"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    // A config file that does not exist: usage; an error with a cause is printed once.
+    let o = reclife_cfg(&data, &tmp.path().join("nope.toml"), &["recordings", "list"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let o = reclife_cfg(&data, tmp.path(), &["recordings", "list"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stderr(&o).matches("(os error 21)").count(), 1, "{}", stderr(&o));
+
+    // Unlabel of a label it does not have changes nothing and says so.
+    let out = ok(&reclife(&data, &["recordings", "unlabel", A, "no-such-label"]));
+    assert!(out.contains("has no label \"no-such-label\": nothing changed"), "{out}");
+
+    // Jobs in creation order, even within one second of a fixed --now; times to the second.
+    let loc = format!("file://{}", tmp.path().join("backups").display());
+    let mut made = Vec::new();
+    for _ in 0..5 {
+        let out = ok(&reclife(
+            &data,
+            &["--now", "2026-01-01", "backup", "--type", "voice", "--min-age", "1", "--location", &loc, "--dry-run"],
+        ));
+        let id = out.split("planned as job ").nth(1).unwrap().split(' ').next().unwrap().to_string();
+        made.push(id);
+    }
+    let list = ok(&reclife(&data, &["jobs", "list"]));
+    let listed: Vec<&str> = list.lines().map(|l| l.split('\t').next().unwrap()).collect();
+    assert_eq!(listed, made, "{list}");
+    assert!(list.lines().all(|l| l.ends_with("\t2026-01-01T00:00:00Z")), "{list}");
+    let show = ok(&reclife(&data, &["jobs", "show", &made[0]]));
+    assert!(show.contains("created 2026-01-01T00:00:00Z\n"), "{show}");
+}
+
+/// A typo in any section, `[download]` included, stops every command with the file and line;
+/// `reclife config check` reports every section's problems with their lines.
+#[test]
+fn config_typos_are_named_with_their_line_and_config_check_checks_every_section() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    ok(&reclife(&data, &["init"]));
+    let cfg = tmp.path().join("node.toml");
+    std::fs::write(&cfg, "tenant = \"Environment\"\n\n[download]\nmin_age = 1\nmax_agee = 2\n").unwrap();
+    for args in [&["recordings", "list"][..], &["jobs", "list"], &["config", "check"]] {
+        let o = reclife_cfg(&data, &cfg, args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        let e = stderr(&o);
+        assert!(
+            e.contains(&cfg.display().to_string()) && e.contains("line 5") && e.contains("max_agee"),
+            "{args:?}: {e}"
+        );
+    }
+    let rules = tmp.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(
+        &cfg,
+        format!(
+            "rules_dir = \"{}\"\nmedia_location = \"ftp://x\"\n\n[download]\nmin_age = 1\nmax_age = \"soon\"\n",
+            rules.display()
+        ),
+    )
+    .unwrap();
+    let o = reclife_cfg(&data, &cfg, &["config", "check"]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains(&format!("{}:2: ", cfg.display())), "media_location on line 2: {out}");
+    assert!(out.contains(&format!("{}:6: ", cfg.display())) && out.contains("maxAge"), "max_age on line 6: {out}");
+    std::fs::write(&cfg, format!("rules_dir = \"{}\"\n[download]\nmin_age = 1\n", rules.display())).unwrap();
+    let out = ok(&reclife_cfg(&data, &cfg, &["config", "check"]));
+    assert!(out.contains("0 problem(s)"), "{out}");
 }

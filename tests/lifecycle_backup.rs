@@ -197,7 +197,7 @@ fn restore_brings_back_purged_recordings() {
     let o = run(&["run", "--once"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(stdout.contains("Scheduled rule [Backup and purge] at location [/] completed"), "{stdout}");
+    assert!(stdout.contains("Scheduled rule [Backup and purge] on node path [/] completed"), "{stdout}");
     let ctx = context(&data, &backups);
     assert!(ctx.catalog.get("OLD1").unwrap().is_none());
     assert!(ctx.catalog.get("OLD3").unwrap().is_some(), "held recording purged");

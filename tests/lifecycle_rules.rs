@@ -132,19 +132,21 @@ fn a_purge_without_an_age_bound_is_refused() {
             .unwrap();
         (o.status.code(), String::from_utf8_lossy(&o.stderr).to_string())
     };
+    assert_eq!(run(&["init"]).0, Some(0));
+    // Refused tasks are usage errors: exit 2.
     let (code, err) = run(&["purge", "--type", "voice"]);
-    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("a purge needs min_age") && err.contains("--all-ages --yes"), "{err}");
     let (code, err) = run(&["purge", "--type", "voice", "--all-ages"]);
-    assert_eq!(code, Some(1), "--all-ages alone is not enough: {err}");
+    assert_eq!(code, Some(2), "--all-ages alone is not enough: {err}");
     let (code, err) = run(&["purge", "--type", "voice", "--all-ages", "--yes"]);
     assert_eq!(code, Some(0), "{err}");
     let (code, err) = run(&["purge", "--type", "voice", "--min-age", "4294967295", "--dry-run"]);
-    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("more than 36500 days") && !err.contains("panicked"), "{err}");
     let (code, err) =
         run(&["backup", "--type", "voice", "--max-age", "4000000000", "--dry-run", "--location", "file:///tmp/x"]);
-    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(code, Some(2), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
 
@@ -233,6 +235,22 @@ fn the_demo_touches_only_its_own_scratch_folder() {
     assert!(!o.status.success(), "the demo took over a folder it did not make");
     assert!(String::from_utf8_lossy(&o.stderr).contains("was not made by this demo"));
     assert!(other.join("precious").is_file());
+    // The quickstart is light: the demo installs what building it needs, not the test
+    // servers, browsers or Python tools (deploy/install.sh, for deploy/test.sh), and release
+    // binaries carry no debug info (a profiling profile keeps it).
+    let script = std::fs::read_to_string(repo.join("deploy/demo.sh")).unwrap();
+    let code: String = script.lines().filter(|l| !l.trim_start().starts_with('#')).collect::<Vec<_>>().join("\n");
+    assert!(!code.contains("install.sh"), "demo.sh runs the test install");
+    for heavy in ["apache2", "postgresql", "chromium", "seaweedfs", "schemathesis", "playwright", "nodejs", "tinyproxy"]
+    {
+        assert!(!code.contains(heavy), "demo.sh installs {heavy}");
+    }
+    assert!(code.contains("libavcodec-dev") && code.contains("pkg-config"), "demo.sh installs what the build needs");
+    let manifest: toml::Table = toml::from_str(&std::fs::read_to_string(repo.join("Cargo.toml")).unwrap()).unwrap();
+    let release = &manifest["profile"]["release"];
+    assert_eq!(release.get("debug").and_then(|d| d.as_bool()), Some(false), "{release}");
+    assert_eq!(release.get("strip").and_then(|d| d.as_str()), Some("debuginfo"), "{release}");
+    assert_eq!(manifest["profile"]["profiling"]["inherits"].as_str(), Some("release"));
     // Nothing of the demo's is tracked (the archives it used to rewrite in the repo are gone).
     let tracked = Command::new("git")
         .args(["ls-files", "--", "reclife-backups", "demo-run", "reclife-data"])

@@ -335,7 +335,8 @@ fn gir_muxer_cfg_is_read_as_it_is() {
     std::fs::write(
         &gir,
         "[htcc]\nbase_uri = https://gws:443/\npassword = ops\n\n[processing]\nffmpeg = C:\\ffmpeg\\ffmpeg.exe\n\
-         window_past = 1440\nwindow_past_older_than = 725\n\n[advanced]\nmark_screen_recording_label = 0\n",
+         window_past = 1440\nwindow_past_older_than = 725\n\n[advanced]\nmark_screen_recording_label = 0\n\
+         [rcs]\nbase_uri = https://rcs:443/\n[logfile]\nlevel = debug\n",
     )
     .unwrap();
     // Call A ended 2024-03-10T09:15:06Z: 12:30 later is inside 1440..725 minutes, outside 720..5.
@@ -353,6 +354,10 @@ fn gir_muxer_cfg_is_read_as_it_is() {
     assert!(err.contains("3 option(s) applied"), "{err}");
     assert!(err.contains("htcc.base_uri not applied") && err.contains("processing.ffmpeg not applied"), "{err}");
     assert!(!err.contains("ops"), "a password value is never printed: {err}");
+    // The hints name only options this build has.
+    assert!(err.contains("rcs.base_uri not applied") && err.contains("keys_dir"), "{err}");
+    assert!(err.contains("logfile.level not applied") && err.contains("-v/-vv"), "{err}");
+    assert!(!err.contains("--log-level") && !err.contains("[crypto]"), "{err}");
     let r: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
     assert_eq!(muxed_screens(&r), [A_SCREEN], "{r}");
     let call = show(&data, &cfg, A);

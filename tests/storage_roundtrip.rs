@@ -152,7 +152,7 @@ async fn round_trip_via(
     let c = "CALLC0000000000000000000000000003";
     let out = n.data.parent().unwrap().join("export");
     ok(&n, &["recordings", "export", c, "--out", out.to_str().unwrap()]).await;
-    let exported = std::fs::read(out.join(format!("{c}_0001.mp3"))).unwrap();
+    let exported = std::fs::read(out.join(c).join(format!("{c}_0001.mp3"))).unwrap();
     let sample = std::fs::read(testdata().join(format!("cc1/Environment/2025/06/24/{c}/{c}_0001.mp3"))).unwrap();
     assert_eq!(exported, sample, "export gives the stored bytes");
     let check = reclife(&n, &["check"]).await;
@@ -375,7 +375,7 @@ async fn in_place_round_trip(remote: &Location, descriptor: impl Fn(&str, &str) 
     let exp = n.data.parent().unwrap().join("export");
     ok(&n, &["recordings", "export", c, "--out", exp.to_str().unwrap()]).await;
     let sample = std::fs::read(testdata().join(format!("cc1/Environment/2025/06/24/{c}/{c}_0001.mp3"))).unwrap();
-    assert_eq!(std::fs::read(exp.join(format!("{c}_0001.mp3"))).unwrap(), sample, "export reads it in place");
+    assert_eq!(std::fs::read(exp.join(c).join(format!("{c}_0001.mp3"))).unwrap(), sample, "export reads it in place");
     let check = reclife(&n, &["check"]).await;
     assert!(check.status.success(), "reclife check: {}", String::from_utf8_lossy(&check.stdout));
 

@@ -101,11 +101,37 @@ fn bcrypt_cost(h: &str) -> Option<u32> {
     h.get(4..6)?.parse().ok()
 }
 
+/// A warning when the users file can be read by others, or by a group that is not this
+/// process's own (the service's group, as `root:reclife 0640` installs it, is fine): its hashes
+/// could be attacked offline.
+pub fn users_file_mode_warning(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).ok()?;
+    let mode = meta.mode() & 0o777;
+    // SAFETY: getegid cannot fail and touches no memory.
+    let own_group = meta.gid() == unsafe { libc::getegid() };
+    let who = if mode & 0o004 != 0 {
+        "everyone"
+    } else if mode & 0o040 != 0 && !own_group {
+        "its group"
+    } else {
+        return None;
+    };
+    Some(format!(
+        "users file {} is readable by {who} (mode {mode:04o}): its password hashes can be attacked offline; chmod 600 it (or 640 with the service's group)",
+        path.display()
+    ))
+}
+
 impl Users {
-    /// Reads an htpasswd file. Errors name the file and the line, never the hash.
+    /// Reads an htpasswd file. Errors name the file and the line, never the hash. A file
+    /// readable by group or others is logged as a warning ([`users_file_mode_warning`]).
     pub fn load(path: &Path, ops_users: &[String]) -> Result<Users, ApiError> {
         let bad = |why: String| ApiError::Users { path: path.to_path_buf(), why };
         let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        if let Some(w) = users_file_mode_warning(path) {
+            tracing::warn!("{w}");
+        }
         let users = parse(&text, ops_users).map_err(bad)?;
         if users.is_empty() {
             return Err(bad("no users".into()));
@@ -317,6 +343,40 @@ fn basic(req: &Request) -> Option<(String, String)> {
     Some((u.to_string(), p.to_string()))
 }
 
+/// A bearer token read from a file (its first line), kept as a SHA-256 digest and compared in
+/// constant time.
+pub struct BearerToken([u8; 32]);
+
+impl std::fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BearerToken(…)")
+    }
+}
+
+impl BearerToken {
+    /// Reads the token; an empty or unreadable file is an error naming it (never the token).
+    pub fn load(path: &Path) -> Result<BearerToken, ApiError> {
+        let bad = |why: String| ApiError::MetricsToken { path: path.to_path_buf(), why };
+        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        let token = text.lines().next().unwrap_or("").trim();
+        if token.len() < 16 {
+            return Err(bad("the token (first line) must be at least 16 characters".into()));
+        }
+        Ok(BearerToken(sha2::Sha256::digest(token.as_bytes()).into()))
+    }
+
+    /// Whether the request carries `Authorization: Bearer <this token>`.
+    pub fn matches(&self, req: &Request) -> bool {
+        let Some(v) = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else { return false };
+        let Some((scheme, token)) = v.split_once(' ') else { return false };
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return false;
+        }
+        let d: [u8; 32] = sha2::Sha256::digest(token.trim().as_bytes()).into();
+        openssl::memcmp::eq(&d, &self.0)
+    }
+}
+
 /// A refusal: the RWS envelope for the API, a page for the operators' pages.
 fn refuse(page: bool, status: StatusCode, message: String) -> Response {
     if page {
@@ -339,6 +399,14 @@ pub async fn require(
     mut req: Request,
     next: Next,
 ) -> Response {
+    // Prometheus scrapes `/metrics` with its own bearer token, not an operator's password.
+    if req.uri().path() == "/metrics" && req.method() == axum::http::Method::GET {
+        if let Some(t) = &s.metrics_token {
+            if t.matches(&req) {
+                return next.run(req).await;
+            }
+        }
+    }
     let ip = peer.ip();
     let page = crate::web::is_page(req.uri().path());
     let Some((user, password)) = basic(&req) else {

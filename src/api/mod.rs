@@ -55,6 +55,10 @@ pub struct ApiConfig {
     pub tls_cert: Option<PathBuf>,
     /// TLS private key (PEM, PKCS#8, PKCS#1 or SEC1), readable by the service user only.
     pub tls_key: Option<PathBuf>,
+    /// A file whose first line is a bearer token that may scrape `/metrics` without the
+    /// operators' credentials (Prometheus `authorization: { credentials_file: … }`); unset:
+    /// `/metrics` needs a user of the users file, as every other route.
+    pub metrics_token_file: Option<PathBuf>,
 }
 
 /// Errors starting the API.
@@ -76,6 +80,8 @@ pub enum ApiError {
     Tls { path: PathBuf, why: String },
     #[error("TLS needs both [api] tls_cert and tls_key")]
     TlsHalf,
+    #[error("[api] metrics_token_file {path}: {why}")]
+    MetricsToken { path: PathBuf, why: String },
     #[error("no random key for the web pages' forms: {0}")]
     Random(String),
 }
@@ -96,6 +102,8 @@ pub struct AppState {
     pub plays: Arc<crate::playback::PlayAudit>,
     /// The node's keys, for encrypted playback; `Err` says why there are none.
     pub keys: Result<Arc<crate::crypto::KeyStore>, String>,
+    /// The bearer token that may read `/metrics` (`[api] metrics_token_file`).
+    pub metrics_token: Option<auth::BearerToken>,
 }
 
 pub type Shared = Arc<AppState>;
@@ -211,6 +219,7 @@ pub fn state(ctx: Context) -> Result<Shared, ApiError> {
     if let Err(why) = &keys {
         tracing::info!(why = %why, "no key store: encrypted recordings cannot be played");
     }
+    let metrics_token = ctx.config.api.metrics_token_file.as_deref().map(auth::BearerToken::load).transpose()?;
     Ok(Arc::new(AppState {
         ctx,
         users,
@@ -220,6 +229,7 @@ pub fn state(ctx: Context) -> Result<Shared, ApiError> {
         csrf: crate::web::CsrfKey::random().map_err(ApiError::Random)?,
         plays,
         keys,
+        metrics_token,
     }))
 }
 

@@ -19,6 +19,7 @@ pub struct FilterArgs {
     /// Only recordings less than this many days old.
     #[arg(long)]
     pub max_age: Option<u32>,
+    /// Only calls of this call type (Inbound, Outbound, Internal, Consult, …).
     #[arg(long)]
     pub call_type: Option<String>,
     /// Take the calls' screen recordings too (GIR executeOnScreenRecording).
@@ -30,23 +31,13 @@ pub struct FilterArgs {
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
-    /// Purge: select every age (no --min-age, or --min-age 0). Needs --yes, with --dry-run too.
-    #[arg(long)]
-    pub all_ages: bool,
-    /// Confirms --all-ages.
-    #[arg(long)]
-    pub yes: bool,
 }
 
 impl FilterArgs {
-    /// The task these flags describe. Whether it may run (ages, the every-age confirmation)
-    /// is decided by the one task check of every face (`lifecycle::validate`), not here.
-    pub fn task(&self, op: Op) -> Result<Task> {
-        anyhow::ensure!(
-            !self.all_ages || self.yes,
-            "--all-ages purges every non-held {} recording, the newest too: confirm it with --yes",
-            self.kind
-        );
+    /// The task these flags describe (`all_ages`: purge's confirmed `--all-ages --yes`).
+    /// Whether it may run (ages, the every-age confirmation) is decided by the one task check
+    /// of every face (`lifecycle::validate`), not here.
+    pub fn task(&self, op: Op, all_ages: bool) -> Result<Task> {
         Ok(Task {
             op,
             filter: Filter {
@@ -61,7 +52,7 @@ impl FilterArgs {
             location: None,
             zip: true,
             use_full_path: false,
-            all_ages: self.all_ages && self.yes,
+            all_ages,
         })
     }
 }
@@ -88,7 +79,7 @@ pub struct Args {
 }
 
 pub async fn run(cli: &Cli, a: &Args) -> Result<ExitCode> {
-    let mut task = a.filter.task(Op::Backup)?;
+    let mut task = a.filter.task(Op::Backup, false)?;
     task.location = a.location.clone();
     task.zip = !a.no_zip;
     task.use_full_path = a.use_full_path;

@@ -40,7 +40,7 @@ pub async fn run(cli: &Cli, c: &Cmd) -> Result<ExitCode> {
 async fn migrate(cli: &Cli, a: &MigrateArgs) -> Result<ExitCode> {
     let config = cli.load_config()?;
     let (from_spec, to_spec, page, quiet) = (a.from.clone(), a.to.clone(), a.page, cli.quiet);
-    let data_dir = cli.data_dir.clone();
+    let data_dir = cli.data_dir(&config);
     let report = tokio::task::spawn_blocking(move || -> Result<_> {
         let open = |spec: &str| {
             reclife::config::open_catalog(Some(spec), &config.postgres, &data_dir)

@@ -17,6 +17,7 @@ pub struct Args {
     /// interrupted purges, mark dead jobs, break expired leases, remove temp files.
     #[arg(long)]
     pub repair: bool,
+    /// The report as JSON.
     #[arg(long)]
     pub json: bool,
 }

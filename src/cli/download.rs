@@ -326,9 +326,11 @@ fn summary(r: &download::Report) -> ExitCode {
     if let Some(f) = &r.budget_stop {
         eprintln!("stopped: {f}");
     }
-    let period =
-        r.period.map(|p| format!(" from {} to {}", p.start.to_rfc3339(), p.end.to_rfc3339())).unwrap_or_default();
-    let checkpoint = r.checkpoint.map(|c| c.to_rfc3339()).unwrap_or_else(|| "none".into());
+    let period = r
+        .period
+        .map(|p| format!(" from {} to {}", super::show_time(p.start), super::show_time(p.end)))
+        .unwrap_or_default();
+    let checkpoint = r.checkpoint.map(super::show_time).unwrap_or_else(|| "none".into());
     println!(
         "downloaded {} file(s) ({} bytes), {} already present, metadata {} written / {} unchanged, {} decrypted, {} plain passed through; \
          {} recording(s) in {} slice(s){period} ({} left to other instances); {} failed; checkpoint {checkpoint}",

@@ -14,6 +14,7 @@ pub enum Cmd {
     GenesysCloud(RunArgs),
     /// Show the cursor (id;yyyy.MM.dd HH:mm:ss.SSS), or set it with --set.
     Cursor {
+        /// The source's name ([import.NAME] in the configuration).
         #[arg(long)]
         source: String,
         /// The new cursor, e.g. ";2023.02.02 07:00:00.000" (the id may be empty).
@@ -25,6 +26,7 @@ pub enum Cmd {
     Retry(RetryCmd),
     /// The last batch's report and the source's alerts.
     Status {
+        /// The source's name ([import.NAME] in the configuration).
         #[arg(long)]
         source: String,
         /// One JSON object.
@@ -49,23 +51,28 @@ pub struct RunArgs {
 #[derive(clap::Subcommand, Debug)]
 pub enum RetryCmd {
     List {
+        /// The source's name ([import.NAME] in the configuration).
         #[arg(long)]
         source: String,
     },
     Add {
+        /// The source's name ([import.NAME] in the configuration).
         #[arg(long)]
         source: String,
+        /// The Genesys Cloud conversation id.
         conversation_id: String,
     },
     Remove {
+        /// The source's name ([import.NAME] in the configuration).
         #[arg(long)]
         source: String,
+        /// The Genesys Cloud conversation id.
         conversation_id: String,
     },
 }
 
 pub async fn run(cli: &Cli, cmd: &Cmd) -> Result<ExitCode> {
-    let ctx = cli.context()?;
+    let ctx = cli.context_create()?;
     match cmd {
         Cmd::GenesysCloud(a) => {
             let mut code = ExitCode::SUCCESS;
@@ -111,7 +118,7 @@ pub async fn run(cli: &Cli, cmd: &Cmd) -> Result<ExitCode> {
         }
         Cmd::Retry(RetryCmd::List { source }) => {
             for e in reclife::import::retry_list(&ctx, source).await? {
-                println!("{}\t{}\t{}\t{}", e.conversation_id, e.added.to_rfc3339(), e.attempts, e.reason);
+                println!("{}\t{}\t{}\t{}", e.conversation_id, super::show_time(e.added), e.attempts, e.reason);
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -138,7 +145,7 @@ pub async fn run(cli: &Cli, cmd: &Cmd) -> Result<ExitCode> {
                     None => println!("last batch: none yet"),
                 }
                 for a in alerts {
-                    println!("{} {}: {}", a.at.to_rfc3339(), a.message, a.detail);
+                    println!("{} {}: {}", super::show_time(a.at), a.message, a.detail);
                 }
             }
             Ok(ExitCode::SUCCESS)

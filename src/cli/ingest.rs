@@ -44,7 +44,7 @@ async fn ingest_with_report_opts(
     words: [&str; 3],
     in_place: bool,
 ) -> Result<(ExitCode, reclife::ingest::IngestReport)> {
-    let ctx = cli.context()?;
+    let ctx = cli.context_create()?;
     let bar = Bar::new(cli.quiet, what);
     let report = reclife::ingest::ingest_paths_with(&ctx, paths, &bar, in_place).await?;
     for r in &report.rejected {

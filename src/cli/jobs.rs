@@ -14,17 +14,21 @@ pub enum Cmd {
         after_help = "Example:\n  reclife jobs list --json\n  reclife jobs list --after j-20250625T180000-1a2b3c4d --limit 50"
     )]
     List {
+        /// One JSON object per line.
         #[arg(long)]
         json: bool,
         /// Only jobs after this id (the last id of the previous page).
         #[arg(long)]
         after: Option<String>,
+        /// Jobs per page (1 to 10000).
         #[arg(long, default_value_t = 100)]
         limit: usize,
     },
     /// One job: state, counts per task, failed and skipped items with their reasons.
     Show {
+        /// Job id (`reclife jobs list`).
         id: String,
+        /// The job record as JSON.
         #[arg(long)]
         json: bool,
         /// Also list its plan (manifest rows), one JSON line each, streamed.
@@ -33,12 +37,17 @@ pub enum Cmd {
     },
     /// Executes a planned job (from `--dry-run`) exactly as planned.
     Start {
+        /// Id of a planned job (from --dry-run).
         id: String,
+        /// The finished job as JSON.
         #[arg(long)]
         json: bool,
     },
     /// Drops a planned job, or stops a running one at its next safe point.
-    Cancel { id: String },
+    Cancel {
+        /// Job id.
+        id: String,
+    },
 }
 
 pub fn print_job(j: &JobRecord) {
@@ -49,12 +58,12 @@ pub fn print_job(j: &JobRecord) {
         j.rule.as_deref().map(|r| format!(" {r}")).unwrap_or_default(),
         j.state
     );
-    println!("  created {}", j.created.to_rfc3339());
+    println!("  created {}", super::show_time(j.created));
     if let Some(t) = j.started {
-        println!("  started {}", t.to_rfc3339());
+        println!("  started {}", super::show_time(t));
     }
     if let Some(t) = j.finished {
-        println!("  finished {}", t.to_rfc3339());
+        println!("  finished {}", super::show_time(t));
     }
     for t in &j.tasks {
         let op = t.op.map(|o| format!("{o:?}").to_lowercase()).unwrap_or_default();
@@ -100,7 +109,7 @@ pub async fn run(cli: &Cli, cmd: &Cmd) -> Result<ExitCode> {
                         j.kind,
                         j.rule.as_deref().unwrap_or("-"),
                         j.state,
-                        j.created.to_rfc3339()
+                        super::show_time(j.created)
                     );
                 }
             }

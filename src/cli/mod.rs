@@ -5,11 +5,13 @@
 mod backup;
 mod catalog;
 mod check;
+mod config_cmd;
 mod decrypt;
 mod download;
 mod encrypt;
 mod import;
 mod ingest;
+mod init;
 mod jobs;
 mod mux;
 mod progress;
@@ -23,7 +25,7 @@ mod serve;
 use anyhow::{Context as _, Result};
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
-use reclife::config::{Clock, Config, Context};
+use reclife::config::{Clock, Config, ConfigError, Context, DataDirMode};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -48,28 +50,55 @@ Examples:
   reclife download --properties config.properties   # RCBS: recordings to a local folder
   reclife import genesys-cloud --source gc --once   # Genesys Cloud recordings in
 
-Exit status: 0 success; 1 error; 2 usage error; 3 finished, but some items were set aside.";
+Data directory: --data-dir, else RECLIFE_DATA_DIR, else the config's data_dir, else ./reclife-data
+(relative to the current folder: give cron jobs and services an absolute path). Only ingest, run,
+serve, import, restore, catalog migrate and init create it (0700); every other command refuses a
+data directory with no catalog, naming it, with exit status 2.
+
+Times: every time option (--now, --from, --to, --since, --until, …) takes RFC 3339
+(2025-06-25T03:00:00Z) or a date (2025-06-25: midnight UTC).
+
+Exit status: 0 success; 1 error; 2 usage error (bad arguments, also those found after parsing,
+such as --from after --to or a data directory with no catalog); 3 finished, but some items were
+set aside; 130 interrupted (Ctrl-C, SIGINT).";
+
+/// A mistake in what the user asked for, found after the command line was parsed (a data
+/// directory with no catalog, `--from` after `--to`, a missing config file): exit status 2,
+/// like the errors clap finds itself.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Fails with a [`UsageError`] (exit status 2).
+macro_rules! usage {
+    ($($t:tt)*) => { return Err($crate::cli::UsageError(format!($($t)*)).into()) };
+}
+pub(crate) use usage;
+
+/// The heading global options are listed under in every command's help.
+const GLOBAL: &str = "Global options";
 
 #[derive(Parser, Debug)]
 #[command(name = "reclife", version, about = "Lifecycle engine for contact-center call and screen recordings", after_help = EXAMPLES)]
 pub struct Cli {
-    /// Data directory: catalog.db, media/, audit/.
-    #[arg(long, global = true, env = "RECLIFE_DATA_DIR", default_value = "./reclife-data")]
-    pub data_dir: PathBuf,
+    /// Data directory: catalog.db, media/, audit/ [default: the config's data_dir, else
+    /// ./reclife-data].
+    #[arg(long = "data-dir", global = true, env = "RECLIFE_DATA_DIR", value_name = "DIR", help_heading = GLOBAL)]
+    pub data_dir_arg: Option<PathBuf>,
     /// Configuration file (TOML); see deploy/reclife.example.toml.
-    #[arg(long, global = true, env = "RECLIFE_CONFIG")]
+    #[arg(long, global = true, env = "RECLIFE_CONFIG", value_name = "FILE", help_heading = GLOBAL)]
     pub config: Option<PathBuf>,
-    /// Fix "now" (RFC 3339) for every age and time computation.
-    #[arg(long, global = true, env = "RECLIFE_NOW", value_parser = parse_now)]
+    /// Fix "now" (RFC 3339 or YYYY-MM-DD, UTC) for every age and time computation.
+    #[arg(long, global = true, env = "RECLIFE_NOW", value_parser = parse_time, value_name = "TIME", help_heading = GLOBAL)]
     pub now: Option<DateTime<Utc>>,
     /// More logging (-v info, -vv debug). RUST_LOG overrides.
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = GLOBAL)]
     pub verbose: u8,
     /// No progress bars.
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, help_heading = GLOBAL)]
     pub quiet: bool,
     /// Log lines as text, or as one JSON object per line (for log shippers).
-    #[arg(long, global = true, env = "RECLIFE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long, global = true, env = "RECLIFE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, help_heading = GLOBAL)]
     pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
@@ -77,6 +106,8 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Create a data directory (0700) and its catalog; other commands then find it.
+    Init(init::Args),
     /// Ingest recordings from folders and GIR backup archives (zip).
     Ingest(ingest::Args),
     /// List, show, export, hold and label recordings.
@@ -104,6 +135,9 @@ pub enum Command {
     Restore(restore::Args),
     /// Verify the catalog, media and lifecycle invariants (--repair: fix what is safe).
     Check(check::Args),
+    /// The configuration file: check every section (unknown keys, bad values) with line numbers.
+    #[command(subcommand)]
+    Config(config_cmd::Cmd),
     /// Catalog administration: migrate (copy) a catalog into another, e.g. SQLite → PostgreSQL.
     #[command(subcommand)]
     Catalog(catalog::Cmd),
@@ -116,27 +150,77 @@ pub enum Command {
     Import(import::Cmd),
 }
 
-fn parse_now(s: &str) -> Result<DateTime<Utc>, String> {
-    DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).map_err(|e| format!("not an RFC 3339 time: {e}"))
+/// The one parser of every time option: RFC 3339, or `YYYY-MM-DD` (midnight UTC).
+pub fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
+    }
+    reclife::model::parse_time_str(s).ok_or_else(|| format!("{s:?} is not a time (RFC 3339 or YYYY-MM-DD)"))
+}
+
+/// A time as the CLI prints it: RFC 3339 in UTC to the second.
+pub fn show_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// `--from` after (or at) `--to` selects nothing: a usage error, not an empty answer.
+pub fn check_range(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>, names: (&str, &str)) -> Result<()> {
+    if let (Some(f), Some(t)) = (from, to) {
+        if f >= t {
+            usage!("{} {} is not before {} {}: the range is empty", names.0, show_time(f), names.1, show_time(t));
+        }
+    }
+    Ok(())
 }
 
 impl Cli {
-    /// Loads the configuration only (commands that need no data directory).
+    /// Loads the configuration only (commands that need no data directory). A config file
+    /// that does not exist is a usage error.
     pub fn load_config(&self) -> Result<Config> {
         Ok(match &self.config {
+            Some(p) if !p.exists() => usage!("config file {} does not exist", p.display()),
             Some(p) => Config::load(p)?,
             None => Config::default(),
         })
     }
 
-    /// Loads the configuration and opens the data directory.
+    /// The data directory: `--data-dir` (or `RECLIFE_DATA_DIR`), else the config's
+    /// `data_dir`, else `./reclife-data`.
+    pub fn data_dir(&self, config: &Config) -> PathBuf {
+        self.data_dir_arg.clone().or_else(|| config.data_dir.clone()).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR))
+    }
+
+    /// Loads the configuration and opens an existing data directory (one with its catalog);
+    /// nothing is created. A data directory with no catalog is a usage error naming it.
     pub fn context(&self) -> Result<Context> {
+        self.open(DataDirMode::Existing)
+    }
+
+    /// Loads the configuration and opens the data directory, creating it (0700) and its
+    /// catalog if missing: for the commands that bring data in.
+    pub fn context_create(&self) -> Result<Context> {
+        self.open(DataDirMode::Create)
+    }
+
+    fn open(&self, mode: DataDirMode) -> Result<Context> {
         let config = self.load_config()?;
+        let dir = self.data_dir(&config);
+        if mode == DataDirMode::Create && self.data_dir_arg.is_none() && config.data_dir.is_none() && !dir.exists() {
+            eprintln!(
+                "note: creating the data directory {DEFAULT_DATA_DIR} in the current folder (no --data-dir, RECLIFE_DATA_DIR or data_dir in the config)"
+            );
+        }
         let clock = self.now.map(Clock::fixed).unwrap_or_else(Clock::system);
-        Context::open(&self.data_dir, config, clock)
-            .with_context(|| format!("opening data directory {}", self.data_dir.display()))
+        match Context::open_mode(&dir, config, clock, mode) {
+            Ok(ctx) => Ok(ctx),
+            Err(e @ ConfigError::NoCatalog { .. }) => Err(UsageError(e.to_string()).into()),
+            Err(e) => Err(e).with_context(|| format!("opening data directory {}", dir.display())),
+        }
     }
 }
+
+/// The data directory when nothing names one.
+const DEFAULT_DATA_DIR: &str = "./reclife-data";
 
 /// How log lines are written (`--log-format`).
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -182,10 +266,32 @@ pub fn main() -> ExitCode {
     match rt.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            eprintln!("error: {}", error_text(&e));
+            if e.chain().any(|c| c.is::<UsageError>()) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
+}
+
+/// An error and its causes on one line, `outer: inner: …`, each text once: a cause whose
+/// text the line already holds (an error that prints its source and also returns it from
+/// `source()`, as io errors wrapped by libraries often do) is not repeated.
+pub fn error_text(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 /// RCBS's own command line (`java -jar rp_clouddownload.jar -config config.properties -verify
@@ -210,6 +316,8 @@ fn rcbs_spellings(args: impl IntoIterator<Item = std::ffi::OsString>) -> Vec<std
 
 async fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
+        Command::Init(a) => init::run(&cli, a).await,
+        Command::Config(c) => config_cmd::run(&cli, c).await,
         Command::Ingest(a) => ingest::run(&cli, a).await,
         Command::Recordings(c) => recordings::run(&cli, c).await,
         Command::Mux(a) => mux::run(&cli, a).await,
@@ -231,6 +339,34 @@ async fn run(cli: Cli) -> Result<ExitCode> {
 
 #[cfg(test)]
 mod tests {
+    /// Every argument of every command says what it is for, and the global options are listed
+    /// apart from each command's own.
+    #[test]
+    fn every_argument_has_help_and_global_options_are_apart() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for a in cmd.get_arguments() {
+                let id = a.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                if a.get_help().is_none() && a.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}: no help text"));
+                }
+                if a.is_global_set() && a.get_help_heading() != Some(super::GLOBAL) {
+                    missing.push(format!("{path} {id}: global, not under {:?}", super::GLOBAL));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut cmd = <super::Cli as clap::CommandFactory>::command();
+        cmd.build();
+        let mut missing = Vec::new();
+        walk(&cmd, "reclife", &mut missing);
+        assert!(missing.is_empty(), "{}", missing.join("\n"));
+    }
+
     #[test]
     fn rcbs_spellings_follow_download_only() {
         let args = |v: &[&str]| v.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();

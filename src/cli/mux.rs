@@ -1,7 +1,7 @@
 //! `reclife mux`: the recording muxer (GIR's Recording Muxer Script).
 
 use super::{Cli, EXIT_PARTIAL};
-use anyhow::{bail, Context as _, Result};
+use anyhow::{Context as _, Result};
 use chrono::{DateTime, Utc};
 use reclife::muxer::{self, Muxer, MuxerType, PassReport, Window};
 use serde_json::json;
@@ -27,11 +27,11 @@ pub struct Args {
     /// Run one pass over the polling window, then exit.
     #[arg(long, conflicts_with_all = ["status", "retry"])]
     pub once: bool,
-    /// Batch mode: calls that ended at or after this time (RFC 3339); needs --until.
-    #[arg(long, value_parser = super::parse_now, requires = "until", conflicts_with_all = ["status", "retry"])]
+    /// Batch mode: calls that ended at or after this time (RFC 3339 or YYYY-MM-DD); needs --until.
+    #[arg(long, value_parser = super::parse_time, requires = "until", conflicts_with_all = ["status", "retry"])]
     pub since: Option<DateTime<Utc>>,
     /// Batch mode: calls that ended before this time.
-    #[arg(long, value_parser = super::parse_now, requires = "since")]
+    #[arg(long, value_parser = super::parse_time, requires = "since")]
     pub until: Option<DateTime<Utc>>,
     /// Print what the muxer has done and which pairs failed, then exit.
     #[arg(long)]
@@ -112,16 +112,14 @@ pub async fn run(cli: &Cli, a: &Args) -> Result<ExitCode> {
     if mx.is_batch() {
         // GIR's batch mode: the query string selects the calls; one pass, then exit.
         if a.since.is_some() {
-            bail!("muxer.call_recording_query_string is set and selects the calls itself: drop --since/--until (or put startTime/endTime in the query string)");
+            super::usage!("muxer.call_recording_query_string is set and selects the calls itself: drop --since/--until (or put startTime/endTime in the query string)");
         }
         let bar = super::progress::Bar::new(cli.quiet, "mux");
         let r = mx.batch_pass(&ctx, &bar).await.context("muxer batch pass")?.unwrap_or_default();
         return Ok(print_report(&r, a.json));
     }
     if let (Some(since), Some(until)) = (a.since, a.until) {
-        if until <= since {
-            bail!("--until ({until}) must be after --since ({since})");
-        }
+        super::check_range(Some(since), Some(until), ("--since", "--until"))?;
         let bar = super::progress::Bar::new(cli.quiet, "mux");
         let r = mx.pass_with(&ctx, Window { from: since, to: until }, &bar).await.context("muxer pass")?;
         return Ok(print_report(&r, a.json));
@@ -175,6 +173,13 @@ fn print_report(r: &PassReport, as_json: bool) -> ExitCode {
             s.other_shard,
             s.calls
         );
+        // Which calls were looked at: a pass that finds nothing says where it looked.
+        let windows: Vec<String> =
+            r.windows.iter().map(|w| format!("{} to {}", super::show_time(w.from), super::show_time(w.to))).collect();
+        println!(
+            "searched calls that ended from {} ([muxer] window_past and window_past_older_than, or --since/--until)",
+            if windows.is_empty() { "nowhere".to_string() } else { windows.join(", and from ") }
+        );
     }
     if r.failed.is_empty() {
         ExitCode::SUCCESS
@@ -212,7 +217,7 @@ fn print_status(ctx: &reclife::config::Context, a: &Args) -> Result<()> {
                 r.screen_id,
                 r.call_id,
                 r.output.as_deref().unwrap_or(""),
-                r.at.to_rfc3339()
+                super::show_time(r.at)
             ),
             PairStatus::Failed => println!(
                 "failed {} (call {}): attempt {}/{}{}: {}",

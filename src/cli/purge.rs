@@ -2,7 +2,7 @@
 //! touched and every deletion is journaled and audited.
 
 use super::backup::FilterArgs;
-use super::{Cli, EXIT_PARTIAL};
+use super::{usage, Cli, EXIT_PARTIAL};
 use anyhow::Result;
 use reclife::lifecycle::{guard::OverlapGuard, jobs, runner, Op, Task};
 use std::process::ExitCode;
@@ -15,10 +15,19 @@ use std::sync::Arc;
 pub struct Args {
     #[command(flatten)]
     pub filter: FilterArgs,
+    /// Select every age (no --min-age, or --min-age 0). Needs --yes, with --dry-run too.
+    #[arg(long)]
+    pub all_ages: bool,
+    /// Confirms --all-ages.
+    #[arg(long, requires = "all_ages")]
+    pub yes: bool,
 }
 
 pub async fn run(cli: &Cli, a: &Args) -> Result<ExitCode> {
-    let task = a.filter.task(Op::Purge)?;
+    if a.all_ages && !a.yes {
+        usage!("--all-ages purges every non-held {} recording, the newest too: confirm it with --yes", a.filter.kind);
+    }
+    let task = a.filter.task(Op::Purge, a.all_ages && a.yes)?;
     run_job(cli, "purge", task, &a.filter).await
 }
 
@@ -32,10 +41,10 @@ pub async fn run_job(cli: &Cli, kind: &str, task: Task, f: &FilterArgs) -> Resul
     // The one task check of every face: a dry run's in plan_job; a run's here, probing the
     // backup location before anything starts (and again, without probing, when it is claimed).
     if !f.dry_run {
-        runner::check(&ctx, &job.spec, true)?;
+        runner::check(&ctx, &job.spec, true).map_err(usage_if_invalid)?;
     }
     if f.dry_run {
-        let p = runner::plan_job(&ctx, &mut job, 20, false).await?;
+        let p = runner::plan_job(&ctx, &mut job, 20, false).await.map_err(usage_if_invalid)?;
         if f.json {
             println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "job": job.id, "plan": p }))?);
         } else {
@@ -46,6 +55,14 @@ pub async fn run_job(cli: &Cli, kind: &str, task: Task, f: &FilterArgs) -> Resul
     }
     job.planned_at = Some(now);
     execute(cli, &ctx, job, f.json).await
+}
+
+/// A task the one task check refuses (bad ages, a missing location) is a usage error.
+fn usage_if_invalid(e: reclife::lifecycle::LifecycleError) -> anyhow::Error {
+    match e {
+        e @ reclife::lifecycle::LifecycleError::Invalid(_) => super::UsageError(e.to_string()).into(),
+        e => e.into(),
+    }
 }
 
 /// Runs a job to its end (Ctrl-C stops it at a safe point) and prints it.

@@ -1,8 +1,9 @@
 //! `reclife recordings …`: list, show, export, hold, unhold, label, unlabel.
 
+use super::parse_time;
 use super::Cli;
 use anyhow::{bail, Result};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use reclife::catalog::{CatalogExt, HoldOutcome, Query, Row};
 use reclife::model::Kind;
 use serde_json::json;
@@ -19,27 +20,49 @@ pub enum Cmd {
     List(ListArgs),
     /// Print the stored metadata document; a hold (who, when, why, its history) is added as the
     /// top-level `reclifeHold`, as backups archive it.
-    Show { id: String },
-    /// Write meta-data.json and the media files, as stored, into a folder.
-    Export {
+    Show {
+        /// Recording id.
         id: String,
-        #[arg(long)]
+    },
+    /// Write each recording's meta-data.json and media files, as stored, into its own folder
+    /// `OUT/<recording id>/`; a folder that exists is refused, never overwritten.
+    Export {
+        /// Recording ids (one folder each).
+        #[arg(required = true)]
+        ids: Vec<String>,
+        /// Folder to write the recordings' folders into (created if missing).
+        #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
     /// Protect a recording (and, for a call, its screen recordings) from every purge. The hold
     /// records who placed it (your OS user). A recording already held keeps its first hold; a
     /// second one is added to its history.
     Hold {
+        /// Recording id.
         id: String,
+        /// Why it is held (a case number, a ticket): kept in the hold's history.
         #[arg(long)]
         reason: String,
     },
     /// Remove a hold set with `hold` (a document's nonDelete stays).
-    Unhold { id: String },
+    Unhold {
+        /// Recording id.
+        id: String,
+    },
     /// Add a label.
-    Label { id: String, name: String },
+    Label {
+        /// Recording id.
+        id: String,
+        /// The label.
+        name: String,
+    },
     /// Remove a label.
-    Unlabel { id: String, name: String },
+    Unlabel {
+        /// Recording id.
+        id: String,
+        /// The label.
+        name: String,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -59,8 +82,10 @@ pub struct ListArgs {
     /// Ended before.
     #[arg(long, value_parser = parse_time)]
     pub ended_before: Option<DateTime<Utc>>,
+    /// Recorded in this region.
     #[arg(long)]
     pub region: Option<String>,
+    /// This call type (Inbound, Outbound, Internal, Consult, …).
     #[arg(long)]
     pub call_type: Option<String>,
     /// Has this label (repeatable: all of them).
@@ -96,13 +121,6 @@ pub struct ListArgs {
     /// One JSON object per line.
     #[arg(long)]
     pub json: bool,
-}
-
-pub fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
-    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
-    }
-    reclife::model::parse_time_str(s).ok_or_else(|| format!("{s:?} is not a time (RFC 3339 or YYYY-MM-DD)"))
 }
 
 fn parse_kv(s: &str) -> Result<(String, String), String> {
@@ -162,6 +180,8 @@ pub async fn run(cli: &Cli, cmd: &Cmd) -> Result<ExitCode> {
     let cat = ctx.catalog.clone();
     match cmd {
         Cmd::List(a) => {
+            super::check_range(a.from, a.to, ("--from", "--to"))?;
+            super::check_range(a.ended_after, a.ended_before, ("--ended-after", "--ended-before"))?;
             let q = a.query(ctx.config.scan_intervals_per_day);
             let json = a.json;
             let limit = a.limit.unwrap_or(u64::MAX);
@@ -217,17 +237,19 @@ pub async fn run(cli: &Cli, cmd: &Cmd) -> Result<ExitCode> {
             }
             None => bail!("no recording {id}"),
         },
-        Cmd::Export { id, out } => {
-            let files = reclife::ingest::export_recording(&ctx, id, out).await?;
-            for f in files {
-                println!("{}", f.display());
+        Cmd::Export { ids, out } => {
+            for id in ids {
+                let files = reclife::ingest::export_recording(&ctx, id, out).await?;
+                for f in files {
+                    println!("{}", f.display());
+                }
             }
         }
         Cmd::Hold { id, reason } => match cat.hold(id, reason, &os_user(), ctx.clock.now())? {
             HoldOutcome::Placed => println!("held {id}: {reason}"),
             HoldOutcome::AlreadyHeld(h) => println!(
                 "{id} was already held since {} by {} ({}): that hold stays in force; this one is added to its history",
-                h.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                super::show_time(h.at),
                 h.by.as_deref().unwrap_or("an unknown user"),
                 h.reason
             ),
@@ -250,10 +272,16 @@ pub async fn run(cli: &Cli, cmd: &Cmd) -> Result<ExitCode> {
             cat.label(id, name)?;
             println!("labelled {id}: {name}");
         }
-        Cmd::Unlabel { id, name } => {
-            cat.unlabel(id, name)?;
-            println!("unlabelled {id}: {name}");
-        }
+        Cmd::Unlabel { id, name } => match cat.get(id)? {
+            None => bail!("no recording {id}"),
+            Some(e) if !e.recording.labels.iter().any(|l| l == name) => {
+                println!("{id} has no label {name:?}: nothing changed")
+            }
+            Some(_) => {
+                cat.unlabel(id, name)?;
+                println!("unlabelled {id}: {name}");
+            }
+        },
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -24,7 +24,7 @@ pub async fn run(cli: &Cli, a: &Args) -> Result<ExitCode> {
     for p in &a.archives {
         let s = p.to_string_lossy();
         if ["s3://", "webdav://", "webdavs://"].iter().any(|x| s.starts_with(x)) {
-            let ctx = cli.context()?;
+            let ctx = cli.context_create()?;
             let dir = match &fetched {
                 Some(d) => d.path().to_path_buf(),
                 None => fetched
@@ -44,7 +44,7 @@ pub async fn run(cli: &Cli, a: &Args) -> Result<ExitCode> {
     drop(fetched);
     // Restored recordings that an enabled purge rule selects would be purged again at its
     // next fire: say so, so that the operator can hold them.
-    let ctx = cli.context()?;
+    let ctx = cli.context_create()?;
     let ids: std::collections::HashSet<String> = report.ids.into_iter().collect();
     for (rule, n) in reclife::lifecycle::plan::purge_rules_matching(&ctx, &ids).await? {
         eprintln!(

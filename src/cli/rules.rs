@@ -16,6 +16,7 @@ pub enum Cmd {
     Validate {
         /// Rules folder (default: config rules_dir).
         dir: Option<PathBuf>,
+        /// The rule count and problems as one JSON object.
         #[arg(long)]
         json: bool,
     },
@@ -41,51 +42,54 @@ pub enum Cmd {
     },
     /// Delete a rule from the catalog: every node stops it at its next poll. Its versions are
     /// kept, and a tombstone names who deleted it and when.
-    Delete { name: String },
+    Delete {
+        /// The rule's name.
+        name: String,
+    },
     /// Run a rule on the nodes it names, whatever its text says (until reset). Refused when the
     /// rule does not validate with its backup locations probed.
-    Enable { name: String },
+    Enable {
+        /// The rule's name.
+        name: String,
+    },
     /// Skip a rule's fires on every node sharing the catalog (until reset).
-    Disable { name: String },
+    Disable {
+        /// The rule's name.
+        name: String,
+    },
     /// Drop the enable/disable override: the rule's own `enabled` rules again.
-    Reset { name: String },
+    Reset {
+        /// The rule's name.
+        name: String,
+    },
     /// List the catalog's rules (with operators' overrides applied), their versions, and
     /// whether this node runs them.
     List {
+        /// One JSON object per rule.
         #[arg(long)]
         json: bool,
     },
     /// One rule: its text and every version (who, when, from where), tombstones included.
     Show {
+        /// The rule's name.
         name: String,
+        /// The rule and its versions as one JSON object.
         #[arg(long)]
         json: bool,
     },
 }
 
 pub async fn run(cli: &Cli, cmd: &Cmd) -> Result<ExitCode> {
+    // Validating rule files reads no data: it needs no data directory.
+    if let Cmd::Validate { dir, json } = cmd {
+        return validate(&cli.load_config()?, dir, *json);
+    }
     let ctx = cli.context()?;
     let cfg = &ctx.config;
     let catalog = ctx.catalog.as_ref();
     let by = || format!("cli:{}", super::recordings::os_user());
     match cmd {
-        Cmd::Validate { dir, json } => {
-            let dir = dir.clone().unwrap_or_else(|| cfg.rules_dir.clone());
-            let (rules, problems) =
-                reclife::lifecycle::rules::load_dir(&dir, cfg.default_backup_location.as_deref(), true);
-            if *json {
-                println!("{}", serde_json::json!({ "rules": rules.len(), "problems": problems }));
-            } else {
-                for p in &problems {
-                    eprintln!("{p}");
-                }
-                for w in rules.iter().flat_map(|r| r.warnings()) {
-                    eprintln!("{w}");
-                }
-                println!("{} rule(s) valid, {} problem(s) in {}", rules.len(), problems.len(), dir.display());
-            }
-            Ok(if problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
-        }
+        Cmd::Validate { .. } => unreachable!("handled above"),
         Cmd::Apply { files } => {
             let files = if files.is_empty() {
                 let (found, problems) =
@@ -267,4 +271,21 @@ fn write_atomic(path: &std::path::Path, text: &str) -> Result<()> {
     tmp.write_all(text.as_bytes()).and_then(|_| tmp.as_file().sync_all())?;
     tmp.persist(path).with_context(|| format!("{}: cannot write", path.display()))?;
     Ok(())
+}
+
+fn validate(cfg: &reclife::config::Config, dir: &Option<PathBuf>, json: bool) -> Result<ExitCode> {
+    let dir = dir.clone().unwrap_or_else(|| cfg.rules_dir.clone());
+    let (rules, problems) = reclife::lifecycle::rules::load_dir(&dir, cfg.default_backup_location.as_deref(), true);
+    if json {
+        println!("{}", serde_json::json!({ "rules": rules.len(), "problems": problems }));
+    } else {
+        for p in &problems {
+            eprintln!("{p}");
+        }
+        for w in rules.iter().flat_map(|r| r.warnings()) {
+            eprintln!("{w}");
+        }
+        println!("{} rule(s) valid, {} problem(s) in {}", rules.len(), problems.len(), dir.display());
+    }
+    Ok(if problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

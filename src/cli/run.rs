@@ -20,7 +20,9 @@ pub struct Args {
 }
 
 pub async fn run(cli: &Cli, a: &Args) -> Result<ExitCode> {
-    let ctx = cli.context()?;
+    let ctx = cli.context_create()?;
+    // Before the API or the muxer start: a scheduler with no rules folder is one clear error.
+    schedule::require_rules_dir(&ctx)?;
     let quiet = cli.quiet;
     let progress: Arc<reclife::lifecycle::runner::ProgressFactory> =
         Arc::new(move |what: &str| Arc::new(Bar::new(quiet, what)) as Arc<dyn reclife::progress::Progress>);

@@ -40,7 +40,7 @@ pub async fn shutdown_signal() {
 }
 
 pub async fn run(cli: &Cli, a: &Args) -> Result<ExitCode> {
-    let ctx = cli.context()?;
+    let ctx = cli.context_create()?;
     // The rules folder is a source of the shared rules: applied at start, as `reclife run` does.
     match reclife::lifecycle::schedule::sync_rules_dir(&ctx).await {
         Ok(problems) => {

@@ -19,8 +19,21 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
+    /// A command that only reads or changes existing data was pointed at a data directory
+    /// with no catalog (a typo'd `--data-dir`, or a node never set up): nothing is created.
+    #[error(
+        "{} holds no catalog ({}): not a reclife data directory; check --data-dir (or RECLIFE_DATA_DIR, or data_dir in the config), or create one with `reclife init`",
+        data_dir.display(), catalog.display()
+    )]
+    NoCatalog { data_dir: PathBuf, catalog: PathBuf },
     #[error(transparent)]
     Catalog(#[from] crate::catalog::CatalogError),
     #[error(transparent)]
@@ -31,6 +44,9 @@ pub enum ConfigError {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
+    /// The data directory (catalog.db, media/, audit/) when neither `--data-dir` nor
+    /// `RECLIFE_DATA_DIR` names one; relative to the config file's folder.
+    pub data_dir: Option<PathBuf>,
     /// Contact center id: the first folder of every archive.
     pub contact_center_id: String,
     /// Tenant name in archive names and paths (GIR always writes `Environment`).
@@ -64,6 +80,9 @@ pub struct Config {
     pub schedule_polling_interval: u64,
     /// Rules run at once by the scheduler.
     pub scheduler_threads: usize,
+    /// What `reclife run` started after downtime does with a rule's missed fire, unless the
+    /// rule says (`all`, `backups`: the default, or `none`).
+    pub catch_up: crate::lifecycle::rules::CatchUp,
     /// The recording muxer (`[muxer]`, GIR's muxer option names).
     pub muxer: crate::muxer::MuxerConfig,
     /// Where purged recording ids are posted (GIR tells SpeechMiner); unset: nobody.
@@ -134,6 +153,7 @@ pub fn open_catalog(
 impl Default for Config {
     fn default() -> Self {
         Config {
+            data_dir: None,
             contact_center_id: "default".into(),
             tenant: "Environment".into(),
             node_path: None,
@@ -149,6 +169,7 @@ impl Default for Config {
             default_backup_location: None,
             schedule_polling_interval: 60,
             scheduler_threads: 4,
+            catch_up: Default::default(),
             muxer: crate::muxer::MuxerConfig::default(),
             notify: None,
             lease_seconds: 30,
@@ -200,6 +221,7 @@ impl Config {
         };
         fix(&mut self.rules_dir);
         for p in [
+            &mut self.data_dir,
             &mut self.keys_dir,
             &mut self.key_password_file,
             &mut self.ca_bundle,
@@ -207,6 +229,7 @@ impl Config {
             &mut self.api.users_file,
             &mut self.api.tls_cert,
             &mut self.api.tls_key,
+            &mut self.api.metrics_token_file,
             &mut self.webdav.password_file,
             &mut self.postgres.password_file,
         ]
@@ -238,14 +261,43 @@ impl Config {
     }
 
     fn parse_raw(text: &str) -> Result<Config, String> {
-        toml::from_str(text).map_err(|e| {
+        let c: Config = toml::from_str(text).map_err(|e| {
             let line = e.span().map(|s| text[..s.start].matches('\n').count() + 1);
             match line {
                 Some(l) => format!("line {l}: {}", e.message()),
                 None => e.message().to_string(),
             }
-        })
+        })?;
+        // `[download]` holds RCBS's keys as a table (checked in full when the downloader
+        // runs); an unknown key is a typo every command reports, as in every other section.
+        let known = crate::download::options::KEYS;
+        if let Some(k) = c.download.0.keys().find(|k| !known.iter().any(|(rcbs, snake)| k == rcbs || k == snake)) {
+            let at = key_line(text, &["download", k]).map(|l| format!("line {l}: ")).unwrap_or_default();
+            let names: Vec<&str> = known.iter().map(|(_, snake)| *snake).collect();
+            return Err(format!("{at}unknown key `{k}` in [download], expected one of {}", names.join(", ")));
+        }
+        Ok(c)
     }
+}
+
+/// The line (from 1) where the key at `path` (`["download", "max_age"]`) is written in the
+/// TOML `text`, if it parses and holds it.
+pub fn key_line(text: &str, path: &[&str]) -> Option<usize> {
+    let doc = toml::de::DeTable::parse(text).ok()?;
+    let mut table = doc.get_ref();
+    let mut span = None;
+    for (i, name) in path.iter().enumerate() {
+        let (k, v) = table.iter().find(|(k, _)| k.get_ref().as_ref() == *name)?;
+        span = Some(k.span());
+        if i + 1 < path.len() {
+            match v.get_ref() {
+                toml::de::DeValue::Table(t) => table = t,
+                _ => return None,
+            }
+        }
+    }
+    let start = span?.start;
+    Some(text.get(..start)?.matches('\n').count() + 1)
 }
 
 /// "Now": the system clock, or a fixed instant (`--now`) so that runs are reproducible.
@@ -281,13 +333,70 @@ pub struct Context {
     pub media: Arc<dyn MediaStore>,
 }
 
+/// Creates `dir` and any missing parents owner-only (0700): data folders hold recordings and
+/// their metadata. Folders that exist keep their mode.
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
+/// Whether opening a [`Context`] may create the data directory and its catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataDirMode {
+    /// Commands that bring data in (`ingest`, `run`, `serve`, `import`, `restore`, `catalog
+    /// migrate`, `init`): a missing data directory and catalog are created (0700).
+    Create,
+    /// Every other command: a SQLite catalog (the default `<data dir>/catalog.db`, or a path)
+    /// must exist, else [`ConfigError::NoCatalog`]; nothing is created. A PostgreSQL catalog
+    /// is checked by connecting to it.
+    Existing,
+}
+
+/// The catalog spec in force: env `RECLIFE_CATALOG`, else the config's `catalog`.
+fn catalog_spec(config: &Config) -> Option<String> {
+    std::env::var("RECLIFE_CATALOG")
+        .ok()
+        .or_else(|| config.catalog.clone())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+/// Where a SQLite catalog lives for `spec` (None for PostgreSQL).
+fn sqlite_path(spec: Option<&str>, data_dir: &Path) -> Option<PathBuf> {
+    match spec {
+        Some(url) if is_postgres_url(url) => None,
+        Some(path) => {
+            Some(PathBuf::from(path.strip_prefix("sqlite://").or_else(|| path.strip_prefix("sqlite:")).unwrap_or(path)))
+        }
+        None => Some(data_dir.join("catalog.db")),
+    }
+}
+
 impl Context {
-    /// Opens the data directory, the catalog (env `RECLIFE_CATALOG`, else the config's
-    /// `catalog`, else `<data dir>/catalog.db`) and the media store.
+    /// Opens the data directory (created 0700 if missing), the catalog (env
+    /// `RECLIFE_CATALOG`, else the config's `catalog`, else `<data dir>/catalog.db`) and the
+    /// media store: [`DataDirMode::Create`].
     pub fn open(data_dir: &Path, config: Config, clock: Clock) -> Result<Context, ConfigError> {
-        std::fs::create_dir_all(data_dir).map_err(|source| ConfigError::Read { path: data_dir.into(), source })?;
-        let env = std::env::var("RECLIFE_CATALOG").ok().filter(|s| !s.trim().is_empty());
-        let catalog = open_catalog(env.as_deref().or(config.catalog.as_deref()), &config.postgres, data_dir)?;
+        Self::open_mode(data_dir, config, clock, DataDirMode::Create)
+    }
+
+    /// [`Context::open`], or with [`DataDirMode::Existing`] only a data directory that holds
+    /// its catalog: the one rule every face follows before it reads or changes data.
+    pub fn open_mode(data_dir: &Path, config: Config, clock: Clock, mode: DataDirMode) -> Result<Context, ConfigError> {
+        let spec = catalog_spec(&config);
+        match mode {
+            DataDirMode::Create => {
+                create_private_dir(data_dir).map_err(|source| ConfigError::DataDir { path: data_dir.into(), source })?
+            }
+            DataDirMode::Existing => {
+                if let Some(db) = sqlite_path(spec.as_deref(), data_dir) {
+                    if !db.is_file() {
+                        return Err(ConfigError::NoCatalog { data_dir: data_dir.into(), catalog: db });
+                    }
+                }
+            }
+        }
+        let catalog = open_catalog(spec.as_deref(), &config.postgres, data_dir)?;
         let media_loc = match &config.media_location {
             Some(uri) => Location::parse(uri)?,
             None => Location::File(data_dir.join("media")),
@@ -296,10 +405,10 @@ impl Context {
         Ok(Context { config, data_dir: data_dir.to_path_buf(), clock, catalog, media })
     }
 
-    /// `<data dir>/<name>`, created if missing.
+    /// `<data dir>/<name>`, created (0700) if missing.
     pub fn data_subdir(&self, name: &str) -> std::io::Result<PathBuf> {
         let p = self.data_dir.join(name);
-        std::fs::create_dir_all(&p)?;
+        create_private_dir(&p)?;
         Ok(p)
     }
 }

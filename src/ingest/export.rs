@@ -1,6 +1,7 @@
-//! One recording out to a folder: `meta-data.json` (the stored document, with its hold as
-//! `reclifeHold` as a backup archives it) and its media files, named by mediaId, as stored
-//! (encrypted media stays encrypted).
+//! One recording out to its own folder, `<out>/<recording id>/`: `meta-data.json` (the stored
+//! document, with its hold as `reclifeHold` as a backup archives it) and its media files, named
+//! by mediaId, as stored (encrypted media stays encrypted). A folder that exists is refused:
+//! an export never overwrites anything.
 
 use super::IngestError;
 use crate::archive::META_FILE;
@@ -9,7 +10,8 @@ use crate::config::Context;
 use crate::storage::{Key, MediaStoreExt};
 use std::path::{Path, PathBuf};
 
-/// Writes recording `id` into `out` (created if missing). Returns the files written.
+/// Writes recording `id` into the new folder `<out>/<id>` (`out` is created if missing; the
+/// recording's folder must not exist). Returns the files written.
 pub async fn export_recording(ctx: &Context, id: &str, out: &Path) -> Result<Vec<PathBuf>, IngestError> {
     let catalog = ctx.catalog.clone();
     let id2 = id.to_string();
@@ -20,6 +22,20 @@ pub async fn export_recording(ctx: &Context, id: &str, out: &Path) -> Result<Vec
     let io = |path: &Path, e: std::io::Error| IngestError::Source { path: path.to_path_buf(), message: e.to_string() };
     // Exports hold recordings: owner-only folders (0700) and files (0600).
     tokio::fs::DirBuilder::new().recursive(true).mode(0o700).create(out).await.map_err(|e| io(out, e))?;
+    // The id was checked as a key segment, so the folder cannot leave `out`.
+    Key::from_names(&[id])?;
+    let top = out;
+    let out = &top.join(id);
+    match tokio::fs::DirBuilder::new().mode(0o700).create(out).await {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(IngestError::Source {
+                path: out.clone(),
+                message: "exists: an export never overwrites; remove it or choose another --out".into(),
+            })
+        }
+        Err(e) => return Err(io(out, e)),
+    }
     let mut written = Vec::new();
     let meta = out.join(META_FILE);
     let doc = crate::catalog::hold::with_archive_field(entry.recording.doc(), &entry.hold_state());

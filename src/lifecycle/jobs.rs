@@ -146,14 +146,22 @@ impl JobRecord {
     }
 }
 
-/// `j-<yyyyMMddTHHmmss>-<8 hex>`: sorts by creation time; the suffix keeps ids taken in the same
-/// second (by several processes, or with a fixed `--now`) apart.
+/// `j-<yyyyMMddTHHmmss>-<13 hex><4 hex>`: sorts by creation. The first part is "now" (which
+/// `--now` may fix); the suffix is the real time in microseconds, so ids taken in the same
+/// second of "now" (by several processes, or with a fixed `--now`) still sort in the order
+/// they were created, then 4 random hex digits keep ids taken in the same microsecond apart.
 pub fn new_id(now: DateTime<Utc>) -> String {
     use std::hash::{BuildHasher, Hasher};
+    let real = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+    h.write_u128(real.as_nanos());
     h.write_u32(std::process::id());
-    format!("j-{}-{:08x}", now.format("%Y%m%dT%H%M%S"), h.finish() as u32)
+    format!(
+        "j-{}-{:013x}{:04x}",
+        now.format("%Y%m%dT%H%M%S"),
+        real.as_micros() as u64 & 0xf_ffff_ffff_ffff,
+        h.finish() as u16
+    )
 }
 
 impl JobState {

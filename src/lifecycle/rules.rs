@@ -144,6 +144,22 @@ pub struct Task {
     pub all_ages: bool,
 }
 
+/// What a daemon started after downtime does with a fire time it missed (`catch_up`, per rule
+/// or, as the default of its rules, per node).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum CatchUp {
+    /// Run the missed fire at start-up, every task of it.
+    All,
+    /// Run only the backup tasks of the missed fire at start-up; its purges wait for the
+    /// rule's next scheduled fire (the default: a late backup loses nothing, a purge at an
+    /// hour nobody scheduled may run into the working day or ahead of a backup elsewhere).
+    #[default]
+    Backups,
+    /// Skip the missed fire; the rule runs at its next scheduled fire.
+    None,
+}
+
 /// A rule: a schedule and ordered tasks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rule {
@@ -152,6 +168,9 @@ pub struct Rule {
     /// Cron with seconds (`sec min hour dom month dow`), UTC.
     pub schedule: String,
     pub node_path: Option<String>,
+    /// What to do with a fire missed while the node was down; unset: the node's `catch_up`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catch_up: Option<CatchUp>,
     pub tasks: Vec<Task>,
     /// The file it came from.
     #[serde(skip)]
@@ -211,6 +230,8 @@ struct RawRule {
     schedule: Spanned<String>,
     #[serde(default)]
     node_path: Option<String>,
+    #[serde(default)]
+    catch_up: Option<CatchUp>,
     #[serde(default)]
     tasks: Vec<Spanned<RawTask>>,
 }
@@ -328,6 +349,7 @@ pub fn parse_rule(
         enabled: raw.enabled,
         schedule: raw.schedule.into_inner(),
         node_path: raw.node_path,
+        catch_up: raw.catch_up,
         tasks,
         file: Some(file.to_path_buf()),
     })

@@ -426,13 +426,13 @@ async fn run_inner(
     Ok(())
 }
 
-/// GIR's completion line, with counts.
+/// GIR's completion line, with counts; the node path (GIR says "location") is named as such.
 pub fn completion_line(job: &JobRecord, node_path: Option<&str>) -> String {
     let sum = |op: Op, f: fn(&TaskRecord) -> u64| -> u64 {
         job.tasks.iter().filter(|t| t.op == Some(op) && t.state != "skipped").map(f).sum()
     };
     format!(
-        "Scheduled rule [{}] at location [{}] completed: {}; backed up {} recording(s) + {} screen(s), purged {} + {} screen(s), {} held left alone, {} failed (job {})",
+        "Scheduled rule [{}] on node path [{}] completed: {}; backed up {} recording(s) + {} screen(s), purged {} + {} screen(s), {} held left alone, {} failed (job {})",
         job.rule.as_deref().unwrap_or(&job.id),
         node_path.unwrap_or("/"),
         job.state,

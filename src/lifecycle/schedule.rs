@@ -10,7 +10,8 @@
 //! `schedule_polling_interval` seconds the folder is applied again and the catalog's rules are
 //! read again; when this node's rules changed (a rule applied or deleted on any node) they are
 //! rescheduled. Each run ends with GIR's line
-//! `Scheduled rule [<name>] at location [<node path>] completed`, plus counts.
+//! `Scheduled rule [<name>] on node path [<node path>] completed`, plus counts (GIR writes
+//! "at location", which reads like a backup location).
 //!
 //! Nodes that share a catalog share the work: each fire of a rule runs on one node. A fire is
 //! the rule's latest scheduled time at or before the real clock (never `--now`: which fire it
@@ -25,6 +26,7 @@
 use super::guard::OverlapGuard;
 use super::jobs::{JobRecord, JobState};
 use super::lease::Held;
+use super::rules::CatchUp;
 use super::runner::{completion_line, run_tasks, ProgressFactory};
 use super::{blocking, journal, rule_store, rules, LifecycleError, Rule, RuleProblem};
 use crate::config::Context;
@@ -308,12 +310,27 @@ async fn run_many(
     out.into_iter().map(|(_, r)| r).collect()
 }
 
+/// A scheduler with no rules folder would run nothing, and say so at every reload: it is one
+/// error at start instead, naming the folder (a folder with no rules is only a warning).
+pub fn require_rules_dir(ctx: &Context) -> Result<(), LifecycleError> {
+    let dir = &ctx.config.rules_dir;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    Err(LifecycleError::Other(format!(
+        "the rules folder {} does not exist: create it (under systemd, ConfigurationDirectory= in the unit \
+         creates /etc/reclife/rules) or set rules_dir in the config (relative to the config file)",
+        dir.display()
+    )))
+}
+
 /// `reclife run --once`: finish interrupted purges, then run every enabled rule of this node now.
 pub async fn run_once(
     ctx: &Context,
     progress: Arc<ProgressFactory>,
     on_done: Arc<OnDone>,
 ) -> Result<(Vec<Result<JobRecord, LifecycleError>>, Vec<RuleProblem>), LifecycleError> {
+    require_rules_dir(ctx)?;
     housekeeping(ctx).await?;
     let mut problems = sync_rules_dir(ctx).await?;
     let (rules, mut stored) = node_rules_async(ctx).await?;
@@ -338,16 +355,35 @@ pub async fn housekeeping(ctx: &Context) -> Result<(), LifecycleError> {
     Ok(())
 }
 
-/// Rules that missed a fire time while the node was down. A rule never run before gets its
-/// first last-run mark now, so later downtime is noticed.
+/// Rules that missed a fire time while the node was down, as they are to run now by their
+/// `catch_up` (the rule's, else the node's): whole (`all`), with their backup tasks only
+/// (`backups`; a rule with none is left out), or not at all (`none`: the missed fire is
+/// marked as passed). A rule never run before gets its first last-run mark now, so later
+/// downtime is noticed.
 pub async fn catch_up_list(ctx: &Context, rules: &[Rule]) -> Result<Vec<Rule>, LifecycleError> {
     let now = ctx.clock.now();
     let mut out = Vec::new();
     for r in rules {
         match last_run(ctx, &r.name).await? {
             Some(last) if missed(r, last, now) => {
-                tracing::warn!(rule = %r.name, last_run = %last, "a fire time passed while the node was down: running now");
-                out.push(r.clone());
+                let how = r.catch_up.unwrap_or(ctx.config.catch_up);
+                let backups: Vec<_> = r.tasks.iter().filter(|t| t.op == super::Op::Backup).cloned().collect();
+                match how {
+                    CatchUp::All => {
+                        tracing::warn!(rule = %r.name, last_run = %last, "a fire time passed while the node was down: running now (catch_up = all)");
+                        out.push(r.clone());
+                    }
+                    CatchUp::Backups if !backups.is_empty() => {
+                        tracing::warn!(rule = %r.name, last_run = %last,
+                            "a fire time passed while the node was down: running its backups now, its purges at the next fire (catch_up = backups)");
+                        out.push(Rule { tasks: backups, ..r.clone() });
+                    }
+                    CatchUp::Backups | CatchUp::None => {
+                        tracing::warn!(rule = %r.name, last_run = %last, catch_up = ?how,
+                            "a fire time passed while the node was down: skipped; the rule runs at its next fire");
+                        set_last_run(ctx, &r.name, now).await?;
+                    }
+                }
             }
             Some(_) => {}
             None => set_last_run(ctx, &r.name, now).await?,
@@ -365,6 +401,7 @@ pub async fn run_daemon(
 ) -> Result<(), LifecycleError> {
     use tokio_cron_scheduler::JobScheduler;
     let sched_err = |e: tokio_cron_scheduler::JobSchedulerError| LifecycleError::Other(format!("scheduler: {e}"));
+    require_rules_dir(ctx)?;
     housekeeping(ctx).await?;
     let guard = OverlapGuard::new();
     let sem = Arc::new(Semaphore::new(ctx.config.scheduler_threads.max(1)));

@@ -38,11 +38,11 @@ pub enum GirConfigError {
 }
 
 const NOT_RWS: &str = "reclife reads its own catalog and media store, not RWS";
-const NOT_RCS: &str = "decryption uses the node's key store ([crypto] keys), not a Recording Crypto Server";
+const NOT_RCS: &str = "decryption uses the node's key store (keys_dir and key_password_file in the node config), not a Recording Crypto Server";
 const NOT_WEBDAV: &str =
     "the media store's WebDAV settings are the node's [webdav] section and WEBDAV_USERNAME/WEBDAV_PASSWORD";
 const LINKED: &str = "reclife links FFmpeg and OpenSSL; there is no executable to point at";
-const LOGS: &str = "reclife logs to stderr (or the journal under systemd): use --log-level, RUST_LOG or --log-format";
+const LOGS: &str = "reclife logs to stderr (or the journal under systemd): use -v/-vv, RUST_LOG or --log-format";
 const CATALOG: &str = "reclife reads screen recordings from its catalog in one indexed lookup per page";
 
 /// Reads `path` and applies it to `cfg`. Returns what became of every option, in file order.

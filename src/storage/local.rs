@@ -40,7 +40,12 @@ impl LocalStore {
     async fn write(&self, key: &Key, mut body: ByteStream, create_only: bool) -> Result<ObjectMeta, StorageError> {
         let dest = self.path_of(key)?;
         let tmp_dir = self.root.join(TMP_DIR);
-        tokio::fs::create_dir_all(&tmp_dir).await.map_err(|e| self.io("create folder", key, e))?;
+        tokio::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&tmp_dir)
+            .await
+            .map_err(|e| self.io("create folder", key, e))?;
         let tmp = tempfile::Builder::new()
             .prefix("put-")
             .tempfile_in(&tmp_dir)
@@ -70,7 +75,8 @@ impl LocalStore {
             let mut tmp_path = tmp_path;
             let mut attempts = 0;
             loop {
-                std::fs::create_dir_all(&parent)?;
+                std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+                    .create(&parent)?;
                 // Create-only: link(2) fails if the name exists, so of racing writers one wins.
                 let done = if create_only { tmp_path.persist_noclobber(&dest2) } else { tmp_path.persist(&dest2) };
                 match done {

@@ -259,10 +259,10 @@ async fn check_report(s: &Shared, repair: bool) -> Result<Json<Value>, ApiFailur
 /// `GET /api/v1/jobs/{id}/events`: a server-sent event stream of the job's progress
 /// ([`jobs::progress`]): an event `progress` whenever it changes, and a last event `end` once
 /// the job is final, after which the stream closes. A planned job is followed until it starts
-/// and ends. Any process may run the job: progress comes from the catalog, looked at each
-/// 500 ms; while this process runs it (with its live recordings and bytes), as often as every
-/// 50 ms, but never spending more than a fifth of the time reading counts (a large manifest's
-/// counts cost more, and share the catalog with the job itself).
+/// and ends. Any process may run the job: progress comes from the catalog (with the live
+/// recordings and bytes while this process runs it), looked at as often as every 50 ms and at
+/// least every 500 ms, but never spending more than a fifth of the time reading counts (a large
+/// manifest's counts cost more, and share the catalog with the job itself).
 pub async fn job_events(
     State(s): State<Shared>,
     Path(id): Path<String>,
@@ -282,10 +282,9 @@ pub async fn job_events(
                 let cur = match p.take() {
                     Some(p) => p,
                     None => {
-                        let wait = match crate::progress::live::follow(&id) {
-                            Some(_) => (cost * 4).clamp(Duration::from_millis(50), Duration::from_millis(500)),
-                            None => Duration::from_millis(500),
-                        };
+                        // Whether this process or another runs it (or it is about to start),
+                        // the counts are read as often as their cost allows.
+                        let wait = (cost * 4).clamp(Duration::from_millis(50), Duration::from_millis(500));
                         tokio::time::sleep(wait).await;
                         let t = std::time::Instant::now();
                         let read = jobs::progress(&ctx, &id).await;
