@@ -509,6 +509,9 @@ fn rules_in_the_catalog_are_shared_by_every_node() {
             .output()
             .unwrap()
     };
+    // A new node's data directory is made by `init` (no other command makes one).
+    let o = solo(&["init"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let mut args = vec!["rules", "apply"];
     args.extend(exported.iter().map(String::as_str));
     let o = solo(&args);
