@@ -72,6 +72,26 @@ impl Node {
         Node { dir }
     }
 
+    /// Sets top-level keys of the node's configuration (before `[import.gc]`).
+    fn top(&self, lines: &str) {
+        let f = self.dir.path().join("reclife.toml");
+        let text = std::fs::read_to_string(&f).unwrap();
+        let (head, tail) = text.split_once("[import.gc]").unwrap();
+        let head: String = head
+            .lines()
+            .filter(|l| !lines.lines().any(|n| n.split('=').next() == l.split('=').next()))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(f, format!("{head}{lines}\n[import.gc]{tail}")).unwrap();
+    }
+
+    /// Writes a rule file in the node's rules folder (`rules_dir = "rules"`).
+    fn rule(&self, file: &str, text: &str) {
+        let dir = self.dir.path().join("rules");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(file), text).unwrap();
+    }
+
     fn data(&self) -> PathBuf {
         self.dir.path().join("data")
     }
@@ -361,6 +381,65 @@ fn kill_at_each_step_then_rerun_imports_each_conversation_once_and_deletes_once(
     // A kill between the delete and its note costs one repeated (idempotent) call at most.
     assert!(calls <= ids.len() + 1, "deletions: {:?}", emu.with(|s| s.deletions.clone()));
     node.check();
+}
+
+/// `type = "import"` rule tasks: the one task check refuses an unknown source (naming it and
+/// the rule), a node whose path the rule does not name runs nothing, and the daemon (`reclife
+/// run`) of the node it names imports every conversation on its schedule.
+#[test]
+fn an_import_rule_runs_on_the_nodes_its_path_names() {
+    let emu = Emulator::start("emu-client", SECRET);
+    let ids = emu.add_conversations("k", base(), 4, 3);
+    let node = Node::new(&emu, "");
+    node.top("rules_dir = \"rules\"\nnode_path = \"/B\"\nschedule_polling_interval = 1");
+    let rule = |source: &str| {
+        format!(
+            "name = \"Genesys import\"\nschedule = \"*/2 * * * * *\"\nnode_path = \"/A\"\n[[tasks]]\ntype = \"import\"\nsource = \"{source}\"\n"
+        )
+    };
+    node.rule("import.toml", &rule("nope"));
+    let o = node.out(&["rules", "validate"]);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(!o.status.success(), "an unknown source is refused");
+    assert!(err.contains("import.toml") && err.contains("\"nope\" is not configured") && err.contains("gc"), "{err}");
+    node.rule("import.toml", &rule("gc"));
+    let o = node.out(&["rules", "validate"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Node /B: the rule is not its own.
+    let o = node.out(&["-q", "run", "--once"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(emu.count("token"), 0, "node /B never called Genesys Cloud");
+    assert!(node.recordings().is_empty());
+    // Node /A: the daemon runs it every two seconds.
+    node.top("node_path = \"/A\"");
+    let mut daemon = node.cmd(&["-q", "run"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let stdout = daemon.stdout.take().unwrap();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let l2 = lines.clone();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for l in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            l2.lock().unwrap().push(l);
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !lines.lock().unwrap().iter().any(|l| l.contains("imported 4 recording(s)")) {
+        assert!(std::time::Instant::now() < deadline, "no import run within 60 s: {:?}", lines.lock().unwrap());
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // Later fires find nothing new.
+    let n = lines.lock().unwrap().len();
+    while lines.lock().unwrap()[n..].iter().all(|l| !l.contains("Scheduled rule [Genesys import]")) {
+        assert!(std::time::Instant::now() < deadline, "no second run: {:?}", lines.lock().unwrap());
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let _ = Command::new("kill").arg(daemon.id().to_string()).status();
+    let _ = daemon.wait();
+    let all = lines.lock().unwrap().join("\n");
+    assert!(all.contains("Scheduled rule [Genesys import] at location [/A] completed: succeeded"), "{all}");
+    assert!(all.contains("import source gc: 4 imported"), "{all}");
+    assert!(all.contains("imported 0 recording(s)"), "a later fire imports nothing again: {all}");
+    assert_all_imported(&node, &emu, &ids);
 }
 
 #[test]

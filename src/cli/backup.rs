@@ -62,6 +62,7 @@ impl FilterArgs {
             zip: true,
             use_full_path: false,
             all_ages: self.all_ages && self.yes,
+            source: None,
         })
     }
 }

@@ -53,7 +53,12 @@ pub(crate) fn tasks_table(tasks: &[Task], default_location: Option<&str>) -> Mar
                     tr {
                         td { (i + 1) }
                         td { (op_name(t.op)) }
-                        td { (filter_text(&t.filter)) }
+                        @if t.op == Op::Import {
+                            @let src = t.source.as_deref().unwrap_or("");
+                            td { "recordings of import source " a href={ "/import/" (crate::model::uri_segment(src)) } { (src) } }
+                        } @else {
+                            td { (filter_text(&t.filter)) }
+                        }
                         td { @if t.include_screen { "included" } @else { "not included" } }
                         td {
                             @if t.op == Op::Backup {
@@ -74,6 +79,7 @@ pub(crate) fn op_name(op: Op) -> &'static str {
     match op {
         Op::Backup => "backup",
         Op::Purge => "purge",
+        Op::Import => "import",
     }
 }
 

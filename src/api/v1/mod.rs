@@ -190,6 +190,7 @@ fn job_tasks(s: &Shared, body: NewJob) -> Result<(Option<String>, Vec<Task>), Ap
             zip: t.zip.unwrap_or(true),
             use_full_path: t.use_full_path,
             all_ages: t.all_ages || (body.all_ages && t.op == Op::Purge),
+            source: None,
         });
     }
     Ok((None, out))
