@@ -37,8 +37,8 @@ fn now() -> DateTime<Utc> {
 
 impl Runner<'_> {
     async fn alert(&self, message: &str, detail: String) -> Result<(), ImportError> {
-        let (n, m) = (self.name.to_string(), message.to_string());
-        state::blocking(&self.ctx.catalog, move |c| state::raise(c, &n, &m, &detail, now())).await
+        let (n, m, outbox) = (self.name.to_string(), message.to_string(), self.ctx.config.notify.is_some());
+        state::blocking(&self.ctx.catalog, move |c| state::raise(c, &n, &m, &detail, now(), outbox, None)).await
     }
 
     /// The run: retry buffer first, then the cursor onwards.
