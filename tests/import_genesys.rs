@@ -442,6 +442,175 @@ fn an_import_rule_runs_on_the_nodes_its_path_names() {
     assert_all_imported(&node, &emu, &ids);
 }
 
+/// A `reclife serve` on the node, with an ops user and a user (`{SHA}` htpasswd lines).
+struct Serve {
+    child: std::process::Child,
+    url: String,
+}
+
+const OPS: (&str, &str) = ("ops", "ops-pw-1");
+const USER: (&str, &str) = ("alice", "alice-pw-2");
+
+impl Node {
+    fn api_tables(&self) -> String {
+        use base64::Engine as _;
+        use sha1::Digest as _;
+        let sha = |p: &str| base64::engine::general_purpose::STANDARD.encode(sha1::Sha1::digest(p.as_bytes()));
+        let users = self.dir.path().join("users");
+        std::fs::write(&users, format!("{}:{{SHA}}{}\n{}:{{SHA}}{}\n", OPS.0, sha(OPS.1), USER.0, sha(USER.1))).unwrap();
+        format!("[api]\nusers_file = \"users\"\nops_users = [\"{}\"]\n", OPS.0)
+    }
+
+    fn serve(&self) -> Serve {
+        use std::io::BufRead;
+        let mut child = self
+            .cmd(&["serve", "--listen", "127.0.0.1:0"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("serve said {line:?}")).to_string();
+        Serve { child, url }
+    }
+}
+
+impl Serve {
+    fn req(&self, who: (&str, &str), method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, String) {
+        let mut r = reqwest::blocking::Client::new()
+            .request(method, format!("{}{path}", self.url))
+            .basic_auth(who.0, Some(who.1));
+        if let Some(b) = body {
+            r = r.header("content-type", "application/json").body(b.to_string());
+        }
+        let resp = r.send().unwrap();
+        (resp.status().as_u16(), resp.text().unwrap())
+    }
+
+    fn get_json(&self, who: (&str, &str), path: &str) -> Value {
+        let (code, text) = self.req(who, reqwest::Method::GET, path, None);
+        assert_eq!(code, 200, "{path}: {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg(self.child.id().to_string()).status();
+        let _ = self.child.wait();
+    }
+}
+
+/// The batch report and the seed's alerts reach the notification outbox's endpoint, the log,
+/// `/metrics`, `GET /api/v1/import/sources[/{name}]` and the source's page (Genesys metadata
+/// escaped); the cursor and the retry buffer are edited through the API (ops only, the CLI's
+/// checks: 404, 409 while a run holds the source, 400 for a bad cursor).
+#[test]
+fn alerts_and_batches_reach_the_outbox_metrics_api_and_pages() {
+    use reqwest::Method;
+    let emu = Emulator::start("emu-client", SECRET);
+    let ids = emu.add_conversations("m", base(), 3, 3);
+    emu.recording_mut(&ids[2], |r| r.never_ready = true);
+    emu.with(|s| s.conversations[0].customer_number = "<b>+1555</b>".into());
+    let node = Node::new(&emu, "timezone = \"America/New_York\"");
+    let api = node.api_tables();
+    node.top(&format!("[notify]\nurl = \"{}/notify\"\nretries = 1\nbackoff_ms = 10\n\n{api}", emu.url));
+    let (code, r) = node.run();
+    assert_eq!(code, 3, "one conversation went to the retry buffer: {r}");
+    // A quiet run: nothing new (the buffered one fails again).
+    let (code, r) = node.run();
+    assert_eq!((code, r["conversations"].as_array().map(Vec::len)), (3, Some(0)), "{r}");
+    let sent = emu.with(|s| s.notifications.clone());
+    let of = |event: &str| sent.iter().filter(|n| n["event"] == event).cloned().collect::<Vec<_>>();
+    let batches = of("import.batch");
+    assert_eq!(batches.len(), 2, "one report per run: {sent:?}");
+    assert_eq!(batches[0]["source"], "gc");
+    assert_eq!(ids_of(&batches[0]["report"], "newly_imported"), ids[..2].to_vec());
+    assert!(batches[0]["detail"].as_str().unwrap().contains(&format!("{} extension=1001", ids[0])), "{sent:?}");
+    assert_eq!(batches[1]["detail"], "No conversations imported");
+    let alerts = of("import.alert");
+    assert!(
+        alerts.iter().any(|a| a["alert"] == "CDR placed in retry buffer" && a["detail"].as_str().unwrap().contains(&ids[2])),
+        "{sent:?}"
+    );
+    assert!(!serde_json::to_string(&sent).unwrap().contains(SECRET));
+
+    let srv = node.serve();
+    let all = srv.get_json(USER, "/api/v1/import/sources");
+    let gc = &all["sources"][0];
+    assert_eq!((gc["name"].as_str(), gc["type"].as_str()), (Some("gc"), Some("genesys-cloud")), "{all}");
+    assert_eq!(gc["retry_buffer"][0]["conversation_id"], ids[2].as_str());
+    assert_eq!(gc["totals"]["imported"], 2);
+    assert_eq!(gc["last_batch"]["conversations"].as_array().map(Vec::len), Some(0));
+    assert_eq!(gc["alerts"][0]["message"], "Migration status", "newest first");
+    assert_eq!(gc["cursor"].as_str(), Some(node.cursor().as_str()));
+    let one = srv.get_json(USER, "/api/v1/import/sources/gc");
+    assert_eq!(one["source"]["name"], "gc");
+    assert_eq!(srv.req(USER, Method::GET, "/api/v1/import/sources/nope", None).0, 404);
+
+    // /metrics.
+    let (code, m) = srv.req(USER, Method::GET, "/metrics", None);
+    assert_eq!(code, 200);
+    for want in [
+        "reclife_import_conversations_imported{source=\"gc\"} 2",
+        "reclife_import_conversations_failed{source=\"gc\"} 2",
+        "reclife_import_retry_buffer{source=\"gc\"} 1",
+        "reclife_import_alerts{source=\"gc\",alert=\"CDR placed in retry buffer\"} 2",
+        "reclife_import_alerts{source=\"gc\",alert=\"Migration status\"} 2",
+        "reclife_import_last_batch_timestamp_seconds{source=\"gc\"} ",
+    ] {
+        assert!(m.contains(want), "{want} in\n{m}");
+    }
+
+    // The pages: the source listed, its page with the last batch (metadata escaped) and times in
+    // the source's zone; the forms for ops only.
+    let (code, list) = srv.req(USER, Method::GET, "/import", None);
+    assert!(code == 200 && list.contains("href=\"/import/gc\""), "{list}");
+    let (code, page) = srv.req(USER, Method::GET, "/import/gc", None);
+    assert_eq!(code, 200);
+    assert!(page.contains(&ids[2]) && page.contains("CDR placed in retry buffer"), "{page}");
+    assert!(page.contains("America/New_York") && (page.contains(" EST -05:00") || page.contains(" EDT -04:00")), "{page}");
+    assert!(!page.contains("action=\"/import/gc/cursor\""), "no forms for the user role");
+    let (_, page) = srv.req(OPS, Method::GET, "/import/gc", None);
+    assert!(page.contains("action=\"/import/gc/cursor\""), "{page}");
+    // The first run's batch had the escaped number; run it back to show it.
+    let cur = start_cursor();
+    let (code, t) = srv.req(OPS, Method::POST, "/api/v1/import/sources/gc/cursor", Some(serde_json::json!({"cursor": cur})));
+    assert_eq!(code, 200, "{t}");
+    assert_eq!(node.cursor(), cur);
+    drop(srv);
+    let (_, r) = node.run();
+    assert_eq!(ids_of(&r, "already_imported"), ids[..2].to_vec(), "{r}");
+    let srv = node.serve();
+    let (_, page) = srv.req(USER, Method::GET, "/import/gc", None);
+    assert!(page.contains("&lt;b&gt;+1555&lt;/b&gt;") && !page.contains("<b>+1555"), "escaped: {page}");
+
+    // Cursor and retry buffer through the API: ops only, the CLI's checks.
+    let post = |who, path: &str, body: Value| srv.req(who, Method::POST, path, Some(body));
+    assert_eq!(post(USER, "/api/v1/import/sources/gc/cursor", serde_json::json!({"cursor": cur})).0, 403);
+    let (code, t) = post(OPS, "/api/v1/import/sources/gc/cursor", serde_json::json!({"cursor": "2024-01-01"}));
+    assert!(code == 400 && t.contains("yyyy.MM.dd"), "{code} {t}");
+    assert_eq!(post(OPS, "/api/v1/import/sources/nope/cursor", serde_json::json!({"cursor": cur})).0, 404);
+    let (code, t) = post(OPS, "/api/v1/import/sources/gc/retry", serde_json::json!({"conversation_id": "extra-1"}));
+    assert_eq!(code, 200, "{t}");
+    assert_eq!(node.retry_list(), vec![ids[2].clone(), "extra-1".to_string()]);
+    let (code, t) = post(OPS, "/api/v1/import/sources/gc/retry", serde_json::json!({"conversation_id": "../x"}));
+    assert_eq!(code, 400, "{t}");
+    let del = |who, id: &str| srv.req(who, Method::DELETE, &format!("/api/v1/import/sources/gc/retry/{id}"), Some(serde_json::json!({})));
+    assert_eq!(del(USER, "extra-1").0, 403);
+    assert_eq!(del(OPS, "extra-1").0, 200);
+    assert_eq!(del(OPS, "extra-1").0, 404);
+    assert_eq!(node.retry_list(), vec![ids[2].clone()]);
+    // While a run holds the source: 409.
+    emu.with(|s| s.latency = std::time::Duration::from_millis(400));
+    let mut running = node.cmd(&["import", "genesys-cloud", "--source", "gc", "--once"]).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let (code, t) = post(OPS, "/api/v1/import/sources/gc/cursor", serde_json::json!({"cursor": cur}));
+    let _ = running.wait();
+    assert!(code == 409 && t.contains("in progress"), "{code} {t}");
+}
+
 #[test]
 fn two_processes_one_source_one_imports() {
     let emu = Emulator::start("emu-client", SECRET);

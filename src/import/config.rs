@@ -50,7 +50,7 @@ pub struct SourceConfig {
     #[serde(default = "default_codec")]
     pub codec: String,
     /// "Recording Timezone": kept in each document (`genesysCloud.timezone`); times are stored
-    /// in UTC.
+    /// in UTC and shown in this zone as well on the source's pages ([`super::zone`]).
     #[serde(default = "default_tz")]
     pub timezone: String,
     /// "Recording Start Timestamp": RFC 3339 or the cursor's `yyyy.MM.dd HH:mm:ss.SSS` (UTC).
@@ -214,6 +214,7 @@ impl SourceConfig {
             return Err(bad(format!("codec {:?}: one of {}", self.codec, CODECS.join(", "))));
         }
         self.start().map_err(bad)?;
+        super::zone::check(&self.timezone).map_err(|e| bad(format!("timezone: {e}")))?;
         if self.proxy_port.is_some() && self.proxy_address.is_none() {
             return Err(bad("proxy_port without proxy_address".into()));
         }

@@ -24,6 +24,7 @@ pub mod document;
 pub mod genesys;
 mod run;
 pub mod state;
+pub mod zone;
 
 pub use config::{SourceConfig, SourceType};
 pub use state::{Alert, Cursor, RetryEntry};

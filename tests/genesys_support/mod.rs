@@ -30,6 +30,8 @@
 //!   pre-signed media URL. Served by the emulator itself (not SeaweedFS): the signature is
 //!   checked and expires like an S3 pre-signed URL's.
 //!
+//! Beside Genesys Cloud, `POST /notify` keeps what reclife's `[notify]` outbox posts.
+//!
 //! Every `/api/v2` request needs a live bearer token (401 `bad.credentials` otherwise). Faults:
 //! 429 storms with `Retry-After`, 503s, a failing analytics query, latency, recordings not ready
 //! for N polls or never.
@@ -97,6 +99,8 @@ pub struct EmuState {
     pub deletions: Vec<(String, String)>,
     /// Requests by kind: token, query, details, metadata, recording, media, user, delete.
     pub counts: HashMap<&'static str, u64>,
+    /// Bodies posted to `/notify` (reclife's `[notify]` endpoint, not Genesys Cloud's).
+    pub notifications: Vec<Value>,
     base: String,
 }
 
@@ -391,6 +395,12 @@ async fn media(
     }
 }
 
+/// `POST /notify`: stands in for the downstream system reclife's `[notify]` posts to.
+async fn notify(State(s): State<S>, Json(body): Json<Value>) -> Response {
+    s.lock().unwrap().notifications.push(body);
+    StatusCode::NO_CONTENT.into_response()
+}
+
 impl Emulator {
     pub fn start(client_id: &str, client_secret: &str) -> Emulator {
         let state: S = Arc::new(Mutex::new(EmuState {
@@ -412,6 +422,7 @@ impl Emulator {
             .route("/api/v2/conversations/{cid}/recordings/{rid}", get(recording).put(delete))
             .route("/api/v2/users/{id}", get(user))
             .route("/media/{cid}/{rid}", get(media))
+            .route("/notify", post(notify))
             .with_state(state.clone());
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
