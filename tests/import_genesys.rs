@@ -611,6 +611,30 @@ fn alerts_and_batches_reach_the_outbox_metrics_api_and_pages() {
     assert!(code == 409 && t.contains("in progress"), "{code} {t}");
 }
 
+/// The media URLs are real S3 pre-signed GET URLs of objects in the SeaweedFS of
+/// `deploy/servers.sh`: the importer fetches them as they are (no credentials of its own), and
+/// stores the very bytes. Skipped without `RECLIFE_TEST_S3` unless `RECLIFE_REQUIRE_SERVERS`/`CI`.
+#[test]
+fn media_comes_from_seaweedfs_presigned_urls() {
+    let emu = Emulator::start("emu-client", SECRET);
+    let ids = emu.add_conversations("s", base(), 3, 3);
+    let Some(place) = emu.media_in_s3() else {
+        assert!(
+            std::env::var_os("RECLIFE_REQUIRE_SERVERS").is_none() && std::env::var_os("CI").is_none(),
+            "RECLIFE_TEST_S3 is not set: eval \"$(bash deploy/servers.sh start)\""
+        );
+        eprintln!("skipped: RECLIFE_TEST_S3 is not set");
+        return;
+    };
+    let node = Node::new(&emu, "");
+    // The importer gets no S3 credentials: only the pre-signed URL's signature lets it in.
+    let (code, r) = node.run_env(&[("AWS_ACCESS_KEY_ID", "nobody"), ("AWS_SECRET_ACCESS_KEY", "wrong")]);
+    assert_eq!(code, 0, "{r}");
+    assert_eq!(ids_of(&r, "newly_imported"), ids);
+    assert_eq!((emu.with(|s| s.presigned), emu.count("media")), (3, 0), "every media file came from {place}");
+    assert_all_imported(&node, &emu, &ids);
+}
+
 #[test]
 fn two_processes_one_source_one_imports() {
     let emu = Emulator::start("emu-client", SECRET);

@@ -26,9 +26,12 @@
 //!   `put_conversation_recording`, a `Recording` with `deleteDate`): recorded as a deletion.
 //! - `GET /api/v2/users/{userId}` (UsersApi `get_user`: `User` with `id`, `name`, `username`,
 //!   `addresses` of `Contact` with `address`, `extension`, `mediaType` PHONE).
-//! - `GET /media/{conversationId}/{recordingId}?X-Amz-Expires=&X-Amz-Signature=`: the
-//!   pre-signed media URL. Served by the emulator itself (not SeaweedFS): the signature is
-//!   checked and expires like an S3 pre-signed URL's.
+//! - The pre-signed media URL (`MediaResult.mediaUri`): after [`Emulator::media_in_s3`], a real
+//!   S3 pre-signed GET URL (aws-sdk-s3 presigning, SigV4 query string, 5 minutes) of an object
+//!   the emulator put in the SeaweedFS of `deploy/servers.sh`, as Genesys Cloud hands out URLs
+//!   of its own S3 buckets; before it, `GET /media/{conversationId}/{recordingId}?X-Amz-Expires=
+//!   &X-Amz-Signature=` served by the emulator itself, its signature checked and expiring the
+//!   same way.
 //!
 //! Beside Genesys Cloud, `POST /notify` keeps what reclife's `[notify]` outbox posts.
 //!
@@ -99,6 +102,10 @@ pub struct EmuState {
     pub deletions: Vec<(String, String)>,
     /// Requests by kind: token, query, details, metadata, recording, media, user, delete.
     pub counts: HashMap<&'static str, u64>,
+    /// Where the media is, once put in S3: the client, the bucket and the key prefix.
+    pub s3: Option<(aws_sdk_s3::Client, String, String)>,
+    /// Pre-signed S3 URLs handed out.
+    pub presigned: u64,
     /// Bodies posted to `/notify` (reclife's `[notify]` endpoint, not Genesys Cloud's).
     pub notifications: Vec<Value>,
     base: String,
@@ -307,30 +314,43 @@ async fn recording(
         return r;
     }
     count(&s, "recording");
-    let mut st = s.lock().unwrap();
-    let base = st.base.clone();
-    let Some(c) = st.conversations.iter_mut().find(|c| c.id == cid) else {
-        return err(StatusCode::NOT_FOUND, "not.found", "conversation not found");
+    let (start, end, size, s3, base) = {
+        let mut st = s.lock().unwrap();
+        let base = st.base.clone();
+        let Some(c) = st.conversations.iter_mut().find(|c| c.id == cid) else {
+            return err(StatusCode::NOT_FOUND, "not.found", "conversation not found");
+        };
+        let (start, end) = (c.start, c.end);
+        let Some(r) = c.recordings.iter_mut().find(|r| r.id == rid) else {
+            return err(StatusCode::NOT_FOUND, "not.found", "recording not found");
+        };
+        if r.never_ready || r.not_ready_polls > 0 {
+            r.not_ready_polls = r.not_ready_polls.saturating_sub(1);
+            return (
+                StatusCode::ACCEPTED,
+                Json(json!({"id": r.id, "conversationId": cid, "fileState": "UPLOADING", "estimatedTranscodeTimeMs": 500})),
+            )
+                .into_response();
+        }
+        let size = r.media.len();
+        let s3 = st.s3.clone();
+        if s3.is_some() {
+            st.presigned += 1;
+        }
+        (start, end, size, s3, base)
     };
-    let (start, end) = (c.start, c.end);
-    let Some(r) = c.recordings.iter_mut().find(|r| r.id == rid) else {
-        return err(StatusCode::NOT_FOUND, "not.found", "recording not found");
-    };
-    if r.never_ready || r.not_ready_polls > 0 {
-        r.not_ready_polls = r.not_ready_polls.saturating_sub(1);
-        return (
-            StatusCode::ACCEPTED,
-            Json(json!({"id": r.id, "conversationId": cid, "fileState": "UPLOADING", "estimatedTranscodeTimeMs": 500})),
-        )
-            .into_response();
-    }
     let expires = Utc::now().timestamp() + 300;
     let format = q.get("formatId").cloned().unwrap_or_else(|| "WEBM".into());
-    let uri = format!("{base}/media/{cid}/{rid}?X-Amz-Expires={expires}&X-Amz-Signature={}", sign(&cid, &rid, expires));
+    let mut uri = format!("{base}/media/{cid}/{rid}?X-Amz-Expires={expires}&X-Amz-Signature={}", sign(&cid, &rid, expires));
+    if let Some((client, bucket, prefix)) = s3 {
+        let cfg = aws_sdk_s3::presigning::PresigningConfig::expires_in(Duration::from_secs(300)).unwrap();
+        let p = client.get_object().bucket(bucket).key(format!("{prefix}/{cid}/{rid}")).presigned(cfg).await;
+        uri = p.expect("presign").uri().to_string();
+    }
     Json(json!({
-        "id": r.id, "conversationId": cid, "startTime": gc_time(start), "endTime": end.map(gc_time), "media": "audio",
+        "id": rid, "conversationId": cid, "startTime": gc_time(start), "endTime": end.map(gc_time), "media": "audio",
         "fileState": "AVAILABLE", "mediaUris": {"S": {"mediaUri": uri}},
-        "outputDurationMs": end.map(|e| (e - start).num_milliseconds()).unwrap_or(0), "outputSizeInBytes": r.media.len(),
+        "outputDurationMs": end.map(|e| (e - start).num_milliseconds()).unwrap_or(0), "outputSizeInBytes": size,
         "selfUri": format!("/api/v2/conversations/{cid}/recordings/{rid}?formatId={format}")
     }))
     .into_response()
@@ -482,6 +502,52 @@ impl Emulator {
             let c = s.conversations.iter_mut().find(|c| c.id == conv).expect("conversation");
             f(&mut c.recordings[0]);
         })
+    }
+
+    /// Puts every recording's media in the S3 of `deploy/servers.sh` (`RECLIFE_TEST_S3`,
+    /// `AWS_*`) under a fresh prefix, and from now on hands out pre-signed URLs of those objects.
+    /// `None` (nothing changed) when that S3 is not configured.
+    pub fn media_in_s3(&self) -> Option<String> {
+        let target = std::env::var("RECLIFE_TEST_S3").ok()?;
+        let env = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("RECLIFE_TEST_S3 is set but {k} is not"));
+        let (bucket, base) = target.strip_prefix("s3://")?.split_once('/').unwrap_or((target.as_str(), ""));
+        let prefix = format!("{}/genesys-emu/{}", base.trim_end_matches('/'), Utc::now().timestamp_nanos_opt().unwrap_or(0));
+        let creds = aws_sdk_s3::config::Credentials::new(env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY"), None, None, "test");
+        let cfg = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .endpoint_url(env("AWS_ENDPOINT_URL"))
+            .region(aws_sdk_s3::config::Region::new(std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into())))
+            .credentials_provider(creds)
+            .force_path_style(true)
+            .build();
+        let client = aws_sdk_s3::Client::from_conf(cfg);
+        let objects: Vec<(String, Vec<u8>)> = self.with(|s| {
+            let mut out = Vec::new();
+            for c in &s.conversations {
+                for r in &c.recordings {
+                    out.push((format!("{prefix}/{}/{}", c.id, r.id), r.media.clone()));
+                }
+            }
+            out
+        });
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let bucket = bucket.to_string();
+        rt.block_on(async {
+            let _ = client.create_bucket().bucket(&bucket).send().await;
+            for (key, bytes) in objects {
+                client
+                    .put_object()
+                    .bucket(&bucket)
+                    .key(&key)
+                    .body(bytes.into())
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| panic!("put {key} in S3: {e:?}"));
+            }
+        });
+        drop(rt);
+        self.with(|s| s.s3 = Some((client, bucket.clone(), prefix.clone())));
+        Some(format!("s3://{bucket}/{prefix}"))
     }
 
     pub fn media_of(&self, conv: &str) -> Vec<u8> {
