@@ -300,7 +300,8 @@ fn token_expiry_429_storm_and_503s_do_not_stop_a_run() {
         s.token_life = 2;
         s.latency = std::time::Duration::from_millis(150);
     });
-    let node = Node::new(&emu, "");
+    // One conversation at a time: the run outlives the token.
+    let node = Node::new(&emu, "parallel_fetches = 1");
     let (code, r) = node.run();
     assert_eq!(code, 0, "{r}");
     assert_eq!(ids_of(&r, "newly_imported"), ids);
@@ -633,6 +634,64 @@ fn media_comes_from_seaweedfs_presigned_urls() {
     assert_eq!(ids_of(&r, "newly_imported"), ids);
     assert_eq!((emu.with(|s| s.presigned), emu.count("media")), (3, 0), "every media file came from {place}");
     assert_all_imported(&node, &emu, &ids);
+}
+
+/// Runs `bin` to completion; its exit code and peak RSS in KiB (`wait4`'s `ru_maxrss`).
+fn run_measured(mut c: Command) -> (i32, i64, std::time::Duration) {
+    let t = std::time::Instant::now();
+    let child = c.stdout(std::process::Stdio::null()).spawn().unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: rusage is plain data; wait4 fills it for our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(r, pid, "wait4");
+    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
+    (code, usage.ru_maxrss, t.elapsed())
+}
+
+/// The import throughput benchmark (`benches/import_throughput.sh` runs it with the release
+/// binary in `RECLIFE_BENCH_BIN`): 50 ms of API latency, conversations of 3 minutes (240 KB of
+/// media each), imported in one run; prints conversations/s and the peak RSS at each size
+/// (`RECLIFE_BENCH_SIZES`, default `100,1000`). Ignored in the test suite.
+#[test]
+#[ignore]
+fn import_throughput_benchmark() {
+    let bin = std::env::var("RECLIFE_BENCH_BIN").unwrap_or_else(|_| bin().to_string());
+    let sizes: Vec<usize> = std::env::var("RECLIFE_BENCH_SIZES")
+        .unwrap_or_else(|_| "100,1000".into())
+        .split(',')
+        .map(|n| n.trim().parse().unwrap())
+        .collect();
+    let mut rows = Vec::new();
+    for n in sizes {
+        let emu = Emulator::start("emu-client", SECRET);
+        let from = {
+            use chrono::{DurationRound, TimeDelta};
+            (Utc::now() - TimeDelta::minutes(10 * n as i64 + 120)).duration_trunc(TimeDelta::minutes(1)).unwrap()
+        };
+        let ids = emu.add_conversations("b", from, n, 3);
+        emu.with(|s| {
+            for c in &mut s.conversations {
+                c.recordings[0].media = genesys_support::media_bytes(&c.id, 240_000);
+            }
+            s.latency = std::time::Duration::from_millis(50);
+        });
+        let start = (from - chrono::TimeDelta::hours(1)).format("%Y.%m.%d %H:%M:%S%.3f").to_string();
+        let node = Node::new(&emu, &format!("start_timestamp = \"{start}\"\nmax_conversations = 100000\npage_size = 100"));
+        let c = node.cmd(&["-q", "import", "genesys-cloud", "--source", "gc", "--once"]);
+        let mut c2 = Command::new(&bin);
+        c2.args(c.get_args()).env_remove("RECLIFE_FAILPOINT").env("RUST_LOG", "error");
+        let (code, rss, took) = run_measured(c2);
+        assert_eq!(code, 0, "the run failed");
+        assert_eq!(node.recordings().len(), ids.len(), "every conversation imported");
+        let rate = n as f64 / took.as_secs_f64();
+        println!("import benchmark: {n} conversations in {:.2} s = {rate:.1} conversations/s, peak RSS {rss} KiB", took.as_secs_f64());
+        rows.push((n, rate, rss));
+    }
+    if let (Some(a), Some(b)) = (rows.first(), rows.last()) {
+        println!("peak RSS at {} / at {}: {:.2}", b.0, a.0, b.2 as f64 / a.2 as f64);
+    }
 }
 
 #[test]

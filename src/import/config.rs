@@ -77,6 +77,9 @@ pub struct SourceConfig {
     /// Conversations handled per run at most (a backfill catches up run by run).
     #[serde(default = "default_max_conversations")]
     pub max_conversations: usize,
+    /// Conversations fetched at once (metadata, user, media); the cursor still moves in order.
+    #[serde(default = "default_parallel")]
+    pub parallel_fetches: usize,
     /// Analytics page size.
     #[serde(default = "default_page_size")]
     pub page_size: u32,
@@ -135,6 +138,9 @@ fn default_lag_minutes() -> f64 {
 }
 fn default_max_conversations() -> usize {
     500
+}
+fn default_parallel() -> usize {
+    8
 }
 fn default_page_size() -> u32 {
     100
@@ -206,8 +212,10 @@ impl SourceConfig {
         if self.batch_minutes <= 0.0 {
             return Err(bad("batch_minutes must be more than 0".into()));
         }
-        if self.page_size == 0 || self.max_conversations == 0 || self.max_attempts == 0 {
-            return Err(bad("page_size, max_conversations and max_attempts must be at least 1".into()));
+        if self.page_size == 0 || self.max_conversations == 0 || self.max_attempts == 0 || self.parallel_fetches == 0 {
+            return Err(bad(
+                "page_size, max_conversations, max_attempts and parallel_fetches must be at least 1".into(),
+            ));
         }
         const CODECS: [&str; 6] = ["MP3", "WAV", "WAV_ULAW", "OGG_VORBIS", "OGG_OPUS", "WEBM"];
         if !CODECS.contains(&self.codec.as_str()) {

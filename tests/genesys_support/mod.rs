@@ -168,10 +168,10 @@ fn conv_json(c: &EConv) -> Value {
 
 /// The common gate of every /api/v2 request: latency, 429 storm, 503, token check.
 #[allow(clippy::result_large_err)]
-fn gate(s: &S, headers: &HeaderMap) -> Result<(), Response> {
+async fn gate(s: &S, headers: &HeaderMap) -> Result<(), Response> {
     let latency = s.lock().unwrap().latency;
     if !latency.is_zero() {
-        std::thread::sleep(latency);
+        tokio::time::sleep(latency).await;
     }
     let mut st = s.lock().unwrap();
     if st.storm > 0 {
@@ -244,7 +244,7 @@ async fn token(State(s): State<S>, headers: HeaderMap, body: String) -> Response
 }
 
 async fn query(State(s): State<S>, headers: HeaderMap, Json(q): Json<Value>) -> Response {
-    if let Err(r) = gate(&s, &headers) {
+    if let Err(r) = gate(&s, &headers).await {
         return r;
     }
     count(&s, "query");
@@ -273,7 +273,7 @@ async fn query(State(s): State<S>, headers: HeaderMap, Json(q): Json<Value>) -> 
 }
 
 async fn details(State(s): State<S>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    if let Err(r) = gate(&s, &headers) {
+    if let Err(r) = gate(&s, &headers).await {
         return r;
     }
     count(&s, "details");
@@ -285,7 +285,7 @@ async fn details(State(s): State<S>, headers: HeaderMap, Path(id): Path<String>)
 }
 
 async fn metadata(State(s): State<S>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    if let Err(r) = gate(&s, &headers) {
+    if let Err(r) = gate(&s, &headers).await {
         return r;
     }
     count(&s, "metadata");
@@ -310,7 +310,7 @@ async fn recording(
     Path((cid, rid)): Path<(String, String)>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Err(r) = gate(&s, &headers) {
+    if let Err(r) = gate(&s, &headers).await {
         return r;
     }
     count(&s, "recording");
@@ -362,7 +362,7 @@ async fn delete(
     Path((cid, rid)): Path<(String, String)>,
     Json(body): Json<Value>,
 ) -> Response {
-    if let Err(r) = gate(&s, &headers) {
+    if let Err(r) = gate(&s, &headers).await {
         return r;
     }
     count(&s, "delete");
@@ -375,7 +375,7 @@ async fn delete(
 }
 
 async fn user(State(s): State<S>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    if let Err(r) = gate(&s, &headers) {
+    if let Err(r) = gate(&s, &headers).await {
         return r;
     }
     count(&s, "user");
