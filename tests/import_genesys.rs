@@ -384,6 +384,94 @@ fn kill_at_each_step_then_rerun_imports_each_conversation_once_and_deletes_once(
     node.check();
 }
 
+/// 20 runs killed with SIGKILL at a random moment (a seeded RNG: `RECLIFE_TEST_SEED` replays
+/// one), three conversations a run at most, then runs to the end: every conversation
+/// imported exactly once with byte-identical media, each recording deleted in the cloud only
+/// after its media was stored (checked by the emulator at each deletion), and every one deleted.
+#[test]
+fn killed_at_random_moments_then_rerun_imports_each_once_and_never_deletes_early() {
+    let seed: u64 = std::env::var("RECLIFE_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| Utc::now().timestamp_nanos_opt().unwrap_or(1) as u64 | 1);
+    eprintln!("kill test seed = {seed} (RECLIFE_TEST_SEED={seed} replays it)");
+    let mut x = seed;
+    let mut rand = move |below: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % below
+    };
+    let emu = Emulator::start("emu-client", SECRET);
+    let ids = emu.add_conversations("r", base(), 30, 3);
+    emu.with(|s| s.latency = std::time::Duration::from_millis(15));
+    // A few conversations per run, so that the kills fall all along the backfill.
+    let node = Node::new(&emu, "delete_on_completion = true\nparallel_fetches = 4\nmax_conversations = 3");
+    let (data, emu_state) = (node.data(), emu.state.clone());
+    emu.with(|s| {
+        s.stored = Some(std::sync::Arc::new(move |cid: &str, rid: &str| {
+            let want = emu_state
+                .lock()
+                .ok()
+                .and_then(|st| st.conversations.iter().find(|c| c.id == cid).map(|c| c.recordings[0].media.clone()));
+            let file = data.join("media").join(cid).join(format!("{cid}_{rid}.mp3"));
+            match (std::fs::read(file), want) {
+                (Ok(got), Some(want)) => got == want,
+                (_, None) => false,
+                (Err(_), _) => false,
+            }
+        }))
+    });
+    let mut kills = 0;
+    for run in 0..20 {
+        let mut child = node
+            .cmd(&["import", "genesys-cloud", "--source", "gc", "--once"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let delay = rand(400);
+        std::thread::sleep(std::time::Duration::from_millis(delay));
+        if child.try_wait().unwrap().is_none() {
+            let _ = Command::new("kill").args(["-9", &child.id().to_string()]).status();
+            kills += 1;
+        }
+        let _ = child.wait();
+        let early = emu.with(|s| s.early_deletions.clone());
+        assert!(early.is_empty(), "seed {seed}, run {run} (killed after {delay} ms): deleted before stored: {early:?}");
+    }
+    eprintln!("seed {seed}: {kills} of 20 runs killed");
+    // The lease of a killed run expires (lease_seconds = 6); then runs until nothing is left.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let (code, r) = node.run();
+        assert!(code == 0 || code == 3, "seed {seed}: {r}");
+        let idle = r["skipped_held_by"].is_null()
+            && r["more"] == false
+            && r["conversations"].as_array().is_some_and(|a| a.iter().all(|c| c["newly_imported"] == false))
+            && r["buffered"].as_array().is_some_and(|a| a.is_empty());
+        if idle && node.retry_list().is_empty() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "seed {seed}: not done after 120 s: {r}");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    assert_all_imported(&node, &emu, &ids);
+    let early = emu.with(|s| s.early_deletions.clone());
+    assert!(early.is_empty(), "seed {seed}: deleted before stored: {early:?}");
+    let calls = emu.with(|s| s.deletions.clone());
+    let mut deleted: Vec<String> = calls.iter().map(|(c, _)| c.clone()).collect();
+    deleted.sort();
+    deleted.dedup();
+    let mut want = ids.clone();
+    want.sort();
+    assert_eq!(deleted, want, "seed {seed}: every conversation's recording deleted in the cloud");
+    // Each kill may interrupt the deletions in flight (at most parallel_fetches): those are
+    // repeated (the call is idempotent), nothing else.
+    assert!(calls.len() <= ids.len() + 4 * kills, "seed {seed}: {} deletion calls for {} conversations", calls.len(), ids.len());
+    node.check();
+}
+
 /// `type = "import"` rule tasks: the one task check refuses an unknown source (naming it and
 /// the rule), a node whose path the rule does not name runs nothing, and the daemon (`reclife
 /// run`) of the node it names imports every conversation on its schedule.

@@ -106,6 +106,10 @@ pub struct EmuState {
     pub s3: Option<(aws_sdk_s3::Client, String, String)>,
     /// Pre-signed S3 URLs handed out.
     pub presigned: u64,
+    /// Asked at each deletion whether reclife has stored that recording; a `false` is kept in
+    /// `early_deletions` (a recording deleted in the cloud before it was stored).
+    pub stored: Option<Arc<dyn Fn(&str, &str) -> bool + Send + Sync>>,
+    pub early_deletions: Vec<(String, String)>,
     /// Bodies posted to `/notify` (reclife's `[notify]` endpoint, not Genesys Cloud's).
     pub notifications: Vec<Value>,
     base: String,
@@ -366,7 +370,12 @@ async fn delete(
         return r;
     }
     count(&s, "delete");
+    let check = s.lock().unwrap().stored.clone();
+    let early = check.is_some_and(|f| !f(&cid, &rid));
     let mut st = s.lock().unwrap();
+    if early {
+        st.early_deletions.push((cid.clone(), rid.clone()));
+    }
     if body["deleteDate"].as_str().is_none() {
         return err(StatusCode::BAD_REQUEST, "bad.request", "deleteDate expected");
     }
