@@ -4,6 +4,7 @@
 //! (retry buffer, then imported), kill -9 at each step, delete on completion exactly once, two
 //! processes on one source, bad credentials and an unreachable auth URL.
 
+mod catalog_support;
 mod genesys_support;
 
 use chrono::{DateTime, Utc};
@@ -470,6 +471,75 @@ fn killed_at_random_moments_then_rerun_imports_each_once_and_never_deletes_early
     // repeated (the call is idempotent), nothing else.
     assert!(calls.len() <= ids.len() + 4 * kills, "seed {seed}: {} deletion calls for {} conversations", calls.len(), ids.len());
     node.check();
+}
+
+/// Two nodes (data directories of their own, one media store, one PostgreSQL catalog) whose
+/// daemons schedule the same import rule, while node B's operator also runs the source by
+/// hand: every conversation is imported once (one media download each), the cursor ends past
+/// them all. Needs `RECLIFE_TEST_PG` (skipped without it unless `CI`/`RECLIFE_REQUIRE_SERVERS`).
+#[test]
+fn two_nodes_on_postgresql_scheduling_one_source_import_each_conversation_once() {
+    let Some(server) = catalog_support::pg_server() else { return };
+    let schema = catalog_support::unique_schema("imp");
+    let emu = Emulator::start("emu-client", SECRET);
+    let ids = emu.add_conversations("p", base(), 16, 3);
+    emu.with(|s| s.latency = std::time::Duration::from_millis(40));
+    let shared = tempfile::tempdir().unwrap();
+    let rule = "name = \"Genesys import\"\nschedule = \"*/2 * * * * *\"\n[[tasks]]\ntype = \"import\"\nsource = \"gc\"\n";
+    let nodes: Vec<Node> = ["/A", "/B"]
+        .iter()
+        .map(|path| {
+            let n = Node::new(&emu, "max_conversations = 4\nparallel_fetches = 2");
+            n.top(&format!(
+                "node_path = \"{path}\"\nrules_dir = \"rules\"\nschedule_polling_interval = 1\n\
+                 media_location = \"file://{}\"\ncatalog = \"{server}\"\n[postgres]\nschema = \"{schema}\"\npool_size = 4\n",
+                shared.path().display()
+            ));
+            n.rule("import.toml", rule);
+            n
+        })
+        .collect();
+    let mut daemons: Vec<std::process::Child> = nodes
+        .iter()
+        .map(|n| n.cmd(&["-q", "run"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap())
+        .collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let mut by_hand = 0;
+    loop {
+        // Node B's operator runs it by hand too: it imports, or finds the source's lease held.
+        let (code, r) = nodes[1].run();
+        assert!(code == 0 || code == 3, "{r}");
+        by_hand += 1;
+        let done = nodes[0].recordings().len();
+        if done == ids.len() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{done} of {} imported after 120 s", ids.len());
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    }
+    for d in &mut daemons {
+        let _ = Command::new("kill").arg(d.id().to_string()).status();
+        let _ = d.wait();
+    }
+    let counts = emu.with(|s| s.media_by_conversation.clone());
+    for id in &ids {
+        assert_eq!(counts.get(id), Some(&1), "{id}: downloaded once ({counts:?}, {by_hand} runs by hand)");
+        let rid = emu.with(|s| s.conversations.iter().find(|c| &c.id == id).unwrap().recordings[0].id.clone());
+        let file = shared.path().join(id).join(format!("{id}_{rid}.mp3"));
+        assert!(std::fs::read(&file).unwrap() == emu.media_of(id), "{id}: media identical");
+    }
+    let mut seen: Vec<String> =
+        nodes[1].recordings().iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();
+    seen.sort();
+    assert_eq!(seen, ids, "both nodes see the one catalog");
+    let last_start = emu.with(|s| s.conversations.iter().map(|c| c.start).max().unwrap());
+    let cur = nodes[0].cursor();
+    let at = cur.rsplit_once(';').unwrap().1.to_string();
+    assert!(at >= last_start.format("%Y.%m.%d %H:%M:%S%.3f").to_string(), "the cursor {cur} is past them all");
+    let schemas = catalog_support::Schemas::new(&server);
+    if let Ok(c) = reclife::catalog::PgCatalog::open(&schemas.options(&schema)) {
+        let _ = c.drop_schema();
+    }
 }
 
 /// `type = "import"` rule tasks: the one task check refuses an unknown source (naming it and

@@ -104,6 +104,8 @@ pub struct EmuState {
     pub counts: HashMap<&'static str, u64>,
     /// Where the media is, once put in S3: the client, the bucket and the key prefix.
     pub s3: Option<(aws_sdk_s3::Client, String, String)>,
+    /// Media downloads served by the emulator, by conversation.
+    pub media_by_conversation: HashMap<String, u64>,
     /// Pre-signed S3 URLs handed out.
     pub presigned: u64,
     /// Asked at each deletion whether reclife has stored that recording; a `false` is kept in
@@ -407,6 +409,7 @@ async fn media(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     count(&s, "media");
+    *s.lock().unwrap().media_by_conversation.entry(cid.clone()).or_default() += 1;
     let expires: i64 = q.get("X-Amz-Expires").and_then(|v| v.parse().ok()).unwrap_or(0);
     if q.get("X-Amz-Signature") != Some(&sign(&cid, &rid, expires)) || expires < Utc::now().timestamp() {
         return (StatusCode::FORBIDDEN, "<Error><Code>AccessDenied</Code></Error>").into_response();
