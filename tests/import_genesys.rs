@@ -542,6 +542,59 @@ fn two_nodes_on_postgresql_scheduling_one_source_import_each_conversation_once()
     }
 }
 
+/// A Genesys Cloud API behind a TLS gateway that requires a client certificate (made here with
+/// the `openssl` command): the source presents its certificate and its password-protected key
+/// and imports; without them, or with a wrong password, a clear error names the source and the
+/// file (never the password), and nothing is imported.
+#[test]
+fn a_tls_client_certificate_with_a_password_protected_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ossl = |args: &str| {
+        let o = Command::new("openssl").args(args.split_whitespace()).current_dir(d).output().unwrap();
+        assert!(o.status.success(), "openssl {args}: {}", String::from_utf8_lossy(&o.stderr));
+    };
+    std::fs::write(d.join("server.ext"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n").unwrap();
+    std::fs::write(d.join("client.ext"), "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n").unwrap();
+    ossl("req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=test-ca");
+    ossl("req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1");
+    ossl("x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile server.ext");
+    ossl("req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -keyout client.key -passout pass:key-pw-9 -out client.csr -subj /CN=importer");
+    ossl("x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 2 -extfile client.ext");
+    assert!(std::fs::read_to_string(d.join("client.key")).unwrap().contains("ENCRYPTED"));
+    std::fs::write(d.join("key-password"), "key-pw-9\n").unwrap();
+    std::fs::write(d.join("wrong-password"), "not-it\n").unwrap();
+
+    let emu = Emulator::start("emu-client", SECRET);
+    let ids = emu.add_conversations("t", base(), 2, 3);
+    let (url, accepted, refused) =
+        genesys_support::tls_front(&emu.url, &d.join("server.pem"), &d.join("server.key"), &d.join("ca.pem"));
+    let p = |f: &str| format!("{:?}", d.join(f).display().to_string());
+    let trust = format!("tls_trust_list = {}", p("ca.pem"));
+    let client = format!("tls_client_certificate = {}\ntls_client_key = {}", p("client.pem"), p("client.key"));
+
+    // No client certificate: the gateway refuses the handshake.
+    let node = Node::with_urls(&url, &url, &format!("{trust}\nmax_attempts = 1"));
+    let o = node.out(&["import", "genesys-cloud", "--source", "gc", "--once"]);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(!o.status.success() && err.contains("import source gc"), "{err}");
+    assert!(refused.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    // A wrong password: a configuration error naming the key file, not the password.
+    let node = Node::with_urls(&url, &url, &format!("{trust}\n{client}\ntls_client_key_password_file = {}", p("wrong-password")));
+    let o = node.out(&["import", "genesys-cloud", "--source", "gc", "--once"]);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(!o.status.success() && err.contains("import source gc") && err.contains("client.key"), "{err}");
+    assert!(!err.contains("not-it") && !err.contains("key-pw-9"), "{err}");
+    assert!(node.recordings().is_empty());
+    // The right one: imported through the gateway.
+    let node = Node::with_urls(&url, &url, &format!("{trust}\n{client}\ntls_client_key_password_file = {}", p("key-password")));
+    let (code, r) = node.run();
+    assert_eq!(code, 0, "{r}");
+    assert_eq!(ids_of(&r, "newly_imported"), ids);
+    assert!(accepted.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    assert_all_imported(&node, &emu, &ids);
+}
+
 /// `type = "import"` rule tasks: the one task check refuses an unknown source (naming it and
 /// the rule), a node whose path the rule does not name runs nothing, and the daemon (`reclife
 /// run`) of the node it names imports every conversation on its schedule.

@@ -567,6 +567,68 @@ impl Emulator {
     }
 }
 
+/// A TLS front (rustls) on loopback that requires a client certificate issued by `client_ca`
+/// and passes each accepted connection on to `upstream` (`http://host:port`, the emulator).
+/// Answers its `https://127.0.0.1:port` URL and the count of handshakes accepted and refused.
+pub fn tls_front(
+    upstream: &str,
+    cert: &std::path::Path,
+    key: &std::path::Path,
+    client_ca: &std::path::Path,
+) -> (String, Arc<std::sync::atomic::AtomicU64>, Arc<std::sync::atomic::AtomicU64>) {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use tokio_rustls::rustls;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert).unwrap().map(|c| c.unwrap()).collect();
+    let key = PrivateKeyDer::from_pem_file(key).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(client_ca).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let verifier =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone()).build().unwrap();
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs, key)
+        .unwrap();
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let url = format!("https://{}", listener.local_addr().unwrap());
+    let (ok, refused) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let (ok2, refused2) = (ok.clone(), refused.clone());
+    let up = upstream.trim_start_matches("http://").to_string();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        rt.block_on(async move {
+            let l = tokio::net::TcpListener::from_std(listener).unwrap();
+            loop {
+                let Ok((tcp, _)) = l.accept().await else { continue };
+                let (acc, up, ok, refused) = (acceptor.clone(), up.clone(), ok2.clone(), refused2.clone());
+                tokio::spawn(async move {
+                    match acc.accept(tcp).await {
+                        Ok(mut tls) => {
+                            ok.fetch_add(1, Ordering::SeqCst);
+                            if let Ok(mut u) = tokio::net::TcpStream::connect(&up).await {
+                                let _ = tokio::io::copy_bidirectional(&mut tls, &mut u).await;
+                            }
+                        }
+                        Err(_) => {
+                            refused.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                });
+            }
+        });
+    });
+    (url, ok, refused)
+}
+
 /// Deterministic bytes that differ per conversation.
 pub fn media_bytes(seed: &str, len: usize) -> Vec<u8> {
     let mut x: u64 = seed.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3)) | 1;
