@@ -469,7 +469,12 @@ fn killed_at_random_moments_then_rerun_imports_each_once_and_never_deletes_early
     assert_eq!(deleted, want, "seed {seed}: every conversation's recording deleted in the cloud");
     // Each kill may interrupt the deletions in flight (at most parallel_fetches): those are
     // repeated (the call is idempotent), nothing else.
-    assert!(calls.len() <= ids.len() + 4 * kills, "seed {seed}: {} deletion calls for {} conversations", calls.len(), ids.len());
+    assert!(
+        calls.len() <= ids.len() + 4 * kills,
+        "seed {seed}: {} deletion calls for {} conversations",
+        calls.len(),
+        ids.len()
+    );
     node.check();
 }
 
@@ -485,7 +490,8 @@ fn two_nodes_on_postgresql_scheduling_one_source_import_each_conversation_once()
     let ids = emu.add_conversations("p", base(), 16, 3);
     emu.with(|s| s.latency = std::time::Duration::from_millis(40));
     let shared = tempfile::tempdir().unwrap();
-    let rule = "name = \"Genesys import\"\nschedule = \"*/2 * * * * *\"\n[[tasks]]\ntype = \"import\"\nsource = \"gc\"\n";
+    let rule =
+        "name = \"Genesys import\"\nschedule = \"*/2 * * * * *\"\n[[tasks]]\ntype = \"import\"\nsource = \"gc\"\n";
     let nodes: Vec<Node> = ["/A", "/B"]
         .iter()
         .map(|path| {
@@ -501,7 +507,13 @@ fn two_nodes_on_postgresql_scheduling_one_source_import_each_conversation_once()
         .collect();
     let mut daemons: Vec<std::process::Child> = nodes
         .iter()
-        .map(|n| n.cmd(&["-q", "run"]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap())
+        .map(|n| {
+            n.cmd(&["-q", "run"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
         .collect();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     let mut by_hand = 0;
@@ -528,8 +540,7 @@ fn two_nodes_on_postgresql_scheduling_one_source_import_each_conversation_once()
         let file = shared.path().join(id).join(format!("{id}_{rid}.mp3"));
         assert!(std::fs::read(&file).unwrap() == emu.media_of(id), "{id}: media identical");
     }
-    let mut seen: Vec<String> =
-        nodes[1].recordings().iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();
+    let mut seen: Vec<String> = nodes[1].recordings().iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();
     seen.sort();
     assert_eq!(seen, ids, "both nodes see the one catalog");
     let last_start = emu.with(|s| s.conversations.iter().map(|c| c.start).max().unwrap());
@@ -554,13 +565,23 @@ fn a_tls_client_certificate_with_a_password_protected_key() {
         let o = Command::new("openssl").args(args.split_whitespace()).current_dir(d).output().unwrap();
         assert!(o.status.success(), "openssl {args}: {}", String::from_utf8_lossy(&o.stderr));
     };
-    std::fs::write(d.join("server.ext"), "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n").unwrap();
+    std::fs::write(
+        d.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
     std::fs::write(d.join("client.ext"), "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n").unwrap();
     ossl("req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem -days 2 -subj /CN=test-ca");
-    ossl("req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1");
-    ossl("x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile server.ext");
+    ossl(
+        "req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout server.key -out server.csr -subj /CN=127.0.0.1",
+    );
+    ossl(
+        "x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile server.ext",
+    );
     ossl("req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -keyout client.key -passout pass:key-pw-9 -out client.csr -subj /CN=importer");
-    ossl("x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 2 -extfile client.ext");
+    ossl(
+        "x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 2 -extfile client.ext",
+    );
     assert!(std::fs::read_to_string(d.join("client.key")).unwrap().contains("ENCRYPTED"));
     std::fs::write(d.join("key-password"), "key-pw-9\n").unwrap();
     std::fs::write(d.join("wrong-password"), "not-it\n").unwrap();
@@ -580,14 +601,22 @@ fn a_tls_client_certificate_with_a_password_protected_key() {
     assert!(!o.status.success() && err.contains("import source gc"), "{err}");
     assert!(refused.load(std::sync::atomic::Ordering::SeqCst) >= 1);
     // A wrong password: a configuration error naming the key file, not the password.
-    let node = Node::with_urls(&url, &url, &format!("{trust}\n{client}\ntls_client_key_password_file = {}", p("wrong-password")));
+    let node = Node::with_urls(
+        &url,
+        &url,
+        &format!("{trust}\n{client}\ntls_client_key_password_file = {}", p("wrong-password")),
+    );
     let o = node.out(&["import", "genesys-cloud", "--source", "gc", "--once"]);
     let err = String::from_utf8_lossy(&o.stderr).to_string();
     assert!(!o.status.success() && err.contains("import source gc") && err.contains("client.key"), "{err}");
     assert!(!err.contains("not-it") && !err.contains("key-pw-9"), "{err}");
     assert!(node.recordings().is_empty());
     // The right one: imported through the gateway.
-    let node = Node::with_urls(&url, &url, &format!("{trust}\n{client}\ntls_client_key_password_file = {}", p("key-password")));
+    let node = Node::with_urls(
+        &url,
+        &url,
+        &format!("{trust}\n{client}\ntls_client_key_password_file = {}", p("key-password")),
+    );
     let (code, r) = node.run();
     assert_eq!(code, 0, "{r}");
     assert_eq!(ids_of(&r, "newly_imported"), ids);
@@ -669,7 +698,8 @@ impl Node {
         use sha1::Digest as _;
         let sha = |p: &str| base64::engine::general_purpose::STANDARD.encode(sha1::Sha1::digest(p.as_bytes()));
         let users = self.dir.path().join("users");
-        std::fs::write(&users, format!("{}:{{SHA}}{}\n{}:{{SHA}}{}\n", OPS.0, sha(OPS.1), USER.0, sha(USER.1))).unwrap();
+        std::fs::write(&users, format!("{}:{{SHA}}{}\n{}:{{SHA}}{}\n", OPS.0, sha(OPS.1), USER.0, sha(USER.1)))
+            .unwrap();
         format!("[api]\nusers_file = \"users\"\nops_users = [\"{}\"]\n", OPS.0)
     }
 
@@ -683,7 +713,8 @@ impl Node {
             .unwrap();
         let mut line = String::new();
         std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let url = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("serve said {line:?}")).to_string();
+        let url =
+            line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("serve said {line:?}")).to_string();
         Serve { child, url }
     }
 }
@@ -743,7 +774,9 @@ fn alerts_and_batches_reach_the_outbox_metrics_api_and_pages() {
     assert_eq!(batches[1]["detail"], "No conversations imported");
     let alerts = of("import.alert");
     assert!(
-        alerts.iter().any(|a| a["alert"] == "CDR placed in retry buffer" && a["detail"].as_str().unwrap().contains(&ids[2])),
+        alerts
+            .iter()
+            .any(|a| a["alert"] == "CDR placed in retry buffer" && a["detail"].as_str().unwrap().contains(&ids[2])),
         "{sent:?}"
     );
     assert!(!serde_json::to_string(&sent).unwrap().contains(SECRET));
@@ -782,13 +815,17 @@ fn alerts_and_batches_reach_the_outbox_metrics_api_and_pages() {
     let (code, page) = srv.req(USER, Method::GET, "/import/gc", None);
     assert_eq!(code, 200);
     assert!(page.contains(&ids[2]) && page.contains("CDR placed in retry buffer"), "{page}");
-    assert!(page.contains("America/New_York") && (page.contains(" EST -05:00") || page.contains(" EDT -04:00")), "{page}");
+    assert!(
+        page.contains("America/New_York") && (page.contains(" EST -05:00") || page.contains(" EDT -04:00")),
+        "{page}"
+    );
     assert!(!page.contains("action=\"/import/gc/cursor\""), "no forms for the user role");
     let (_, page) = srv.req(OPS, Method::GET, "/import/gc", None);
     assert!(page.contains("action=\"/import/gc/cursor\""), "{page}");
     // The first run's batch had the escaped number; run it back to show it.
     let cur = start_cursor();
-    let (code, t) = srv.req(OPS, Method::POST, "/api/v1/import/sources/gc/cursor", Some(serde_json::json!({"cursor": cur})));
+    let (code, t) =
+        srv.req(OPS, Method::POST, "/api/v1/import/sources/gc/cursor", Some(serde_json::json!({"cursor": cur})));
     assert_eq!(code, 200, "{t}");
     assert_eq!(node.cursor(), cur);
     drop(srv);
@@ -809,7 +846,9 @@ fn alerts_and_batches_reach_the_outbox_metrics_api_and_pages() {
     assert_eq!(node.retry_list(), vec![ids[2].clone(), "extra-1".to_string()]);
     let (code, t) = post(OPS, "/api/v1/import/sources/gc/retry", serde_json::json!({"conversation_id": "../x"}));
     assert_eq!(code, 400, "{t}");
-    let del = |who, id: &str| srv.req(who, Method::DELETE, &format!("/api/v1/import/sources/gc/retry/{id}"), Some(serde_json::json!({})));
+    let del = |who, id: &str| {
+        srv.req(who, Method::DELETE, &format!("/api/v1/import/sources/gc/retry/{id}"), Some(serde_json::json!({})))
+    };
     assert_eq!(del(USER, "extra-1").0, 403);
     assert_eq!(del(OPS, "extra-1").0, 200);
     assert_eq!(del(OPS, "extra-1").0, 404);
@@ -850,6 +889,8 @@ fn media_comes_from_seaweedfs_presigned_urls() {
 /// Runs `bin` to completion; its exit code and peak RSS in KiB (`wait4`'s `ru_maxrss`).
 fn run_measured(mut c: Command) -> (i32, i64, std::time::Duration) {
     let t = std::time::Instant::now();
+    // Reaped by wait4 below (which also gives the peak RSS), not by Child::wait.
+    #[allow(clippy::zombie_processes)]
     let child = c.stdout(std::process::Stdio::null()).spawn().unwrap();
     let pid = child.id() as libc::pid_t;
     let mut status = 0;
@@ -889,7 +930,8 @@ fn import_throughput_benchmark() {
             s.latency = std::time::Duration::from_millis(50);
         });
         let start = (from - chrono::TimeDelta::hours(1)).format("%Y.%m.%d %H:%M:%S%.3f").to_string();
-        let node = Node::new(&emu, &format!("start_timestamp = \"{start}\"\nmax_conversations = 100000\npage_size = 100"));
+        let node =
+            Node::new(&emu, &format!("start_timestamp = \"{start}\"\nmax_conversations = 100000\npage_size = 100"));
         let c = node.cmd(&["-q", "import", "genesys-cloud", "--source", "gc", "--once"]);
         let mut c2 = Command::new(&bin);
         c2.args(c.get_args()).env_remove("RECLIFE_FAILPOINT").env("RUST_LOG", "error");
@@ -897,7 +939,10 @@ fn import_throughput_benchmark() {
         assert_eq!(code, 0, "the run failed");
         assert_eq!(node.recordings().len(), ids.len(), "every conversation imported");
         let rate = n as f64 / took.as_secs_f64();
-        println!("import benchmark: {n} conversations in {:.2} s = {rate:.1} conversations/s, peak RSS {rss} KiB", took.as_secs_f64());
+        println!(
+            "import benchmark: {n} conversations in {:.2} s = {rate:.1} conversations/s, peak RSS {rss} KiB",
+            took.as_secs_f64()
+        );
         rows.push((n, rate, rss));
     }
     if let (Some(a), Some(b)) = (rows.first(), rows.last()) {

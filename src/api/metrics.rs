@@ -124,13 +124,21 @@ impl Metrics {
             "Conversations an import source put in (or back in) its retry buffer, in total, by source",
             import_failed.clone(),
         );
-        registry.register("import_retry_buffer", "Conversations in an import source's retry buffer", import_retry.clone());
+        registry.register(
+            "import_retry_buffer",
+            "Conversations in an import source's retry buffer",
+            import_retry.clone(),
+        );
         registry.register(
             "import_last_batch_timestamp_seconds",
             "When an import source's last run ended (Unix time)",
             import_last_batch.clone(),
         );
-        registry.register("import_alerts", "Alerts an import source raised, in total, by source and alert", import_alerts.clone());
+        registry.register(
+            "import_alerts",
+            "Alerts an import source raised, in total, by source and alert",
+            import_alerts.clone(),
+        );
         Metrics {
             registry,
             requests,

@@ -410,7 +410,13 @@ pub fn document_value() -> Value {
     add(
         "/api/v1/import/sources",
         "get",
-        op("every import source: cursor, retry buffer, last batch, alerts, totals", vec![], None, &[("200", "sources")], &[]),
+        op(
+            "every import source: cursor, retry buffer, last batch, alerts, totals",
+            vec![],
+            None,
+            &[("200", "sources")],
+            &[],
+        ),
     );
     add(
         "/api/v1/import/sources/{name}",

@@ -221,7 +221,7 @@ impl SourceConfig {
         }
         if self.page_size == 0 || self.max_conversations == 0 || self.max_attempts == 0 || self.parallel_fetches == 0 {
             return Err(bad(
-                "page_size, max_conversations, max_attempts and parallel_fetches must be at least 1".into(),
+                "page_size, max_conversations, max_attempts and parallel_fetches must be at least 1".into()
             ));
         }
         const CODECS: [&str; 6] = ["MP3", "WAV", "WAV_ULAW", "OGG_VORBIS", "OGG_OPUS", "WEBM"];
@@ -294,9 +294,8 @@ impl SourceConfig {
                 if password.is_some() { " (or a wrong password)" } else { " (encrypted? give its password)" }
             ))
         })?;
-        let plain = pkey
-            .private_key_to_pem_pkcs8()
-            .map_err(|e| bad(format!("tls_client_key {}: {e}", key.display())))?;
+        let plain =
+            pkey.private_key_to_pem_pkcs8().map_err(|e| bad(format!("tls_client_key {}: {e}", key.display())))?;
         if !pem.ends_with(b"\n") {
             pem.push(b'\n');
         }
@@ -369,8 +368,8 @@ impl SourceConfig {
             &mut self.tls_client_key,
             &mut self.tls_client_key_password_file,
         ]
-            .into_iter()
-            .flatten()
+        .into_iter()
+        .flatten()
         {
             if p.is_relative() {
                 *p = base.join(&*p);

@@ -56,7 +56,9 @@ fn tzif(name: &str, t: i64) -> Result<(i32, String), String> {
     if data.len() < 44 || &data[..4] != b"TZif" {
         return Err(bad());
     }
-    let count = |i: usize| u32::from_be_bytes([data[20 + 4 * i], data[21 + 4 * i], data[22 + 4 * i], data[23 + 4 * i]]) as usize;
+    let count = |i: usize| {
+        u32::from_be_bytes([data[20 + 4 * i], data[21 + 4 * i], data[22 + 4 * i], data[23 + 4 * i]]) as usize
+    };
     let (timecnt, typecnt, charcnt) = (count(3), count(4), count(5));
     let times = 44;
     let idx = times + 4 * timecnt;

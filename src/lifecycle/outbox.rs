@@ -21,8 +21,7 @@ struct Pending {
 /// The outbox entry of an event other than a purge, for a caller that writes it in the
 /// catalog itself (under [`NAMESPACE`], with a key of its own that no journal id takes).
 pub fn event_entry(event: serde_json::Value) -> String {
-    serde_json::to_string(&Pending { journal: String::new(), ids: Vec::new(), event: Some(event) })
-        .unwrap_or_default()
+    serde_json::to_string(&Pending { journal: String::new(), ids: Vec::new(), event: Some(event) }).unwrap_or_default()
 }
 
 /// Queues the notification that `ids` were purged under journal entry `journal`.

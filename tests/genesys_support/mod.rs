@@ -74,6 +74,9 @@ pub struct EConv {
     pub recordings: Vec<ERec>,
 }
 
+/// Whether reclife has stored a (conversation, recording)'s media.
+pub type StoredCheck = Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
+
 #[derive(Default)]
 pub struct EmuState {
     pub client_id: String,
@@ -110,7 +113,7 @@ pub struct EmuState {
     pub presigned: u64,
     /// Asked at each deletion whether reclife has stored that recording; a `false` is kept in
     /// `early_deletions` (a recording deleted in the cloud before it was stored).
-    pub stored: Option<Arc<dyn Fn(&str, &str) -> bool + Send + Sync>>,
+    pub stored: Option<StoredCheck>,
     pub early_deletions: Vec<(String, String)>,
     /// Bodies posted to `/notify` (reclife's `[notify]` endpoint, not Genesys Cloud's).
     pub notifications: Vec<Value>,
@@ -347,7 +350,8 @@ async fn recording(
     };
     let expires = Utc::now().timestamp() + 300;
     let format = q.get("formatId").cloned().unwrap_or_else(|| "WEBM".into());
-    let mut uri = format!("{base}/media/{cid}/{rid}?X-Amz-Expires={expires}&X-Amz-Signature={}", sign(&cid, &rid, expires));
+    let mut uri =
+        format!("{base}/media/{cid}/{rid}?X-Amz-Expires={expires}&X-Amz-Signature={}", sign(&cid, &rid, expires));
     if let Some((client, bucket, prefix)) = s3 {
         let cfg = aws_sdk_s3::presigning::PresigningConfig::expires_in(Duration::from_secs(300)).unwrap();
         let p = client.get_object().bucket(bucket).key(format!("{prefix}/{cid}/{rid}")).presigned(cfg).await;
@@ -523,8 +527,15 @@ impl Emulator {
         let target = std::env::var("RECLIFE_TEST_S3").ok()?;
         let env = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("RECLIFE_TEST_S3 is set but {k} is not"));
         let (bucket, base) = target.strip_prefix("s3://")?.split_once('/').unwrap_or((target.as_str(), ""));
-        let prefix = format!("{}/genesys-emu/{}", base.trim_end_matches('/'), Utc::now().timestamp_nanos_opt().unwrap_or(0));
-        let creds = aws_sdk_s3::config::Credentials::new(env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY"), None, None, "test");
+        let prefix =
+            format!("{}/genesys-emu/{}", base.trim_end_matches('/'), Utc::now().timestamp_nanos_opt().unwrap_or(0));
+        let creds = aws_sdk_s3::config::Credentials::new(
+            env("AWS_ACCESS_KEY_ID"),
+            env("AWS_SECRET_ACCESS_KEY"),
+            None,
+            None,
+            "test",
+        );
         let cfg = aws_sdk_s3::Config::builder()
             .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
             .endpoint_url(env("AWS_ENDPOINT_URL"))
@@ -580,7 +591,8 @@ pub fn tls_front(
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
     use std::sync::atomic::{AtomicU64, Ordering};
     use tokio_rustls::rustls;
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert).unwrap().map(|c| c.unwrap()).collect();
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(cert).unwrap().map(|c| c.unwrap()).collect();
     let key = PrivateKeyDer::from_pem_file(key).unwrap();
     let mut roots = rustls::RootCertStore::empty();
     for c in CertificateDer::pem_file_iter(client_ca).unwrap() {
