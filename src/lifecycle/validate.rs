@@ -272,6 +272,29 @@ mod tests {
     }
 
     #[test]
+    fn an_import_task_names_a_configured_source_and_nothing_else() {
+        let mut imp = task(Op::Import, None, None);
+        imp.location = None;
+        let m = messages(&[imp.clone()]);
+        assert!(m.len() == 1 && m[0].contains("names its source"), "{m:?}");
+        imp.source = Some("gc".into());
+        assert!(messages(&[imp.clone()]).is_empty(), "without the node's sources, any name passes");
+        let known = ["gc".to_string()];
+        let how = |k: &'static [String]| Checking { sources: Some(k), ..Checking::default() };
+        assert!(check_tasks(&[imp.clone()], Checking { sources: Some(&known), ..Checking::default() }).is_ok());
+        let e = check_tasks(&[imp.clone()], how(&[])).unwrap_err();
+        assert!(e[0].to_string().contains("\"gc\" is not configured (configured: none)"), "{e:?}");
+        let mut wrong = imp.clone();
+        wrong.include_screen = true;
+        assert!(messages(&[wrong])[0].contains(NOT_FOR_IMPORT));
+        let mut backup = task(Op::Backup, Some(30), None);
+        backup.source = Some("gc".into());
+        assert!(messages(&[backup])[0].contains("source applies to import tasks only"));
+        // An import before a purge leaves the purge's rules as they are.
+        assert!(messages(&[imp, task(Op::Purge, Some(30), None)]).is_empty());
+    }
+
+    #[test]
     fn every_age_needs_the_confirmation() {
         for min in [None, Some(0)] {
             let m = messages(&[task(Op::Purge, min, None)]);
