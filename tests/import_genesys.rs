@@ -624,6 +624,19 @@ fn a_tls_client_certificate_with_a_password_protected_key() {
     assert_all_imported(&node, &emu, &ids);
 }
 
+/// A window holding more conversations than a page: every page of the window is read against
+/// the interval it was asked for (the cursor moving inside the window must not shift the pages).
+#[test]
+fn a_window_of_several_pages_imports_every_conversation() {
+    let emu = Emulator::start("emu-client", SECRET);
+    let ids = emu.add_conversations("w", base(), 7, 3);
+    let node = Node::new(&emu, "page_size = 3\nparallel_fetches = 2");
+    let (code, r) = node.run();
+    assert_eq!(code, 0, "{r}");
+    assert_eq!(ids_of(&r, "newly_imported"), ids, "{r}");
+    assert_all_imported(&node, &emu, &ids);
+}
+
 /// `type = "import"` rule tasks: the one task check refuses an unknown source (naming it and
 /// the rule), a node whose path the rule does not name runs nothing, and the daemon (`reclife
 /// run`) of the node it names imports every conversation on its schedule.
@@ -930,8 +943,10 @@ fn import_throughput_benchmark() {
             s.latency = std::time::Duration::from_millis(50);
         });
         let start = (from - chrono::TimeDelta::hours(1)).format("%Y.%m.%d %H:%M:%S%.3f").to_string();
-        let node =
-            Node::new(&emu, &format!("start_timestamp = \"{start}\"\nmax_conversations = 100000\npage_size = 100"));
+        let node = Node::new(
+            &emu,
+            &format!("start_timestamp = \"{start}\"\nmax_conversations = 100000\npage_size = 100\nbatch_minutes = 600"),
+        );
         let c = node.cmd(&["-q", "import", "genesys-cloud", "--source", "gc", "--once"]);
         let mut c2 = Command::new(&bin);
         c2.args(c.get_args()).env_remove("RECLIFE_FAILPOINT").env("RUST_LOG", "error");

@@ -98,10 +98,12 @@ impl Runner<'_> {
             }
             let end = (cursor.at + chrono::Duration::from_std(self.cfg.batch()).unwrap_or(chrono::Duration::hours(1)))
                 .min(horizon);
+            // The window's interval stays as it was asked for while its pages are read: the
+            // cursor moves within it, and a page number means something of one interval only.
+            let from = cursor.at;
             let mut page = 1;
             loop {
-                let answer = match genesys::conversations(&self.client, cursor.at, end, page, self.cfg.page_size).await
-                {
+                let answer = match genesys::conversations(&self.client, from, end, page, self.cfg.page_size).await {
                     Ok(a) => a,
                     Err(e) => {
                         self.alert("Failed to retrieve next batch", e.to_string()).await?;
@@ -112,7 +114,7 @@ impl Runner<'_> {
                 let mut convs: Vec<Conversation> = answer
                     .conversations
                     .into_iter()
-                    .filter(|c| c.conversation_start >= cursor.at && c.conversation_start < end)
+                    .filter(|c| c.conversation_start >= from && c.conversation_start < end)
                     .filter(|c| !cursor.passed(c.conversation_start, &c.conversation_id))
                     .collect();
                 convs.sort_by(|a, b| {
