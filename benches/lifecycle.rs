@@ -46,6 +46,7 @@ fn task(op: Op, location: Option<String>) -> Task {
         zip: true,
         use_full_path: false,
         all_ages: false,
+        source: None,
     }
 }
 

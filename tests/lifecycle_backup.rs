@@ -24,6 +24,7 @@ fn backup_task(zip: bool, use_full_path: bool) -> Task {
         zip,
         use_full_path,
         all_ages: false,
+        source: None,
     }
 }
 

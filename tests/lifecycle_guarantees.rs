@@ -441,6 +441,7 @@ fn no_side_door_to_a_purge_of_every_age() {
             zip: true,
             use_full_path: false,
             all_ages: false,
+            source: None,
         };
         let mut job = reclife::lifecycle::jobs::JobRecord::for_tasks("purge", None, now(), &[task]);
         job.planned_tasks = vec![1];

@@ -207,6 +207,7 @@ fn task(op: Op, min: Option<u32>, max: Option<u32>) -> Task {
         zip: true,
         use_full_path: false,
         all_ages: op == Op::Purge && min.is_none_or(|d| d == 0),
+        source: None,
     }
 }
 

@@ -4,7 +4,8 @@
 //! as a histogram by route, and failed logins. Read from the catalog at each scrape: recordings
 //! by kind, held recordings, jobs by state, the recordings and bytes the kept job records
 //! backed up and purged, finished jobs' run times (a histogram by kind and state, each job
-//! observed once per process), leases held by kind, and the muxer's pairs by status.
+//! observed once per process), leases held by kind, the muxer's pairs by status, and each
+//! import source's totals (imported, failed, alerts by kind), retry buffer and last batch time.
 
 use super::{blocking, ApiFailure, Shared};
 use crate::catalog::Query;
@@ -43,6 +44,11 @@ pub struct Metrics {
     seen_jobs: std::sync::Mutex<std::collections::HashSet<String>>,
     leases: Family<Labels, Gauge>,
     mux_pairs: Family<Labels, Gauge>,
+    import_imported: Family<Labels, Gauge>,
+    import_failed: Family<Labels, Gauge>,
+    import_retry: Family<Labels, Gauge>,
+    import_last_batch: Family<Labels, Gauge>,
+    import_alerts: Family<Labels, Gauge>,
 }
 
 fn job_histogram() -> Histogram {
@@ -76,6 +82,11 @@ impl Metrics {
         let job_duration = Family::<Labels, Histogram, fn() -> Histogram>::new_with_constructor(job_histogram);
         let leases = Family::<Labels, Gauge>::default();
         let mux_pairs = Family::<Labels, Gauge>::default();
+        let import_imported = Family::<Labels, Gauge>::default();
+        let import_failed = Family::<Labels, Gauge>::default();
+        let import_retry = Family::<Labels, Gauge>::default();
+        let import_last_batch = Family::<Labels, Gauge>::default();
+        let import_alerts = Family::<Labels, Gauge>::default();
         registry.register("http_requests", "HTTP requests by route, method and status", requests.clone());
         registry.register("http_request_duration_seconds", "HTTP request latency by route", latency.clone());
         registry.register("auth_failures", "Failed logins", auth_failures.clone());
@@ -103,6 +114,31 @@ impl Metrics {
             leases.clone(),
         );
         registry.register("muxer_pairs", "Screen/voice pairs the muxer has recorded, by status", mux_pairs.clone());
+        registry.register(
+            "import_conversations_imported",
+            "Conversations an import source has imported, in total, by source",
+            import_imported.clone(),
+        );
+        registry.register(
+            "import_conversations_failed",
+            "Conversations an import source put in (or back in) its retry buffer, in total, by source",
+            import_failed.clone(),
+        );
+        registry.register(
+            "import_retry_buffer",
+            "Conversations in an import source's retry buffer",
+            import_retry.clone(),
+        );
+        registry.register(
+            "import_last_batch_timestamp_seconds",
+            "When an import source's last run ended (Unix time)",
+            import_last_batch.clone(),
+        );
+        registry.register(
+            "import_alerts",
+            "Alerts an import source raised, in total, by source and alert",
+            import_alerts.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -117,6 +153,11 @@ impl Metrics {
             seen_jobs: Default::default(),
             leases,
             mux_pairs,
+            import_imported,
+            import_failed,
+            import_retry,
+            import_last_batch,
+            import_alerts,
         }
     }
 
@@ -203,6 +244,20 @@ pub async fn render(State(s): State<Shared>) -> Result<Response, ApiFailure> {
     for (op, (n, bytes)) in by_op {
         s.metrics.done.get_or_create(&vec![("op".into(), op.clone())]).set(gauge(n));
         s.metrics.done_bytes.get_or_create(&vec![("op".into(), op)]).set(gauge(bytes));
+    }
+    for st in crate::import::statuses(&s.ctx).await? {
+        let src = vec![("source".into(), st.name.clone())];
+        let total = |k: &str| gauge(st.totals.get(k).copied().unwrap_or(0));
+        s.metrics.import_imported.get_or_create(&src).set(total("imported"));
+        s.metrics.import_failed.get_or_create(&src).set(total("failed"));
+        s.metrics.import_retry.get_or_create(&src).set(gauge(st.retry_buffer.len() as u64));
+        if let Some(t) = st.last_batch.as_ref().and_then(|b| b.finished.or(b.started)) {
+            s.metrics.import_last_batch.get_or_create(&src).set(t.timestamp());
+        }
+        for (k, n) in st.totals.iter().filter_map(|(k, n)| Some((k.strip_prefix("alert/")?, *n))) {
+            let l = vec![("source".into(), st.name.clone()), ("alert".into(), k.to_string())];
+            s.metrics.import_alerts.get_or_create(&l).set(gauge(n));
+        }
     }
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &s.metrics.registry).map_err(ApiFailure::internal)?;

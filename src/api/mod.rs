@@ -200,6 +200,18 @@ impl From<crate::lifecycle::LifecycleError> for ApiFailure {
     }
 }
 
+impl From<crate::import::ImportError> for ApiFailure {
+    fn from(e: crate::import::ImportError) -> Self {
+        use crate::import::ImportError as E;
+        match e {
+            E::Missing { .. } => ApiFailure::not_found(e.to_string()),
+            E::Busy { .. } => ApiFailure::conflict(e.to_string()),
+            E::State { .. } | E::Config { .. } => ApiFailure::bad_request(e.to_string()),
+            e => ApiFailure::internal(e),
+        }
+    }
+}
+
 /// Runs blocking catalog work off the async runtime.
 pub(crate) async fn blocking<T, F>(f: F) -> Result<T, ApiFailure>
 where

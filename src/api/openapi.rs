@@ -442,6 +442,58 @@ pub fn document_value() -> Value {
         "post",
         op("reclife check --repair: repair what is safe (ops)", vec![], None, &[("200", "report")], &[]),
     );
+    let source = || path_param("name", "import source name ([import.NAME])");
+    add(
+        "/api/v1/import/sources",
+        "get",
+        op(
+            "every import source: cursor, retry buffer, last batch, alerts, totals",
+            vec![],
+            None,
+            &[("200", "sources")],
+            &[],
+        ),
+    );
+    add(
+        "/api/v1/import/sources/{name}",
+        "get",
+        op("one import source", vec![source()], None, &[("200", "source")], &[("404", "no such source")]),
+    );
+    add(
+        "/api/v1/import/sources/{name}/cursor",
+        "post",
+        op(
+            "set the cursor (ops)",
+            vec![source()],
+            Some(json!({ "type": "object", "required": ["cursor"], "additionalProperties": false,
+                "properties": { "cursor": { "type": "string", "description": "id;yyyy.MM.dd HH:mm:ss.SSS (UTC)" } } })),
+            &[("200", "the cursor set")],
+            &[("404", "no such source"), ("409", "a run holds the source")],
+        ),
+    );
+    add(
+        "/api/v1/import/sources/{name}/retry",
+        "post",
+        op(
+            "put a conversation in the retry buffer (ops)",
+            vec![source()],
+            Some(json!({ "type": "object", "required": ["conversation_id"], "additionalProperties": false,
+                "properties": { "conversation_id": { "type": "string" } } })),
+            &[("200", "the retry buffer")],
+            &[("404", "no such source")],
+        ),
+    );
+    add(
+        "/api/v1/import/sources/{name}/retry/{conversation}",
+        "delete",
+        op(
+            "take a conversation out of the retry buffer (ops)",
+            vec![source(), path_param("conversation", "conversation id")],
+            None,
+            &[("200", "the retry buffer")],
+            &[("404", "no such source, or not in the retry buffer")],
+        ),
+    );
     add("/api/v1/openapi.json", "get", raw("this document", vec![], &["application/json"], &[("200", "OpenAPI 3.0")]));
     add("/metrics", "get", raw("Prometheus metrics", vec![], &["application/openmetrics-text"], &[("200", "metrics")]));
     add("/healthz", "get", raw("liveness (no authentication)", vec![], &["text/plain"], &[("200", "ok")]));

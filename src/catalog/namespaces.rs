@@ -52,6 +52,7 @@ pub const IMPORT_RETRY: &str = "import.retry";
 pub const IMPORT_LAST_BATCH: &str = "import.last-batch";
 pub const IMPORT_ALERTS: &str = "import.alerts";
 pub const IMPORT_DELETIONS: &str = "import.deletions";
+pub const IMPORT_COUNTERS: &str = "import.counters";
 
 /// Every namespace.
 pub const ALL: &[Namespace] = &[
@@ -172,6 +173,12 @@ pub const ALL: &[Namespace] = &[
         kind: Kind::Durable,
     },
     Namespace { name: IMPORT_ALERTS, owner: "import::state", what: "each import source's alerts", kind: Kind::Durable },
+    Namespace {
+        name: IMPORT_COUNTERS,
+        owner: "import::state",
+        what: "each import source's running totals (imported, failed, alerts by kind) for /metrics",
+        kind: Kind::Durable,
+    },
     Namespace {
         name: IMPORT_DELETIONS,
         owner: "import::state",

@@ -53,6 +53,7 @@ impl FilterArgs {
             zip: true,
             use_full_path: false,
             all_ages,
+            source: None,
         })
     }
 }

@@ -275,7 +275,20 @@ fn write_atomic(path: &std::path::Path, text: &str) -> Result<()> {
 
 fn validate(cfg: &reclife::config::Config, dir: &Option<PathBuf>, json: bool) -> Result<ExitCode> {
     let dir = dir.clone().unwrap_or_else(|| cfg.rules_dir.clone());
-    let (rules, problems) = reclife::lifecycle::rules::load_dir(&dir, cfg.default_backup_location.as_deref(), true);
+    let (mut rules, mut problems) =
+        reclife::lifecycle::rules::load_dir(&dir, cfg.default_backup_location.as_deref(), true);
+    // What the file alone cannot tell: the import sources its tasks name are this node's.
+    rules.retain(|r| match reclife::lifecycle::runner::check_config(cfg, &r.tasks, false) {
+        Ok(()) => true,
+        Err(e) => {
+            problems.push(reclife::lifecycle::rules::RuleProblem {
+                file: r.file.clone().unwrap_or_default(),
+                line: None,
+                message: format!("rule [{}]: {e}", r.name),
+            });
+            false
+        }
+    });
     if json {
         println!("{}", serde_json::json!({ "rules": rules.len(), "problems": problems }));
     } else {

@@ -38,6 +38,13 @@ pub struct SourceConfig {
     pub api_url: String,
     /// "TLS Trust List": PEM file of CA certificates trusted besides the system's.
     pub tls_trust_list: Option<PathBuf>,
+    /// "TLS Client Certificate" and "TLS Client Key" (PEM files; the certificate file may hold
+    /// its chain), for an API behind a gateway that asks for a client certificate. A key
+    /// encrypted with a password ("TLS Client Key Password") is read with the password from
+    /// `tls_client_key_password_file` or env `RECLIFE_IMPORT_TLS_KEY_PASSWORD`.
+    pub tls_client_certificate: Option<PathBuf>,
+    pub tls_client_key: Option<PathBuf>,
+    pub tls_client_key_password_file: Option<PathBuf>,
     /// "Forward Proxy Address" and "Forward Proxy Port".
     pub proxy_address: Option<String>,
     pub proxy_port: Option<u16>,
@@ -50,7 +57,7 @@ pub struct SourceConfig {
     #[serde(default = "default_codec")]
     pub codec: String,
     /// "Recording Timezone": kept in each document (`genesysCloud.timezone`); times are stored
-    /// in UTC.
+    /// in UTC and shown in this zone as well on the source's pages ([`super::zone`]).
     #[serde(default = "default_tz")]
     pub timezone: String,
     /// "Recording Start Timestamp": RFC 3339 or the cursor's `yyyy.MM.dd HH:mm:ss.SSS` (UTC).
@@ -77,6 +84,9 @@ pub struct SourceConfig {
     /// Conversations handled per run at most (a backfill catches up run by run).
     #[serde(default = "default_max_conversations")]
     pub max_conversations: usize,
+    /// Conversations fetched at once (metadata, user, media); the cursor still moves in order.
+    #[serde(default = "default_parallel")]
+    pub parallel_fetches: usize,
     /// Analytics page size.
     #[serde(default = "default_page_size")]
     pub page_size: u32,
@@ -135,6 +145,9 @@ fn default_lag_minutes() -> f64 {
 }
 fn default_max_conversations() -> usize {
     500
+}
+fn default_parallel() -> usize {
+    8
 }
 fn default_page_size() -> u32 {
     100
@@ -206,14 +219,20 @@ impl SourceConfig {
         if self.batch_minutes <= 0.0 {
             return Err(bad("batch_minutes must be more than 0".into()));
         }
-        if self.page_size == 0 || self.max_conversations == 0 || self.max_attempts == 0 {
-            return Err(bad("page_size, max_conversations and max_attempts must be at least 1".into()));
+        if self.page_size == 0 || self.max_conversations == 0 || self.max_attempts == 0 || self.parallel_fetches == 0 {
+            return Err(bad(
+                "page_size, max_conversations, max_attempts and parallel_fetches must be at least 1".into()
+            ));
         }
         const CODECS: [&str; 6] = ["MP3", "WAV", "WAV_ULAW", "OGG_VORBIS", "OGG_OPUS", "WEBM"];
         if !CODECS.contains(&self.codec.as_str()) {
             return Err(bad(format!("codec {:?}: one of {}", self.codec, CODECS.join(", "))));
         }
         self.start().map_err(bad)?;
+        super::zone::check(&self.timezone).map_err(|e| bad(format!("timezone: {e}")))?;
+        if self.tls_client_certificate.is_some() != self.tls_client_key.is_some() {
+            return Err(bad("tls_client_certificate and tls_client_key go together".into()));
+        }
         if self.proxy_port.is_some() && self.proxy_address.is_none() {
             return Err(bad("proxy_port without proxy_address".into()));
         }
@@ -247,6 +266,41 @@ impl SourceConfig {
             )));
         }
         Ok(Credentials { client_id, client_secret })
+    }
+
+    /// The client certificate (with its chain) and its key, decrypted, as one PEM text for the
+    /// HTTP client; `None` when none is configured. Errors name the file, never the key's text or
+    /// the password.
+    pub fn client_identity(&self, name: &str) -> Result<Option<Vec<u8>>, ImportError> {
+        let (Some(cert), Some(key)) = (&self.tls_client_certificate, &self.tls_client_key) else {
+            return Ok(None);
+        };
+        let bad = |why: String| ImportError::Config { source_name: name.to_string(), message: why };
+        let read = |p: &Path| std::fs::read(p).map_err(|e| bad(format!("{}: {e}", p.display())));
+        let mut pem = read(cert)?;
+        let key_pem = read(key)?;
+        let password = match &self.tls_client_key_password_file {
+            Some(p) => Some(first_line(p).map_err(|e| bad(format!("tls_client_key_password_file {e}")))?),
+            None => std::env::var("RECLIFE_IMPORT_TLS_KEY_PASSWORD").ok().filter(|v| !v.is_empty()),
+        };
+        let pkey = match &password {
+            Some(pw) => openssl::pkey::PKey::private_key_from_pem_passphrase(&key_pem, pw.as_bytes()),
+            None => openssl::pkey::PKey::private_key_from_pem(&key_pem),
+        }
+        .map_err(|_| {
+            bad(format!(
+                "tls_client_key {}: not a usable PEM private key{}",
+                key.display(),
+                if password.is_some() { " (or a wrong password)" } else { " (encrypted? give its password)" }
+            ))
+        })?;
+        let plain =
+            pkey.private_key_to_pem_pkcs8().map_err(|e| bad(format!("tls_client_key {}: {e}", key.display())))?;
+        if !pem.ends_with(b"\n") {
+            pem.push(b'\n');
+        }
+        pem.extend_from_slice(&plain);
+        Ok(Some(pem))
     }
 
     /// The forward proxy URL (`http://address:port`) and its basic-auth pair, if any.
@@ -306,9 +360,16 @@ impl SourceConfig {
 
     /// Makes relative file paths absolute against `base` (the config file's folder).
     pub fn resolve_against(&mut self, base: &Path) {
-        for p in [&mut self.client_secret_file, &mut self.tls_trust_list, &mut self.proxy_password_file]
-            .into_iter()
-            .flatten()
+        for p in [
+            &mut self.client_secret_file,
+            &mut self.tls_trust_list,
+            &mut self.proxy_password_file,
+            &mut self.tls_client_certificate,
+            &mut self.tls_client_key,
+            &mut self.tls_client_key_password_file,
+        ]
+        .into_iter()
+        .flatten()
         {
             if p.is_relative() {
                 *p = base.join(&*p);

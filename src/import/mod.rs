@@ -24,6 +24,7 @@ pub mod document;
 pub mod genesys;
 mod run;
 pub mod state;
+pub mod zone;
 
 pub use config::{SourceConfig, SourceType};
 pub use state::{Alert, Cursor, RetryEntry};
@@ -44,6 +45,12 @@ pub enum ImportError {
     Api { source_name: String, message: String },
     #[error("import source {source_name}: {message}")]
     State { source_name: String, message: String },
+    /// No such source, or no such conversation in its retry buffer.
+    #[error("import source {source_name}: {message}")]
+    Missing { source_name: String, message: String },
+    /// A run of the source holds its lease.
+    #[error("import source {source_name}: {message}")]
+    Busy { source_name: String, message: String },
     #[error(transparent)]
     Catalog(#[from] crate::catalog::CatalogError),
     #[error(transparent)]
@@ -99,6 +106,9 @@ pub struct BatchReport {
     /// More is waiting (max_conversations reached, or a conversation still in progress).
     pub more: bool,
     pub tokens_issued: u64,
+    /// When the run ended (the "last batch time" of the metrics and pages).
+    #[serde(default)]
+    pub finished: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl BatchReport {
@@ -130,10 +140,10 @@ impl BatchReport {
 
 /// The configured source `name`, checked.
 pub fn source<'a>(ctx: &'a Context, name: &str) -> Result<&'a SourceConfig, ImportError> {
-    let cfg = ctx.config.import.get(name).ok_or_else(|| ImportError::Config {
+    let cfg = ctx.config.import.get(name).ok_or_else(|| ImportError::Missing {
         source_name: name.to_string(),
         message: format!(
-            "no [import.{name}] in the configuration (configured: {})",
+            "configuration: no [import.{name}] in the configuration (configured: {})",
             if ctx.config.import.is_empty() {
                 "none".to_string()
             } else {
@@ -165,28 +175,41 @@ pub async fn run_once(ctx: &Context, name: &str) -> Result<BatchReport, ImportEr
             Some(holder.into_iter().map(|l| l.holder).next().unwrap_or_else(|| "another process".into()));
         return Ok(report);
     };
+    let outbox = ctx.config.notify.is_some();
     if let Err(e) = client.login().await {
         let (n, d) = (name.to_string(), e.to_string());
         state::blocking(&ctx.catalog, move |c| {
-            state::raise(c, &n, "Failed to retrieve next batch", &d, chrono::Utc::now())
+            state::raise(c, &n, "Failed to retrieve next batch", &d, chrono::Utc::now(), outbox, None)
         })
         .await?;
+        crate::lifecycle::outbox::deliver(ctx).await;
         return Err(e);
     }
     let runner = run::Runner { ctx, name, cfg, client };
     let outcome = runner.run(&mut report).await.map_err(|e| e.named(name));
     report.tokens_issued = runner.client.tokens_issued.load(std::sync::atomic::Ordering::Relaxed);
-    outcome?;
-    let (n, text, summary) = (
-        name.to_string(),
-        serde_json::to_string(&report).map_err(|e| ImportError::Other(e.to_string()))?,
-        report.summary(),
-    );
+    report.finished = Some(chrono::Utc::now());
+    let (imported, failed) = (report.imported() as u64, (report.buffered.len() + report.failed) as u64);
+    if let Err(e) = outcome {
+        let n = name.to_string();
+        state::blocking(&ctx.catalog, move |c| {
+            state::bump(c, &n, "imported", imported)?;
+            state::bump(c, &n, "failed", failed)
+        })
+        .await?;
+        crate::lifecycle::outbox::deliver(ctx).await;
+        return Err(e);
+    }
+    let value = serde_json::to_value(&report).map_err(|e| ImportError::Other(e.to_string()))?;
+    let (n, summary) = (name.to_string(), report.summary());
     state::blocking(&ctx.catalog, move |c| {
-        c.state_put(state::LAST_BATCH, &n, &text)?;
-        state::raise(c, &n, "Migration status", &summary, chrono::Utc::now())
+        c.state_put(state::LAST_BATCH, &n, &value.to_string())?;
+        state::bump(c, &n, "imported", imported)?;
+        state::bump(c, &n, "failed", failed)?;
+        state::raise(c, &n, state::BATCH_ALERT, &summary, chrono::Utc::now(), outbox, Some(&value))
     })
     .await?;
+    crate::lifecycle::outbox::deliver(ctx).await;
     Ok(report)
 }
 
@@ -220,7 +243,7 @@ pub async fn set_cursor(ctx: &Context, name: &str, text: &str) -> Result<Cursor,
         .await
         .map_err(|e| ImportError::Other(e.to_string()))?
     else {
-        return Err(ImportError::State {
+        return Err(ImportError::Busy {
             source_name: name.into(),
             message: "a run is in progress (lease held); set the cursor when it has finished".into(),
         });
@@ -261,7 +284,7 @@ pub async fn retry_remove(ctx: &Context, name: &str, conversation_id: &str) -> R
     if state::blocking(&ctx.catalog, move |c| state::retry_remove(c, &n, &id)).await? {
         Ok(())
     } else {
-        Err(ImportError::State {
+        Err(ImportError::Missing {
             source_name: name.into(),
             message: format!("conversation {conversation_id} is not in the retry buffer"),
         })
@@ -272,4 +295,81 @@ pub async fn retry_remove(ctx: &Context, name: &str, conversation_id: &str) -> R
 pub async fn alerts(ctx: &Context, name: &str) -> Result<Vec<Alert>, ImportError> {
     let n = name.to_string();
     state::blocking(&ctx.catalog, move |c| state::alerts(c, &n)).await
+}
+
+/// Alerts a status shows, newest first.
+pub const STATUS_ALERTS: usize = 50;
+
+/// What the API, the pages and `/metrics` show of a source: one call for all of them.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceStatus {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The cursor a run starts from (`id;yyyy.MM.dd HH:mm:ss.SSS`, UTC).
+    pub cursor: String,
+    /// "Recording Timezone": the zone the pages show this source's times in.
+    pub timezone: String,
+    pub retry_buffer: Vec<RetryEntry>,
+    pub last_batch: Option<BatchReport>,
+    /// The newest alerts first, at most [`STATUS_ALERTS`].
+    pub alerts: Vec<Alert>,
+    /// Running totals: `imported`, `failed`, `alert/<message>`.
+    pub totals: std::collections::BTreeMap<String, u64>,
+    /// The process running it now (its lease holder), if any.
+    pub running: Option<String>,
+    /// Configuration problems (the source cannot run until they are fixed).
+    pub problem: Option<String>,
+}
+
+/// The status of the configured source `name`.
+pub async fn status(ctx: &Context, name: &str) -> Result<SourceStatus, ImportError> {
+    let cfg = ctx.config.import.get(name).ok_or_else(|| ImportError::Missing {
+        source_name: name.to_string(),
+        message: format!("configuration: no [import.{name}] in the configuration"),
+    })?;
+    let problem = cfg.validate(name).err().map(|e| e.to_string());
+    let (n, now) = (name.to_string(), chrono::Utc::now());
+    let (saved, retry_buffer, last, mut alerts, totals, running) = state::blocking(&ctx.catalog, move |c| {
+        let last = c.state_get(state::LAST_BATCH, &n)?;
+        let running = c.lease_list(&lease_name(&n))?.into_iter().find(|l| l.until > now).map(|l| l.holder);
+        Ok((
+            state::cursor(c, &n)?,
+            state::retry_list(c, &n)?,
+            last,
+            state::alerts(c, &n)?,
+            state::counters(c, &n)?,
+            running,
+        ))
+    })
+    .await?;
+    alerts.reverse();
+    alerts.truncate(STATUS_ALERTS);
+    let cursor = match saved {
+        Some(c) => c.to_string(),
+        None => cfg.start().map(|at| Cursor { id: String::new(), at }.to_string()).unwrap_or_default(),
+    };
+    Ok(SourceStatus {
+        name: name.to_string(),
+        kind: match cfg.kind {
+            SourceType::GenesysCloud => "genesys-cloud",
+        },
+        cursor,
+        timezone: cfg.timezone.clone(),
+        retry_buffer,
+        last_batch: last.and_then(|t| serde_json::from_str(&t).ok()),
+        alerts,
+        totals,
+        running,
+        problem,
+    })
+}
+
+/// The status of every configured source, by name.
+pub async fn statuses(ctx: &Context) -> Result<Vec<SourceStatus>, ImportError> {
+    let mut out = Vec::new();
+    for name in ctx.config.import.keys() {
+        out.push(status(ctx, name).await?);
+    }
+    Ok(out)
 }

@@ -1,7 +1,10 @@
 //! One run of an import source: the retry buffer's oldest entries, then the conversations
 //! after the cursor, window by window, until caught up with now minus the lag or
 //! `max_conversations` are handled. Each conversation is imported (media stored and checked,
-//! then its document) or put in the retry buffer before the cursor passes it.
+//! then its document) or put in the retry buffer before the cursor passes it. Up to
+//! `parallel_fetches` conversations are fetched at once; the cursor still moves over them in
+//! order, each once it and every one before it is done (a conversation finished ahead of the
+//! cursor by a run that died is recognised as already imported by the next).
 
 use super::config::SourceConfig;
 use super::document::{self, StoredMedia};
@@ -37,8 +40,8 @@ fn now() -> DateTime<Utc> {
 
 impl Runner<'_> {
     async fn alert(&self, message: &str, detail: String) -> Result<(), ImportError> {
-        let (n, m) = (self.name.to_string(), message.to_string());
-        state::blocking(&self.ctx.catalog, move |c| state::raise(c, &n, &m, &detail, now())).await
+        let (n, m, outbox) = (self.name.to_string(), message.to_string(), self.ctx.config.notify.is_some());
+        state::blocking(&self.ctx.catalog, move |c| state::raise(c, &n, &m, &detail, now(), outbox, None)).await
     }
 
     /// The run: retry buffer first, then the cursor onwards.
@@ -95,10 +98,12 @@ impl Runner<'_> {
             }
             let end = (cursor.at + chrono::Duration::from_std(self.cfg.batch()).unwrap_or(chrono::Duration::hours(1)))
                 .min(horizon);
+            // The window's interval stays as it was asked for while its pages are read: the
+            // cursor moves within it, and a page number means something of one interval only.
+            let from = cursor.at;
             let mut page = 1;
             loop {
-                let answer = match genesys::conversations(&self.client, cursor.at, end, page, self.cfg.page_size).await
-                {
+                let answer = match genesys::conversations(&self.client, from, end, page, self.cfg.page_size).await {
                     Ok(a) => a,
                     Err(e) => {
                         self.alert("Failed to retrieve next batch", e.to_string()).await?;
@@ -109,42 +114,57 @@ impl Runner<'_> {
                 let mut convs: Vec<Conversation> = answer
                     .conversations
                     .into_iter()
-                    .filter(|c| c.conversation_start >= cursor.at && c.conversation_start < end)
+                    .filter(|c| c.conversation_start >= from && c.conversation_start < end)
                     .filter(|c| !cursor.passed(c.conversation_start, &c.conversation_id))
                     .collect();
                 convs.sort_by(|a, b| {
                     (a.conversation_start, &a.conversation_id).cmp(&(b.conversation_start, &b.conversation_id))
                 });
+                // Admitted in order, up to the first that must wait (the cursor stops before
+                // it) or max_conversations; then fetched `parallel_fetches` at a time, and the
+                // cursor moved over each in order once it is done.
+                let mut admitted = Vec::new();
+                let mut stop = false;
                 for conv in convs {
-                    if handled >= self.cfg.max_conversations {
+                    if handled + admitted.len() >= self.cfg.max_conversations {
                         report.more = true;
-                        break 'windows;
+                        stop = true;
+                        break;
                     }
                     match self.admit(&conv).await? {
                         Admit::Wait => {
                             report.more = true;
-                            break 'windows;
+                            stop = true;
+                            break;
                         }
-                        Admit::Skip => {}
-                        Admit::Go => match self.one(&conv, report).await? {
-                            None => {}
-                            Some(miss) => {
-                                let (message, why) = match miss {
-                                    Miss::NotReady(w) => ("CDR placed in retry buffer", w),
-                                    Miss::Failed(w) => ("Conversation failed to import", w),
-                                };
-                                let e = RetryEntry {
-                                    conversation_id: conv.conversation_id.clone(),
-                                    reason: why.clone(),
-                                    added: now(),
-                                    attempts: 0,
-                                };
-                                let nm = name.clone();
-                                state::blocking(&self.ctx.catalog, move |c| state::retry_put(c, &nm, &e)).await?;
-                                self.alert(message, format!("conversation {}: {why}", conv.conversation_id)).await?;
-                                report.buffered.push(conv.conversation_id.clone());
-                            }
-                        },
+                        Admit::Skip => admitted.push((conv, false)),
+                        Admit::Go => admitted.push((conv, true)),
+                    }
+                }
+                let mut results = futures::stream::iter(admitted.into_iter().map(|(conv, go)| async move {
+                    let mut part = BatchReport::default();
+                    let r = if go { self.one(&conv, &mut part).await } else { Ok(None) };
+                    (conv, part, r)
+                }))
+                .buffered(self.cfg.parallel_fetches.max(1));
+                while let Some((conv, part, r)) = results.next().await {
+                    report.conversations.extend(part.conversations);
+                    report.media_bytes += part.media_bytes;
+                    if let Some(miss) = r? {
+                        let (message, why) = match miss {
+                            Miss::NotReady(w) => ("CDR placed in retry buffer", w),
+                            Miss::Failed(w) => ("Conversation failed to import", w),
+                        };
+                        let e = RetryEntry {
+                            conversation_id: conv.conversation_id.clone(),
+                            reason: why.clone(),
+                            added: now(),
+                            attempts: 0,
+                        };
+                        let nm = name.clone();
+                        state::blocking(&self.ctx.catalog, move |c| state::retry_put(c, &nm, &e)).await?;
+                        self.alert(message, format!("conversation {}: {why}", conv.conversation_id)).await?;
+                        report.buffered.push(conv.conversation_id.clone());
                     }
                     failpoint::hit("import.before_cursor");
                     cursor = Cursor { id: conv.conversation_id.clone(), at: conv.conversation_start };
@@ -152,6 +172,9 @@ impl Runner<'_> {
                     state::blocking(&self.ctx.catalog, move |c| state::set_cursor(c, &nm, &cur)).await?;
                     report.last_conversation = Some(conv.conversation_id.clone());
                     handled += 1;
+                }
+                if stop {
+                    break 'windows;
                 }
                 if n < self.cfg.page_size as usize {
                     break;

@@ -4,7 +4,9 @@
 //! Namespaces: [`CURSOR`] (key: source), [`RETRY`] (key: `<source>/<conversation id>`),
 //! [`LAST_BATCH`] (key: source), [`ALERTS`] (key: `<source>/<time>-<n>`, the newest
 //! [`ALERTS_KEPT`] per source), [`DELETIONS`] (key: `<source>/<conversation id>`: recordings
-//! to delete in Genesys Cloud once the conversation is stored).
+//! to delete in Genesys Cloud once the conversation is stored), [`COUNTERS`] (key:
+//! `<source>/<counter>`: running totals for `/metrics`: `imported`, `failed`,
+//! `alert/<message>`).
 
 use super::ImportError;
 use crate::catalog::{namespaces, Catalog};
@@ -17,6 +19,7 @@ pub const RETRY: &str = namespaces::IMPORT_RETRY;
 pub const LAST_BATCH: &str = namespaces::IMPORT_LAST_BATCH;
 pub const ALERTS: &str = namespaces::IMPORT_ALERTS;
 pub const DELETIONS: &str = namespaces::IMPORT_DELETIONS;
+pub const COUNTERS: &str = namespaces::IMPORT_COUNTERS;
 pub const ALERTS_KEPT: usize = 200;
 
 /// The seed's cursor time format (UTC).
@@ -161,13 +164,60 @@ pub fn deletions(c: &dyn Catalog, source: &str) -> Result<Vec<(String, Vec<Strin
     Ok(out)
 }
 
-/// Records an alert (and logs it); the oldest beyond [`ALERTS_KEPT`] are dropped.
-pub fn raise(c: &dyn Catalog, source: &str, message: &str, detail: &str, at: DateTime<Utc>) -> Result<(), ImportError> {
-    tracing::warn!(source, alert = message, detail, "import alert");
+/// Adds `n` to a running total of a source.
+pub fn bump(c: &dyn Catalog, source: &str, counter: &str, n: u64) -> Result<(), ImportError> {
+    let key = format!("{source}/{counter}");
+    let now: u64 = cat(c.state_get(COUNTERS, &key))?.and_then(|v| v.parse().ok()).unwrap_or(0);
+    cat(c.state_put(COUNTERS, &key, &(now + n).to_string()))
+}
+
+/// The running totals of a source, by counter.
+pub fn counters(c: &dyn Catalog, source: &str) -> Result<std::collections::BTreeMap<String, u64>, ImportError> {
+    let prefix = format!("{source}/");
+    Ok(cat(c.state_list(COUNTERS))?
+        .into_iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix(&prefix)?.to_string(), v.parse().ok()?)))
+        .collect())
+}
+
+/// The batch report's alert (the seed's per-batch migration status).
+pub const BATCH_ALERT: &str = "Migration status";
+
+/// Records an alert: logged, kept (the oldest beyond [`ALERTS_KEPT`] are dropped), counted,
+/// and, with `outbox` (the node has `[notify]`), queued in the notification outbox as
+/// `{"event":"import.alert"|"import.batch","source","alert","detail","at"[,"report"]}`.
+pub fn raise(
+    c: &dyn Catalog,
+    source: &str,
+    message: &str,
+    detail: &str,
+    at: DateTime<Utc>,
+    outbox: bool,
+    report: Option<&serde_json::Value>,
+) -> Result<(), ImportError> {
+    if message == BATCH_ALERT {
+        tracing::info!(source, alert = message, detail, "import batch");
+    } else {
+        tracing::warn!(source, alert = message, detail, "import alert");
+    }
     let a = Alert { at, source: source.into(), message: message.into(), detail: detail.into() };
     let text = serde_json::to_string(&a).map_err(|x| ImportError::Other(x.to_string()))?;
-    let key = format!("{source}/{}-{}", at.format("%Y%m%dT%H%M%S%.6f"), crate::storage::retry::token());
+    let stamp = format!("{}-{}", at.format("%Y%m%dT%H%M%S%.6f"), crate::storage::retry::token());
+    let key = format!("{source}/{stamp}");
     cat(c.state_put(ALERTS, &key, &text))?;
+    bump(c, source, &format!("alert/{message}"), 1)?;
+    if outbox {
+        let mut ev = serde_json::json!({
+            "event": if message == BATCH_ALERT { "import.batch" } else { "import.alert" },
+            "source": source, "alert": message, "detail": detail,
+            "at": at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        });
+        if let Some(r) = report {
+            ev["report"] = r.clone();
+        }
+        let entry = crate::lifecycle::outbox::event_entry(ev);
+        cat(c.state_put(crate::lifecycle::outbox::NAMESPACE, &format!("import/{key}"), &entry))?;
+    }
     let prefix = format!("{source}/");
     let mut keys: Vec<String> =
         cat(c.state_list(ALERTS))?.into_iter().map(|(k, _)| k).filter(|k| k.starts_with(&prefix)).collect();

@@ -1,5 +1,6 @@
 //! Optional notification of purged recording ids to a downstream system (GIR tells
-//! SpeechMiner), as an HTTP POST of JSON, retried with exponential backoff on network errors
+//! SpeechMiner), and of import sources' alerts and batch reports (`{"event":"import.alert"…}`,
+//! `{"event":"import.batch"…}`, see [`crate::import`]), as an HTTP POST of JSON, retried with exponential backoff on network errors
 //! and 5xx/429 answers. Configured by the `[notify]` section of the node config.
 
 use serde::{Deserialize, Serialize};
@@ -71,12 +72,18 @@ pub async fn send(cfg: &NotifyConfig, journal: &str, ids: &[String]) -> Result<(
     if ids.is_empty() {
         return Ok(());
     }
+    let body = serde_json::json!({ "event": "purged", "journal": journal, "ids": ids }).to_string();
+    post(cfg, body).await
+}
+
+/// Posts one event (a JSON object with its `event` name, such as an import source's alert);
+/// retried and redacted as [`send`].
+pub async fn post(cfg: &NotifyConfig, body: String) -> Result<(), String> {
     let shown = redact_url(&cfg.url);
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(cfg.timeout_secs))
         .build()
         .map_err(|e| format!("notification client: {e}"))?;
-    let body = serde_json::json!({ "event": "purged", "journal": journal, "ids": ids }).to_string();
     let mut delay = Duration::from_millis(cfg.backoff_ms);
     let mut last = String::new();
     for attempt in 0..=cfg.retries {
@@ -96,7 +103,7 @@ pub async fn send(cfg: &NotifyConfig, journal: &str, ids: &[String]) -> Result<(
             }
             Err(e) => last = format!("{shown}: {}", e.without_url()),
         }
-        tracing::warn!(attempt = attempt + 1, error = %last, "purge notification failed");
+        tracing::warn!(attempt = attempt + 1, error = %last, "notification failed");
     }
     Err(last)
 }

@@ -38,6 +38,9 @@ pub struct TaskPlan {
     pub after_backup: Option<usize>,
     /// The first recording ids, up to the sample size asked for.
     pub sample: Vec<String>,
+    /// Import: the source it runs (it selects nothing in the catalog).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// A rule's or a job's plan.
@@ -91,13 +94,9 @@ pub async fn plan_task(
                 remote => format!("{}/{file}", remote.to_string().trim_end_matches('/')),
             })
         }
-        Op::Purge => None,
+        Op::Purge | Op::Import => None,
     };
-    let q = task_query(ctx, task, now);
-    let catalog = ctx.catalog.clone();
-    let purge = task.op == Op::Purge;
-    let screens = task.include_screen && task.filter.recording_type == crate::model::Kind::Voice;
-    let mut plan = TaskPlan {
+    let empty = TaskPlan {
         task: n,
         op: task.op,
         filter: task.filter.clone(),
@@ -110,7 +109,17 @@ pub async fn plan_task(
         destination,
         after_backup,
         sample: Vec::new(),
+        source: task.source.clone(),
     };
+    if task.op == Op::Import {
+        // An import brings recordings in; it has nothing to select or to write in a manifest.
+        return Ok(empty);
+    }
+    let q = task_query(ctx, task, now);
+    let catalog = ctx.catalog.clone();
+    let purge = task.op == Op::Purge;
+    let screens = task.include_screen && task.filter.recording_type == crate::model::Kind::Voice;
+    let mut plan = empty;
     let job = manifest.map(str::to_string);
     let task_no = n as u32;
     blocking(move || {
@@ -229,6 +238,10 @@ impl std::fmt::Display for Plan {
             let what = match t.op {
                 Op::Backup => "back up",
                 Op::Purge => "purge",
+                Op::Import => {
+                    writeln!(f, "  task {}: import from source {}", t.task, t.source.as_deref().unwrap_or("?"))?;
+                    continue;
+                }
             };
             write!(f, "  task {}: {what} {} {} recording(s)", t.task, t.recordings, t.filter.recording_type)?;
             if t.screens > 0 {

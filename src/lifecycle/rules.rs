@@ -16,6 +16,13 @@
 //! filter = { recording_type = "voice", min_age = 365 }
 //! include_screen = true
 //! ```
+//! An import task runs a configured import source (`[import.<name>]`) once per fire; the rule's
+//! `node_path` is GIR's "Execute Only on Selected Servers":
+//! ```toml
+//! [[tasks]]
+//! type = "import"
+//! source = "gc"
+//! ```
 //! GIR spellings are accepted as aliases (`filterType`, `minAge`, `maxAge`, `callType`,
 //! `executeOnScreenRecording`, `useFullPathInMediaFileBackup`). Out: a checked [`Rule`], or every
 //! [`RuleProblem`] found, each naming its file and line.
@@ -32,12 +39,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
 
-/// Backup or purge.
+/// Backup, purge, or import (a run of a configured import source, `source = "NAME"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Op {
     Backup,
     Purge,
+    Import,
 }
 
 /// What happens to the following tasks when this one fails.
@@ -142,6 +150,9 @@ pub struct Task {
     /// A purge of every age (`min_age` unset or 0), confirmed (see [`super::validate`]).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub all_ages: bool,
+    /// An import task's source (`[import.<source>]` of the node's configuration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// What a daemon started after downtime does with a fire time it missed (`catch_up`, per rule
@@ -259,6 +270,8 @@ struct RawTask {
     use_full_path: bool,
     #[serde(default)]
     all_ages: bool,
+    #[serde(default)]
+    source: Option<String>,
 }
 
 /// Parses the cron expression the way tokio-cron-scheduler does (seconds required).
@@ -318,6 +331,9 @@ pub fn parse_rule(
         if t.op == Op::Purge && t.zip.is_some() && t.location.is_none() && !t.use_full_path {
             problems.push(problem(task_line, format!("task {}: {}", i + 1, super::validate::BACKUP_ONLY)));
         }
+        if t.op == Op::Import && (t.zip.is_some() || t.filter.is_some()) {
+            problems.push(problem(task_line, format!("task {}: {}", i + 1, super::validate::NOT_FOR_IMPORT)));
+        }
         tasks.push(Task {
             op: t.op,
             filter: t.filter.map(Spanned::into_inner).unwrap_or_default(),
@@ -327,10 +343,11 @@ pub fn parse_rule(
             zip: t.zip.unwrap_or(true),
             use_full_path: t.use_full_path,
             all_ages: t.all_ages,
+            source: t.source,
         });
     }
     if !tasks.is_empty() {
-        let how = super::validate::Checking { default_location, probe_locations: check_locations };
+        let how = super::validate::Checking { default_location, probe_locations: check_locations, sources: None };
         for p in super::validate::check_tasks(&tasks, how).err().unwrap_or_default() {
             let (task_line, filter_line, loc_line) = lines.get(p.task.wrapping_sub(1)).copied().unwrap_or_default();
             let line = match p.part {

@@ -1,5 +1,6 @@
 //! Running tasks in order: the one code path behind scheduled rules, `run --once` and the
-//! on-demand `backup` / `purge` jobs.
+//! on-demand `backup` / `purge` jobs. An import task runs its source once
+//! ([`crate::import::run_once`], which takes the source's own lease); it plans nothing.
 //!
 //! A job holds the lease `lifecycle/job/<id>` while it runs. Each task takes its place in the
 //! [`OverlapGuard`] (across processes), finishes interrupted purges, plans itself into the
@@ -86,8 +87,22 @@ pub async fn plan_job(
 
 /// The one task check of every face, with this node's default backup location.
 pub fn check(ctx: &Context, tasks: &[super::Task], probe_locations: bool) -> Result<(), LifecycleError> {
-    let how =
-        super::validate::Checking { default_location: ctx.config.default_backup_location.as_deref(), probe_locations };
+    check_config(&ctx.config, tasks, probe_locations)
+}
+
+/// [`check`] with a node's configuration alone (its default location and import sources), for
+/// faces that have no catalog open (`reclife rules validate`).
+pub fn check_config(
+    cfg: &crate::config::Config,
+    tasks: &[super::Task],
+    probe_locations: bool,
+) -> Result<(), LifecycleError> {
+    let sources: Vec<String> = cfg.import.keys().cloned().collect();
+    let how = super::validate::Checking {
+        default_location: cfg.default_backup_location.as_deref(),
+        probe_locations,
+        sources: Some(&sources),
+    };
     super::validate::check_tasks(tasks, how).map_err(LifecycleError::Invalid)
 }
 
@@ -264,9 +279,27 @@ async fn run_inner(
         if !recovered.deleted.is_empty() {
             tracing::warn!(recordings = recovered.deleted.len(), "finished interrupted purges before this task");
         }
+        if task.op == Op::Import {
+            super::failpoint::hit("task.start");
+            let ok = run_import(ctx, task, &mut rec).await;
+            rec.state = if ok { "succeeded" } else { "failed" }.into();
+            if !ok {
+                all_ok = false;
+                job.add_failures(&[super::Failure {
+                    item: format!("task {n}"),
+                    reason: rec.note.clone().unwrap_or_default(),
+                }]);
+                if task.on_failure == OnFailure::Stop && stop.is_none() {
+                    stop = Some(format!("task {n} failed and says on_failure = \"stop\""));
+                }
+            }
+            job.tasks.push(rec);
+            jobs::save(ctx, job).await?;
+            continue;
+        }
         let purge_source = match task.op {
             Op::Purge => last_backup.as_ref().map(|(b, a, _)| (*b, a.clone())),
-            Op::Backup => None,
+            Op::Backup | Op::Import => None,
         };
         if purge_source.is_none() && !job.planned_tasks.contains(&n) {
             let noop = Arc::new(crate::progress::NoProgress);
@@ -299,6 +332,7 @@ async fn run_inner(
                 Op::Backup => *s == RowState::Planned,
                 Op::Purge if purge_source.is_some() => *s == RowState::Archived,
                 Op::Purge => *s == RowState::Planned,
+                Op::Import => false,
             })
             .map(|(_, c)| c)
             .sum();
@@ -344,6 +378,8 @@ async fn run_inner(
                     false
                 }
             },
+            // Run above; never reached.
+            Op::Import => false,
             Op::Purge => {
                 let (source, archive) = match &purge_source {
                     None => (Source { job: job.id.clone(), task: n as u32, state: RowState::Planned }, None),
@@ -426,13 +462,51 @@ async fn run_inner(
     Ok(())
 }
 
+/// An import task: one run of its source ([`crate::import::run_once`], the entry
+/// `reclife import genesys-cloud --once` calls too). True when the run finished; conversations
+/// it put in the retry buffer are counted as failed and named in the note, not a task failure
+/// (the next run takes them again).
+async fn run_import(ctx: &Context, task: &super::Task, rec: &mut TaskRecord) -> bool {
+    let source = task.source.as_deref().unwrap_or_default();
+    match crate::import::run_once(ctx, source).await {
+        Ok(report) => {
+            rec.recordings = report.imported() as u64;
+            rec.bytes = report.media_bytes;
+            rec.media = report.conversations.iter().filter(|c| c.media_downloaded).count() as u64;
+            rec.failed = (report.buffered.len() + report.failed) as u64;
+            rec.note = Some(match &report.skipped_held_by {
+                Some(h) => format!("import source {source}: another process imports it now ({h}); nothing done"),
+                None => format!(
+                    "import source {source}: {} imported, {} already imported, {} to the retry buffer, {} retried ({} failed again), cursor {}",
+                    report.imported(),
+                    report.conversations.iter().filter(|c| c.already_imported).count(),
+                    report.buffered.len(),
+                    report.retried,
+                    report.failed,
+                    report.cursor_after
+                ),
+            });
+            true
+        }
+        Err(e) => {
+            rec.note = Some(e.to_string());
+            false
+        }
+    }
+}
+
 /// GIR's completion line, with counts; the node path (GIR says "location") is named as such.
 pub fn completion_line(job: &JobRecord, node_path: Option<&str>) -> String {
     let sum = |op: Op, f: fn(&TaskRecord) -> u64| -> u64 {
         job.tasks.iter().filter(|t| t.op == Some(op) && t.state != "skipped").map(f).sum()
     };
+    let imported = if job.tasks.iter().any(|t| t.op == Some(Op::Import)) {
+        format!("imported {} recording(s), ", sum(Op::Import, |t| t.recordings))
+    } else {
+        String::new()
+    };
     format!(
-        "Scheduled rule [{}] on node path [{}] completed: {}; backed up {} recording(s) + {} screen(s), purged {} + {} screen(s), {} held left alone, {} failed (job {})",
+        "Scheduled rule [{}] on node path [{}] completed: {}; {imported}backed up {} recording(s) + {} screen(s), purged {} + {} screen(s), {} held left alone, {} failed (job {})",
         job.rule.as_deref().unwrap_or(&job.id),
         node_path.unwrap_or("/"),
         job.state,

@@ -13,6 +13,10 @@
 //! - a purge after a backup has the backup's filter and `include_screen` (it deletes exactly
 //!   what that backup archived, and the plan shows exactly that), and that backup does not
 //!   write into a folder every local user can write;
+//! - an import task names a source configured on the node (when the caller knows the node's
+//!   sources) and takes nothing else; other tasks take no source;
+//! - an import task names a source configured on the node (when the caller knows the node's
+//!   sources) and takes nothing else; other tasks take no source;
 //! - a purge takes no location, zip or full-path setting; a backup has a location (its own or
 //!   the node's default), not the shipped placeholder, and a usable one.
 //!
@@ -56,11 +60,19 @@ pub struct Checking<'a> {
     /// Probe backup locations now (a folder must be writable); a run reports an unwritable
     /// location as a task failure instead.
     pub probe_locations: bool,
+    /// The node's configured import sources (`[import.<name>]`); `None` when the caller does not
+    /// know them (a rule file read without the node's configuration): then only the presence of
+    /// an import task's source is checked.
+    pub sources: Option<&'a [String]>,
 }
 
 /// The problem of a purge given a backup's settings (a rule file's or a posted job's `zip` too,
 /// which [`Task`] cannot tell from its default).
 pub const BACKUP_ONLY: &str = "location, zip and use_full_path apply to backup tasks only";
+
+/// The problem of an import task given a backup's or a purge's settings.
+pub const NOT_FOR_IMPORT: &str =
+    "an import task takes only its source (and on_failure): filter, include_screen, location, zip, use_full_path and all_ages do not apply";
 
 /// GIR's `callType` values (compared without case).
 pub const CALL_TYPES: &[&str] = &["Unknown", "Inbound", "Outbound", "Internal", "Consult"];
@@ -102,7 +114,34 @@ pub fn check_tasks(tasks: &[Task], how: Checking<'_>) -> Result<(), Vec<TaskProb
                 );
             }
         }
+        if t.op != Op::Import && t.source.is_some() {
+            problem(num, Part::Task, "source applies to import tasks only".into());
+        }
         match t.op {
+            Op::Import => {
+                if t.location.is_some() || t.use_full_path || t.all_ages || t.include_screen {
+                    problem(num, Part::Task, NOT_FOR_IMPORT.into());
+                }
+                match t.source.as_deref().map(str::trim) {
+                    None | Some("") => problem(
+                        num,
+                        Part::Task,
+                        "an import task names its source: source = \"NAME\" of an [import.NAME] table".into(),
+                    ),
+                    Some(s) => {
+                        if let Some(known) = how.sources.filter(|k| !k.iter().any(|x| x == s)) {
+                            problem(
+                                num,
+                                Part::Task,
+                                format!(
+                                    "import source {s:?} is not configured (configured: {})",
+                                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                                ),
+                            );
+                        }
+                    }
+                }
+            }
             Op::Purge => {
                 purges += 1;
                 let every_age = f.min_age.is_none_or(|d| d == 0);
@@ -208,6 +247,7 @@ mod tests {
             location: (op == Op::Backup).then(|| "file:///nonexistent-reclife-test".into()),
             zip: true,
             use_full_path: false,
+            source: None,
             all_ages: false,
         }
     }
@@ -229,6 +269,29 @@ mod tests {
         assert!(m.iter().any(|m| m.contains("task 1") && m.contains("last")), "{m:?}");
         let m = messages(&[task(Op::Purge, Some(30), None), task(Op::Purge, Some(30), None)]);
         assert!(m.iter().any(|m| m.contains("task 2") && m.contains("only one purge")), "{m:?}");
+    }
+
+    #[test]
+    fn an_import_task_names_a_configured_source_and_nothing_else() {
+        let mut imp = task(Op::Import, None, None);
+        imp.location = None;
+        let m = messages(&[imp.clone()]);
+        assert!(m.len() == 1 && m[0].contains("names its source"), "{m:?}");
+        imp.source = Some("gc".into());
+        assert!(messages(&[imp.clone()]).is_empty(), "without the node's sources, any name passes");
+        let known = ["gc".to_string()];
+        let how = |k: &'static [String]| Checking { sources: Some(k), ..Checking::default() };
+        assert!(check_tasks(&[imp.clone()], Checking { sources: Some(&known), ..Checking::default() }).is_ok());
+        let e = check_tasks(&[imp.clone()], how(&[])).unwrap_err();
+        assert!(e[0].to_string().contains("\"gc\" is not configured (configured: none)"), "{e:?}");
+        let mut wrong = imp.clone();
+        wrong.include_screen = true;
+        assert!(messages(&[wrong])[0].contains(NOT_FOR_IMPORT));
+        let mut backup = task(Op::Backup, Some(30), None);
+        backup.source = Some("gc".into());
+        assert!(messages(&[backup])[0].contains("source applies to import tasks only"));
+        // An import before a purge leaves the purge's rules as they are.
+        assert!(messages(&[imp, task(Op::Purge, Some(30), None)]).is_empty());
     }
 
     #[test]

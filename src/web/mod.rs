@@ -3,7 +3,7 @@
 //!
 //! In: the API's shared state ([`Shared`]) and the caller the API's authentication found
 //! ([`Caller`]: HTTP Basic, role `user` sees, `ops` acts). Out: pages for rules, plans and jobs,
-//! recordings, the muxer and the node's health, with a stylesheet and a small script served from
+//! recordings, the muxer, the import sources and the node's health, with a stylesheet and a small script served from
 //! this binary (`/static/`, no build step, no CDN).
 //!
 //! Guarantees:
@@ -23,6 +23,7 @@
 //! - any URL no route serves is [`not_found`]: an HTML page for the pages' paths.
 
 mod csrf;
+mod import;
 mod jobs;
 mod ops;
 mod recordings;
@@ -61,6 +62,11 @@ pub fn routes() -> Router<Shared> {
         .route("/recordings/{id}/unlabel", post(recordings::unlabel))
         .route("/muxer", get(ops::muxer))
         .route("/muxer/{screen}/retry", post(ops::retry))
+        .route("/import", get(import::list))
+        .route("/import/{name}", get(import::show))
+        .route("/import/{name}/cursor", post(import::set_cursor))
+        .route("/import/{name}/retry", post(import::retry_add))
+        .route("/import/{name}/retry/{conversation}/remove", post(import::retry_remove))
         .layer(axum::middleware::map_response(guard_headers))
 }
 
@@ -197,6 +203,7 @@ pub(crate) enum Section {
     Jobs,
     Recordings,
     Muxer,
+    Import,
 }
 
 /// The frame of every page: skip link, navigation, who is signed in, then `body`.
@@ -207,6 +214,7 @@ pub(crate) fn layout(title: &str, who: &Caller, at: Section, body: Markup) -> Ma
         (Section::Jobs, "/jobs", "Plans and jobs"),
         (Section::Recordings, "/recordings", "Recordings"),
         (Section::Muxer, "/muxer", "Muxer"),
+        (Section::Import, "/import", "Import"),
     ];
     html! {
         (DOCTYPE)

@@ -55,7 +55,12 @@ pub(crate) fn tasks_table(tasks: &[Task], default_location: Option<&str>) -> Mar
                     tr {
                         td data-label="#" { (i + 1) }
                         td data-label="Task" { (op_name(t.op)) }
-                        td data-label="Selects" { (filter_text(&t.filter)) }
+                        @if t.op == Op::Import {
+                            @let src = t.source.as_deref().unwrap_or("");
+                            td data-label="Selects" { "recordings of import source " a href={ "/import/" (crate::model::uri_segment(src)) } { (src) } }
+                        } @else {
+                            td data-label="Selects" { (filter_text(&t.filter)) }
+                        }
                         td data-label="Screens" { @if t.include_screen { "included" } @else { "not included" } }
                         td data-label="Where / on failure" {
                             @if t.op == Op::Backup {
@@ -76,6 +81,7 @@ pub(crate) fn op_name(op: Op) -> &'static str {
     match op {
         Op::Backup => "backup",
         Op::Purge => "purge",
+        Op::Import => "import",
     }
 }
 

@@ -26,9 +26,14 @@
 //!   `put_conversation_recording`, a `Recording` with `deleteDate`): recorded as a deletion.
 //! - `GET /api/v2/users/{userId}` (UsersApi `get_user`: `User` with `id`, `name`, `username`,
 //!   `addresses` of `Contact` with `address`, `extension`, `mediaType` PHONE).
-//! - `GET /media/{conversationId}/{recordingId}?X-Amz-Expires=&X-Amz-Signature=`: the
-//!   pre-signed media URL. Served by the emulator itself (not SeaweedFS): the signature is
-//!   checked and expires like an S3 pre-signed URL's.
+//! - The pre-signed media URL (`MediaResult.mediaUri`): after [`Emulator::media_in_s3`], a real
+//!   S3 pre-signed GET URL (aws-sdk-s3 presigning, SigV4 query string, 5 minutes) of an object
+//!   the emulator put in the SeaweedFS of `deploy/servers.sh`, as Genesys Cloud hands out URLs
+//!   of its own S3 buckets; before it, `GET /media/{conversationId}/{recordingId}?X-Amz-Expires=
+//!   &X-Amz-Signature=` served by the emulator itself, its signature checked and expiring the
+//!   same way.
+//!
+//! Beside Genesys Cloud, `POST /notify` keeps what reclife's `[notify]` outbox posts.
 //!
 //! Every `/api/v2` request needs a live bearer token (401 `bad.credentials` otherwise). Faults:
 //! 429 storms with `Retry-After`, 503s, a failing analytics query, latency, recordings not ready
@@ -69,6 +74,9 @@ pub struct EConv {
     pub recordings: Vec<ERec>,
 }
 
+/// Whether reclife has stored a (conversation, recording)'s media.
+pub type StoredCheck = Arc<dyn Fn(&str, &str) -> bool + Send + Sync>;
+
 #[derive(Default)]
 pub struct EmuState {
     pub client_id: String,
@@ -97,6 +105,18 @@ pub struct EmuState {
     pub deletions: Vec<(String, String)>,
     /// Requests by kind: token, query, details, metadata, recording, media, user, delete.
     pub counts: HashMap<&'static str, u64>,
+    /// Where the media is, once put in S3: the client, the bucket and the key prefix.
+    pub s3: Option<(aws_sdk_s3::Client, String, String)>,
+    /// Media downloads served by the emulator, by conversation.
+    pub media_by_conversation: HashMap<String, u64>,
+    /// Pre-signed S3 URLs handed out.
+    pub presigned: u64,
+    /// Asked at each deletion whether reclife has stored that recording; a `false` is kept in
+    /// `early_deletions` (a recording deleted in the cloud before it was stored).
+    pub stored: Option<StoredCheck>,
+    pub early_deletions: Vec<(String, String)>,
+    /// Bodies posted to `/notify` (reclife's `[notify]` endpoint, not Genesys Cloud's).
+    pub notifications: Vec<Value>,
     base: String,
 }
 
@@ -157,10 +177,10 @@ fn conv_json(c: &EConv) -> Value {
 
 /// The common gate of every /api/v2 request: latency, 429 storm, 503, token check.
 #[allow(clippy::result_large_err)]
-fn gate(s: &S, headers: &HeaderMap) -> Result<(), Response> {
+async fn gate(s: &S, headers: &HeaderMap) -> Result<(), Response> {
     let latency = s.lock().unwrap().latency;
     if !latency.is_zero() {
-        std::thread::sleep(latency);
+        tokio::time::sleep(latency).await;
     }
     let mut st = s.lock().unwrap();
     if st.storm > 0 {
@@ -233,7 +253,7 @@ async fn token(State(s): State<S>, headers: HeaderMap, body: String) -> Response
 }
 
 async fn query(State(s): State<S>, headers: HeaderMap, Json(q): Json<Value>) -> Response {
-    if let Err(r) = gate(&s, &headers) {
+    if let Err(r) = gate(&s, &headers).await {
         return r;
     }
     count(&s, "query");
@@ -262,7 +282,7 @@ async fn query(State(s): State<S>, headers: HeaderMap, Json(q): Json<Value>) -> 
 }
 
 async fn details(State(s): State<S>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    if let Err(r) = gate(&s, &headers) {
+    if let Err(r) = gate(&s, &headers).await {
         return r;
     }
     count(&s, "details");
@@ -274,7 +294,7 @@ async fn details(State(s): State<S>, headers: HeaderMap, Path(id): Path<String>)
 }
 
 async fn metadata(State(s): State<S>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    if let Err(r) = gate(&s, &headers) {
+    if let Err(r) = gate(&s, &headers).await {
         return r;
     }
     count(&s, "metadata");
@@ -299,34 +319,48 @@ async fn recording(
     Path((cid, rid)): Path<(String, String)>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Err(r) = gate(&s, &headers) {
+    if let Err(r) = gate(&s, &headers).await {
         return r;
     }
     count(&s, "recording");
-    let mut st = s.lock().unwrap();
-    let base = st.base.clone();
-    let Some(c) = st.conversations.iter_mut().find(|c| c.id == cid) else {
-        return err(StatusCode::NOT_FOUND, "not.found", "conversation not found");
+    let (start, end, size, s3, base) = {
+        let mut st = s.lock().unwrap();
+        let base = st.base.clone();
+        let Some(c) = st.conversations.iter_mut().find(|c| c.id == cid) else {
+            return err(StatusCode::NOT_FOUND, "not.found", "conversation not found");
+        };
+        let (start, end) = (c.start, c.end);
+        let Some(r) = c.recordings.iter_mut().find(|r| r.id == rid) else {
+            return err(StatusCode::NOT_FOUND, "not.found", "recording not found");
+        };
+        if r.never_ready || r.not_ready_polls > 0 {
+            r.not_ready_polls = r.not_ready_polls.saturating_sub(1);
+            return (
+                StatusCode::ACCEPTED,
+                Json(json!({"id": r.id, "conversationId": cid, "fileState": "UPLOADING", "estimatedTranscodeTimeMs": 500})),
+            )
+                .into_response();
+        }
+        let size = r.media.len();
+        let s3 = st.s3.clone();
+        if s3.is_some() {
+            st.presigned += 1;
+        }
+        (start, end, size, s3, base)
     };
-    let (start, end) = (c.start, c.end);
-    let Some(r) = c.recordings.iter_mut().find(|r| r.id == rid) else {
-        return err(StatusCode::NOT_FOUND, "not.found", "recording not found");
-    };
-    if r.never_ready || r.not_ready_polls > 0 {
-        r.not_ready_polls = r.not_ready_polls.saturating_sub(1);
-        return (
-            StatusCode::ACCEPTED,
-            Json(json!({"id": r.id, "conversationId": cid, "fileState": "UPLOADING", "estimatedTranscodeTimeMs": 500})),
-        )
-            .into_response();
-    }
     let expires = Utc::now().timestamp() + 300;
     let format = q.get("formatId").cloned().unwrap_or_else(|| "WEBM".into());
-    let uri = format!("{base}/media/{cid}/{rid}?X-Amz-Expires={expires}&X-Amz-Signature={}", sign(&cid, &rid, expires));
+    let mut uri =
+        format!("{base}/media/{cid}/{rid}?X-Amz-Expires={expires}&X-Amz-Signature={}", sign(&cid, &rid, expires));
+    if let Some((client, bucket, prefix)) = s3 {
+        let cfg = aws_sdk_s3::presigning::PresigningConfig::expires_in(Duration::from_secs(300)).unwrap();
+        let p = client.get_object().bucket(bucket).key(format!("{prefix}/{cid}/{rid}")).presigned(cfg).await;
+        uri = p.expect("presign").uri().to_string();
+    }
     Json(json!({
-        "id": r.id, "conversationId": cid, "startTime": gc_time(start), "endTime": end.map(gc_time), "media": "audio",
+        "id": rid, "conversationId": cid, "startTime": gc_time(start), "endTime": end.map(gc_time), "media": "audio",
         "fileState": "AVAILABLE", "mediaUris": {"S": {"mediaUri": uri}},
-        "outputDurationMs": end.map(|e| (e - start).num_milliseconds()).unwrap_or(0), "outputSizeInBytes": r.media.len(),
+        "outputDurationMs": end.map(|e| (e - start).num_milliseconds()).unwrap_or(0), "outputSizeInBytes": size,
         "selfUri": format!("/api/v2/conversations/{cid}/recordings/{rid}?formatId={format}")
     }))
     .into_response()
@@ -338,11 +372,16 @@ async fn delete(
     Path((cid, rid)): Path<(String, String)>,
     Json(body): Json<Value>,
 ) -> Response {
-    if let Err(r) = gate(&s, &headers) {
+    if let Err(r) = gate(&s, &headers).await {
         return r;
     }
     count(&s, "delete");
+    let check = s.lock().unwrap().stored.clone();
+    let early = check.is_some_and(|f| !f(&cid, &rid));
     let mut st = s.lock().unwrap();
+    if early {
+        st.early_deletions.push((cid.clone(), rid.clone()));
+    }
     if body["deleteDate"].as_str().is_none() {
         return err(StatusCode::BAD_REQUEST, "bad.request", "deleteDate expected");
     }
@@ -351,7 +390,7 @@ async fn delete(
 }
 
 async fn user(State(s): State<S>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    if let Err(r) = gate(&s, &headers) {
+    if let Err(r) = gate(&s, &headers).await {
         return r;
     }
     count(&s, "user");
@@ -374,6 +413,7 @@ async fn media(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     count(&s, "media");
+    *s.lock().unwrap().media_by_conversation.entry(cid.clone()).or_default() += 1;
     let expires: i64 = q.get("X-Amz-Expires").and_then(|v| v.parse().ok()).unwrap_or(0);
     if q.get("X-Amz-Signature") != Some(&sign(&cid, &rid, expires)) || expires < Utc::now().timestamp() {
         return (StatusCode::FORBIDDEN, "<Error><Code>AccessDenied</Code></Error>").into_response();
@@ -389,6 +429,12 @@ async fn media(
         Some(b) => ([("content-type", "audio/mpeg")], b).into_response(),
         None => (StatusCode::NOT_FOUND, "<Error><Code>NoSuchKey</Code></Error>").into_response(),
     }
+}
+
+/// `POST /notify`: stands in for the downstream system reclife's `[notify]` posts to.
+async fn notify(State(s): State<S>, Json(body): Json<Value>) -> Response {
+    s.lock().unwrap().notifications.push(body);
+    StatusCode::NO_CONTENT.into_response()
 }
 
 impl Emulator {
@@ -412,6 +458,7 @@ impl Emulator {
             .route("/api/v2/conversations/{cid}/recordings/{rid}", get(recording).put(delete))
             .route("/api/v2/users/{id}", get(user))
             .route("/media/{cid}/{rid}", get(media))
+            .route("/notify", post(notify))
             .with_state(state.clone());
         let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
@@ -473,9 +520,125 @@ impl Emulator {
         })
     }
 
+    /// Puts every recording's media in the S3 of `deploy/servers.sh` (`RECLIFE_TEST_S3`,
+    /// `AWS_*`) under a fresh prefix, and from now on hands out pre-signed URLs of those objects.
+    /// `None` (nothing changed) when that S3 is not configured.
+    pub fn media_in_s3(&self) -> Option<String> {
+        let target = std::env::var("RECLIFE_TEST_S3").ok()?;
+        let env = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("RECLIFE_TEST_S3 is set but {k} is not"));
+        let (bucket, base) = target.strip_prefix("s3://")?.split_once('/').unwrap_or((target.as_str(), ""));
+        let prefix =
+            format!("{}/genesys-emu/{}", base.trim_end_matches('/'), Utc::now().timestamp_nanos_opt().unwrap_or(0));
+        let creds = aws_sdk_s3::config::Credentials::new(
+            env("AWS_ACCESS_KEY_ID"),
+            env("AWS_SECRET_ACCESS_KEY"),
+            None,
+            None,
+            "test",
+        );
+        let cfg = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .endpoint_url(env("AWS_ENDPOINT_URL"))
+            .region(aws_sdk_s3::config::Region::new(std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into())))
+            .credentials_provider(creds)
+            .force_path_style(true)
+            .build();
+        let client = aws_sdk_s3::Client::from_conf(cfg);
+        let objects: Vec<(String, Vec<u8>)> = self.with(|s| {
+            let mut out = Vec::new();
+            for c in &s.conversations {
+                for r in &c.recordings {
+                    out.push((format!("{prefix}/{}/{}", c.id, r.id), r.media.clone()));
+                }
+            }
+            out
+        });
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let bucket = bucket.to_string();
+        rt.block_on(async {
+            let _ = client.create_bucket().bucket(&bucket).send().await;
+            for (key, bytes) in objects {
+                client
+                    .put_object()
+                    .bucket(&bucket)
+                    .key(&key)
+                    .body(bytes.into())
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| panic!("put {key} in S3: {e:?}"));
+            }
+        });
+        drop(rt);
+        self.with(|s| s.s3 = Some((client, bucket.clone(), prefix.clone())));
+        Some(format!("s3://{bucket}/{prefix}"))
+    }
+
     pub fn media_of(&self, conv: &str) -> Vec<u8> {
         self.with(|s| s.conversations.iter().find(|c| c.id == conv).unwrap().recordings[0].media.clone())
     }
+}
+
+/// A TLS front (rustls) on loopback that requires a client certificate issued by `client_ca`
+/// and passes each accepted connection on to `upstream` (`http://host:port`, the emulator).
+/// Answers its `https://127.0.0.1:port` URL and the count of handshakes accepted and refused.
+pub fn tls_front(
+    upstream: &str,
+    cert: &std::path::Path,
+    key: &std::path::Path,
+    client_ca: &std::path::Path,
+) -> (String, Arc<std::sync::atomic::AtomicU64>, Arc<std::sync::atomic::AtomicU64>) {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use tokio_rustls::rustls;
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(cert).unwrap().map(|c| c.unwrap()).collect();
+    let key = PrivateKeyDer::from_pem_file(key).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(client_ca).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let verifier =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone()).build().unwrap();
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs, key)
+        .unwrap();
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let url = format!("https://{}", listener.local_addr().unwrap());
+    let (ok, refused) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let (ok2, refused2) = (ok.clone(), refused.clone());
+    let up = upstream.trim_start_matches("http://").to_string();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        rt.block_on(async move {
+            let l = tokio::net::TcpListener::from_std(listener).unwrap();
+            loop {
+                let Ok((tcp, _)) = l.accept().await else { continue };
+                let (acc, up, ok, refused) = (acceptor.clone(), up.clone(), ok2.clone(), refused2.clone());
+                tokio::spawn(async move {
+                    match acc.accept(tcp).await {
+                        Ok(mut tls) => {
+                            ok.fetch_add(1, Ordering::SeqCst);
+                            if let Ok(mut u) = tokio::net::TcpStream::connect(&up).await {
+                                let _ = tokio::io::copy_bidirectional(&mut tls, &mut u).await;
+                            }
+                        }
+                        Err(_) => {
+                            refused.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                });
+            }
+        });
+    });
+    (url, ok, refused)
 }
 
 /// Deterministic bytes that differ per conversation.

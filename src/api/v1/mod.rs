@@ -33,6 +33,11 @@
 //! - `GET /api/v1/muxer`, `POST /api/v1/muxer/retry/{screen}` (`ops`): the muxer's pairs;
 //! - `GET /api/v1/check` (`ops`): what `reclife check` finds; `POST /api/v1/check/repair`
 //!   (`ops`): `reclife check --repair` (a GET never repairs: `?repair=` is a 400);
+//! - `GET /api/v1/import/sources`, `GET /api/v1/import/sources/{name}`: each import source's
+//!   cursor, retry buffer, last batch, alerts and totals (`import::status`);
+//!   `POST /api/v1/import/sources/{name}/cursor` `{"cursor":"id;yyyy.MM.dd HH:mm:ss.SSS"}`,
+//!   `POST …/retry` `{"conversation_id":…}`, `DELETE …/retry/{conversation}` (`ops`): the calls
+//!   `reclife import cursor|retry` makes;
 //! - `GET /api/v1/openapi.json`: the OpenAPI document of every route.
 //!
 //! Holds and labels are the RWS paths (`/api/v2/recordings/{id}/hold`, `…/labels`).
@@ -41,6 +46,7 @@
 //! Every POST says `Content-Type: application/json`, with an empty body (or any JSON, ignored)
 //! where the route reads none.
 
+pub(crate) mod import;
 pub(crate) mod ops;
 
 use super::{ApiFailure, Shared};
@@ -68,6 +74,11 @@ pub fn routes() -> Router<Shared> {
         .route("/api/v1/muxer/retry/{screen}", post(ops::muxer_retry))
         .route("/api/v1/check", get(ops::run_check))
         .route("/api/v1/check/repair", post(ops::repair_check))
+        .route("/api/v1/import/sources", get(import::list))
+        .route("/api/v1/import/sources/{name}", get(import::show))
+        .route("/api/v1/import/sources/{name}/cursor", post(import::set_cursor))
+        .route("/api/v1/import/sources/{name}/retry", post(import::retry_add))
+        .route("/api/v1/import/sources/{name}/retry/{conversation}", axum::routing::delete(import::retry_remove))
 }
 
 #[derive(Debug, Deserialize)]
@@ -199,6 +210,7 @@ fn job_tasks(s: &Shared, body: NewJob) -> Result<(Option<String>, Vec<Task>), Ap
             zip: t.zip.unwrap_or(true),
             use_full_path: t.use_full_path,
             all_ages: t.all_ages || (body.all_ages && t.op == Op::Purge),
+            source: None,
         });
     }
     Ok((None, out))

@@ -3,7 +3,8 @@
 //! `grant_type=client_credentials`; the answer's `access_token` and `expires_in`), renewed a
 //! while before it expires and at once when the API answers 401; every request with a timeout;
 //! 429 waits the `Retry-After` the API gives; 5xx and network errors retried with capped, jittered
-//! exponential backoff. The secret and the token never reach a log, an error or `Debug`.
+//! exponential backoff. A TLS client certificate is presented when one is configured. The
+//! secret, the token and the client key never reach a log, an error or `Debug`.
 
 use crate::import::config::{Credentials, SourceConfig};
 use crate::import::ImportError;
@@ -98,6 +99,11 @@ impl Client {
             for c in certs {
                 b = b.add_root_certificate(c);
             }
+        }
+        if let Some(pem) = cfg.client_identity(name)? {
+            let id = reqwest::Identity::from_pem(&pem)
+                .map_err(|e| bad(format!("tls_client_certificate and tls_client_key: {e}")))?;
+            b = b.identity(id);
         }
         let http = b.build().map_err(|e| bad(format!("HTTP client: {e}")))?;
         let policy = RetryPolicy {
