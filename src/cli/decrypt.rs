@@ -1,10 +1,10 @@
 //! `reclife decrypt [--key-dir DIR] IN… --out DIR`
 
-use super::{Cli, EXIT_PARTIAL};
-use anyhow::{bail, Context as _, Result};
+use super::Cli;
+use anyhow::{Context as _, Result};
 use rayon::prelude::*;
 use reclife::crypto::{password_from_config, KeyStore};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
@@ -45,7 +45,7 @@ pub async fn run(cli: &Cli, a: &Args) -> Result<ExitCode> {
         None => None,
     };
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
-    let jobs = super::encrypt::plan_outputs(&a.inputs, &a.out);
+    let jobs = super::file_batch::plan_outputs(&a.inputs, &a.out);
     let (cert_alias, out_dir) = (a.cert_alias.clone(), a.out.clone());
     let failed = tokio::task::spawn_blocking(move || {
         jobs.par_iter()
@@ -64,17 +64,5 @@ pub async fn run(cli: &Cli, a: &Args) -> Result<ExitCode> {
     })
     .await?;
     reclife::crypto::sync_dir(&a.out)?;
-    report("decrypted", a.inputs.len(), &failed, &out_dir)
-}
-
-/// Prints the failures and a summary; exit 3 when some failed, 1 when all did.
-pub(super) fn report(verb: &str, total: usize, failed: &[(PathBuf, anyhow::Error)], out: &Path) -> Result<ExitCode> {
-    for (input, e) in failed {
-        eprintln!("error: {}: {e:#}", input.display());
-    }
-    println!("{verb} {} of {total} file(s) into {}", total - failed.len(), out.display());
-    if failed.len() == total && total > 0 {
-        bail!("every file failed");
-    }
-    Ok(if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_PARTIAL) })
+    super::file_batch::report("decrypted", a.inputs.len(), &failed, &out_dir)
 }

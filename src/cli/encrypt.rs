@@ -5,8 +5,7 @@ use anyhow::{anyhow, Context as _, Result};
 use chrono::Utc;
 use rayon::prelude::*;
 use reclife::crypto::{check_chain, load_recipients, seal_file, Cipher};
-use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
@@ -42,7 +41,7 @@ pub async fn run(cli: &Cli, a: &Args) -> Result<ExitCode> {
         check_chain(&recipients, bundle, now)?;
     }
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
-    let jobs = plan_outputs(&a.inputs, &a.out);
+    let jobs = super::file_batch::plan_outputs(&a.inputs, &a.out);
     let cipher = a.cipher;
     let failed = tokio::task::spawn_blocking(move || {
         jobs.par_iter()
@@ -59,24 +58,5 @@ pub async fn run(cli: &Cli, a: &Args) -> Result<ExitCode> {
     })
     .await?;
     reclife::crypto::sync_dir(&a.out)?;
-    super::decrypt::report("encrypted", a.inputs.len(), &failed, &a.out)
-}
-
-/// `<out>/<file name>` for each input; a second input with the same name is refused rather
-/// than overwriting the first one's output.
-pub(super) fn plan_outputs(inputs: &[PathBuf], out: &Path) -> Vec<(PathBuf, Result<PathBuf, String>)> {
-    let mut seen = HashSet::new();
-    inputs
-        .iter()
-        .map(|i| {
-            let target = match i.file_name() {
-                None => Err("not a file name".to_string()),
-                Some(n) if !seen.insert(n.to_os_string()) => {
-                    Err(format!("another input has the same file name {}", n.to_string_lossy()))
-                }
-                Some(n) => Ok(out.join(n)),
-            };
-            (i.clone(), target)
-        })
-        .collect()
+    super::file_batch::report("encrypted", a.inputs.len(), &failed, &a.out)
 }

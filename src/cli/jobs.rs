@@ -3,7 +3,7 @@
 
 use super::Cli;
 use anyhow::Result;
-use reclife::lifecycle::jobs::{self, JobRecord};
+use reclife::lifecycle::jobs;
 use reclife::lifecycle::runner;
 use std::process::ExitCode;
 
@@ -50,51 +50,6 @@ pub enum Cmd {
     },
 }
 
-pub fn print_job(j: &JobRecord) {
-    println!(
-        "job {} ({}{}): {}",
-        j.id,
-        j.kind,
-        j.rule.as_deref().map(|r| format!(" {r}")).unwrap_or_default(),
-        j.state
-    );
-    println!("  created {}", super::show_time(j.created));
-    if let Some(t) = j.started {
-        println!("  started {}", super::show_time(t));
-    }
-    if let Some(t) = j.finished {
-        println!("  finished {}", super::show_time(t));
-    }
-    for t in &j.tasks {
-        let op = t.op.map(|o| format!("{o:?}").to_lowercase()).unwrap_or_default();
-        println!(
-            "  task {} {op}: {}: {} recording(s), {} screen(s), {} media, {} bytes, {} held, {} changed, {} failed",
-            t.task, t.state, t.recordings, t.screens, t.media, t.bytes, t.held, t.changed, t.failed
-        );
-        if let Some(a) = &t.archive {
-            println!("    archive {a}");
-        }
-        if let Some(n) = &t.note {
-            println!("    {n}");
-        }
-    }
-    if let Some(n) = &j.note {
-        println!("  {n}");
-    }
-    for f in &j.failed {
-        println!("  failed {}: {}", f.item, f.reason);
-    }
-    for f in &j.skipped {
-        println!("  {} {}", f.reason, f.item);
-    }
-    if j.skipped_total > j.skipped.len() as u64 {
-        println!("  … {} skipped in all", j.skipped_total);
-    }
-    if j.failed_total > j.failed.len() as u64 {
-        println!("  … {} failed in all", j.failed_total);
-    }
-}
-
 pub async fn run(cli: &Cli, cmd: &Cmd) -> Result<ExitCode> {
     let ctx = cli.context()?;
     match cmd {
@@ -119,7 +74,7 @@ pub async fn run(cli: &Cli, cmd: &Cmd) -> Result<ExitCode> {
             if *json {
                 println!("{}", serde_json::to_string_pretty(&j)?);
             } else {
-                print_job(&j);
+                super::job_run::print_job(&j);
             }
             if *items {
                 use std::io::Write;
@@ -140,7 +95,7 @@ pub async fn run(cli: &Cli, cmd: &Cmd) -> Result<ExitCode> {
         Cmd::Start { id, json } => {
             // `execute` claims the job (lease, fresh read, planned, the task check again).
             let j = jobs::load(&ctx, id).await?;
-            return super::purge::execute(cli, &ctx, j, *json).await;
+            return super::job_run::execute(cli, &ctx, j, *json).await;
         }
         Cmd::Cancel { id } => {
             let j = runner::request_cancel(&ctx, id).await?;
