@@ -32,8 +32,9 @@ pub struct CursorBody {
 pub async fn set_cursor(
     State(s): State<Shared>,
     Path(name): Path<String>,
-    Json(b): Json<CursorBody>,
+    body: String,
 ) -> Result<Json<Value>, ApiFailure> {
+    let b: CursorBody = body_of(&body, r#"{"cursor": "<id>;<yyyy.MM.dd HH:mm:ss.SSS>"}"#)?;
     let c = import::set_cursor(&s.ctx, &name, &b.cursor).await?;
     tracing::info!(source = %name, cursor = %c, "import cursor set through the API");
     Ok(Json(json!({ "statusCode": 0, "cursor": c.to_string() })))
@@ -49,8 +50,9 @@ pub struct RetryBody {
 pub async fn retry_add(
     State(s): State<Shared>,
     Path(name): Path<String>,
-    Json(b): Json<RetryBody>,
+    body: String,
 ) -> Result<Json<Value>, ApiFailure> {
+    let b: RetryBody = body_of(&body, r#"{"conversation_id": "<id>"}"#)?;
     import::retry_add(&s.ctx, &name, &b.conversation_id).await?;
     Ok(Json(json!({ "statusCode": 0, "retry_buffer": import::retry_list(&s.ctx, &name).await? })))
 }
@@ -62,4 +64,10 @@ pub async fn retry_remove(
 ) -> Result<Json<Value>, ApiFailure> {
     import::retry_remove(&s.ctx, &name, &conversation).await?;
     Ok(Json(json!({ "statusCode": 0, "retry_buffer": import::retry_list(&s.ctx, &name).await? })))
+}
+
+/// A request body parsed here rather than by axum's `Json`, so that any bad body is a 400 in
+/// the envelope (as every other `/api/v1` write answers), naming the shape expected.
+fn body_of<T: serde::de::DeserializeOwned>(body: &str, expected: &str) -> Result<T, ApiFailure> {
+    serde_json::from_str(body).map_err(|e| ApiFailure::bad_request(format!("request body: {e}; expected {expected}")))
 }
