@@ -148,22 +148,24 @@ fn print_report(r: &PassReport, as_json: bool) -> ExitCode {
             "windows": r.windows.iter().map(|w| json!({"from": w.from.to_rfc3339(), "to": w.to.to_rfc3339()})).collect::<Vec<_>>(),
             "calls": s.calls, "otherShard": s.other_shard, "alreadyMuxed": s.already_muxed,
             "userMismatch": s.user_mismatch, "unusable": s.unusable, "busy": r.busy, "givenUp": r.given_up,
-            "muxed": r.muxed.iter().map(|m| json!({"callId": m.call_id, "screenId": m.screen_id, "output": m.output, "encrypted": m.encrypted})).collect::<Vec<_>>(),
+            "bytes": r.bytes(),
+            "muxed": r.muxed.iter().map(|m| json!({"callId": m.call_id, "screenId": m.screen_id, "output": m.output, "encrypted": m.encrypted, "bytes": m.bytes})).collect::<Vec<_>>(),
             "failed": r.failed.iter().map(|f| json!({"callId": f.call_id, "screenId": f.screen_id, "reason": f.reason, "attempts": f.attempts})).collect::<Vec<_>>(),
         });
         println!("{v}");
     } else {
         for m in &r.muxed {
             println!(
-                "muxed {} (call {}) -> {}{}",
+                "muxed {} (call {}) -> {} ({} bytes){}",
                 m.screen_id,
                 m.call_id,
                 m.output,
+                m.bytes,
                 if m.encrypted { " [sealed]" } else { "" }
             );
         }
         println!(
-            "muxed {}, failed {}, already muxed {}, busy elsewhere {}, given up {}, user mismatch {}, other shard {}, calls {}",
+            "muxed {}, failed {}, already muxed {}, busy elsewhere {}, given up {}, user mismatch {}, other shard {}, calls {}, bytes written {}",
             r.muxed.len(),
             r.failed.len(),
             s.already_muxed,
@@ -171,7 +173,8 @@ fn print_report(r: &PassReport, as_json: bool) -> ExitCode {
             r.given_up,
             s.user_mismatch,
             s.other_shard,
-            s.calls
+            s.calls,
+            r.bytes()
         );
         // Which calls were looked at: a pass that finds nothing says where it looked.
         let windows: Vec<String> =
