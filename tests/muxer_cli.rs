@@ -188,7 +188,7 @@ fn bad_pairs_fail_with_reasons_and_are_retried_a_bounded_number_of_times() {
         .unwrap();
 
     let window = ["--since", "2025-04-01T00:00:00Z", "--until", "2025-04-02T00:00:00Z"];
-    let o = run(&data, &cfg, &[&["mux"][..], &window].concat());
+    let o = run(&data, &cfg, &[&["-v", "mux"][..], &window].concat());
     expect(&o, 3);
     let err = stderr(&o);
     for id in ["BAD_AUDIO_S", "BAD_MP4_S", "BAD_CUT_MP3_S", "BAD_MISSING_S", "BAD_NO_KEY_S"] {
@@ -198,6 +198,11 @@ fn bad_pairs_fail_with_reasons_and_are_retried_a_bounded_number_of_times() {
     // Issue 24: the text report names the bytes the pass wrote (the one good pair's output).
     let good = stdout(&o).lines().find_map(|l| l.split(", bytes written ").nth(1).map(str::to_string));
     assert!(good.as_deref().and_then(|b| b.trim().parse::<u64>().ok()).is_some_and(|b| b > 0), "{}", stdout(&o));
+    // And so does its last progress log line (`-v`): six pairs handled, the bytes written.
+    let line = err.lines().filter(|l| l.contains("mux pass") && l.contains("progress")).last().expect(&err);
+    assert!(line.contains("recordings=6"), "{line}");
+    let bytes: u64 = line.split("bytes=").nth(1).and_then(|b| b.split_whitespace().next()).unwrap().parse().unwrap();
+    assert!(bytes > 0, "{line}");
 
     let st: serde_json::Value =
         serde_json::from_str(&expect(&run(&data, &cfg, &["mux", "--status", "--json"]), 0)).unwrap();

@@ -114,19 +114,19 @@ pub async fn run(cli: &Cli, a: &Args) -> Result<ExitCode> {
         if a.since.is_some() {
             super::usage!("muxer.call_recording_query_string is set and selects the calls itself: drop --since/--until (or put startTime/endTime in the query string)");
         }
-        let bar = super::progress::Bar::new(cli.quiet, "mux");
+        let bar = pass_progress(cli.quiet);
         let r = mx.batch_pass(&ctx, &bar).await.context("muxer batch pass")?.unwrap_or_default();
         return Ok(print_report(&r, a.json));
     }
     if let (Some(since), Some(until)) = (a.since, a.until) {
         super::check_range(Some(since), Some(until), ("--since", "--until"))?;
-        let bar = super::progress::Bar::new(cli.quiet, "mux");
+        let bar = pass_progress(cli.quiet);
         let r = mx.pass_with(&ctx, Window { from: since, to: until }, &bar).await.context("muxer pass")?;
         return Ok(print_report(&r, a.json));
     }
     if a.once {
         let w = Window::polling(&ctx.config.muxer, ctx.clock.now());
-        let bar = super::progress::Bar::new(cli.quiet, "mux");
+        let bar = pass_progress(cli.quiet);
         let r = mx.pass_with(&ctx, w, &bar).await.context("muxer pass")?;
         return Ok(print_report(&r, a.json));
     }
@@ -136,6 +136,16 @@ pub async fn run(cli: &Cli, a: &Args) -> Result<ExitCode> {
     })
     .await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A pass's progress: the bar (pairs, seconds of media) and log lines (pairs and the bytes
+/// written, with `-v`).
+fn pass_progress(quiet: bool) -> reclife::progress::Tee {
+    use std::sync::Arc;
+    reclife::progress::Tee(vec![
+        Arc::new(super::progress::Bar::new(quiet, "mux")),
+        Arc::new(reclife::progress::LogLines::new("mux pass", std::time::Duration::from_secs(10))),
+    ])
 }
 
 fn print_report(r: &PassReport, as_json: bool) -> ExitCode {
