@@ -715,8 +715,7 @@ fn an_import_rule_task_reports_its_progress() {
     assert!(out.contains("imported 5 recording(s)"), "{out}");
     let line = err
         .lines()
-        .filter(|l| l.contains("progress") && l.contains("import") && l.contains("recordings=5"))
-        .last()
+        .rfind(|l| l.contains("progress") && l.contains("import") && l.contains("recordings=5"))
         .unwrap_or_else(|| panic!("no progress line of the import task:\n{err}"));
     let bytes: u64 = line.split("bytes=").nth(1).and_then(|b| b.split_whitespace().next()).unwrap().parse().unwrap();
     assert!(bytes > 0, "{line}");

@@ -199,7 +199,7 @@ fn bad_pairs_fail_with_reasons_and_are_retried_a_bounded_number_of_times() {
     let good = stdout(&o).lines().find_map(|l| l.split(", bytes written ").nth(1).map(str::to_string));
     assert!(good.as_deref().and_then(|b| b.trim().parse::<u64>().ok()).is_some_and(|b| b > 0), "{}", stdout(&o));
     // And so does its last progress log line (`-v`): six pairs handled, the bytes written.
-    let line = err.lines().filter(|l| l.contains("mux pass") && l.contains("progress")).last().expect(&err);
+    let line = err.lines().rfind(|l| l.contains("mux pass") && l.contains("progress")).expect(&err);
     assert!(line.contains("recordings=6"), "{line}");
     let bytes: u64 = line.split("bytes=").nth(1).and_then(|b| b.split_whitespace().next()).unwrap().parse().unwrap();
     assert!(bytes > 0, "{line}");
