@@ -232,6 +232,78 @@ fn a_large_zip_backup_moves_in_its_events_before_it_ends() {
     assert!(live_bytes.iter().filter(|b| **b > 0).count() >= 10, "live bytes seen: {live_bytes:?}");
 }
 
+/// The events of job `id` on `s`, as `(event, data)` in order, read by a thread.
+fn job_event_stream(s: &api_support::Server, id: &str) -> std::sync::mpsc::Receiver<(String, Value)> {
+    let r = s
+        .client()
+        .get(format!("{}/api/v1/jobs/{id}/events", s.url))
+        .basic_auth(USER.0, Some(USER.1))
+        .timeout(Duration::from_secs(300))
+        .send()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<(String, Value)>();
+    std::thread::spawn(move || {
+        let mut event = String::new();
+        for line in BufReader::new(r).lines() {
+            let Ok(line) = line else { return };
+            if let Some(e) = line.strip_prefix("event: ") {
+                event = e.to_string();
+            } else if let Some(d) = line.strip_prefix("data: ") {
+                if tx.send((event.clone(), serde_json::from_str(d).unwrap())).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    rx
+}
+
+/// Issue 24: a purge of 3,000 recordings reports each deleted recording (not each batch of
+/// 500): its events show the live task's recordings and bytes move through at least ten values
+/// before the end.
+#[test]
+fn a_large_purge_moves_in_its_events_before_it_ends() {
+    let node = Node::new(0);
+    node.add_calls("PURG", 3000, 4 << 10);
+    let s = node.serve(&[]);
+    let (st, v) = post(
+        &s,
+        OPS,
+        "/api/v1/jobs",
+        Some(
+            serde_json::json!({ "tasks": [{ "type": "purge", "filter": { "recording_type": "voice", "min_age": 1 } }] }),
+        ),
+    );
+    assert_eq!(st, 200, "{v}");
+    let id = v["job"]["id"].as_str().unwrap().to_string();
+    let planned = v["plan"]["tasks"][0]["recordings"].as_u64().unwrap();
+    assert!(planned >= 3000, "{v}");
+    let rx = job_event_stream(&s, &id);
+    let (first, _) = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    assert_eq!(first, "progress");
+    let (st, v) = post(&s, OPS, &format!("/api/v1/jobs/{id}/start"), None);
+    assert_eq!(st, 202, "{v}");
+    let (mut done, mut bytes) = (BTreeSet::new(), BTreeSet::new());
+    let last = loop {
+        let (e, v) = rx.recv_timeout(Duration::from_secs(120)).expect("the stream ends with the job");
+        if e == "end" {
+            break v;
+        }
+        if let Some(n) = v["live"]["recordings"].as_u64() {
+            done.insert(n);
+        }
+        if let Some(b) = v["live"]["bytes"].as_u64() {
+            bytes.insert(b);
+        }
+    };
+    assert_eq!(last["job"]["state"], "succeeded", "{last}");
+    assert_eq!(last["job"]["tasks"][0]["recordings"].as_u64(), Some(planned), "{last}");
+    let moving: Vec<_> = done.iter().filter(|n| **n > 0 && **n < planned).collect();
+    eprintln!("live recordings values before the end: {}; live byte values: {}", moving.len(), bytes.len());
+    assert!(moving.len() >= 10, "live recordings seen: {done:?}");
+    assert!(bytes.iter().filter(|b| **b > 0).count() >= 10, "live bytes seen: {bytes:?}");
+}
+
 #[test]
 fn a_job_is_followed_as_server_sent_events_to_its_end() {
     let node = Node::new(0);

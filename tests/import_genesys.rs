@@ -696,6 +696,32 @@ fn an_import_rule_runs_on_the_nodes_its_path_names() {
     assert_all_imported(&node, &emu, &ids);
 }
 
+/// Issue 24: an import rule task reports through the task's progress path (the same as
+/// backups and purges): its log lines count the conversations handled and the media bytes
+/// stored, so `reclife run` (and a job's live events) see an import move.
+#[test]
+fn an_import_rule_task_reports_its_progress() {
+    let emu = Emulator::start("emu-client", SECRET);
+    let ids = emu.add_conversations("p", base(), 5, 3);
+    let node = Node::new(&emu, "");
+    node.top("rules_dir = \"rules\"\nnode_path = \"/A\"");
+    node.rule(
+        "import.toml",
+        "name = \"Genesys import\"\nschedule = \"0 0 3 * * *\"\nnode_path = \"/A\"\n[[tasks]]\ntype = \"import\"\nsource = \"gc\"\n",
+    );
+    let o = node.out(&["-v", "run", "--once"]);
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{out}\n{err}");
+    assert!(out.contains("imported 5 recording(s)"), "{out}");
+    let line = err
+        .lines()
+        .rfind(|l| l.contains("progress") && l.contains("import") && l.contains("recordings=5"))
+        .unwrap_or_else(|| panic!("no progress line of the import task:\n{err}"));
+    let bytes: u64 = line.split("bytes=").nth(1).and_then(|b| b.split_whitespace().next()).unwrap().parse().unwrap();
+    assert!(bytes > 0, "{line}");
+    assert_all_imported(&node, &emu, &ids);
+}
+
 /// A `reclife serve` on the node, with an ops user and a user (`{SHA}` htpasswd lines).
 struct Serve {
     child: std::process::Child,

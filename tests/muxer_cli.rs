@@ -38,6 +38,11 @@ fn plain_pair_is_muxed_recorded_and_labelled_once() {
     assert_eq!(e["startTime"], "2024-03-10T09:15:00.000+0000");
     let file = data.join("media").join(A_SCREEN).join(e["mediaId"].as_str().unwrap());
     assert_eq!(e["size"].as_str().unwrap(), std::fs::metadata(&file).unwrap().len().to_string());
+    // Issue 24: the pass reports the bytes it wrote, per output and in all.
+    let size = std::fs::metadata(&file).unwrap().len();
+    assert!(size > 0);
+    assert_eq!(r["muxed"][0]["bytes"].as_u64(), Some(size), "{r}");
+    assert_eq!(r["bytes"].as_u64(), Some(size), "{r}");
     let codecs = ffprobe_codecs(&file);
     assert!(codecs.contains(&"h264".to_string()) && codecs.len() == 2, "{codecs:?}");
 
@@ -183,13 +188,21 @@ fn bad_pairs_fail_with_reasons_and_are_retried_a_bounded_number_of_times() {
         .unwrap();
 
     let window = ["--since", "2025-04-01T00:00:00Z", "--until", "2025-04-02T00:00:00Z"];
-    let o = run(&data, &cfg, &[&["mux"][..], &window].concat());
+    let o = run(&data, &cfg, &[&["-v", "mux"][..], &window].concat());
     expect(&o, 3);
     let err = stderr(&o);
     for id in ["BAD_AUDIO_S", "BAD_MP4_S", "BAD_CUT_MP3_S", "BAD_MISSING_S", "BAD_NO_KEY_S"] {
         assert!(err.contains(&format!("failed {id}")), "{id} not reported:\n{err}");
     }
     assert!(stdout(&o).contains("muxed 1, failed 5"), "{}", stdout(&o));
+    // Issue 24: the text report names the bytes the pass wrote (the one good pair's output).
+    let good = stdout(&o).lines().find_map(|l| l.split(", bytes written ").nth(1).map(str::to_string));
+    assert!(good.as_deref().and_then(|b| b.trim().parse::<u64>().ok()).is_some_and(|b| b > 0), "{}", stdout(&o));
+    // And so does its last progress log line (`-v`): six pairs handled, the bytes written.
+    let line = err.lines().rfind(|l| l.contains("mux pass") && l.contains("progress")).expect(&err);
+    assert!(line.contains("recordings=6"), "{line}");
+    let bytes: u64 = line.split("bytes=").nth(1).and_then(|b| b.split_whitespace().next()).unwrap().parse().unwrap();
+    assert!(bytes > 0, "{line}");
 
     let st: serde_json::Value =
         serde_json::from_str(&expect(&run(&data, &cfg, &["mux", "--status", "--json"]), 0)).unwrap();
@@ -384,6 +397,7 @@ fn progress_has_true_totals_and_status_pages() {
     struct Seen {
         total: Mutex<Option<u64>>,
         done: Mutex<u64>,
+        bytes: Mutex<Vec<u64>>,
         messages: Mutex<Vec<String>>,
     }
     impl Progress for Seen {
@@ -392,6 +406,9 @@ fn progress_has_true_totals_and_status_pages() {
         }
         fn inc(&self, n: u64) {
             *self.done.lock().unwrap() += n;
+        }
+        fn bytes(&self, n: u64) {
+            self.bytes.lock().unwrap().push(n);
         }
         fn message(&self, m: &str) {
             self.messages.lock().unwrap().push(m.to_string());
@@ -413,6 +430,14 @@ fn progress_has_true_totals_and_status_pages() {
     assert_eq!(report.muxed.len(), 2, "{report:?}");
     assert_eq!(*seen.total.lock().unwrap(), Some(2), "the total is known before the first pair");
     assert_eq!(*seen.done.lock().unwrap(), 2);
+    // Issue 24: each output's bytes, as it is stored.
+    let outputs: Vec<u64> = report.muxed.iter().map(|m| m.bytes).collect();
+    assert!(outputs.iter().all(|b| *b > 0), "{report:?}");
+    let mut bytes: Vec<u64> = seen.bytes.lock().unwrap().iter().copied().filter(|b| *b > 0).collect();
+    let mut want = outputs.clone();
+    bytes.sort_unstable();
+    want.sort_unstable();
+    assert_eq!(bytes, want, "one bytes report per output stored");
     let messages = seen.messages.lock().unwrap();
     let (first, last) = (messages.first().unwrap(), messages.last().unwrap());
     let total_s: u64 = first.trim_start_matches("0/").split(' ').next().unwrap().parse().unwrap();

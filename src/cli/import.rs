@@ -77,7 +77,9 @@ pub async fn run(cli: &Cli, cmd: &Cmd) -> Result<ExitCode> {
         Cmd::GenesysCloud(a) => {
             let mut code = ExitCode::SUCCESS;
             loop {
-                let report = reclife::import::run_once(&ctx, &a.source).await?;
+                let bar = super::progress::Bar::new(cli.quiet, "import");
+                let report = reclife::import::run_once(&ctx, &a.source, &bar).await?;
+                reclife::progress::Progress::finish(&bar);
                 if a.json {
                     println!("{}", serde_json::to_string(&report)?);
                 } else if let Some(h) = &report.skipped_held_by {

@@ -114,19 +114,19 @@ pub async fn run(cli: &Cli, a: &Args) -> Result<ExitCode> {
         if a.since.is_some() {
             super::usage!("muxer.call_recording_query_string is set and selects the calls itself: drop --since/--until (or put startTime/endTime in the query string)");
         }
-        let bar = super::progress::Bar::new(cli.quiet, "mux");
+        let bar = pass_progress(cli.quiet);
         let r = mx.batch_pass(&ctx, &bar).await.context("muxer batch pass")?.unwrap_or_default();
         return Ok(print_report(&r, a.json));
     }
     if let (Some(since), Some(until)) = (a.since, a.until) {
         super::check_range(Some(since), Some(until), ("--since", "--until"))?;
-        let bar = super::progress::Bar::new(cli.quiet, "mux");
+        let bar = pass_progress(cli.quiet);
         let r = mx.pass_with(&ctx, Window { from: since, to: until }, &bar).await.context("muxer pass")?;
         return Ok(print_report(&r, a.json));
     }
     if a.once {
         let w = Window::polling(&ctx.config.muxer, ctx.clock.now());
-        let bar = super::progress::Bar::new(cli.quiet, "mux");
+        let bar = pass_progress(cli.quiet);
         let r = mx.pass_with(&ctx, w, &bar).await.context("muxer pass")?;
         return Ok(print_report(&r, a.json));
     }
@@ -136,6 +136,16 @@ pub async fn run(cli: &Cli, a: &Args) -> Result<ExitCode> {
     })
     .await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A pass's progress: the bar (pairs, seconds of media) and log lines (pairs and the bytes
+/// written, with `-v`).
+fn pass_progress(quiet: bool) -> reclife::progress::Tee {
+    use std::sync::Arc;
+    reclife::progress::Tee(vec![
+        Arc::new(super::progress::Bar::new(quiet, "mux")),
+        Arc::new(reclife::progress::LogLines::new("mux pass", std::time::Duration::from_secs(10))),
+    ])
 }
 
 fn print_report(r: &PassReport, as_json: bool) -> ExitCode {
@@ -148,22 +158,24 @@ fn print_report(r: &PassReport, as_json: bool) -> ExitCode {
             "windows": r.windows.iter().map(|w| json!({"from": w.from.to_rfc3339(), "to": w.to.to_rfc3339()})).collect::<Vec<_>>(),
             "calls": s.calls, "otherShard": s.other_shard, "alreadyMuxed": s.already_muxed,
             "userMismatch": s.user_mismatch, "unusable": s.unusable, "busy": r.busy, "givenUp": r.given_up,
-            "muxed": r.muxed.iter().map(|m| json!({"callId": m.call_id, "screenId": m.screen_id, "output": m.output, "encrypted": m.encrypted})).collect::<Vec<_>>(),
+            "bytes": r.bytes(),
+            "muxed": r.muxed.iter().map(|m| json!({"callId": m.call_id, "screenId": m.screen_id, "output": m.output, "encrypted": m.encrypted, "bytes": m.bytes})).collect::<Vec<_>>(),
             "failed": r.failed.iter().map(|f| json!({"callId": f.call_id, "screenId": f.screen_id, "reason": f.reason, "attempts": f.attempts})).collect::<Vec<_>>(),
         });
         println!("{v}");
     } else {
         for m in &r.muxed {
             println!(
-                "muxed {} (call {}) -> {}{}",
+                "muxed {} (call {}) -> {} ({} bytes){}",
                 m.screen_id,
                 m.call_id,
                 m.output,
+                m.bytes,
                 if m.encrypted { " [sealed]" } else { "" }
             );
         }
         println!(
-            "muxed {}, failed {}, already muxed {}, busy elsewhere {}, given up {}, user mismatch {}, other shard {}, calls {}",
+            "muxed {}, failed {}, already muxed {}, busy elsewhere {}, given up {}, user mismatch {}, other shard {}, calls {}, bytes written {}",
             r.muxed.len(),
             r.failed.len(),
             s.already_muxed,
@@ -171,7 +183,8 @@ fn print_report(r: &PassReport, as_json: bool) -> ExitCode {
             r.given_up,
             s.user_mismatch,
             s.other_shard,
-            s.calls
+            s.calls,
+            r.bytes()
         );
         // Which calls were looked at: a pass that finds nothing says where it looked.
         let windows: Vec<String> =

@@ -160,8 +160,13 @@ pub fn lease_name(source: &str) -> String {
     format!("import/{source}")
 }
 
-/// One run of the source `name` (the rule task and `reclife import genesys-cloud` call this).
-pub async fn run_once(ctx: &Context, name: &str) -> Result<BatchReport, ImportError> {
+/// One run of the source `name` (the rule task and `reclife import genesys-cloud` call this),
+/// reporting to `progress` one item per conversation handled and the media bytes stored.
+pub async fn run_once(
+    ctx: &Context,
+    name: &str,
+    progress: &dyn crate::progress::Progress,
+) -> Result<BatchReport, ImportError> {
     let cfg = source(ctx, name)?;
     let mut report = BatchReport { source: name.to_string(), started: Some(chrono::Utc::now()), ..Default::default() };
     let client = genesys::client::Client::new(name, cfg)?;
@@ -185,7 +190,7 @@ pub async fn run_once(ctx: &Context, name: &str) -> Result<BatchReport, ImportEr
         crate::lifecycle::outbox::deliver(ctx).await;
         return Err(e);
     }
-    let runner = run::Runner { ctx, name, cfg, client };
+    let runner = run::Runner { ctx, name, cfg, client, progress };
     let outcome = runner.run(&mut report).await.map_err(|e| e.named(name));
     report.tokens_issued = runner.client.tokens_issued.load(std::sync::atomic::Ordering::Relaxed);
     report.finished = Some(chrono::Utc::now());

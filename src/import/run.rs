@@ -32,6 +32,8 @@ pub(super) struct Runner<'a> {
     pub name: &'a str,
     pub cfg: &'a SourceConfig,
     pub client: Client,
+    /// One item per conversation handled (retried ones too), and the media bytes stored.
+    pub progress: &'a dyn crate::progress::Progress,
 }
 
 fn now() -> DateTime<Utc> {
@@ -68,6 +70,7 @@ impl Runner<'_> {
         .await?;
         for entry in buffered.into_iter().take(self.cfg.retry_batch) {
             report.retried += 1;
+            self.progress.inc(1);
             let conv = match genesys::conversation(&self.client, &entry.conversation_id).await {
                 Ok(c) => c,
                 Err(e) => {
@@ -172,6 +175,7 @@ impl Runner<'_> {
                     state::blocking(&self.ctx.catalog, move |c| state::set_cursor(c, &nm, &cur)).await?;
                     report.last_conversation = Some(conv.conversation_id.clone());
                     handled += 1;
+                    self.progress.inc(1);
                 }
                 if stop {
                     break 'windows;
@@ -291,6 +295,7 @@ impl Runner<'_> {
                 Err(e) => return Ok(Some(Miss::Failed(format!("media of recording {}: {e}", r.id)))),
             };
             report.media_bytes += size;
+            self.progress.bytes(size);
             let t = |s: &Option<String>| s.as_deref().and_then(crate::model::parse_time_str);
             stored.push(StoredMedia {
                 media_id,

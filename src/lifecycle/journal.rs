@@ -25,6 +25,7 @@ use crate::catalog::{DeleteOutcome, Doom, Version};
 use crate::config::Context;
 use crate::ingest::in_place;
 use crate::model::Kind;
+use crate::progress::Progress;
 use crate::storage::{Key, StorageError};
 use chrono::{DateTime, Utc};
 use futures::{FutureExt, StreamExt};
@@ -124,8 +125,15 @@ pub async fn open(ctx: &Context, entry: &JournalEntry) -> Result<(), LifecycleEr
 }
 
 /// Carries out an open entry; safe to run again after a crash at any point.
-/// The caller holds the entry's lease.
-pub async fn execute(ctx: &Context, entry: &JournalEntry, recovering: bool) -> Result<Executed, LifecycleError> {
+/// The caller holds the entry's lease. `progress` advances by one for each item that is not a
+/// screen purged with its call, as it is skipped, fails, or has its media deleted (with its
+/// bytes); the order of the steps above is the same either way.
+pub async fn execute(
+    ctx: &Context,
+    entry: &JournalEntry,
+    recovering: bool,
+    progress: &dyn Progress,
+) -> Result<Executed, LifecycleError> {
     let catalog = ctx.catalog.clone();
     let doom: Vec<Doom> =
         entry.items.iter().map(|d| Doom { id: d.id.clone(), version: d.version, parent: d.call.clone() }).collect();
@@ -151,6 +159,9 @@ pub async fn execute(ctx: &Context, entry: &JournalEntry, recovering: bool) -> R
             DeleteOutcome::Missing | DeleteOutcome::Deleted => "skipped: already gone".to_string(),
         };
         out.skipped.push(Failure { item: d.id.clone(), reason: why });
+        if d.call.is_none() {
+            progress.inc(1);
+        }
     }
 
     // Media registered in place is deleted where it is (`ingest --in-place`).
@@ -175,6 +186,11 @@ pub async fn execute(ctx: &Context, entry: &JournalEntry, recovering: bool) -> R
                     }
                 }
                 failpoint::hit("purge.after_media_delete");
+                // Each recording counts as its media go (a failed one below, once it failed).
+                progress.bytes(d.media.iter().filter_map(|m| m.size).sum());
+                if d.call.is_none() {
+                    progress.inc(1);
+                }
                 Ok(())
             }
             .map(move |r: Result<(), String>| (i, r))
@@ -190,6 +206,9 @@ pub async fn execute(ctx: &Context, entry: &JournalEntry, recovering: bool) -> R
             Ok(()) => done[i] = true,
             Err(reason) => {
                 out.failed.push(Failure { item: gone[i].id.clone(), reason });
+                if gone[i].call.is_none() {
+                    progress.inc(1);
+                }
                 failed_items.push(gone[i].clone());
             }
         }
@@ -444,7 +463,7 @@ pub async fn recover(ctx: &Context) -> Result<Executed, LifecycleError> {
         let Some(text) = super::blocking(move || Ok(catalog.state_get(NAMESPACE, &k)?)).await? else { continue };
         let Ok(entry) = serde_json::from_str::<JournalEntry>(&text) else { continue };
         tracing::warn!(journal = %entry.id, recordings = entry.items.len(), "finishing an interrupted purge");
-        let mut r = execute(ctx, &entry, true).await?;
+        let mut r = execute(ctx, &entry, true, &crate::progress::NoProgress).await?;
         total.deleted.append(&mut r.deleted);
         total.failed.append(&mut r.failed);
         total.skipped.append(&mut r.skipped);

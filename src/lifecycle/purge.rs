@@ -88,8 +88,9 @@ fn doomed_of(catalog: &dyn Catalog, row: &ManifestRow, with_screens: bool) -> Re
     Ok(out)
 }
 
-/// Runs a purge task over `source`. Progress counts rows and the media bytes deleted, batch
-/// by batch. Cancelling stops between batches.
+/// Runs a purge task over `source`. Progress counts rows and the media bytes deleted, one
+/// recording at a time as its media go ([`journal::execute`]). Cancelling stops between
+/// batches.
 pub async fn run_purge(
     ctx: &Context,
     task: &Task,
@@ -140,10 +141,12 @@ pub async fn run_purge(
             LifecycleError::Other(format!("journal entry {} is claimed by another process", entry.id))
         })?;
         journal::open(ctx, &entry).await?;
-        let r = journal::execute(ctx, &entry, false).await?;
+        // The entry's rows count one by one as they are deleted (or skipped); the rows whose
+        // recording was gone before the entry count here.
+        let counted = entry.items.iter().filter(|d| d.call.is_none()).count();
+        let r = journal::execute(ctx, &entry, false, progress.as_ref()).await?;
         drop(claim);
-        progress.inc(rows as u64);
-        progress.bytes(r.deleted.iter().flat_map(|d| &d.media).filter_map(|m| m.size).sum());
+        progress.inc(rows.saturating_sub(counted) as u64);
         for d in &r.deleted {
             if d.call.is_some() {
                 out.screens += 1;
@@ -255,7 +258,7 @@ pub async fn purge_one(
         .await?
         .ok_or_else(|| LifecycleError::Other(format!("journal entry {} is claimed by another process", entry.id)))?;
     journal::open(ctx, &entry).await?;
-    let done = journal::execute(ctx, &entry, false).await?;
+    let done = journal::execute(ctx, &entry, false, &crate::progress::NoProgress).await?;
     drop(claim);
     if let Some(k) = done.skipped.first() {
         let why = format!("{} was not deleted ({})", k.item, k.reason);

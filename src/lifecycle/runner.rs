@@ -281,7 +281,16 @@ async fn run_inner(
         }
         if task.op == Op::Import {
             super::failpoint::hit("task.start");
-            let ok = run_import(ctx, task, &mut rec).await;
+            // The same progress path as the other tasks (no total: a run finds its
+            // conversations as it goes).
+            let what = format!("{label} task {n} import").to_lowercase();
+            let bar = crate::progress::Tee(vec![
+                progress(&what),
+                crate::progress::live::start(&job.id, n as u32),
+                Arc::new(crate::progress::LogLines::new(&what, std::time::Duration::from_secs(10))),
+            ]);
+            let ok = run_import(ctx, task, &mut rec, &bar).await;
+            bar.finish();
             rec.state = if ok { "succeeded" } else { "failed" }.into();
             if !ok {
                 all_ok = false;
@@ -466,9 +475,9 @@ async fn run_inner(
 /// `reclife import genesys-cloud --once` calls too). True when the run finished; conversations
 /// it put in the retry buffer are counted as failed and named in the note, not a task failure
 /// (the next run takes them again).
-async fn run_import(ctx: &Context, task: &super::Task, rec: &mut TaskRecord) -> bool {
+async fn run_import(ctx: &Context, task: &super::Task, rec: &mut TaskRecord, progress: &dyn Progress) -> bool {
     let source = task.source.as_deref().unwrap_or_default();
-    match crate::import::run_once(ctx, source).await {
+    match crate::import::run_once(ctx, source, progress).await {
         Ok(report) => {
             rec.recordings = report.imported() as u64;
             rec.bytes = report.media_bytes;

@@ -68,6 +68,8 @@ pub struct Done {
     pub encrypted: bool,
     /// The screen video and voice segments it was made from.
     pub sources: Vec<String>,
+    /// The stored output's size.
+    pub bytes: u64,
 }
 
 /// A fetched source: where it is, and whether it must be opened first.
@@ -300,7 +302,7 @@ async fn mux_in(
             }
         }
     }
-    Ok(Done { media_id: out_id, encrypted: seal, sources })
+    Ok(Done { media_id: out_id, encrypted: seal, sources, bytes: meta.size })
 }
 
 /// GIR's timestamp style: `2015-06-24T20:18:31.000+0000`.

@@ -22,6 +22,8 @@ pub struct Muxed {
     pub screen_id: String,
     pub output: String,
     pub encrypted: bool,
+    /// The stored output's size.
+    pub bytes: u64,
 }
 
 /// One pair that failed this pass.
@@ -44,6 +46,13 @@ pub struct PassReport {
     pub busy: u64,
     /// Failed `max_retries` times already; left alone.
     pub given_up: u64,
+}
+
+impl PassReport {
+    /// Bytes of muxed output stored by this pass.
+    pub fn bytes(&self) -> u64 {
+        self.muxed.iter().map(|m| m.bytes).sum()
+    }
 }
 
 enum Outcome {
@@ -93,7 +102,8 @@ impl Muxer {
 
     /// [`Muxer::pass`], reporting to `progress`: the true totals first (a counting scan of the
     /// window: pairs, and seconds of media on the output timelines), then one item per pair
-    /// handled, with the seconds of media done so far as the message.
+    /// handled, with the seconds of media done so far as the message, and the bytes of each
+    /// output stored ([`crate::progress::Progress::bytes`]).
     pub async fn pass_with(
         &self,
         ctx: &Context,
@@ -136,8 +146,9 @@ impl Muxer {
         let total_s = total_ms / 1000;
         progress.message(&format!("0/{total_s} s of media"));
         let done = std::sync::atomic::AtomicU64::new(0);
-        let tick = |ms: u64| {
+        let tick = |ms: u64, bytes: u64| {
             let d = done.fetch_add(ms, std::sync::atomic::Ordering::Relaxed) + ms;
+            progress.bytes(bytes);
             progress.inc(1);
             progress.message(&format!("{}/{total_s} s of media", d / 1000));
         };
@@ -185,7 +196,7 @@ impl Muxer {
         w: Window,
         filter: &Option<Query>,
         report: &mut PassReport,
-        tick: &(dyn Fn(u64) + Sync),
+        tick: &(dyn Fn(u64, u64) + Sync),
     ) -> Result<(), MuxerError> {
         let filter = filter.clone();
         let (tx, rx) = tokio::sync::mpsc::channel::<Vec<Candidate>>(1);
@@ -226,8 +237,9 @@ impl Muxer {
             .buffer_unordered(workers);
         futures::pin_mut!(outcomes);
         while let Some((o, ms)) = outcomes.next().await {
-            tick(ms);
-            match o? {
+            let o = o?;
+            tick(ms, if let Outcome::Muxed(m) = &o { m.bytes } else { 0 });
+            match o {
                 Outcome::Muxed(m) => report.muxed.push(m),
                 Outcome::Failed(f) => report.failed.push(f),
                 Outcome::Busy => report.busy += 1,
@@ -308,7 +320,13 @@ impl Muxer {
                     state::mark_muxed_from(catalog.as_ref(), &ci, &si, &out, &sources, now).map_err(MuxerError::from)
                 })
                 .await?;
-                Outcome::Muxed(Muxed { call_id, screen_id, output: done.media_id, encrypted: done.encrypted })
+                Outcome::Muxed(Muxed {
+                    call_id,
+                    screen_id,
+                    output: done.media_id,
+                    encrypted: done.encrypted,
+                    bytes: done.bytes,
+                })
             }
             Err(reason) => {
                 let (ci, si, r) = (call_id.clone(), screen_id.clone(), reason.clone());
@@ -336,6 +354,7 @@ impl Muxer {
             let r = self.batch_pass(ctx, &crate::progress::NoProgress).await?.unwrap_or_default();
             tracing::info!(
                 muxed = r.muxed.len(),
+                bytes = r.bytes(),
                 failed = r.failed.len(),
                 busy = r.busy,
                 "call_recording_query_string: batch pass done; the muxer stops"
@@ -349,7 +368,7 @@ impl Muxer {
             let w = Window::polling(&ctx.config.muxer, now);
             match self.pass(ctx, w).await {
                 Ok(r) => {
-                    tracing::info!(window = %w, muxed = r.muxed.len(), failed = r.failed.len(), busy = r.busy, "pass done")
+                    tracing::info!(window = %w, muxed = r.muxed.len(), bytes = r.bytes(), failed = r.failed.len(), busy = r.busy, "pass done")
                 }
                 Err(e) => tracing::error!(window = %w, error = %e, "pass failed"),
             }
