@@ -356,7 +356,9 @@ fn not_ready_waits_never_ready_goes_to_the_retry_buffer_then_imports() {
 fn kill_at_each_step_then_rerun_imports_each_conversation_once_and_deletes_once() {
     let emu = Emulator::start("emu-client", SECRET);
     let ids = emu.add_conversations("e", base(), 5, 3);
-    let node = Node::new(&emu, "delete_on_completion = true");
+    // One conversation at a time, so that a kill after a delete leaves exactly one delete
+    // un-noted (parallel fetches, and their bound, are the random-kill test's).
+    let node = Node::new(&emu, "delete_on_completion = true\nparallel_fetches = 1");
     let points = ["import.after_media:1", "import.after_document:2", "import.after_delete:1", "import.before_cursor:2"];
     for fp in points {
         let (code, _) = node.run_env(&[("RECLIFE_FAILPOINT", fp)]);
