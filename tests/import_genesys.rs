@@ -911,7 +911,9 @@ fn run_measured(mut c: Command) -> (i32, i64, std::time::Duration) {
     let mut peak = 0i64;
     loop {
         let hwm = std::fs::read_to_string(&status).ok().and_then(|s| {
-            s.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         });
         peak = peak.max(hwm.unwrap_or(0));
         if let Some(st) = child.try_wait().unwrap() {
@@ -1153,4 +1155,60 @@ fn through_a_forward_proxy_with_basic_auth() {
     assert!(!err.contains("wrong"), "the proxy password is never shown: {err}");
     let _ = proxy.kill();
     let _ = proxy.wait();
+}
+
+/// "Recording Timezone" in listings and pages: recordings imported from a source whose zone is
+/// `+05:30` carry it in their document, and `reclife recordings list` (text and JSON), the
+/// Recordings page and a recording's page show their start and stop in that zone beside UTC.
+#[test]
+fn recording_timezone_in_listings_and_pages() {
+    use reqwest::Method;
+    let emu = Emulator::start("emu-client", SECRET);
+    let ids = emu.add_conversations("z", base(), 2, 3);
+    let node = Node::new(&emu, "timezone = \"+05:30\"");
+    let api = node.api_tables();
+    node.top(&api);
+    let (code, r) = node.run();
+    assert_eq!(code, 0, "{r}");
+    let local = |utc: &str| {
+        let t: DateTime<Utc> = utc.parse().unwrap();
+        (t + chrono::TimeDelta::minutes(330)).format("%Y-%m-%d %H:%M:%S +05:30").to_string()
+    };
+
+    // The CLI: JSON lines with the zone and both local times; the text table's line under each.
+    let rows = node.recordings();
+    assert_eq!(rows.len(), 2);
+    for row in &rows {
+        assert_eq!(row["timezone"], "+05:30", "{row}");
+        assert_eq!(row["startTimeLocal"].as_str(), Some(local(row["startTime"].as_str().unwrap()).as_str()), "{row}");
+        assert_eq!(row["stopTimeLocal"].as_str(), Some(local(row["stopTime"].as_str().unwrap()).as_str()), "{row}");
+    }
+    let o = node.out(&["recordings", "list"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success());
+    for row in &rows {
+        let want = format!(
+            "  in +05:30: start {}, stop {}",
+            local(row["startTime"].as_str().unwrap()),
+            local(row["stopTime"].as_str().unwrap())
+        );
+        assert!(text.contains(&want), "{want:?} in\n{text}");
+    }
+
+    // The pages: the Recordings page and a recording's page.
+    let srv = node.serve();
+    let (code, page) = srv.req(USER, Method::GET, "/recordings", None);
+    assert_eq!(code, 200, "{page}");
+    for row in &rows {
+        let want = format!("({})", local(row["startTime"].as_str().unwrap()));
+        assert!(page.contains(&want), "{want} in {page}");
+    }
+    let (code, page) = srv.req(USER, Method::GET, &format!("/recordings/{}", ids[0]), None);
+    assert_eq!(code, 200, "{page}");
+    let row = rows.iter().find(|r| r["id"] == ids[0].as_str()).unwrap();
+    for t in ["startTime", "stopTime"] {
+        let want = format!("({})", local(row[t].as_str().unwrap()));
+        assert!(page.contains(&want), "{want} in {page}");
+    }
+    assert!(page.contains("Recording Timezone"), "{page}");
 }
