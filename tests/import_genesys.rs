@@ -690,7 +690,7 @@ fn an_import_rule_runs_on_the_nodes_its_path_names() {
     let _ = Command::new("kill").arg(daemon.id().to_string()).status();
     let _ = daemon.wait();
     let all = lines.lock().unwrap().join("\n");
-    assert!(all.contains("Scheduled rule [Genesys import] at location [/A] completed: succeeded"), "{all}");
+    assert!(all.contains("Scheduled rule [Genesys import] on node path [/A] completed: succeeded"), "{all}");
     assert!(all.contains("import source gc: 4 imported"), "{all}");
     assert!(all.contains("imported 0 recording(s)"), "a later fire imports nothing again: {all}");
     assert_all_imported(&node, &emu, &ids);
