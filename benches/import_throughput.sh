@@ -9,5 +9,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --bin reclife
 RECLIFE_BENCH_BIN="$PWD/target/release/reclife" \
-  cargo test --features failpoints --test import_genesys import_throughput_benchmark -- --ignored --nocapture \
+  cargo test --features failpoints --test suite_transfer import_genesys::import_throughput_benchmark -- --ignored --nocapture \
   2>&1 | grep -E '^(import benchmark|peak RSS)|panicked|FAILED|error'

@@ -159,8 +159,10 @@ impl ListArgs {
     }
 }
 
-fn row_json(r: &Row) -> serde_json::Value {
-    json!({
+/// A listed row as JSON; with its "Recording Timezone" (`zone`, see
+/// [`reclife::import::zone::of_rows`]) its start and stop in that zone too.
+fn row_json(r: &Row, zone: Option<&str>) -> serde_json::Value {
+    let mut v = json!({
         "id": r.id,
         "type": r.kind,
         "startTime": r.start.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
@@ -172,7 +174,13 @@ fn row_json(r: &Row) -> serde_json::Value {
         "held": r.held,
         "labels": r.labels,
         "callRecordingId": r.call_recording_id,
-    })
+    });
+    if let Some(z) = zone {
+        v["timezone"] = json!(z);
+        v["startTimeLocal"] = json!(reclife::import::zone::show(r.start, z));
+        v["stopTimeLocal"] = json!(reclife::import::zone::show(r.stop, z));
+    }
+    v
 }
 
 pub async fn run(cli: &Cli, cmd: &Cmd) -> Result<ExitCode> {
@@ -185,6 +193,7 @@ pub async fn run(cli: &Cli, cmd: &Cmd) -> Result<ExitCode> {
             let q = a.query(ctx.config.scan_intervals_per_day);
             let json = a.json;
             let limit = a.limit.unwrap_or(u64::MAX);
+            let config = ctx.config.clone();
             tokio::task::spawn_blocking(move || -> Result<()> {
                 let stdout = std::io::stdout();
                 let mut out = std::io::BufWriter::new(stdout.lock());
@@ -197,13 +206,15 @@ pub async fn run(cli: &Cli, cmd: &Cmd) -> Result<ExitCode> {
                 }
                 let mut n = 0u64;
                 'pages: for page in cat.scroll(&q, 1000) {
-                    for r in page?.rows {
+                    let rows = page?.rows;
+                    let zones = reclife::import::zone::of_rows(&config, cat.as_ref(), &rows)?;
+                    for r in rows {
                         if n >= limit {
                             break 'pages;
                         }
                         n += 1;
                         if json {
-                            serde_json::to_writer(&mut out, &row_json(&r))?;
+                            serde_json::to_writer(&mut out, &row_json(&r, zones.get(&r.id).map(String::as_str)))?;
                             writeln!(out)?;
                         } else {
                             writeln!(
@@ -220,6 +231,15 @@ pub async fn run(cli: &Cli, cmd: &Cmd) -> Result<ExitCode> {
                                 if r.held { "yes" } else { "no" },
                                 r.labels.join(",")
                             )?;
+                            // Its times in its "Recording Timezone", on a line of their own.
+                            let local = zones.get(&r.id).and_then(|z| {
+                                let (a, b) =
+                                    (reclife::import::zone::show(r.start, z)?, reclife::import::zone::show(r.stop, z)?);
+                                Some(format!("  in {z}: start {a}, stop {b}"))
+                            });
+                            if let Some(l) = local {
+                                writeln!(out, "{l}")?;
+                            }
                         }
                     }
                 }

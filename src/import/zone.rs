@@ -6,8 +6,16 @@
 //! Guarantees: a zone name never opens a file outside the database folder (only `A-Za-z0-9`,
 //! `_`, `-`, `+` and `/` between non-empty parts); an unreadable or unknown zone is an error
 //! naming it ([`check`]), and [`show`] then shows UTC only.
+//!
+//! A recording imported from a source carries the source's zone in its document
+//! (`genesysCloud.timezone`): [`of_recording`] reads it, [`of_rows`] for a page of listed rows,
+//! and [`show`] formats a time in it; the recordings listing (`reclife recordings list`), the
+//! Recordings page and a recording's page show its times in that zone beside UTC.
 
+use crate::catalog::{Catalog, CatalogError, Row};
+use crate::model::Recording;
 use chrono::{DateTime, FixedOffset, Utc};
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 /// A fixed offset in seconds east of UTC, from `+02:00`, `-0530`, `UTC+2`, `GMT-03:30`, `Z`.
@@ -122,6 +130,34 @@ pub fn show(t: DateTime<Utc>, zone: &str) -> Option<String> {
     })
 }
 
+/// A recording's "Recording Timezone": the zone its import source named in its document
+/// (`genesysCloud.timezone`), when its times are shown in one (not UTC, not empty).
+pub fn of_recording(rec: &Recording) -> Option<String> {
+    let doc = rec.doc_value();
+    let zone = doc.get("genesysCloud")?.get("timezone")?.as_str()?.trim();
+    (!zone.is_empty() && fixed(zone) != Some(0)).then(|| zone.to_string())
+}
+
+/// The Recording Timezones of listed rows, by id (rows without one are absent). Documents are
+/// read (one `get_many` for the rows) only when some configured import source shows times in a
+/// zone other than UTC, so a catalog without such imports pays nothing for it.
+pub fn of_rows(
+    config: &crate::config::Config,
+    catalog: &dyn Catalog,
+    rows: &[Row],
+) -> Result<HashMap<String, String>, CatalogError> {
+    let zoned = config.import.values().any(|s| !s.timezone.trim().is_empty() && fixed(&s.timezone) != Some(0));
+    if !zoned || rows.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    Ok(catalog
+        .get_many(&ids)?
+        .into_iter()
+        .filter_map(|e| of_recording(&e.recording).map(|z| (e.recording.id.clone(), z)))
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,6 +178,15 @@ mod tests {
         assert_eq!(show(t("2024-01-01T12:00:00Z"), "+02:00").as_deref(), Some("2024-01-01 14:00:00 +02:00"));
         assert!(zone_file("../etc/passwd").is_none() && zone_file("/etc/passwd").is_none());
         assert!(check("Nowhere/Atlantis").unwrap_err().contains("Nowhere/Atlantis"));
+        let rec = |gc: &str| {
+            Recording::parse(&format!(
+                r#"{{"id":"r1","startTime":"2024-01-01T12:00:00.000+0000","stopTime":"2024-01-01T12:03:00.000+0000","mediaFiles":[]{gc}}}"#
+            ))
+            .unwrap()
+        };
+        assert_eq!(of_recording(&rec(r#","genesysCloud":{"timezone":"+02:00"}"#)).as_deref(), Some("+02:00"));
+        assert_eq!(of_recording(&rec(r#","genesysCloud":{"timezone":"UTC"}"#)), None);
+        assert_eq!(of_recording(&rec("")), None);
         if database().join("America/New_York").is_file() {
             // Summer and winter time, from the system's database.
             assert_eq!(

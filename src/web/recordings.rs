@@ -7,7 +7,8 @@
 //! parameters, same keyset cursor), plus the catalog's label and held filters; holds and labels
 //! are the API's functions. A recording's page shows the hold in force (reason, since, by
 //! whom), a screen held by its call, and the hold history (placed and released, when, by whom,
-//! why).
+//! why). An imported recording's start and end show in its "Recording Timezone" beside UTC
+//! ([`crate::import::zone::of_recording`]).
 
 use super::csrf::Form;
 use super::{csrf_field, layout, notice, see_other, seg, time, Section, WebError};
@@ -25,6 +26,15 @@ use axum::response::Response;
 use axum::Extension;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use maud::{html, Markup};
+
+/// A recording's time in UTC and, when it has a "Recording Timezone", in that zone too.
+fn when(t: DateTime<Utc>, zone: Option<&str>) -> Markup {
+    let local = zone.and_then(|z| crate::import::zone::show(t, z));
+    html! {
+        (time(t))
+        @if let Some(l) = local { " " span class="muted local-zone" { "(" (l) ")" } }
+    }
+}
 
 /// Recordings per search page.
 const PAGE: usize = 50;
@@ -162,10 +172,11 @@ pub async fn search(
                 tbody { @for e in &entries {
                     @let r = &e.recording;
                     @let doc = r.doc_value();
+                    @let zone = crate::import::zone::of_recording(r);
                     // data-label: the column's name, shown beside each cell on a narrow screen.
                     tr {
                         td data-label="Recording" { a href={ "/recordings/" (seg(&r.id)) } { code { (r.id) } } }
-                        td data-label="Start" { (time(r.start)) } td data-label="End" { (time(r.stop)) }
+                        td data-label="Start" { (when(r.start, zone.as_deref())) } td data-label="End" { (when(r.stop, zone.as_deref())) }
                         td data-label="Agent" { (r.agent_user.as_deref().unwrap_or("")) }
                         td data-label="Caller" { (doc_str(&doc, "callerPhoneNumber").unwrap_or("")) }
                         td data-label="Dialed" { (doc_str(&doc, "dialedPhoneNumber").unwrap_or("")) }
@@ -207,6 +218,7 @@ pub async fn show(
     let (catalog, i) = (s.ctx.catalog.clone(), r.id.clone());
     let screens = if r.kind == Kind::Voice { blocking(move || Ok(catalog.screens_of(&i)?)).await? } else { Vec::new() };
     let doc = r.doc_value();
+    let zone = crate::import::zone::of_recording(r);
     let ops = who.role >= Role::Ops;
     let mut shown = doc.clone();
     without_store_paths(&mut shown, who.role);
@@ -227,8 +239,9 @@ pub async fn show(
         (notice(&s, &n))
         dl class="facts" {
             dt { "Type" } dd { (r.kind) }
-            dt { "Start" } dd { (time(r.start)) }
-            dt { "End" } dd { (time(r.stop)) }
+            dt { "Start" } dd { (when(r.start, zone.as_deref())) }
+            dt { "End" } dd { (when(r.stop, zone.as_deref())) }
+            @if let Some(z) = &zone { dt { "Recording Timezone" } dd { (z) } }
             @if let Some(v) = &r.region { dt { "Region" } dd { (v) } }
             @if let Some(v) = &r.call_type { dt { "Call type" } dd { (v) } }
             @if let Some(v) = doc_str(&doc, "callerPhoneNumber") { dt { "Caller" } dd { (v) } }
