@@ -366,40 +366,16 @@ pub async fn open_encrypted(
     id: &str,
     m: &MediaFile,
 ) -> Result<Opened, PlaybackError> {
-    let err_s = |source| PlaybackError::Storage {
-        recording: id.to_string(),
-        media: m.media_id.clone(),
-        source: Box::new(source),
-    };
-    let keys =
-        keys.map_err(|why| PlaybackError::NoKeys { recording: id.to_string(), media: m.media_id.clone(), why })?;
-    let (store, key) = crate::ingest::in_place::locate_async(ctx, id, &m.media_id).await.map_err(err_s)?;
-    let handle = tokio::runtime::Handle::current();
-    let (rid, mf) = (id.to_string(), m.clone());
-    tokio::task::spawn_blocking(move || {
-        let err_s = |source| PlaybackError::Storage {
-            recording: rid.clone(),
-            media: mf.media_id.clone(),
-            source: Box::new(source),
-        };
-        let err_c = |source| PlaybackError::Crypto {
-            recording: rid.clone(),
-            media: mf.media_id.clone(),
-            source: Box::new(source),
-        };
-        let name = PathBuf::from(key.as_str().to_string());
-        let (r, size) = reader(store, key, &handle, 4 << 20).map_err(err_s)?;
+    with_envelope(ctx, keys, id, m, 4 << 20, |keys, r, size, name, mf| {
         // An envelope adds a few KiB at most around its content: refuse a file whose plaintext
         // cannot fit before reading any of it.
         if size > MAX_DECRYPTED + (1 << 20) {
-            return Err(err_c(CryptoError::TooLarge { file: name, max: MAX_DECRYPTED }));
+            return Err(CryptoError::TooLarge { file: name.to_path_buf(), max: MAX_DECRYPTED });
         }
-        let (plain, key) =
-            keys.decrypt_to_memory(r, &name, mf.pkcs7.as_deref(), &mf.cert_alias, MAX_DECRYPTED).map_err(err_c)?;
+        let (plain, key) = keys.decrypt_to_memory(r, name, mf.pkcs7.as_deref(), &mf.cert_alias, MAX_DECRYPTED)?;
         Ok(Opened { plain, key })
     })
     .await
-    .map_err(|e| PlaybackError::Task(e.to_string()))?
 }
 
 /// The label of the key that opens an encrypted media file (only the envelope's head is read).
@@ -409,30 +385,44 @@ pub async fn key_of(
     id: &str,
     m: &MediaFile,
 ) -> Result<String, PlaybackError> {
-    let err_s = |source| PlaybackError::Storage {
-        recording: id.to_string(),
-        media: m.media_id.clone(),
+    with_envelope(ctx, keys, id, m, 64 << 10, |keys, r, _, name, mf| {
+        keys.which_key(r, name, mf.pkcs7.as_deref(), &mf.cert_alias)
+    })
+    .await
+}
+
+/// What [`open_encrypted`] and [`key_of`] share: the key store (or why there is none), the
+/// media file's store and key, and a reader over it (`window` bytes read ahead) handed to `f` off
+/// the async workers, with every error naming the recording and the media.
+async fn with_envelope<T: Send + 'static>(
+    ctx: &Context,
+    keys: Result<Arc<KeyStore>, String>,
+    id: &str,
+    m: &MediaFile,
+    window: u64,
+    f: impl FnOnce(&KeyStore, Box<dyn std::io::Read>, u64, &std::path::Path, &MediaFile) -> Result<T, CryptoError>
+        + Send
+        + 'static,
+) -> Result<T, PlaybackError> {
+    let err_s = |rid: &str, media: &str, source| PlaybackError::Storage {
+        recording: rid.to_string(),
+        media: media.to_string(),
         source: Box::new(source),
     };
     let keys =
         keys.map_err(|why| PlaybackError::NoKeys { recording: id.to_string(), media: m.media_id.clone(), why })?;
-    let (store, key) = crate::ingest::in_place::locate_async(ctx, id, &m.media_id).await.map_err(err_s)?;
+    let (store, key) =
+        crate::ingest::in_place::locate_async(ctx, id, &m.media_id).await.map_err(|e| err_s(id, &m.media_id, e))?;
     let handle = tokio::runtime::Handle::current();
     let (rid, mf) = (id.to_string(), m.clone());
     tokio::task::spawn_blocking(move || {
-        let err_s = |source| PlaybackError::Storage {
-            recording: rid.clone(),
-            media: mf.media_id.clone(),
-            source: Box::new(source),
-        };
-        let err_c = |source| PlaybackError::Crypto {
-            recording: rid.clone(),
-            media: mf.media_id.clone(),
-            source: Box::new(source),
-        };
         let name = PathBuf::from(key.as_str().to_string());
-        let (r, _) = reader(store, key, &handle, 64 << 10).map_err(err_s)?;
-        keys.which_key(r, &name, mf.pkcs7.as_deref(), &mf.cert_alias).map_err(err_c)
+        let (r, size) = reader(store, key, &handle, window).map_err(|e| err_s(&rid, &mf.media_id, e))?;
+        f(&keys, r, size, &name, &mf).map_err(|source| PlaybackError::Crypto {
+            recording: rid.clone(),
+            media: mf.media_id.clone(),
+            source: Box::new(source),
+        })
     })
     .await
     .map_err(|e| PlaybackError::Task(e.to_string()))?
