@@ -56,14 +56,7 @@ pub async fn check(job: &Job) -> Result<CheckReport, DownloadError> {
                 } else {
                     None
                 };
-                let p = match record::plan(
-                    raw,
-                    &s.folder_format,
-                    &s.media_type_pattern,
-                    s.metadata_only,
-                    job.via_api,
-                    in_call.as_ref(),
-                ) {
+                let p = match job.plan_record(raw, in_call.as_ref()) {
                     Ok(p) => p,
                     Err(e) => {
                         r.missing.push(format!("unusable recording in the listing: {e}"));

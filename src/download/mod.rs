@@ -100,6 +100,19 @@ pub struct Job {
     pub now: chrono::DateTime<chrono::Utc>,
 }
 
+impl Job {
+    /// Where one listed recording goes and what of it is fetched, by this job's settings (folder
+    /// format, media types, metadata only, API or S3); the run and `--check` place alike.
+    pub(crate) fn plan_record(
+        &self,
+        raw: Box<serde_json::value::RawValue>,
+        in_call: Option<&record::InCall>,
+    ) -> Result<record::Planned, String> {
+        let s = &self.settings;
+        record::plan(raw, &s.folder_format, &s.media_type_pattern, s.metadata_only, self.via_api, in_call)
+    }
+}
+
 /// A file or recording that failed, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {

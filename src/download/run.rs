@@ -459,16 +459,8 @@ async fn one_recording(
     progress: &dyn DownloadProgress,
     slice: usize,
 ) -> Result<Outcome, DownloadError> {
-    let s = &job.settings;
     let mut o = Outcome::default();
-    let p = match record::plan(
-        raw,
-        &s.folder_format,
-        &s.media_type_pattern,
-        s.metadata_only,
-        job.via_api,
-        in_call.as_ref(),
-    ) {
+    let p = match job.plan_record(raw, in_call.as_ref()) {
         Ok(p) => p,
         Err(reason) => {
             o.failures.push(Failure { recording: "?".into(), file: String::new(), reason });
